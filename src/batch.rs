@@ -1,0 +1,92 @@
+//! Columnar batches of readings, and the rows of the side outputs (rejects, late readings).
+//!
+//! A [`ReadingBatch`] is a struct of arrays with a sensor dictionary: sensor ids are interned
+//! once at the source and travel as dense `u32` indices into the dictionary, which is shared
+//! (an `Arc`) between batches in one process and serialized with them across processes.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Readings of many sensors, as columns.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ReadingBatch {
+    /// The worker this batch is for (exchange key).
+    pub dest: u32,
+    /// Sensor dictionary: `sensor[i]` indexes it.
+    pub names: Arc<Vec<Arc<str>>>,
+    /// Sensor of each reading, an index into `names`.
+    pub sensor: Vec<u32>,
+    /// Event time of each reading, ms since the Unix epoch (UTC).
+    pub time: Vec<i64>,
+    /// Value of each reading (finite, scaled).
+    pub value: Vec<f64>,
+}
+
+impl ReadingBatch {
+    /// An empty batch for `dest` over dictionary `names`.
+    pub fn new(dest: u32, names: Arc<Vec<Arc<str>>>) -> Self {
+        Self { dest, names, ..Default::default() }
+    }
+    /// Number of readings.
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+    /// True when there are no readings.
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+    /// Appends one reading.
+    #[inline]
+    pub fn push(&mut self, sensor: u32, time: i64, value: f64) {
+        self.sensor.push(sensor);
+        self.time.push(time);
+        self.value.push(value);
+    }
+}
+
+/// A reading (or a whole file) that cleaning refused, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectRow {
+    /// Input it came from (file path), or the stage that refused it.
+    pub source: String,
+    /// Row number in that input (0-based), when known.
+    pub row: Option<u64>,
+    /// Sensor id, when it could be read.
+    pub sensor: Option<String>,
+    /// Event time (ms), when it could be read.
+    pub time: Option<i64>,
+    /// Value as read (before scaling), when it could be read.
+    pub value: Option<f64>,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// A reading that arrived after every window it belongs to had been computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LateRow {
+    /// Input it came from.
+    pub source: String,
+    /// Row number in that input (0-based).
+    pub row: u64,
+    /// Sensor id.
+    pub sensor: String,
+    /// Event time (ms).
+    pub time: i64,
+    /// Value (scaled).
+    pub value: f64,
+    /// The source watermark when it arrived (ms): windows ending at or before it were closed.
+    pub watermark: i64,
+    /// Why it is late, in words.
+    pub reason: String,
+}
+
+/// A stable 64-bit hash (FNV-1a) of a sensor id: the same in every process and run, so the
+/// exchange by sensor sends a sensor to the same worker everywhere.
+pub fn sensor_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

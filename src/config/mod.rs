@@ -1,0 +1,196 @@
+//! Pipeline definitions: the TOML types (the schema), loading with located errors, and
+//! validation into a [`Pipeline`] the dataflow can run. Knows nothing of timely or I/O beyond
+//! reading the file.
+
+pub mod duration;
+pub mod schema;
+mod validate;
+
+pub use duration::Duration;
+pub use schema::*;
+pub use validate::{CompiledRule, Pipeline};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One problem in a pipeline file, located by line and column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: error: {}", self.file.display(), self.line, self.column, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything wrong with a pipeline file (at least one entry).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read pipeline {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file has mistakes.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    let mut s = String::new();
+    for d in diags {
+        s.push_str(&d.to_string());
+        s.push('\n');
+    }
+    s.push_str(&format!("{} error(s)", diags.len()));
+    s
+}
+
+/// Locates byte offsets of one source text.
+pub(crate) struct Locator<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) text: &'a str,
+}
+
+impl<'a> Locator<'a> {
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
+        Self { file, text }
+    }
+
+    /// A diagnostic at byte offset `at`.
+    pub(crate) fn at(&self, at: usize, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+        let at = at.min(self.text.len());
+        let before = &self.text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Diagnostic { file: self.file.to_path_buf(), line, column, message: message.into(), hint }
+    }
+
+    pub(crate) fn span(&self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+        self.at(span.start, message, hint)
+    }
+
+    fn toml(&self, e: toml::de::Error) -> Diagnostic {
+        let start = e.span().map_or(0, |s| s.start);
+        let msg = e.message().trim().to_string();
+        let hint = hint_for(&msg);
+        self.at(start, msg, hint)
+    }
+}
+
+fn hint_for(msg: &str) -> Option<String> {
+    if msg.starts_with("unknown field") {
+        Some("check the spelling against docs/pipeline.md or `hyflow schema`; keys are kebab-case".into())
+    } else if msg.contains("invalid duration") {
+        Some("durations are strings such as \"10s\"".into())
+    } else if msg.starts_with("missing field") {
+        Some("this key is required; see docs/pipeline.md".into())
+    } else if msg.starts_with("invalid type") {
+        Some("see docs/pipeline.md for the type this key takes".into())
+    } else {
+        None
+    }
+}
+
+/// Reads, parses and validates a pipeline file, reporting every mistake found.
+pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    parse(path, &text)
+}
+
+/// Parses and validates pipeline text; `path` is used for messages.
+pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
+    let loc = Locator::new(path, text);
+    let config: PipelineConfig = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(first) => return Err(ConfigError::Invalid(collect_parse_errors(&loc, text, first))),
+    };
+    validate::validate(&loc, config).map_err(ConfigError::Invalid)
+}
+
+/// serde stops at the first error; to report one error per section, each section is parsed
+/// again on its own with the others ignored.
+fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Vec<Diagnostic> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct TopLevel {
+        name: IgnoredAny,
+        #[serde(default)]
+        description: Option<IgnoredAny>,
+        source: IgnoredAny,
+        #[serde(default)]
+        clean: Option<IgnoredAny>,
+        window: IgnoredAny,
+        #[serde(default)]
+        features: Option<IgnoredAny>,
+        #[serde(default)]
+        detect: Option<IgnoredAny>,
+        #[serde(default)]
+        rules: Option<IgnoredAny>,
+        #[serde(default)]
+        fuse: Option<IgnoredAny>,
+        #[serde(default)]
+        sink: Option<IgnoredAny>,
+        #[serde(default)]
+        compute: Option<IgnoredAny>,
+    }
+    macro_rules! section {
+        ($errs:ident, $field:ident: $ty:ty) => {{
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            struct Only {
+                #[serde(default)]
+                $field: Option<$ty>,
+                #[serde(flatten)]
+                _rest: std::collections::BTreeMap<String, IgnoredAny>,
+            }
+            if let Err(e) = toml::from_str::<Only>(text) {
+                $errs.push(loc.toml(e));
+            }
+        }};
+    }
+    let mut errs = Vec::new();
+    if let Err(e) = toml::from_str::<TopLevel>(text) {
+        errs.push(loc.toml(e));
+    }
+    if errs.first().is_some_and(|d| d.message.contains("expected") && d.message.contains("key")) {
+        return errs; // a syntax error: the sections cannot be read either
+    }
+    section!(errs, source: SourceConfig);
+    section!(errs, clean: CleanConfig);
+    section!(errs, window: WindowConfig);
+    section!(errs, features: FeaturesConfig);
+    section!(errs, detect: DetectConfig);
+    section!(errs, rules: Vec<RuleConfig>);
+    section!(errs, fuse: FuseConfig);
+    section!(errs, sink: Vec<SinkConfig>);
+    section!(errs, compute: ComputeConfig);
+    errs.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+    if errs.is_empty() {
+        errs.push(loc.toml(first));
+    }
+    errs
+}

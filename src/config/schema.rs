@@ -1,0 +1,602 @@
+//! The pipeline definition types: these structs *are* the schema of a pipeline file.
+//! `hyflow schema` turns their doc comments into a JSON Schema; docs/pipeline.md mirrors them.
+
+use super::duration::Duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A whole pipeline definition: where readings come from, how they are cleaned, windowed,
+/// turned into features, scored, fused with rules, and where the results go.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipelineConfig {
+    /// The pipeline's name; it is written into every alert.
+    pub name: String,
+    /// Free text for people reading the file.
+    #[serde(default)]
+    pub description: String,
+    /// Where readings come from.
+    pub source: SourceConfig,
+    /// Cleaning applied to every reading before windowing.
+    #[serde(default)]
+    pub clean: CleanConfig,
+    /// Event-time windows.
+    pub window: WindowConfig,
+    /// Features computed for each (sensor, window).
+    #[serde(default)]
+    pub features: FeaturesConfig,
+    /// Learned (statistical) detectors that score each window.
+    #[serde(default)]
+    pub detect: DetectConfig,
+    /// Rules written by engineers over the features of a window.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// How detector scores and rules make one score, and when alert episodes open and resolve.
+    #[serde(default)]
+    pub fuse: FuseConfig,
+    /// Outputs.
+    #[serde(default)]
+    pub sink: Vec<SinkConfig>,
+    /// Which device computes features and scores, and how windows are batched for it.
+    #[serde(default)]
+    pub compute: ComputeConfig,
+}
+
+/// The kind of source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// Parquet files (a path or a glob), replayed as fast as the machine allows.
+    Parquet,
+}
+
+/// Unit of integer timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeUnit {
+    /// Seconds.
+    S,
+    /// Milliseconds.
+    #[default]
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds.
+    Ns,
+}
+
+/// What to do with an input file that cannot be read (corrupt, wrong schema).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnBadFile {
+    /// Stop the run with an error naming the file and what is wrong.
+    #[default]
+    Fail,
+    /// Write a reject row naming the file and the error, log it, and go on with the other files.
+    Skip,
+}
+
+/// Where readings come from and how their fields map to sensor, time and value.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SourceConfig {
+    /// Source kind: `parquet` (`kafka` comes later).
+    pub kind: SourceKind,
+    /// A file path or a glob (`fixtures/*.parquet`), relative to the current directory.
+    #[schemars(with = "String")]
+    pub path: Spanned<String>,
+    /// Which input columns hold the sensor id, the event time, the value and the quality flag.
+    #[serde(default)]
+    pub columns: ColumnMapping,
+    /// Unit of integer time columns (Timestamp columns carry their own unit).
+    #[serde(default)]
+    pub time_unit: TimeUnit,
+    /// Time zone for timestamps without one: `UTC` or a fixed offset such as `+02:00`.
+    #[serde(default = "default_tz")]
+    #[schemars(with = "String")]
+    pub time_zone: Spanned<String>,
+    /// Largest expected disorder of event time within one input partition (file); the
+    /// watermark trails the largest time seen by this much.
+    #[serde(default)]
+    pub max_out_of_orderness: Duration,
+    /// Rows read per batch.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// What to do with a file that cannot be read.
+    #[serde(default)]
+    pub on_bad_file: OnBadFile,
+}
+
+fn default_tz() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+fn default_batch_rows() -> usize {
+    65_536
+}
+
+/// Input column names.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ColumnMapping {
+    /// Column with the sensor id (string or integer).
+    #[serde(default = "col_sensor")]
+    pub sensor: String,
+    /// Column with the event time (integer in `time-unit`, or an Arrow timestamp).
+    #[serde(default = "col_time")]
+    pub time: String,
+    /// Column with the reading (any numeric type).
+    #[serde(default = "col_value")]
+    pub value: String,
+    /// Optional column with a quality flag (boolean: true = good, or integer: 0 = good).
+    #[serde(default)]
+    pub quality: Option<String>,
+}
+
+impl Default for ColumnMapping {
+    fn default() -> Self {
+        Self { sensor: col_sensor(), time: col_time(), value: col_value(), quality: None }
+    }
+}
+fn col_sensor() -> String {
+    "sensor_id".into()
+}
+fn col_time() -> String {
+    "ts".into()
+}
+fn col_value() -> String {
+    "value".into()
+}
+
+/// What to do with NaN or infinite values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NonFinitePolicy {
+    /// Send the reading to the rejects output with the reason.
+    #[default]
+    Reject,
+    /// Drop the reading and count it.
+    Drop,
+}
+
+/// How gaps in a sensor's series are filled before features are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FillMethod {
+    /// No filling.
+    #[default]
+    None,
+    /// Repeat the last reading.
+    Hold,
+    /// Interpolate linearly between the readings around the gap.
+    Linear,
+}
+
+/// Cleaning applied to every reading.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CleanConfig {
+    /// NaN and infinite values.
+    #[serde(default)]
+    pub non_finite: NonFinitePolicy,
+    /// Readings whose quality flag says bad are rejected when true.
+    #[serde(default = "yes")]
+    pub reject_bad_quality: bool,
+    /// Keep one reading per (sensor, event time); the others go to rejects as duplicates.
+    #[serde(default = "yes")]
+    pub dedup: bool,
+    /// Per sensor class: valid range and unit scaling. The first class whose pattern matches a
+    /// sensor id applies.
+    #[serde(default)]
+    pub class: Vec<SensorClass>,
+    /// Gap filling.
+    #[serde(default)]
+    pub fill: FillConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A class of sensors chosen by a glob on the sensor id.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SensorClass {
+    /// Glob on the sensor id (`*` any run of characters, `?` one character), e.g. `"*-temp"`.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Smallest valid value (after scaling); smaller readings are rejected.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Largest valid value (after scaling); larger readings are rejected.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Unit scaling: value = raw * scale + offset.
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// Unit offset: value = raw * scale + offset.
+    #[serde(default)]
+    pub offset: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Gap filling on a regular grid.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FillConfig {
+    /// `none`, `hold` or `linear`.
+    #[serde(default)]
+    pub method: FillMethod,
+    /// The sensor's nominal sampling interval: a gap is a stretch longer than this.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// Gaps longer than this are left unfilled (the sensor was down, not sparse).
+    #[serde(default = "default_max_gap")]
+    pub max_gap: Duration,
+}
+
+impl Default for FillConfig {
+    fn default() -> Self {
+        Self { method: FillMethod::None, interval: default_interval(), max_gap: default_max_gap() }
+    }
+}
+fn default_interval() -> Duration {
+    Duration::from_ms(1_000)
+}
+fn default_max_gap() -> Duration {
+    Duration::from_ms(10_000)
+}
+
+/// Tumbling or sliding windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowKind {
+    /// Back-to-back windows of `size`.
+    Tumbling,
+    /// Windows of `size` starting every `slide`.
+    Sliding,
+}
+
+/// Event-time windows, aligned to the Unix epoch.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WindowConfig {
+    /// `tumbling` or `sliding`.
+    pub kind: WindowKind,
+    /// Length of a window.
+    #[schemars(with = "Duration")]
+    pub size: Spanned<Duration>,
+    /// Distance between window starts (sliding windows only; must not exceed `size`).
+    #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
+    pub slide: Option<Spanned<Duration>>,
+    /// How long after its end (in event time, beyond the source's out-of-orderness) a window
+    /// waits for readings before it is computed. Readings later than that go to the late output.
+    #[serde(default)]
+    pub allowed_lateness: Duration,
+}
+
+/// Features computed per (sensor, window).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FeaturesConfig {
+    /// Which features: count, mean, std, min, max, rms, skewness, kurtosis, slope,
+    /// peak-to-peak, mean-crossing-rate. Spectral bands are declared in `band`.
+    #[serde(default = "default_features")]
+    #[schemars(with = "Vec<String>")]
+    pub compute: Spanned<Vec<Spanned<String>>>,
+    /// Spectral band energies (power of the mean-removed window in a frequency band).
+    #[serde(default)]
+    pub band: Vec<BandConfig>,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        Self { compute: default_features(), band: Vec::new() }
+    }
+}
+
+fn default_features() -> Spanned<Vec<Spanned<String>>> {
+    let names = ["count", "mean", "std", "min", "max"];
+    Spanned::new(0..0, names.iter().map(|n| Spanned::new(0..0, n.to_string())).collect())
+}
+
+/// One spectral band.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BandConfig {
+    /// The feature's name (usable in rules), e.g. `band_bearing`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// Lower edge in Hz (inclusive).
+    pub low_hz: f64,
+    /// Upper edge in Hz (exclusive).
+    #[schemars(with = "f64")]
+    pub high_hz: Spanned<f64>,
+}
+
+/// Learned detectors.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DetectConfig {
+    /// Windows a sensor must have seen before its detectors may raise a score.
+    #[serde(default = "default_warmup")]
+    pub warmup: u32,
+    /// The detectors.
+    #[serde(default)]
+    pub detector: Vec<DetectorConfig>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self { warmup: default_warmup(), detector: Vec::new() }
+    }
+}
+fn default_warmup() -> u32 {
+    5
+}
+
+/// Kinds of detectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetectorKind {
+    /// Per-sensor EWMA of a feature's mean and variance; the score is |x - m| / sqrt(v).
+    EwmaZ,
+}
+
+/// One detector.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DetectorConfig {
+    /// Detector kind.
+    pub kind: DetectorKind,
+    /// Features it watches; the detector's score is the largest of their z-scores.
+    #[schemars(with = "Vec<String>")]
+    pub features: Vec<Spanned<String>>,
+    /// EWMA weight of the newest window, in (0, 1].
+    #[serde(default = "default_alpha")]
+    #[schemars(with = "f64")]
+    pub alpha: Spanned<f64>,
+    /// The z-score at which the calibrated learned score is 0.5 (see docs/pipeline.md, fusion).
+    #[serde(default = "default_z")]
+    pub z_alert: f64,
+}
+
+fn default_alpha() -> Spanned<f64> {
+    Spanned::new(0..0, 0.1)
+}
+fn default_z() -> f64 {
+    4.0
+}
+
+/// Rule severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Worth a look (rule score 0.2).
+    Info,
+    /// Needs attention (rule score 0.6).
+    Warning,
+    /// Act now (rule score 1.0).
+    Critical,
+}
+
+impl Severity {
+    /// The rule score a fired rule of this severity contributes.
+    pub fn weight(self) -> f64 {
+        match self {
+            Severity::Info => 0.2,
+            Severity::Warning => 0.6,
+            Severity::Critical => 1.0,
+        }
+    }
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A rule over the features of one window.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RuleConfig {
+    /// The rule's name, reported in alerts.
+    pub name: String,
+    /// A condition such as `max > 95 and slope > 0.5` (see docs/pipeline.md, rules).
+    #[schemars(with = "String")]
+    pub when: Spanned<String>,
+    /// `info`, `warning` or `critical`.
+    pub severity: Severity,
+}
+
+/// Fusion and the alert lifecycle.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FuseConfig {
+    /// Weight of the calibrated learned score.
+    #[serde(default = "one")]
+    pub ai_weight: f64,
+    /// Weight of the rule score.
+    #[serde(default = "one")]
+    pub rules_weight: f64,
+    /// A window is anomalous when its fused score is above this.
+    #[serde(default = "default_open")]
+    #[schemars(with = "f64")]
+    pub open: Spanned<f64>,
+    /// An open episode stays open while the fused score is above this (hysteresis; <= open).
+    #[serde(default = "default_close")]
+    #[schemars(with = "f64")]
+    pub close: Spanned<f64>,
+    /// Consecutive anomalous windows needed to open an episode.
+    #[serde(default = "one_u32")]
+    pub min_windows: u32,
+    /// Consecutive quiet windows (fused <= close) needed to resolve an episode.
+    #[serde(default = "one_u32")]
+    pub quiet_windows: u32,
+    /// Least event time between two updates of one open episode.
+    #[serde(default = "default_update")]
+    pub update_every: Duration,
+}
+
+impl Default for FuseConfig {
+    fn default() -> Self {
+        Self {
+            ai_weight: 1.0,
+            rules_weight: 1.0,
+            open: default_open(),
+            close: default_close(),
+            min_windows: 1,
+            quiet_windows: 1,
+            update_every: default_update(),
+        }
+    }
+}
+fn default_open() -> Spanned<f64> {
+    Spanned::new(0..0, 0.5)
+}
+fn default_close() -> Spanned<f64> {
+    Spanned::new(0..0, 0.3)
+}
+fn one_u32() -> u32 {
+    1
+}
+fn default_update() -> Duration {
+    Duration::from_ms(60_000)
+}
+
+/// Sink kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkKind {
+    /// Parquet files in a directory, rolled and optionally partitioned.
+    Parquet,
+    /// One Arrow IPC file (or stream) for tools that read Arrow directly.
+    ArrowIpc,
+}
+
+/// Which output a sink writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputKind {
+    /// One row per (sensor, window): features and scores.
+    Windows,
+    /// Alert lifecycle events: open, update, resolved.
+    Alerts,
+    /// Readings (or files) rejected by cleaning, with the reason.
+    Rejects,
+    /// Readings that came after their windows were computed.
+    Late,
+}
+
+/// Compression of Parquet sinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    /// zstd (level 3).
+    #[default]
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// None.
+    None,
+}
+
+/// Directory partitioning of Parquet sinks, by the event time of each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Partitioning {
+    /// All files in the sink's directory.
+    #[default]
+    None,
+    /// `date=YYYY-MM-DD/` directories.
+    Date,
+    /// `date=YYYY-MM-DD/hour=HH/` directories.
+    Hour,
+}
+
+/// Arrow IPC flavour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpcFormat {
+    /// The random-access file format (`.arrow`).
+    #[default]
+    File,
+    /// The streaming format (`.arrows`).
+    Stream,
+}
+
+/// An output.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SinkConfig {
+    /// Name of the sink; with `--out DIR` it is written to `DIR/<name>`.
+    pub name: String,
+    /// `parquet` or `arrow-ipc`.
+    pub kind: SinkKind,
+    /// `windows`, `alerts`, `rejects` or `late`.
+    pub output: OutputKind,
+    /// Directory (parquet) or file (arrow-ipc), relative to the current directory.
+    pub path: String,
+    /// Parquet compression.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Parquet directory partitioning by event time.
+    #[serde(default)]
+    pub partition: Partitioning,
+    /// Start a new Parquet file after this many rows.
+    #[serde(default = "default_roll_rows")]
+    pub roll_rows: usize,
+    /// Start a new Parquet file when a file's rows span more event time than this.
+    #[serde(default)]
+    pub roll_interval: Option<Duration>,
+    /// Arrow IPC flavour (arrow-ipc sinks only).
+    #[serde(default)]
+    pub format: IpcFormat,
+}
+
+fn default_roll_rows() -> usize {
+    1_000_000
+}
+
+/// Compute device.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComputeConfig {
+    /// `auto`, `cpu` or `cuda:N`. Only the CPU engine exists so far: `auto` runs on the CPU and
+    /// `cuda:N` is refused by `validate`.
+    #[serde(default = "default_device")]
+    #[schemars(with = "String")]
+    pub device: Spanned<String>,
+    /// A batch of windows for the compute engine closes at this many windows...
+    #[serde(default = "default_batch_windows")]
+    pub max_batch_windows: usize,
+    /// ...or this long after its first window, whichever comes first.
+    #[serde(default = "default_batch_delay")]
+    pub max_batch_delay: Duration,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            device: default_device(),
+            max_batch_windows: default_batch_windows(),
+            max_batch_delay: default_batch_delay(),
+        }
+    }
+}
+fn default_device() -> Spanned<String> {
+    Spanned::new(0..0, "auto".into())
+}
+fn default_batch_windows() -> usize {
+    4096
+}
+fn default_batch_delay() -> Duration {
+    Duration::from_ms(50)
+}

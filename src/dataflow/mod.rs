@@ -1,0 +1,248 @@
+//! Builds and runs a pipeline's timely dataflow: assigns input partitions to workers, wires
+//! the stages of `operators`, and collects counters, output files and the first error.
+
+pub mod operators;
+
+use crate::config::Pipeline;
+use crate::sink::{SinkError, SinkSet};
+use crate::source::{self, Partition, SourceError, parquet::ParquetPartition};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::Probe;
+
+/// Counters of a run, readable while it runs.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Input rows read.
+    pub rows_in: AtomicU64,
+    /// Rows (or files) rejected.
+    pub rejected: AtomicU64,
+    /// Rows dropped by the non-finite policy.
+    pub dropped: AtomicU64,
+    /// Late rows.
+    pub late: AtomicU64,
+    /// Windows computed.
+    pub windows: AtomicU64,
+    /// Alert events (open, update, resolved).
+    pub alert_events: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// State shared by the workers of a run.
+#[derive(Default)]
+pub struct Shared {
+    /// Counters.
+    pub metrics: Metrics,
+    abort: AtomicBool,
+    error: Mutex<Option<String>>,
+    files: Mutex<Vec<(String, Vec<PathBuf>)>>,
+    finished_workers: AtomicUsize,
+}
+
+impl Shared {
+    /// Records the first error and asks every operator to stop.
+    pub fn fail(&self, e: String) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.abort.store(true, Ordering::SeqCst);
+    }
+    /// True once a failure was recorded.
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// How to run a pipeline.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Input path or glob overriding the pipeline's.
+    pub input: Option<String>,
+    /// Output directory overriding the sinks' paths (sink NAME goes to DIR/NAME).
+    pub out_dir: Option<PathBuf>,
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Input files.
+    pub files_in: usize,
+    /// Input rows.
+    pub rows_in: u64,
+    /// Rejected rows (and skipped files).
+    pub rejected: u64,
+    /// Dropped rows.
+    pub dropped: u64,
+    /// Late rows.
+    pub late: u64,
+    /// Windows computed.
+    pub windows: u64,
+    /// Alert events.
+    pub alert_events: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Output files per sink.
+    pub outputs: Vec<(String, Vec<PathBuf>)>,
+}
+
+impl Summary {
+    /// Input rows per second of wall time.
+    pub fn rows_per_sec(&self) -> f64 {
+        self.rows_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An input problem.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// An output problem.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A problem found while running.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A run in progress: poll it for progress, then wait for its summary.
+pub struct Running {
+    shared: Arc<Shared>,
+    guards: timely::communication::initialize::WorkerGuards<()>,
+    started: Instant,
+    workers: usize,
+    files_in: usize,
+    /// Total input rows, from the file footers (for progress and ETA).
+    pub total_rows: u64,
+}
+
+impl Running {
+    /// Counters so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+    /// True when every worker is done.
+    pub fn is_done(&self) -> bool {
+        self.shared.finished_workers.load(Ordering::SeqCst) >= self.workers
+    }
+    /// Waits for the end of the run.
+    pub fn wait(self) -> Result<Summary, RunError> {
+        let results = self.guards.join();
+        if let Some(e) = self.shared.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(RunError::Failed(e));
+        }
+        for r in results {
+            r.map_err(RunError::Failed)?;
+        }
+        let m = &self.shared.metrics;
+        Ok(Summary {
+            files_in: self.files_in,
+            rows_in: Metrics::get(&m.rows_in),
+            rejected: Metrics::get(&m.rejected),
+            dropped: Metrics::get(&m.dropped),
+            late: Metrics::get(&m.late),
+            windows: Metrics::get(&m.windows),
+            alert_events: Metrics::get(&m.alert_events),
+            elapsed: self.started.elapsed(),
+            outputs: std::mem::take(&mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner())),
+        })
+    }
+}
+
+/// Starts replaying a pipeline's Parquet input through its dataflow.
+pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunError> {
+    let pattern = opts.input.clone().unwrap_or_else(|| pipeline.config.source.path.get_ref().clone());
+    let files = source::expand(&pattern)?;
+    let mut total_rows = 0;
+    for f in &files {
+        total_rows += ParquetPartition::count_rows(f).or_else(|e| match pipeline.config.source.on_bad_file {
+            crate::config::OnBadFile::Skip => Ok(0),
+            crate::config::OnBadFile::Fail => Err(e),
+        })?;
+    }
+    let sinks = SinkSet::open(&pipeline, opts.out_dir.as_deref())?;
+    let sinks = Arc::new(Mutex::new(Some(sinks)));
+    let shared = Arc::new(Shared::default());
+    let workers = opts.workers.max(1);
+    let files_in = files.len();
+    let started = Instant::now();
+    let files = Arc::new(files);
+    let sh = shared.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let mine: Vec<&Path> = files.iter().enumerate().filter(|(i, _)| i % peers == index).map(|(_, f)| f.as_path()).collect();
+        let parts = open_parts(&pipeline, &mine, &sh);
+        let sink_set = if index == 0 { sinks.lock().unwrap_or_else(|p| p.into_inner()).take() } else { None };
+        let probe = ProbeHandle::new();
+        let p = pipeline.clone();
+        let s = sh.clone();
+        worker.dataflow::<i64, _, _>(|scope| {
+            let msgs = operators::source_stage(scope, p.clone(), parts, s.clone());
+            let windows = operators::window_stage(msgs, p.clone());
+            let feats = operators::features_stage(windows, p.clone());
+            let scored = operators::score_stage(feats, p.clone(), s.clone());
+            operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
+        });
+        while worker.step_or_park(None) {}
+        sh.finished_workers.fetch_add(1, Ordering::SeqCst);
+    })
+    .map_err(RunError::Failed)?;
+    Ok(Running { shared, guards, started, workers, files_in, total_rows })
+}
+
+/// Opens a worker's files; a file that cannot be opened fails the run, or with
+/// `on-bad-file = "skip"` becomes a reject row.
+fn open_parts(pipeline: &Pipeline, files: &[&Path], shared: &Shared) -> Vec<Box<dyn Partition>> {
+    let src = &pipeline.config.source;
+    let mut parts: Vec<Box<dyn Partition>> = Vec::new();
+    for f in files {
+        match ParquetPartition::open(f, &src.columns, src.time_unit, src.batch_rows) {
+            Ok(p) => parts.push(Box::new(p)),
+            Err(e) if src.on_bad_file == crate::config::OnBadFile::Skip => {
+                tracing::error!("skipping {}: {e}", f.display());
+                parts.push(Box::new(FailedPartition { name: f.display().to_string(), error: Some(e) }));
+            }
+            Err(e) => shared.fail(e.to_string()),
+        }
+    }
+    parts
+}
+
+/// A file that could not be opened, in skip mode: yields its error once, as a reject.
+struct FailedPartition {
+    name: String,
+    error: Option<SourceError>,
+}
+
+impl Partition for FailedPartition {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn min_time(&self) -> Option<i64> {
+        None
+    }
+    fn next_batch(&mut self) -> Option<Result<(u64, arrow_array::RecordBatch), SourceError>> {
+        self.error.take().map(Err)
+    }
+}
+
+/// Runs a pipeline to the end.
+pub fn run(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Summary, RunError> {
+    start(pipeline, opts)?.wait()
+}

@@ -1,0 +1,98 @@
+//! The rows hyflow outputs: windows (features and scores), alert lifecycle events, rejects and
+//! late readings. Plain data; `sink::arrow` turns them into Arrow record batches.
+
+use crate::batch::{LateRow, RejectRow};
+use serde::{Deserialize, Serialize};
+
+/// Features and scores of one (sensor, window).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowRow {
+    /// Sensor id.
+    pub sensor: String,
+    /// Window start, ms (inclusive).
+    pub start: i64,
+    /// Window end, ms (exclusive).
+    pub end: i64,
+    /// Feature values in the pipeline's feature order.
+    pub features: Vec<f64>,
+    /// Values filled in by gap filling.
+    pub filled: u32,
+    /// Largest detector z-score (raw, uncalibrated); 0 when no detector is configured.
+    pub score: f64,
+    /// Calibrated learned score in [0, 1] (0 during warm-up).
+    pub ai_score: f64,
+    /// Rule score in [0, 1]: the weight of the most severe rule that fired.
+    pub rule_score: f64,
+    /// Fused score in [0, 1].
+    pub fused: f64,
+    /// True when the fused score is above the pipeline's `open` threshold.
+    pub alert: bool,
+    /// Names of the rules that fired, comma-separated.
+    pub rules: String,
+}
+
+/// State of an alert episode carried by an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AlertState {
+    /// The episode opened.
+    Open,
+    /// The episode is still open (rate-limited).
+    Update,
+    /// The episode ended.
+    Resolved,
+}
+
+impl AlertState {
+    /// Lower-case name as written in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Update => "update",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One event in an alert episode's lifecycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// Sensor id.
+    pub sensor: String,
+    /// Episode number for this sensor (1, 2, ...).
+    pub episode: u64,
+    /// open / update / resolved.
+    pub state: AlertState,
+    /// Start of the window that caused this event.
+    pub window_start: i64,
+    /// End of that window (the event's time).
+    pub window_end: i64,
+    /// When the episode opened (end of its first window).
+    pub opened_at: i64,
+    /// Fused score of the window.
+    pub fused: f64,
+    /// Largest fused score of the episode so far.
+    pub peak: f64,
+    /// Detector z-score of the window.
+    pub score: f64,
+    /// Rule score of the window.
+    pub rule_score: f64,
+    /// Rules fired in the window.
+    pub rules: String,
+    /// info / warning / critical.
+    pub severity: String,
+    /// The features with the largest z-scores, `name=z` comma-separated.
+    pub top_features: String,
+}
+
+/// Anything that goes to a sink.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OutRecord {
+    /// A window row.
+    Window(WindowRow),
+    /// An alert event.
+    Alert(AlertRow),
+    /// A rejected reading or file.
+    Reject(RejectRow),
+    /// A late reading.
+    Late(LateRow),
+}

@@ -1,0 +1,462 @@
+//! The rule expression language: `max > 95 and slope > 0.5`.
+//!
+//! Grammar (lowest precedence first): `or`, `and`, `not`, comparisons (`> >= < <= == !=`),
+//! `+ -`, `* /`, unary `-`, atoms (numbers, feature names, `abs(x)`, `min(a, b)`, `max(a, b)`,
+//! parentheses). Rules are parsed and type-checked at validation time; errors carry the
+//! character column of the mistake within the expression.
+
+use crate::features::FeatureSet;
+
+/// A compiled rule condition.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    root: Node,
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    Num(f64),
+    Feat(usize),
+    Neg(Box<Node>),
+    Arith(char, Box<Node>, Box<Node>),
+    Cmp(Cmp, Box<Node>, Box<Node>),
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Abs(Box<Node>),
+    Min(Box<Node>, Box<Node>),
+    Max(Box<Node>, Box<Node>),
+    Bool(bool),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Cmp {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+/// A mistake in a rule, at a character offset of the expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleError {
+    /// 0-based character offset in the expression.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Ty {
+    Num,
+    Bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Num(f64),
+    Ident(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+    End,
+}
+
+fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric()
+                    || chars[i] == '.'
+                    || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
+            {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            let n = text.parse::<f64>().map_err(|_| RuleError {
+                offset: start,
+                message: format!("invalid number {text:?}"),
+            })?;
+            out.push((Tok::Num(n), start));
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == '_' {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push((Tok::Ident(chars[start..i].iter().collect()), start));
+            continue;
+        }
+        let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+        let op = match two.as_str() {
+            ">=" => Some(">="),
+            "<=" => Some("<="),
+            "==" => Some("=="),
+            "!=" => Some("!="),
+            "&&" => Some("and"),
+            "||" => Some("or"),
+            _ => None,
+        };
+        if let Some(op) = op {
+            out.push((Tok::Op(op), start));
+            i += 2;
+            continue;
+        }
+        let tok = match c {
+            '>' => Tok::Op(">"),
+            '<' => Tok::Op("<"),
+            '+' => Tok::Op("+"),
+            '-' => Tok::Op("-"),
+            '*' => Tok::Op("*"),
+            '/' => Tok::Op("/"),
+            '!' => Tok::Op("not"),
+            '(' => Tok::LParen,
+            ')' => Tok::RParen,
+            ',' => Tok::Comma,
+            '=' => {
+                return Err(RuleError { offset: start, message: "use `==` to compare".into() });
+            }
+            _ => {
+                return Err(RuleError { offset: start, message: format!("unexpected character {c:?}") });
+            }
+        };
+        out.push((tok, start));
+        i += 1;
+    }
+    out.push((Tok::End, chars.len()));
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    features: &'a FeatureSet,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].0
+    }
+    fn at(&self) -> usize {
+        self.toks[self.pos].1
+    }
+    fn is_word(&self, w: &str) -> bool {
+        match self.peek() {
+            Tok::Ident(s) => s == w,
+            Tok::Op(o) => *o == w,
+            _ => false,
+        }
+    }
+    fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, RuleError> {
+        Err(RuleError { offset, message: message.into() })
+    }
+    fn expect(&self, node: (Node, Ty), want: Ty, at: usize, what: &str) -> Result<Node, RuleError> {
+        if node.1 == want {
+            Ok(node.0)
+        } else {
+            let (w, g) = if want == Ty::Num { ("a number", "a condition") } else { ("a condition", "a number") };
+            self.err(at, format!("{what} needs {w} here, found {g}"))
+        }
+    }
+
+    fn or(&mut self) -> Result<(Node, Ty), RuleError> {
+        let at = self.at();
+        let mut left = self.and()?;
+        while self.is_word("or") {
+            self.pos += 1;
+            let rat = self.at();
+            let l = self.expect(left, Ty::Bool, at, "`or`")?;
+            let r = self.and()?;
+            let r = self.expect(r, Ty::Bool, rat, "`or`")?;
+            left = (Node::Or(Box::new(l), Box::new(r)), Ty::Bool);
+        }
+        Ok(left)
+    }
+    fn and(&mut self) -> Result<(Node, Ty), RuleError> {
+        let at = self.at();
+        let mut left = self.not()?;
+        while self.is_word("and") {
+            self.pos += 1;
+            let rat = self.at();
+            let l = self.expect(left, Ty::Bool, at, "`and`")?;
+            let r = self.not()?;
+            let r = self.expect(r, Ty::Bool, rat, "`and`")?;
+            left = (Node::And(Box::new(l), Box::new(r)), Ty::Bool);
+        }
+        Ok(left)
+    }
+    fn not(&mut self) -> Result<(Node, Ty), RuleError> {
+        if self.is_word("not") {
+            self.pos += 1;
+            let at = self.at();
+            let inner = self.not()?;
+            let inner = self.expect(inner, Ty::Bool, at, "`not`")?;
+            return Ok((Node::Not(Box::new(inner)), Ty::Bool));
+        }
+        self.cmp()
+    }
+    fn cmp(&mut self) -> Result<(Node, Ty), RuleError> {
+        let at = self.at();
+        let left = self.sum()?;
+        let op = match self.peek() {
+            Tok::Op(">") => Cmp::Gt,
+            Tok::Op(">=") => Cmp::Ge,
+            Tok::Op("<") => Cmp::Lt,
+            Tok::Op("<=") => Cmp::Le,
+            Tok::Op("==") => Cmp::Eq,
+            Tok::Op("!=") => Cmp::Ne,
+            _ => return Ok(left),
+        };
+        self.pos += 1;
+        let rat = self.at();
+        let l = self.expect(left, Ty::Num, at, "a comparison")?;
+        let r = self.sum()?;
+        let r = self.expect(r, Ty::Num, rat, "a comparison")?;
+        if matches!(self.peek(), Tok::Op(">" | ">=" | "<" | "<=" | "==" | "!=")) {
+            return self.err(self.at(), "comparisons do not chain; join them with `and`");
+        }
+        Ok((Node::Cmp(op, Box::new(l), Box::new(r)), Ty::Bool))
+    }
+    fn sum(&mut self) -> Result<(Node, Ty), RuleError> {
+        self.arith(&["+", "-"], Self::product)
+    }
+    fn product(&mut self) -> Result<(Node, Ty), RuleError> {
+        self.arith(&["*", "/"], Self::unary)
+    }
+    fn arith(
+        &mut self,
+        ops: &[&str],
+        next: fn(&mut Self) -> Result<(Node, Ty), RuleError>,
+    ) -> Result<(Node, Ty), RuleError> {
+        let at = self.at();
+        let mut left = next(self)?;
+        while let Tok::Op(op) = self.peek().clone() {
+            if !ops.contains(&op) {
+                break;
+            }
+            self.pos += 1;
+            let rat = self.at();
+            let l = self.expect(left, Ty::Num, at, "arithmetic")?;
+            let r = next(self)?;
+            let r = self.expect(r, Ty::Num, rat, "arithmetic")?;
+            let c = op.chars().next().unwrap_or('+');
+            left = (Node::Arith(c, Box::new(l), Box::new(r)), Ty::Num);
+        }
+        Ok(left)
+    }
+    fn unary(&mut self) -> Result<(Node, Ty), RuleError> {
+        if self.peek() == &Tok::Op("-") {
+            self.pos += 1;
+            let at = self.at();
+            let inner = self.unary()?;
+            let inner = self.expect(inner, Ty::Num, at, "`-`")?;
+            return Ok((Node::Neg(Box::new(inner)), Ty::Num));
+        }
+        self.atom()
+    }
+    fn atom(&mut self) -> Result<(Node, Ty), RuleError> {
+        let at = self.at();
+        match self.peek().clone() {
+            Tok::Num(n) => {
+                self.pos += 1;
+                Ok((Node::Num(n), Ty::Num))
+            }
+            Tok::LParen => {
+                self.pos += 1;
+                let inner = self.or()?;
+                if self.peek() != &Tok::RParen {
+                    return self.err(self.at(), "expected `)`");
+                }
+                self.pos += 1;
+                Ok(inner)
+            }
+            Tok::Ident(name) => {
+                self.pos += 1;
+                if self.peek() == &Tok::LParen {
+                    return self.call(&name, at);
+                }
+                match name.as_str() {
+                    "true" => return Ok((Node::Bool(true), Ty::Bool)),
+                    "false" => return Ok((Node::Bool(false), Ty::Bool)),
+                    "and" | "or" | "not" => return self.err(at, format!("`{name}` needs something before it")),
+                    _ => {}
+                }
+                match self.features.index_of(&name) {
+                    Some(i) => Ok((Node::Feat(i), Ty::Num)),
+                    None => self.err(
+                        at,
+                        format!(
+                            "unknown feature `{name}`: this pipeline computes {}",
+                            self.features.names.join(", ")
+                        ),
+                    ),
+                }
+            }
+            Tok::End => self.err(at, "the expression ends too early"),
+            other => self.err(at, format!("unexpected {}", describe(&other))),
+        }
+    }
+    fn call(&mut self, name: &str, at: usize) -> Result<(Node, Ty), RuleError> {
+        self.pos += 1; // (
+        let mut args = Vec::new();
+        loop {
+            let aat = self.at();
+            let a = self.or()?;
+            args.push(self.expect(a, Ty::Num, aat, "a function argument")?);
+            match self.peek() {
+                Tok::Comma => self.pos += 1,
+                Tok::RParen => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return self.err(self.at(), "expected `,` or `)`"),
+            }
+        }
+        let mut it = args.into_iter().map(Box::new);
+        let node = match (name, it.len()) {
+            ("abs", 1) => Node::Abs(it.next().unwrap_or_default()),
+            ("min", 2) => Node::Min(it.next().unwrap_or_default(), it.next().unwrap_or_default()),
+            ("max", 2) => Node::Max(it.next().unwrap_or_default(), it.next().unwrap_or_default()),
+            ("abs" | "min" | "max", n) => {
+                return self.err(at, format!("`{name}` takes {} argument(s), got {n}", if name == "abs" { 1 } else { 2 }));
+            }
+            _ => return self.err(at, format!("unknown function `{name}`: use abs, min or max")),
+        };
+        Ok((node, Ty::Num))
+    }
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node::Num(0.0)
+    }
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Op(o) => format!("`{o}`"),
+        Tok::RParen => "`)`".into(),
+        Tok::Comma => "`,`".into(),
+        Tok::LParen => "`(`".into(),
+        Tok::Num(n) => format!("number {n}"),
+        Tok::Ident(s) => format!("`{s}`"),
+        Tok::End => "end".into(),
+    }
+}
+
+impl Condition {
+    /// Parses and type-checks a rule against the features a pipeline computes.
+    pub fn parse(src: &str, features: &FeatureSet) -> Result<Self, RuleError> {
+        let toks = lex(src)?;
+        let mut p = Parser { toks, pos: 0, features };
+        let (root, ty) = p.or()?;
+        if p.peek() != &Tok::End {
+            return p.err(p.at(), format!("unexpected {} after a complete expression", describe(p.peek())));
+        }
+        if ty != Ty::Bool {
+            return p.err(0, "a rule must be a condition (e.g. `max > 95`), not a number");
+        }
+        Ok(Self { root })
+    }
+
+    /// Evaluates the rule on one feature row. Comparisons with NaN are false.
+    pub fn eval(&self, row: &[f64]) -> bool {
+        truth(&self.root, row)
+    }
+}
+
+fn num(n: &Node, row: &[f64]) -> f64 {
+    match n {
+        Node::Num(v) => *v,
+        Node::Feat(i) => row[*i],
+        Node::Neg(a) => -num(a, row),
+        Node::Arith(op, a, b) => {
+            let (a, b) = (num(a, row), num(b, row));
+            match op {
+                '+' => a + b,
+                '-' => a - b,
+                '*' => a * b,
+                _ => a / b,
+            }
+        }
+        Node::Abs(a) => num(a, row).abs(),
+        Node::Min(a, b) => num(a, row).min(num(b, row)),
+        Node::Max(a, b) => num(a, row).max(num(b, row)),
+        _ => f64::NAN,
+    }
+}
+
+fn truth(n: &Node, row: &[f64]) -> bool {
+    match n {
+        Node::Bool(b) => *b,
+        Node::And(a, b) => truth(a, row) && truth(b, row),
+        Node::Or(a, b) => truth(a, row) || truth(b, row),
+        Node::Not(a) => !truth(a, row),
+        Node::Cmp(op, a, b) => {
+            let (a, b) = (num(a, row), num(b, row));
+            match op {
+                Cmp::Gt => a > b,
+                Cmp::Ge => a >= b,
+                Cmp::Lt => a < b,
+                Cmp::Le => a <= b,
+                Cmp::Eq => a == b,
+                Cmp::Ne => a != b,
+            }
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{Feature, FeatureSet};
+
+    fn fs() -> FeatureSet {
+        let mut f = FeatureSet::default();
+        f.push("max", Feature::Max);
+        f.push("slope", Feature::Slope);
+        f.push("peak-to-peak", Feature::PeakToPeak);
+        f
+    }
+
+    #[test]
+    fn evaluates_precedence_and_functions() {
+        let c = Condition::parse("max > 95 and slope > 0.5 or not (peak_to_peak < 2*3)", &fs()).unwrap();
+        assert!(c.eval(&[96.0, 1.0, 0.0]));
+        assert!(!c.eval(&[96.0, 0.0, 1.0]));
+        assert!(c.eval(&[0.0, 0.0, 7.0]));
+        let c = Condition::parse("abs(slope) >= 1e-1 && max(max, 3) == 3", &fs()).unwrap();
+        assert!(c.eval(&[1.0, -0.2, 0.0]));
+        assert!(!c.eval(&[f64::NAN, f64::NAN, 0.0]));
+    }
+
+    #[test]
+    fn errors_point_at_the_mistake() {
+        let e = Condition::parse("max > 95 and slop > 0.5", &fs()).unwrap_err();
+        assert_eq!(e.offset, 13);
+        assert!(e.message.contains("unknown feature `slop`"));
+        let e = Condition::parse("max > ", &fs()).unwrap_err();
+        assert_eq!(e.offset, 6);
+        let e = Condition::parse("max + 1", &fs()).unwrap_err();
+        assert!(e.message.contains("must be a condition"));
+        let e = Condition::parse("max = 3", &fs()).unwrap_err();
+        assert_eq!((e.offset, e.message.as_str()), (4, "use `==` to compare"));
+        let e = Condition::parse("max > 1 and 3", &fs()).unwrap_err();
+        assert_eq!(e.offset, 12);
+        let e = Condition::parse("1 < max < 3", &fs()).unwrap_err();
+        assert!(e.message.contains("do not chain"));
+    }
+}

@@ -1,0 +1,184 @@
+//! Arrow schemas of the four outputs and the conversion of rows into record batches.
+//! These schemas are the documented output contract (README, docs/outputs.md).
+
+use crate::batch::{LateRow, RejectRow};
+use crate::features::{Feature, FeatureSet};
+use crate::output::{AlertRow, WindowRow};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use std::sync::Arc;
+
+/// Version of the alert schema (bumped on any incompatible change).
+pub const ALERT_SCHEMA_VERSION: i64 = 1;
+
+fn f(name: &str, dt: DataType, nullable: bool) -> Field {
+    Field::new(name, dt, nullable)
+}
+
+/// Schema of the windows output for a feature set.
+pub fn windows_schema(features: &FeatureSet) -> SchemaRef {
+    let mut fields = vec![
+        f("sensor_id", DataType::Utf8, false),
+        f("window_start", DataType::Int64, false),
+        f("window_end", DataType::Int64, false),
+    ];
+    for (name, kind) in features.names.iter().zip(&features.kinds) {
+        let dt = if *kind == Feature::Count { DataType::Int64 } else { DataType::Float64 };
+        fields.push(f(name, dt, false));
+    }
+    fields.extend([
+        f("filled", DataType::Int64, false),
+        f("score", DataType::Float64, false),
+        f("ai_score", DataType::Float64, false),
+        f("rule_score", DataType::Float64, false),
+        f("fused", DataType::Float64, false),
+        f("alert", DataType::Boolean, false),
+        f("rules", DataType::Utf8, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of the alerts output.
+pub fn alerts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("schema_version", DataType::Int64, false),
+        f("pipeline", DataType::Utf8, false),
+        f("sensor_id", DataType::Utf8, false),
+        f("episode", DataType::Int64, false),
+        f("state", DataType::Utf8, false),
+        f("window_start", DataType::Int64, false),
+        f("window_end", DataType::Int64, false),
+        f("opened_at", DataType::Int64, false),
+        f("fused", DataType::Float64, false),
+        f("peak", DataType::Float64, false),
+        f("score", DataType::Float64, false),
+        f("rule_score", DataType::Float64, false),
+        f("rules", DataType::Utf8, false),
+        f("severity", DataType::Utf8, false),
+        f("top_features", DataType::Utf8, false),
+    ]))
+}
+
+/// Schema of the rejects output.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("source", DataType::Utf8, false),
+        f("row", DataType::Int64, true),
+        f("sensor_id", DataType::Utf8, true),
+        f("time", DataType::Int64, true),
+        f("value", DataType::Float64, true),
+        f("reason", DataType::Utf8, false),
+    ]))
+}
+
+/// Schema of the late output.
+pub fn late_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("source", DataType::Utf8, false),
+        f("row", DataType::Int64, false),
+        f("sensor_id", DataType::Utf8, false),
+        f("time", DataType::Int64, false),
+        f("value", DataType::Float64, false),
+        f("watermark", DataType::Int64, false),
+        f("reason", DataType::Utf8, false),
+    ]))
+}
+
+fn strings<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    it.for_each(|s| b.append_value(s));
+    Arc::new(b.finish())
+}
+fn ints(it: impl Iterator<Item = i64>) -> ArrayRef {
+    let mut b = Int64Builder::new();
+    it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+fn floats(it: impl Iterator<Item = f64>) -> ArrayRef {
+    let mut b = Float64Builder::new();
+    it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+
+/// Window rows as a record batch of [`windows_schema`].
+pub fn windows_batch(schema: &SchemaRef, features: &FeatureSet, rows: &[&WindowRow]) -> Result<RecordBatch, ArrowError> {
+    let mut cols = vec![
+        strings(rows.iter().map(|r| r.sensor.as_str())),
+        ints(rows.iter().map(|r| r.start)),
+        ints(rows.iter().map(|r| r.end)),
+    ];
+    for (j, kind) in features.kinds.iter().enumerate() {
+        cols.push(if *kind == Feature::Count {
+            ints(rows.iter().map(|r| r.features[j] as i64))
+        } else {
+            floats(rows.iter().map(|r| r.features[j]))
+        });
+    }
+    cols.push(ints(rows.iter().map(|r| i64::from(r.filled))));
+    cols.push(floats(rows.iter().map(|r| r.score)));
+    cols.push(floats(rows.iter().map(|r| r.ai_score)));
+    cols.push(floats(rows.iter().map(|r| r.rule_score)));
+    cols.push(floats(rows.iter().map(|r| r.fused)));
+    let mut alert = BooleanBuilder::new();
+    rows.iter().for_each(|r| alert.append_value(r.alert));
+    cols.push(Arc::new(alert.finish()));
+    cols.push(strings(rows.iter().map(|r| r.rules.as_str())));
+    RecordBatch::try_new(schema.clone(), cols)
+}
+
+/// Alert rows as a record batch of [`alerts_schema`].
+pub fn alerts_batch(pipeline: &str, rows: &[&AlertRow]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(alerts_schema(), vec![
+        ints(rows.iter().map(|_| ALERT_SCHEMA_VERSION)),
+        strings(rows.iter().map(|_| pipeline)),
+        strings(rows.iter().map(|r| r.sensor.as_str())),
+        ints(rows.iter().map(|r| r.episode as i64)),
+        strings(rows.iter().map(|r| r.state.as_str())),
+        ints(rows.iter().map(|r| r.window_start)),
+        ints(rows.iter().map(|r| r.window_end)),
+        ints(rows.iter().map(|r| r.opened_at)),
+        floats(rows.iter().map(|r| r.fused)),
+        floats(rows.iter().map(|r| r.peak)),
+        floats(rows.iter().map(|r| r.score)),
+        floats(rows.iter().map(|r| r.rule_score)),
+        strings(rows.iter().map(|r| r.rules.as_str())),
+        strings(rows.iter().map(|r| r.severity.as_str())),
+        strings(rows.iter().map(|r| r.top_features.as_str())),
+    ])
+}
+
+/// Reject rows as a record batch of [`rejects_schema`].
+pub fn rejects_batch(rows: &[&RejectRow]) -> Result<RecordBatch, ArrowError> {
+    let mut row = Int64Builder::new();
+    let mut sensor = StringBuilder::new();
+    let mut time = Int64Builder::new();
+    let mut value = Float64Builder::new();
+    for r in rows {
+        row.append_option(r.row.map(|v| v as i64));
+        sensor.append_option(r.sensor.as_deref());
+        time.append_option(r.time);
+        value.append_option(r.value);
+    }
+    RecordBatch::try_new(rejects_schema(), vec![
+        strings(rows.iter().map(|r| r.source.as_str())),
+        Arc::new(row.finish()),
+        Arc::new(sensor.finish()),
+        Arc::new(time.finish()),
+        Arc::new(value.finish()),
+        strings(rows.iter().map(|r| r.reason.as_str())),
+    ])
+}
+
+/// Late rows as a record batch of [`late_schema`].
+pub fn late_batch(rows: &[&LateRow]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(late_schema(), vec![
+        strings(rows.iter().map(|r| r.source.as_str())),
+        ints(rows.iter().map(|r| r.row as i64)),
+        strings(rows.iter().map(|r| r.sensor.as_str())),
+        ints(rows.iter().map(|r| r.time)),
+        floats(rows.iter().map(|r| r.value)),
+        ints(rows.iter().map(|r| r.watermark)),
+        strings(rows.iter().map(|r| r.reason.as_str())),
+    ])
+}

@@ -1,0 +1,201 @@
+//! Outputs: the [`Sink`] interface, Parquet and Arrow IPC sinks, and the [`SinkSet`] that
+//! orders rows deterministically and hands each output's rows to its sinks.
+
+pub mod arrow;
+pub mod ipc;
+pub mod parquet;
+
+use crate::config::{OutputKind, Pipeline, SinkKind};
+use crate::output::OutRecord;
+use arrow_array::RecordBatch;
+use arrow_schema::ArrowError;
+use std::path::{Path, PathBuf};
+
+/// A failed write.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A file system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A Parquet writer error.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: ::parquet::errors::ParquetError,
+    },
+    /// An Arrow error.
+    #[error("{path}: {source}")]
+    Arrow {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: ArrowError,
+    },
+}
+
+impl SinkError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn arrow(path: &Path, source: ArrowError) -> Self {
+        Self::Arrow { path: path.to_path_buf(), source }
+    }
+}
+
+/// A destination of record batches of one schema.
+pub trait Sink: Send {
+    /// Writes rows; `times[i]` is row i's event time (for partitioning and rolling).
+    fn write(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<(), SinkError>;
+    /// Completes every file; returns the files written.
+    fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError>;
+    /// Gives up: removes temporary files, leaves completed ones.
+    fn abort(&mut self);
+}
+
+/// All sinks of a pipeline, grouped by the output they write.
+pub struct SinkSet {
+    pipeline: String,
+    features: crate::features::FeatureSet,
+    windows_schema: arrow_schema::SchemaRef,
+    sinks: Vec<(OutputKind, String, Box<dyn Sink>)>,
+}
+
+impl SinkSet {
+    /// Opens every sink of `pipeline`; with `out_dir`, sink `NAME` goes to `out_dir/NAME`
+    /// (plus `.arrow`/`.arrows` for Arrow IPC sinks) instead of its configured path.
+    pub fn open(pipeline: &Pipeline, out_dir: Option<&Path>) -> Result<Self, SinkError> {
+        let windows_schema = arrow::windows_schema(&pipeline.features);
+        let mut sinks: Vec<(OutputKind, String, Box<dyn Sink>)> = Vec::new();
+        for cfg in &pipeline.config.sink {
+            let schema = match cfg.output {
+                OutputKind::Windows => windows_schema.clone(),
+                OutputKind::Alerts => arrow::alerts_schema(),
+                OutputKind::Rejects => arrow::rejects_schema(),
+                OutputKind::Late => arrow::late_schema(),
+            };
+            let sink: Box<dyn Sink> = match cfg.kind {
+                SinkKind::Parquet => {
+                    let dir = out_dir.map_or_else(|| PathBuf::from(&cfg.path), |d| d.join(&cfg.name));
+                    Box::new(parquet::ParquetSink::new(cfg, dir, schema)?)
+                }
+                SinkKind::ArrowIpc => {
+                    let ext = match cfg.format {
+                        crate::config::IpcFormat::File => "arrow",
+                        crate::config::IpcFormat::Stream => "arrows",
+                    };
+                    let path = out_dir.map_or_else(|| PathBuf::from(&cfg.path), |d| d.join(format!("{}.{ext}", cfg.name)));
+                    Box::new(ipc::IpcSink::new(path, schema, cfg.format)?)
+                }
+            };
+            sinks.push((cfg.output, cfg.name.clone(), sink));
+        }
+        Ok(Self { pipeline: pipeline.config.name.clone(), features: pipeline.features.clone(), windows_schema, sinks })
+    }
+
+    fn wants(&self, kind: OutputKind) -> bool {
+        self.sinks.iter().any(|(k, _, _)| *k == kind)
+    }
+
+    /// Writes records whose timely times are all complete. Rows are put in a canonical order
+    /// first (by time, then sensor/source and content), so the output does not depend on the
+    /// number of workers or on scheduling.
+    pub fn write(&mut self, mut records: Vec<(i64, OutRecord)>) -> Result<(), SinkError> {
+        records.sort_by(|(ta, a), (tb, b)| ta.cmp(tb).then_with(|| order(a, b)));
+        let mut windows = Vec::new();
+        let mut alerts = Vec::new();
+        let mut rejects = Vec::new();
+        let mut late = Vec::new();
+        for (t, r) in &records {
+            match r {
+                OutRecord::Window(w) => windows.push((*t, w)),
+                OutRecord::Alert(a) => alerts.push((*t, a)),
+                OutRecord::Reject(x) => rejects.push((*t, x)),
+                OutRecord::Late(l) => late.push((*t, l)),
+            }
+        }
+        let path = PathBuf::from("<memory>");
+        if !windows.is_empty() && self.wants(OutputKind::Windows) {
+            let rows: Vec<_> = windows.iter().map(|x| x.1).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.start).collect();
+            let b = arrow::windows_batch(&self.windows_schema, &self.features, &rows).map_err(|e| SinkError::arrow(&path, e))?;
+            self.emit(OutputKind::Windows, &b, &times)?;
+        }
+        if !alerts.is_empty() && self.wants(OutputKind::Alerts) {
+            let rows: Vec<_> = alerts.iter().map(|x| x.1).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.window_end).collect();
+            let b = arrow::alerts_batch(&self.pipeline, &rows).map_err(|e| SinkError::arrow(&path, e))?;
+            self.emit(OutputKind::Alerts, &b, &times)?;
+        }
+        if !rejects.is_empty() && self.wants(OutputKind::Rejects) {
+            let rows: Vec<_> = rejects.iter().map(|x| x.1).collect();
+            let times: Vec<i64> = rejects.iter().map(|(t, r)| r.time.unwrap_or((*t).max(0))).collect();
+            let b = arrow::rejects_batch(&rows).map_err(|e| SinkError::arrow(&path, e))?;
+            self.emit(OutputKind::Rejects, &b, &times)?;
+        }
+        if !late.is_empty() && self.wants(OutputKind::Late) {
+            let rows: Vec<_> = late.iter().map(|x| x.1).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.time).collect();
+            let b = arrow::late_batch(&rows).map_err(|e| SinkError::arrow(&path, e))?;
+            self.emit(OutputKind::Late, &b, &times)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, kind: OutputKind, batch: &RecordBatch, times: &[i64]) -> Result<(), SinkError> {
+        for (k, _, sink) in &mut self.sinks {
+            if *k == kind {
+                sink.write(batch, times)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes every sink; returns (sink name, files).
+    pub fn finish(&mut self) -> Result<Vec<(String, Vec<PathBuf>)>, SinkError> {
+        let mut out = Vec::new();
+        for (_, name, sink) in &mut self.sinks {
+            out.push((name.clone(), sink.finish()?));
+        }
+        Ok(out)
+    }
+
+    /// Removes temporary files of every sink.
+    pub fn abort(&mut self) {
+        for (_, _, sink) in &mut self.sinks {
+            sink.abort();
+        }
+    }
+}
+
+/// Canonical order of records with the same timely time.
+fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
+    use OutRecord::*;
+    use std::cmp::Ordering::*;
+    let rank = |r: &OutRecord| match r {
+        Window(_) => 0,
+        Alert(_) => 1,
+        Reject(_) => 2,
+        Late(_) => 3,
+    };
+    match (a, b) {
+        (Window(x), Window(y)) => x.sensor.cmp(&y.sensor).then(x.start.cmp(&y.start)),
+        (Alert(x), Alert(y)) => x.sensor.cmp(&y.sensor).then(x.window_end.cmp(&y.window_end)).then(x.state.cmp(&y.state)),
+        (Reject(x), Reject(y)) => x
+            .source
+            .cmp(&y.source)
+            .then(x.row.cmp(&y.row))
+            .then(x.sensor.cmp(&y.sensor))
+            .then(x.time.cmp(&y.time))
+            .then(x.value.map(f64::to_bits).cmp(&y.value.map(f64::to_bits)))
+            .then(x.reason.cmp(&y.reason)),
+        (Late(x), Late(y)) => x.source.cmp(&y.source).then(x.row.cmp(&y.row)),
+        _ => rank(a).cmp(&rank(b)).then(Equal),
+    }
+}

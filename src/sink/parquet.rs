@@ -1,0 +1,186 @@
+//! The Parquet sink: rolling files (by rows and by event-time span), optional `date=`/`hour=`
+//! directories, zstd by default. Each file is written under a hidden temporary name and renamed
+//! when complete, so readers never see half a file.
+
+use super::{Sink, SinkError};
+use crate::config::{Compression, Partitioning, SinkConfig};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    rows: usize,
+    first_time: i64,
+    key: String,
+}
+
+/// A rolling Parquet writer for one output.
+pub struct ParquetSink {
+    dir: PathBuf,
+    schema: SchemaRef,
+    props: WriterProperties,
+    partition: Partitioning,
+    roll_rows: usize,
+    roll_ms: Option<i64>,
+    seq: u64,
+    current: Option<OpenFile>,
+    done: Vec<PathBuf>,
+}
+
+impl ParquetSink {
+    /// Creates the directory and removes part files a previous run left there.
+    pub fn new(cfg: &SinkConfig, dir: PathBuf, schema: SchemaRef) -> Result<Self, SinkError> {
+        std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
+        remove_old_parts(&dir).map_err(|e| SinkError::io(&dir, e))?;
+        let compression = match cfg.compression {
+            Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+            Compression::Snappy => PqCompression::SNAPPY,
+            Compression::None => PqCompression::UNCOMPRESSED,
+        };
+        let props = WriterProperties::builder().set_compression(compression).set_max_row_group_row_count(Some(131_072)).build();
+        Ok(Self {
+            dir,
+            schema,
+            props,
+            partition: cfg.partition,
+            roll_rows: cfg.roll_rows.max(1),
+            roll_ms: cfg.roll_interval.map(|d| d.ms),
+            seq: 0,
+            current: None,
+            done: Vec::new(),
+        })
+    }
+
+    fn open(&mut self, key: &str, first_time: i64) -> Result<(), SinkError> {
+        let dir = if key.is_empty() { self.dir.clone() } else { self.dir.join(key) };
+        std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
+        let name = format!("part-{:05}.parquet", self.seq);
+        self.seq += 1;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(name);
+        let file = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
+        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
+            .map_err(|e| SinkError::Parquet { path: tmp.clone(), source: e })?;
+        self.current = Some(OpenFile { writer, tmp, path, rows: 0, first_time, key: key.to_string() });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), SinkError> {
+        if let Some(f) = self.current.take() {
+            f.writer.close().map_err(|e| SinkError::Parquet { path: f.tmp.clone(), source: e })?;
+            std::fs::rename(&f.tmp, &f.path).map_err(|e| SinkError::io(&f.path, e))?;
+            self.done.push(f.path);
+        }
+        Ok(())
+    }
+
+    fn key(&self, t: i64) -> String {
+        match self.partition {
+            Partitioning::None => String::new(),
+            Partitioning::Date => {
+                let (y, m, d, _) = civil(t);
+                format!("date={y:04}-{m:02}-{d:02}")
+            }
+            Partitioning::Hour => {
+                let (y, m, d, h) = civil(t);
+                format!("date={y:04}-{m:02}-{d:02}/hour={h:02}")
+            }
+        }
+    }
+}
+
+impl Sink for ParquetSink {
+    fn write(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<(), SinkError> {
+        let mut i = 0;
+        while i < batch.num_rows() {
+            let key = self.key(times[i]);
+            let fits = |f: &OpenFile| f.key == key && f.rows < self.roll_rows && self.roll_ms.is_none_or(|ms| times[i] - f.first_time < ms);
+            if !self.current.as_ref().is_some_and(fits) {
+                self.close()?;
+                self.open(&key, times[i])?;
+            }
+            let cur = self.current.as_ref().map_or(0, |f| f.rows);
+            let first = self.current.as_ref().map_or(times[i], |f| f.first_time);
+            // Longest run of rows from i that stays in this file.
+            let mut j = i + 1;
+            let room = self.roll_rows - cur;
+            while j < batch.num_rows() && j - i < room && self.key(times[j]) == key && self.roll_ms.is_none_or(|ms| times[j] - first < ms) {
+                j += 1;
+            }
+            if let Some(f) = self.current.as_mut() {
+                f.writer.write(&batch.slice(i, j - i)).map_err(|e| SinkError::Parquet { path: f.tmp.clone(), source: e })?;
+                f.rows += j - i;
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError> {
+        if self.current.is_none() && self.done.is_empty() {
+            // No rows at all: still leave one (empty) file so readers find the schema.
+            self.open("", 0)?;
+        }
+        self.close()?;
+        Ok(std::mem::take(&mut self.done))
+    }
+
+    fn abort(&mut self) {
+        if let Some(f) = self.current.take() {
+            drop(f.writer);
+            let _ = std::fs::remove_file(&f.tmp);
+        }
+    }
+}
+
+/// Removes `part-*.parquet` files (and leftover temporaries) under `dir` from an earlier run.
+fn remove_old_parts(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        if entry.file_type()?.is_dir() && (name.starts_with("date=") || name.starts_with("hour=")) {
+            remove_old_parts(&path)?;
+            let _ = std::fs::remove_dir(&path); // only if now empty
+        } else if (name.starts_with("part-") && name.ends_with(".parquet")) || (name.starts_with(".part-") && name.ends_with(".tmp")) {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// (year, month, day, hour) in UTC of a time in ms since the epoch.
+pub fn civil(ms: i64) -> (i64, u32, u32, u32) {
+    let days = ms.div_euclid(86_400_000);
+    let hour = (ms.rem_euclid(86_400_000) / 3_600_000) as u32;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, hour)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0));
+        assert_eq!(civil(1_700_000_000_000), (2023, 11, 14, 22));
+        assert_eq!(civil(-1), (1969, 12, 31, 23));
+    }
+}

@@ -1,0 +1,335 @@
+//! Sources: input partitions (a Parquet file now; a Kafka partition later) that yield Arrow
+//! record batches, and the [`Decoder`] that turns a batch into cleaned, routed
+//! [`ReadingBatch`]es plus reject and late rows. Each partition has its own watermark, so the
+//! late/on-time decision depends only on that partition's order, never on scheduling.
+
+pub mod parquet;
+
+use crate::batch::{LateRow, ReadingBatch, RejectRow, sensor_hash};
+use crate::clean::{Verdict, Watermark, check_value};
+use crate::config::{Pipeline, TimeUnit};
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit as ArrowUnit};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A source failure, naming the input and what is wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// No file matches the source path.
+    #[error("no input file matches {pattern:?}")]
+    NoInput {
+        /// The path or glob.
+        pattern: String,
+    },
+    /// The file cannot be opened as Parquet.
+    #[error("{file}: {message}")]
+    Open {
+        /// The file.
+        file: String,
+        /// Why.
+        message: String,
+    },
+    /// A mapped column is missing or has an unusable type.
+    #[error("{file}: column {column:?}: {message}")]
+    Column {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// Why.
+        message: String,
+    },
+    /// Reading failed part way (a corrupt page, say).
+    #[error("{file}: read failed at row {row}: {message}")]
+    Read {
+        /// The file.
+        file: String,
+        /// First row of the batch that failed.
+        row: u64,
+        /// Why.
+        message: String,
+    },
+}
+
+impl SourceError {
+    /// The input the error is about.
+    pub fn file(&self) -> &str {
+        match self {
+            SourceError::NoInput { pattern } => pattern,
+            SourceError::Open { file, .. } | SourceError::Column { file, .. } | SourceError::Read { file, .. } => file,
+        }
+    }
+}
+
+/// One ordered input partition.
+pub trait Partition: Send {
+    /// Name used in rejects and errors (the file path).
+    fn name(&self) -> &str;
+    /// A lower bound of every event time in the partition (ms), when known up front.
+    fn min_time(&self) -> Option<i64>;
+    /// The next batch with the partition row number of its first row; None at the end.
+    fn next_batch(&mut self) -> Option<Result<(u64, RecordBatch), SourceError>>;
+}
+
+/// The files a source path or glob names, sorted.
+pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
+    let mut files: Vec<PathBuf> = if pattern.contains(['*', '?', '[']) {
+        glob::glob(pattern)
+            .map_err(|_| SourceError::NoInput { pattern: pattern.into() })?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        let p = PathBuf::from(pattern);
+        if p.exists() { vec![p] } else { vec![] }
+    };
+    files.sort();
+    if files.is_empty() {
+        return Err(SourceError::NoInput { pattern: pattern.into() });
+    }
+    Ok(files)
+}
+
+pub(crate) fn unit_of(u: ArrowUnit) -> TimeUnit {
+    match u {
+        ArrowUnit::Second => TimeUnit::S,
+        ArrowUnit::Millisecond => TimeUnit::Ms,
+        ArrowUnit::Microsecond => TimeUnit::Us,
+        ArrowUnit::Nanosecond => TimeUnit::Ns,
+    }
+}
+
+/// Converts a raw time to ms (floor).
+#[inline]
+pub(crate) fn to_ms(raw: i64, unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::S => raw.saturating_mul(1000),
+        TimeUnit::Ms => raw,
+        TimeUnit::Us => raw.div_euclid(1000),
+        TimeUnit::Ns => raw.div_euclid(1_000_000),
+    }
+}
+
+/// Per-dictionary-entry facts, computed once per distinct sensor.
+#[derive(Clone, Copy)]
+struct SensorInfo {
+    dest: u32,
+    class: Option<u16>,
+}
+
+/// Cleans and routes the readings of one partition. Owns the partition's sensor dictionary
+/// and watermark.
+pub struct Decoder {
+    pipeline: Arc<Pipeline>,
+    peers: u32,
+    names: Arc<Vec<Arc<str>>>,
+    index: HashMap<Arc<str>, u32>,
+    info: Vec<SensorInfo>,
+    /// The partition's watermark.
+    pub watermark: Watermark,
+}
+
+/// What one record batch turned into.
+#[derive(Default)]
+pub struct Decoded {
+    /// Readings per destination worker (empty batches omitted).
+    pub batches: Vec<ReadingBatch>,
+    /// Rejected rows.
+    pub rejects: Vec<RejectRow>,
+    /// Late rows.
+    pub late: Vec<LateRow>,
+    /// Rows dropped by policy.
+    pub dropped: u64,
+}
+
+impl Decoder {
+    /// A decoder for one partition of `pipeline`, routing to `peers` workers.
+    pub fn new(pipeline: Arc<Pipeline>, peers: usize) -> Self {
+        let delay = pipeline.config.source.max_out_of_orderness.ms.saturating_add(pipeline.config.window.allowed_lateness.ms);
+        Self { pipeline, peers: peers.max(1) as u32, names: Arc::new(Vec::new()), index: HashMap::new(), info: Vec::new(), watermark: Watermark::new(delay) }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        Arc::make_mut(&mut self.names).push(name.clone());
+        self.index.insert(name.clone(), i);
+        let class = self.pipeline.classes.index_of(&name);
+        self.info.push(SensorInfo { dest: (sensor_hash(&name) % u64::from(self.peers)) as u32, class });
+        i
+    }
+
+    /// Sensor dictionary ids of each row (u32::MAX for null).
+    fn sensor_ids(&mut self, col: &ArrayRef) -> Vec<u32> {
+        let n = col.len();
+        let mut ids = vec![u32::MAX; n];
+        match col.data_type() {
+            DataType::Dictionary(k, _) if **k == DataType::Int32 => {
+                let dict = col.as_dictionary::<Int32Type>();
+                let values = dict.values();
+                let strs = values.as_string::<i32>();
+                let map: Vec<u32> = (0..strs.len()).map(|i| if strs.is_null(i) { u32::MAX } else { self.intern(strs.value(i)) }).collect();
+                for (i, id) in ids.iter_mut().enumerate() {
+                    if dict.is_valid(i) {
+                        *id = map[dict.keys().value(i) as usize];
+                    }
+                }
+            }
+            DataType::Utf8 => {
+                let s = col.as_string::<i32>();
+                for (i, id) in ids.iter_mut().enumerate() {
+                    if s.is_valid(i) {
+                        *id = self.intern(s.value(i));
+                    }
+                }
+            }
+            DataType::LargeUtf8 => {
+                let s = col.as_string::<i64>();
+                for (i, id) in ids.iter_mut().enumerate() {
+                    if s.is_valid(i) {
+                        *id = self.intern(s.value(i));
+                    }
+                }
+            }
+            DataType::Utf8View => {
+                let s = col.as_string_view();
+                for (i, id) in ids.iter_mut().enumerate() {
+                    if s.is_valid(i) {
+                        *id = self.intern(s.value(i));
+                    }
+                }
+            }
+            _ => {
+                let c = arrow_cast_int(col);
+                for (i, id) in ids.iter_mut().enumerate() {
+                    if let Some(v) = c[i] {
+                        *id = self.intern(&v.to_string());
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    /// Decodes, cleans and routes one batch whose columns are (sensor, time, value[, quality]).
+    pub fn decode(&mut self, source: &str, first_row: u64, batch: &RecordBatch) -> Decoded {
+        let p = self.pipeline.clone();
+        let cfg = &p.config;
+        let n = batch.num_rows();
+        let ids = self.sensor_ids(batch.column(0));
+        let times = time_ms(batch.column(1), cfg.source.time_unit, p.tz_offset_ms);
+        let values = arrow_cast_f64(batch.column(2));
+        let quality = batch.columns().get(3).map(quality_flags);
+        let mut out = Decoded::default();
+        let mut per_dest: Vec<ReadingBatch> = (0..self.peers).map(|d| ReadingBatch::new(d, self.names.clone())).collect();
+        let spec = p.window;
+        let reject = |row: usize, sensor: Option<String>, time: Option<i64>, value: Option<f64>, reason: String| RejectRow {
+            source: source.to_string(),
+            row: Some(first_row + row as u64),
+            sensor,
+            time,
+            value,
+            reason,
+        };
+        for i in 0..n {
+            let id = ids[i];
+            let name = || (id != u32::MAX).then(|| self.names[id as usize].to_string());
+            let (Some(t), Some(raw)) = (times[i], values[i]) else {
+                let what = if id == u32::MAX { "sensor id" } else if times[i].is_none() { "time" } else { "value" };
+                out.rejects.push(reject(i, name(), times[i], values[i], format!("{what} is null or unreadable")));
+                continue;
+            };
+            if id == u32::MAX {
+                out.rejects.push(reject(i, None, Some(t), Some(raw), "sensor id is null".into()));
+                continue;
+            }
+            let info = self.info[id as usize];
+            let class = info.class.map(|c| p.classes.get(c));
+            let good = quality.as_ref().is_none_or(|q| q[i]);
+            match check_value(raw, good, class, cfg.clean.non_finite, cfg.clean.reject_bad_quality) {
+                Verdict::Keep(v) => {
+                    if self.watermark.is_late(t, &spec) {
+                        let wm = self.watermark.get();
+                        out.late.push(LateRow {
+                            source: source.to_string(),
+                            row: first_row + i as u64,
+                            sensor: self.names[id as usize].to_string(),
+                            time: t,
+                            value: v,
+                            watermark: wm,
+                            reason: format!("every window containing {t} ended by the watermark {wm} (latest window end {})", spec.last_end(t)),
+                        });
+                        continue;
+                    }
+                    self.watermark.observe(t);
+                    per_dest[info.dest as usize].push(id, t, v);
+                }
+                Verdict::Reject(reason) => out.rejects.push(reject(i, name(), Some(t), Some(raw), reason)),
+                Verdict::Drop => out.dropped += 1,
+            }
+        }
+        out.batches = per_dest.into_iter().filter(|b| !b.is_empty()).collect();
+        out
+    }
+}
+
+fn arrow_cast_int(col: &ArrayRef) -> Vec<Option<i64>> {
+    macro_rules! ints {
+        ($t:ty) => {
+            col.as_primitive::<$t>().iter().map(|v| v.map(|x| x as i64)).collect()
+        };
+    }
+    match col.data_type() {
+        DataType::Int8 => ints!(Int8Type),
+        DataType::Int16 => ints!(Int16Type),
+        DataType::Int32 => ints!(Int32Type),
+        DataType::Int64 => ints!(Int64Type),
+        DataType::UInt8 => ints!(UInt8Type),
+        DataType::UInt16 => ints!(UInt16Type),
+        DataType::UInt32 => ints!(UInt32Type),
+        DataType::UInt64 => col.as_primitive::<UInt64Type>().iter().map(|v| v.and_then(|x| i64::try_from(x).ok())).collect(),
+        DataType::Boolean => col.as_boolean().iter().map(|v| v.map(i64::from)).collect(),
+        _ => vec![None; col.len()],
+    }
+}
+
+fn arrow_cast_f64(col: &ArrayRef) -> Vec<Option<f64>> {
+    match col.data_type() {
+        DataType::Float64 => col.as_primitive::<Float64Type>().iter().collect(),
+        DataType::Float32 => col.as_primitive::<Float32Type>().iter().map(|v| v.map(f64::from)).collect(),
+        DataType::Float16 => col.as_primitive::<Float16Type>().iter().map(|v| v.map(f64::from)).collect(),
+        DataType::UInt64 => col.as_primitive::<UInt64Type>().iter().map(|v| v.map(|x| x as f64)).collect(),
+        _ => arrow_cast_int(col).into_iter().map(|v| v.map(|x| x as f64)).collect(),
+    }
+}
+
+fn time_ms(col: &ArrayRef, unit: TimeUnit, tz_offset_ms: i64) -> Vec<Option<i64>> {
+    match col.data_type() {
+        DataType::Timestamp(u, tz) => {
+            let unit = unit_of(*u);
+            let shift = if tz.is_none() { tz_offset_ms } else { 0 };
+            let raw = match u {
+                ArrowUnit::Second => col.as_primitive::<TimestampSecondType>().iter().collect::<Vec<_>>(),
+                ArrowUnit::Millisecond => col.as_primitive::<TimestampMillisecondType>().iter().collect(),
+                ArrowUnit::Microsecond => col.as_primitive::<TimestampMicrosecondType>().iter().collect(),
+                ArrowUnit::Nanosecond => col.as_primitive::<TimestampNanosecondType>().iter().collect(),
+            };
+            raw.into_iter().map(|v| v.map(|x| to_ms(x, unit) - shift)).collect()
+        }
+        _ => arrow_cast_int(col).into_iter().map(|v| v.map(|x| to_ms(x, unit))).collect(),
+    }
+}
+
+fn quality_flags(col: &ArrayRef) -> Vec<bool> {
+    match col.data_type() {
+        DataType::Boolean => col.as_boolean().iter().map(|v| v.unwrap_or(false)).collect(),
+        _ => arrow_cast_int(col).into_iter().map(|v| v == Some(0)).collect(),
+    }
+}

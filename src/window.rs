@@ -1,0 +1,288 @@
+//! Event-time windows: assignment (tumbling and sliding, aligned to the epoch) and the
+//! per-sensor buffers of one worker, which close windows once the timely frontier has passed
+//! their end. Closing also removes duplicate (sensor, time) readings and fills gaps.
+
+use crate::batch::{ReadingBatch, RejectRow};
+use crate::compute::WindowBatch;
+use crate::config::{FillConfig, FillMethod};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Window assignment: windows `[k·slide, k·slide + size)` for every integer k.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Window length, ms.
+    pub size: i64,
+    /// Distance between starts, ms (== size for tumbling windows).
+    pub slide: i64,
+}
+
+impl WindowSpec {
+    /// A spec; both arguments must be positive, slide <= size.
+    pub fn new(size: i64, slide: i64) -> Self {
+        Self { size, slide }
+    }
+    /// Start of the last window containing `t`.
+    #[inline]
+    pub fn last_start(&self, t: i64) -> i64 {
+        t.div_euclid(self.slide) * self.slide
+    }
+    /// End of the last window containing `t`.
+    #[inline]
+    pub fn last_end(&self, t: i64) -> i64 {
+        self.last_start(t).saturating_add(self.size)
+    }
+    /// Start of the first window containing `t`.
+    #[inline]
+    pub fn first_start(&self, t: i64) -> i64 {
+        (t - self.size).div_euclid(self.slide) * self.slide + self.slide
+    }
+}
+
+struct Series {
+    name: Arc<str>,
+    /// Readings not yet past every window they belong to (unsorted between closes).
+    pending: Vec<(i64, f64)>,
+    /// Smallest window start not yet emitted.
+    next_start: i64,
+    /// The last reading dropped from `pending`, for gap filling across windows.
+    prev: Option<(i64, f64)>,
+}
+
+/// The open windows of all sensors on one worker.
+pub struct WindowState {
+    spec: WindowSpec,
+    fill: FillConfig,
+    dedup: bool,
+    series: Vec<Series>,
+    slots: HashMap<Arc<str>, u32>,
+    /// Slots with pending readings.
+    active: Vec<u32>,
+    is_active: Vec<bool>,
+}
+
+impl WindowState {
+    /// Empty state.
+    pub fn new(spec: WindowSpec, fill: FillConfig, dedup: bool) -> Self {
+        Self { spec, fill, dedup, series: Vec::new(), slots: HashMap::new(), active: Vec::new(), is_active: Vec::new() }
+    }
+
+    /// Number of readings buffered.
+    pub fn buffered(&self) -> usize {
+        self.active.iter().map(|&s| self.series[s as usize].pending.len()).sum()
+    }
+
+    /// Buffers a batch of (non-late) readings.
+    pub fn insert(&mut self, batch: &ReadingBatch) {
+        let mut map = vec![u32::MAX; batch.names.len()];
+        for i in 0..batch.len() {
+            let local = batch.sensor[i] as usize;
+            let mut slot = map[local];
+            if slot == u32::MAX {
+                slot = self.slot(&batch.names[local]);
+                map[local] = slot;
+            }
+            let s = slot as usize;
+            self.series[s].pending.push((batch.time[i], batch.value[i]));
+            if !self.is_active[s] {
+                self.is_active[s] = true;
+                self.active.push(slot);
+            }
+        }
+    }
+
+    fn slot(&mut self, name: &Arc<str>) -> u32 {
+        if let Some(&s) = self.slots.get(name) {
+            return s;
+        }
+        let s = self.series.len() as u32;
+        self.series.push(Series { name: name.clone(), pending: Vec::new(), next_start: i64::MIN, prev: None });
+        self.is_active.push(false);
+        self.slots.insert(name.clone(), s);
+        s
+    }
+
+    /// Closes every window ending at or before `upto` (all readings before it have arrived),
+    /// returning the windows grouped by their end, and duplicates as rejects.
+    /// Within a sensor, windows come out in start order.
+    pub fn close(&mut self, upto: i64, rejects: &mut Vec<(i64, RejectRow)>) -> BTreeMap<i64, WindowBatch> {
+        let mut out: BTreeMap<i64, WindowBatch> = BTreeMap::new();
+        let spec = self.spec;
+        let mut still = Vec::with_capacity(self.active.len());
+        let active = std::mem::take(&mut self.active);
+        for slot in active {
+            let s = &mut self.series[slot as usize];
+            // Quick exit: nothing can close unless the earliest window containing the
+            // earliest reading ends by `upto`.
+            let min_t = s.pending.iter().map(|r| r.0).min().unwrap_or(i64::MAX);
+            if spec.first_start(min_t).max(s.next_start).saturating_add(spec.size) > upto {
+                still.push(slot);
+                continue;
+            }
+            s.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            if self.dedup {
+                dedup(&mut s.pending, &s.name, rejects);
+            }
+            let mut start = spec.first_start(s.pending[0].0).max(s.next_start);
+            let mut lo = 0; // first pending index with t >= start
+            while start.saturating_add(spec.size) <= upto {
+                while lo < s.pending.len() && s.pending[lo].0 < start {
+                    lo += 1;
+                }
+                if lo == s.pending.len() {
+                    break;
+                }
+                let end = start + spec.size;
+                let hi = lo + s.pending[lo..].partition_point(|r| r.0 < end);
+                if hi > lo {
+                    let before = if lo > 0 { Some(s.pending[lo - 1]) } else { s.prev };
+                    let batch = out.entry(end).or_default();
+                    batch.push_window(slot, s.name.clone(), start, end);
+                    let filled = fill_window(&self.fill, before, &s.pending[lo..hi], batch);
+                    batch.finish_window(filled);
+                    start += spec.slide;
+                } else {
+                    // Jump to the first window holding the next reading.
+                    start = spec.first_start(s.pending[lo].0).max(start + spec.slide);
+                }
+            }
+            s.next_start = start;
+            // Drop readings no future window needs.
+            let keep_from = s.pending.partition_point(|r| r.0 < start);
+            if keep_from > 0 {
+                s.prev = Some(s.pending[keep_from - 1]);
+                s.pending.drain(..keep_from);
+            }
+            if s.pending.is_empty() {
+                self.is_active[slot as usize] = false;
+            } else {
+                still.push(slot);
+            }
+        }
+        self.active = still;
+        out
+    }
+}
+
+fn dedup(pending: &mut Vec<(i64, f64)>, name: &Arc<str>, rejects: &mut Vec<(i64, RejectRow)>) {
+    let mut w = 0;
+    for r in 0..pending.len() {
+        if w > 0 && pending[w - 1].0 == pending[r].0 {
+            let (t, v) = pending[r];
+            rejects.push((t, RejectRow {
+                source: "window".into(),
+                row: None,
+                sensor: Some(name.to_string()),
+                time: Some(t),
+                value: Some(v),
+                reason: format!("duplicate reading for sensor at time {t} (kept value {})", pending[w - 1].1),
+            }));
+            continue;
+        }
+        pending[w] = pending[r];
+        w += 1;
+    }
+    pending.truncate(w);
+}
+
+/// Appends the window's readings to `batch`, filling gaps on the configured grid.
+/// Returns how many values were filled in.
+fn fill_window(fill: &FillConfig, before: Option<(i64, f64)>, readings: &[(i64, f64)], batch: &mut WindowBatch) -> u32 {
+    if fill.method == FillMethod::None {
+        for &(t, v) in readings {
+            batch.times.push(t);
+            batch.values.push(v);
+        }
+        return 0;
+    }
+    let start = batch.start[batch.start.len() - 1];
+    let mut filled = 0;
+    let mut prev = before;
+    for &(t, v) in readings {
+        if let Some((pt, pv)) = prev {
+            let gap = t - pt;
+            if gap > fill.interval.ms && gap <= fill.max_gap.ms {
+                let mut ft = pt + fill.interval.ms;
+                while ft < t {
+                    if ft >= start {
+                        let fv = match fill.method {
+                            FillMethod::Linear => pv + (v - pv) * ((ft - pt) as f64 / gap as f64),
+                            _ => pv,
+                        };
+                        batch.times.push(ft);
+                        batch.values.push(fv);
+                        filled += 1;
+                    }
+                    ft += fill.interval.ms;
+                }
+            }
+        }
+        batch.times.push(t);
+        batch.values.push(v);
+        prev = Some((t, v));
+    }
+    filled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Duration;
+
+    fn batch(rows: &[(&str, i64, f64)]) -> ReadingBatch {
+        let mut names: Vec<Arc<str>> = Vec::new();
+        let mut b = ReadingBatch::default();
+        for (n, t, v) in rows {
+            let i = names.iter().position(|x| &**x == *n).unwrap_or_else(|| {
+                names.push(Arc::from(*n));
+                names.len() - 1
+            });
+            b.push(i as u32, *t, *v);
+        }
+        b.names = Arc::new(names);
+        b
+    }
+
+    #[test]
+    fn assignment() {
+        let s = WindowSpec::new(10, 5);
+        assert_eq!((s.first_start(12), s.last_start(12), s.last_end(12)), (5, 10, 20));
+        assert_eq!((s.first_start(-3), s.last_start(-3)), (-10, -5));
+    }
+
+    #[test]
+    fn tumbling_closes_by_frontier_and_dedups() {
+        let mut w = WindowState::new(WindowSpec::new(10, 10), FillConfig::default(), true);
+        w.insert(&batch(&[("a", 1, 1.0), ("a", 12, 2.0), ("b", 3, 5.0), ("a", 1, 0.5)]));
+        let mut rej = Vec::new();
+        assert!(w.close(9, &mut rej).is_empty());
+        let out = w.close(10, &mut rej);
+        let b = &out[&10];
+        assert_eq!(b.len(), 2);
+        assert_eq!(rej.len(), 1);
+        assert_eq!(rej[0].1.value, Some(1.0)); // the larger value is the duplicate
+        assert_eq!(w.buffered(), 1);
+        let out = w.close(i64::MAX, &mut rej);
+        assert_eq!(out[&20].values, vec![2.0]);
+    }
+
+    #[test]
+    fn sliding_windows_share_readings() {
+        let mut w = WindowState::new(WindowSpec::new(10, 5), FillConfig::default(), false);
+        w.insert(&batch(&[("a", 7, 1.0), ("a", 12, 2.0)]));
+        let out = w.close(i64::MAX, &mut Vec::new());
+        let got: Vec<(i64, Vec<f64>)> = out.values().map(|b| (b.start[0], b.values.clone())).collect();
+        assert_eq!(got, vec![(0, vec![1.0]), (5, vec![1.0, 2.0]), (10, vec![2.0])]);
+    }
+
+    #[test]
+    fn linear_fill_within_max_gap() {
+        let fill = FillConfig { method: FillMethod::Linear, interval: Duration::from_ms(1), max_gap: Duration::from_ms(3) };
+        let mut w = WindowState::new(WindowSpec::new(100, 100), fill, true);
+        w.insert(&batch(&[("a", 0, 0.0), ("a", 3, 3.0), ("a", 10, 0.0)]));
+        let out = w.close(i64::MAX, &mut Vec::new());
+        let b = &out[&100];
+        assert_eq!(b.values, vec![0.0, 1.0, 2.0, 3.0, 0.0]);
+        assert_eq!(b.filled, vec![2]);
+    }
+}
