@@ -13,6 +13,8 @@ pub mod config;
 pub mod dataflow;
 pub mod detect;
 pub mod features;
+pub mod fixture;
+pub mod inspect;
 pub mod output;
 pub mod rules;
 pub mod sink;

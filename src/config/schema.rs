@@ -414,6 +414,9 @@ pub struct RuleConfig {
     pub when: Spanned<String>,
     /// `info`, `warning` or `critical`.
     pub severity: Severity,
+    /// Glob on sensor ids the rule applies to (all sensors when absent), e.g. `"*-speed"`.
+    #[serde(default)]
+    pub sensors: Option<String>,
 }
 
 /// Fusion and the alert lifecycle.

@@ -20,6 +20,15 @@ pub struct CompiledRule {
     pub severity: Severity,
     /// The condition.
     pub condition: Condition,
+    /// Sensors it applies to (all when None).
+    pub sensors: Option<glob::Pattern>,
+}
+
+impl CompiledRule {
+    /// True when the rule applies to `sensor`.
+    pub fn applies_to(&self, sensor: &str) -> bool {
+        self.sensors.as_ref().is_none_or(|p| p.matches(sensor))
+    }
 }
 
 /// A validated pipeline: the parsed file plus everything derived from it.
@@ -193,8 +202,15 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         if !names.insert(r.name.clone()) {
             c.at(&r.when, format!("rule name {:?} is used twice", r.name), None);
         }
+        let sensors = match r.sensors.as_deref().map(glob::Pattern::new).transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                c.at(&r.when, format!("rule {:?}: `sensors` is not a valid glob: {e}", r.name), None);
+                None
+            }
+        };
         match Condition::parse(r.when.get_ref(), &fs) {
-            Ok(condition) => compiled.push(CompiledRule { name: r.name.clone(), severity: r.severity, condition }),
+            Ok(condition) => compiled.push(CompiledRule { name: r.name.clone(), severity: r.severity, condition, sensors }),
             Err(e) => {
                 let start = r.when.span().start;
                 let quote = if loc_text_starts_with_triple(loc, start) { 3 } else { 1 };

@@ -1,6 +1,7 @@
 //! Builds and runs a pipeline's timely dataflow: assigns input partitions to workers, wires
 //! the stages of `operators`, and collects counters, output files and the first error.
 
+pub mod explain;
 pub mod operators;
 
 use crate::config::Pipeline;

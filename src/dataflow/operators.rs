@@ -251,7 +251,7 @@ pub fn score_stage<'s>(stream: StreamVec<'s, i64, Stage>, pipeline: Arc<Pipeline
                     Metrics::add(&shared.metrics.windows, w.len() as u64);
                     for i in 0..w.len() {
                         let row = f.row(i);
-                        let sc = scorer.score(w.slot[i], row);
+                        let sc = scorer.score(w.slot[i], &w.sensor[i], row);
                         let rules = sc.fired.iter().map(|&k| scorer.rules()[k].name.as_str()).collect::<Vec<_>>().join(",");
                         let rule_severity = sc.fired.iter().map(|&k| scorer.rules()[k].severity).max();
                         let top = sc.contributions.iter().take(3).filter(|c| c.1 > 0.0).map(|(k, z)| format!("{}={z:.2}", names[*k])).collect::<Vec<_>>().join(",");

@@ -98,7 +98,7 @@ impl Scorer {
     }
 
     /// Scores the next window of sensor `slot`, whose feature row is `row`.
-    pub fn score(&mut self, slot: u32, row: &[f64]) -> Scored {
+    pub fn score(&mut self, slot: u32, sensor: &str, row: &[f64]) -> Scored {
         let s = slot as usize;
         if self.state.len() <= s {
             self.state.resize(s + 1, Vec::new());
@@ -127,7 +127,7 @@ impl Scorer {
         }
         out.contributions.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (i, r) in self.rules.iter().enumerate() {
-            if r.condition.eval(row) {
+            if r.applies_to(sensor) && r.condition.eval(row) {
                 out.fired.push(i);
                 out.rule = out.rule.max(r.severity.weight());
             }

@@ -1,0 +1,170 @@
+//! The commands: the only place that prints for humans.
+
+mod bench;
+mod replay;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use hyflow::config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// hyflow: streaming sensor analytics on the CPU and the GPU.
+#[derive(Parser)]
+#[command(name = "hyflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check pipeline files; prints every error with file:line:column and a hint.
+    Validate {
+        /// Pipeline files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Replay the pipeline's Parquet input as fast as the machine allows.
+    Replay(replay::ReplayArgs),
+    /// Print the dataflow a pipeline builds: stages, exchanges, devices.
+    Explain {
+        /// Pipeline file.
+        file: PathBuf,
+        /// Workers to explain for.
+        #[arg(short = 'w', long, default_value_t = 1)]
+        workers: usize,
+    },
+    /// Print the JSON Schema of pipeline files.
+    Schema,
+    /// Generate a fixture with labelled anomalies (Parquet + FILE.labels.json).
+    Gen(GenArgs),
+    /// Print an output (Parquet directory or file, Arrow IPC file) as CSV.
+    Cat {
+        /// Output path.
+        path: PathBuf,
+    },
+    /// Measure replay throughput and peak memory on the benchmark workload.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenKind {
+    /// Machines: temperature, vibration, current, pressure.
+    Manufacturing,
+    /// Loop detectors: flow, occupancy, speed.
+    Traffic,
+    /// The throughput benchmark's input (../shared/bench/WORKLOAD.md).
+    Bench,
+    /// Convert a NAB CSV series (give --input and --nab-windows).
+    Nab,
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    /// What to generate.
+    kind: GenKind,
+    /// Number of sensors.
+    #[arg(long, default_value_t = 32)]
+    sensors: usize,
+    /// Duration, e.g. "30m", "7d".
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    duration: config::Duration,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output Parquet file.
+    #[arg(long)]
+    out: PathBuf,
+    /// NAB: the CSV series.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// NAB: combined_windows.json.
+    #[arg(long)]
+    nab_windows: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<config::Duration, String> {
+    config::duration::parse_duration(s)
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate { files } => {
+            let mut ok = true;
+            for f in files {
+                match config::load(&f) {
+                    Ok(p) => println!("{}: ok ({} features, {} rules, {} sinks)", f.display(), p.features.len(), p.rules.len(), p.config.sink.len()),
+                    Err(e) => {
+                        ok = false;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Replay(args) => replay::run(args),
+        Command::Explain { file, workers } => {
+            let p = config::load(&file)?;
+            print!("{}", hyflow::dataflow::explain::explain(&p, workers.max(1)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            let schema = schemars::schema_for!(config::PipelineConfig);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen(a) => generate(a),
+        Command::Cat { path } => {
+            let batches = hyflow::inspect::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            print!("{}", hyflow::inspect::to_csv(&batches));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+fn generate(a: GenArgs) -> Result<ExitCode> {
+    use hyflow::fixture;
+    let ms = a.duration.ms;
+    match a.kind {
+        GenKind::Manufacturing => fixture::write(fixture::manufacturing::generate(a.sensors, ms, a.seed), &a.out)?,
+        GenKind::Traffic => fixture::write(fixture::traffic::generate(a.sensors, ms, a.seed), &a.out)?,
+        GenKind::Bench => {
+            let rows = fixture::bench::write(a.sensors, ms / 1000, a.seed, &a.out)?;
+            println!("wrote {}: {rows} rows", a.out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        GenKind::Nab => {
+            let (Some(input), Some(windows)) = (a.input, a.nab_windows) else {
+                anyhow::bail!("gen nab needs --input SERIES.csv and --nab-windows combined_windows.json");
+            };
+            let key = format!(
+                "{}/{}",
+                input.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
+                input.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+            );
+            fixture::write(fixture::nab::convert(&input, &windows, &key)?, &a.out)?;
+        }
+    }
+    println!("wrote {} and {}", a.out.display(), a.out.with_extension("labels.json").display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! Reads hyflow outputs back (Parquet directories, Parquet files, Arrow IPC files) and renders
+//! them as CSV: used by `hyflow cat` and by the golden-output tests.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The Parquet part files under `dir` (recursively, partition directories included), sorted.
+pub fn part_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.extend(part_files(&p)?);
+        } else if p.extension().is_some_and(|x| x == "parquet") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads every record batch of an output (a Parquet directory or file, or an Arrow IPC file).
+pub fn read(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    if path.extension().is_some_and(|x| x == "arrow") {
+        let r = arrow_ipc::reader::FileReader::try_new(std::fs::File::open(path)?, None)?;
+        for b in r {
+            batches.push(b?);
+        }
+        return Ok(batches);
+    }
+    if path.extension().is_some_and(|x| x == "arrows") {
+        let r = arrow_ipc::reader::StreamReader::try_new(std::fs::File::open(path)?, None)?;
+        for b in r {
+            batches.push(b?);
+        }
+        return Ok(batches);
+    }
+    for f in part_files(path)? {
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f)?)?.build()?;
+        for b in r {
+            batches.push(b?);
+        }
+    }
+    Ok(batches)
+}
+
+/// Renders batches as CSV with a header; floats use Rust's shortest round-trip form.
+pub fn to_csv(batches: &[RecordBatch]) -> String {
+    let mut s = String::new();
+    let Some(first) = batches.first() else { return s };
+    let header: Vec<&str> = first.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+    s.push_str(&header.join(","));
+    s.push('\n');
+    for b in batches {
+        for row in 0..b.num_rows() {
+            for (c, col) in b.columns().iter().enumerate() {
+                if c > 0 {
+                    s.push(',');
+                }
+                if col.is_null(row) {
+                    continue;
+                }
+                match col.data_type() {
+                    DataType::Int64 => {
+                        let _ = write!(s, "{}", col.as_primitive::<Int64Type>().value(row));
+                    }
+                    DataType::Float64 => {
+                        let _ = write!(s, "{:?}", col.as_primitive::<Float64Type>().value(row));
+                    }
+                    DataType::Boolean => {
+                        let _ = write!(s, "{}", col.as_boolean().value(row));
+                    }
+                    DataType::Utf8 => {
+                        let v = col.as_string::<i32>().value(row);
+                        if v.contains([',', '"', '\n']) {
+                            let _ = write!(s, "\"{}\"", v.replace('"', "\"\""));
+                        } else {
+                            s.push_str(v);
+                        }
+                    }
+                    other => {
+                        let _ = write!(s, "<{other}>");
+                    }
+                }
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
