@@ -25,7 +25,11 @@ pub struct ReadingBatch {
 impl ReadingBatch {
     /// An empty batch for `dest` over dictionary `names`.
     pub fn new(dest: u32, names: Arc<Vec<Arc<str>>>) -> Self {
-        Self { dest, names, ..Default::default() }
+        Self {
+            dest,
+            names,
+            ..Default::default()
+        }
     }
     /// Number of readings.
     pub fn len(&self) -> usize {

@@ -37,7 +37,10 @@ impl Classes {
     }
     /// Index of the class of a sensor id.
     pub fn index_of(&self, sensor: &str) -> Option<u16> {
-        self.rules.iter().position(|r| r.pattern.matches(sensor)).map(|i| i as u16)
+        self.rules
+            .iter()
+            .position(|r| r.pattern.matches(sensor))
+            .map(|i| i as u16)
     }
     /// The class at `index`.
     pub fn get(&self, index: u16) -> &ClassRule {
@@ -58,27 +61,45 @@ pub enum Verdict {
 
 /// Checks one reading's value against quality, the non-finite policy and its class.
 #[inline]
-pub fn check_value(raw: f64, good_quality: bool, class: Option<&ClassRule>, policy: NonFinitePolicy, reject_bad_quality: bool) -> Verdict {
+pub fn check_value(
+    raw: f64,
+    good_quality: bool,
+    class: Option<&ClassRule>,
+    policy: NonFinitePolicy,
+    reject_bad_quality: bool,
+) -> Verdict {
     if !good_quality && reject_bad_quality {
         return Verdict::Reject("bad quality flag".into());
     }
     if !raw.is_finite() {
         return match policy {
-            NonFinitePolicy::Reject => Verdict::Reject(if raw.is_nan() { "value is NaN".into() } else { "value is infinite".into() }),
+            NonFinitePolicy::Reject => Verdict::Reject(if raw.is_nan() {
+                "value is NaN".into()
+            } else {
+                "value is infinite".into()
+            }),
             NonFinitePolicy::Drop => Verdict::Drop,
         };
     }
-    let Some(c) = class else { return Verdict::Keep(raw) };
+    let Some(c) = class else {
+        return Verdict::Keep(raw);
+    };
     let v = raw * c.scale + c.offset;
-    if let Some(lo) = c.min {
-        if v < lo {
-            return Verdict::Reject(format!("value {v} below the valid minimum {lo} of class {}", c.pattern));
-        }
+    if let Some(lo) = c.min
+        && v < lo
+    {
+        return Verdict::Reject(format!(
+            "value {v} below the valid minimum {lo} of class {}",
+            c.pattern
+        ));
     }
-    if let Some(hi) = c.max {
-        if v > hi {
-            return Verdict::Reject(format!("value {v} above the valid maximum {hi} of class {}", c.pattern));
-        }
+    if let Some(hi) = c.max
+        && v > hi
+    {
+        return Verdict::Reject(format!(
+            "value {v} above the valid maximum {hi} of class {}",
+            c.pattern
+        ));
     }
     Verdict::Keep(v)
 }
@@ -95,7 +116,10 @@ pub struct Watermark {
 impl Watermark {
     /// A watermark trailing the largest time seen by `delay` ms.
     pub fn new(delay: i64) -> Self {
-        Self { max_seen: i64::MIN, delay }
+        Self {
+            max_seen: i64::MIN,
+            delay,
+        }
     }
     /// The current watermark (i64::MIN before any reading).
     #[inline]
@@ -122,12 +146,31 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let class = ClassRule { pattern: glob::Pattern::new("*-temp").unwrap(), min: Some(-40.0), max: Some(150.0), scale: 0.1, offset: 0.0 };
-        assert_eq!(check_value(250.0, true, Some(&class), NonFinitePolicy::Reject, true), Verdict::Keep(25.0));
-        assert!(matches!(check_value(2000.0, true, Some(&class), NonFinitePolicy::Reject, true), Verdict::Reject(r) if r.contains("above")));
-        assert!(matches!(check_value(f64::NAN, true, None, NonFinitePolicy::Reject, true), Verdict::Reject(r) if r.contains("NaN")));
-        assert_eq!(check_value(f64::INFINITY, true, None, NonFinitePolicy::Drop, true), Verdict::Drop);
-        assert!(matches!(check_value(1.0, false, None, NonFinitePolicy::Drop, true), Verdict::Reject(_)));
+        let class = ClassRule {
+            pattern: glob::Pattern::new("*-temp").unwrap(),
+            min: Some(-40.0),
+            max: Some(150.0),
+            scale: 0.1,
+            offset: 0.0,
+        };
+        assert_eq!(
+            check_value(250.0, true, Some(&class), NonFinitePolicy::Reject, true),
+            Verdict::Keep(25.0)
+        );
+        assert!(
+            matches!(check_value(2000.0, true, Some(&class), NonFinitePolicy::Reject, true), Verdict::Reject(r) if r.contains("above"))
+        );
+        assert!(
+            matches!(check_value(f64::NAN, true, None, NonFinitePolicy::Reject, true), Verdict::Reject(r) if r.contains("NaN"))
+        );
+        assert_eq!(
+            check_value(f64::INFINITY, true, None, NonFinitePolicy::Drop, true),
+            Verdict::Drop
+        );
+        assert!(matches!(
+            check_value(1.0, false, None, NonFinitePolicy::Drop, true),
+            Verdict::Reject(_)
+        ));
     }
 
     #[test]

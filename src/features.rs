@@ -85,7 +85,10 @@ impl FeatureSet {
     /// True when some feature needs the values in time order (not just running moments).
     pub fn needs_order(&self) -> bool {
         self.kinds.iter().any(|k| {
-            matches!(k, Feature::Slope | Feature::MeanCrossingRate | Feature::Band { .. })
+            matches!(
+                k,
+                Feature::Slope | Feature::MeanCrossingRate | Feature::Band { .. }
+            )
         })
     }
 }
@@ -98,5 +101,8 @@ pub fn column_name(name: &str) -> String {
 /// Looks up a scalar feature by name.
 pub fn scalar(name: &str) -> Option<Feature> {
     let n = name.replace('_', "-");
-    SCALAR_FEATURES.iter().find(|(k, _)| *k == n).map(|(_, f)| *f)
+    SCALAR_FEATURES
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, f)| *f)
 }

@@ -19,7 +19,11 @@ pub fn part_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let p = e?.path();
         if p.is_dir() {
             out.extend(part_files(&p)?);
-        } else if p.extension().is_some_and(|x| x == "parquet") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+        } else if p.extension().is_some_and(|x| x == "parquet")
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
             out.push(p);
         }
     }
@@ -45,9 +49,14 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
         return Ok(batches);
     }
     for f in part_files(path)? {
-        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f)?)?.build()?;
-        for b in r {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f)?)?;
+        let schema = builder.schema().clone();
+        let before = batches.len();
+        for b in builder.build()? {
             batches.push(b?);
+        }
+        if batches.len() == before {
+            batches.push(RecordBatch::new_empty(schema));
         }
     }
     Ok(batches)
@@ -56,8 +65,15 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
 /// Renders batches as CSV with a header; floats use Rust's shortest round-trip form.
 pub fn to_csv(batches: &[RecordBatch]) -> String {
     let mut s = String::new();
-    let Some(first) = batches.first() else { return s };
-    let header: Vec<&str> = first.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+    let Some(first) = batches.first() else {
+        return s;
+    };
+    let header: Vec<&str> = first
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
     s.push_str(&header.join(","));
     s.push('\n');
     for b in batches {

@@ -76,7 +76,8 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
             continue;
         }
         let start = i;
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             while i < chars.len()
                 && (chars[i].is_ascii_alphanumeric()
                     || chars[i] == '.'
@@ -126,10 +127,16 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
             ')' => Tok::RParen,
             ',' => Tok::Comma,
             '=' => {
-                return Err(RuleError { offset: start, message: "use `==` to compare".into() });
+                return Err(RuleError {
+                    offset: start,
+                    message: "use `==` to compare".into(),
+                });
             }
             _ => {
-                return Err(RuleError { offset: start, message: format!("unexpected character {c:?}") });
+                return Err(RuleError {
+                    offset: start,
+                    message: format!("unexpected character {c:?}"),
+                });
             }
         };
         out.push((tok, start));
@@ -160,13 +167,20 @@ impl Parser<'_> {
         }
     }
     fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, RuleError> {
-        Err(RuleError { offset, message: message.into() })
+        Err(RuleError {
+            offset,
+            message: message.into(),
+        })
     }
     fn expect(&self, node: (Node, Ty), want: Ty, at: usize, what: &str) -> Result<Node, RuleError> {
         if node.1 == want {
             Ok(node.0)
         } else {
-            let (w, g) = if want == Ty::Num { ("a number", "a condition") } else { ("a condition", "a number") };
+            let (w, g) = if want == Ty::Num {
+                ("a number", "a condition")
+            } else {
+                ("a condition", "a number")
+            };
             self.err(at, format!("{what} needs {w} here, found {g}"))
         }
     }
@@ -290,7 +304,9 @@ impl Parser<'_> {
                 match name.as_str() {
                     "true" => return Ok((Node::Bool(true), Ty::Bool)),
                     "false" => return Ok((Node::Bool(false), Ty::Bool)),
-                    "and" | "or" | "not" => return self.err(at, format!("`{name}` needs something before it")),
+                    "and" | "or" | "not" => {
+                        return self.err(at, format!("`{name}` needs something before it"));
+                    }
                     _ => {}
                 }
                 match self.features.index_of(&name) {
@@ -330,9 +346,20 @@ impl Parser<'_> {
             ("min", 2) => Node::Min(it.next().unwrap_or_default(), it.next().unwrap_or_default()),
             ("max", 2) => Node::Max(it.next().unwrap_or_default(), it.next().unwrap_or_default()),
             ("abs" | "min" | "max", n) => {
-                return self.err(at, format!("`{name}` takes {} argument(s), got {n}", if name == "abs" { 1 } else { 2 }));
+                return self.err(
+                    at,
+                    format!(
+                        "`{name}` takes {} argument(s), got {n}",
+                        if name == "abs" { 1 } else { 2 }
+                    ),
+                );
             }
-            _ => return self.err(at, format!("unknown function `{name}`: use abs, min or max")),
+            _ => {
+                return self.err(
+                    at,
+                    format!("unknown function `{name}`: use abs, min or max"),
+                );
+            }
         };
         Ok((node, Ty::Num))
     }
@@ -360,13 +387,26 @@ impl Condition {
     /// Parses and type-checks a rule against the features a pipeline computes.
     pub fn parse(src: &str, features: &FeatureSet) -> Result<Self, RuleError> {
         let toks = lex(src)?;
-        let mut p = Parser { toks, pos: 0, features };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            features,
+        };
         let (root, ty) = p.or()?;
         if p.peek() != &Tok::End {
-            return p.err(p.at(), format!("unexpected {} after a complete expression", describe(p.peek())));
+            return p.err(
+                p.at(),
+                format!(
+                    "unexpected {} after a complete expression",
+                    describe(p.peek())
+                ),
+            );
         }
         if ty != Ty::Bool {
-            return p.err(0, "a rule must be a condition (e.g. `max > 95`), not a number");
+            return p.err(
+                0,
+                "a rule must be a condition (e.g. `max > 95`), not a number",
+            );
         }
         Ok(Self { root })
     }
@@ -434,7 +474,11 @@ mod tests {
 
     #[test]
     fn evaluates_precedence_and_functions() {
-        let c = Condition::parse("max > 95 and slope > 0.5 or not (peak_to_peak < 2*3)", &fs()).unwrap();
+        let c = Condition::parse(
+            "max > 95 and slope > 0.5 or not (peak_to_peak < 2*3)",
+            &fs(),
+        )
+        .unwrap();
         assert!(c.eval(&[96.0, 1.0, 0.0]));
         assert!(!c.eval(&[96.0, 0.0, 1.0]));
         assert!(c.eval(&[0.0, 0.0, 7.0]));

@@ -64,12 +64,23 @@ pub struct WindowState {
 impl WindowState {
     /// Empty state.
     pub fn new(spec: WindowSpec, fill: FillConfig, dedup: bool) -> Self {
-        Self { spec, fill, dedup, series: Vec::new(), slots: HashMap::new(), active: Vec::new(), is_active: Vec::new() }
+        Self {
+            spec,
+            fill,
+            dedup,
+            series: Vec::new(),
+            slots: HashMap::new(),
+            active: Vec::new(),
+            is_active: Vec::new(),
+        }
     }
 
     /// Number of readings buffered.
     pub fn buffered(&self) -> usize {
-        self.active.iter().map(|&s| self.series[s as usize].pending.len()).sum()
+        self.active
+            .iter()
+            .map(|&s| self.series[s as usize].pending.len())
+            .sum()
     }
 
     /// Buffers a batch of (non-late) readings.
@@ -96,7 +107,12 @@ impl WindowState {
             return s;
         }
         let s = self.series.len() as u32;
-        self.series.push(Series { name: name.clone(), pending: Vec::new(), next_start: i64::MIN, prev: None });
+        self.series.push(Series {
+            name: name.clone(),
+            pending: Vec::new(),
+            next_start: i64::MIN,
+            prev: None,
+        });
         self.is_active.push(false);
         self.slots.insert(name.clone(), s);
         s
@@ -105,7 +121,11 @@ impl WindowState {
     /// Closes every window ending at or before `upto` (all readings before it have arrived),
     /// returning the windows grouped by their end, and duplicates as rejects.
     /// Within a sensor, windows come out in start order.
-    pub fn close(&mut self, upto: i64, rejects: &mut Vec<(i64, RejectRow)>) -> BTreeMap<i64, WindowBatch> {
+    pub fn close(
+        &mut self,
+        upto: i64,
+        rejects: &mut Vec<(i64, RejectRow)>,
+    ) -> BTreeMap<i64, WindowBatch> {
         let mut out: BTreeMap<i64, WindowBatch> = BTreeMap::new();
         let spec = self.spec;
         let mut still = Vec::with_capacity(self.active.len());
@@ -115,11 +135,17 @@ impl WindowState {
             // Quick exit: nothing can close unless the earliest window containing the
             // earliest reading ends by `upto`.
             let min_t = s.pending.iter().map(|r| r.0).min().unwrap_or(i64::MAX);
-            if spec.first_start(min_t).max(s.next_start).saturating_add(spec.size) > upto {
+            if spec
+                .first_start(min_t)
+                .max(s.next_start)
+                .saturating_add(spec.size)
+                > upto
+            {
                 still.push(slot);
                 continue;
             }
-            s.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            s.pending
+                .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
             if self.dedup {
                 dedup(&mut s.pending, &s.name, rejects);
             }
@@ -135,7 +161,11 @@ impl WindowState {
                 let end = start + spec.size;
                 let hi = lo + s.pending[lo..].partition_point(|r| r.0 < end);
                 if hi > lo {
-                    let before = if lo > 0 { Some(s.pending[lo - 1]) } else { s.prev };
+                    let before = if lo > 0 {
+                        Some(s.pending[lo - 1])
+                    } else {
+                        s.prev
+                    };
                     let batch = out.entry(end).or_default();
                     batch.push_window(slot, s.name.clone(), start, end);
                     let filled = fill_window(&self.fill, before, &s.pending[lo..hi], batch);
@@ -169,14 +199,20 @@ fn dedup(pending: &mut Vec<(i64, f64)>, name: &Arc<str>, rejects: &mut Vec<(i64,
     for r in 0..pending.len() {
         if w > 0 && pending[w - 1].0 == pending[r].0 {
             let (t, v) = pending[r];
-            rejects.push((t, RejectRow {
-                source: "window".into(),
-                row: None,
-                sensor: Some(name.to_string()),
-                time: Some(t),
-                value: Some(v),
-                reason: format!("duplicate reading for sensor at time {t} (kept value {})", pending[w - 1].1),
-            }));
+            rejects.push((
+                t,
+                RejectRow {
+                    source: "window".into(),
+                    row: None,
+                    sensor: Some(name.to_string()),
+                    time: Some(t),
+                    value: Some(v),
+                    reason: format!(
+                        "duplicate reading for sensor at time {t} (kept value {})",
+                        pending[w - 1].1
+                    ),
+                },
+            ));
             continue;
         }
         pending[w] = pending[r];
@@ -187,7 +223,12 @@ fn dedup(pending: &mut Vec<(i64, f64)>, name: &Arc<str>, rejects: &mut Vec<(i64,
 
 /// Appends the window's readings to `batch`, filling gaps on the configured grid.
 /// Returns how many values were filled in.
-fn fill_window(fill: &FillConfig, before: Option<(i64, f64)>, readings: &[(i64, f64)], batch: &mut WindowBatch) -> u32 {
+fn fill_window(
+    fill: &FillConfig,
+    before: Option<(i64, f64)>,
+    readings: &[(i64, f64)],
+    batch: &mut WindowBatch,
+) -> u32 {
     if fill.method == FillMethod::None {
         for &(t, v) in readings {
             batch.times.push(t);
@@ -246,14 +287,22 @@ mod tests {
     #[test]
     fn assignment() {
         let s = WindowSpec::new(10, 5);
-        assert_eq!((s.first_start(12), s.last_start(12), s.last_end(12)), (5, 10, 20));
+        assert_eq!(
+            (s.first_start(12), s.last_start(12), s.last_end(12)),
+            (5, 10, 20)
+        );
         assert_eq!((s.first_start(-3), s.last_start(-3)), (-10, -5));
     }
 
     #[test]
     fn tumbling_closes_by_frontier_and_dedups() {
         let mut w = WindowState::new(WindowSpec::new(10, 10), FillConfig::default(), true);
-        w.insert(&batch(&[("a", 1, 1.0), ("a", 12, 2.0), ("b", 3, 5.0), ("a", 1, 0.5)]));
+        w.insert(&batch(&[
+            ("a", 1, 1.0),
+            ("a", 12, 2.0),
+            ("b", 3, 5.0),
+            ("a", 1, 0.5),
+        ]));
         let mut rej = Vec::new();
         assert!(w.close(9, &mut rej).is_empty());
         let out = w.close(10, &mut rej);
@@ -271,13 +320,23 @@ mod tests {
         let mut w = WindowState::new(WindowSpec::new(10, 5), FillConfig::default(), false);
         w.insert(&batch(&[("a", 7, 1.0), ("a", 12, 2.0)]));
         let out = w.close(i64::MAX, &mut Vec::new());
-        let got: Vec<(i64, Vec<f64>)> = out.values().map(|b| (b.start[0], b.values.clone())).collect();
-        assert_eq!(got, vec![(0, vec![1.0]), (5, vec![1.0, 2.0]), (10, vec![2.0])]);
+        let got: Vec<(i64, Vec<f64>)> = out
+            .values()
+            .map(|b| (b.start[0], b.values.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, vec![1.0]), (5, vec![1.0, 2.0]), (10, vec![2.0])]
+        );
     }
 
     #[test]
     fn linear_fill_within_max_gap() {
-        let fill = FillConfig { method: FillMethod::Linear, interval: Duration::from_ms(1), max_gap: Duration::from_ms(3) };
+        let fill = FillConfig {
+            method: FillMethod::Linear,
+            interval: Duration::from_ms(1),
+            max_gap: Duration::from_ms(3),
+        };
         let mut w = WindowState::new(WindowSpec::new(100, 100), fill, true);
         w.insert(&batch(&[("a", 0, 0.0), ("a", 3, 3.0), ("a", 10, 0.0)]));
         let out = w.close(i64::MAX, &mut Vec::new());

@@ -44,7 +44,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let input = match a.input {
         Some(p) => p,
         None => {
-            let p = PathBuf::from(format!("target/bench/readings_{}x{}s.parquet", a.sensors, a.seconds));
+            let p = PathBuf::from(format!(
+                "target/bench/readings_{}x{}s.parquet",
+                a.sensors, a.seconds
+            ));
             if !p.exists() {
                 eprintln!("generating {} ...", p.display());
                 hyflow::fixture::bench::write(a.sensors, a.seconds, 42, &p)?;
@@ -72,18 +75,44 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let mut secs = Vec::new();
     let mut last = None;
     for run in 0..a.runs.max(1) {
-        let opts = RunOptions { workers: a.workers, input: Some(input.display().to_string()), out_dir: Some(out.clone()) };
+        let opts = RunOptions {
+            workers: a.workers,
+            input: Some(input.display().to_string()),
+            out_dir: Some(out.clone()),
+        };
         let s = dataflow::run(pipeline.clone(), &opts).with_context(|| format!("run {run}"))?;
-        eprintln!("run {}: {:.3} s, {:.2} M rows/s", run + 1, s.elapsed.as_secs_f64(), s.rows_per_sec() / 1e6);
+        eprintln!(
+            "run {}: {:.3} s, {:.2} M rows/s",
+            run + 1,
+            s.elapsed.as_secs_f64(),
+            s.rows_per_sec() / 1e6
+        );
         secs.push(s.elapsed.as_secs_f64());
         last = Some(s);
     }
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
     let s = last.context("no run")?;
-    println!("hyflow bench: {} ({} rows), pipeline {}, {} worker(s), {} run(s)", input.display(), s.rows_in, a.pipeline.display(), a.workers, secs.len());
-    println!("  end to end  median {:.3} s  = {:.2} M readings/s  (windows {}, alert events {})", median, s.rows_in as f64 / median / 1e6, s.windows, s.alert_events);
-    println!("  source only {:.3} s  = {:.2} M readings/s  (one thread: parquet decode, clean, route)", source_secs, rows as f64 / source_secs / 1e6);
+    println!(
+        "hyflow bench: {} ({} rows), pipeline {}, {} worker(s), {} run(s)",
+        input.display(),
+        s.rows_in,
+        a.pipeline.display(),
+        a.workers,
+        secs.len()
+    );
+    println!(
+        "  end to end  median {:.3} s  = {:.2} M readings/s  (windows {}, alert events {})",
+        median,
+        s.rows_in as f64 / median / 1e6,
+        s.windows,
+        s.alert_events
+    );
+    println!(
+        "  source only {:.3} s  = {:.2} M readings/s  (one thread: parquet decode, clean, route)",
+        source_secs,
+        rows as f64 / source_secs / 1e6
+    );
     match (rss_before, peak_rss_mib()) {
         (Some(b), Some(p)) => println!("  peak RSS    {p:.0} MiB (before runs {b:.0} MiB)"),
         _ => println!("  peak RSS    unavailable (no /proc/self/status)"),

@@ -102,8 +102,13 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -112,14 +117,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut ok = true;
             for f in files {
                 match config::load(&f) {
-                    Ok(p) => println!("{}: ok ({} features, {} rules, {} sinks)", f.display(), p.features.len(), p.rules.len(), p.config.sink.len()),
+                    Ok(p) => println!(
+                        "{}: ok ({} features, {} rules, {} sinks)",
+                        f.display(),
+                        p.features.len(),
+                        p.rules.len(),
+                        p.config.sink.len()
+                    ),
                     Err(e) => {
                         ok = false;
                         eprintln!("{e}");
                     }
                 }
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Command::Replay(args) => replay::run(args),
         Command::Explain { file, workers } => {
@@ -134,7 +149,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Gen(a) => generate(a),
         Command::Cat { path } => {
-            let batches = hyflow::inspect::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let batches = hyflow::inspect::read(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             print!("{}", hyflow::inspect::to_csv(&batches));
             Ok(ExitCode::SUCCESS)
         }
@@ -146,8 +162,13 @@ fn generate(a: GenArgs) -> Result<ExitCode> {
     use hyflow::fixture;
     let ms = a.duration.ms;
     match a.kind {
-        GenKind::Manufacturing => fixture::write(fixture::manufacturing::generate(a.sensors, ms, a.seed), &a.out)?,
-        GenKind::Traffic => fixture::write(fixture::traffic::generate(a.sensors, ms, a.seed), &a.out)?,
+        GenKind::Manufacturing => fixture::write(
+            fixture::manufacturing::generate(a.sensors, ms, a.seed),
+            &a.out,
+        )?,
+        GenKind::Traffic => {
+            fixture::write(fixture::traffic::generate(a.sensors, ms, a.seed), &a.out)?
+        }
         GenKind::Bench => {
             let rows = fixture::bench::write(a.sensors, ms / 1000, a.seed, &a.out)?;
             println!("wrote {}: {rows} rows", a.out.display());
@@ -155,16 +176,29 @@ fn generate(a: GenArgs) -> Result<ExitCode> {
         }
         GenKind::Nab => {
             let (Some(input), Some(windows)) = (a.input, a.nab_windows) else {
-                anyhow::bail!("gen nab needs --input SERIES.csv and --nab-windows combined_windows.json");
+                anyhow::bail!(
+                    "gen nab needs --input SERIES.csv and --nab-windows combined_windows.json"
+                );
             };
             let key = format!(
                 "{}/{}",
-                input.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
-                input.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+                input
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                input
+                    .file_name()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default()
             );
             fixture::write(fixture::nab::convert(&input, &windows, &key)?, &a.out)?;
         }
     }
-    println!("wrote {} and {}", a.out.display(), a.out.with_extension("labels.json").display());
+    println!(
+        "wrote {} and {}",
+        a.out.display(),
+        a.out.with_extension("labels.json").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -32,15 +32,21 @@ pub struct ReplayArgs {
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let pipeline = Arc::new(config::load(&a.pipeline)?);
-    let opts = RunOptions { workers: a.workers, input: a.input, out_dir: a.out };
+    let opts = RunOptions {
+        workers: a.workers,
+        input: a.input,
+        out_dir: a.out,
+    };
     let running = dataflow::start(pipeline.clone(), &opts)?;
     let total = running.total_rows;
     let tty = std::io::stderr().is_terminal() && !a.quiet;
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
@@ -51,7 +57,10 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         let rows = running.metrics().rows_in.load(Ordering::Relaxed);
         if let Some(b) = &bar {
             b.set_position(rows);
-            b.set_message(format!("{} windows", running.metrics().windows.load(Ordering::Relaxed)));
+            b.set_message(format!(
+                "{} windows",
+                running.metrics().windows.load(Ordering::Relaxed)
+            ));
         } else if !a.quiet && last_log.elapsed() > Duration::from_secs(5) {
             last_log = Instant::now();
             let rate = rows as f64 / started.elapsed().as_secs_f64();
@@ -67,16 +76,32 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
 }
 
 fn print_summary(name: &str, s: &Summary) {
-    println!("pipeline {name}: replayed {} file(s) in {:.2} s", s.files_in, s.elapsed.as_secs_f64());
-    println!("  rows in      {:>12}  ({:.2} M rows/s)", s.rows_in, s.rows_per_sec() / 1e6);
+    println!(
+        "pipeline {name}: replayed {} file(s) in {:.2} s",
+        s.files_in,
+        s.elapsed.as_secs_f64()
+    );
+    println!(
+        "  rows in      {:>12}  ({:.2} M rows/s)",
+        s.rows_in,
+        s.rows_per_sec() / 1e6
+    );
     println!("  rejected     {:>12}", s.rejected);
     println!("  dropped      {:>12}", s.dropped);
     println!("  late         {:>12}", s.late);
     println!("  windows      {:>12}", s.windows);
     println!("  alert events {:>12}", s.alert_events);
     for (sink, files) in &s.outputs {
-        let shown: Vec<String> = files.iter().take(3).map(|f| f.display().to_string()).collect();
-        let more = if files.len() > 3 { format!(" (+{} more)", files.len() - 3) } else { String::new() };
+        let shown: Vec<String> = files
+            .iter()
+            .take(3)
+            .map(|f| f.display().to_string())
+            .collect();
+        let more = if files.len() > 3 {
+            format!(" (+{} more)", files.len() - 3)
+        } else {
+            String::new()
+        };
         println!("  sink {sink}: {}{more}", shown.join(", "));
     }
 }

@@ -13,7 +13,13 @@ impl ComputeBackend for CpuBackend {
     fn name(&self) -> &str {
         "cpu"
     }
-    fn features(&mut self, features: &FeatureSet, window_ms: i64, batch: &WindowBatch, out: &mut FeatureBatch) {
+    fn features(
+        &mut self,
+        features: &FeatureSet,
+        window_ms: i64,
+        batch: &WindowBatch,
+        out: &mut FeatureBatch,
+    ) {
         out.width = features.len();
         out.data.clear();
         out.data.resize(batch.len() * features.len(), 0.0);
@@ -41,7 +47,12 @@ struct Moments {
 fn moments(values: &[f64], higher: bool) -> Moments {
     let n = values.len() as f64;
     if values.is_empty() {
-        return Moments { min: f64::NAN, max: f64::NAN, mean: f64::NAN, ..Default::default() };
+        return Moments {
+            min: f64::NAN,
+            max: f64::NAN,
+            mean: f64::NAN,
+            ..Default::default()
+        };
     }
     let (mut sum, mut sumsq, mut min, mut max) = (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
     for &v in values {
@@ -66,12 +77,31 @@ fn moments(values: &[f64], higher: bool) -> Moments {
             m2 += d * d;
         }
     }
-    Moments { n, mean, m2: m2 / n, m3: m3 / n, m4: m4 / n, min, max, sumsq: sumsq / n }
+    Moments {
+        n,
+        mean,
+        m2: m2 / n,
+        m3: m3 / n,
+        m4: m4 / n,
+        min,
+        max,
+        sumsq: sumsq / n,
+    }
 }
 
 /// Computes one window's feature row.
-pub fn window_features(features: &FeatureSet, window_ms: i64, start: i64, times: &[i64], values: &[f64], row: &mut [f64]) {
-    let higher = features.kinds.iter().any(|k| matches!(k, Feature::Skewness | Feature::Kurtosis));
+pub fn window_features(
+    features: &FeatureSet,
+    window_ms: i64,
+    start: i64,
+    times: &[i64],
+    values: &[f64],
+    row: &mut [f64],
+) {
+    let higher = features
+        .kinds
+        .iter()
+        .any(|k| matches!(k, Feature::Skewness | Feature::Kurtosis));
     let m = moments(values, higher);
     for (slot, kind) in row.iter_mut().zip(&features.kinds) {
         *slot = match *kind {
@@ -81,12 +111,26 @@ pub fn window_features(features: &FeatureSet, window_ms: i64, start: i64, times:
             Feature::Min => m.min,
             Feature::Max => m.max,
             Feature::Rms => m.sumsq.sqrt(),
-            Feature::Skewness => if m.m2 > 0.0 { m.m3 / m.m2.powf(1.5) } else { 0.0 },
-            Feature::Kurtosis => if m.m2 > 0.0 { m.m4 / (m.m2 * m.m2) - 3.0 } else { 0.0 },
+            Feature::Skewness => {
+                if m.m2 > 0.0 {
+                    m.m3 / m.m2.powf(1.5)
+                } else {
+                    0.0
+                }
+            }
+            Feature::Kurtosis => {
+                if m.m2 > 0.0 {
+                    m.m4 / (m.m2 * m.m2) - 3.0
+                } else {
+                    0.0
+                }
+            }
             Feature::Slope => slope(start, times, values),
             Feature::PeakToPeak => m.max - m.min,
             Feature::MeanCrossingRate => crossing_rate(values, m.mean),
-            Feature::Band { low_hz, high_hz } => band_power(values, m.mean, window_ms, low_hz, high_hz),
+            Feature::Band { low_hz, high_hz } => {
+                band_power(values, m.mean, window_ms, low_hz, high_hz)
+            }
         };
     }
 }
@@ -162,7 +206,13 @@ mod tests {
         for (n, k) in features::SCALAR_FEATURES {
             f.push(n, *k);
         }
-        f.push("band", Feature::Band { low_hz: 4.0, high_hz: 6.0 });
+        f.push(
+            "band",
+            Feature::Band {
+                low_hz: 4.0,
+                high_hz: 6.0,
+            },
+        );
         f
     }
 
@@ -170,14 +220,21 @@ mod tests {
     fn known_values() {
         let fs = all();
         let times: Vec<i64> = (0..100).map(|i| i * 10).collect(); // 100 Hz over 1 s
-        let values: Vec<f64> = times.iter().map(|&t| 3.0 + 2.0 * (2.0 * std::f64::consts::PI * 5.0 * t as f64 / 1000.0).sin()).collect();
+        let values: Vec<f64> = times
+            .iter()
+            .map(|&t| 3.0 + 2.0 * (2.0 * std::f64::consts::PI * 5.0 * t as f64 / 1000.0).sin())
+            .collect();
         let mut row = vec![0.0; fs.len()];
         window_features(&fs, 1000, 0, &times, &values, &mut row);
         let get = |n: &str| row[fs.index_of(n).unwrap()];
         assert_eq!(get("count"), 100.0);
         assert!((get("mean") - 3.0).abs() < 1e-9);
         assert!((get("std") - 2.0_f64.sqrt()).abs() < 1e-9);
-        assert!((get("band") - 2.0).abs() < 1e-9, "A^2/2 = 2, got {}", get("band"));
+        assert!(
+            (get("band") - 2.0).abs() < 1e-9,
+            "A^2/2 = 2, got {}",
+            get("band")
+        );
         assert!(get("skewness").abs() < 1e-9);
         assert!((get("kurtosis") + 1.5).abs() < 1e-9); // a sine's excess kurtosis
         assert!((get("mean_crossing_rate") - 10.0 / 99.0).abs() < 0.02);

@@ -81,7 +81,13 @@ pub trait ComputeBackend: Send {
     /// Short name for logs and reports (`cpu`, `cuda:0`).
     fn name(&self) -> &str;
     /// Computes `features` for every window of `batch` into `out` (cleared first).
-    fn features(&mut self, features: &FeatureSet, window_ms: i64, batch: &WindowBatch, out: &mut FeatureBatch);
+    fn features(
+        &mut self,
+        features: &FeatureSet,
+        window_ms: i64,
+        batch: &WindowBatch,
+        out: &mut FeatureBatch,
+    );
 }
 
 /// The engine for a `[compute] device` setting. Only the CPU engine exists yet; `auto`
@@ -89,7 +95,9 @@ pub trait ComputeBackend: Send {
 pub fn backend_for(device: &str) -> Box<dyn ComputeBackend> {
     if device == "auto" {
         static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| tracing::info!("device = \"auto\": using the CPU engine (no CUDA engine in this build)"));
+        ONCE.call_once(|| {
+            tracing::info!("device = \"auto\": using the CPU engine (no CUDA engine in this build)")
+        });
     }
     Box::new(cpu::CpuBackend)
 }

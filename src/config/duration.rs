@@ -23,7 +23,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let hint = "write a whole number and a unit with no space: \"250ms\", \"10s\", \"5m\", \"1h\", \"1d\"";
+    let hint =
+        "write a whole number and a unit with no space: \"250ms\", \"10s\", \"5m\", \"1h\", \"1d\"";
     if num.is_empty() {
         return Err(format!("invalid duration {text:?}: {hint}"));
     }
@@ -36,7 +37,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}; {hint}")),
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unknown unit {unit:?}; {hint}"
+            ));
+        }
     };
     n.checked_mul(scale)
         .map(Duration::from_ms)
@@ -46,7 +51,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.ms;
-        for (unit, scale) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        for (unit, scale) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
             if ms != 0 && ms % scale == 0 {
                 return write!(f, "{}{unit}", ms / scale);
             }
@@ -90,7 +100,11 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap().ms, 250);
         assert_eq!(parse_duration("10s").unwrap().ms, 10_000);
         assert_eq!(parse_duration("2h").unwrap().ms, 7_200_000);
-        assert!(parse_duration("10 sec").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("10 sec")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(parse_duration("s").is_err());
         assert_eq!(Duration::from_ms(90_000).to_string(), "90s");
         assert_eq!(Duration::from_ms(60_000).to_string(), "1m");

@@ -33,7 +33,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.file.display(), self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -79,21 +86,40 @@ impl<'a> Locator<'a> {
     }
 
     /// A diagnostic at byte offset `at`.
-    pub(crate) fn at(&self, at: usize, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+    pub(crate) fn at(
+        &self,
+        at: usize,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Diagnostic {
         let at = at.min(self.text.len());
         let before = &self.text[..at];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        Diagnostic { file: self.file.to_path_buf(), line, column, message: message.into(), hint }
+        Diagnostic {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            hint,
+        }
     }
 
-    pub(crate) fn span(&self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+    pub(crate) fn span(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Diagnostic {
         self.at(span.start, message, hint)
     }
 
     fn toml(&self, e: toml::de::Error) -> Diagnostic {
         let start = e.span().map_or(0, |s| s.start);
-        let msg = e.message().trim().to_string();
+        let mut msg = e.message().trim().to_string();
+        if msg.starts_with("wanted ") {
+            msg = format!("invalid type: {msg}");
+        }
         let hint = hint_for(&msg);
         self.at(start, msg, hint)
     }
@@ -101,7 +127,10 @@ impl<'a> Locator<'a> {
 
 fn hint_for(msg: &str) -> Option<String> {
     if msg.starts_with("unknown field") {
-        Some("check the spelling against docs/pipeline.md or `hyflow schema`; keys are kebab-case".into())
+        Some(
+            "check the spelling against docs/pipeline.md or `hyflow schema`; keys are kebab-case"
+                .into(),
+        )
     } else if msg.contains("invalid duration") {
         Some("durations are strings such as \"10s\"".into())
     } else if msg.starts_with("missing field") {
@@ -115,8 +144,10 @@ fn hint_for(msg: &str) -> Option<String> {
 
 /// Reads, parses and validates a pipeline file, reporting every mistake found.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(path, &text)
 }
 
@@ -125,7 +156,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
     let loc = Locator::new(path, text);
     let config: PipelineConfig = match toml::from_str(text) {
         Ok(c) => c,
-        Err(first) => return Err(ConfigError::Invalid(collect_parse_errors(&loc, text, first))),
+        Err(first) => {
+            return Err(ConfigError::Invalid(collect_parse_errors(
+                &loc, text, first,
+            )));
+        }
     };
     validate::validate(&loc, config).map_err(ConfigError::Invalid)
 }
@@ -176,7 +211,10 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
     if let Err(e) = toml::from_str::<TopLevel>(text) {
         errs.push(loc.toml(e));
     }
-    if errs.first().is_some_and(|d| d.message.contains("expected") && d.message.contains("key")) {
+    if errs
+        .first()
+        .is_some_and(|d| d.message.contains("expected") && d.message.contains("key"))
+    {
         return errs; // a syntax error: the sections cannot be read either
     }
     section!(errs, source: SourceConfig);

@@ -135,7 +135,12 @@ pub struct ColumnMapping {
 
 impl Default for ColumnMapping {
     fn default() -> Self {
-        Self { sensor: col_sensor(), time: col_time(), value: col_value(), quality: None }
+        Self {
+            sensor: col_sensor(),
+            time: col_time(),
+            value: col_value(),
+            quality: None,
+        }
     }
 }
 fn col_sensor() -> String {
@@ -240,7 +245,11 @@ pub struct FillConfig {
 
 impl Default for FillConfig {
     fn default() -> Self {
-        Self { method: FillMethod::None, interval: default_interval(), max_gap: default_max_gap() }
+        Self {
+            method: FillMethod::None,
+            interval: default_interval(),
+            max_gap: default_max_gap(),
+        }
     }
 }
 fn default_interval() -> Duration {
@@ -295,13 +304,22 @@ pub struct FeaturesConfig {
 
 impl Default for FeaturesConfig {
     fn default() -> Self {
-        Self { compute: default_features(), band: Vec::new() }
+        Self {
+            compute: default_features(),
+            band: Vec::new(),
+        }
     }
 }
 
 fn default_features() -> Spanned<Vec<Spanned<String>>> {
     let names = ["count", "mean", "std", "min", "max"];
-    Spanned::new(0..0, names.iter().map(|n| Spanned::new(0..0, n.to_string())).collect())
+    Spanned::new(
+        0..0,
+        names
+            .iter()
+            .map(|n| Spanned::new(0..0, n.to_string()))
+            .collect(),
+    )
 }
 
 /// One spectral band.
@@ -332,7 +350,10 @@ pub struct DetectConfig {
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        Self { warmup: default_warmup(), detector: Vec::new() }
+        Self {
+            warmup: default_warmup(),
+            detector: Vec::new(),
+        }
     }
 }
 fn default_warmup() -> u32 {
@@ -373,7 +394,9 @@ fn default_z() -> f64 {
 }
 
 /// Rule severity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     /// Worth a look (rule score 0.2).

@@ -59,27 +59,40 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn at<T>(&mut self, s: &Spanned<T>, msg: impl Into<String>, hint: Option<&str>) {
-        self.errs.push(self.loc.span(s.span(), msg, hint.map(str::to_string)));
+        self.errs
+            .push(self.loc.span(s.span(), msg, hint.map(str::to_string)));
     }
     fn top(&mut self, msg: impl Into<String>, hint: Option<&str>) {
-        self.errs.push(self.loc.at(0, msg, hint.map(str::to_string)));
+        self.errs
+            .push(self.loc.at(0, msg, hint.map(str::to_string)));
     }
 }
 
 pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline, Vec<Diagnostic>> {
-    let mut c = Checker { loc, errs: Vec::new() };
+    let mut c = Checker {
+        loc,
+        errs: Vec::new(),
+    };
 
     // [source]
     let src = &config.source;
     if src.path.get_ref().trim().is_empty() {
-        c.at(&src.path, "source path is empty", Some("give a file or a glob such as \"fixtures/*.parquet\""));
+        c.at(
+            &src.path,
+            "source path is empty",
+            Some("give a file or a glob such as \"fixtures/*.parquet\""),
+        );
     } else if let Err(e) = glob::Pattern::new(src.path.get_ref()) {
         c.at(&src.path, format!("invalid glob: {e}"), None);
     }
     let tz_offset_ms = match parse_tz(src.time_zone.get_ref()) {
         Some(ms) => ms,
         None => {
-            c.at(&src.time_zone, format!("unknown time zone {:?}", src.time_zone.get_ref()), Some("use \"UTC\" or a fixed offset such as \"+02:00\""));
+            c.at(
+                &src.time_zone,
+                format!("unknown time zone {:?}", src.time_zone.get_ref()),
+                Some("use \"UTC\" or a fixed offset such as \"+02:00\""),
+            );
             0
         }
     };
@@ -93,23 +106,52 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         let pattern = match glob::Pattern::new(&class.pattern) {
             Ok(p) => p,
             Err(e) => {
-                c.top(format!("clean class match {:?} is not a valid glob: {e}", class.pattern), None);
+                c.top(
+                    format!(
+                        "clean class match {:?} is not a valid glob: {e}",
+                        class.pattern
+                    ),
+                    None,
+                );
                 continue;
             }
         };
-        if let (Some(lo), Some(hi)) = (class.min, class.max) {
-            if lo > hi {
-                c.top(format!("clean class {:?}: min {lo} is above max {hi}", class.pattern), None);
-            }
+        if let (Some(lo), Some(hi)) = (class.min, class.max)
+            && lo > hi
+        {
+            c.top(
+                format!(
+                    "clean class {:?}: min {lo} is above max {hi}",
+                    class.pattern
+                ),
+                None,
+            );
         }
         if !class.scale.is_finite() || !class.offset.is_finite() {
-            c.top(format!("clean class {:?}: scale and offset must be finite", class.pattern), None);
+            c.top(
+                format!(
+                    "clean class {:?}: scale and offset must be finite",
+                    class.pattern
+                ),
+                None,
+            );
         }
-        rules.push(ClassRule { pattern, min: class.min, max: class.max, scale: class.scale, offset: class.offset });
+        rules.push(ClassRule {
+            pattern,
+            min: class.min,
+            max: class.max,
+            scale: class.scale,
+            offset: class.offset,
+        });
     }
     let fill = &config.clean.fill;
-    if fill.method != FillMethod::None && (fill.interval.ms <= 0 || fill.max_gap.ms < fill.interval.ms) {
-        c.top("clean.fill: interval must be positive and max-gap at least the interval", None);
+    if fill.method != FillMethod::None
+        && (fill.interval.ms <= 0 || fill.max_gap.ms < fill.interval.ms)
+    {
+        c.top(
+            "clean.fill: interval must be positive and max-gap at least the interval",
+            None,
+        );
     }
 
     // [window]
@@ -120,12 +162,20 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     }
     let slide = match (w.kind, &w.slide) {
         (WindowKind::Tumbling, Some(s)) if s.get_ref().ms != size => {
-            c.at(s, "a tumbling window has no slide", Some("remove `slide`, or use kind = \"sliding\""));
+            c.at(
+                s,
+                "a tumbling window has no slide",
+                Some("remove `slide`, or use kind = \"sliding\""),
+            );
             size
         }
         (WindowKind::Tumbling, _) => size,
         (WindowKind::Sliding, None) => {
-            c.at(&w.size, "a sliding window needs `slide`", Some("add e.g. slide = \"5s\""));
+            c.at(
+                &w.size,
+                "a sliding window needs `slide`",
+                Some("add e.g. slide = \"5s\""),
+            );
             size
         }
         (WindowKind::Sliding, Some(s)) => {
@@ -133,7 +183,15 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             if sl <= 0 {
                 c.at(s, "slide must be positive", None);
             } else if sl > size {
-                c.at(s, format!("slide {} is larger than the window size {}", s.get_ref(), w.size.get_ref()), Some("readings between windows would be skipped; make slide <= size"));
+                c.at(
+                    s,
+                    format!(
+                        "slide {} is larger than the window size {}",
+                        s.get_ref(),
+                        w.size.get_ref()
+                    ),
+                    Some("readings between windows would be skipped; make slide <= size"),
+                );
             }
             sl
         }
@@ -145,31 +203,71 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     let mut seen = HashSet::new();
     for name in config.features.compute.get_ref() {
         match features::scalar(name.get_ref()) {
-            Some(f) if seen.insert(features::column_name(name.get_ref())) => fs.push(name.get_ref(), f),
-            Some(_) => c.at(name, format!("feature {:?} is listed twice", name.get_ref()), None),
+            Some(f) if seen.insert(features::column_name(name.get_ref())) => {
+                fs.push(name.get_ref(), f)
+            }
+            Some(_) => c.at(
+                name,
+                format!("feature {:?} is listed twice", name.get_ref()),
+                None,
+            ),
             None => {
                 let known: Vec<&str> = features::SCALAR_FEATURES.iter().map(|(n, _)| *n).collect();
-                c.at(name, format!("unknown feature {:?}", name.get_ref()), Some(&format!("known features: {}; spectral bands go in [[features.band]]", known.join(", "))));
+                c.at(
+                    name,
+                    format!("unknown feature {:?}", name.get_ref()),
+                    Some(&format!(
+                        "known features: {}; spectral bands go in [[features.band]]",
+                        known.join(", ")
+                    )),
+                );
             }
         }
     }
     for band in &config.features.band {
         let name = band.name.get_ref();
-        let ident = name.chars().next().is_some_and(|ch| ch.is_ascii_lowercase() || ch == '_')
-            && name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_lowercase() || ch == '_')
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
         if !ident {
-            c.at(&band.name, format!("band name {name:?} must be lower-case letters, digits and `_`"), None);
+            c.at(
+                &band.name,
+                format!("band name {name:?} must be lower-case letters, digits and `_`"),
+                None,
+            );
         } else if !seen.insert(name.clone()) || features::scalar(name).is_some() {
-            c.at(&band.name, format!("band name {name:?} is already used"), None);
+            c.at(
+                &band.name,
+                format!("band name {name:?} is already used"),
+                None,
+            );
         }
         let hi = *band.high_hz.get_ref();
         if !(band.low_hz >= 0.0 && hi > band.low_hz && hi.is_finite()) {
-            c.at(&band.high_hz, format!("band {name:?}: need 0 <= low-hz < high-hz"), None);
+            c.at(
+                &band.high_hz,
+                format!("band {name:?}: need 0 <= low-hz < high-hz"),
+                None,
+            );
         }
-        fs.push(name, Feature::Band { low_hz: band.low_hz, high_hz: hi });
+        fs.push(
+            name,
+            Feature::Band {
+                low_hz: band.low_hz,
+                high_hz: hi,
+            },
+        );
     }
     if fs.is_empty() {
-        c.at(&config.features.compute, "no features are computed", Some("list at least one feature, e.g. compute = [\"mean\"]"));
+        c.at(
+            &config.features.compute,
+            "no features are computed",
+            Some("list at least one feature, e.g. compute = [\"mean\"]"),
+        );
     }
 
     // [detect]
@@ -179,7 +277,17 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         for f in &d.features {
             match fs.index_of(f.get_ref()) {
                 Some(i) => idx.push(i),
-                None => c.at(f, format!("detector watches feature {:?}, which is not computed", f.get_ref()), Some(&format!("add it to [features] compute; computed: {}", fs.names.join(", ")))),
+                None => c.at(
+                    f,
+                    format!(
+                        "detector watches feature {:?}, which is not computed",
+                        f.get_ref()
+                    ),
+                    Some(&format!(
+                        "add it to [features] compute; computed: {}",
+                        fs.names.join(", ")
+                    )),
+                ),
             }
         }
         if d.features.is_empty() {
@@ -192,7 +300,12 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         if !(d.z_alert > 0.0 && d.z_alert.is_finite()) {
             c.top("detector z-alert must be positive", None);
         }
-        detectors.push(DetectorSpec { kind: d.kind, features: idx, alpha, z_alert: d.z_alert });
+        detectors.push(DetectorSpec {
+            kind: d.kind,
+            features: idx,
+            alpha,
+            z_alert: d.z_alert,
+        });
     }
 
     // [[rules]]
@@ -200,22 +313,48 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     let mut names = HashSet::new();
     for r in &config.rules {
         if !names.insert(r.name.clone()) {
-            c.at(&r.when, format!("rule name {:?} is used twice", r.name), None);
+            c.at(
+                &r.when,
+                format!("rule name {:?} is used twice", r.name),
+                None,
+            );
         }
         let sensors = match r.sensors.as_deref().map(glob::Pattern::new).transpose() {
             Ok(p) => p,
             Err(e) => {
-                c.at(&r.when, format!("rule {:?}: `sensors` is not a valid glob: {e}", r.name), None);
+                c.at(
+                    &r.when,
+                    format!("rule {:?}: `sensors` is not a valid glob: {e}", r.name),
+                    None,
+                );
                 None
             }
         };
         match Condition::parse(r.when.get_ref(), &fs) {
-            Ok(condition) => compiled.push(CompiledRule { name: r.name.clone(), severity: r.severity, condition, sensors }),
+            Ok(condition) => compiled.push(CompiledRule {
+                name: r.name.clone(),
+                severity: r.severity,
+                condition,
+                sensors,
+            }),
             Err(e) => {
                 let start = r.when.span().start;
-                let quote = if loc_text_starts_with_triple(loc, start) { 3 } else { 1 };
-                let byte = r.when.get_ref().char_indices().nth(e.offset).map_or(r.when.get_ref().len(), |(b, _)| b);
-                c.errs.push(loc.at(start + quote + byte, format!("rule {:?}: {}", r.name, e.message), None));
+                let quote = if loc_text_starts_with_triple(loc, start) {
+                    3
+                } else {
+                    1
+                };
+                let byte = r
+                    .when
+                    .get_ref()
+                    .char_indices()
+                    .nth(e.offset)
+                    .map_or(r.when.get_ref().len(), |(b, _)| b);
+                c.errs.push(loc.at(
+                    start + quote + byte,
+                    format!("rule {:?}: {}", r.name, e.message),
+                    None,
+                ));
             }
         }
     }
@@ -227,10 +366,17 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         c.at(&f.open, "fuse open must be in [0, 1]", None);
     }
     if !(0.0..=open).contains(&close) {
-        c.at(&f.close, "fuse close must be in [0, open]", Some("close is the hysteresis level below which an open episode starts to resolve"));
+        c.at(
+            &f.close,
+            "fuse close must be in [0, open]",
+            Some("close is the hysteresis level below which an open episode starts to resolve"),
+        );
     }
     if f.min_windows == 0 || f.quiet_windows == 0 {
-        c.top("fuse min-windows and quiet-windows must be at least 1", None);
+        c.top(
+            "fuse min-windows and quiet-windows must be at least 1",
+            None,
+        );
     }
 
     // [[sink]]
@@ -243,16 +389,27 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             c.top(format!("sink {:?} has an empty path", s.name), None);
         }
         if s.roll_rows == 0 {
-            c.top(format!("sink {:?}: roll-rows must be at least 1", s.name), None);
+            c.top(
+                format!("sink {:?}: roll-rows must be at least 1", s.name),
+                None,
+            );
         }
     }
 
     // [compute]
     let dev = config.compute.device.get_ref().as_str();
     if dev.starts_with("cuda:") && dev[5..].parse::<u32>().is_ok() {
-        c.at(&config.compute.device, format!("device {dev:?}: the CUDA engine is not in this build yet"), Some("use \"auto\" (the CPU until the CUDA engine lands) or \"cpu\""));
+        c.at(
+            &config.compute.device,
+            format!("device {dev:?}: the CUDA engine is not in this build yet"),
+            Some("use \"auto\" (the CPU until the CUDA engine lands) or \"cpu\""),
+        );
     } else if dev != "auto" && dev != "cpu" {
-        c.at(&config.compute.device, format!("unknown device {dev:?}"), Some("use \"auto\", \"cpu\" or \"cuda:N\""));
+        c.at(
+            &config.compute.device,
+            format!("unknown device {dev:?}"),
+            Some("use \"auto\", \"cpu\" or \"cuda:N\""),
+        );
     }
     if config.compute.max_batch_windows == 0 {
         c.top("compute max-batch-windows must be at least 1", None);

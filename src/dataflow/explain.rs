@@ -7,34 +7,140 @@ use std::fmt::Write as _;
 pub fn explain(p: &Pipeline, workers: usize) -> String {
     let c = &p.config;
     let mut s = String::new();
-    let _ = writeln!(s, "pipeline {:?} ({}), {workers} worker(s)", c.name, p.file.display());
-    let files = crate::source::expand(c.source.path.get_ref()).map(|f| f.len()).unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "pipeline {:?} ({}), {workers} worker(s)",
+        c.name,
+        p.file.display()
+    );
+    let files = crate::source::expand(c.source.path.get_ref())
+        .map(|f| f.len())
+        .unwrap_or(0);
     let cols = &c.source.columns;
-    let _ = writeln!(s, "  1. source    [cpu] {:?} {:?} ({files} file(s) now); file i is read by worker i % {workers}", c.source.kind, c.source.path.get_ref());
-    let _ = writeln!(s, "               columns: sensor={} time={} value={}{}; time unit {:?}, zone {}", cols.sensor, cols.time, cols.value, cols.quality.as_ref().map(|q| format!(" quality={q}")).unwrap_or_default(), c.source.time_unit, c.source.time_zone.get_ref());
-    let _ = writeln!(s, "     clean     [cpu] non-finite: {:?}; {} sensor class(es) (range, scaling); bad quality rejected: {}", c.clean.non_finite, c.clean.class.len(), c.clean.reject_bad_quality);
-    let _ = writeln!(s, "     watermark per file: max event time - {} out-of-orderness - {} allowed lateness", c.source.max_out_of_orderness, c.window.allowed_lateness);
-    let _ = writeln!(s, "               side outputs: rejects, late  ──exchange──▶ worker 0 (sinks)");
+    let _ = writeln!(
+        s,
+        "  1. source    [cpu] {:?} {:?} ({files} file(s) now); file i is read by worker i % {workers}",
+        c.source.kind,
+        c.source.path.get_ref()
+    );
+    let _ = writeln!(
+        s,
+        "               columns: sensor={} time={} value={}{}; time unit {:?}, zone {}",
+        cols.sensor,
+        cols.time,
+        cols.value,
+        cols.quality
+            .as_ref()
+            .map(|q| format!(" quality={q}"))
+            .unwrap_or_default(),
+        c.source.time_unit,
+        c.source.time_zone.get_ref()
+    );
+    let _ = writeln!(
+        s,
+        "     clean     [cpu] non-finite: {:?}; {} sensor class(es) (range, scaling); bad quality rejected: {}",
+        c.clean.non_finite,
+        c.clean.class.len(),
+        c.clean.reject_bad_quality
+    );
+    let _ = writeln!(
+        s,
+        "     watermark per file: max event time - {} out-of-orderness - {} allowed lateness",
+        c.source.max_out_of_orderness, c.window.allowed_lateness
+    );
+    let _ = writeln!(
+        s,
+        "               side outputs: rejects, late  ──exchange──▶ worker 0 (sinks)"
+    );
     let _ = writeln!(s, "  2. exchange  readings by hash(sensor id) % {workers}");
     let kind = match c.window.kind {
         WindowKind::Tumbling => format!("tumbling {}", c.window.size.get_ref()),
-        WindowKind::Sliding => format!("sliding {} every {}", c.window.size.get_ref(), crate::config::Duration::from_ms(p.window.slide)),
+        WindowKind::Sliding => format!(
+            "sliding {} every {}",
+            c.window.size.get_ref(),
+            crate::config::Duration::from_ms(p.window.slide)
+        ),
     };
     let fill = match c.clean.fill.method {
         FillMethod::None => "no gap filling".to_string(),
-        m => format!("gap filling {m:?} every {} up to {}", c.clean.fill.interval, c.clean.fill.max_gap),
+        m => format!(
+            "gap filling {m:?} every {} up to {}",
+            c.clean.fill.interval, c.clean.fill.max_gap
+        ),
     };
-    let _ = writeln!(s, "  3. window    [cpu] {kind}, epoch-aligned; dedup: {}; {fill}; a window closes when the frontier passes its end", c.clean.dedup);
-    let _ = writeln!(s, "  4. features  [{}] {} (batches of at most {} windows)", c.compute.device.get_ref(), p.features.names.join(", "), c.compute.max_batch_windows);
-    let dets: Vec<String> = p.detectors.iter().map(|d| format!("{:?}({}) alpha {}", d.kind, d.features.iter().map(|&i| p.features.names[i].as_str()).collect::<Vec<_>>().join(", "), d.alpha)).collect();
-    let rules: Vec<String> = p.rules.iter().map(|r| format!("{} ({})", r.name, r.severity.as_str())).collect();
-    let _ = writeln!(s, "  5. score     [cpu] detectors: {}; warm-up {} windows", if dets.is_empty() { "none".into() } else { dets.join("; ") }, c.detect.warmup);
-    let _ = writeln!(s, "               rules: {}", if rules.is_empty() { "none".into() } else { rules.join(", ") });
-    let _ = writeln!(s, "               fuse: min(1, {} * ai + {} * rules); alert above {}; episodes open after {} window(s), resolve after {} at or below {}", c.fuse.ai_weight, c.fuse.rules_weight, c.fuse.open.get_ref(), c.fuse.min_windows, c.fuse.quiet_windows, c.fuse.close.get_ref());
+    let _ = writeln!(
+        s,
+        "  3. window    [cpu] {kind}, epoch-aligned; dedup: {}; {fill}; a window closes when the frontier passes its end",
+        c.clean.dedup
+    );
+    let _ = writeln!(
+        s,
+        "  4. features  [{}] {} (batches of at most {} windows)",
+        c.compute.device.get_ref(),
+        p.features.names.join(", "),
+        c.compute.max_batch_windows
+    );
+    let dets: Vec<String> = p
+        .detectors
+        .iter()
+        .map(|d| {
+            format!(
+                "{:?}({}) alpha {}",
+                d.kind,
+                d.features
+                    .iter()
+                    .map(|&i| p.features.names[i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.alpha
+            )
+        })
+        .collect();
+    let rules: Vec<String> = p
+        .rules
+        .iter()
+        .map(|r| format!("{} ({})", r.name, r.severity.as_str()))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  5. score     [cpu] detectors: {}; warm-up {} windows",
+        if dets.is_empty() {
+            "none".into()
+        } else {
+            dets.join("; ")
+        },
+        c.detect.warmup
+    );
+    let _ = writeln!(
+        s,
+        "               rules: {}",
+        if rules.is_empty() {
+            "none".into()
+        } else {
+            rules.join(", ")
+        }
+    );
+    let _ = writeln!(
+        s,
+        "               fuse: min(1, {} * ai + {} * rules); alert above {}; episodes open after {} window(s), resolve after {} at or below {}",
+        c.fuse.ai_weight,
+        c.fuse.rules_weight,
+        c.fuse.open.get_ref(),
+        c.fuse.min_windows,
+        c.fuse.quiet_windows,
+        c.fuse.close.get_ref()
+    );
     let _ = writeln!(s, "  6. exchange  all output rows ──▶ worker 0");
-    let _ = writeln!(s, "  7. sinks     [cpu] rows ordered canonically once their time is complete:");
+    let _ = writeln!(
+        s,
+        "  7. sinks     [cpu] rows ordered canonically once their time is complete:"
+    );
     for k in &c.sink {
-        let _ = writeln!(s, "               {:<10} {:?} → {:?} {} ({:?}, partition {:?})", k.name, k.output, k.kind, k.path, k.compression, k.partition);
+        let _ = writeln!(
+            s,
+            "               {:<10} {:?} → {:?} {} ({:?}, partition {:?})",
+            k.name, k.output, k.kind, k.path, k.compression, k.partition
+        );
     }
     s
 }

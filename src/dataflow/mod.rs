@@ -144,7 +144,13 @@ impl Running {
     /// Waits for the end of the run.
     pub fn wait(self) -> Result<Summary, RunError> {
         let results = self.guards.join();
-        if let Some(e) = self.shared.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(e) = self
+            .shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             return Err(RunError::Failed(e));
         }
         for r in results {
@@ -160,20 +166,27 @@ impl Running {
             windows: Metrics::get(&m.windows),
             alert_events: Metrics::get(&m.alert_events),
             elapsed: self.started.elapsed(),
-            outputs: std::mem::take(&mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner())),
+            outputs: std::mem::take(
+                &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),
+            ),
         })
     }
 }
 
 /// Starts replaying a pipeline's Parquet input through its dataflow.
 pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunError> {
-    let pattern = opts.input.clone().unwrap_or_else(|| pipeline.config.source.path.get_ref().clone());
+    let pattern = opts
+        .input
+        .clone()
+        .unwrap_or_else(|| pipeline.config.source.path.get_ref().clone());
     let files = source::expand(&pattern)?;
     let mut total_rows = 0;
     for f in &files {
-        total_rows += ParquetPartition::count_rows(f).or_else(|e| match pipeline.config.source.on_bad_file {
-            crate::config::OnBadFile::Skip => Ok(0),
-            crate::config::OnBadFile::Fail => Err(e),
+        total_rows += ParquetPartition::count_rows(f).or_else(|e| {
+            match pipeline.config.source.on_bad_file {
+                crate::config::OnBadFile::Skip => Ok(0),
+                crate::config::OnBadFile::Fail => Err(e),
+            }
         })?;
     }
     let sinks = SinkSet::open(&pipeline, opts.out_dir.as_deref())?;
@@ -187,9 +200,18 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
-        let mine: Vec<&Path> = files.iter().enumerate().filter(|(i, _)| i % peers == index).map(|(_, f)| f.as_path()).collect();
+        let mine: Vec<&Path> = files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % peers == index)
+            .map(|(_, f)| f.as_path())
+            .collect();
         let parts = open_parts(&pipeline, &mine, &sh);
-        let sink_set = if index == 0 { sinks.lock().unwrap_or_else(|p| p.into_inner()).take() } else { None };
+        let sink_set = if index == 0 {
+            sinks.lock().unwrap_or_else(|p| p.into_inner()).take()
+        } else {
+            None
+        };
         let probe = ProbeHandle::new();
         let p = pipeline.clone();
         let s = sh.clone();
@@ -204,7 +226,14 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         sh.finished_workers.fetch_add(1, Ordering::SeqCst);
     })
     .map_err(RunError::Failed)?;
-    Ok(Running { shared, guards, started, workers, files_in, total_rows })
+    Ok(Running {
+        shared,
+        guards,
+        started,
+        workers,
+        files_in,
+        total_rows,
+    })
 }
 
 /// Opens a worker's files; a file that cannot be opened fails the run, or with
@@ -217,7 +246,10 @@ fn open_parts(pipeline: &Pipeline, files: &[&Path], shared: &Shared) -> Vec<Box<
             Ok(p) => parts.push(Box::new(p)),
             Err(e) if src.on_bad_file == crate::config::OnBadFile::Skip => {
                 tracing::error!("skipping {}: {e}", f.display());
-                parts.push(Box::new(FailedPartition { name: f.display().to_string(), error: Some(e) }));
+                parts.push(Box::new(FailedPartition {
+                    name: f.display().to_string(),
+                    error: Some(e),
+                }));
             }
             Err(e) => shared.fail(e.to_string()),
         }

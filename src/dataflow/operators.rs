@@ -59,12 +59,19 @@ pub fn source_stage<'s>(
     let peers = scope.peers();
     source::<_, CapacityContainerBuilder<Vec<Msg>>, _, _>(scope, "Source", move |cap, info| {
         let act = scope.activator_for(info.address);
-        let delay = pipeline.config.source.max_out_of_orderness.ms + pipeline.config.window.allowed_lateness.ms;
+        let delay = pipeline.config.source.max_out_of_orderness.ms
+            + pipeline.config.window.allowed_lateness.ms;
         let mut states: Vec<PartState> = parts
             .into_iter()
             .map(|part| {
-                let floor = part.min_time().map_or(i64::MIN, |t| t.saturating_sub(delay).saturating_sub(1));
-                PartState { part, decoder: Decoder::new(pipeline.clone(), peers), floor }
+                let floor = part
+                    .min_time()
+                    .map_or(i64::MIN, |t| t.saturating_sub(delay).saturating_sub(1));
+                PartState {
+                    part,
+                    decoder: Decoder::new(pipeline.clone(), peers),
+                    floor,
+                }
             })
             .collect();
         states.reverse(); // pop from the end = file order
@@ -94,15 +101,27 @@ pub fn source_stage<'s>(
                     let t = c.delayed(&at);
                     let mut session = output.session(&t);
                     session.give_iterator(d.batches.into_iter().map(Msg::Readings));
-                    session.give_iterator(d.rejects.into_iter().map(|r| Msg::Side(OutRecord::Reject(r))));
-                    session.give_iterator(d.late.into_iter().map(|r| Msg::Side(OutRecord::Late(r))));
+                    session.give_iterator(
+                        d.rejects
+                            .into_iter()
+                            .map(|r| Msg::Side(OutRecord::Reject(r))),
+                    );
+                    session
+                        .give_iterator(d.late.into_iter().map(|r| Msg::Side(OutRecord::Late(r))));
                     st.floor = st.floor.max(st.decoder.watermark.get());
                 }
                 Some(Err(e)) => {
                     if pipeline.config.source.on_bad_file == OnBadFile::Skip {
                         tracing::error!("skipping the rest of {name}: {e}");
                         let t = c.delayed(&st.floor);
-                        let row = RejectRow { source: name, row: None, sensor: None, time: None, value: None, reason: format!("file skipped: {e}") };
+                        let row = RejectRow {
+                            source: name,
+                            row: None,
+                            sensor: None,
+                            time: None,
+                            value: None,
+                            reason: format!("file skipped: {e}"),
+                        };
                         Metrics::add(&shared.metrics.rejected, 1);
                         output.session(&t).give(Msg::Side(OutRecord::Reject(row)));
                         states.pop();
@@ -129,58 +148,73 @@ pub fn source_stage<'s>(
 
 /// Windows: buffers readings per sensor and closes windows as the frontier passes their end.
 /// Side rows pass through to the sinks.
-pub fn window_stage<'s>(stream: StreamVec<'s, i64, Msg>, pipeline: Arc<Pipeline>) -> StreamVec<'s, i64, Stage> {
+pub fn window_stage<'s>(
+    stream: StreamVec<'s, i64, Msg>,
+    pipeline: Arc<Pipeline>,
+) -> StreamVec<'s, i64, Stage> {
     let exchange = Exchange::new(|m: &Msg| match m {
         Msg::Readings(b) => u64::from(b.dest),
         Msg::Side(_) => 0,
     });
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(exchange, "Window", move |_cap, _info| {
-        let cfg = &pipeline.config;
-        let mut state = WindowState::new(pipeline.window, cfg.clean.fill.clone(), cfg.clean.dedup);
-        let max_batch = cfg.compute.max_batch_windows.max(1);
-        let spec = pipeline.window;
-        let mut held: Option<Capability<i64>> = None;
-        move |(input, frontier), output| {
-            input.for_each(|cap, data| {
-                let mut side = Vec::new();
-                for m in data.drain(..) {
-                    match m {
-                        Msg::Readings(b) => {
-                            state.insert(&b);
-                            let Some(c) = cap.retain_least(output.output_index()) else { continue };
-                            if held.as_ref().is_none_or(|h| c.time() < h.time()) {
-                                held = Some(c);
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
+        exchange,
+        "Window",
+        move |_cap, _info| {
+            let cfg = &pipeline.config;
+            let mut state =
+                WindowState::new(pipeline.window, cfg.clean.fill.clone(), cfg.clean.dedup);
+            let max_batch = cfg.compute.max_batch_windows.max(1);
+            let spec = pipeline.window;
+            let mut held: Option<Capability<i64>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    let mut side = Vec::new();
+                    for m in data.drain(..) {
+                        match m {
+                            Msg::Readings(b) => {
+                                state.insert(&b);
+                                let Some(c) = cap.retain_least(output.output_index()) else {
+                                    continue;
+                                };
+                                if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                                    held = Some(c);
+                                }
                             }
+                            Msg::Side(r) => side.push(Stage::Out(r)),
                         }
-                        Msg::Side(r) => side.push(Stage::Out(r)),
+                    }
+                    if !side.is_empty() {
+                        output.session(&cap).give_iterator(side.into_iter());
+                    }
+                });
+                let Some(h) = held.as_mut() else { return };
+                let upto = frontier
+                    .frontier()
+                    .iter()
+                    .copied()
+                    .min()
+                    .unwrap_or(i64::MAX);
+                let mut rejects = Vec::new();
+                let closed = state.close(upto, &mut rejects);
+                for (end, batch) in closed {
+                    let t = h.delayed(&end);
+                    let mut session = output.session(&t);
+                    for part in split(batch, max_batch) {
+                        session.give(Stage::Windows(part));
                     }
                 }
-                if !side.is_empty() {
-                    output.session(&cap).give_iterator(side.into_iter());
+                for (t, r) in rejects {
+                    let t = h.delayed(&spec.last_end(t).max(*h.time()));
+                    output.session(&t).give(Stage::Out(OutRecord::Reject(r)));
                 }
-            });
-            let Some(h) = held.as_mut() else { return };
-            let upto = frontier.frontier().iter().copied().min().unwrap_or(i64::MAX);
-            let mut rejects = Vec::new();
-            let closed = state.close(upto, &mut rejects);
-            for (end, batch) in closed {
-                let t = h.delayed(&end);
-                let mut session = output.session(&t);
-                for part in split(batch, max_batch) {
-                    session.give(Stage::Windows(part));
+                if state.buffered() == 0 {
+                    held = None;
+                } else if upto > *h.time() {
+                    h.downgrade(&upto);
                 }
             }
-            for (t, r) in rejects {
-                let t = h.delayed(&spec.last_end(t).max(*h.time()));
-                output.session(&t).give(Stage::Out(OutRecord::Reject(r)));
-            }
-            if state.buffered() == 0 {
-                held = None;
-            } else if upto > *h.time() {
-                h.downgrade(&upto);
-            }
-        }
-    })
+        },
+    )
 }
 
 /// Splits a batch into batches of at most `max` windows.
@@ -194,7 +228,12 @@ fn split(batch: WindowBatch, max: usize) -> Vec<WindowBatch> {
         let j = (i + max).min(batch.len());
         let mut b = WindowBatch::default();
         for k in i..j {
-            b.push_window(batch.slot[k], batch.sensor[k].clone(), batch.start[k], batch.end[k]);
+            b.push_window(
+                batch.slot[k],
+                batch.sensor[k].clone(),
+                batch.start[k],
+                batch.end[k],
+            );
             let (ts, vs) = batch.window(k);
             b.times.extend_from_slice(ts);
             b.values.extend_from_slice(vs);
@@ -207,118 +246,176 @@ fn split(batch: WindowBatch, max: usize) -> Vec<WindowBatch> {
 }
 
 /// Features: runs the compute engine on each batch of windows.
-pub fn features_stage<'s>(stream: StreamVec<'s, i64, Stage>, pipeline: Arc<Pipeline>) -> StreamVec<'s, i64, Stage> {
-    stream.unary::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(Pipe, "Features", move |_cap, _info| {
-        let mut engine = backend_for(pipeline.config.compute.device.get_ref());
-        move |input, output| {
-            input.for_each(|cap, data| {
-                let mut session = output.session(&cap);
-                for s in data.drain(..) {
-                    match s {
-                        Stage::Windows(w) => {
-                            let mut f = FeatureBatch::default();
-                            engine.features(&pipeline.features, pipeline.window.size, &w, &mut f);
-                            session.give(Stage::Features(w, f));
+pub fn features_stage<'s>(
+    stream: StreamVec<'s, i64, Stage>,
+    pipeline: Arc<Pipeline>,
+) -> StreamVec<'s, i64, Stage> {
+    stream.unary::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
+        Pipe,
+        "Features",
+        move |_cap, _info| {
+            let mut engine = backend_for(pipeline.config.compute.device.get_ref());
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for s in data.drain(..) {
+                        match s {
+                            Stage::Windows(w) => {
+                                let mut f = FeatureBatch::default();
+                                engine.features(
+                                    &pipeline.features,
+                                    pipeline.window.size,
+                                    &w,
+                                    &mut f,
+                                );
+                                session.give(Stage::Features(w, f));
+                            }
+                            other => session.give(other),
                         }
-                        other => session.give(other),
                     }
-                }
-            });
-        }
-    })
+                });
+            }
+        },
+    )
 }
 
 /// Scores: detectors, rules, fusion and the alert lifecycle, per sensor in window order.
-pub fn score_stage<'s>(stream: StreamVec<'s, i64, Stage>, pipeline: Arc<Pipeline>, shared: Arc<Shared>) -> StreamVec<'s, i64, OutRecord> {
-    stream.unary::<CapacityContainerBuilder<Vec<OutRecord>>, _, _, _>(Pipe, "Score", move |_cap, _info| {
-        let cfg = &pipeline.config;
-        let mut scorer = Scorer::new(pipeline.detectors.clone(), pipeline.rules.clone(), cfg.detect.warmup, cfg.fuse.clone());
-        let mut episodes = Episodes::new(EpisodeConfig::from(&cfg.fuse));
-        let names = &pipeline.features.names;
-        let names = names.clone();
-        move |input, output| {
-            input.for_each(|cap, data| {
-                let mut session = output.session(&cap);
-                for s in data.drain(..) {
-                    let (w, f) = match s {
-                        Stage::Features(w, f) => (w, f),
-                        Stage::Out(r) => {
-                            session.give(r);
-                            continue;
+pub fn score_stage<'s>(
+    stream: StreamVec<'s, i64, Stage>,
+    pipeline: Arc<Pipeline>,
+    shared: Arc<Shared>,
+) -> StreamVec<'s, i64, OutRecord> {
+    stream.unary::<CapacityContainerBuilder<Vec<OutRecord>>, _, _, _>(
+        Pipe,
+        "Score",
+        move |_cap, _info| {
+            let cfg = &pipeline.config;
+            let mut scorer = Scorer::new(
+                pipeline.detectors.clone(),
+                pipeline.rules.clone(),
+                cfg.detect.warmup,
+                cfg.fuse.clone(),
+            );
+            let mut episodes = Episodes::new(EpisodeConfig::from(&cfg.fuse));
+            let names = &pipeline.features.names;
+            let names = names.clone();
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for s in data.drain(..) {
+                        let (w, f) = match s {
+                            Stage::Features(w, f) => (w, f),
+                            Stage::Out(r) => {
+                                session.give(r);
+                                continue;
+                            }
+                            Stage::Windows(_) => unreachable!("features stage runs first"),
+                        };
+                        Metrics::add(&shared.metrics.windows, w.len() as u64);
+                        for i in 0..w.len() {
+                            let row = f.row(i);
+                            let sc = scorer.score(w.slot[i], &w.sensor[i], row);
+                            let rules = sc
+                                .fired
+                                .iter()
+                                .map(|&k| scorer.rules()[k].name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",");
+                            let rule_severity =
+                                sc.fired.iter().map(|&k| scorer.rules()[k].severity).max();
+                            let top = sc
+                                .contributions
+                                .iter()
+                                .take(3)
+                                .filter(|c| c.1 > 0.0)
+                                .map(|(k, z)| format!("{}={z:.2}", names[*k]))
+                                .collect::<Vec<_>>()
+                                .join(",");
+                            let info = WindowInfo {
+                                sensor: &w.sensor[i],
+                                start: w.start[i],
+                                end: w.end[i],
+                                rules: rules.clone(),
+                                rule_severity,
+                                top_features: top,
+                            };
+                            if let Some(a) = episodes.step(w.slot[i], &sc, info) {
+                                Metrics::add(&shared.metrics.alert_events, 1);
+                                session.give(OutRecord::Alert(a));
+                            }
+                            session.give(OutRecord::Window(WindowRow {
+                                sensor: w.sensor[i].to_string(),
+                                start: w.start[i],
+                                end: w.end[i],
+                                features: row.to_vec(),
+                                filled: w.filled[i],
+                                score: sc.score,
+                                ai_score: sc.ai,
+                                rule_score: sc.rule,
+                                fused: sc.fused,
+                                alert: sc.alert,
+                                rules,
+                            }));
                         }
-                        Stage::Windows(_) => unreachable!("features stage runs first"),
-                    };
-                    Metrics::add(&shared.metrics.windows, w.len() as u64);
-                    for i in 0..w.len() {
-                        let row = f.row(i);
-                        let sc = scorer.score(w.slot[i], &w.sensor[i], row);
-                        let rules = sc.fired.iter().map(|&k| scorer.rules()[k].name.as_str()).collect::<Vec<_>>().join(",");
-                        let rule_severity = sc.fired.iter().map(|&k| scorer.rules()[k].severity).max();
-                        let top = sc.contributions.iter().take(3).filter(|c| c.1 > 0.0).map(|(k, z)| format!("{}={z:.2}", names[*k])).collect::<Vec<_>>().join(",");
-                        let info = WindowInfo { sensor: &w.sensor[i], start: w.start[i], end: w.end[i], rules: rules.clone(), rule_severity, top_features: top };
-                        if let Some(a) = episodes.step(w.slot[i], &sc, info) {
-                            Metrics::add(&shared.metrics.alert_events, 1);
-                            session.give(OutRecord::Alert(a));
-                        }
-                        session.give(OutRecord::Window(WindowRow {
-                            sensor: w.sensor[i].to_string(),
-                            start: w.start[i],
-                            end: w.end[i],
-                            features: row.to_vec(),
-                            filled: w.filled[i],
-                            score: sc.score,
-                            ai_score: sc.ai,
-                            rule_score: sc.rule,
-                            fused: sc.fused,
-                            alert: sc.alert,
-                            rules,
-                        }));
                     }
-                }
-            });
-        }
-    })
+                });
+            }
+        },
+    )
 }
 
 /// Sinks: on worker 0, writes every record once its time is complete, in canonical order.
-pub fn sink_stage<'s>(stream: StreamVec<'s, i64, OutRecord>, sinks: Option<SinkSet>, shared: Arc<Shared>) -> StreamVec<'s, i64, ()> {
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(|_: &OutRecord| 0), "Sink", move |_cap, _info| {
-        let mut pending: BTreeMap<i64, Vec<OutRecord>> = BTreeMap::new();
-        let mut sinks = sinks;
-        move |(input, frontier), _output| {
-            input.for_each(|cap, data| {
-                let Some(t) = cap.least().copied() else { return };
-                pending.entry(t).or_default().append(data);
-            });
-            let Some(set) = sinks.as_mut() else {
-                pending.clear();
-                return;
-            };
-            let mut ready = Vec::new();
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
+pub fn sink_stage<'s>(
+    stream: StreamVec<'s, i64, OutRecord>,
+    sinks: Option<SinkSet>,
+    shared: Arc<Shared>,
+) -> StreamVec<'s, i64, ()> {
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Exchange::new(|_: &OutRecord| 0),
+        "Sink",
+        move |_cap, _info| {
+            let mut pending: BTreeMap<i64, Vec<OutRecord>> = BTreeMap::new();
+            let mut sinks = sinks;
+            move |(input, frontier), _output| {
+                input.for_each(|cap, data| {
+                    let Some(t) = cap.least().copied() else {
+                        return;
+                    };
+                    pending.entry(t).or_default().append(data);
+                });
+                let Some(set) = sinks.as_mut() else {
+                    pending.clear();
+                    return;
+                };
+                let mut ready = Vec::new();
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (t, rows) = entry.remove_entry();
+                    ready.extend(rows.into_iter().map(|r| (t, r)));
                 }
-                let (t, rows) = entry.remove_entry();
-                ready.extend(rows.into_iter().map(|r| (t, r)));
-            }
-            if !ready.is_empty() && !shared.aborted() {
-                if let Err(e) = set.write(ready) {
+                if !ready.is_empty()
+                    && !shared.aborted()
+                    && let Err(e) = set.write(ready)
+                {
                     shared.fail(format!("writing output: {e}"));
                 }
-            }
-            if frontier.is_empty() || shared.aborted() {
-                if let Some(mut set) = sinks.take() {
+                if (frontier.is_empty() || shared.aborted())
+                    && let Some(mut set) = sinks.take()
+                {
                     if shared.aborted() {
                         set.abort();
                     } else {
                         match set.finish() {
-                            Ok(files) => *shared.files.lock().unwrap_or_else(|p| p.into_inner()) = files,
+                            Ok(files) => {
+                                *shared.files.lock().unwrap_or_else(|p| p.into_inner()) = files
+                            }
                             Err(e) => shared.fail(format!("finishing output: {e}")),
                         }
                     }
                 }
             }
-        }
-    })
+        },
+    )
 }

@@ -21,7 +21,12 @@ pub struct EpisodeConfig {
 
 impl From<&FuseConfig> for EpisodeConfig {
     fn from(f: &FuseConfig) -> Self {
-        Self { close: *f.close.get_ref(), min_windows: f.min_windows, quiet_windows: f.quiet_windows, update_every: f.update_every.ms }
+        Self {
+            close: *f.close.get_ref(),
+            min_windows: f.min_windows,
+            quiet_windows: f.quiet_windows,
+            update_every: f.update_every.ms,
+        }
     }
 }
 
@@ -29,8 +34,16 @@ impl From<&FuseConfig> for EpisodeConfig {
 enum Phase {
     #[default]
     Idle,
-    Pending { run: u32 },
-    Open { opened_at: i64, last_update: i64, quiet: u32, peak: f64, severity: Severity },
+    Pending {
+        run: u32,
+    },
+    Open {
+        opened_at: i64,
+        last_update: i64,
+        quiet: u32,
+        peak: f64,
+        severity: Severity,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -64,7 +77,10 @@ pub struct WindowInfo<'a> {
 impl Episodes {
     /// Empty state.
     pub fn new(cfg: EpisodeConfig) -> Self {
-        Self { cfg, state: Vec::new() }
+        Self {
+            cfg,
+            state: Vec::new(),
+        }
     }
 
     /// Advances sensor `slot` by one scored window; returns the event it causes, if any.
@@ -76,24 +92,31 @@ impl Episodes {
         let cfg = &self.cfg;
         let st = &mut self.state[i];
         let severity = {
-            let ai = if s.fused >= 0.9 { Severity::Critical } else { Severity::Warning };
+            let ai = if s.fused >= 0.9 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
             w.rule_severity.map_or(ai, |r| r.max(ai))
         };
-        let event = |state: AlertState, opened_at: i64, peak: f64, episode: u64, severity: Severity| AlertRow {
-            sensor: w.sensor.to_string(),
-            episode,
-            state,
-            window_start: w.start,
-            window_end: w.end,
-            opened_at,
-            fused: s.fused,
-            peak,
-            score: s.score,
-            rule_score: s.rule,
-            rules: w.rules.clone(),
-            severity: severity.as_str().to_string(),
-            top_features: w.top_features.clone(),
-        };
+        let event =
+            |state: AlertState, opened_at: i64, peak: f64, episode: u64, severity: Severity| {
+                AlertRow {
+                    sensor: w.sensor.to_string(),
+                    episode,
+                    state,
+                    window_start: w.start,
+                    window_end: w.end,
+                    opened_at,
+                    fused: s.fused,
+                    peak,
+                    score: s.score,
+                    rule_score: s.rule,
+                    rules: w.rules.clone(),
+                    severity: severity.as_str().to_string(),
+                    top_features: w.top_features.clone(),
+                }
+            };
         match &mut st.phase {
             Phase::Idle | Phase::Pending { .. } => {
                 if !s.alert {
@@ -109,10 +132,22 @@ impl Episodes {
                     return None;
                 }
                 st.count += 1;
-                st.phase = Phase::Open { opened_at: w.end, last_update: w.end, quiet: 0, peak: s.fused, severity };
+                st.phase = Phase::Open {
+                    opened_at: w.end,
+                    last_update: w.end,
+                    quiet: 0,
+                    peak: s.fused,
+                    severity,
+                };
                 Some(event(AlertState::Open, w.end, s.fused, st.count, severity))
             }
-            Phase::Open { opened_at, last_update, quiet, peak, severity: sev } => {
+            Phase::Open {
+                opened_at,
+                last_update,
+                quiet,
+                peak,
+                severity: sev,
+            } => {
                 *peak = peak.max(s.fused);
                 if s.fused > cfg.close {
                     *quiet = 0;
@@ -141,20 +176,39 @@ mod tests {
     use super::*;
 
     fn scored(fused: f64) -> Scored {
-        Scored { fused, alert: fused > 0.5, ..Default::default() }
+        Scored {
+            fused,
+            alert: fused > 0.5,
+            ..Default::default()
+        }
     }
     fn info(end: i64) -> WindowInfo<'static> {
-        WindowInfo { sensor: "s", start: end - 10, end, rules: String::new(), rule_severity: None, top_features: String::new() }
+        WindowInfo {
+            sensor: "s",
+            start: end - 10,
+            end,
+            rules: String::new(),
+            rule_severity: None,
+            top_features: String::new(),
+        }
     }
 
     #[test]
     fn lifecycle_with_hysteresis_and_rate_limit() {
-        let mut e = Episodes::new(EpisodeConfig { close: 0.3, min_windows: 2, quiet_windows: 2, update_every: 30 });
+        let mut e = Episodes::new(EpisodeConfig {
+            close: 0.3,
+            min_windows: 2,
+            quiet_windows: 2,
+            update_every: 30,
+        });
         let seq = [0.9, 0.1, 0.7, 0.8, 0.4, 0.6, 0.6, 0.2, 0.2, 0.9];
         let got: Vec<(i64, &str)> = seq
             .iter()
             .enumerate()
-            .filter_map(|(k, f)| e.step(0, &scored(*f), info(10 * (k as i64 + 1))).map(|a| (a.window_end, a.state.as_str())))
+            .filter_map(|(k, f)| {
+                e.step(0, &scored(*f), info(10 * (k as i64 + 1)))
+                    .map(|a| (a.window_end, a.state.as_str()))
+            })
             .collect();
         // 0.9 alone does not open (min 2); 0.7,0.8 open at 40; 0.4 keeps it (above close);
         // update at 70 (30 after 40); two quiet windows resolve at 90.

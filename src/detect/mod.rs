@@ -39,7 +39,11 @@ impl Ewma {
         if !x.is_finite() {
             return 0.0;
         }
-        let z = if self.n == 0 { 0.0 } else { (x - self.m).abs() / (self.v + 1e-9).sqrt() };
+        let z = if self.n == 0 {
+            0.0
+        } else {
+            (x - self.m).abs() / (self.v + 1e-9).sqrt()
+        };
         if self.n == 0 {
             self.m = x;
             self.v = 0.0;
@@ -57,7 +61,11 @@ impl Ewma {
 #[inline]
 pub fn calibrate(z: f64, z_alert: f64) -> f64 {
     let z2 = z * z;
-    if z2.is_finite() { z2 / (z2 + z_alert * z_alert) } else { 1.0 }
+    if z2.is_finite() {
+        z2 / (z2 + z_alert * z_alert)
+    } else {
+        1.0
+    }
 }
 
 /// The result of scoring one window.
@@ -92,9 +100,21 @@ pub struct Scorer {
 
 impl Scorer {
     /// A scorer for a pipeline's detectors, rules and fusion settings.
-    pub fn new(detectors: Vec<DetectorSpec>, rules: Vec<CompiledRule>, warmup: u32, fuse: FuseConfig) -> Self {
+    pub fn new(
+        detectors: Vec<DetectorSpec>,
+        rules: Vec<CompiledRule>,
+        warmup: u32,
+        fuse: FuseConfig,
+    ) -> Self {
         let width = detectors.iter().map(|d| d.features.len()).sum();
-        Self { detectors, rules, warmup, fuse, state: Vec::new(), width }
+        Self {
+            detectors,
+            rules,
+            warmup,
+            fuse,
+            state: Vec::new(),
+            width,
+        }
     }
 
     /// Scores the next window of sensor `slot`, whose feature row is `row`.
@@ -132,7 +152,8 @@ impl Scorer {
                 out.rule = out.rule.max(r.severity.weight());
             }
         }
-        out.fused = (self.fuse.ai_weight * out.ai + self.fuse.rules_weight * out.rule).clamp(0.0, 1.0);
+        out.fused =
+            (self.fuse.ai_weight * out.ai + self.fuse.rules_weight * out.rule).clamp(0.0, 1.0);
         out.alert = out.fused > *self.fuse.open.get_ref();
         out
     }

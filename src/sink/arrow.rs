@@ -24,7 +24,11 @@ pub fn windows_schema(features: &FeatureSet) -> SchemaRef {
         f("window_end", DataType::Int64, false),
     ];
     for (name, kind) in features.names.iter().zip(&features.kinds) {
-        let dt = if *kind == Feature::Count { DataType::Int64 } else { DataType::Float64 };
+        let dt = if *kind == Feature::Count {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        };
         fields.push(f(name, dt, false));
     }
     fields.extend([
@@ -102,7 +106,11 @@ fn floats(it: impl Iterator<Item = f64>) -> ArrayRef {
 }
 
 /// Window rows as a record batch of [`windows_schema`].
-pub fn windows_batch(schema: &SchemaRef, features: &FeatureSet, rows: &[&WindowRow]) -> Result<RecordBatch, ArrowError> {
+pub fn windows_batch(
+    schema: &SchemaRef,
+    features: &FeatureSet,
+    rows: &[&WindowRow],
+) -> Result<RecordBatch, ArrowError> {
     let mut cols = vec![
         strings(rows.iter().map(|r| r.sensor.as_str())),
         ints(rows.iter().map(|r| r.start)),
@@ -129,23 +137,26 @@ pub fn windows_batch(schema: &SchemaRef, features: &FeatureSet, rows: &[&WindowR
 
 /// Alert rows as a record batch of [`alerts_schema`].
 pub fn alerts_batch(pipeline: &str, rows: &[&AlertRow]) -> Result<RecordBatch, ArrowError> {
-    RecordBatch::try_new(alerts_schema(), vec![
-        ints(rows.iter().map(|_| ALERT_SCHEMA_VERSION)),
-        strings(rows.iter().map(|_| pipeline)),
-        strings(rows.iter().map(|r| r.sensor.as_str())),
-        ints(rows.iter().map(|r| r.episode as i64)),
-        strings(rows.iter().map(|r| r.state.as_str())),
-        ints(rows.iter().map(|r| r.window_start)),
-        ints(rows.iter().map(|r| r.window_end)),
-        ints(rows.iter().map(|r| r.opened_at)),
-        floats(rows.iter().map(|r| r.fused)),
-        floats(rows.iter().map(|r| r.peak)),
-        floats(rows.iter().map(|r| r.score)),
-        floats(rows.iter().map(|r| r.rule_score)),
-        strings(rows.iter().map(|r| r.rules.as_str())),
-        strings(rows.iter().map(|r| r.severity.as_str())),
-        strings(rows.iter().map(|r| r.top_features.as_str())),
-    ])
+    RecordBatch::try_new(
+        alerts_schema(),
+        vec![
+            ints(rows.iter().map(|_| ALERT_SCHEMA_VERSION)),
+            strings(rows.iter().map(|_| pipeline)),
+            strings(rows.iter().map(|r| r.sensor.as_str())),
+            ints(rows.iter().map(|r| r.episode as i64)),
+            strings(rows.iter().map(|r| r.state.as_str())),
+            ints(rows.iter().map(|r| r.window_start)),
+            ints(rows.iter().map(|r| r.window_end)),
+            ints(rows.iter().map(|r| r.opened_at)),
+            floats(rows.iter().map(|r| r.fused)),
+            floats(rows.iter().map(|r| r.peak)),
+            floats(rows.iter().map(|r| r.score)),
+            floats(rows.iter().map(|r| r.rule_score)),
+            strings(rows.iter().map(|r| r.rules.as_str())),
+            strings(rows.iter().map(|r| r.severity.as_str())),
+            strings(rows.iter().map(|r| r.top_features.as_str())),
+        ],
+    )
 }
 
 /// Reject rows as a record batch of [`rejects_schema`].
@@ -160,25 +171,31 @@ pub fn rejects_batch(rows: &[&RejectRow]) -> Result<RecordBatch, ArrowError> {
         time.append_option(r.time);
         value.append_option(r.value);
     }
-    RecordBatch::try_new(rejects_schema(), vec![
-        strings(rows.iter().map(|r| r.source.as_str())),
-        Arc::new(row.finish()),
-        Arc::new(sensor.finish()),
-        Arc::new(time.finish()),
-        Arc::new(value.finish()),
-        strings(rows.iter().map(|r| r.reason.as_str())),
-    ])
+    RecordBatch::try_new(
+        rejects_schema(),
+        vec![
+            strings(rows.iter().map(|r| r.source.as_str())),
+            Arc::new(row.finish()),
+            Arc::new(sensor.finish()),
+            Arc::new(time.finish()),
+            Arc::new(value.finish()),
+            strings(rows.iter().map(|r| r.reason.as_str())),
+        ],
+    )
 }
 
 /// Late rows as a record batch of [`late_schema`].
 pub fn late_batch(rows: &[&LateRow]) -> Result<RecordBatch, ArrowError> {
-    RecordBatch::try_new(late_schema(), vec![
-        strings(rows.iter().map(|r| r.source.as_str())),
-        ints(rows.iter().map(|r| r.row as i64)),
-        strings(rows.iter().map(|r| r.sensor.as_str())),
-        ints(rows.iter().map(|r| r.time)),
-        floats(rows.iter().map(|r| r.value)),
-        ints(rows.iter().map(|r| r.watermark)),
-        strings(rows.iter().map(|r| r.reason.as_str())),
-    ])
+    RecordBatch::try_new(
+        late_schema(),
+        vec![
+            strings(rows.iter().map(|r| r.source.as_str())),
+            ints(rows.iter().map(|r| r.row as i64)),
+            strings(rows.iter().map(|r| r.sensor.as_str())),
+            ints(rows.iter().map(|r| r.time)),
+            floats(rows.iter().map(|r| r.value)),
+            ints(rows.iter().map(|r| r.watermark)),
+            strings(rows.iter().map(|r| r.reason.as_str())),
+        ],
+    )
 }

@@ -28,14 +28,24 @@ impl IpcSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
         }
-        let name = path.file_name().map_or("out".into(), |n| n.to_string_lossy().to_string());
+        let name = path
+            .file_name()
+            .map_or("out".into(), |n| n.to_string_lossy().to_string());
         let tmp = path.with_file_name(format!(".{name}.tmp"));
         let file = BufWriter::new(File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?);
         let writer = match format {
-            IpcFormat::File => Writer::File(FileWriter::try_new(file, &schema).map_err(|e| SinkError::arrow(&tmp, e))?),
-            IpcFormat::Stream => Writer::Stream(StreamWriter::try_new(file, &schema).map_err(|e| SinkError::arrow(&tmp, e))?),
+            IpcFormat::File => Writer::File(
+                FileWriter::try_new(file, &schema).map_err(|e| SinkError::arrow(&tmp, e))?,
+            ),
+            IpcFormat::Stream => Writer::Stream(
+                StreamWriter::try_new(file, &schema).map_err(|e| SinkError::arrow(&tmp, e))?,
+            ),
         };
-        Ok(Self { writer: Some(writer), tmp, path })
+        Ok(Self {
+            writer: Some(writer),
+            tmp,
+            path,
+        })
     }
 }
 

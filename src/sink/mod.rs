@@ -42,10 +42,16 @@ pub enum SinkError {
 
 impl SinkError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     pub(crate) fn arrow(path: &Path, source: ArrowError) -> Self {
-        Self::Arrow { path: path.to_path_buf(), source }
+        Self::Arrow {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -82,7 +88,8 @@ impl SinkSet {
             };
             let sink: Box<dyn Sink> = match cfg.kind {
                 SinkKind::Parquet => {
-                    let dir = out_dir.map_or_else(|| PathBuf::from(&cfg.path), |d| d.join(&cfg.name));
+                    let dir =
+                        out_dir.map_or_else(|| PathBuf::from(&cfg.path), |d| d.join(&cfg.name));
                     Box::new(parquet::ParquetSink::new(cfg, dir, schema)?)
                 }
                 SinkKind::ArrowIpc => {
@@ -90,13 +97,21 @@ impl SinkSet {
                         crate::config::IpcFormat::File => "arrow",
                         crate::config::IpcFormat::Stream => "arrows",
                     };
-                    let path = out_dir.map_or_else(|| PathBuf::from(&cfg.path), |d| d.join(format!("{}.{ext}", cfg.name)));
+                    let path = out_dir.map_or_else(
+                        || PathBuf::from(&cfg.path),
+                        |d| d.join(format!("{}.{ext}", cfg.name)),
+                    );
                     Box::new(ipc::IpcSink::new(path, schema, cfg.format)?)
                 }
             };
             sinks.push((cfg.output, cfg.name.clone(), sink));
         }
-        Ok(Self { pipeline: pipeline.config.name.clone(), features: pipeline.features.clone(), windows_schema, sinks })
+        Ok(Self {
+            pipeline: pipeline.config.name.clone(),
+            features: pipeline.features.clone(),
+            windows_schema,
+            sinks,
+        })
     }
 
     fn wants(&self, kind: OutputKind) -> bool {
@@ -124,18 +139,23 @@ impl SinkSet {
         if !windows.is_empty() && self.wants(OutputKind::Windows) {
             let rows: Vec<_> = windows.iter().map(|x| x.1).collect();
             let times: Vec<i64> = rows.iter().map(|r| r.start).collect();
-            let b = arrow::windows_batch(&self.windows_schema, &self.features, &rows).map_err(|e| SinkError::arrow(&path, e))?;
+            let b = arrow::windows_batch(&self.windows_schema, &self.features, &rows)
+                .map_err(|e| SinkError::arrow(&path, e))?;
             self.emit(OutputKind::Windows, &b, &times)?;
         }
         if !alerts.is_empty() && self.wants(OutputKind::Alerts) {
             let rows: Vec<_> = alerts.iter().map(|x| x.1).collect();
             let times: Vec<i64> = rows.iter().map(|r| r.window_end).collect();
-            let b = arrow::alerts_batch(&self.pipeline, &rows).map_err(|e| SinkError::arrow(&path, e))?;
+            let b = arrow::alerts_batch(&self.pipeline, &rows)
+                .map_err(|e| SinkError::arrow(&path, e))?;
             self.emit(OutputKind::Alerts, &b, &times)?;
         }
         if !rejects.is_empty() && self.wants(OutputKind::Rejects) {
             let rows: Vec<_> = rejects.iter().map(|x| x.1).collect();
-            let times: Vec<i64> = rejects.iter().map(|(t, r)| r.time.unwrap_or((*t).max(0))).collect();
+            let times: Vec<i64> = rejects
+                .iter()
+                .map(|(t, r)| r.time.unwrap_or((*t).max(0)))
+                .collect();
             let b = arrow::rejects_batch(&rows).map_err(|e| SinkError::arrow(&path, e))?;
             self.emit(OutputKind::Rejects, &b, &times)?;
         }
@@ -148,7 +168,12 @@ impl SinkSet {
         Ok(())
     }
 
-    fn emit(&mut self, kind: OutputKind, batch: &RecordBatch, times: &[i64]) -> Result<(), SinkError> {
+    fn emit(
+        &mut self,
+        kind: OutputKind,
+        batch: &RecordBatch,
+        times: &[i64],
+    ) -> Result<(), SinkError> {
         for (k, _, sink) in &mut self.sinks {
             if *k == kind {
                 sink.write(batch, times)?;
@@ -186,7 +211,11 @@ fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
     };
     match (a, b) {
         (Window(x), Window(y)) => x.sensor.cmp(&y.sensor).then(x.start.cmp(&y.start)),
-        (Alert(x), Alert(y)) => x.sensor.cmp(&y.sensor).then(x.window_end.cmp(&y.window_end)).then(x.state.cmp(&y.state)),
+        (Alert(x), Alert(y)) => x
+            .sensor
+            .cmp(&y.sensor)
+            .then(x.window_end.cmp(&y.window_end))
+            .then(x.state.cmp(&y.state)),
         (Reject(x), Reject(y)) => x
             .source
             .cmp(&y.source)

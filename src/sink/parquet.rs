@@ -44,7 +44,10 @@ impl ParquetSink {
             Compression::Snappy => PqCompression::SNAPPY,
             Compression::None => PqCompression::UNCOMPRESSED,
         };
-        let props = WriterProperties::builder().set_compression(compression).set_max_row_group_row_count(Some(131_072)).build();
+        let props = WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(131_072))
+            .build();
         Ok(Self {
             dir,
             schema,
@@ -59,7 +62,11 @@ impl ParquetSink {
     }
 
     fn open(&mut self, key: &str, first_time: i64) -> Result<(), SinkError> {
-        let dir = if key.is_empty() { self.dir.clone() } else { self.dir.join(key) };
+        let dir = if key.is_empty() {
+            self.dir.clone()
+        } else {
+            self.dir.join(key)
+        };
         std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
         let name = format!("part-{:05}.parquet", self.seq);
         self.seq += 1;
@@ -67,14 +74,27 @@ impl ParquetSink {
         let path = dir.join(name);
         let file = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
-            .map_err(|e| SinkError::Parquet { path: tmp.clone(), source: e })?;
-        self.current = Some(OpenFile { writer, tmp, path, rows: 0, first_time, key: key.to_string() });
+            .map_err(|e| SinkError::Parquet {
+                path: tmp.clone(),
+                source: e,
+            })?;
+        self.current = Some(OpenFile {
+            writer,
+            tmp,
+            path,
+            rows: 0,
+            first_time,
+            key: key.to_string(),
+        });
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), SinkError> {
         if let Some(f) = self.current.take() {
-            f.writer.close().map_err(|e| SinkError::Parquet { path: f.tmp.clone(), source: e })?;
+            f.writer.close().map_err(|e| SinkError::Parquet {
+                path: f.tmp.clone(),
+                source: e,
+            })?;
             std::fs::rename(&f.tmp, &f.path).map_err(|e| SinkError::io(&f.path, e))?;
             self.done.push(f.path);
         }
@@ -101,7 +121,11 @@ impl Sink for ParquetSink {
         let mut i = 0;
         while i < batch.num_rows() {
             let key = self.key(times[i]);
-            let fits = |f: &OpenFile| f.key == key && f.rows < self.roll_rows && self.roll_ms.is_none_or(|ms| times[i] - f.first_time < ms);
+            let fits = |f: &OpenFile| {
+                f.key == key
+                    && f.rows < self.roll_rows
+                    && self.roll_ms.is_none_or(|ms| times[i] - f.first_time < ms)
+            };
             if !self.current.as_ref().is_some_and(fits) {
                 self.close()?;
                 self.open(&key, times[i])?;
@@ -111,11 +135,20 @@ impl Sink for ParquetSink {
             // Longest run of rows from i that stays in this file.
             let mut j = i + 1;
             let room = self.roll_rows - cur;
-            while j < batch.num_rows() && j - i < room && self.key(times[j]) == key && self.roll_ms.is_none_or(|ms| times[j] - first < ms) {
+            while j < batch.num_rows()
+                && j - i < room
+                && self.key(times[j]) == key
+                && self.roll_ms.is_none_or(|ms| times[j] - first < ms)
+            {
                 j += 1;
             }
             if let Some(f) = self.current.as_mut() {
-                f.writer.write(&batch.slice(i, j - i)).map_err(|e| SinkError::Parquet { path: f.tmp.clone(), source: e })?;
+                f.writer
+                    .write(&batch.slice(i, j - i))
+                    .map_err(|e| SinkError::Parquet {
+                        path: f.tmp.clone(),
+                        source: e,
+                    })?;
                 f.rows += j - i;
             }
             i = j;
@@ -149,7 +182,9 @@ fn remove_old_parts(dir: &Path) -> std::io::Result<()> {
         if entry.file_type()?.is_dir() && (name.starts_with("date=") || name.starts_with("hour=")) {
             remove_old_parts(&path)?;
             let _ = std::fs::remove_dir(&path); // only if now empty
-        } else if (name.starts_with("part-") && name.ends_with(".parquet")) || (name.starts_with(".part-") && name.ends_with(".tmp")) {
+        } else if (name.starts_with("part-") && name.ends_with(".parquet"))
+            || (name.starts_with(".part-") && name.ends_with(".tmp"))
+        {
             std::fs::remove_file(&path)?;
         }
     }

@@ -60,7 +60,9 @@ impl SourceError {
     pub fn file(&self) -> &str {
         match self {
             SourceError::NoInput { pattern } => pattern,
-            SourceError::Open { file, .. } | SourceError::Column { file, .. } | SourceError::Read { file, .. } => file,
+            SourceError::Open { file, .. }
+            | SourceError::Column { file, .. }
+            | SourceError::Read { file, .. } => file,
         }
     }
 }
@@ -79,7 +81,9 @@ pub trait Partition: Send {
 pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
     let mut files: Vec<PathBuf> = if pattern.contains(['*', '?', '[']) {
         glob::glob(pattern)
-            .map_err(|_| SourceError::NoInput { pattern: pattern.into() })?
+            .map_err(|_| SourceError::NoInput {
+                pattern: pattern.into(),
+            })?
             .filter_map(Result::ok)
             .filter(|p| p.is_file())
             .collect()
@@ -89,7 +93,9 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
     };
     files.sort();
     if files.is_empty() {
-        return Err(SourceError::NoInput { pattern: pattern.into() });
+        return Err(SourceError::NoInput {
+            pattern: pattern.into(),
+        });
     }
     Ok(files)
 }
@@ -149,8 +155,20 @@ pub struct Decoded {
 impl Decoder {
     /// A decoder for one partition of `pipeline`, routing to `peers` workers.
     pub fn new(pipeline: Arc<Pipeline>, peers: usize) -> Self {
-        let delay = pipeline.config.source.max_out_of_orderness.ms.saturating_add(pipeline.config.window.allowed_lateness.ms);
-        Self { pipeline, peers: peers.max(1) as u32, names: Arc::new(Vec::new()), index: HashMap::new(), info: Vec::new(), watermark: Watermark::new(delay) }
+        let delay = pipeline
+            .config
+            .source
+            .max_out_of_orderness
+            .ms
+            .saturating_add(pipeline.config.window.allowed_lateness.ms);
+        Self {
+            pipeline,
+            peers: peers.max(1) as u32,
+            names: Arc::new(Vec::new()),
+            index: HashMap::new(),
+            info: Vec::new(),
+            watermark: Watermark::new(delay),
+        }
     }
 
     fn intern(&mut self, name: &str) -> u32 {
@@ -162,7 +180,10 @@ impl Decoder {
         Arc::make_mut(&mut self.names).push(name.clone());
         self.index.insert(name.clone(), i);
         let class = self.pipeline.classes.index_of(&name);
-        self.info.push(SensorInfo { dest: (sensor_hash(&name) % u64::from(self.peers)) as u32, class });
+        self.info.push(SensorInfo {
+            dest: (sensor_hash(&name) % u64::from(self.peers)) as u32,
+            class,
+        });
         i
     }
 
@@ -175,7 +196,15 @@ impl Decoder {
                 let dict = col.as_dictionary::<Int32Type>();
                 let values = dict.values();
                 let strs = values.as_string::<i32>();
-                let map: Vec<u32> = (0..strs.len()).map(|i| if strs.is_null(i) { u32::MAX } else { self.intern(strs.value(i)) }).collect();
+                let map: Vec<u32> = (0..strs.len())
+                    .map(|i| {
+                        if strs.is_null(i) {
+                            u32::MAX
+                        } else {
+                            self.intern(strs.value(i))
+                        }
+                    })
+                    .collect();
                 for (i, id) in ids.iter_mut().enumerate() {
                     if dict.is_valid(i) {
                         *id = map[dict.keys().value(i) as usize];
@@ -228,9 +257,15 @@ impl Decoder {
         let values = arrow_cast_f64(batch.column(2));
         let quality = batch.columns().get(3).map(quality_flags);
         let mut out = Decoded::default();
-        let mut per_dest: Vec<ReadingBatch> = (0..self.peers).map(|d| ReadingBatch::new(d, self.names.clone())).collect();
+        let mut per_dest: Vec<ReadingBatch> = (0..self.peers)
+            .map(|d| ReadingBatch::new(d, self.names.clone()))
+            .collect();
         let spec = p.window;
-        let reject = |row: usize, sensor: Option<String>, time: Option<i64>, value: Option<f64>, reason: String| RejectRow {
+        let reject = |row: usize,
+                      sensor: Option<String>,
+                      time: Option<i64>,
+                      value: Option<f64>,
+                      reason: String| RejectRow {
             source: source.to_string(),
             row: Some(first_row + row as u64),
             sensor,
@@ -242,18 +277,42 @@ impl Decoder {
             let id = ids[i];
             let name = || (id != u32::MAX).then(|| self.names[id as usize].to_string());
             let (Some(t), Some(raw)) = (times[i], values[i]) else {
-                let what = if id == u32::MAX { "sensor id" } else if times[i].is_none() { "time" } else { "value" };
-                out.rejects.push(reject(i, name(), times[i], values[i], format!("{what} is null or unreadable")));
+                let what = if id == u32::MAX {
+                    "sensor id"
+                } else if times[i].is_none() {
+                    "time"
+                } else {
+                    "value"
+                };
+                out.rejects.push(reject(
+                    i,
+                    name(),
+                    times[i],
+                    values[i],
+                    format!("{what} is null or unreadable"),
+                ));
                 continue;
             };
             if id == u32::MAX {
-                out.rejects.push(reject(i, None, Some(t), Some(raw), "sensor id is null".into()));
+                out.rejects.push(reject(
+                    i,
+                    None,
+                    Some(t),
+                    Some(raw),
+                    "sensor id is null".into(),
+                ));
                 continue;
             }
             let info = self.info[id as usize];
             let class = info.class.map(|c| p.classes.get(c));
             let good = quality.as_ref().is_none_or(|q| q[i]);
-            match check_value(raw, good, class, cfg.clean.non_finite, cfg.clean.reject_bad_quality) {
+            match check_value(
+                raw,
+                good,
+                class,
+                cfg.clean.non_finite,
+                cfg.clean.reject_bad_quality,
+            ) {
                 Verdict::Keep(v) => {
                     if self.watermark.is_late(t, &spec) {
                         let wm = self.watermark.get();
@@ -271,7 +330,10 @@ impl Decoder {
                     self.watermark.observe(t);
                     per_dest[info.dest as usize].push(id, t, v);
                 }
-                Verdict::Reject(reason) => out.rejects.push(reject(i, name(), Some(t), Some(raw), reason)),
+                Verdict::Reject(reason) => {
+                    out.rejects
+                        .push(reject(i, name(), Some(t), Some(raw), reason))
+                }
                 Verdict::Drop => out.dropped += 1,
             }
         }
@@ -283,7 +345,10 @@ impl Decoder {
 fn arrow_cast_int(col: &ArrayRef) -> Vec<Option<i64>> {
     macro_rules! ints {
         ($t:ty) => {
-            col.as_primitive::<$t>().iter().map(|v| v.map(|x| x as i64)).collect()
+            col.as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| x as i64))
+                .collect()
         };
     }
     match col.data_type() {
@@ -294,7 +359,11 @@ fn arrow_cast_int(col: &ArrayRef) -> Vec<Option<i64>> {
         DataType::UInt8 => ints!(UInt8Type),
         DataType::UInt16 => ints!(UInt16Type),
         DataType::UInt32 => ints!(UInt32Type),
-        DataType::UInt64 => col.as_primitive::<UInt64Type>().iter().map(|v| v.and_then(|x| i64::try_from(x).ok())).collect(),
+        DataType::UInt64 => col
+            .as_primitive::<UInt64Type>()
+            .iter()
+            .map(|v| v.and_then(|x| i64::try_from(x).ok()))
+            .collect(),
         DataType::Boolean => col.as_boolean().iter().map(|v| v.map(i64::from)).collect(),
         _ => vec![None; col.len()],
     }
@@ -303,10 +372,25 @@ fn arrow_cast_int(col: &ArrayRef) -> Vec<Option<i64>> {
 fn arrow_cast_f64(col: &ArrayRef) -> Vec<Option<f64>> {
     match col.data_type() {
         DataType::Float64 => col.as_primitive::<Float64Type>().iter().collect(),
-        DataType::Float32 => col.as_primitive::<Float32Type>().iter().map(|v| v.map(f64::from)).collect(),
-        DataType::Float16 => col.as_primitive::<Float16Type>().iter().map(|v| v.map(f64::from)).collect(),
-        DataType::UInt64 => col.as_primitive::<UInt64Type>().iter().map(|v| v.map(|x| x as f64)).collect(),
-        _ => arrow_cast_int(col).into_iter().map(|v| v.map(|x| x as f64)).collect(),
+        DataType::Float32 => col
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| v.map(f64::from))
+            .collect(),
+        DataType::Float16 => col
+            .as_primitive::<Float16Type>()
+            .iter()
+            .map(|v| v.map(f64::from))
+            .collect(),
+        DataType::UInt64 => col
+            .as_primitive::<UInt64Type>()
+            .iter()
+            .map(|v| v.map(|x| x as f64))
+            .collect(),
+        _ => arrow_cast_int(col)
+            .into_iter()
+            .map(|v| v.map(|x| x as f64))
+            .collect(),
     }
 }
 
@@ -316,20 +400,44 @@ fn time_ms(col: &ArrayRef, unit: TimeUnit, tz_offset_ms: i64) -> Vec<Option<i64>
             let unit = unit_of(*u);
             let shift = if tz.is_none() { tz_offset_ms } else { 0 };
             let raw = match u {
-                ArrowUnit::Second => col.as_primitive::<TimestampSecondType>().iter().collect::<Vec<_>>(),
-                ArrowUnit::Millisecond => col.as_primitive::<TimestampMillisecondType>().iter().collect(),
-                ArrowUnit::Microsecond => col.as_primitive::<TimestampMicrosecondType>().iter().collect(),
-                ArrowUnit::Nanosecond => col.as_primitive::<TimestampNanosecondType>().iter().collect(),
+                ArrowUnit::Second => col
+                    .as_primitive::<TimestampSecondType>()
+                    .iter()
+                    .collect::<Vec<_>>(),
+                ArrowUnit::Millisecond => col
+                    .as_primitive::<TimestampMillisecondType>()
+                    .iter()
+                    .collect(),
+                ArrowUnit::Microsecond => col
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .iter()
+                    .collect(),
+                ArrowUnit::Nanosecond => col
+                    .as_primitive::<TimestampNanosecondType>()
+                    .iter()
+                    .collect(),
             };
-            raw.into_iter().map(|v| v.map(|x| to_ms(x, unit) - shift)).collect()
+            raw.into_iter()
+                .map(|v| v.map(|x| to_ms(x, unit) - shift))
+                .collect()
         }
-        _ => arrow_cast_int(col).into_iter().map(|v| v.map(|x| to_ms(x, unit))).collect(),
+        _ => arrow_cast_int(col)
+            .into_iter()
+            .map(|v| v.map(|x| to_ms(x, unit)))
+            .collect(),
     }
 }
 
 fn quality_flags(col: &ArrayRef) -> Vec<bool> {
     match col.data_type() {
-        DataType::Boolean => col.as_boolean().iter().map(|v| v.unwrap_or(false)).collect(),
-        _ => arrow_cast_int(col).into_iter().map(|v| v == Some(0)).collect(),
+        DataType::Boolean => col
+            .as_boolean()
+            .iter()
+            .map(|v| v.unwrap_or(false))
+            .collect(),
+        _ => arrow_cast_int(col)
+            .into_iter()
+            .map(|v| v == Some(0))
+            .collect(),
     }
 }
