@@ -1,1 +1,107 @@
-fn main() {}
+//! Per-stage benchmarks (criterion): source decode+clean, windowing, feature extraction.
+//! `cargo bench --bench stages`; end-to-end numbers come from `hyflow bench`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
+use hyflow::config;
+use hyflow::source::{Decoder, Partition, parquet::ParquetPartition};
+use hyflow::window::WindowState;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+fn pipeline(name: &str) -> Arc<config::Pipeline> {
+    Arc::new(config::load(Path::new(&format!("pipelines/{name}.toml"))).expect("valid pipeline"))
+}
+
+fn window_batch(windows: usize, per: usize) -> WindowBatch {
+    let mut b = WindowBatch::default();
+    let mut x = 1u64;
+    for w in 0..windows {
+        b.push_window(w as u32, Arc::from(format!("s{w}")), 0, 10_000);
+        for i in 0..per {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            b.times.push((i * 10_000 / per) as i64);
+            b.values.push((x >> 11) as f64 / (1u64 << 53) as f64);
+        }
+        b.finish_window(0);
+    }
+    b
+}
+
+fn features(c: &mut Criterion) {
+    let batch = window_batch(1000, 100);
+    let mut g = c.benchmark_group("features");
+    g.throughput(Throughput::Elements(batch.values.len() as u64));
+    for name in ["bench", "manufacturing"] {
+        let p = pipeline(name);
+        let mut out = FeatureBatch::default();
+        g.bench_function(
+            format!("{name} ({} features), 1000 windows x 100", p.features.len()),
+            |b| b.iter(|| CpuBackend.features(&p.features, 10_000, black_box(&batch), &mut out)),
+        );
+    }
+    g.finish();
+}
+
+fn source_and_window(c: &mut Criterion) {
+    let p = pipeline("bench");
+    let src = &p.config.source;
+    let mut part = ParquetPartition::open(
+        Path::new("fixtures/bench.parquet"),
+        &src.columns,
+        src.time_unit,
+        src.batch_rows,
+    )
+    .expect("fixture");
+    let mut batches = Vec::new();
+    while let Some(b) = part.next_batch() {
+        batches.push(b.expect("read"));
+    }
+    let rows: usize = batches.iter().map(|b| b.1.num_rows()).sum();
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Elements(rows as u64));
+    g.bench_function("parquet read (fixtures/bench.parquet)", |b| {
+        b.iter(|| {
+            let mut part = ParquetPartition::open(
+                Path::new("fixtures/bench.parquet"),
+                &src.columns,
+                src.time_unit,
+                src.batch_rows,
+            )
+            .expect("fixture");
+            while let Some(x) = part.next_batch() {
+                black_box(x.expect("read"));
+            }
+        })
+    });
+    g.bench_function("decode + clean + route", |b| {
+        b.iter(|| {
+            let mut d = Decoder::new(p.clone(), 2);
+            for (first, rb) in &batches {
+                black_box(d.decode("bench", *first, rb));
+            }
+        })
+    });
+    let mut d = Decoder::new(p.clone(), 1);
+    let decoded: Vec<_> = batches
+        .iter()
+        .flat_map(|(f, rb)| d.decode("bench", *f, rb).batches)
+        .collect();
+    g.bench_function("window insert + close", |b| {
+        b.iter(|| {
+            let mut w =
+                WindowState::new(p.window, p.config.clean.fill.clone(), p.config.clean.dedup);
+            for r in &decoded {
+                w.insert(r);
+            }
+            black_box(w.close(i64::MAX, &mut Vec::new()));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, features, source_and_window);
+criterion_main!(benches);

@@ -182,16 +182,18 @@ pub fn band_power(values: &[f64], mean: f64, window_ms: i64, low_hz: f64, high_h
     let secs = window_ms as f64 / 1000.0;
     let k_lo = ((low_hz * secs).ceil() as usize).max(1);
     let k_hi = ((high_hz * secs).ceil() as usize).min(n.div_ceil(2)); // exclusive; below Nyquist
+    // Goertzel's recurrence per bin: |X_k|² without a sine per sample.
     let mut power = 0.0;
     for k in k_lo..k_hi {
-        let w = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
-        let (mut re, mut im) = (0.0, 0.0);
-        for (j, &v) in values.iter().enumerate() {
-            let (s, c) = (w * j as f64).sin_cos();
-            re += (v - mean) * c;
-            im += (v - mean) * s;
+        let coeff = 2.0 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &v in values {
+            let s = (v - mean) + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s;
         }
-        power += 2.0 * (re * re + im * im) / (n as f64 * n as f64);
+        let mag2 = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
+        power += 2.0 * mag2 / (n as f64 * n as f64);
     }
     power
 }

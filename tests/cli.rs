@@ -1,0 +1,129 @@
+//! The `hyflow` binary: exit codes and what it prints.
+
+use std::process::Command;
+
+fn hyflow(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hyflow");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn validate_reports_located_errors_and_exit_code() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\n[source]\nkind = \"parquet\"\npath = \"f.parquet\"\n[window]\nkind = \"tumbling\"\nsize = \"10 sec\"\n").expect("write");
+    let (code, _, err) = hyflow(&["validate", &bad.display().to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:7:8: error: invalid duration \"10 sec\""),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    let (code, out, _) = hyflow(&[
+        "validate",
+        "pipelines/manufacturing.toml",
+        "pipelines/traffic.toml",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("pipelines/traffic.toml: ok"), "{out}");
+}
+
+#[test]
+fn replay_prints_a_summary() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (code, out, err) = hyflow(&[
+        "replay",
+        "-w",
+        "2",
+        "pipelines/bench.toml",
+        "--out",
+        &tmp.path().display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "rows in            100000",
+        "windows              1000",
+        "dropped",
+        "late",
+        "alert events",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in\n{out}");
+    }
+    let (code, csv, _) = hyflow(&["cat", &tmp.path().join("windows").display().to_string()]);
+    assert_eq!(code, 0);
+    assert_eq!(csv.lines().count(), 1001);
+}
+
+#[test]
+fn explain_and_schema() {
+    let (code, out, _) = hyflow(&["explain", "-w", "2", "pipelines/manufacturing.toml"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "1. source",
+        "exchange  readings by hash(sensor id) % 2",
+        "window    [cpu] tumbling 10s",
+        "band_defect",
+        "sinks",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in\n{out}");
+    }
+    let (code, out, _) = hyflow(&["schema"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let text = v.to_string();
+    assert!(
+        text.contains("Largest expected disorder of event time"),
+        "doc comments become descriptions"
+    );
+    assert!(text.contains("max-out-of-orderness"));
+}
+
+#[test]
+fn gen_is_deterministic() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = tmp.path().join("a.parquet");
+    let b = tmp.path().join("b.parquet");
+    for f in [&a, &b] {
+        let (code, _, err) = hyflow(&[
+            "gen",
+            "traffic",
+            "--sensors",
+            "6",
+            "--duration",
+            "1d",
+            "--seed",
+            "3",
+            "--out",
+            &f.display().to_string(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    let labels = std::fs::read_to_string(tmp.path().join("a.labels.json")).expect("labels");
+    assert!(labels.contains("\"kind\": \"incident\""), "{labels}");
+}
+
+#[test]
+fn replay_of_a_missing_input_fails_cleanly() {
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/bench.toml",
+        "--input",
+        "does/not/exist.parquet",
+        "--out",
+        "/tmp/hyflow-never",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no input file matches \"does/not/exist.parquet\""),
+        "{err}"
+    );
+}
