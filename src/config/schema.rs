@@ -178,7 +178,7 @@ pub enum FillMethod {
 }
 
 /// Cleaning applied to every reading.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CleanConfig {
     /// NaN and infinite values.
@@ -201,6 +201,12 @@ pub struct CleanConfig {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for CleanConfig {
+    fn default() -> Self {
+        Self { non_finite: NonFinitePolicy::Reject, reject_bad_quality: true, dedup: true, class: Vec::new(), fill: FillConfig::default() }
+    }
 }
 
 /// A class of sensors chosen by a glob on the sensor id.
