@@ -52,8 +52,13 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     });
     let started = Instant::now();
     let mut last_log = Instant::now();
-    while !running.is_done() {
-        std::thread::sleep(Duration::from_millis(100));
+    let mut last_draw = Instant::now();
+    while !a.quiet && !running.is_done() {
+        std::thread::sleep(Duration::from_millis(5));
+        if last_draw.elapsed() < Duration::from_millis(100) {
+            continue;
+        }
+        last_draw = Instant::now();
         let rows = running.metrics().rows_in.load(Ordering::Relaxed);
         if let Some(b) = &bar {
             b.set_position(rows);
