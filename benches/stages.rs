@@ -4,7 +4,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
 use hyflow::config;
-use hyflow::source::{Decoder, Partition, parquet::ParquetPartition};
+use hyflow::source::{Decoder, Partition, parquet::ParquetFile};
 use hyflow::window::WindowState;
 use std::hint::black_box;
 use std::path::Path;
@@ -31,6 +31,23 @@ fn window_batch(windows: usize, per: usize) -> WindowBatch {
     b
 }
 
+/// The partitions of fixtures/bench.parquet (one row group) as one reader.
+fn read_fixture(p: &config::Pipeline) -> hyflow::source::parquet::ParquetPartition {
+    let src = &p.config.source;
+    let file = ParquetFile::open(
+        Path::new("fixtures/bench.parquet"),
+        &src.columns,
+        src.time_unit,
+        0,
+    )
+    .expect("fixture");
+    Arc::new(file)
+        .partitions(src.batch_rows)
+        .into_iter()
+        .next()
+        .expect("a partition")
+}
+
 fn features(c: &mut Criterion) {
     let batch = window_batch(1000, 100);
     let mut g = c.benchmark_group("features");
@@ -48,14 +65,7 @@ fn features(c: &mut Criterion) {
 
 fn source_and_window(c: &mut Criterion) {
     let p = pipeline("bench");
-    let src = &p.config.source;
-    let mut part = ParquetPartition::open(
-        Path::new("fixtures/bench.parquet"),
-        &src.columns,
-        src.time_unit,
-        src.batch_rows,
-    )
-    .expect("fixture");
+    let mut part = read_fixture(&p);
     let mut batches = Vec::new();
     while let Some(b) = part.next_batch() {
         batches.push(b.expect("read"));
@@ -65,13 +75,7 @@ fn source_and_window(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows as u64));
     g.bench_function("parquet read (fixtures/bench.parquet)", |b| {
         b.iter(|| {
-            let mut part = ParquetPartition::open(
-                Path::new("fixtures/bench.parquet"),
-                &src.columns,
-                src.time_unit,
-                src.batch_rows,
-            )
-            .expect("fixture");
+            let mut part = read_fixture(&p);
             while let Some(x) = part.next_batch() {
                 black_box(x.expect("read"));
             }
@@ -79,16 +83,16 @@ fn source_and_window(c: &mut Criterion) {
     });
     g.bench_function("decode + clean + route", |b| {
         b.iter(|| {
-            let mut d = Decoder::new(p.clone(), 2);
+            let mut d = Decoder::new(p.clone(), 2, None);
             for (first, rb) in &batches {
-                black_box(d.decode("bench", *first, rb));
+                black_box(d.decode("bench", *first, rb, i64::MIN));
             }
         })
     });
-    let mut d = Decoder::new(p.clone(), 1);
+    let mut d = Decoder::new(p.clone(), 1, None);
     let decoded: Vec<_> = batches
         .iter()
-        .flat_map(|(f, rb)| d.decode("bench", *f, rb).batches)
+        .flat_map(|(f, rb)| d.decode("bench", *f, rb, i64::MIN).batches)
         .collect();
     g.bench_function("window insert + close", |b| {
         b.iter(|| {

@@ -20,6 +20,10 @@ pub struct ReadingBatch {
     pub time: Vec<i64>,
     /// Value of each reading (finite, scaled).
     pub value: Vec<f64>,
+    /// For sliding windows only (empty otherwise): the partition's watermark when each reading
+    /// was read. A reading joins only windows ending after it; the windows ending at or before
+    /// it had closed for its partition.
+    pub watermark: Vec<i64>,
 }
 
 impl ReadingBatch {
@@ -38,6 +42,12 @@ impl ReadingBatch {
     /// True when there are no readings.
     pub fn is_empty(&self) -> bool {
         self.time.is_empty()
+    }
+    /// Appends one reading with the watermark it was read at.
+    #[inline]
+    pub fn push_seen(&mut self, sensor: u32, time: i64, value: f64, watermark: i64) {
+        self.push(sensor, time, value);
+        self.watermark.push(watermark);
     }
     /// Appends one reading.
     #[inline]

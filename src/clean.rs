@@ -131,7 +131,8 @@ impl Watermark {
     pub fn is_late(&self, t: i64, spec: &WindowSpec) -> bool {
         spec.last_end(t) <= self.get()
     }
-    /// Advances with an accepted reading's time.
+    /// Advances with the time of a reading (every reading with a readable time counts, rejected
+    /// ones too: they show that event time has moved on).
     #[inline]
     pub fn observe(&mut self, t: i64) {
         if t > self.max_seen {

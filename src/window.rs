@@ -42,7 +42,10 @@ impl WindowSpec {
 struct Series {
     name: Arc<str>,
     /// Readings not yet past every window they belong to (unsorted between closes).
-    pending: Vec<(i64, f64)>,
+    /// Each as (time, value, watermark): a reading joins only the windows that end after its
+    /// partition's watermark when it was read, so a reading that is late for some of its
+    /// sliding windows joins the same ones in every run.
+    pending: Vec<(i64, f64, i64)>,
     /// Smallest window start not yet emitted.
     next_start: i64,
     /// The last reading dropped from `pending`, for gap filling across windows.
@@ -94,7 +97,10 @@ impl WindowState {
                 map[local] = slot;
             }
             let s = slot as usize;
-            self.series[s].pending.push((batch.time[i], batch.value[i]));
+            let seen = batch.watermark.get(i).copied().unwrap_or(i64::MIN);
+            self.series[s]
+                .pending
+                .push((batch.time[i], batch.value[i], seen));
             if !self.is_active[s] {
                 self.is_active[s] = true;
                 self.active.push(slot);
@@ -128,6 +134,7 @@ impl WindowState {
     ) -> BTreeMap<i64, WindowBatch> {
         let mut out: BTreeMap<i64, WindowBatch> = BTreeMap::new();
         let spec = self.spec;
+        let mut scratch: Vec<(i64, f64)> = Vec::new();
         let mut still = Vec::with_capacity(self.active.len());
         let active = std::mem::take(&mut self.active);
         for slot in active {
@@ -160,15 +167,22 @@ impl WindowState {
                 }
                 let end = start + spec.size;
                 let hi = lo + s.pending[lo..].partition_point(|r| r.0 < end);
-                if hi > lo {
+                scratch.clear();
+                scratch.extend(
+                    s.pending[lo..hi]
+                        .iter()
+                        .filter(|r| r.2 < end)
+                        .map(|r| (r.0, r.1)),
+                );
+                if !scratch.is_empty() {
                     let before = if lo > 0 {
-                        Some(s.pending[lo - 1])
+                        Some((s.pending[lo - 1].0, s.pending[lo - 1].1))
                     } else {
                         s.prev
                     };
                     let batch = out.entry(end).or_default();
                     batch.push_window(slot, s.name.clone(), start, end);
-                    let filled = fill_window(&self.fill, before, &s.pending[lo..hi], batch);
+                    let filled = fill_window(&self.fill, before, &scratch, batch);
                     batch.finish_window(filled);
                     start += spec.slide;
                 } else {
@@ -180,7 +194,7 @@ impl WindowState {
             // Drop readings no future window needs.
             let keep_from = s.pending.partition_point(|r| r.0 < start);
             if keep_from > 0 {
-                s.prev = Some(s.pending[keep_from - 1]);
+                s.prev = Some((s.pending[keep_from - 1].0, s.pending[keep_from - 1].1));
                 s.pending.drain(..keep_from);
             }
             if s.pending.is_empty() {
@@ -194,11 +208,11 @@ impl WindowState {
     }
 }
 
-fn dedup(pending: &mut Vec<(i64, f64)>, name: &Arc<str>, rejects: &mut Vec<(i64, RejectRow)>) {
+fn dedup(pending: &mut Vec<(i64, f64, i64)>, name: &Arc<str>, rejects: &mut Vec<(i64, RejectRow)>) {
     let mut w = 0;
     for r in 0..pending.len() {
         if w > 0 && pending[w - 1].0 == pending[r].0 {
-            let (t, v) = pending[r];
+            let (t, v, _) = pending[r];
             rejects.push((
                 t,
                 RejectRow {

@@ -179,7 +179,11 @@ fn missing_section() {
 #[test]
 fn defaults_do_not_depend_on_whether_a_section_is_written() {
     let without = config::parse(Path::new("p.toml"), BASE).expect("valid");
-    let with = config::parse(Path::new("p.toml"), &format!("{BASE}\n[clean]\n[fuse]\n[detect]\n[compute]\n")).expect("valid");
+    let with = config::parse(
+        Path::new("p.toml"),
+        &format!("{BASE}\n[clean]\n[fuse]\n[detect]\n[compute]\n"),
+    )
+    .expect("valid");
     let a = serde_json::to_value(&without.config).expect("json");
     let b = serde_json::to_value(&with.config).expect("json");
     assert_eq!(a, b);

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use hyflow::config;
 use hyflow::dataflow::{self, RunOptions};
-use hyflow::source::{Decoder, Partition, parquet::ParquetPartition};
+use hyflow::source::{Decoder, Partition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -61,13 +61,20 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     // Source stage alone: decode + clean + route, one thread.
     let src = &pipeline.config.source;
     let t = Instant::now();
-    let mut part = ParquetPartition::open(&input, &src.columns, src.time_unit, src.batch_rows)?;
-    let mut dec = Decoder::new(pipeline.clone(), a.workers);
+    let file = Arc::new(ParquetFile::open(
+        &input,
+        &src.columns,
+        src.time_unit,
+        pipeline.tz_offset_ms,
+    )?);
     let mut rows = 0u64;
-    while let Some(b) = part.next_batch() {
-        let (first, b) = b?;
-        rows += b.num_rows() as u64;
-        let _ = dec.decode(part.name(), first, &b);
+    for mut part in file.partitions(src.batch_rows) {
+        let mut dec = Decoder::new(pipeline.clone(), a.workers, part.watermark_seed());
+        while let Some(b) = part.next_batch() {
+            let (first, b) = b?;
+            rows += b.num_rows() as u64;
+            let _ = dec.decode(part.name(), first, &b, i64::MIN);
+        }
     }
     let source_secs = t.elapsed().as_secs_f64();
 

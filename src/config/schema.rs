@@ -205,7 +205,13 @@ fn yes() -> bool {
 
 impl Default for CleanConfig {
     fn default() -> Self {
-        Self { non_finite: NonFinitePolicy::Reject, reject_bad_quality: true, dedup: true, class: Vec::new(), fill: FillConfig::default() }
+        Self {
+            non_finite: NonFinitePolicy::Reject,
+            reject_bad_quality: true,
+            dedup: true,
+            class: Vec::new(),
+            fill: FillConfig::default(),
+        }
     }
 }
 

@@ -4,10 +4,11 @@
 pub mod explain;
 pub mod operators;
 
+use crate::config::OnBadFile;
 use crate::config::Pipeline;
 use crate::sink::{SinkError, SinkSet};
-use crate::source::{self, Partition, SourceError, parquet::ParquetPartition};
-use std::path::{Path, PathBuf};
+use crate::source::{self, Partition, SourceError, parquet::ParquetFile};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -179,34 +180,34 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         .input
         .clone()
         .unwrap_or_else(|| pipeline.config.source.path.get_ref().clone());
-    let files = source::expand(&pattern)?;
-    let mut total_rows = 0;
-    for f in &files {
-        total_rows += ParquetPartition::count_rows(f).or_else(|e| {
-            match pipeline.config.source.on_bad_file {
-                crate::config::OnBadFile::Skip => Ok(0),
-                crate::config::OnBadFile::Fail => Err(e),
+    let paths = source::expand(&pattern)?;
+    // Open every footer now: a missing column or an unreadable file fails before any output
+    // is touched (or, with on-bad-file = "skip", becomes a reject row).
+    let src = &pipeline.config.source;
+    let mut files = Vec::new();
+    for p in &paths {
+        match ParquetFile::open(p, &src.columns, src.time_unit, pipeline.tz_offset_ms) {
+            Ok(f) => files.push(Ok(Arc::new(f))),
+            Err(e) if src.on_bad_file == OnBadFile::Skip => {
+                tracing::error!("skipping {}: {e}", p.display());
+                files.push(Err((p.display().to_string(), e)));
             }
-        })?;
+            Err(e) => return Err(e.into()),
+        }
     }
+    let total_rows = files.iter().flatten().map(|f| f.rows()).sum();
     let sinks = SinkSet::open(&pipeline, opts.out_dir.as_deref())?;
     let sinks = Arc::new(Mutex::new(Some(sinks)));
     let shared = Arc::new(Shared::default());
     let workers = opts.workers.max(1);
-    let files_in = files.len();
+    let files_in = paths.len();
     let started = Instant::now();
     let files = Arc::new(files);
     let sh = shared.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
-        let mine: Vec<&Path> = files
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % peers == index)
-            .map(|(_, f)| f.as_path())
-            .collect();
-        let parts = open_parts(&pipeline, &mine, &sh);
+        let parts = worker_parts(&files, pipeline.config.source.batch_rows, index, peers);
         let sink_set = if index == 0 {
             sinks.lock().unwrap_or_else(|p| p.into_inner()).take()
         } else {
@@ -236,26 +237,36 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     })
 }
 
-/// Opens a worker's files; a file that cannot be opened fails the run, or with
-/// `on-bad-file = "skip"` becomes a reject row.
-fn open_parts(pipeline: &Pipeline, files: &[&Path], shared: &Shared) -> Vec<Box<dyn Partition>> {
-    let src = &pipeline.config.source;
-    let mut parts: Vec<Box<dyn Partition>> = Vec::new();
+/// Every input partition in a fixed order (files sorted, then row groups), from which worker
+/// `i` of `peers` takes partitions `i, i + peers, ...`.
+fn worker_parts(
+    files: &[OpenedFile],
+    batch_rows: usize,
+    index: usize,
+    peers: usize,
+) -> Vec<Box<dyn Partition>> {
+    let mut all: Vec<Box<dyn Partition>> = Vec::new();
     for f in files {
-        match ParquetPartition::open(f, &src.columns, src.time_unit, src.batch_rows) {
-            Ok(p) => parts.push(Box::new(p)),
-            Err(e) if src.on_bad_file == crate::config::OnBadFile::Skip => {
-                tracing::error!("skipping {}: {e}", f.display());
-                parts.push(Box::new(FailedPartition {
-                    name: f.display().to_string(),
-                    error: Some(e),
-                }));
-            }
-            Err(e) => shared.fail(e.to_string()),
+        match f {
+            Ok(file) => all.extend(
+                file.partitions(batch_rows)
+                    .into_iter()
+                    .map(|p| Box::new(p) as Box<dyn Partition>),
+            ),
+            Err((name, e)) => all.push(Box::new(FailedPartition {
+                name: name.clone(),
+                error: Some(e.clone()),
+            })),
         }
     }
-    parts
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % peers == index)
+        .map(|(_, p)| p)
+        .collect()
 }
+
+type OpenedFile = Result<Arc<ParquetFile>, (String, SourceError)>;
 
 /// A file that could not be opened, in skip mode: yields its error once, as a reject.
 struct FailedPartition {

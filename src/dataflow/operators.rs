@@ -43,8 +43,15 @@ pub enum Stage {
 struct PartState {
     part: Box<dyn Partition>,
     decoder: Decoder,
-    /// Lower bound of the times this partition will still emit at.
+    /// The input's smallest event time minus the watermark delay (or the beginning of time).
     floor: i64,
+}
+
+impl PartState {
+    /// Lower bound of the times this partition will still emit at.
+    fn bound(&self) -> i64 {
+        self.floor.max(self.decoder.watermark.get())
+    }
 }
 
 /// The source: reads this worker's partitions one after another, a batch per activation.
@@ -67,16 +74,17 @@ pub fn source_stage<'s>(
                 let floor = part
                     .min_time()
                     .map_or(i64::MIN, |t| t.saturating_sub(delay).saturating_sub(1));
+                let seed = part.watermark_seed();
                 PartState {
                     part,
-                    decoder: Decoder::new(pipeline.clone(), peers),
+                    decoder: Decoder::new(pipeline.clone(), peers, seed),
                     floor,
                 }
             })
             .collect();
         states.reverse(); // pop from the end = file order
         let mut cap: Option<Capability<i64>> = Some(cap);
-        if let (Some(c), Some(low)) = (cap.as_mut(), states.iter().map(|s| s.floor).min()) {
+        if let (Some(c), Some(low)) = (cap.as_mut(), states.iter().map(PartState::bound).min()) {
             c.downgrade(&low);
         }
         move |output| {
@@ -92,28 +100,29 @@ pub fn source_stage<'s>(
             let name = st.part.name().to_string();
             match st.part.next_batch() {
                 Some(Ok((first_row, rb))) => {
-                    let at = st.floor.max(st.decoder.watermark.get());
-                    let d = st.decoder.decode(&name, first_row, &rb);
+                    let at = st.bound();
+                    let d = st.decoder.decode(&name, first_row, &rb, st.floor);
                     Metrics::add(&shared.metrics.rows_in, rb.num_rows() as u64);
                     Metrics::add(&shared.metrics.rejected, d.rejects.len() as u64);
                     Metrics::add(&shared.metrics.late, d.late.len() as u64);
                     Metrics::add(&shared.metrics.dropped, d.dropped);
                     let t = c.delayed(&at);
-                    let mut session = output.session(&t);
-                    session.give_iterator(d.batches.into_iter().map(Msg::Readings));
-                    session.give_iterator(
-                        d.rejects
-                            .into_iter()
-                            .map(|r| Msg::Side(OutRecord::Reject(r))),
-                    );
-                    session
-                        .give_iterator(d.late.into_iter().map(|r| Msg::Side(OutRecord::Late(r))));
-                    st.floor = st.floor.max(st.decoder.watermark.get());
+                    output
+                        .session(&t)
+                        .give_iterator(d.batches.into_iter().map(Msg::Readings));
+                    let side = d
+                        .rejects
+                        .into_iter()
+                        .map(|(t, r)| (t, OutRecord::Reject(r)));
+                    let side = side.chain(d.late.into_iter().map(|(t, r)| (t, OutRecord::Late(r))));
+                    for (t, r) in side {
+                        output.session(&c.delayed(&t)).give(Msg::Side(r));
+                    }
                 }
                 Some(Err(e)) => {
                     if pipeline.config.source.on_bad_file == OnBadFile::Skip {
                         tracing::error!("skipping the rest of {name}: {e}");
-                        let t = c.delayed(&st.floor);
+                        let t = c.delayed(&st.bound());
                         let row = RejectRow {
                             source: name,
                             row: None,
@@ -135,7 +144,7 @@ pub fn source_stage<'s>(
                     states.pop();
                 }
             }
-            match states.iter().map(|s| s.floor).min() {
+            match states.iter().map(PartState::bound).min() {
                 Some(low) => {
                     c.downgrade(&low.max(*c.time()));
                     act.activate();

@@ -71,8 +71,14 @@ impl SourceError {
 pub trait Partition: Send {
     /// Name used in rejects and errors (the file path).
     fn name(&self) -> &str;
-    /// A lower bound of every event time in the partition (ms), when known up front.
+    /// A lower bound of every event time of the partition's whole input (the file, not just
+    /// this partition), when known up front; the same for all partitions of an input.
     fn min_time(&self) -> Option<i64>;
+    /// The largest event time in the same input before this partition (ms), which its
+    /// watermark starts from; None for a partition that starts an input.
+    fn watermark_seed(&self) -> Option<i64> {
+        None
+    }
     /// The next batch with the partition row number of its first row; None at the end.
     fn next_batch(&mut self) -> Option<Result<(u64, RecordBatch), SourceError>>;
 }
@@ -145,29 +151,36 @@ pub struct Decoded {
     /// Readings per destination worker (empty batches omitted).
     pub batches: Vec<ReadingBatch>,
     /// Rejected rows.
-    pub rejects: Vec<RejectRow>,
+    /// Rejected rows, each with the timely time to emit it at (see [`Decoder::decode`]).
+    pub rejects: Vec<(i64, RejectRow)>,
     /// Late rows.
-    pub late: Vec<LateRow>,
+    /// Late rows, each with the timely time to emit it at.
+    pub late: Vec<(i64, LateRow)>,
     /// Rows dropped by policy.
     pub dropped: u64,
 }
 
 impl Decoder {
     /// A decoder for one partition of `pipeline`, routing to `peers` workers.
-    pub fn new(pipeline: Arc<Pipeline>, peers: usize) -> Self {
+    /// Its watermark starts from `seed` (see [`Partition::watermark_seed`]).
+    pub fn new(pipeline: Arc<Pipeline>, peers: usize, seed: Option<i64>) -> Self {
         let delay = pipeline
             .config
             .source
             .max_out_of_orderness
             .ms
             .saturating_add(pipeline.config.window.allowed_lateness.ms);
+        let mut watermark = Watermark::new(delay);
+        if let Some(t) = seed {
+            watermark.observe(t);
+        }
         Self {
             pipeline,
             peers: peers.max(1) as u32,
             names: Arc::new(Vec::new()),
             index: HashMap::new(),
             info: Vec::new(),
-            watermark: Watermark::new(delay),
+            watermark,
         }
     }
 
@@ -248,7 +261,18 @@ impl Decoder {
     }
 
     /// Decodes, cleans and routes one batch whose columns are (sensor, time, value[, quality]).
-    pub fn decode(&mut self, source: &str, first_row: u64, batch: &RecordBatch) -> Decoded {
+    ///
+    /// Reject and late rows carry the timely time to emit them at: the partition's watermark at
+    /// that row, raised to `floor` (a lower bound of the input's event times, minus the
+    /// watermark delay). Both depend only on the input's row order, not on how it is split into
+    /// partitions and batches, so the sinks order these rows the same way in every run.
+    pub fn decode(
+        &mut self,
+        source: &str,
+        first_row: u64,
+        batch: &RecordBatch,
+        floor: i64,
+    ) -> Decoded {
         let p = self.pipeline.clone();
         let cfg = &p.config;
         let n = batch.num_rows();
@@ -261,6 +285,9 @@ impl Decoder {
             .map(|d| ReadingBatch::new(d, self.names.clone()))
             .collect();
         let spec = p.window;
+        // Tumbling windows need no per-reading watermark: an on-time reading's one window
+        // always ends after it.
+        let sliding = spec.slide < spec.size;
         let reject = |row: usize,
                       sensor: Option<String>,
                       time: Option<i64>,
@@ -284,22 +311,26 @@ impl Decoder {
                 } else {
                     "value"
                 };
-                out.rejects.push(reject(
-                    i,
-                    name(),
-                    times[i],
-                    values[i],
-                    format!("{what} is null or unreadable"),
+                if let Some(t) = times[i] {
+                    self.watermark.observe(t);
+                }
+                out.rejects.push((
+                    self.watermark.get().max(floor),
+                    reject(
+                        i,
+                        name(),
+                        times[i],
+                        values[i],
+                        format!("{what} is null or unreadable"),
+                    ),
                 ));
                 continue;
             };
             if id == u32::MAX {
-                out.rejects.push(reject(
-                    i,
-                    None,
-                    Some(t),
-                    Some(raw),
-                    "sensor id is null".into(),
+                self.watermark.observe(t);
+                out.rejects.push((
+                    self.watermark.get().max(floor),
+                    reject(i, None, Some(t), Some(raw), "sensor id is null".into()),
                 ));
                 continue;
             }
@@ -314,9 +345,11 @@ impl Decoder {
                 cfg.clean.reject_bad_quality,
             ) {
                 Verdict::Keep(v) => {
-                    if self.watermark.is_late(t, &spec) {
-                        let wm = self.watermark.get();
-                        out.late.push(LateRow {
+                    let wm = self.watermark.get();
+                    let late = self.watermark.is_late(t, &spec);
+                    self.watermark.observe(t);
+                    if late {
+                        out.late.push((wm.max(floor), LateRow {
                             source: source.to_string(),
                             row: first_row + i as u64,
                             sensor: self.names[id as usize].to_string(),
@@ -324,17 +357,26 @@ impl Decoder {
                             value: v,
                             watermark: wm,
                             reason: format!("every window containing {t} ended by the watermark {wm} (latest window end {})", spec.last_end(t)),
-                        });
+                        }));
                         continue;
                     }
-                    self.watermark.observe(t);
-                    per_dest[info.dest as usize].push(id, t, v);
+                    if sliding {
+                        per_dest[info.dest as usize].push_seen(id, t, v, wm);
+                    } else {
+                        per_dest[info.dest as usize].push(id, t, v);
+                    }
                 }
                 Verdict::Reject(reason) => {
-                    out.rejects
-                        .push(reject(i, name(), Some(t), Some(raw), reason))
+                    self.watermark.observe(t);
+                    out.rejects.push((
+                        self.watermark.get().max(floor),
+                        reject(i, name(), Some(t), Some(raw), reason),
+                    ));
                 }
-                Verdict::Drop => out.dropped += 1,
+                Verdict::Drop => {
+                    self.watermark.observe(t);
+                    out.dropped += 1;
+                }
             }
         }
         out.batches = per_dest.into_iter().filter(|b| !b.is_empty()).collect();

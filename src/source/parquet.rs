@@ -1,6 +1,10 @@
-//! Parquet input: one partition per file, streamed row group by row group (never the whole
-//! file), with only the mapped columns decoded. The sensor column is read as an Arrow
-//! dictionary so each distinct id is interned once per batch, not once per row.
+//! Parquet input. A file is split into one input partition per row group (when every row group
+//! has statistics for the time column; otherwise the whole file is one partition), so several
+//! workers can decode one file. Each partition's watermark is seeded with the largest event
+//! time of the row groups before it (from the statistics): exactly what a single reader would
+//! have seen, so late decisions do not depend on how partitions are spread over workers.
+//! Only the mapped columns are decoded, a batch at a time; the sensor column is read as an
+//! Arrow dictionary so each distinct id is interned once per batch, not once per row.
 
 use super::{Partition, SourceError};
 use crate::config::{ColumnMapping, TimeUnit};
@@ -8,21 +12,13 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 use parquet::file::statistics::Statistics;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// A Parquet file being read.
-pub struct ParquetPartition {
-    path: PathBuf,
-    name: String,
-    reader: ParquetRecordBatchReader,
-    rows: u64,
-    min_time: Option<i64>,
-}
 
 fn open_err(path: &Path, msg: impl Into<String>) -> SourceError {
     SourceError::Open {
@@ -31,22 +27,41 @@ fn open_err(path: &Path, msg: impl Into<String>) -> SourceError {
     }
 }
 
-impl ParquetPartition {
-    /// Opens `path`, checks that the mapped columns exist with usable types, and prepares a
-    /// reader of `batch_rows` rows per batch.
+/// An opened Parquet file: its footer, checked against the column mapping.
+#[derive(Clone)]
+pub struct ParquetFile {
+    path: PathBuf,
+    meta: ArrowReaderMetadata,
+    projection: Vec<usize>,
+    /// Per row group: (rows, smallest and largest event time in ms), when known.
+    groups: Vec<(u64, Option<(i64, i64)>)>,
+}
+
+/// A contiguous run of row groups of one file, read as one partition.
+pub struct ParquetPartition {
+    file: Arc<ParquetFile>,
+    name: String,
+    row_groups: Vec<usize>,
+    batch_rows: usize,
+    reader: Option<ParquetRecordBatchReader>,
+    failed: bool,
+    rows: u64,
+    min_time: Option<i64>,
+    seed: Option<i64>,
+}
+
+impl ParquetFile {
+    /// Opens `path` and checks that the mapped columns exist with usable types.
     pub fn open(
         path: &Path,
         columns: &ColumnMapping,
         unit: TimeUnit,
-        batch_rows: usize,
+        tz_offset_ms: i64,
     ) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(|e| open_err(path, e.to_string()))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(
-            file.try_clone()
-                .map_err(|e| open_err(path, e.to_string()))?,
-        )
-        .map_err(|e| open_err(path, format!("not a readable Parquet file: {e}")))?;
-        let file_schema = builder.schema().clone();
+        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| open_err(path, format!("not a readable Parquet file: {e}")))?;
+        let file_schema = plain.schema().clone();
         let name = path.display().to_string();
         let mut wanted = vec![
             (&columns.sensor, "sensor"),
@@ -56,8 +71,8 @@ impl ParquetPartition {
         if let Some(q) = &columns.quality {
             wanted.push((q, "quality"));
         }
-        let mut indices = Vec::new();
-        let mut fields = Vec::new();
+        let mut projection = Vec::new();
+        let mut time_field = None;
         for (col, role) in &wanted {
             let Some((idx, field)) = file_schema.column_with_name(col) else {
                 let have: Vec<&str> = file_schema
@@ -79,10 +94,12 @@ impl ParquetPartition {
                 column: col.to_string(),
                 message: m,
             })?;
-            indices.push(idx);
-            fields.push(field.clone());
+            projection.push(idx);
+            if *role == "time" {
+                time_field = Some(field.clone());
+            }
         }
-        // Read string sensor ids as a dictionary (interned once per distinct id per batch).
+        // Read string sensor ids as a dictionary.
         let hinted: Vec<Field> = file_schema
             .fields()
             .iter()
@@ -100,42 +117,104 @@ impl ParquetPartition {
                 }
             })
             .collect();
-        let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(hinted)));
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-            .map_err(|e| {
-                open_err(
-                    path,
-                    format!("cannot read the sensor column as a dictionary: {e}"),
-                )
-            })?;
-        let meta = builder.metadata().clone();
-        let time_leaf = builder
-            .parquet_schema()
+        let meta = ArrowReaderMetadata::try_new(
+            plain.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(hinted))),
+        )
+        .map_err(|e| {
+            open_err(
+                path,
+                format!("cannot read the sensor column as a dictionary: {e}"),
+            )
+        })?;
+        let pq = meta.metadata();
+        let leaf = pq
+            .file_metadata()
+            .schema_descr()
             .columns()
             .iter()
             .position(|c| c.path().parts() == [columns.time.as_str()]);
-        let min_time = time_leaf.and_then(|leaf| min_time(&meta, leaf, &fields[1], unit));
-        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(batch_rows.max(1))
-            .build()
-            .map_err(|e| open_err(path, e.to_string()))?;
+        let (unit, shift) = match time_field.as_ref().map(|f| f.data_type()) {
+            Some(DataType::Timestamp(u, tz)) => (
+                super::unit_of(*u),
+                if tz.is_none() { tz_offset_ms } else { 0 },
+            ),
+            _ => (unit, 0),
+        };
+        let groups = pq
+            .row_groups()
+            .iter()
+            .map(|rg| {
+                let stats = leaf
+                    .and_then(|l| rg.column(l).statistics())
+                    .and_then(|s| match s {
+                        Statistics::Int64(s) => Some((*s.min_opt()?, *s.max_opt()?)),
+                        Statistics::Int32(s) => {
+                            Some((i64::from(*s.min_opt()?), i64::from(*s.max_opt()?)))
+                        }
+                        _ => None,
+                    });
+                let ms = stats.map(|(lo, hi)| {
+                    (
+                        super::to_ms(lo, unit) - shift,
+                        super::to_ms(hi, unit) - shift,
+                    )
+                });
+                (rg.num_rows().max(0) as u64, ms)
+            })
+            .collect();
         Ok(Self {
             path: path.to_path_buf(),
-            name,
-            reader,
-            rows: 0,
-            min_time,
+            meta,
+            projection,
+            groups,
         })
     }
 
-    /// Total rows in a Parquet file, from its footer.
-    pub fn count_rows(path: &Path) -> Result<u64, SourceError> {
-        let file = File::open(path).map_err(|e| open_err(path, e.to_string()))?;
-        let b = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| open_err(path, format!("not a readable Parquet file: {e}")))?;
-        Ok(b.metadata().file_metadata().num_rows().max(0) as u64)
+    /// Total rows, from the footer.
+    pub fn rows(&self) -> u64 {
+        self.groups.iter().map(|g| g.0).sum()
+    }
+
+    /// The file's input partitions, in file order: one per row group when every row group has
+    /// time statistics, else one for the whole file.
+    pub fn partitions(self: &Arc<Self>, batch_rows: usize) -> Vec<ParquetPartition> {
+        let name = self.path.display().to_string();
+        let part = |row_groups: Vec<usize>, rows: u64, min_time: Option<i64>, seed: Option<i64>| {
+            ParquetPartition {
+                file: self.clone(),
+                name: name.clone(),
+                row_groups,
+                batch_rows: batch_rows.max(1),
+                reader: None,
+                failed: false,
+                rows,
+                min_time,
+                seed,
+            }
+        };
+        let complete = !self.groups.is_empty() && self.groups.iter().all(|g| g.1.is_some());
+        // The whole file's smallest time: the same for every partition, so emission times
+        // derived from it do not depend on the split.
+        let min = self
+            .groups
+            .iter()
+            .filter_map(|g| g.1)
+            .map(|s| s.0)
+            .min()
+            .filter(|_| complete);
+        if !complete {
+            return vec![part((0..self.groups.len()).collect(), 0, min, None)];
+        }
+        let mut out = Vec::new();
+        let (mut first_row, mut seed) = (0u64, None::<i64>);
+        for (i, (rows, stats)) in self.groups.iter().enumerate() {
+            let hi = stats.map_or(i64::MIN, |s| s.1);
+            out.push(part(vec![i], first_row, min, seed));
+            first_row += rows;
+            seed = Some(seed.map_or(hi, |s| s.max(hi)));
+        }
+        out
     }
 }
 
@@ -181,30 +260,19 @@ fn check_type(role: &str, dt: &DataType) -> Result<(), String> {
     Err(format!("the {role} column has type {dt}; expected {want}"))
 }
 
-/// Smallest event time in the file (ms), from row-group statistics, when every row group has them.
-fn min_time(
-    meta: &parquet::file::metadata::ParquetMetaData,
-    leaf: usize,
-    field: &Field,
-    unit: TimeUnit,
-) -> Option<i64> {
-    let mut min = i64::MAX;
-    for rg in meta.row_groups() {
-        let raw = match rg.column(leaf).statistics()? {
-            Statistics::Int64(s) => *s.min_opt()?,
-            Statistics::Int32(s) => i64::from(*s.min_opt()?),
-            _ => return None,
-        };
-        min = min.min(raw);
+impl ParquetPartition {
+    fn build(&self) -> Result<ParquetRecordBatchReader, SourceError> {
+        let f = &self.file;
+        let file = File::open(&f.path).map_err(|e| open_err(&f.path, e.to_string()))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, f.meta.clone());
+        let mask = ProjectionMask::roots(builder.parquet_schema(), f.projection.iter().copied());
+        builder
+            .with_row_groups(self.row_groups.clone())
+            .with_projection(mask)
+            .with_batch_size(self.batch_rows)
+            .build()
+            .map_err(|e| open_err(&f.path, e.to_string()))
     }
-    if min == i64::MAX {
-        return None;
-    }
-    let unit = match field.data_type() {
-        DataType::Timestamp(u, _) => super::unit_of(*u),
-        _ => unit,
-    };
-    Some(super::to_ms(min, unit))
 }
 
 impl Partition for ParquetPartition {
@@ -214,15 +282,30 @@ impl Partition for ParquetPartition {
     fn min_time(&self) -> Option<i64> {
         self.min_time
     }
+    fn watermark_seed(&self) -> Option<i64> {
+        self.seed
+    }
     fn next_batch(&mut self) -> Option<Result<(u64, RecordBatch), SourceError>> {
+        if self.failed {
+            return None;
+        }
+        if self.reader.is_none() {
+            match self.build() {
+                Ok(r) => self.reader = Some(r),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
         let first = self.rows;
-        match self.reader.next()? {
+        match self.reader.as_mut()?.next()? {
             Ok(b) => {
                 self.rows += b.num_rows() as u64;
                 Some(Ok((first, b)))
             }
             Err(e) => Some(Err(SourceError::Read {
-                file: self.path.display().to_string(),
+                file: self.file.path.display().to_string(),
                 row: first,
                 message: e.to_string(),
             })),
