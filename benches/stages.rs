@@ -42,7 +42,7 @@ fn read_fixture(p: &config::Pipeline) -> hyflow::source::parquet::ParquetPartiti
     )
     .expect("fixture");
     Arc::new(file)
-        .partitions(src.batch_rows)
+        .partitions(src.batch_rows, false)
         .into_iter()
         .next()
         .expect("a partition")

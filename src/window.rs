@@ -46,6 +46,10 @@ struct Series {
     /// partition's watermark when it was read, so a reading that is late for some of its
     /// sliding windows joins the same ones in every run.
     pending: Vec<(i64, f64, i64)>,
+    /// Smallest time in `pending` (i64::MAX when empty).
+    min_t: i64,
+    /// `pending` is in (time, value) order (readings mostly arrive in order: no sort then).
+    sorted: bool,
     /// Smallest window start not yet emitted.
     next_start: i64,
     /// The last reading dropped from `pending`, for gap filling across windows.
@@ -98,9 +102,13 @@ impl WindowState {
             }
             let s = slot as usize;
             let seen = batch.watermark.get(i).copied().unwrap_or(i64::MIN);
-            self.series[s]
-                .pending
-                .push((batch.time[i], batch.value[i], seen));
+            let series = &mut self.series[s];
+            let (t, v) = (batch.time[i], batch.value[i]);
+            if let Some(last) = series.pending.last() {
+                series.sorted &= last.0 < t || (last.0 == t && last.1 <= v);
+            }
+            series.pending.push((t, v, seen));
+            series.min_t = series.min_t.min(batch.time[i]);
             if !self.is_active[s] {
                 self.is_active[s] = true;
                 self.active.push(slot);
@@ -116,6 +124,8 @@ impl WindowState {
         self.series.push(Series {
             name: name.clone(),
             pending: Vec::new(),
+            min_t: i64::MAX,
+            sorted: true,
             next_start: i64::MIN,
             prev: None,
         });
@@ -134,14 +144,13 @@ impl WindowState {
     ) -> BTreeMap<i64, WindowBatch> {
         let mut out: BTreeMap<i64, WindowBatch> = BTreeMap::new();
         let spec = self.spec;
-        let mut scratch: Vec<(i64, f64)> = Vec::new();
         let mut still = Vec::with_capacity(self.active.len());
         let active = std::mem::take(&mut self.active);
         for slot in active {
             let s = &mut self.series[slot as usize];
             // Quick exit: nothing can close unless the earliest window containing the
             // earliest reading ends by `upto`.
-            let min_t = s.pending.iter().map(|r| r.0).min().unwrap_or(i64::MAX);
+            let min_t = s.min_t;
             if spec
                 .first_start(min_t)
                 .max(s.next_start)
@@ -151,8 +160,11 @@ impl WindowState {
                 still.push(slot);
                 continue;
             }
-            s.pending
-                .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            if !s.sorted {
+                s.pending
+                    .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+                s.sorted = true;
+            }
             if self.dedup {
                 dedup(&mut s.pending, &s.name, rejects);
             }
@@ -167,14 +179,8 @@ impl WindowState {
                 }
                 let end = start + spec.size;
                 let hi = lo + s.pending[lo..].partition_point(|r| r.0 < end);
-                scratch.clear();
-                scratch.extend(
-                    s.pending[lo..hi]
-                        .iter()
-                        .filter(|r| r.2 < end)
-                        .map(|r| (r.0, r.1)),
-                );
-                if !scratch.is_empty() {
+                let eligible = |r: &&(i64, f64, i64)| r.2 < end;
+                if s.pending[lo..hi].iter().any(|r| eligible(&r)) {
                     let before = if lo > 0 {
                         Some((s.pending[lo - 1].0, s.pending[lo - 1].1))
                     } else {
@@ -182,7 +188,11 @@ impl WindowState {
                     };
                     let batch = out.entry(end).or_default();
                     batch.push_window(slot, s.name.clone(), start, end);
-                    let filled = fill_window(&self.fill, before, &scratch, batch);
+                    let readings = s.pending[lo..hi]
+                        .iter()
+                        .filter(eligible)
+                        .map(|r| (r.0, r.1));
+                    let filled = fill_window(&self.fill, before, readings, batch);
                     batch.finish_window(filled);
                     start += spec.slide;
                 } else {
@@ -197,6 +207,7 @@ impl WindowState {
                 s.prev = Some((s.pending[keep_from - 1].0, s.pending[keep_from - 1].1));
                 s.pending.drain(..keep_from);
             }
+            s.min_t = s.pending.first().map_or(i64::MAX, |r| r.0);
             if s.pending.is_empty() {
                 self.is_active[slot as usize] = false;
             } else {
@@ -240,11 +251,11 @@ fn dedup(pending: &mut Vec<(i64, f64, i64)>, name: &Arc<str>, rejects: &mut Vec<
 fn fill_window(
     fill: &FillConfig,
     before: Option<(i64, f64)>,
-    readings: &[(i64, f64)],
+    readings: impl Iterator<Item = (i64, f64)>,
     batch: &mut WindowBatch,
 ) -> u32 {
     if fill.method == FillMethod::None {
-        for &(t, v) in readings {
+        for (t, v) in readings {
             batch.times.push(t);
             batch.values.push(v);
         }
@@ -253,7 +264,7 @@ fn fill_window(
     let start = batch.start[batch.start.len() - 1];
     let mut filled = 0;
     let mut prev = before;
-    for &(t, v) in readings {
+    for (t, v) in readings {
         if let Some((pt, pv)) = prev {
             let gap = t - pt;
             if gap > fill.interval.ms && gap <= fill.max_gap.ms {

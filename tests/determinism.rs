@@ -65,6 +65,7 @@ kind = "parquet"
 path = "PATH"
 max-out-of-orderness = "5s"
 batch-rows = BATCH
+split-row-groups = SPLIT
 
 [window]
 kind = "sliding"
@@ -121,7 +122,8 @@ fn outputs_do_not_depend_on_row_groups_or_workers() {
         let out = tmp.path().join(format!("out_{row_group}_{workers}"));
         let text = PIPELINE
             .replace("PATH", &input.display().to_string())
-            .replace("BATCH", &batch.to_string());
+            .replace("BATCH", &batch.to_string())
+            .replace("SPLIT", &(row_group < 1_000_000).to_string());
         let s = common::replay_text(&text, workers, &out).expect("run");
         assert!(
             s.late > 20 && s.rejected > 10,

@@ -68,7 +68,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         pipeline.tz_offset_ms,
     )?);
     let mut rows = 0u64;
-    for mut part in file.partitions(src.batch_rows) {
+    for mut part in file.partitions(src.batch_rows, src.split_row_groups) {
         let mut dec = Decoder::new(pipeline.clone(), a.workers, part.watermark_seed());
         while let Some(b) = part.next_batch() {
             let (first, b) = b?;

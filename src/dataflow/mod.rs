@@ -207,7 +207,17 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
-        let parts = worker_parts(&files, pipeline.config.source.batch_rows, index, peers);
+        let delay = pipeline.config.source.max_out_of_orderness.ms
+            + pipeline.config.window.allowed_lateness.ms;
+        let src = &pipeline.config.source;
+        let (parts, bounds) = worker_parts(
+            &files,
+            src.batch_rows,
+            src.split_row_groups,
+            delay,
+            index,
+            peers,
+        );
         let sink_set = if index == 0 {
             sinks.lock().unwrap_or_else(|p| p.into_inner()).take()
         } else {
@@ -217,7 +227,16 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         let p = pipeline.clone();
         let s = sh.clone();
         worker.dataflow::<i64, _, _>(|scope| {
-            let msgs = operators::source_stage(scope, p.clone(), parts, s.clone());
+            let progress = ProbeHandle::new();
+            let msgs = operators::source_stage(
+                scope,
+                p.clone(),
+                parts,
+                bounds,
+                progress.clone(),
+                s.clone(),
+            )
+            .probe_with(&progress);
             let windows = operators::window_stage(msgs, p.clone());
             let feats = operators::features_stage(windows, p.clone());
             let scored = operators::score_stage(feats, p.clone(), s.clone());
@@ -239,17 +258,20 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
 
 /// Every input partition in a fixed order (files sorted, then row groups), from which worker
 /// `i` of `peers` takes partitions `i, i + peers, ...`.
+/// Also returns the initial emission bound of every partition (for backpressure).
 fn worker_parts(
     files: &[OpenedFile],
     batch_rows: usize,
+    split: bool,
+    delay: i64,
     index: usize,
     peers: usize,
-) -> Vec<Box<dyn Partition>> {
+) -> (Vec<IndexedPartition>, Arc<Vec<i64>>) {
     let mut all: Vec<Box<dyn Partition>> = Vec::new();
     for f in files {
         match f {
             Ok(file) => all.extend(
-                file.partitions(batch_rows)
+                file.partitions(batch_rows, split)
                     .into_iter()
                     .map(|p| Box::new(p) as Box<dyn Partition>),
             ),
@@ -259,12 +281,21 @@ fn worker_parts(
             })),
         }
     }
-    all.into_iter()
+    let bounds = Arc::new(
+        all.iter()
+            .map(|p| operators::initial_bound(p.as_ref(), delay))
+            .collect(),
+    );
+    let mine = all
+        .into_iter()
         .enumerate()
         .filter(|(i, _)| i % peers == index)
-        .map(|(_, p)| p)
-        .collect()
+        .collect();
+    (mine, bounds)
 }
+
+/// A partition with its index in the global partition order.
+type IndexedPartition = (usize, Box<dyn Partition>);
 
 type OpenedFile = Result<Arc<ParquetFile>, (String, SourceError)>;
 

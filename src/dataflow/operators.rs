@@ -18,7 +18,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline as Pipe};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::{Capability, Operator};
-use timely::dataflow::{Scope, StreamVec};
+use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
 /// What the source sends: readings for one worker, or a side row for the sinks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,6 +41,9 @@ pub enum Stage {
 }
 
 struct PartState {
+    /// Index in the global partition order.
+    index: usize,
+    started: bool,
     part: Box<dyn Partition>,
     decoder: Decoder,
     /// The input's smallest event time minus the watermark delay (or the beginning of time).
@@ -54,13 +57,27 @@ impl PartState {
     }
 }
 
+/// The initial emission bound of a partition: its input's smallest time or its watermark seed,
+/// minus the watermark delay.
+pub fn initial_bound(part: &dyn Partition, delay: i64) -> i64 {
+    let floor = part
+        .min_time()
+        .map_or(i64::MIN, |t| t.saturating_sub(delay).saturating_sub(1));
+    floor.max(
+        part.watermark_seed()
+            .map_or(i64::MIN, |t| t.saturating_sub(delay)),
+    )
+}
+
 /// The source: reads this worker's partitions one after another, a batch per activation.
 /// Each batch is emitted at its partition's watermark *before* the batch, which is at most
 /// the time of any of its on-time readings' windows, and the same in every run.
 pub fn source_stage<'s>(
     scope: Scope<'s, i64>,
     pipeline: Arc<Pipeline>,
-    parts: Vec<Box<dyn Partition>>,
+    parts: Vec<(usize, Box<dyn Partition>)>,
+    bounds: Arc<Vec<i64>>,
+    progress: ProbeHandle<i64>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Msg> {
     let peers = scope.peers();
@@ -70,12 +87,14 @@ pub fn source_stage<'s>(
             + pipeline.config.window.allowed_lateness.ms;
         let mut states: Vec<PartState> = parts
             .into_iter()
-            .map(|part| {
+            .map(|(index, part)| {
                 let floor = part
                     .min_time()
                     .map_or(i64::MIN, |t| t.saturating_sub(delay).saturating_sub(1));
                 let seed = part.watermark_seed();
                 PartState {
+                    index,
+                    started: false,
                     part,
                     decoder: Decoder::new(pipeline.clone(), peers, seed),
                     floor,
@@ -97,6 +116,22 @@ pub fn source_stage<'s>(
                 cap = None;
                 return;
             };
+            // Backpressure: at most `peers` partitions in flight, in the global order. Partition
+            // k starts once partition k - peers is done (the sources' frontier has reached the
+            // initial bound of partition k - peers + 1), or when it holds the frontier itself.
+            if !st.started {
+                if st.index >= peers {
+                    let need = bounds[st.index + 1 - peers].min(st.bound());
+                    let front = progress
+                        .with_frontier(|f| f.iter().copied().min())
+                        .unwrap_or(i64::MAX);
+                    if front < need {
+                        act.activate();
+                        return;
+                    }
+                }
+                st.started = true;
+            }
             let name = st.part.name().to_string();
             match st.part.next_batch() {
                 Some(Ok((first_row, rb))) => {

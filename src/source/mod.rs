@@ -277,8 +277,28 @@ impl Decoder {
         let cfg = &p.config;
         let n = batch.num_rows();
         let ids = self.sensor_ids(batch.column(0));
-        let times = time_ms(batch.column(1), cfg.source.time_unit, p.tz_offset_ms);
-        let values = arrow_cast_f64(batch.column(2));
+        // Fast paths (no nulls, the common types) read Arrow's buffers in place; the general
+        // path converts to Options first.
+        let tfast = fast_ms(batch.column(1), cfg.source.time_unit);
+        let tslow = if tfast.is_none() {
+            time_ms(batch.column(1), cfg.source.time_unit, p.tz_offset_ms)
+        } else {
+            Vec::new()
+        };
+        let vfast = fast_f64(batch.column(2));
+        let vslow = if vfast.is_none() {
+            arrow_cast_f64(batch.column(2))
+        } else {
+            Vec::new()
+        };
+        let time_at = |i: usize| match tfast {
+            Some(s) => Some(s[i]),
+            None => tslow[i],
+        };
+        let value_at = |i: usize| match vfast {
+            Some(s) => Some(s[i]),
+            None => vslow[i],
+        };
         let quality = batch.columns().get(3).map(quality_flags);
         let mut out = Decoded::default();
         let mut per_dest: Vec<ReadingBatch> = (0..self.peers)
@@ -303,15 +323,16 @@ impl Decoder {
         for i in 0..n {
             let id = ids[i];
             let name = || (id != u32::MAX).then(|| self.names[id as usize].to_string());
-            let (Some(t), Some(raw)) = (times[i], values[i]) else {
+            let (time, value) = (time_at(i), value_at(i));
+            let (Some(t), Some(raw)) = (time, value) else {
                 let what = if id == u32::MAX {
                     "sensor id"
-                } else if times[i].is_none() {
+                } else if time.is_none() {
                     "time"
                 } else {
                     "value"
                 };
-                if let Some(t) = times[i] {
+                if let Some(t) = time {
                     self.watermark.observe(t);
                 }
                 out.rejects.push((
@@ -319,8 +340,8 @@ impl Decoder {
                     reject(
                         i,
                         name(),
-                        times[i],
-                        values[i],
+                        time,
+                        value,
                         format!("{what} is null or unreadable"),
                     ),
                 ));
@@ -382,6 +403,26 @@ impl Decoder {
         out.batches = per_dest.into_iter().filter(|b| !b.is_empty()).collect();
         out
     }
+}
+
+/// Event times in ms read in place: an int64 column in ms (or a UTC ms timestamp) without nulls.
+fn fast_ms(col: &ArrayRef, unit: TimeUnit) -> Option<&[i64]> {
+    if col.null_count() > 0 {
+        return None;
+    }
+    match col.data_type() {
+        DataType::Int64 if unit == TimeUnit::Ms => Some(col.as_primitive::<Int64Type>().values()),
+        DataType::Timestamp(ArrowUnit::Millisecond, Some(_)) => {
+            Some(col.as_primitive::<TimestampMillisecondType>().values())
+        }
+        _ => None,
+    }
+}
+
+/// Values read in place: a float64 column without nulls.
+fn fast_f64(col: &ArrayRef) -> Option<&[f64]> {
+    (col.null_count() == 0 && *col.data_type() == DataType::Float64)
+        .then(|| col.as_primitive::<Float64Type>().values().as_ref())
 }
 
 fn arrow_cast_int(col: &ArrayRef) -> Vec<Option<i64>> {

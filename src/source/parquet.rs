@@ -176,9 +176,9 @@ impl ParquetFile {
         self.groups.iter().map(|g| g.0).sum()
     }
 
-    /// The file's input partitions, in file order: one per row group when every row group has
-    /// time statistics, else one for the whole file.
-    pub fn partitions(self: &Arc<Self>, batch_rows: usize) -> Vec<ParquetPartition> {
+    /// The file's input partitions, in file order: with `split`, one per row group when every
+    /// row group has time statistics; else one for the whole file.
+    pub fn partitions(self: &Arc<Self>, batch_rows: usize, split: bool) -> Vec<ParquetPartition> {
         let name = self.path.display().to_string();
         let part = |row_groups: Vec<usize>, rows: u64, min_time: Option<i64>, seed: Option<i64>| {
             ParquetPartition {
@@ -203,7 +203,7 @@ impl ParquetFile {
             .map(|s| s.0)
             .min()
             .filter(|_| complete);
-        if !complete {
+        if !complete || !split {
             return vec![part((0..self.groups.len()).collect(), 0, min, None)];
         }
         let mut out = Vec::new();
