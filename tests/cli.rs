@@ -127,3 +127,32 @@ fn replay_of_a_missing_input_fails_cleanly() {
         "{err}"
     );
 }
+
+#[test]
+fn docs_pipeline_md_matches_the_schema() {
+    let (code, schema, _) = hyflow(&["schema"]);
+    assert_eq!(code, 0);
+    let mut child = Command::new("python3")
+        .arg("scripts/pipeline_doc.py")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(schema.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let tables = String::from_utf8_lossy(&out.stdout);
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md"))
+        .expect("doc");
+    assert!(
+        doc.trim_end().ends_with(tables.trim()),
+        "docs/pipeline.md is out of date: regenerate its key tables with\n  hyflow schema | python3 scripts/pipeline_doc.py"
+    );
+}
