@@ -234,6 +234,7 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
                 parts,
                 bounds,
                 progress.clone(),
+                probe.clone(),
                 s.clone(),
             )
             .probe_with(&progress);

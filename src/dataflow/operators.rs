@@ -78,6 +78,7 @@ pub fn source_stage<'s>(
     parts: Vec<(usize, Box<dyn Partition>)>,
     bounds: Arc<Vec<i64>>,
     progress: ProbeHandle<i64>,
+    done: ProbeHandle<i64>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Msg> {
     let peers = scope.peers();
@@ -85,6 +86,7 @@ pub fn source_stage<'s>(
         let act = scope.activator_for(info.address);
         let delay = pipeline.config.source.max_out_of_orderness.ms
             + pipeline.config.window.allowed_lateness.ms;
+        let lead = 4 * (pipeline.window.size + delay);
         let mut states: Vec<PartState> = parts
             .into_iter()
             .map(|(index, part)| {
@@ -131,6 +133,20 @@ pub fn source_stage<'s>(
                     }
                 }
                 st.started = true;
+            }
+            // Backpressure within the pipeline: read on only while what was read is at most
+            // `lead` of event time ahead of what the sinks have finished, unless the sinks have
+            // finished everything the sources sent (then waiting cannot help: another input
+            // partition holds the frontier back).
+            let finished = done
+                .with_frontier(|f| f.iter().copied().min())
+                .unwrap_or(i64::MAX);
+            let sent = progress
+                .with_frontier(|f| f.iter().copied().min())
+                .unwrap_or(i64::MAX);
+            if st.bound() > finished.saturating_add(lead) && finished < sent {
+                act.activate();
+                return;
             }
             let name = st.part.name().to_string();
             match st.part.next_batch() {
