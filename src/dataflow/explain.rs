@@ -19,7 +19,7 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
     let cols = &c.source.columns;
     let _ = writeln!(
         s,
-        "  1. source    [cpu] {:?} {:?} ({files} file(s) now); file i is read by worker i % {workers}",
+        "  1. source    [cpu] {:?} {:?} ({files} file(s) now); partitions (files, by first event time) dealt to workers in turn",
         c.source.kind,
         c.source.path.get_ref()
     );

@@ -257,8 +257,9 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     })
 }
 
-/// Every input partition in a fixed order (files sorted, then row groups), from which worker
-/// `i` of `peers` takes partitions `i, i + peers, ...`.
+/// Every input partition in a fixed order (by the first event time it can emit, then files
+/// sorted, then row groups), from which worker `i` of `peers` takes partitions
+/// `i, i + peers, ...`.
 /// Also returns the initial emission bound of every partition (for backpressure).
 fn worker_parts(
     files: &[OpenedFile],
@@ -282,13 +283,18 @@ fn worker_parts(
             })),
         }
     }
-    let bounds = Arc::new(
-        all.iter()
-            .map(|p| operators::initial_bound(p.as_ref(), delay))
-            .collect(),
-    );
+    // Time order (by initial bound, then file order): a worker's earlier partitions never
+    // wait on its later ones, so backpressure cannot deadlock when file names and times
+    // disagree.
+    let mut all: Vec<(i64, Box<dyn Partition>)> = all
+        .into_iter()
+        .map(|p| (operators::initial_bound(p.as_ref(), delay), p))
+        .collect();
+    all.sort_by_key(|(bound, _)| *bound);
+    let bounds = Arc::new(all.iter().map(|(b, _)| *b).collect());
     let mine = all
         .into_iter()
+        .map(|(_, p)| p)
         .enumerate()
         .filter(|(i, _)| i % peers == index)
         .collect();

@@ -149,7 +149,23 @@ pub fn source_stage<'s>(
                 return;
             }
             let name = st.part.name().to_string();
-            match st.part.next_batch() {
+            // A decoder that panics on a damaged file must not take the worker (and with it
+            // the whole run) down: it becomes an ordinary read error naming the file.
+            let next =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| st.part.next_batch()))
+                    .unwrap_or_else(|p| {
+                        let why = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        Some(Err(crate::source::SourceError::Read {
+                            file: name.clone(),
+                            row: 0,
+                            message: format!("the Parquet decoder failed: {why}"),
+                        }))
+                    });
+            match next {
                 Some(Ok((first_row, rb))) => {
                     let at = st.bound();
                     let d = st.decoder.decode(&name, first_row, &rb, st.floor);

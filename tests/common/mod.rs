@@ -32,9 +32,12 @@ pub fn replay(
 
 /// Replays pipeline text written to a temporary file.
 pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, dataflow::RunError> {
-    let file = out.with_extension("toml");
-    std::fs::write(&file, toml).expect("write pipeline");
-    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    let file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("pipeline file");
+    std::fs::write(file.path(), toml).expect("write pipeline");
+    let p = Arc::new(config::load(file.path()).unwrap_or_else(|e| panic!("{e}")));
     dataflow::run(
         p,
         &RunOptions {

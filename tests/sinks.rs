@@ -1,0 +1,133 @@
+//! Sinks: rolling by rows and by event time, date/hour partitioning, no temporary files left,
+//! Arrow IPC file and stream, and a clear error when an output cannot be created.
+
+mod common;
+
+use std::path::Path;
+
+fn pipeline(input: &Path, sinks: &str) -> String {
+    format!(
+        r#"name = "sinks"
+[source]
+kind = "parquet"
+path = "{}"
+
+[window]
+kind = "tumbling"
+size = "10s"
+
+[features]
+compute = ["count", "mean"]
+{sinks}"#,
+        input.display()
+    )
+}
+
+/// 3 sensors, one reading per second for 2 hours, starting at 2024-03-04T23:00:00Z.
+fn input(dir: &Path) -> std::path::PathBuf {
+    let t0 = 1_709_593_200_000i64;
+    let rows: Vec<_> = (0..7200i64)
+        .flat_map(|s| ["a", "b", "c"].map(|n| (Some(n), Some(t0 + s * 1000), Some(s as f64))))
+        .collect();
+    let path = dir.join("in.parquet");
+    common::write_readings(&path, &rows);
+    path
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read dir") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn parquet_rolls_by_rows_and_partitions_by_hour() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let sinks = "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\nroll-rows = 1000\npartition = \"hour\"\n";
+    let out = tmp.path().join("out");
+    let s = common::replay_text(&pipeline(&input, sinks), 2, &out).expect("run");
+    assert_eq!(s.windows, 3 * 720);
+    let files = files_under(&out.join("windows"));
+    let hidden = |f: &String| {
+        Path::new(f)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    };
+    assert!(
+        files.iter().all(|f| f.ends_with(".parquet") && !hidden(f)),
+        "temporary files left: {files:?}"
+    );
+    let hours: Vec<&str> = files
+        .iter()
+        .filter_map(|f| f.split("windows/").nth(1))
+        .map(|f| f.rsplit_once('/').map_or(f, |x| x.0))
+        .collect();
+    assert!(
+        hours.contains(&"date=2024-03-04/hour=23") && hours.contains(&"date=2024-03-05/hour=00"),
+        "{hours:?}"
+    );
+    // 1080 windows per hour at most 1000 rows per file: two files per hour.
+    assert_eq!(files.len(), 4, "{files:?}");
+    let csv = common::dump(&out.join("windows"));
+    assert_eq!(csv.lines().count() - 1, 3 * 720);
+}
+
+#[test]
+fn parquet_rolls_by_event_time() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let sinks = "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\nroll-interval = \"30m\"\n";
+    let out = tmp.path().join("out");
+    common::replay_text(&pipeline(&input, sinks), 1, &out).expect("run");
+    assert_eq!(files_under(&out.join("windows")).len(), 4);
+}
+
+#[test]
+fn arrow_ipc_file_and_stream() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let sinks = "[[sink]]\nname = \"w\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"s\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"x\"\nformat = \"stream\"\n";
+    let out = tmp.path().join("out");
+    common::replay_text(&pipeline(&input, sinks), 2, &out).expect("run");
+    let file = common::dump(&out.join("w.arrow"));
+    let stream = common::dump(&out.join("s.arrows"));
+    assert_eq!(file.lines().count() - 1, 3 * 720);
+    assert_eq!(file, stream);
+    assert!(!out.join(".w.arrow.tmp").exists());
+}
+
+#[test]
+fn an_output_that_cannot_be_created_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let blocker = tmp.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").expect("write");
+    let sinks =
+        "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n";
+    let err = common::replay_text(&pipeline(&input, sinks), 1, &blocker.join("out"))
+        .expect_err("must fail");
+    assert!(err.to_string().contains("not-a-dir/out/windows"), "{err}");
+}
+
+#[test]
+fn a_rerun_replaces_the_previous_parts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let out = tmp.path().join("out");
+    let many = "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\nroll-rows = 100\n";
+    common::replay_text(&pipeline(&input, many), 1, &out).expect("run");
+    assert!(files_under(&out.join("windows")).len() > 20);
+    let one =
+        "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n";
+    common::replay_text(&pipeline(&input, one), 1, &out).expect("run");
+    assert_eq!(files_under(&out.join("windows")).len(), 1);
+}
