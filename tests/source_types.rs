@@ -7,7 +7,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{Field, Schema};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -174,6 +174,7 @@ fn files_out_of_time_order_finish_and_agree_across_workers() {
     let one = common::replay_text(&text, 1, &tmp.path().join("o1")).expect("run");
     let two = common::replay_text(&text, 2, &tmp.path().join("o2")).expect("run");
     assert_eq!((one.windows, one.late), (1080, 0));
+    assert_eq!((two.windows, two.late), (1080, 0));
     assert_eq!(
         common::dump(&tmp.path().join("o1/windows")),
         common::dump(&tmp.path().join("o2/windows"))
