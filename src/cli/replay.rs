@@ -44,7 +44,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}",
+                "{bar:30} {human_pos}/{human_len} rows  {msg}  ETA {eta}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
@@ -63,7 +63,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         if let Some(b) = &bar {
             b.set_position(rows);
             b.set_message(format!(
-                "{} windows",
+                "{:.1} M rows/s  {} windows",
+                rows as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6,
                 running.metrics().windows.load(Ordering::Relaxed)
             ));
         } else if !a.quiet && last_log.elapsed() > Duration::from_secs(5) {
