@@ -4,30 +4,10 @@
 mod common;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMillisecondArray,
 };
-use arrow_schema::{Field, Schema};
 use std::path::Path;
 use std::sync::Arc;
-
-fn write(path: &Path, cols: Vec<(&str, ArrayRef)>) {
-    let schema = Arc::new(Schema::new(
-        cols.iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
-        .expect("batch");
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(path).expect("create"),
-        schema,
-        None,
-    )
-    .expect("writer");
-    w.write(&batch).expect("write");
-    w.close().expect("close");
-}
 
 fn pipeline(input: &Path, source_extra: &str, rest: &str) -> String {
     format!(
@@ -54,7 +34,7 @@ fn naive_timestamps_are_read_in_the_configured_time_zone() {
     let input = tmp.path().join("in.parquet");
     // Local 02:00:05 at +02:00 is 00:00:05 UTC: the window starting at the epoch's midnight.
     let local = 1_709_517_605_000i64; // 2024-03-04T02:00:05 as if it were UTC
-    write(
+    common::write_columns(
         &input,
         vec![
             (
@@ -79,7 +59,7 @@ fn naive_timestamps_are_read_in_the_configured_time_zone() {
     // A timestamp with a zone is already UTC: the time zone setting does not apply.
     let utc = tmp.path().join("utc.parquet");
     let ts = TimestampMillisecondArray::from(vec![local]).with_timezone("UTC");
-    write(
+    common::write_columns(
         &utc,
         vec![
             (
@@ -102,7 +82,7 @@ fn naive_timestamps_are_read_in_the_configured_time_zone() {
 fn integer_seconds_and_a_quality_flag() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("in.parquet");
-    write(
+    common::write_columns(
         &input,
         vec![
             (

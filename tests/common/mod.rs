@@ -55,21 +55,17 @@ pub fn dump(path: &Path) -> String {
     )
 }
 
-/// Writes a Parquet file with columns sensor_id (string), ts (int64), value (float64, nullable).
-pub fn write_readings(path: &Path, rows: &[(Option<&str>, Option<i64>, Option<f64>)]) {
-    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-    use arrow_schema::{DataType, Field, Schema};
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("sensor_id", DataType::Utf8, true),
-        Field::new("ts", DataType::Int64, true),
-        Field::new("value", DataType::Float64, true),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(rows.iter().map(|r| r.0).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>()),
-        Arc::new(rows.iter().map(|r| r.2).collect::<Float64Array>()),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), cols).expect("batch");
+/// Writes named columns (all nullable) to a Parquet file as one row group.
+pub fn write_columns(path: &Path, cols: Vec<(&str, arrow_array::ArrayRef)>) {
+    use arrow_schema::{Field, Schema};
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batch =
+        arrow_array::RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
+            .expect("batch");
     let mut w = parquet::arrow::ArrowWriter::try_new(
         std::fs::File::create(path).expect("create"),
         schema,
@@ -78,4 +74,26 @@ pub fn write_readings(path: &Path, rows: &[(Option<&str>, Option<i64>, Option<f6
     .expect("writer");
     w.write(&batch).expect("write");
     w.close().expect("close");
+}
+
+/// Writes a Parquet file with columns sensor_id (string), ts (int64), value (float64), all nullable.
+pub fn write_readings(path: &Path, rows: &[(Option<&str>, Option<i64>, Option<f64>)]) {
+    use arrow_array::{Float64Array, Int64Array, StringArray};
+    write_columns(
+        path,
+        vec![
+            (
+                "sensor_id",
+                Arc::new(rows.iter().map(|r| r.0).collect::<StringArray>()),
+            ),
+            (
+                "ts",
+                Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>()),
+            ),
+            (
+                "value",
+                Arc::new(rows.iter().map(|r| r.2).collect::<Float64Array>()),
+            ),
+        ],
+    );
 }
