@@ -188,3 +188,19 @@ fn defaults_do_not_depend_on_whether_a_section_is_written() {
     let b = serde_json::to_value(&with.config).expect("json");
     assert_eq!(a, b);
 }
+
+#[test]
+fn sinks_and_classes_are_located() {
+    let text = format!(
+        "{BASE}\n[[clean.class]]\nmatch = \"[bad\"\n\n[[sink]]\nname = \"../up\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"out/w\"\n\n[[sink]]\nname = \"w2\"\nkind = \"parquet\"\noutput = \"alerts\"\npath = \"out/./w\"\n"
+    );
+    let d = errors(&text);
+    let msgs: Vec<&str> = d.iter().map(|x| x.message.as_str()).collect();
+    assert_eq!(d.len(), 3, "{msgs:?}");
+    assert_eq!((d[0].line, d[0].column), pos(&text, "\"[bad\""));
+    assert!(msgs[0].contains("not a valid glob"));
+    assert_eq!((d[1].line, d[1].column), pos(&text, "\"../up\""));
+    assert!(msgs[1].contains("letters, digits"));
+    assert_eq!((d[2].line, d[2].column), pos(&text, "\"out/./w\""));
+    assert!(msgs[2].contains("like another sink"));
+}

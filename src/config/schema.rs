@@ -226,7 +226,8 @@ impl Default for CleanConfig {
 pub struct SensorClass {
     /// Glob on the sensor id (`*` any run of characters, `?` one character), e.g. `"*-temp"`.
     #[serde(rename = "match")]
-    pub pattern: String,
+    #[schemars(with = "String")]
+    pub pattern: Spanned<String>,
     /// Smallest valid value (after scaling); smaller readings are rejected.
     #[serde(default)]
     pub min: Option<f64>,
@@ -579,14 +580,17 @@ pub enum IpcFormat {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SinkConfig {
-    /// Name of the sink; with `--out DIR` it is written to `DIR/<name>`.
-    pub name: String,
+    /// Name of the sink (letters, digits, `-`, `_`); with `--out DIR` it is written to
+    /// `DIR/<name>`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
     /// `parquet` or `arrow-ipc`.
     pub kind: SinkKind,
     /// `windows`, `alerts`, `rejects` or `late`.
     pub output: OutputKind,
     /// Directory (parquet) or file (arrow-ipc), relative to the current directory.
-    pub path: String,
+    #[schemars(with = "String")]
+    pub path: Spanned<String>,
     /// Parquet compression.
     #[serde(default)]
     pub compression: Compression,

@@ -103,14 +103,13 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     // [clean]
     let mut rules = Vec::new();
     for class in &config.clean.class {
-        let pattern = match glob::Pattern::new(&class.pattern) {
+        let pat = class.pattern.get_ref();
+        let pattern = match glob::Pattern::new(pat) {
             Ok(p) => p,
             Err(e) => {
-                c.top(
-                    format!(
-                        "clean class match {:?} is not a valid glob: {e}",
-                        class.pattern
-                    ),
+                c.at(
+                    &class.pattern,
+                    format!("clean class match {pat:?} is not a valid glob: {e}"),
                     None,
                 );
                 continue;
@@ -119,20 +118,16 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         if let (Some(lo), Some(hi)) = (class.min, class.max)
             && lo > hi
         {
-            c.top(
-                format!(
-                    "clean class {:?}: min {lo} is above max {hi}",
-                    class.pattern
-                ),
+            c.at(
+                &class.pattern,
+                format!("clean class {pat:?}: min {lo} is above max {hi}"),
                 None,
             );
         }
-        if !class.scale.is_finite() || !class.offset.is_finite() {
-            c.top(
-                format!(
-                    "clean class {:?}: scale and offset must be finite",
-                    class.pattern
-                ),
+        if !class.scale.is_finite() || !class.offset.is_finite() || class.scale == 0.0 {
+            c.at(
+                &class.pattern,
+                format!("clean class {pat:?}: scale must be finite and not 0, offset finite"),
                 None,
             );
         }
@@ -381,16 +376,40 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
 
     // [[sink]]
     let mut sink_names = HashSet::new();
+    let mut sink_paths = HashSet::new();
     for s in &config.sink {
-        if !sink_names.insert(s.name.clone()) {
-            c.top(format!("sink name {:?} is used twice", s.name), None);
+        let name = s.name.get_ref();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            c.at(
+                &s.name,
+                format!("sink name {name:?} must be letters, digits, `-` and `_`"),
+                Some("the name is a file name under --out DIR"),
+            );
+        } else if !sink_names.insert(name.clone()) {
+            c.at(&s.name, format!("sink name {name:?} is used twice"), None);
         }
-        if s.path.trim().is_empty() {
-            c.top(format!("sink {:?} has an empty path", s.name), None);
+        let path = s.path.get_ref();
+        if path.trim().is_empty() {
+            c.at(&s.path, format!("sink {name:?} has an empty path"), None);
+        } else if !sink_paths.insert(
+            std::path::Path::new(path)
+                .components()
+                .collect::<std::path::PathBuf>(),
+        ) {
+            c.at(
+                &s.path,
+                format!("sink {name:?} writes to {path:?}, like another sink"),
+                Some("each sink needs its own directory or file"),
+            );
         }
         if s.roll_rows == 0 {
-            c.top(
-                format!("sink {:?}: roll-rows must be at least 1", s.name),
+            c.at(
+                &s.name,
+                format!("sink {name:?}: roll-rows must be at least 1"),
                 None,
             );
         }

@@ -88,8 +88,10 @@ impl SinkSet {
             };
             let sink: Box<dyn Sink> = match cfg.kind {
                 SinkKind::Parquet => {
-                    let dir =
-                        out_dir.map_or_else(|| PathBuf::from(&cfg.path), |d| d.join(&cfg.name));
+                    let dir = out_dir.map_or_else(
+                        || PathBuf::from(cfg.path.get_ref()),
+                        |d| d.join(cfg.name.get_ref()),
+                    );
                     Box::new(parquet::ParquetSink::new(cfg, dir, schema)?)
                 }
                 SinkKind::ArrowIpc => {
@@ -98,13 +100,13 @@ impl SinkSet {
                         crate::config::IpcFormat::Stream => "arrows",
                     };
                     let path = out_dir.map_or_else(
-                        || PathBuf::from(&cfg.path),
+                        || PathBuf::from(cfg.path.get_ref()),
                         |d| d.join(format!("{}.{ext}", cfg.name)),
                     );
                     Box::new(ipc::IpcSink::new(path, schema, cfg.format)?)
                 }
             };
-            sinks.push((cfg.output, cfg.name.clone(), sink));
+            sinks.push((cfg.output, cfg.name.get_ref().clone(), sink));
         }
         Ok(Self {
             pipeline: pipeline.config.name.clone(),
