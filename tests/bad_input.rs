@@ -32,19 +32,19 @@ compute = ["count", "mean"]
 name = "windows"
 kind = "parquet"
 output = "windows"
-path = "unused"
+path = "out/windows"
 
 [[sink]]
 name = "rejects"
 kind = "parquet"
 output = "rejects"
-path = "unused"
+path = "out/rejects"
 
 [[sink]]
 name = "late"
 kind = "parquet"
 output = "late"
-path = "unused"
+path = "out/late"
 "#
     )
 }

@@ -84,25 +84,25 @@ features = ["mean"]
 name = "windows"
 kind = "parquet"
 output = "windows"
-path = "x"
+path = "out/windows"
 
 [[sink]]
 name = "alerts"
 kind = "parquet"
 output = "alerts"
-path = "x"
+path = "out/alerts"
 
 [[sink]]
 name = "rejects"
 kind = "parquet"
 output = "rejects"
-path = "x"
+path = "out/rejects"
 
 [[sink]]
 name = "late"
 kind = "parquet"
 output = "late"
-path = "x"
+path = "out/late"
 "#;
 
 #[test]

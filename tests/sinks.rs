@@ -95,7 +95,7 @@ fn parquet_rolls_by_event_time() {
 fn arrow_ipc_file_and_stream() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input(tmp.path());
-    let sinks = "[[sink]]\nname = \"w\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"s\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"x\"\nformat = \"stream\"\n";
+    let sinks = "[[sink]]\nname = \"w\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"s\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"y\"\nformat = \"stream\"\n";
     let out = tmp.path().join("out");
     common::replay_text(&pipeline(&input, sinks), 2, &out).expect("run");
     let file = common::dump(&out.join("w.arrow"));

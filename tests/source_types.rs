@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 fn pipeline(input: &Path, source_extra: &str, rest: &str) -> String {
     format!(
-        "name = \"t\"\n[source]\nkind = \"parquet\"\npath = \"{}\"\n{source_extra}\n[window]\nkind = \"tumbling\"\nsize = \"10s\"\n\n[features]\ncompute = [\"count\", \"mean\"]\n{rest}\n[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"rejects\"\nkind = \"parquet\"\noutput = \"rejects\"\npath = \"x\"\n",
+        "name = \"t\"\n[source]\nkind = \"parquet\"\npath = \"{}\"\n{source_extra}\n[window]\nkind = \"tumbling\"\nsize = \"10s\"\n\n[features]\ncompute = [\"count\", \"mean\"]\n{rest}\n[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"rejects\"\nkind = \"parquet\"\noutput = \"rejects\"\npath = \"y\"\n",
         input.display()
     )
 }
