@@ -10,4 +10,4 @@ if ! python3 -c "import pyarrow, numpy" 2>/dev/null; then
 fi
 
 # A hung test fails the suite after 20 minutes instead of stalling CI.
-timeout 20m cargo test --all-targets "$@"
+timeout 20m cargo test --all-targets --features kernel-emulation "$@"

@@ -24,7 +24,7 @@ pub enum Feature {
     Slope,
     /// max - min.
     PeakToPeak,
-    /// Sign changes of (value - mean) per pair of neighbouring values.
+    /// Neighbouring pairs whose deviations from the mean have opposite signs, per pair.
     MeanCrossingRate,
     /// Power of the mean-removed window between two frequencies.
     Band {

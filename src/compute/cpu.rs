@@ -153,22 +153,20 @@ fn slope(start: i64, times: &[i64], values: &[f64]) -> f64 {
     if sxx > 0.0 { sxy / sxx } else { 0.0 }
 }
 
+/// Pairs of neighbours whose deviations from the mean have opposite signs, per pair (a zero
+/// deviation crosses nothing). Each pair is independent, so the GPU kernel counts the same.
 fn crossing_rate(values: &[f64], mean: f64) -> f64 {
     if values.len() < 2 {
         return 0.0;
     }
-    let mut crossings = 0u32;
-    let mut prev = 0.0f64;
-    for &v in values {
-        let d = v - mean;
-        if d != 0.0 {
-            if prev != 0.0 && (d > 0.0) != (prev > 0.0) {
-                crossings += 1;
-            }
-            prev = d;
-        }
-    }
-    f64::from(crossings) / (values.len() - 1) as f64
+    let crossings = values
+        .windows(2)
+        .filter(|p| {
+            let (a, b) = (p[0] - mean, p[1] - mean);
+            a != 0.0 && b != 0.0 && (a > 0.0) != (b > 0.0)
+        })
+        .count();
+    crossings as f64 / (values.len() - 1) as f64
 }
 
 /// Power of the mean-removed values between `low_hz` (inclusive) and `high_hz` (exclusive).
@@ -224,7 +222,9 @@ mod tests {
         let times: Vec<i64> = (0..100).map(|i| i * 10).collect(); // 100 Hz over 1 s
         let values: Vec<f64> = times
             .iter()
-            .map(|&t| 3.0 + 2.0 * (2.0 * std::f64::consts::PI * 5.0 * t as f64 / 1000.0).sin())
+            .map(|&t| {
+                3.0 + 2.0 * (2.0 * std::f64::consts::PI * 5.0 * t as f64 / 1000.0 + 0.3).sin()
+            })
             .collect();
         let mut row = vec![0.0; fs.len()];
         window_features(&fs, 1000, 0, &times, &values, &mut row);

@@ -90,6 +90,34 @@ pub trait ComputeBackend: Send {
     );
 }
 
+/// The feature codes the kernels in cuda/features.cu take (`kinds`), with each band's edges
+/// (`band_lo`, `band_hi`; 0 for other features). Keep in step with the `HF_*` defines there.
+pub fn kernel_codes(features: &FeatureSet) -> (Vec<i32>, Vec<f64>, Vec<f64>) {
+    use crate::features::Feature::*;
+    let mut kinds = Vec::new();
+    let (mut lo, mut hi) = (Vec::new(), Vec::new());
+    for f in &features.kinds {
+        let (k, l, h) = match *f {
+            Count => (0, 0.0, 0.0),
+            Mean => (1, 0.0, 0.0),
+            Std => (2, 0.0, 0.0),
+            Min => (3, 0.0, 0.0),
+            Max => (4, 0.0, 0.0),
+            Rms => (5, 0.0, 0.0),
+            Skewness => (6, 0.0, 0.0),
+            Kurtosis => (7, 0.0, 0.0),
+            Slope => (8, 0.0, 0.0),
+            PeakToPeak => (9, 0.0, 0.0),
+            MeanCrossingRate => (10, 0.0, 0.0),
+            Band { low_hz, high_hz } => (11, low_hz, high_hz),
+        };
+        kinds.push(k);
+        lo.push(l);
+        hi.push(h);
+    }
+    (kinds, lo, hi)
+}
+
 /// The engine for a `[compute] device` setting. Only the CPU engine exists yet; `auto`
 /// resolves to it (and says so once in the log).
 pub fn backend_for(device: &str) -> Box<dyn ComputeBackend> {

@@ -1,0 +1,179 @@
+//! The CUDA kernels of cuda/, compiled as host C++ over cuda/emu/hyflow_emu.h (build.rs, feature
+//! `kernel-emulation`) and run on the CPU, must agree with the Rust reference (compute::cpu) on
+//! random and edge-case windows. scripts/test.sh runs these with the feature on.
+#![cfg(feature = "kernel-emulation")]
+
+use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend, kernel_codes};
+use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
+use hyflow::fixture::Rng;
+use std::sync::Arc;
+
+unsafe extern "C" {
+    fn hyflow_emu_features(
+        values: *const f64,
+        times: *const i64,
+        offsets: *const u32,
+        starts: *const i64,
+        n_windows: i32,
+        window_secs: f64,
+        kinds: *const i32,
+        band_lo: *const f64,
+        band_hi: *const f64,
+        n_feat: i32,
+        out: *mut f64,
+        threads: u32,
+    );
+}
+
+fn all_features() -> FeatureSet {
+    let mut f = FeatureSet::default();
+    for (n, k) in SCALAR_FEATURES {
+        f.push(n, *k);
+    }
+    f.push(
+        "band_low",
+        Feature::Band {
+            low_hz: 0.0,
+            high_hz: 2.0,
+        },
+    );
+    f.push(
+        "band_mid",
+        Feature::Band {
+            low_hz: 2.0,
+            high_hz: 7.5,
+        },
+    );
+    f
+}
+
+fn emulated(features: &FeatureSet, window_ms: i64, batch: &WindowBatch, threads: u32) -> Vec<f64> {
+    let (kinds, lo, hi) = kernel_codes(features);
+    let mut out = vec![f64::NAN; batch.len() * features.len()];
+    let offsets = if batch.offsets.is_empty() {
+        vec![0u32]
+    } else {
+        batch.offsets.clone()
+    };
+    // SAFETY: every pointer covers the lengths the kernel reads (offsets has windows + 1
+    // entries, values/times `offsets[last]`, out windows × features).
+    unsafe {
+        hyflow_emu_features(
+            batch.values.as_ptr(),
+            batch.times.as_ptr(),
+            offsets.as_ptr(),
+            batch.start.as_ptr(),
+            batch.len() as i32,
+            window_ms as f64 / 1000.0,
+            kinds.as_ptr(),
+            lo.as_ptr(),
+            hi.as_ptr(),
+            features.len() as i32,
+            out.as_mut_ptr(),
+            threads,
+        );
+    }
+    out
+}
+
+/// |a - b| <= 1e-9 · max(|a|, |b|, scale): sums in another order differ in the last bits,
+/// relative to the magnitude of what was summed (`scale`, per feature).
+fn close(a: f64, b: f64, scale: f64) -> bool {
+    if a == b {
+        return true; // also equal infinities
+    }
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(scale) + 1e-12
+}
+
+fn check(batch: &WindowBatch, window_ms: i64, threads: u32, what: &str) {
+    let features = all_features();
+    let mut want = FeatureBatch::default();
+    CpuBackend.features(&features, window_ms, batch, &mut want);
+    let got = emulated(&features, window_ms, batch, threads);
+    for w in 0..batch.len() {
+        let (_, vals) = batch.window(w);
+        let magnitude = vals.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (j, name) in features.names.iter().enumerate() {
+            let scale = match features.kinds[j] {
+                Feature::Count
+                | Feature::Skewness
+                | Feature::Kurtosis
+                | Feature::MeanCrossingRate => 1.0,
+                Feature::Band { .. } => magnitude * magnitude,
+                _ => magnitude,
+            };
+            let (a, b) = (
+                want.data[w * features.len() + j],
+                got[w * features.len() + j],
+            );
+            assert!(
+                close(a, b, scale),
+                "{what}: window {w} ({} values) feature {name}: reference {a}, kernel {b}",
+                vals.len()
+            );
+        }
+    }
+}
+
+fn batch_of(windows: &[Vec<(i64, f64)>], window_ms: i64) -> WindowBatch {
+    let mut b = WindowBatch::default();
+    for (i, w) in windows.iter().enumerate() {
+        let start = i as i64 * window_ms;
+        b.push_window(i as u32, Arc::from("s"), start, start + window_ms);
+        for (t, v) in w {
+            b.times.push(start + t);
+            b.values.push(*v);
+        }
+        b.finish_window(0);
+    }
+    b
+}
+
+#[test]
+fn random_windows_match_the_reference() {
+    for seed in 0..6u64 {
+        let mut rng = Rng::new(seed);
+        let window_ms = 10_000;
+        let windows: Vec<Vec<(i64, f64)>> = (0..6)
+            .map(|_| {
+                let n = rng.below(700) as usize + 1;
+                let level = rng.range(-1e3, 1e3);
+                let mut t = 0;
+                (0..n)
+                    .map(|i| {
+                        t += rng.below(window_ms as u64 / n as u64 + 1) as i64;
+                        let v = level + 5.0 * (i as f64 * 0.7).sin() + rng.normal();
+                        (t.min(window_ms - 1), v)
+                    })
+                    .collect()
+            })
+            .collect();
+        check(
+            &batch_of(&windows, window_ms),
+            window_ms,
+            [32, 64][seed as usize % 2],
+            &format!("seed {seed}"),
+        );
+    }
+}
+
+#[test]
+fn edge_cases_match_the_reference() {
+    let window_ms = 1_000;
+    let largest: Vec<(i64, f64)> = (0..4096)
+        .map(|i| (i * 1000 / 4096, (i as f64 * 0.01).cos()))
+        .collect();
+    let windows = vec![
+        vec![],                                                  // empty window
+        vec![(5, 42.0)],                                         // one value
+        vec![(1, 3.0), (2, 3.0), (3, 3.0)],                      // constant
+        vec![(1, 1e300), (2, -1e300), (3, 5e299)],               // huge values
+        vec![(0, 1.0), (0, 2.0), (0, 3.0)],                      // one distinct time
+        vec![(1, 0.0), (2, 1.0), (3, -1.0), (4, 0.0), (5, 2.0)], // zero deviations
+        largest,                                                 // the largest window
+    ];
+    check(&batch_of(&windows, window_ms), window_ms, 64, "edge cases");
+}
