@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Python's pyarrow and
-# numpy, for the tests that read outputs the way users do), then runs every test.
+# numpy, for the tests that read outputs the way users do; NVRTC from its PyPI wheel, to
+# compile the CUDA kernels without a GPU), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,14 @@ if ! python3 -c "import pyarrow, numpy" 2>/dev/null; then
   echo "installing pyarrow and numpy for the output tests ..."
   python3 -m pip install --quiet --disable-pip-version-check "pyarrow>=14" "numpy>=1.24"
 fi
+
+# NVRTC 12.8 (a compiler library: no GPU or driver needed) for tests/nvrtc_compile.rs.
+nvrtc_dir=${HYFLOW_NVRTC_DIR:-$HOME/.cache/hyflow/nvrtc-12.8.93}
+if [ ! -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ]; then
+  echo "installing NVRTC 12.8 into $nvrtc_dir ..."
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$nvrtc_dir" nvidia-cuda-nvrtc-cu12==12.8.93
+fi
+export LD_LIBRARY_PATH="$nvrtc_dir/nvidia/cuda_nvrtc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # A hung test fails the suite after 20 minutes instead of stalling CI.
 timeout 20m cargo test --all-targets --features kernel-emulation "$@"
