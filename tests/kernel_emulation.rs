@@ -177,3 +177,91 @@ fn edge_cases_match_the_reference() {
     ];
     check(&batch_of(&windows, window_ms), window_ms, 64, "edge cases");
 }
+
+unsafe extern "C" {
+    fn hyflow_emu_ewma_score(
+        features: *const f64,
+        n_feat: i32,
+        order: *const i32,
+        seg_offsets: *const u32,
+        seg_slot: *const u32,
+        n_segments: i32,
+        watch: *const i32,
+        alpha: *const f64,
+        n_watch: i32,
+        state_n: *mut u32,
+        state_m: *mut f64,
+        state_v: *mut f64,
+        z_out: *mut f64,
+        seen_out: *mut u32,
+    );
+}
+
+#[test]
+fn ewma_scores_and_device_state_match_the_reference() {
+    use hyflow::compute::segments;
+    use hyflow::detect::Ewma;
+    let (n_slots, n_feat) = (23usize, 4usize);
+    let watch = [1i32, 3, 0];
+    let alpha = [0.1, 0.05, 0.3];
+    let mut rng = Rng::new(9);
+    // Device state (as the engine will keep it) and the reference, per (slot, watched pair).
+    let (mut sn, mut sm, mut sv) = (
+        vec![0u32; n_slots * 3],
+        vec![0.0f64; n_slots * 3],
+        vec![0.0f64; n_slots * 3],
+    );
+    let mut reference = vec![Ewma::default(); n_slots * 3];
+    for batch in 0..5 {
+        // Windows of random sensors, several per sensor, interleaved, some not finite.
+        let n_windows = 40 + batch * 7;
+        let slots: Vec<u32> = (0..n_windows)
+            .map(|_| rng.below(n_slots as u64) as u32)
+            .collect();
+        let features: Vec<f64> = (0..n_windows * n_feat)
+            .map(|i| match rng.below(50) {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                _ => 100.0 + (i % 7) as f64 + 3.0 * rng.normal(),
+            })
+            .collect();
+        let (order, offsets, seg_slot) = segments(&slots);
+        let mut z = vec![f64::NAN; n_windows * 3];
+        let mut seen = vec![u32::MAX; n_windows * 3];
+        // SAFETY: buffers sized as the kernel indexes them (see cuda/score.cu).
+        unsafe {
+            hyflow_emu_ewma_score(
+                features.as_ptr(),
+                n_feat as i32,
+                order.as_ptr(),
+                offsets.as_ptr(),
+                seg_slot.as_ptr(),
+                seg_slot.len() as i32,
+                watch.as_ptr(),
+                alpha.as_ptr(),
+                3,
+                sn.as_mut_ptr(),
+                sm.as_mut_ptr(),
+                sv.as_mut_ptr(),
+                z.as_mut_ptr(),
+                seen.as_mut_ptr(),
+            );
+        }
+        for (w, &slot) in slots.iter().enumerate() {
+            for j in 0..3 {
+                let e = &mut reference[slot as usize * 3 + j];
+                let before = e.n;
+                let want = e.score_and_update(features[w * n_feat + watch[j] as usize], alpha[j]);
+                let got = z[w * 3 + j];
+                assert!(
+                    want == got || (want - got).abs() <= 1e-12 * want.abs(),
+                    "batch {batch} window {w} pair {j}: reference {want}, kernel {got}"
+                );
+                assert_eq!(seen[w * 3 + j], before);
+            }
+        }
+    }
+    for (i, e) in reference.iter().enumerate() {
+        assert_eq!((sn[i], sm[i], sv[i]), (e.n, e.m, e.v), "state of pair {i}");
+    }
+}

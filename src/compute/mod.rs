@@ -118,6 +118,24 @@ pub fn kernel_codes(features: &FeatureSet) -> (Vec<i32>, Vec<f64>, Vec<f64>) {
     (kinds, lo, hi)
 }
 
+/// Groups a batch's windows by sensor slot, each slot's windows kept in batch (time) order:
+/// `(order, segment offsets, slot of each segment)`, the layout cuda/score.cu walks with one
+/// thread per segment.
+pub fn segments(slots: &[u32]) -> (Vec<i32>, Vec<u32>, Vec<u32>) {
+    let mut order: Vec<i32> = (0..slots.len() as i32).collect();
+    order.sort_by_key(|&w| slots[w as usize]); // stable: keeps time order within a slot
+    let (mut offsets, mut seg_slot) = (Vec::new(), Vec::new());
+    for (k, &w) in order.iter().enumerate() {
+        let slot = slots[w as usize];
+        if seg_slot.last() != Some(&slot) {
+            offsets.push(k as u32);
+            seg_slot.push(slot);
+        }
+    }
+    offsets.push(order.len() as u32);
+    (order, offsets, seg_slot)
+}
+
 /// The engine for a `[compute] device` setting. Only the CPU engine exists yet; `auto`
 /// resolves to it (and says so once in the log).
 pub fn backend_for(device: &str) -> Box<dyn ComputeBackend> {
@@ -128,4 +146,16 @@ pub fn backend_for(device: &str) -> Box<dyn ComputeBackend> {
         });
     }
     Box::new(cpu::CpuBackend)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn segments_group_by_slot_in_time_order() {
+        let (order, offsets, slots) = super::segments(&[5, 2, 5, 9, 2, 5]);
+        assert_eq!(order, vec![1, 4, 0, 2, 5, 3]);
+        assert_eq!(offsets, vec![0, 2, 5, 6]);
+        assert_eq!(slots, vec![2, 5, 9]);
+        assert_eq!(super::segments(&[]), (vec![], vec![0], vec![]));
+    }
 }
