@@ -12,6 +12,7 @@ pub mod compute;
 pub mod config;
 pub mod dataflow;
 pub mod detect;
+pub mod energy;
 pub mod features;
 pub mod fixture;
 pub mod inspect;

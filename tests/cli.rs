@@ -156,3 +156,34 @@ fn docs_pipeline_md_matches_the_schema() {
         "docs/pipeline.md is out of date: regenerate its key tables with\n  hyflow schema | python3 scripts/pipeline_doc.py"
     );
 }
+
+#[test]
+fn a_cuda_device_without_cuda_fails_cleanly_and_auto_runs_on_the_cpu() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/bench.toml"))
+            .expect("read");
+    let cuda = tmp.path().join("cuda.toml");
+    std::fs::write(&cuda, format!("{text}\n[compute]\ndevice = \"cuda:0\"\n")).expect("write");
+    let (code, _, err) = hyflow(&["validate", &cuda.display().to_string()]);
+    assert_eq!(code, 0, "cuda:N is a valid setting: {err}");
+    // SAFETY: only probes whether the library loads.
+    if unsafe { cudarc::driver::sys::is_culib_present() } {
+        eprintln!("a CUDA driver is present here: the failure path is not exercised");
+        return;
+    }
+    let out = tmp.path().join("out").display().to_string();
+    let (code, _, err) = hyflow(&["replay", &cuda.display().to_string(), "--out", &out]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("compute device \"cuda:0\": no CUDA driver"),
+        "{err}"
+    );
+    let (code, stdout, err) = hyflow(&["replay", "pipelines/bench.toml", "--out", &out]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("device = \"auto\": using the CPU"), "{err}");
+    assert!(
+        stdout.contains("compute engines:") && stdout.contains("cpu "),
+        "{stdout}"
+    );
+}

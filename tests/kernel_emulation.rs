@@ -91,7 +91,9 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
 fn check(batch: &WindowBatch, window_ms: i64, threads: u32, what: &str) {
     let features = all_features();
     let mut want = FeatureBatch::default();
-    CpuBackend.features(&features, window_ms, batch, &mut want);
+    CpuBackend
+        .features(&features, window_ms, batch, &mut want)
+        .expect("cpu");
     let got = emulated(&features, window_ms, batch, threads);
     for w in 0..batch.len() {
         let (_, vals) = batch.window(w);

@@ -120,6 +120,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         source_secs,
         rows as f64 / source_secs / 1e6
     );
+    super::replay::print_cost_report(&s);
     match (rss_before, peak_rss_mib()) {
         (Some(b), Some(p)) => println!("  peak RSS    {p:.0} MiB (before runs {b:.0} MiB)"),
         _ => println!("  peak RSS    unavailable (no /proc/self/status)"),

@@ -81,7 +81,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(name: &str, s: &Summary) {
+pub fn print_summary(name: &str, s: &Summary) {
     println!(
         "pipeline {name}: replayed {} file(s) in {:.2} s",
         s.files_in,
@@ -109,5 +109,40 @@ fn print_summary(name: &str, s: &Summary) {
             String::new()
         };
         println!("  sink {sink}: {}{more}", shown.join(", "));
+    }
+    print_cost_report(s);
+}
+
+/// The cost report: per compute engine, batches, values, busy time, cross-check, and energy
+/// where the hardware exposes it (absent counters say so).
+pub fn print_cost_report(s: &Summary) {
+    println!("  compute engines:");
+    for e in &s.engines {
+        let check = if e.cross_checked > 0 {
+            format!(
+                ", cross-checked {} (max diff {:.1e} rel, {:.1e} abs)",
+                e.cross_checked, e.max_rel_diff, e.max_abs_diff
+            )
+        } else {
+            String::new()
+        };
+        let errors = if e.errors > 0 {
+            format!(", {} failed (recomputed on the CPU)", e.errors)
+        } else {
+            String::new()
+        };
+        println!(
+            "    {:<8} {} batches, {} windows, {} values, busy {:.3} s{errors}{check}",
+            e.name, e.batches, e.windows, e.values, e.busy_secs
+        );
+    }
+    match s.cpu_joules {
+        Some(j) => println!(
+            "  energy: CPU package {j:.1} J = {:.2} J per million readings (RAPL); GPU: not measured yet",
+            j / (s.rows_in.max(1) as f64 / 1e6)
+        ),
+        None => {
+            println!("  energy: CPU counter absent (RAPL not readable here); GPU counter absent")
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! the CUDA kernels are checked against, so it favours clear, stable numerics (two-pass
 //! moments) while staying allocation-free per window.
 
-use super::{ComputeBackend, FeatureBatch, WindowBatch};
+use super::{ComputeBackend, ComputeError, FeatureBatch, WindowBatch};
 use crate::features::{Feature, FeatureSet};
 
 /// The CPU engine.
@@ -19,7 +19,7 @@ impl ComputeBackend for CpuBackend {
         window_ms: i64,
         batch: &WindowBatch,
         out: &mut FeatureBatch,
-    ) {
+    ) -> Result<(), ComputeError> {
         out.width = features.len();
         out.data.clear();
         out.data.resize(batch.len() * features.len(), 0.0);
@@ -28,6 +28,7 @@ impl ComputeBackend for CpuBackend {
             let row = &mut out.data[i * features.len()..(i + 1) * features.len()];
             window_features(features, window_ms, batch.start[i], times, values, row);
         }
+        Ok(())
     }
 }
 

@@ -1,9 +1,12 @@
 //! Feature extraction engines. One interface ([`ComputeBackend`]), one layout in
-//! ([`WindowBatch`]: ragged values with per-window offsets, the layout the CUDA kernels will
-//! take) and one layout out ([`FeatureBatch`]: a row of features per window).
-//! Only the CPU engine exists so far; `cuda` comes with its own issue.
+//! ([`WindowBatch`]: ragged values with per-window offsets, the layout the CUDA kernels take)
+//! and one layout out ([`FeatureBatch`]: a row of features per window). Engines: `cpu` (the
+//! reference), `cuda` (cuda/features.cu through cudarc), and the `scheduler` that routes
+//! batches between them.
 
 pub mod cpu;
+pub mod cuda;
+pub mod scheduler;
 
 use crate::features::FeatureSet;
 use std::sync::Arc;
@@ -76,6 +79,17 @@ impl FeatureBatch {
     }
 }
 
+/// A compute engine failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ComputeError {
+    /// The engine cannot run on this machine.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The device failed (out of memory, device lost, a launch error).
+    #[error("{0}")]
+    Device(String),
+}
+
 /// A feature-extraction engine.
 pub trait ComputeBackend: Send {
     /// Short name for logs and reports (`cpu`, `cuda:0`).
@@ -87,7 +101,11 @@ pub trait ComputeBackend: Send {
         window_ms: i64,
         batch: &WindowBatch,
         out: &mut FeatureBatch,
-    );
+    ) -> Result<(), ComputeError>;
+    /// What each engine behind this one did (for the cost report).
+    fn report(&self) -> Vec<scheduler::EngineReport> {
+        Vec::new()
+    }
 }
 
 /// The feature codes the kernels in cuda/features.cu take (`kinds`), with each band's edges
@@ -136,16 +154,65 @@ pub fn segments(slots: &[u32]) -> (Vec<i32>, Vec<u32>, Vec<u32>) {
     (order, offsets, seg_slot)
 }
 
-/// The engine for a `[compute] device` setting. Only the CPU engine exists yet; `auto`
-/// resolves to it (and says so once in the log).
-pub fn backend_for(device: &str) -> Box<dyn ComputeBackend> {
-    if device == "auto" {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            tracing::info!("device = \"auto\": using the CPU engine (no CUDA engine in this build)")
-        });
+/// The engine for a `[compute] device` setting: `cpu`; `cuda:N` (the GPU, falling back to the
+/// CPU batch by batch on errors); `auto` (the hybrid scheduler over the CPU and GPU 0 when CUDA
+/// is present, else the CPU, said once in the log).
+pub fn backend_for(
+    device: &str,
+    cross_check: f64,
+    tolerance: f64,
+) -> Result<Box<dyn ComputeBackend>, ComputeError> {
+    use scheduler::{Hybrid, Policy};
+    let cpu = || Box::new(cpu::CpuBackend) as Box<dyn ComputeBackend>;
+    if device == "cpu" {
+        return Ok(Box::new(Hybrid::new(
+            cpu(),
+            Vec::new(),
+            Policy::Cheapest,
+            0.0,
+            tolerance,
+        )));
     }
-    Box::new(cpu::CpuBackend)
+    if let Some(n) = device.strip_prefix("cuda:") {
+        let ordinal: usize = n
+            .parse()
+            .map_err(|_| ComputeError::Unavailable(format!("bad device {device:?}")))?;
+        let gpu = cuda::CudaBackend::new(ordinal)?;
+        return Ok(Box::new(Hybrid::new(
+            cpu(),
+            vec![Box::new(gpu)],
+            Policy::Accelerator,
+            cross_check,
+            tolerance,
+        )));
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    match cuda::CudaBackend::new(0) {
+        Ok(gpu) => {
+            ONCE.call_once(|| {
+                tracing::info!(
+                    "device = \"auto\": routing batches between the CPU and cuda:0 by measured cost"
+                )
+            });
+            Ok(Box::new(Hybrid::new(
+                cpu(),
+                vec![Box::new(gpu)],
+                Policy::Cheapest,
+                cross_check,
+                tolerance,
+            )))
+        }
+        Err(e) => {
+            ONCE.call_once(|| tracing::info!("device = \"auto\": using the CPU ({e})"));
+            Ok(Box::new(Hybrid::new(
+                cpu(),
+                Vec::new(),
+                Policy::Cheapest,
+                0.0,
+                tolerance,
+            )))
+        }
+    }
 }
 
 #[cfg(test)]

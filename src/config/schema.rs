@@ -616,8 +616,9 @@ fn default_roll_rows() -> usize {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ComputeConfig {
-    /// `auto`, `cpu` or `cuda:N`. Only the CPU engine exists so far: `auto` runs on the CPU and
-    /// `cuda:N` is refused by `validate`.
+    /// `auto` (route each batch to the CPU or GPU 0 by measured cost; the CPU alone when CUDA
+    /// is absent), `cpu`, or `cuda:N` (GPU N, each failed batch recomputed on the CPU; the run
+    /// fails to start when CUDA is absent).
     #[serde(default = "default_device")]
     #[schemars(with = "String")]
     pub device: Spanned<String>,
@@ -627,6 +628,12 @@ pub struct ComputeConfig {
     /// ...or this long after its first window, whichever comes first.
     #[serde(default = "default_batch_delay")]
     pub max_batch_delay: Duration,
+    /// Fraction of GPU batches recomputed on the CPU to check the GPU's results (0 = never).
+    #[serde(default = "default_cross_check")]
+    pub cross_check: f64,
+    /// Largest relative difference the cross-check accepts silently; larger ones are logged.
+    #[serde(default = "default_cross_tol")]
+    pub cross_check_tolerance: f64,
 }
 
 impl Default for ComputeConfig {
@@ -635,6 +642,8 @@ impl Default for ComputeConfig {
             device: default_device(),
             max_batch_windows: default_batch_windows(),
             max_batch_delay: default_batch_delay(),
+            cross_check: default_cross_check(),
+            cross_check_tolerance: default_cross_tol(),
         }
     }
 }
@@ -643,6 +652,12 @@ fn default_device() -> Spanned<String> {
 }
 fn default_batch_windows() -> usize {
     4096
+}
+fn default_cross_check() -> f64 {
+    0.01
+}
+fn default_cross_tol() -> f64 {
+    1e-9
 }
 fn default_batch_delay() -> Duration {
     Duration::from_ms(50)

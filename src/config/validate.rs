@@ -417,17 +417,21 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
 
     // [compute]
     let dev = config.compute.device.get_ref().as_str();
-    if dev.starts_with("cuda:") && dev[5..].parse::<u32>().is_ok() {
-        c.at(
-            &config.compute.device,
-            format!("device {dev:?}: the CUDA engine is not in this build yet"),
-            Some("use \"auto\" (the CPU until the CUDA engine lands) or \"cpu\""),
-        );
-    } else if dev != "auto" && dev != "cpu" {
+    let cuda_ok = dev
+        .strip_prefix("cuda:")
+        .is_some_and(|n| n.parse::<u32>().is_ok());
+    if dev != "auto" && dev != "cpu" && !cuda_ok {
         c.at(
             &config.compute.device,
             format!("unknown device {dev:?}"),
             Some("use \"auto\", \"cpu\" or \"cuda:N\""),
+        );
+    }
+    if !(0.0..=1.0).contains(&config.compute.cross_check) {
+        c.at(
+            &config.compute.device,
+            "compute cross-check must be a fraction in [0, 1]",
+            None,
         );
     }
     if config.compute.max_batch_windows == 0 {

@@ -4,6 +4,7 @@
 pub mod explain;
 pub mod operators;
 
+use crate::compute::scheduler::EngineReport;
 use crate::config::OnBadFile;
 use crate::config::Pipeline;
 use crate::sink::{SinkError, SinkSet};
@@ -49,6 +50,7 @@ pub struct Shared {
     abort: AtomicBool,
     error: Mutex<Option<String>>,
     files: Mutex<Vec<(String, Vec<PathBuf>)>>,
+    engines: Mutex<Vec<EngineReport>>,
     finished_workers: AtomicUsize,
 }
 
@@ -60,6 +62,25 @@ impl Shared {
             *slot = Some(e);
         }
         self.abort.store(true, Ordering::SeqCst);
+    }
+    /// Adds one worker's engine counts to the run's (summed by engine name).
+    pub fn add_engine_reports(&self, reports: Vec<EngineReport>) {
+        let mut all = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        for r in reports {
+            match all.iter_mut().find(|a| a.name == r.name) {
+                Some(a) => {
+                    a.batches += r.batches;
+                    a.windows += r.windows;
+                    a.values += r.values;
+                    a.busy_secs += r.busy_secs;
+                    a.errors += r.errors;
+                    a.cross_checked += r.cross_checked;
+                    a.max_abs_diff = a.max_abs_diff.max(r.max_abs_diff);
+                    a.max_rel_diff = a.max_rel_diff.max(r.max_rel_diff);
+                }
+                None => all.push(r),
+            }
+        }
     }
     /// True once a failure was recorded.
     pub fn aborted(&self) -> bool {
@@ -99,6 +120,10 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Output files per sink.
     pub outputs: Vec<(String, Vec<PathBuf>)>,
+    /// What each compute engine did.
+    pub engines: Vec<EngineReport>,
+    /// CPU package energy over the run (joules), when RAPL is readable.
+    pub cpu_joules: Option<f64>,
 }
 
 impl Summary {
@@ -127,6 +152,7 @@ pub struct Running {
     shared: Arc<Shared>,
     guards: timely::communication::initialize::WorkerGuards<()>,
     started: Instant,
+    energy: Option<crate::energy::RaplReading>,
     workers: usize,
     files_in: usize,
     /// Total input rows, from the file footers (for progress and ETA).
@@ -170,6 +196,14 @@ impl Running {
             outputs: std::mem::take(
                 &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),
             ),
+            engines: std::mem::take(
+                &mut *self
+                    .shared
+                    .engines
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            ),
+            cpu_joules: self.energy.and_then(crate::energy::rapl_joules_since),
         })
     }
 }
@@ -201,6 +235,19 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let shared = Arc::new(Shared::default());
     let workers = opts.workers.max(1);
     let files_in = paths.len();
+    if let Some(n) = pipeline
+        .config
+        .compute
+        .device
+        .get_ref()
+        .strip_prefix("cuda:")
+        && !crate::compute::cuda::available()
+    {
+        return Err(RunError::Failed(format!(
+            "compute device \"cuda:{n}\": no CUDA driver (libcuda) or NVRTC (libnvrtc) can be loaded on this machine; use \"auto\" or \"cpu\""
+        )));
+    }
+    let energy = crate::energy::rapl_now();
     let started = Instant::now();
     let files = Arc::new(files);
     let sh = shared.clone();
@@ -239,7 +286,7 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
             )
             .probe_with(&progress);
             let windows = operators::window_stage(msgs, p.clone());
-            let feats = operators::features_stage(windows, p.clone());
+            let feats = operators::features_stage(windows, p.clone(), s.clone());
             let scored = operators::score_stage(feats, p.clone(), s.clone());
             operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
         });
@@ -251,6 +298,7 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         shared,
         guards,
         started,
+        energy,
         workers,
         files_in,
         total_rows,

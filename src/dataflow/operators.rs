@@ -321,35 +321,55 @@ fn split(batch: WindowBatch, max: usize) -> Vec<WindowBatch> {
     out
 }
 
-/// Features: runs the compute engine on each batch of windows.
+/// Features: runs the compute engine on each batch of windows; reports the engines' counts
+/// when its input ends.
 pub fn features_stage<'s>(
     stream: StreamVec<'s, i64, Stage>,
     pipeline: Arc<Pipeline>,
+    shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Stage> {
-    stream.unary::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
         Pipe,
         "Features",
         move |_cap, _info| {
-            let mut engine = backend_for(pipeline.config.compute.device.get_ref());
-            move |input, output| {
+            let c = &pipeline.config.compute;
+            let mut engine =
+                match backend_for(c.device.get_ref(), c.cross_check, c.cross_check_tolerance) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        shared.fail(format!("compute device {:?}: {e}", c.device.get_ref()));
+                        None
+                    }
+                };
+            move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     let mut session = output.session(&cap);
                     for s in data.drain(..) {
                         match s {
                             Stage::Windows(w) => {
+                                let Some(engine) = engine.as_mut() else {
+                                    continue;
+                                };
                                 let mut f = FeatureBatch::default();
-                                engine.features(
+                                match engine.features(
                                     &pipeline.features,
                                     pipeline.window.size,
                                     &w,
                                     &mut f,
-                                );
-                                session.give(Stage::Features(w, f));
+                                ) {
+                                    Ok(()) => session.give(Stage::Features(w, f)),
+                                    Err(e) => shared.fail(format!("computing features: {e}")),
+                                }
                             }
                             other => session.give(other),
                         }
                     }
                 });
+                if frontier.is_empty()
+                    && let Some(engine) = engine.take()
+                {
+                    shared.add_engine_reports(engine.report());
+                }
             }
         },
     )
