@@ -15,6 +15,7 @@ if ! ldconfig -p | grep -q libnvrtc.so.12; then
 fi
 
 set -e
+mkdir -p target/gpu-check
 cargo build --release --quiet
 echo "== equivalence and kernel throughput on the device"
 cargo test --release --quiet --test gpu -- --ignored --nocapture --test-threads=1
