@@ -20,4 +20,5 @@ pub mod output;
 pub mod rules;
 pub mod sink;
 pub mod source;
+pub mod timefmt;
 pub mod window;

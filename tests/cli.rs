@@ -187,3 +187,43 @@ fn a_cuda_device_without_cuda_fails_cleanly_and_auto_runs_on_the_cpu() {
         "{stdout}"
     );
 }
+
+#[test]
+fn score_writes_one_row_per_input_row_matching_its_golden_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("scores.csv");
+    let (code, _, err) = hyflow(&[
+        "score",
+        "pipelines/nab.toml",
+        "--input",
+        "fixtures/nab/speed_7578.csv",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let got = std::fs::read_to_string(&out).expect("scores");
+    let input = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/nab/speed_7578.csv"
+    ))
+    .expect("input");
+    assert_eq!(got.lines().count(), input.lines().count());
+    assert_eq!(got.lines().next(), Some("timestamp,value,anomaly_score"));
+    for (g, i) in got.lines().zip(input.lines()).skip(1) {
+        assert!(g.starts_with(&format!("{i},")), "{g} does not echo {i}");
+        let s: f64 = g
+            .rsplit(',')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("score");
+        assert!((0.0..=1.0).contains(&s), "{g}");
+    }
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/nab/speed_7578.scores.csv");
+    if std::env::var_os("HYFLOW_BLESS").is_some() {
+        std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&golden, &got).expect("bless");
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden scores (HYFLOW_BLESS=1 creates it)");
+    assert!(want == got, "scores differ from {}", golden.display());
+}

@@ -90,5 +90,10 @@ fn bench() {
 
 #[test]
 fn nab() {
-    check("nab", &["windows", "alerts", "rejects"]);
+    check("nab", &["windows", "rejects"]);
+}
+
+#[test]
+fn nab_replay() {
+    check("nab-replay", &["windows", "alerts", "rejects"]);
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod replay;
+mod score;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -46,6 +47,8 @@ enum Command {
     },
     /// Measure replay throughput and peak memory on the benchmark workload.
     Bench(bench::BenchArgs),
+    /// Score every input row: timestamp,value,anomaly_score (the NAB results layout).
+    Score(score::ScoreArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -155,6 +158,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => bench::run(a),
+        Command::Score(a) => score::run(a),
     }
 }
 

@@ -49,6 +49,32 @@ pub struct PipelineConfig {
 pub enum SourceKind {
     /// Parquet files (a path or a glob), replayed as fast as the machine allows.
     Parquet,
+    /// CSV files with a header line (a path or a glob); see `[source.csv]`.
+    Csv,
+}
+
+/// How CSV timestamps are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CsvTime {
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (or with `T`), local time in `time-zone`.
+    #[default]
+    Iso,
+    /// An integer in `time-unit` since the Unix epoch.
+    Unix,
+}
+
+/// CSV input options.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CsvOptions {
+    /// How the time column is written.
+    #[serde(default)]
+    pub time_format: CsvTime,
+    /// Take the sensor id from the file name (without extension) instead of a column: for
+    /// files holding one series, such as the NAB corpus.
+    #[serde(default)]
+    pub sensor_from_file_name: bool,
 }
 
 /// Unit of integer timestamps.
@@ -81,7 +107,7 @@ pub enum OnBadFile {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SourceConfig {
-    /// Source kind: `parquet` (`kafka` comes later).
+    /// Source kind: `parquet` or `csv` (`kafka` comes later).
     pub kind: SourceKind,
     /// A file path or a glob (`fixtures/*.parquet`), relative to the current directory.
     #[schemars(with = "String")]
@@ -106,6 +132,9 @@ pub struct SourceConfig {
     /// What to do with a file that cannot be read.
     #[serde(default)]
     pub on_bad_file: OnBadFile,
+    /// CSV options (kind = "csv").
+    #[serde(default)]
+    pub csv: CsvOptions,
     /// Read each Parquet row group as its own input partition, so several workers decode one
     /// file (the outputs are the same either way). Off by default: on the benchmark workload
     /// the cross-worker buffering costs more than parallel decoding gains (docs/performance.md).

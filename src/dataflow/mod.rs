@@ -7,8 +7,9 @@ pub mod operators;
 use crate::compute::scheduler::EngineReport;
 use crate::config::OnBadFile;
 use crate::config::Pipeline;
+use crate::config::SourceKind;
 use crate::sink::{SinkError, SinkSet};
-use crate::source::{self, Partition, SourceError, parquet::ParquetFile};
+use crate::source::{self, Partition, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -220,16 +221,39 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let src = &pipeline.config.source;
     let mut files = Vec::new();
     for p in &paths {
-        match ParquetFile::open(p, &src.columns, src.time_unit, pipeline.tz_offset_ms) {
-            Ok(f) => files.push(Ok(Arc::new(f))),
+        let opened = match src.kind {
+            SourceKind::Parquet => {
+                ParquetFile::open(p, &src.columns, src.time_unit, pipeline.tz_offset_ms)
+                    .map(|f| Input::Parquet(Arc::new(f)))
+            }
+            SourceKind::Csv => CsvPartition::open(
+                p,
+                &src.columns,
+                &src.csv,
+                pipeline.tz_offset_ms,
+                src.batch_rows,
+            )
+            .map(|_| Input::Csv(p.clone())),
+        };
+        match opened {
+            Ok(input) => files.push(input),
             Err(e) if src.on_bad_file == OnBadFile::Skip => {
                 tracing::error!("skipping {}: {e}", p.display());
-                files.push(Err((p.display().to_string(), e)));
+                files.push(Input::Failed(p.display().to_string(), e));
             }
             Err(e) => return Err(e.into()),
         }
     }
-    let total_rows = files.iter().flatten().map(|f| f.rows()).sum();
+    let total_rows = files
+        .iter()
+        .map(|f| {
+            if let Input::Parquet(f) = f {
+                f.rows()
+            } else {
+                0
+            }
+        })
+        .sum();
     let sinks = SinkSet::open(&pipeline, opts.out_dir.as_deref())?;
     let sinks = Arc::new(Mutex::new(Some(sinks)));
     let shared = Arc::new(Shared::default());
@@ -259,6 +283,7 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         let src = &pipeline.config.source;
         let (parts, bounds) = worker_parts(
             &files,
+            &pipeline,
             src.batch_rows,
             src.split_row_groups,
             delay,
@@ -310,7 +335,8 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
 /// `i, i + peers, ...`.
 /// Also returns the initial emission bound of every partition (for backpressure).
 fn worker_parts(
-    files: &[OpenedFile],
+    files: &[Input],
+    pipeline: &Pipeline,
     batch_rows: usize,
     split: bool,
     delay: i64,
@@ -319,16 +345,32 @@ fn worker_parts(
 ) -> (Vec<IndexedPartition>, Arc<Vec<i64>>) {
     let mut all: Vec<Box<dyn Partition>> = Vec::new();
     for f in files {
+        let failed = |name: String, e: SourceError| {
+            Box::new(FailedPartition {
+                name,
+                error: Some(e),
+            }) as Box<dyn Partition>
+        };
         match f {
-            Ok(file) => all.extend(
+            Input::Parquet(file) => all.extend(
                 file.partitions(batch_rows, split)
                     .into_iter()
                     .map(|p| Box::new(p) as Box<dyn Partition>),
             ),
-            Err((name, e)) => all.push(Box::new(FailedPartition {
-                name: name.clone(),
-                error: Some(e.clone()),
-            })),
+            Input::Csv(path) => {
+                let src = &pipeline.config.source;
+                match CsvPartition::open(
+                    path,
+                    &src.columns,
+                    &src.csv,
+                    pipeline.tz_offset_ms,
+                    batch_rows,
+                ) {
+                    Ok(p) => all.push(Box::new(p)),
+                    Err(e) => all.push(failed(path.display().to_string(), e)),
+                }
+            }
+            Input::Failed(name, e) => all.push(failed(name.clone(), e.clone())),
         }
     }
     // Time order (by initial bound, then file order): a worker's earlier partitions never
@@ -352,7 +394,12 @@ fn worker_parts(
 /// A partition with its index in the global partition order.
 type IndexedPartition = (usize, Box<dyn Partition>);
 
-type OpenedFile = Result<Arc<ParquetFile>, (String, SourceError)>;
+/// An input file, opened (and checked) before the run starts.
+enum Input {
+    Parquet(Arc<ParquetFile>),
+    Csv(PathBuf),
+    Failed(String, SourceError),
+}
 
 /// A file that could not be opened, in skip mode: yields its error once, as a reject.
 struct FailedPartition {

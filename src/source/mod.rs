@@ -3,6 +3,7 @@
 //! [`ReadingBatch`]es plus reject and late rows. Each partition has its own watermark, so the
 //! late/on-time decision depends only on that partition's order, never on scheduling.
 
+pub mod csv;
 pub mod parquet;
 
 use crate::batch::{LateRow, ReadingBatch, RejectRow, sensor_hash};
@@ -405,6 +406,39 @@ impl Decoder {
     }
 }
 
+/// A sensor id column (string, dictionary of strings, or integer) as strings.
+pub fn sensor_strings(col: &ArrayRef) -> Vec<Option<String>> {
+    match col.data_type() {
+        DataType::Utf8 => col
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect(),
+        DataType::LargeUtf8 => col
+            .as_string::<i64>()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect(),
+        DataType::Utf8View => col
+            .as_string_view()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect(),
+        DataType::Dictionary(k, _) if **k == DataType::Int32 => {
+            let d = col.as_dictionary::<Int32Type>();
+            let v = d.values().as_string::<i32>();
+            d.keys()
+                .iter()
+                .map(|k| k.map(|k| v.value(k as usize).to_string()))
+                .collect()
+        }
+        _ => arrow_cast_int(col)
+            .into_iter()
+            .map(|v| v.map(|x| x.to_string()))
+            .collect(),
+    }
+}
+
 /// Event times in ms read in place: an int64 column in ms (or a UTC ms timestamp) without nulls.
 fn fast_ms(col: &ArrayRef, unit: TimeUnit) -> Option<&[i64]> {
     if col.null_count() > 0 {
@@ -452,7 +486,8 @@ fn arrow_cast_int(col: &ArrayRef) -> Vec<Option<i64>> {
     }
 }
 
-fn arrow_cast_f64(col: &ArrayRef) -> Vec<Option<f64>> {
+/// A numeric column as f64 values (None for nulls and unsupported types).
+pub fn arrow_cast_f64(col: &ArrayRef) -> Vec<Option<f64>> {
     match col.data_type() {
         DataType::Float64 => col.as_primitive::<Float64Type>().iter().collect(),
         DataType::Float32 => col
@@ -477,7 +512,9 @@ fn arrow_cast_f64(col: &ArrayRef) -> Vec<Option<f64>> {
     }
 }
 
-fn time_ms(col: &ArrayRef, unit: TimeUnit, tz_offset_ms: i64) -> Vec<Option<i64>> {
+/// A time column as ms since the epoch (integers in `unit`; naive timestamps shifted by
+/// `tz_offset_ms`).
+pub fn time_ms(col: &ArrayRef, unit: TimeUnit, tz_offset_ms: i64) -> Vec<Option<i64>> {
     match col.data_type() {
         DataType::Timestamp(u, tz) => {
             let unit = unit_of(*u);
