@@ -493,6 +493,17 @@ pub struct RuleConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FuseConfig {
+    /// How the detectors' z-score becomes a learned score in [0, 1]: `ratio` (z² / (z² +
+    /// z-alert²)) or `tail` (the tail probability of the sensor's recent scores against its own
+    /// score history; comparable across sensors; see docs/pipeline.md).
+    #[serde(default)]
+    pub calibration: Calibration,
+    /// `tail` calibration: windows in the short-term average of scores.
+    #[serde(default = "default_tail_short")]
+    pub tail_short: u32,
+    /// `tail` calibration: windows of score history the short-term average is compared with.
+    #[serde(default = "default_tail_long")]
+    pub tail_long: u32,
     /// Weight of the calibrated learned score.
     #[serde(default = "one")]
     pub ai_weight: f64,
@@ -521,6 +532,9 @@ pub struct FuseConfig {
 impl Default for FuseConfig {
     fn default() -> Self {
         Self {
+            calibration: Calibration::Ratio,
+            tail_short: default_tail_short(),
+            tail_long: default_tail_long(),
             ai_weight: 1.0,
             rules_weight: 1.0,
             open: default_open(),
@@ -531,6 +545,24 @@ impl Default for FuseConfig {
         }
     }
 }
+fn default_tail_short() -> u32 {
+    6
+}
+fn default_tail_long() -> u32 {
+    2016
+}
+
+/// Calibration of the learned score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Calibration {
+    /// z² / (z² + z_alert²): 0.5 at the detector's z-alert.
+    #[default]
+    Ratio,
+    /// Tail probability of the recent mean score against the sensor's score history.
+    Tail,
+}
+
 fn default_open() -> Spanned<f64> {
     Spanned::new(0..0, 0.5)
 }

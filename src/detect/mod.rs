@@ -3,6 +3,7 @@
 //! windows of one sensor must be scored in start order.
 
 pub mod episode;
+pub mod tail;
 
 pub use episode::{EpisodeConfig, Episodes};
 
@@ -95,6 +96,8 @@ pub struct Scorer {
     fuse: FuseConfig,
     /// Per slot: one EWMA per (detector, feature).
     state: Vec<Vec<Ewma>>,
+    /// Per slot: tail calibration state (`calibration = "tail"`).
+    tails: Vec<tail::Tail>,
     width: usize,
 }
 
@@ -113,6 +116,7 @@ impl Scorer {
             warmup,
             fuse,
             state: Vec::new(),
+            tails: Vec::new(),
             width,
         }
     }
@@ -144,6 +148,19 @@ impl Scorer {
             if warm {
                 out.ai = out.ai.max(calibrate(dz, d.z_alert));
             }
+        }
+        if self.fuse.calibration == crate::config::Calibration::Tail && !self.detectors.is_empty() {
+            if self.tails.len() <= s {
+                self.tails.resize(s + 1, tail::Tail::default());
+            }
+            let f = &self.fuse;
+            let p = self.tails[s].calibrate(
+                out.score,
+                f.tail_short as usize,
+                f.tail_long as usize,
+                self.warmup as usize,
+            );
+            out.ai = p.unwrap_or(0.0);
         }
         out.contributions.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (i, r) in self.rules.iter().enumerate() {
