@@ -89,6 +89,17 @@ struct Engine {
     disabled: bool,
 }
 
+impl Engine {
+    /// Learns the cost of a finished batch and counts it.
+    fn record(&mut self, batch: &WindowBatch, secs: f64) {
+        self.cost.observe(batch.values.len() as f64, secs);
+        self.report.batches += 1;
+        self.report.windows += batch.len() as u64;
+        self.report.values += batch.values.len() as u64;
+        self.report.busy_secs += secs;
+    }
+}
+
 /// Routing policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -203,12 +214,8 @@ impl ComputeBackend for Hybrid {
         let e = &mut self.engines[i];
         match result {
             Ok(()) => {
-                e.cost.observe(values, secs);
+                e.record(batch, secs);
                 e.failures_in_a_row = 0;
-                e.report.batches += 1;
-                e.report.windows += batch.len() as u64;
-                e.report.values += batch.values.len() as u64;
-                e.report.busy_secs += secs;
             }
             Err(err) if i > 0 => {
                 e.report.errors += 1;
@@ -275,12 +282,7 @@ impl Hybrid {
             .backend
             .features(features, window_ms, batch, out)?;
         let secs = started.elapsed().as_secs_f64();
-        let e = &mut self.engines[0];
-        e.cost.observe(batch.values.len() as f64, secs);
-        e.report.batches += 1;
-        e.report.windows += batch.len() as u64;
-        e.report.values += batch.values.len() as u64;
-        e.report.busy_secs += secs;
+        self.engines[0].record(batch, secs);
         Ok(())
     }
 }
