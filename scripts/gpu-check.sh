@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU (one command, well under 8 minutes): build, run the kernel
+# The GPU check, on a machine with an NVIDIA GPU (one command, well under 8 minutes): the kernel
 # equivalence tests on the device (CUDA engine vs the CPU reference), the kernel throughput
 # measurement, and an end-to-end replay with device = cpu, cuda:0 and auto. Paste the output
 # into docs/gpu.md with the date and the GPU model.
+#
+# The device machine may have no Rust toolchain: build here first with
+#   scripts/gpu-check.sh --prepare
+# which leaves stripped binaries in target/gpu-bundle (about 15 MB; carry that path), then run
+#   scripts/gpu-check.sh
+# there. With cargo present and no bundle, it builds in place.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+bundle=target/gpu-bundle
+
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  cargo build --release --quiet
+  test_bin=$(cargo test --release --test gpu --no-run 2>&1 | grep -o 'target/release/deps/gpu-[a-z0-9]*' | head -1)
+  mkdir -p "$bundle"
+  strip -o "$bundle/hyflow" target/release/hyflow
+  strip -o "$bundle/gpu-tests" "$test_bin"
+  ls -la "$bundle"
+  exit 0
+fi
+
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi not found"
 
 # NVRTC from its wheel when the machine has none (the driver comes with the machine).
@@ -15,15 +34,22 @@ if ! ldconfig -p | grep -q libnvrtc.so.12; then
 fi
 
 set -e
+if [ -x "$bundle/hyflow" ]; then
+  hyflow=$bundle/hyflow
+  gpu_tests=$bundle/gpu-tests
+else
+  cargo build --release --quiet
+  hyflow=target/release/hyflow
+  gpu_tests=$(cargo test --release --test gpu --no-run 2>&1 | grep -o 'target/release/deps/gpu-[a-z0-9]*' | head -1)
+fi
 mkdir -p target/gpu-check
-cargo build --release --quiet
 echo "== equivalence and kernel throughput on the device"
-cargo test --release --quiet --test gpu -- --ignored --nocapture --test-threads=1
+"$gpu_tests" --ignored --nocapture --test-threads=1
 echo "== end-to-end replay of the manufacturing pipeline (spectral bands) on a larger input"
 input=target/gpu-check/manufacturing_512x2h.parquet
-[ -e "$input" ] || target/release/hyflow gen manufacturing --sensors 512 --duration 2h --seed 1 --out "$input" >/dev/null
+[ -e "$input" ] || "$hyflow" gen manufacturing --sensors 512 --duration 2h --seed 1 --out "$input" >/dev/null
 for device in cpu cuda:0 auto; do
-  sed "s/^device = .*/device = \"$device\"/" pipelines/manufacturing.toml > target/gpu-check/m-$device.toml
+  sed "s/^device = .*/device = \"$device\"/" pipelines/manufacturing.toml > "target/gpu-check/m-$device.toml"
   echo "-- device = $device"
-  target/release/hyflow replay -q -w 4 target/gpu-check/m-$device.toml --input "$input" --out target/gpu-check/out-$device | grep -E "replayed|rows in|compute engines|cpu |cuda|energy"
+  "$hyflow" replay -q -w 4 "target/gpu-check/m-$device.toml" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|cpu |cuda|energy"
 done
