@@ -95,4 +95,6 @@ pub enum OutRecord {
     Reject(RejectRow),
     /// A late reading.
     Late(LateRow),
+    /// A failure on some worker (any process): the sinks give up instead of finishing.
+    Failure(String),
 }

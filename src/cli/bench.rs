@@ -86,6 +86,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             workers: a.workers,
             input: Some(input.display().to_string()),
             out_dir: Some(out.clone()),
+            cluster: None,
         };
         let s = dataflow::run(pipeline.clone(), &opts).with_context(|| format!("run {run}"))?;
         eprintln!(

@@ -28,14 +28,43 @@ pub struct ReplayArgs {
     /// No progress bar or log lines while running.
     #[arg(short, long)]
     quiet: bool,
+    /// Cluster: a file listing every process's `host:port`, one per line (the same file for
+    /// all processes). Every process reads the inputs; process 0 writes the outputs.
+    #[arg(long, requires = "process")]
+    hosts: Option<PathBuf>,
+    /// Cluster: this process's index in the hosts file.
+    #[arg(long, requires = "hosts")]
+    process: Option<usize>,
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let pipeline = Arc::new(config::load(&a.pipeline)?);
+    let cluster = match (&a.hosts, a.process) {
+        (Some(file), Some(process)) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("reading hosts file {}: {e}", file.display()))?;
+            let addresses: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect();
+            if process >= addresses.len() {
+                anyhow::bail!(
+                    "--process {process} but {} lists {} process(es)",
+                    file.display(),
+                    addresses.len()
+                );
+            }
+            Some((process, addresses))
+        }
+        _ => None,
+    };
     let opts = RunOptions {
         workers: a.workers,
         input: a.input,
         out_dir: a.out,
+        cluster,
     };
     let running = dataflow::start(pipeline.clone(), &opts)?;
     let total = running.total_rows;

@@ -51,6 +51,7 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
         workers: a.workers,
         input: Some(a.input.display().to_string()),
         out_dir: None,
+        cluster: None,
     };
     let summary = dataflow::run(p.clone(), &opts)?;
     if summary.files_in != 1 {

@@ -98,6 +98,10 @@ pub struct RunOptions {
     pub input: Option<String>,
     /// Output directory overriding the sinks' paths (sink NAME goes to DIR/NAME).
     pub out_dir: Option<PathBuf>,
+    /// Run as process `process` of a cluster whose processes listen at `addresses`
+    /// (`host:port`, one per process, the same list everywhere). Every process reads the
+    /// inputs (a shared file system); process 0 writes the outputs.
+    pub cluster: Option<(usize, Vec<String>)>,
 }
 
 /// What a finished run did.
@@ -254,8 +258,13 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
             }
         })
         .sum();
-    let sinks = SinkSet::open(&pipeline, opts.out_dir.as_deref())?;
-    let sinks = Arc::new(Mutex::new(Some(sinks)));
+    let process = opts.cluster.as_ref().map_or(0, |c| c.0);
+    let sinks = if process == 0 {
+        Some(SinkSet::open(&pipeline, opts.out_dir.as_deref())?)
+    } else {
+        None
+    };
+    let sinks = Arc::new(Mutex::new(sinks));
     let shared = Arc::new(Shared::default());
     let workers = opts.workers.max(1);
     let files_in = paths.len();
@@ -275,7 +284,20 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let started = Instant::now();
     let files = Arc::new(files);
     let sh = shared.clone();
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let config = match &opts.cluster {
+        None => timely::Config::process(workers),
+        Some((process, addresses)) => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: *process,
+                addresses: addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+    };
+    let guards = timely::execute(config, move |worker| {
         let index = worker.index();
         let peers = worker.peers();
         let delay = pipeline.config.source.max_out_of_orderness.ms

@@ -202,6 +202,11 @@ pub fn source_stage<'s>(
                         output.session(&t).give(Msg::Side(OutRecord::Reject(row)));
                         states.pop();
                     } else {
+                        // Tell worker 0 (perhaps in another process) before stopping.
+                        let t = c.delayed(&st.bound());
+                        output
+                            .session(&t)
+                            .give(Msg::Side(OutRecord::Failure(e.to_string())));
                         shared.fail(e.to_string());
                         cap = None;
                         return;
@@ -358,7 +363,11 @@ pub fn features_stage<'s>(
                                     &mut f,
                                 ) {
                                     Ok(()) => session.give(Stage::Features(w, f)),
-                                    Err(e) => shared.fail(format!("computing features: {e}")),
+                                    Err(e) => {
+                                        let msg = format!("computing features: {e}");
+                                        shared.fail(msg.clone());
+                                        session.give(Stage::Out(OutRecord::Failure(msg)));
+                                    }
                                 }
                             }
                             other => session.give(other),
@@ -477,6 +486,11 @@ pub fn sink_stage<'s>(
                     let Some(t) = cap.least().copied() else {
                         return;
                     };
+                    if let Some(OutRecord::Failure(msg)) =
+                        data.iter().find(|r| matches!(r, OutRecord::Failure(_)))
+                    {
+                        shared.fail(msg.clone());
+                    }
                     pending.entry(t).or_default().append(data);
                 });
                 let Some(set) = sinks.as_mut() else {

@@ -135,6 +135,7 @@ impl SinkSet {
                 OutRecord::Alert(a) => alerts.push((*t, a)),
                 OutRecord::Reject(x) => rejects.push((*t, x)),
                 OutRecord::Late(l) => late.push((*t, l)),
+                OutRecord::Failure(_) => {}
             }
         }
         let path = PathBuf::from("<memory>");
@@ -210,6 +211,7 @@ fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
         Alert(_) => 1,
         Reject(_) => 2,
         Late(_) => 3,
+        Failure(_) => 4,
     };
     match (a, b) {
         (Window(x), Window(y)) => x.sensor.cmp(&y.sensor).then(x.start.cmp(&y.start)),

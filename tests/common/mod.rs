@@ -26,6 +26,7 @@ pub fn replay(
             workers,
             input: input.map(str::to_string),
             out_dir: Some(out.to_path_buf()),
+            cluster: None,
         },
     )
 }
@@ -44,6 +45,7 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
             workers,
             input: None,
             out_dir: Some(out.to_path_buf()),
+            cluster: None,
         },
     )
 }
