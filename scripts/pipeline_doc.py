@@ -47,5 +47,7 @@ for name, title in [("SourceConfig", "[source]"), ("ColumnMapping", "[source.col
                     ("SensorClass", "[[clean.class]]"), ("FillConfig", "[clean.fill]"), ("WindowConfig", "[window]"),
                     ("FeaturesConfig", "[features]"), ("BandConfig", "[[features.band]]"), ("DetectConfig", "[detect]"),
                     ("DetectorConfig", "[[detect.detector]]"), ("RuleConfig", "[[rules]]"), ("FuseConfig", "[fuse]"),
-                    ("SinkConfig", "[[sink]]"), ("ComputeConfig", "[compute]")]:
+                    ("SinkConfig", "[[sink]]"), ("ComputeConfig", "[compute]"), ("TestConfig", "[[test]]"),
+                    ("SeriesConfig", "[[test.series]]"), ("ExpectWindow", "[[test.expect-window]]"),
+                    ("ExpectAlert", "[[test.expect-alert]]"), ("CsvOptions", "[source.csv]")]:
     table(title, defs[name])

@@ -17,6 +17,7 @@ pub mod features;
 pub mod fixture;
 pub mod inspect;
 pub mod output;
+pub mod pipeline_test;
 pub mod rules;
 pub mod sink;
 pub mod source;

@@ -49,6 +49,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Score every input row: timestamp,value,anomaly_score (the NAB results layout).
     Score(score::ScoreArgs),
+    /// Run the `[[test]]` blocks of pipeline files; prints pass/fail and what differed.
+    Test {
+        /// Pipeline files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -159,6 +165,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(a) => bench::run(a),
         Command::Score(a) => score::run(a),
+        Command::Test { files } => {
+            let scratch = std::env::temp_dir().join(format!("hyflow-test-{}", std::process::id()));
+            let (mut passed, mut failed) = (0, 0);
+            for f in files {
+                let p = config::load(&f)?;
+                for o in hyflow::pipeline_test::run_all(&p, &scratch)? {
+                    if o.failures.is_empty() {
+                        passed += 1;
+                        println!("{}: test {:?} ... ok", f.display(), o.name);
+                    } else {
+                        failed += 1;
+                        println!("{}: test {:?} ... FAILED", f.display(), o.name);
+                        for x in &o.failures {
+                            println!("    {x}");
+                        }
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir_all(&scratch);
+            println!("{passed} passed, {failed} failed");
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
 }
 

@@ -191,6 +191,8 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
         sink: Option<IgnoredAny>,
         #[serde(default)]
         compute: Option<IgnoredAny>,
+        #[serde(default)]
+        test: Option<IgnoredAny>,
     }
     macro_rules! section {
         ($errs:ident, $field:ident: $ty:ty) => {{
@@ -226,6 +228,7 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
     section!(errs, fuse: FuseConfig);
     section!(errs, sink: Vec<SinkConfig>);
     section!(errs, compute: ComputeConfig);
+    section!(errs, test: Vec<TestConfig>);
     errs.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
     if errs.is_empty() {
         errs.push(loc.toml(first));

@@ -438,6 +438,59 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         c.top("compute max-batch-windows must be at least 1", None);
     }
 
+    // [[test]]
+    for t in &config.test {
+        let when = |s: &str| crate::timefmt::parse_timestamp(s).is_none();
+        let mut bad = Vec::new();
+        if t.input.is_none() && t.series.is_empty() {
+            bad.push("needs `input` or at least one `series`".to_string());
+        }
+        for s in &t.series {
+            if when(&s.start) {
+                bad.push(format!(
+                    "series start {:?} is not `YYYY-MM-DD HH:MM:SS`",
+                    s.start
+                ));
+            }
+            if s.every.ms <= 0 || s.values.is_empty() {
+                bad.push(format!(
+                    "series of {:?} needs a positive `every` and some values",
+                    s.sensor
+                ));
+            }
+        }
+        for w in &t.expect_window {
+            if when(&w.start) {
+                bad.push(format!(
+                    "expected window start {:?} is not `YYYY-MM-DD HH:MM:SS`",
+                    w.start
+                ));
+            }
+            for f in w.features.keys() {
+                if fs.index_of(f).is_none() {
+                    bad.push(format!("expects feature {f:?}, which is not computed"));
+                }
+            }
+        }
+        for a in &t.expect_alert {
+            if !matches!(a.state.as_str(), "open" | "update" | "resolved") {
+                bad.push(format!(
+                    "alert state {:?} is not open, update or resolved",
+                    a.state
+                ));
+            }
+            if a.window_end.as_deref().is_some_and(when) {
+                bad.push(format!(
+                    "alert window-end {:?} is not `YYYY-MM-DD HH:MM:SS`",
+                    a.window_end
+                ));
+            }
+        }
+        for b in bad {
+            c.top(format!("test {:?}: {b}", t.name), None);
+        }
+    }
+
     if !c.errs.is_empty() {
         c.errs.sort_by_key(|d| (d.line, d.column));
         return Err(c.errs);
