@@ -1,6 +1,7 @@
 //! The commands: the only place that prints for humans.
 
 mod bench;
+mod eval;
 mod replay;
 mod score;
 
@@ -49,6 +50,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Score every input row: timestamp,value,anomaly_score (the NAB results layout).
     Score(score::ScoreArgs),
+    /// Score labelled series (NAB layout) and report NAB-style scores for the three profiles.
+    Eval(eval::EvalArgs),
     /// Run the `[[test]]` blocks of pipeline files; prints pass/fail and what differed.
     Test {
         /// Pipeline files.
@@ -165,6 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(a) => bench::run(a),
         Command::Score(a) => score::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Test { files } => {
             let scratch = std::env::temp_dir().join(format!("hyflow-test-{}", std::process::id()));
             let (mut passed, mut failed) = (0, 0);

@@ -1,19 +1,10 @@
 //! `hyflow score`: one output row per input row, `timestamp,value,anomaly_score` (the NAB
-//! results layout). A row's score is the fused score of the first window that ends after the
-//! row: what the streaming pipeline knew once that window closed. With a window slide no longer
-//! than the input's sampling interval, that window holds no later row.
+//! results layout); see `hyflow::scoring`.
 
-use anyhow::{Context, Result, bail};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use hyflow::config::{self, OutputKind, SinkConfig, SinkKind, SourceKind};
-use hyflow::dataflow::{self, RunOptions};
-use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use anyhow::Result;
+use hyflow::config;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use toml::Spanned;
 
 /// Arguments of `hyflow score`.
 #[derive(clap::Args)]
@@ -32,152 +23,12 @@ pub struct ScoreArgs {
 }
 
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
-    let mut p = config::load(&a.pipeline)?;
-    let tmp = std::env::temp_dir().join(format!("hyflow-score-{}", std::process::id()));
-    let windows_dir = tmp.join("windows");
-    p.config.sink = vec![SinkConfig {
-        name: Spanned::new(0..0, "windows".into()),
-        kind: SinkKind::Parquet,
-        output: OutputKind::Windows,
-        path: Spanned::new(0..0, windows_dir.display().to_string()),
-        compression: config::Compression::Snappy,
-        partition: config::Partitioning::None,
-        roll_rows: usize::MAX,
-        roll_interval: None,
-        format: config::IpcFormat::File,
-    }];
-    let p = Arc::new(p);
-    let opts = RunOptions {
-        workers: a.workers,
-        input: Some(a.input.display().to_string()),
-        out_dir: None,
-        cluster: None,
-    };
-    let summary = dataflow::run(p.clone(), &opts)?;
-    if summary.files_in != 1 {
-        bail!(
-            "score takes one input file; {} matched {}",
-            summary.files_in,
-            a.input.display()
-        );
-    }
-    // (sensor, window end) -> fused score
-    let mut scores: HashMap<(String, i64), f64> = HashMap::new();
-    for b in hyflow::inspect::read(&windows_dir)? {
-        let sensor = b
-            .column_by_name("sensor_id")
-            .context("sensor_id")?
-            .as_string::<i32>()
-            .clone();
-        let end = b
-            .column_by_name("window_end")
-            .context("window_end")?
-            .as_primitive::<Int64Type>()
-            .clone();
-        let fused = b
-            .column_by_name("fused")
-            .context("fused")?
-            .as_primitive::<Float64Type>()
-            .clone();
-        for i in 0..b.num_rows() {
-            scores.insert((sensor.value(i).to_string(), end.value(i)), fused.value(i));
-        }
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
-    let spec = p.window;
-    let score_of = |sensor: &str, t: Option<i64>| {
-        t.and_then(|t| {
-            scores
-                .get(&(sensor.to_string(), spec.first_start(t) + spec.size))
-                .copied()
-        })
-        .unwrap_or(0.0)
-    };
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?,
-    );
-    writeln!(out, "timestamp,value,anomaly_score")?;
-    let src = &p.config.source;
-    let mut rows = 0u64;
-    match src.kind {
-        SourceKind::Csv => {
-            // Echo the input's own timestamp and value text, row for row.
-            let file = std::io::BufReader::new(std::fs::File::open(&a.input)?);
-            let mut lines = file.lines();
-            let header = lines.next().context("empty input")??;
-            let cols: Vec<String> = header
-                .trim_start_matches('\u{feff}')
-                .split(',')
-                .map(|c| c.trim().trim_matches('"').to_string())
-                .collect();
-            let find = |c: &str| {
-                cols.iter()
-                    .position(|h| h == c)
-                    .with_context(|| format!("column {c:?} not in the header"))
-            };
-            let (ti, vi) = (find(&src.columns.time)?, find(&src.columns.value)?);
-            let si = if src.csv.sensor_from_file_name {
-                None
-            } else {
-                Some(find(&src.columns.sensor)?)
-            };
-            let stem = a
-                .input
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
-            for line in lines {
-                let line = line?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let f: Vec<&str> = line
-                    .split(',')
-                    .map(|x| x.trim().trim_matches('"'))
-                    .collect();
-                let ts = f.get(ti).copied().unwrap_or("");
-                let t = match src.csv.time_format {
-                    config::CsvTime::Iso => {
-                        hyflow::timefmt::parse_timestamp(ts).map(|ms| ms - p.tz_offset_ms)
-                    }
-                    config::CsvTime::Unix => ts.parse::<i64>().ok(),
-                };
-                let sensor = si.and_then(|i| f.get(i).copied()).unwrap_or(&stem);
-                writeln!(
-                    out,
-                    "{ts},{},{}",
-                    f.get(vi).copied().unwrap_or(""),
-                    score_of(sensor, t)
-                )?;
-                rows += 1;
-            }
-        }
-        SourceKind::Parquet => {
-            use hyflow::source::{arrow_cast_f64, sensor_strings, time_ms};
-            for b in hyflow::inspect::read(&a.input)? {
-                let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));
-                let sensors = sensor_strings(col(&src.columns.sensor)?);
-                let times = time_ms(col(&src.columns.time)?, src.time_unit, p.tz_offset_ms);
-                let values = arrow_cast_f64(col(&src.columns.value)?);
-                for i in 0..b.num_rows() {
-                    let ts = times[i]
-                        .map(hyflow::timefmt::format_timestamp)
-                        .unwrap_or_default();
-                    let v = values[i].map(|v| v.to_string()).unwrap_or_default();
-                    writeln!(
-                        out,
-                        "{ts},{v},{}",
-                        score_of(sensors[i].as_deref().unwrap_or(""), times[i])
-                    )?;
-                    rows += 1;
-                }
-            }
-        }
-    }
-    out.flush()?;
+    let p = config::load(&a.pipeline)?;
+    let (rows, windows) = hyflow::scoring::score_file(&p, &a.input, a.workers)?;
+    hyflow::scoring::write_csv(&a.out, &rows)?;
     eprintln!(
-        "scored {rows} rows ({} windows) into {}",
-        summary.windows,
+        "scored {} rows ({windows} windows) into {}",
+        rows.len(),
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
