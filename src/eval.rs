@@ -209,3 +209,139 @@ mod tests {
         assert!((normalise(raw, &[f], 1, p) - 100.0).abs() < 1e-9);
     }
 }
+
+/// A labelled anomaly of one sensor (the `FILE.labels.json` that `hyflow gen` writes).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct SensorLabel {
+    /// Sensor id.
+    pub sensor: String,
+    /// Start, ms.
+    pub start: i64,
+    /// End, ms (exclusive).
+    pub end: i64,
+}
+
+/// Episode-level quality of alerts against sensor labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeReport {
+    /// Alert episodes that overlap a label of their sensor.
+    pub true_episodes: usize,
+    /// Alert episodes that overlap none.
+    pub false_episodes: usize,
+    /// Labels with at least one episode.
+    pub detected: usize,
+    /// Labels.
+    pub labels: usize,
+    /// Median delay from a label's start to its first episode, in windows (slides).
+    pub median_delay_windows: Option<f64>,
+}
+
+impl EpisodeReport {
+    /// Episodes that overlap a label / all episodes (1 when there is none).
+    pub fn precision(&self) -> f64 {
+        let all = self.true_episodes + self.false_episodes;
+        if all == 0 {
+            1.0
+        } else {
+            self.true_episodes as f64 / all as f64
+        }
+    }
+    /// Labels detected / labels (1 when there is none).
+    pub fn recall(&self) -> f64 {
+        if self.labels == 0 {
+            1.0
+        } else {
+            self.detected as f64 / self.labels as f64
+        }
+    }
+    /// Harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+/// Matches episode openings `(sensor, opened_at)` to labels: an episode counts for a label of
+/// its sensor when it opens between the label's start and one window after its end (an
+/// episode opens at the end of a window). Delays are in units of `slide_ms`.
+pub fn episodes(
+    labels: &[SensorLabel],
+    opens: &[(String, i64)],
+    window_ms: i64,
+    slide_ms: i64,
+) -> EpisodeReport {
+    let hits = |l: &SensorLabel, (s, t): &(String, i64)| {
+        *s == l.sensor && *t > l.start && *t <= l.end + window_ms
+    };
+    let true_episodes = opens
+        .iter()
+        .filter(|o| labels.iter().any(|l| hits(l, o)))
+        .count();
+    let mut delays = Vec::new();
+    let mut detected = 0;
+    for l in labels {
+        if let Some(first) = opens.iter().filter(|o| hits(l, o)).map(|o| o.1).min() {
+            detected += 1;
+            delays.push(((first - l.start) as f64 / slide_ms.max(1) as f64).max(0.0));
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+    let median = (!delays.is_empty()).then(|| {
+        let m = delays.len() / 2;
+        if delays.len() % 2 == 1 {
+            delays[m]
+        } else {
+            (delays[m - 1] + delays[m]) / 2.0
+        }
+    });
+    EpisodeReport {
+        true_episodes,
+        false_episodes: opens.len() - true_episodes,
+        detected,
+        labels: labels.len(),
+        median_delay_windows: median,
+    }
+}
+
+#[cfg(test)]
+mod episode_tests {
+    use super::*;
+
+    #[test]
+    fn precision_recall_and_delay() {
+        let labels = vec![
+            SensorLabel {
+                sensor: "a".into(),
+                start: 100,
+                end: 200,
+            },
+            SensorLabel {
+                sensor: "b".into(),
+                start: 100,
+                end: 200,
+            },
+            SensorLabel {
+                sensor: "c".into(),
+                start: 0,
+                end: 50,
+            },
+        ];
+        let opens = vec![
+            ("a".to_string(), 130),
+            ("a".to_string(), 500),
+            ("b".to_string(), 110),
+            ("c".to_string(), 60),
+        ];
+        let r = episodes(&labels, &opens, 10, 10);
+        assert_eq!(
+            (r.true_episodes, r.false_episodes, r.detected, r.labels),
+            (3, 1, 3, 3)
+        );
+        assert_eq!(r.median_delay_windows, Some(3.0)); // delays 3, 1, 6
+        assert!((r.f1() - 2.0 * 0.75 / 1.75).abs() < 1e-12);
+    }
+}

@@ -58,3 +58,35 @@ fn nab_scores_equal_the_reference_scorer() {
     assert_eq!(a.len(), 3, "{ours}");
     assert_eq!(a, b, "hyflow eval:\n{ours}\nnab_score.py:\n{theirs}");
 }
+
+#[test]
+fn episode_scores_on_a_synthetic_fixture() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "eval",
+            "pipelines/traffic.toml",
+            "--labels",
+            "fixtures/traffic.labels.json",
+            "-w",
+            "2",
+        ])
+        .output()
+        .expect("hyflow eval");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The baseline detectors' figures (docs/detection.md); a change to them shows here.
+    assert!(text.contains("159 labels, 75 alert episodes"), "{text}");
+    assert!(
+        text.contains("precision 1.000  recall 0.447  F1 0.617"),
+        "{text}"
+    );
+    assert!(
+        text.contains("median detection delay 1.2 windows"),
+        "{text}"
+    );
+}

@@ -1,6 +1,9 @@
-//! `hyflow eval`: scores labelled series row by row through a pipeline and reports NAB-style
-//! scores for the three profiles (the NAB corpus layout: a labels JSON keyed by
-//! `category/file.csv`, windows as [start, end] timestamps).
+//! `hyflow eval`, two kinds of labels:
+//! - NAB layout (a JSON object keyed by `category/file.csv`, windows as [start, end]
+//!   timestamps): scores every row and reports NAB scores for the three profiles;
+//! - hyflow's `FILE.labels.json` (a JSON array of {sensor, kind, start, end} in ms, as
+//!   `hyflow gen` writes): replays the input and reports episode precision, recall, F1 and the
+//!   median detection delay of the alert episodes.
 
 use anyhow::{Context, Result, bail};
 use hyflow::config;
@@ -16,9 +19,12 @@ pub struct EvalArgs {
     /// NAB windows JSON (`combined_windows.json` or a subset).
     #[arg(long)]
     labels: PathBuf,
-    /// Directory holding the labelled files (`category/file.csv`, or flat `file.csv`).
+    /// NAB labels: directory holding the labelled files (`category/file.csv`, or flat).
     #[arg(long)]
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
+    /// hyflow labels: the input to replay (default: the pipeline's source path).
+    #[arg(long)]
+    input: Option<String>,
     /// Also write the per-row scores in the NAB results layout (for ../shared/tools/nab_score.py).
     #[arg(long)]
     results_dir: Option<PathBuf>,
@@ -31,6 +37,12 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let p = config::load(&a.pipeline)?;
     let text = std::fs::read_to_string(&a.labels)
         .with_context(|| format!("reading {}", a.labels.display()))?;
+    if text.trim_start().starts_with('[') {
+        return episodes(&a, p, &text);
+    }
+    let Some(data_dir) = a.data_dir.clone() else {
+        bail!("NAB labels need --data-dir")
+    };
     let labels: std::collections::BTreeMap<String, Vec<(String, String)>> =
         serde_json::from_str(&text).with_context(|| {
             format!(
@@ -41,8 +53,8 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let mut files = Vec::new();
     let mut n_windows = 0;
     for (key, windows) in &labels {
-        let nested = a.data_dir.join(key);
-        let flat = a.data_dir.join(key.rsplit('/').next().unwrap_or(key));
+        let nested = data_dir.join(key);
+        let flat = data_dir.join(key.rsplit('/').next().unwrap_or(key));
         let input = if nested.exists() { nested } else { flat };
         let (rows, _) = hyflow::scoring::score_file(&p, &input, a.workers)
             .with_context(|| format!("scoring {}", input.display()))?;
@@ -108,6 +120,87 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             format!("{det}/{live}"),
             fp
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Episode-level evaluation of a replay against hyflow labels.
+fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result<ExitCode> {
+    use arrow_array::cast::AsArray;
+    use hyflow::config::{OutputKind, SinkConfig, SinkKind};
+    use toml::Spanned;
+    let labels: Vec<hyflow::eval::SensorLabel> = serde_json::from_str(text).with_context(|| {
+        format!(
+            "{}: expected [{{\"sensor\", \"start\", \"end\"}}, ...]",
+            a.labels.display()
+        )
+    })?;
+    let tmp = std::env::temp_dir().join(format!("hyflow-eval-{}", std::process::id()));
+    p.config.sink = vec![SinkConfig {
+        name: Spanned::new(0..0, "alerts".into()),
+        kind: SinkKind::Parquet,
+        output: OutputKind::Alerts,
+        path: Spanned::new(0..0, tmp.join("alerts").display().to_string()),
+        compression: config::Compression::Snappy,
+        partition: config::Partitioning::None,
+        roll_rows: usize::MAX,
+        roll_interval: None,
+        format: config::IpcFormat::File,
+    }];
+    let (window_ms, slide_ms) = (p.window.size, p.window.slide);
+    let opts = hyflow::dataflow::RunOptions {
+        workers: a.workers,
+        input: a.input.clone(),
+        out_dir: None,
+        cluster: None,
+    };
+    let summary = hyflow::dataflow::run(std::sync::Arc::new(p), &opts)?;
+    let mut opens = Vec::new();
+    for b in hyflow::inspect::read(&tmp.join("alerts"))? {
+        let sensor = b
+            .column_by_name("sensor_id")
+            .context("sensor_id")?
+            .as_string::<i32>()
+            .clone();
+        let state = b
+            .column_by_name("state")
+            .context("state")?
+            .as_string::<i32>()
+            .clone();
+        let end = b
+            .column_by_name("window_end")
+            .context("window_end")?
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            if state.value(i) == "open" {
+                opens.push((sensor.value(i).to_string(), end.value(i)));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = hyflow::eval::episodes(&labels, &opens, window_ms, slide_ms);
+    println!(
+        "episodes for {} ({} rows, {} windows): {} labels, {} alert episodes",
+        a.pipeline.display(),
+        summary.rows_in,
+        summary.windows,
+        r.labels,
+        opens.len()
+    );
+    println!(
+        "  precision {:.3}  recall {:.3}  F1 {:.3}",
+        r.precision(),
+        r.recall(),
+        r.f1()
+    );
+    println!(
+        "  labels detected {}/{}, episodes outside labels {}",
+        r.detected, r.labels, r.false_episodes
+    );
+    match r.median_delay_windows {
+        Some(d) => println!("  median detection delay {d:.1} windows"),
+        None => println!("  median detection delay: nothing detected"),
     }
     Ok(ExitCode::SUCCESS)
 }
