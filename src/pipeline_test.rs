@@ -1,7 +1,7 @@
 //! Pipeline tests (`hyflow test`, like `vector test`): each `[[test]]` of a pipeline file
 //! replays its readings through the pipeline and checks the expected windows and alerts.
 
-use crate::config::{OutputKind, Pipeline, SinkConfig, SinkKind, SourceKind, TestConfig, TimeUnit};
+use crate::config::{OutputKind, Pipeline, SinkConfig, SourceKind, TestConfig, TimeUnit};
 use crate::dataflow::{self, RunOptions};
 use crate::timefmt::{format_timestamp, parse_timestamp};
 use arrow_array::cast::AsArray;
@@ -9,7 +9,6 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use std::path::Path;
 use std::sync::Arc;
-use toml::Spanned;
 
 /// The result of one test.
 #[derive(Debug)]
@@ -32,17 +31,7 @@ pub fn run_all(pipeline: &Pipeline, scratch: &Path) -> anyhow::Result<Vec<Outcom
 }
 
 fn sink(name: &str, output: OutputKind, dir: &Path) -> SinkConfig {
-    SinkConfig {
-        name: Spanned::new(0..0, name.into()),
-        kind: SinkKind::Parquet,
-        output,
-        path: Spanned::new(0..0, dir.join(name).display().to_string()),
-        compression: crate::config::Compression::Snappy,
-        partition: crate::config::Partitioning::None,
-        roll_rows: usize::MAX,
-        roll_interval: None,
-        format: crate::config::IpcFormat::File,
-    }
+    SinkConfig::internal_parquet(name, output, &dir.join(name))
 }
 
 fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcome> {

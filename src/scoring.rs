@@ -3,7 +3,7 @@
 //! row: what the streaming pipeline knew once that window closed. With a window no longer than
 //! the input's sampling interval, that window holds no later row.
 
-use crate::config::{self, OutputKind, Pipeline, SinkConfig, SinkKind, SourceKind};
+use crate::config::{self, OutputKind, Pipeline, SinkConfig, SourceKind};
 use crate::dataflow::{self, RunOptions};
 use anyhow::{Context, Result, bail};
 use arrow_array::cast::AsArray;
@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
-use toml::Spanned;
 
 /// One input row with its score.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,23 +34,13 @@ pub fn score_file(
     workers: usize,
 ) -> Result<(Vec<ScoredRow>, u64)> {
     let mut p = pipeline.clone();
-    let tmp = std::env::temp_dir().join(format!(
-        "hyflow-score-{}-{}",
-        std::process::id(),
-        input.display().to_string().len()
-    ));
+    let tmp = scratch_dir("score");
     let windows_dir = tmp.join("windows");
-    p.config.sink = vec![SinkConfig {
-        name: Spanned::new(0..0, "windows".into()),
-        kind: SinkKind::Parquet,
-        output: OutputKind::Windows,
-        path: Spanned::new(0..0, windows_dir.display().to_string()),
-        compression: config::Compression::Snappy,
-        partition: config::Partitioning::None,
-        roll_rows: usize::MAX,
-        roll_interval: None,
-        format: config::IpcFormat::File,
-    }];
+    p.config.sink = vec![SinkConfig::internal_parquet(
+        "windows",
+        OutputKind::Windows,
+        &windows_dir,
+    )];
     let p = Arc::new(p);
     let opts = RunOptions {
         workers,
@@ -173,6 +162,13 @@ pub fn score_file(
         }
     }
     Ok((rows, summary.windows))
+}
+
+/// A fresh scratch directory under the system temp dir, unique within this process.
+pub fn scratch_dir(what: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("hyflow-{what}-{}-{n}", std::process::id()))
 }
 
 /// Writes rows as `timestamp,value,anomaly_score`.

@@ -127,26 +127,19 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
 /// Episode-level evaluation of a replay against hyflow labels.
 fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result<ExitCode> {
     use arrow_array::cast::AsArray;
-    use hyflow::config::{OutputKind, SinkConfig, SinkKind};
-    use toml::Spanned;
+    use hyflow::config::{OutputKind, SinkConfig};
     let labels: Vec<hyflow::eval::SensorLabel> = serde_json::from_str(text).with_context(|| {
         format!(
             "{}: expected [{{\"sensor\", \"start\", \"end\"}}, ...]",
             a.labels.display()
         )
     })?;
-    let tmp = std::env::temp_dir().join(format!("hyflow-eval-{}", std::process::id()));
-    p.config.sink = vec![SinkConfig {
-        name: Spanned::new(0..0, "alerts".into()),
-        kind: SinkKind::Parquet,
-        output: OutputKind::Alerts,
-        path: Spanned::new(0..0, tmp.join("alerts").display().to_string()),
-        compression: config::Compression::Snappy,
-        partition: config::Partitioning::None,
-        roll_rows: usize::MAX,
-        roll_interval: None,
-        format: config::IpcFormat::File,
-    }];
+    let tmp = hyflow::scoring::scratch_dir("eval");
+    p.config.sink = vec![SinkConfig::internal_parquet(
+        "alerts",
+        OutputKind::Alerts,
+        &tmp.join("alerts"),
+    )];
     let (window_ms, slide_ms) = (p.window.size, p.window.slide);
     let opts = hyflow::dataflow::RunOptions {
         workers: a.workers,

@@ -170,7 +170,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(a) => score::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Test { files } => {
-            let scratch = std::env::temp_dir().join(format!("hyflow-test-{}", std::process::id()));
+            let scratch = hyflow::scoring::scratch_dir("test");
             let (mut passed, mut failed) = (0, 0);
             for f in files {
                 let p = config::load(&f)?;

@@ -747,6 +747,24 @@ pub struct SinkConfig {
     pub format: IpcFormat,
 }
 
+impl SinkConfig {
+    /// A Parquet sink of `output` at `path` (one file, snappy, no partitioning): what the
+    /// commands that run a pipeline for their own purposes (score, eval, test) write to.
+    pub fn internal_parquet(name: &str, output: OutputKind, path: &std::path::Path) -> Self {
+        Self {
+            name: Spanned::new(0..0, name.into()),
+            kind: SinkKind::Parquet,
+            output,
+            path: Spanned::new(0..0, path.display().to_string()),
+            compression: Compression::Snappy,
+            partition: Partitioning::None,
+            roll_rows: usize::MAX,
+            roll_interval: None,
+            format: IpcFormat::File,
+        }
+    }
+}
+
 fn default_roll_rows() -> usize {
     1_000_000
 }
