@@ -8,10 +8,15 @@ s = json.load(sys.stdin)
 defs = s.get("$defs", {})
 
 
+def cell(text):
+    """Text fit for one markdown table cell: one line, no bare column separators."""
+    return text.replace("\n", " ").replace("|", "\\|")
+
+
 def enum_desc(name):
     d = defs[name]
     if "oneOf" in d:
-        return ", ".join("`%s` (%s)" % (x.get("const"), x.get("description", "").rstrip(".")) for x in d["oneOf"])
+        return ", ".join("`%s` (%s)" % (x.get("const"), cell(x.get("description", "")).rstrip(".")) for x in d["oneOf"])
     if "enum" in d:
         return ", ".join("`%s`" % e for e in d["enum"])
     return None
@@ -39,7 +44,7 @@ def table(title, obj):
     req = set(obj.get("required", []))
     for k, p in obj.get("properties", {}).items():
         d = "required" if k in req else ("`%s`" % json.dumps(p["default"]) if "default" in p else "")
-        print(f"| `{k}` | {typ(p)} | {d} | {p.get('description', '').replace(chr(10), ' ')} |")
+        print(f"| `{k}` | {typ(p)} | {d} | {cell(p.get('description', ''))} |")
 
 
 table("top level", s)

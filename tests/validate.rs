@@ -135,6 +135,28 @@ fn unknown_feature_and_detector_feature() {
 }
 
 #[test]
+fn detector_options_that_the_kind_does_not_use_are_located() {
+    let text = BASE.to_string()
+        + "\n[[detect.detector]]\nkind = \"level-z\"\nfeatures = [\"mean\"]\nseason = \"hour-of-day\"\n"
+        + "\n[[detect.detector]]\nkind = \"mahalanobis\"\nfeatures = [\"mean\"]\n"
+        + "\n[[detect.detector]]\nkind = \"spectral-residual\"\nfeatures = [\"max\"]\nhistory = 4\n"
+        + "\n[[detect.detector]]\nkind = \"dropout\"\nwindows = 3\n";
+    let d = errors(&text);
+    assert_eq!(d.len(), 3, "{d:#?}");
+    assert_eq!((d[0].line, d[0].column), pos(&text, "\"hour-of-day\""));
+    assert!(
+        d[0].message.contains("`season` does not apply to a level-z detector"),
+        "{}",
+        d[0].message
+    );
+    assert_eq!(d[0].hint.as_deref(), Some("it is an option of: seasonal-z"));
+    assert_eq!((d[1].line, d[1].column), pos(&text, "\"mahalanobis\""));
+    assert!(d[1].message.contains("at least two features"));
+    assert_eq!((d[2].line, d[2].column), pos(&text, "4\n"));
+    assert!(d[2].message.contains("history 4 must be in 16..=4096"));
+}
+
+#[test]
 fn every_section_reports_its_own_error() {
     let text = BASE
         .replace("size = \"10s\"", "size = \"10 sec\"")

@@ -2,10 +2,12 @@
 //! validation into a [`Pipeline`] the dataflow can run. Knows nothing of timely or I/O beyond
 //! reading the file.
 
+pub mod detect;
 pub mod duration;
 pub mod schema;
 mod validate;
 
+pub use detect::*;
 pub use duration::Duration;
 pub use schema::*;
 pub use validate::{CompiledRule, Pipeline};

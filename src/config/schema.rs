@@ -1,6 +1,7 @@
 //! The pipeline definition types: these structs *are* the schema of a pipeline file.
 //! `hyflow schema` turns their doc comments into a JSON Schema; docs/pipeline.md mirrors them.
 
+use super::detect::{DetectConfig, FuseConfig, RuleConfig};
 use super::duration::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -349,6 +350,9 @@ pub struct SensorClass {
     pub offset: f64,
 }
 
+fn one_u32() -> u32 {
+    1
+}
 fn one() -> f64 {
     1.0
 }
@@ -459,199 +463,6 @@ pub struct BandConfig {
     /// Upper edge in Hz (exclusive).
     #[schemars(with = "f64")]
     pub high_hz: Spanned<f64>,
-}
-
-/// Learned detectors.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DetectConfig {
-    /// Windows a sensor must have seen before its detectors may raise a score.
-    #[serde(default = "default_warmup")]
-    pub warmup: u32,
-    /// The detectors.
-    #[serde(default)]
-    pub detector: Vec<DetectorConfig>,
-}
-
-impl Default for DetectConfig {
-    fn default() -> Self {
-        Self {
-            warmup: default_warmup(),
-            detector: Vec::new(),
-        }
-    }
-}
-fn default_warmup() -> u32 {
-    5
-}
-
-/// Kinds of detectors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum DetectorKind {
-    /// Per-sensor EWMA of a feature's mean and variance; the score is |x - m| / sqrt(v).
-    EwmaZ,
-}
-
-/// One detector.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DetectorConfig {
-    /// Detector kind.
-    pub kind: DetectorKind,
-    /// Features it watches; the detector's score is the largest of their z-scores.
-    #[schemars(with = "Vec<String>")]
-    pub features: Vec<Spanned<String>>,
-    /// EWMA weight of the newest window, in (0, 1].
-    #[serde(default = "default_alpha")]
-    #[schemars(with = "f64")]
-    pub alpha: Spanned<f64>,
-    /// The z-score at which the calibrated learned score is 0.5 (see docs/pipeline.md, fusion).
-    #[serde(default = "default_z")]
-    pub z_alert: f64,
-}
-
-fn default_alpha() -> Spanned<f64> {
-    Spanned::new(0..0, 0.1)
-}
-fn default_z() -> f64 {
-    4.0
-}
-
-/// Rule severity.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    /// Worth a look (rule score 0.2).
-    Info,
-    /// Needs attention (rule score 0.6).
-    Warning,
-    /// Act now (rule score 1.0).
-    Critical,
-}
-
-impl Severity {
-    /// The rule score a fired rule of this severity contributes.
-    pub fn weight(self) -> f64 {
-        match self {
-            Severity::Info => 0.2,
-            Severity::Warning => 0.6,
-            Severity::Critical => 1.0,
-        }
-    }
-    /// Lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// A rule over the features of one window.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RuleConfig {
-    /// The rule's name, reported in alerts.
-    pub name: String,
-    /// A condition such as `max > 95 and slope > 0.5` (see docs/pipeline.md, rules).
-    #[schemars(with = "String")]
-    pub when: Spanned<String>,
-    /// `info`, `warning` or `critical`.
-    pub severity: Severity,
-    /// Glob on sensor ids the rule applies to (all sensors when absent), e.g. `"*-speed"`.
-    #[serde(default)]
-    pub sensors: Option<String>,
-}
-
-/// Fusion and the alert lifecycle.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FuseConfig {
-    /// How the detectors' z-score becomes a learned score in [0, 1]: `ratio` (z² / (z² +
-    /// z-alert²)) or `tail` (the tail probability of the sensor's recent scores against its own
-    /// score history; comparable across sensors; see docs/pipeline.md).
-    #[serde(default)]
-    pub calibration: Calibration,
-    /// `tail` calibration: windows in the short-term average of scores.
-    #[serde(default = "default_tail_short")]
-    pub tail_short: u32,
-    /// `tail` calibration: windows of score history the short-term average is compared with.
-    #[serde(default = "default_tail_long")]
-    pub tail_long: u32,
-    /// Weight of the calibrated learned score.
-    #[serde(default = "one")]
-    pub ai_weight: f64,
-    /// Weight of the rule score.
-    #[serde(default = "one")]
-    pub rules_weight: f64,
-    /// A window is anomalous when its fused score is above this.
-    #[serde(default = "default_open")]
-    #[schemars(with = "f64")]
-    pub open: Spanned<f64>,
-    /// An open episode stays open while the fused score is above this (hysteresis; <= open).
-    #[serde(default = "default_close")]
-    #[schemars(with = "f64")]
-    pub close: Spanned<f64>,
-    /// Consecutive anomalous windows needed to open an episode.
-    #[serde(default = "one_u32")]
-    pub min_windows: u32,
-    /// Consecutive quiet windows (fused <= close) needed to resolve an episode.
-    #[serde(default = "one_u32")]
-    pub quiet_windows: u32,
-    /// Least event time between two updates of one open episode.
-    #[serde(default = "default_update")]
-    pub update_every: Duration,
-}
-
-impl Default for FuseConfig {
-    fn default() -> Self {
-        Self {
-            calibration: Calibration::Ratio,
-            tail_short: default_tail_short(),
-            tail_long: default_tail_long(),
-            ai_weight: 1.0,
-            rules_weight: 1.0,
-            open: default_open(),
-            close: default_close(),
-            min_windows: 1,
-            quiet_windows: 1,
-            update_every: default_update(),
-        }
-    }
-}
-fn default_tail_short() -> u32 {
-    6
-}
-fn default_tail_long() -> u32 {
-    2016
-}
-
-/// Calibration of the learned score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Calibration {
-    /// z² / (z² + z_alert²): 0.5 at the detector's z-alert.
-    #[default]
-    Ratio,
-    /// Tail probability of the recent mean score against the sensor's score history.
-    Tail,
-}
-
-fn default_open() -> Spanned<f64> {
-    Spanned::new(0..0, 0.5)
-}
-fn default_close() -> Spanned<f64> {
-    Spanned::new(0..0, 0.3)
-}
-fn one_u32() -> u32 {
-    1
-}
-fn default_update() -> Duration {
-    Duration::from_ms(60_000)
 }
 
 /// Sink kinds.

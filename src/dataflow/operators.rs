@@ -6,7 +6,7 @@ use super::{Metrics, Shared};
 use crate::batch::{ReadingBatch, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch, backend_for};
 use crate::config::{OnBadFile, Pipeline};
-use crate::detect::{EpisodeConfig, Episodes, Scorer, episode::WindowInfo};
+use crate::detect::{EpisodeConfig, Episodes, Scorer, WindowMeta, episode::WindowInfo};
 use crate::output::{OutRecord, WindowRow};
 use crate::sink::SinkSet;
 use crate::source::{Decoder, Partition};
@@ -400,6 +400,8 @@ pub fn score_stage<'s>(
                 pipeline.rules.clone(),
                 cfg.detect.warmup,
                 cfg.fuse.clone(),
+                pipeline.window.slide,
+                pipeline.tz_offset_ms,
             );
             let mut episodes = Episodes::new(EpisodeConfig::from(&cfg.fuse));
             let names = &pipeline.features.names;
@@ -419,7 +421,12 @@ pub fn score_stage<'s>(
                         Metrics::add(&shared.metrics.windows, w.len() as u64);
                         for i in 0..w.len() {
                             let row = f.row(i);
-                            let sc = scorer.score(w.slot[i], &w.sensor[i], row);
+                            let meta = WindowMeta {
+                                start: w.start[i],
+                                values: w.offsets[i + 1] - w.offsets[i],
+                                filled: w.filled[i],
+                            };
+                            let sc = scorer.score(w.slot[i], &w.sensor[i], meta, row);
                             let rules = sc
                                 .fired
                                 .iter()
@@ -432,8 +439,14 @@ pub fn score_stage<'s>(
                                 .contributions
                                 .iter()
                                 .take(3)
-                                .filter(|c| c.1 > 0.0)
-                                .map(|(k, z)| format!("{}={z:.2}", names[*k]))
+                                .filter(|c| c.score > 0.0)
+                                .map(|c| {
+                                    let d = &scorer.detectors()[c.detector].name;
+                                    match c.feature {
+                                        Some(f) => format!("{d}:{}={:.2}", names[f], c.score),
+                                        None => format!("{d}={:.2}", c.score),
+                                    }
+                                })
                                 .collect::<Vec<_>>()
                                 .join(",");
                             let info = WindowInfo {

@@ -1,60 +1,78 @@
-//! Scoring: per-sensor learned detectors over window features, rule evaluation, fusion into
-//! one score, and the alert episode lifecycle. State is indexed by the worker-local sensor slot;
-//! windows of one sensor must be scored in start order.
+//! Scoring: per-sensor learned detectors over window features, their calibration to [0, 1],
+//! rule evaluation, fusion into one score, and the alert episode lifecycle. State is indexed
+//! by the worker-local sensor slot; windows of one sensor must be scored in start order.
+//! Every detector is streaming: a window's score depends only on that sensor's windows up to
+//! it. Formulas and what they scored: docs/detection.md.
 
+pub mod baseline;
+pub mod change;
 pub mod episode;
+pub mod multivariate;
+pub mod spectral;
 pub mod tail;
 
+pub use baseline::Ewma;
 pub use episode::{EpisodeConfig, Episodes};
 
-use crate::config::{CompiledRule, DetectorKind, FuseConfig};
+use crate::config::{Calibration, CompiledRule, DetectorKind, FuseConfig, Season};
+use baseline::{Level, Seasonal};
+use change::{Cusum, CusumParams, Dropout, Stuck};
+use multivariate::Mahalanobis;
+use spectral::SpectralResidual;
+use std::collections::VecDeque;
 
-/// A detector with its features resolved to row indices.
+/// A detector with its features resolved to row indices and its options filled in.
 #[derive(Clone, Debug)]
 pub struct DetectorSpec {
     /// Kind.
     pub kind: DetectorKind,
+    /// Name reported in alerts.
+    pub name: String,
     /// Feature indices watched.
     pub features: Vec<usize>,
     /// EWMA weight.
     pub alpha: f64,
-    /// z at which the calibrated score is 0.5.
+    /// z at which the ratio-calibrated score is 0.5.
     pub z_alert: f64,
+    /// EWMA weight of spread estimates.
+    pub spread_alpha: f64,
+    /// seasonal-z buckets.
+    pub season: Season,
+    /// seasonal-z: windows per bucket before it scores.
+    pub bucket_warmup: u32,
+    /// spectral-residual history.
+    pub history: usize,
+    /// cusum allowance.
+    pub drift: f64,
+    /// cusum re-baseline level.
+    pub threshold: f64,
+    /// stuck / dropout: windows at which the score is 0.5.
+    pub windows: u32,
 }
 
-/// EWMA of a feature's mean and variance (the streaming baseline of one feature).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ewma {
-    /// Windows seen.
-    pub n: u32,
-    /// Mean estimate.
-    pub m: f64,
-    /// Variance estimate.
-    pub v: f64,
-}
+impl DetectorSpec {
+    /// A detector of `kind` on `features` with every option at its default.
+    pub fn new(kind: DetectorKind, features: Vec<usize>) -> Self {
+        Self {
+            kind,
+            name: kind.as_str().to_string(),
+            features,
+            alpha: 0.1,
+            z_alert: 4.0,
+            spread_alpha: 0.01,
+            season: Season::HourOfDay,
+            bucket_warmup: 3,
+            history: 64,
+            drift: 0.5,
+            threshold: 8.0,
+            windows: if kind == DetectorKind::Dropout { 2 } else { 6 },
+        }
+    }
 
-impl Ewma {
-    /// Scores `x` against the baseline (0 for the first window), then learns it.
-    #[inline]
-    pub fn score_and_update(&mut self, x: f64, alpha: f64) -> f64 {
-        if !x.is_finite() {
-            return 0.0;
-        }
-        let z = if self.n == 0 {
-            0.0
-        } else {
-            (x - self.m).abs() / (self.v + 1e-9).sqrt()
-        };
-        if self.n == 0 {
-            self.m = x;
-            self.v = 0.0;
-        } else {
-            let d = x - self.m;
-            self.m += alpha * d;
-            self.v = (1.0 - alpha) * (self.v + alpha * d * d);
-        }
-        self.n = self.n.saturating_add(1);
-        z
+    /// True for detectors whose raw score is a statistic worth calibrating against its own
+    /// history; stuck and dropout count windows and always use the ratio.
+    pub fn statistical(&self) -> bool {
+        !matches!(self.kind, DetectorKind::Stuck | DetectorKind::Dropout)
     }
 }
 
@@ -69,12 +87,36 @@ pub fn calibrate(z: f64, z_alert: f64) -> f64 {
     }
 }
 
+/// What the scorer needs to know about a window besides its features.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowMeta {
+    /// Window start, ms since the epoch (UTC).
+    pub start: i64,
+    /// Values in the window (including filled ones).
+    pub values: u32,
+    /// Values filled in by gap filling.
+    pub filled: u32,
+}
+
+/// One detector's part in a window's score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contribution {
+    /// Index of the detector.
+    pub detector: usize,
+    /// The watched feature with the largest raw score (None for vector detectors).
+    pub feature: Option<usize>,
+    /// Raw score (z, CUSUM sum, saliency ratio, ...).
+    pub raw: f64,
+    /// Calibrated score in [0, 1] (0 until warm).
+    pub score: f64,
+}
+
 /// The result of scoring one window.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scored {
-    /// Largest raw z over all detectors.
+    /// Largest raw score over all detectors.
     pub score: f64,
-    /// Calibrated learned score (0 until warm).
+    /// Learned score: the largest calibrated detector score (0 until warm).
     pub ai: f64,
     /// Rule score.
     pub rule: f64,
@@ -84,93 +126,155 @@ pub struct Scored {
     pub alert: bool,
     /// Indices of the rules that fired.
     pub fired: Vec<usize>,
-    /// (feature index, z) of every watched feature, largest z first.
-    pub contributions: Vec<(usize, f64)>,
+    /// One per detector, highest calibrated score first.
+    pub contributions: Vec<Contribution>,
+}
+
+/// Learned state of one detector for one sensor.
+#[derive(Clone, Debug)]
+enum State {
+    Ewma(Vec<Ewma>),
+    Level(Vec<Level>),
+    Seasonal(Vec<Seasonal>),
+    Mahalanobis(Mahalanobis),
+    Spectral(Vec<VecDeque<f64>>),
+    Cusum(Vec<Cusum>),
+    Stuck(Vec<Stuck>),
+    Dropout(Dropout),
+}
+
+impl State {
+    fn new(d: &DetectorSpec) -> Self {
+        let n = d.features.len();
+        match d.kind {
+            DetectorKind::EwmaZ => State::Ewma(vec![Ewma::default(); n]),
+            DetectorKind::LevelZ => State::Level(vec![Level::default(); n]),
+            DetectorKind::SeasonalZ => State::Seasonal(vec![Seasonal::default(); n]),
+            DetectorKind::Mahalanobis => State::Mahalanobis(Mahalanobis::default()),
+            DetectorKind::SpectralResidual => State::Spectral(vec![VecDeque::new(); n]),
+            DetectorKind::Cusum => State::Cusum(vec![Cusum::default(); n]),
+            DetectorKind::Stuck => State::Stuck(vec![Stuck::default(); n]),
+            DetectorKind::Dropout => State::Dropout(Dropout::default()),
+        }
+    }
+}
+
+/// All state of one sensor.
+#[derive(Clone, Debug, Default)]
+struct Sensor {
+    windows: u32,
+    detectors: Vec<State>,
+    tails: Vec<tail::Tail>,
+    /// Raw fused scores of the last `refractory` windows.
+    recent: VecDeque<f64>,
 }
 
 /// Detector state for all sensors of a worker.
 pub struct Scorer {
-    detectors: Vec<crate::detect::DetectorSpec>,
+    detectors: Vec<DetectorSpec>,
     rules: Vec<CompiledRule>,
     warmup: u32,
     fuse: FuseConfig,
-    /// Per slot: one EWMA per (detector, feature).
-    state: Vec<Vec<Ewma>>,
-    /// Per slot: tail calibration state (`calibration = "tail"`).
-    tails: Vec<tail::Tail>,
-    width: usize,
+    slide_ms: i64,
+    tz_offset_ms: i64,
+    spectral: Vec<Option<SpectralResidual>>,
+    state: Vec<Sensor>,
+    scratch: Vec<f64>,
 }
 
 impl Scorer {
-    /// A scorer for a pipeline's detectors, rules and fusion settings.
+    /// A scorer for a pipeline's detectors, rules and fusion settings; `slide_ms` is the
+    /// window slide (for dropouts), `tz_offset_ms` turns UTC into local time (for seasons).
     pub fn new(
         detectors: Vec<DetectorSpec>,
         rules: Vec<CompiledRule>,
         warmup: u32,
         fuse: FuseConfig,
+        slide_ms: i64,
+        tz_offset_ms: i64,
     ) -> Self {
-        let width = detectors.iter().map(|d| d.features.len()).sum();
+        let spectral = detectors
+            .iter()
+            .map(|d| {
+                (d.kind == DetectorKind::SpectralResidual).then(|| SpectralResidual::new(d.history))
+            })
+            .collect();
         Self {
             detectors,
             rules,
             warmup,
             fuse,
+            slide_ms,
+            tz_offset_ms,
+            spectral,
             state: Vec::new(),
-            tails: Vec::new(),
-            width,
+            scratch: Vec::new(),
         }
     }
 
     /// Scores the next window of sensor `slot`, whose feature row is `row`.
-    pub fn score(&mut self, slot: u32, sensor: &str, row: &[f64]) -> Scored {
+    pub fn score(&mut self, slot: u32, sensor: &str, meta: WindowMeta, row: &[f64]) -> Scored {
         let s = slot as usize;
         if self.state.len() <= s {
-            self.state.resize(s + 1, Vec::new());
+            self.state.resize(s + 1, Sensor::default());
         }
         let st = &mut self.state[s];
-        if st.len() != self.width {
-            st.resize(self.width, Ewma::default());
+        if st.detectors.len() != self.detectors.len() {
+            st.detectors = self.detectors.iter().map(State::new).collect();
+            st.tails = vec![tail::Tail::default(); self.detectors.len()];
         }
+        let warm = st.windows >= self.warmup;
+        st.windows = st.windows.saturating_add(1);
         let mut out = Scored::default();
-        let mut k = 0;
-        for d in &self.detectors {
-            let mut dz: f64 = 0.0;
-            let mut warm = true;
-            for &f in &d.features {
-                let e = &mut st[k];
-                warm &= e.n >= self.warmup;
-                let z = e.score_and_update(row[f], d.alpha);
-                out.contributions.push((f, z));
-                dz = dz.max(z);
-                k += 1;
-            }
-            out.score = out.score.max(dz);
-            if warm {
-                out.ai = out.ai.max(calibrate(dz, d.z_alert));
-            }
-        }
-        if self.fuse.calibration == crate::config::Calibration::Tail && !self.detectors.is_empty() {
-            if self.tails.len() <= s {
-                self.tails.resize(s + 1, tail::Tail::default());
-            }
-            let f = &self.fuse;
-            let p = self.tails[s].calibrate(
-                out.score,
-                f.tail_short as usize,
-                f.tail_long as usize,
-                self.warmup as usize,
+        for (di, d) in self.detectors.iter().enumerate() {
+            let (feature, raw) = raw_score(
+                d,
+                &mut st.detectors[di],
+                self.spectral[di].as_mut(),
+                &mut self.scratch,
+                meta,
+                row,
+                self.slide_ms,
+                self.tz_offset_ms,
             );
-            out.ai = p.unwrap_or(0.0);
+            let cal = if self.fuse.calibration == Calibration::Tail && d.statistical() {
+                st.tails[di]
+                    .calibrate(raw, self.fuse.tail_history as usize, self.warmup as usize)
+                    .unwrap_or(0.0)
+            } else {
+                calibrate(raw, d.z_alert)
+            };
+            let cal = if warm { cal } else { 0.0 };
+            out.score = out.score.max(raw);
+            out.ai = out.ai.max(cal);
+            out.contributions.push(Contribution {
+                detector: di,
+                feature,
+                raw,
+                score: cal,
+            });
         }
-        out.contributions.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out.contributions
+            .sort_by(|a, b| b.score.total_cmp(&a.score).then(b.raw.total_cmp(&a.raw)));
         for (i, r) in self.rules.iter().enumerate() {
             if r.applies_to(sensor) && r.condition.eval(row) {
                 out.fired.push(i);
                 out.rule = out.rule.max(r.severity.weight());
             }
         }
-        out.fused =
+        let fused =
             (self.fuse.ai_weight * out.ai + self.fuse.rules_weight * out.rule).clamp(0.0, 1.0);
+        out.fused = fused;
+        let k = self.fuse.refractory as usize;
+        if k > 0 {
+            if st.recent.iter().any(|&p| p >= fused) {
+                out.fused = fused / 2.0;
+            }
+            st.recent.push_back(fused);
+            if st.recent.len() > k {
+                st.recent.pop_front();
+            }
+        }
         out.alert = out.fused > *self.fuse.open.get_ref();
         out
     }
@@ -179,21 +283,92 @@ impl Scorer {
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
     }
+
+    /// The detectors (for names).
+    pub fn detectors(&self) -> &[DetectorSpec] {
+        &self.detectors
+    }
+}
+
+/// One detector's raw score of a window and the feature that gave it.
+#[allow(clippy::too_many_arguments)]
+fn raw_score(
+    d: &DetectorSpec,
+    state: &mut State,
+    sr: Option<&mut SpectralResidual>,
+    scratch: &mut Vec<f64>,
+    meta: WindowMeta,
+    row: &[f64],
+    slide_ms: i64,
+    tz_offset_ms: i64,
+) -> (Option<usize>, f64) {
+    let mut best = (None, 0.0f64);
+    let mut take = |f: usize, z: f64| {
+        if z > best.1 || best.0.is_none() {
+            best = (Some(d.features[f]), z.max(best.1));
+        }
+    };
+    match state {
+        State::Ewma(e) => {
+            for (f, e) in e.iter_mut().enumerate() {
+                take(f, e.score_and_update(row[d.features[f]], d.alpha));
+            }
+        }
+        State::Level(l) => {
+            for (f, l) in l.iter_mut().enumerate() {
+                take(
+                    f,
+                    l.score_and_update(row[d.features[f]], d.alpha, d.spread_alpha),
+                );
+            }
+        }
+        State::Seasonal(s) => {
+            let b = baseline::bucket(d.season, meta.start + tz_offset_ms);
+            let nb = baseline::buckets(d.season);
+            for (f, s) in s.iter_mut().enumerate() {
+                let x = row[d.features[f]];
+                take(
+                    f,
+                    s.score_and_update(x, b, nb, d.alpha, d.spread_alpha, d.bucket_warmup),
+                );
+            }
+        }
+        State::Mahalanobis(m) => {
+            scratch.clear();
+            scratch.extend(d.features.iter().map(|&f| row[f]));
+            return (None, m.score_and_update(scratch, d.alpha));
+        }
+        State::Spectral(bufs) => {
+            if let Some(sr) = sr {
+                for (f, buf) in bufs.iter_mut().enumerate() {
+                    take(f, sr.score_and_update(buf, row[d.features[f]]));
+                }
+            }
+        }
+        State::Cusum(c) => {
+            let p = CusumParams {
+                alpha: d.alpha,
+                spread_alpha: d.spread_alpha,
+                drift: d.drift,
+                threshold: d.threshold,
+            };
+            for (f, c) in c.iter_mut().enumerate() {
+                take(f, c.score_and_update(row[d.features[f]], p));
+            }
+        }
+        State::Stuck(s) => {
+            for (f, s) in s.iter_mut().enumerate() {
+                let run = s.update(row[d.features[f]]);
+                take(f, d.z_alert * run as f64 / d.windows.max(1) as f64);
+            }
+        }
+        State::Dropout(o) => {
+            let missing = o.update(meta.start, slide_ms, meta.values, meta.filled);
+            return (None, d.z_alert * missing / d.windows.max(1) as f64);
+        }
+    }
+    best
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ewma_matches_the_workload_definition() {
-        // WORKLOAD.md: score = |x-m|/sqrt(v+1e-9); m += 0.1 d; v = 0.9 (v + 0.1 d²)
-        let mut e = Ewma::default();
-        assert_eq!(e.score_and_update(10.0, 0.1), 0.0);
-        let z = e.score_and_update(12.0, 0.1);
-        assert!((z - 2.0 / 1e-9f64.sqrt()).abs() < 1e-3);
-        assert!((e.m - 10.2).abs() < 1e-12);
-        assert!((e.v - 0.9 * 0.4).abs() < 1e-12);
-        assert!((calibrate(4.0, 4.0) - 0.5).abs() < 1e-12);
-    }
-}
+mod tests;

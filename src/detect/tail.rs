@@ -1,80 +1,61 @@
-//! Tail-probability calibration of detector scores (`[fuse] calibration = "tail"`): per sensor,
-//! the mean of the last few raw scores is compared with the distribution of the sensor's own
-//! score history; q = P(Z > (short − μ) / σ) is the normal tail probability of a mean that high,
-//! and the learned score is ln(q) / ln(1e-10), clamped to [0, 1] (1 at q ≤ 1e-10). Scores of
-//! different sensors, whatever their scale or noise, become comparable, so one threshold
-//! serves them all (the idea of Numenta's "anomaly likelihood"). The log keeps far tails apart
-//! where Φ itself rounds to 1.
+//! Tail-probability calibration (`[fuse] calibration = "tail"`): a detector's raw score is
+//! judged against that sensor's own recent raw scores of the same detector. Below the 95th
+//! percentile of the history p is the empirical tail (share of history at least as high);
+//! above it the excesses over the percentile are modelled as exponential (the peaks-over-
+//! threshold idea of SPOT, Siffer et al., KDD 2017, with the simplest tail), so scores beyond
+//! anything seen still get distinct, finite probabilities. The learned score is
+//! min(1, -log10(p) / 10): 0.3 at p = 1e-3, 0.5 at 1e-5. Any sensor, scale or detector gives
+//! comparable scores, so one threshold serves them all.
 
 use std::collections::VecDeque;
 
-/// The calibration state of one sensor.
+/// The quantile above which the tail is fitted.
+pub const TAIL_QUANTILE: f64 = 0.95;
+
+/// The calibration state of one (sensor, detector).
 #[derive(Clone, Debug, Default)]
 pub struct Tail {
-    long: VecDeque<f64>,
-    sum: f64,
-    sumsq: f64,
-    short: VecDeque<f64>,
-    short_sum: f64,
+    order: VecDeque<f64>,
+    sorted: Vec<f64>,
 }
 
 impl Tail {
-    /// Calibrates `score` (then learns it): Φ of the short-term mean's standard score against the
-    /// history, or None while the history holds fewer than `min_history` scores.
-    pub fn calibrate(
-        &mut self,
-        score: f64,
-        short: usize,
-        long: usize,
-        min_history: usize,
-    ) -> Option<f64> {
+    /// Calibrates `score` against the history (None while it holds fewer than `min_history`
+    /// scores), then adds it, keeping the last `history`.
+    pub fn calibrate(&mut self, score: f64, history: usize, min_history: usize) -> Option<f64> {
         let score = if score.is_finite() { score } else { 0.0 };
-        self.short.push_back(score);
-        self.short_sum += score;
-        if self.short.len() > short.max(1) {
-            self.short_sum -= self.short.pop_front().unwrap_or(0.0);
-        }
-        let n = self.long.len() as f64;
-        let out = (self.long.len() >= min_history.max(2)).then(|| {
-            let mean = self.sum / n;
-            let var = (self.sumsq / n - mean * mean).max(0.0);
-            let sd = var.sqrt().max(1e-3 * mean.abs()).max(1e-9);
-            let recent = self.short_sum / self.short.len() as f64;
-            let q = 0.5 * erfc((recent - mean) / sd / std::f64::consts::SQRT_2);
-            (q.max(f64::MIN_POSITIVE).ln() / 1e-10f64.ln()).clamp(0.0, 1.0)
-        });
-        self.long.push_back(score);
-        self.sum += score;
-        self.sumsq += score * score;
-        if self.long.len() > long.max(2) {
-            let old = self.long.pop_front().unwrap_or(0.0);
-            self.sum -= old;
-            self.sumsq -= old * old;
+        let out = (self.sorted.len() >= min_history.max(20)).then(|| self.p_score(score));
+        self.order.push_back(score);
+        let at = self.sorted.partition_point(|&v| v < score);
+        self.sorted.insert(at, score);
+        if self.order.len() > history.max(20) {
+            let old = self.order.pop_front().unwrap_or(0.0);
+            let at = self.sorted.partition_point(|&v| v < old);
+            self.sorted.remove(at);
         }
         out
     }
-}
 
-/// Φ(x), the standard normal distribution function (|error| < 1.5e-7).
-pub fn normal_cdf(x: f64) -> f64 {
-    0.5 * erfc(-x / std::f64::consts::SQRT_2)
-}
-
-/// The complementary error function, with a relative error below 1.2e-7 everywhere, far
-/// tails included (the Chebyshev fit of Numerical Recipes' `erfcc`).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let p = -1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * (-z * z + p).exp();
-    if x >= 0.0 { r } else { 2.0 - r }
+    /// -log10(p) / 10 of `s` against the current history.
+    fn p_score(&self, s: f64) -> f64 {
+        let a = &self.sorted;
+        let n = a.len();
+        let u = a[((TAIL_QUANTILE * n as f64) as usize).min(n - 1)];
+        let p = if s <= u {
+            let at_least = n - a.partition_point(|&v| v < s);
+            (at_least + 1) as f64 / (n + 1) as f64
+        } else {
+            let over = a.partition_point(|&v| v <= u);
+            let excess = &a[over..];
+            let beta = if excess.is_empty() {
+                0.0
+            } else {
+                excess.iter().map(|v| v - u).sum::<f64>() / excess.len() as f64
+            };
+            (1.0 - TAIL_QUANTILE) * (-(s - u) / beta.max(1e-12)).exp()
+        };
+        (-p.max(f64::MIN_POSITIVE).log10() / 10.0).clamp(0.0, 1.0)
+    }
 }
 
 #[cfg(test)]
@@ -82,29 +63,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cdf() {
-        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
-        assert!((normal_cdf(1.96) - 0.975).abs() < 1e-4);
-        assert!((normal_cdf(-1.96) - 0.025).abs() < 1e-4);
+    fn scores_are_comparable_across_scales() {
+        // The same shape of history at two scales gives the same calibrated scores.
+        let mut rng = crate::fixture::Rng::new(1);
+        let (mut a, mut b) = (Tail::default(), Tail::default());
+        for _ in 0..1000 {
+            let x = rng.normal().abs();
+            let pa = a.calibrate(x, 500, 100);
+            let pb = b.calibrate(1000.0 * x, 500, 100);
+            assert_eq!(pa.is_some(), pb.is_some());
+            if let (Some(pa), Some(pb)) = (pa, pb) {
+                assert!((pa - pb).abs() < 1e-9);
+            }
+        }
+        // Ordinary scores are low; one far beyond the history is high but below 1.
+        let typical = a.calibrate(0.7, 500, 100).unwrap();
+        let extreme = a.calibrate(8.0, 500, 100).unwrap();
+        assert!(typical < 0.1, "{typical}");
+        assert!(extreme > 0.4, "{extreme}");
+        let further = a.calibrate(12.0, 500, 100).unwrap();
+        assert!(further > extreme, "{further} vs {extreme}");
     }
 
     #[test]
-    fn a_burst_of_high_scores_is_a_tail_event() {
+    fn warms_up_and_forgets() {
         let mut t = Tail::default();
-        let mut last = None;
-        for i in 0..500 {
-            last = t.calibrate(1.0 + 0.1 * ((i * 7 % 11) as f64 - 5.0) / 5.0, 5, 400, 50);
+        for i in 0..30 {
+            assert_eq!(t.calibrate(i as f64, 40, 30), None);
         }
-        assert!(last.is_some_and(|p| p < 0.2), "{last:?}");
-        let mut p = 0.0;
-        for _ in 0..5 {
-            p = t.calibrate(4.0, 5, 400, 50).unwrap_or(0.0);
+        assert!(t.calibrate(1.0, 40, 30).is_some());
+        for _ in 0..100 {
+            t.calibrate(100.0, 40, 30);
         }
-        assert!(p > 0.99, "{p}");
-        assert_eq!(
-            Tail::default().calibrate(3.0, 5, 400, 50),
-            None,
-            "no history yet"
-        );
+        assert_eq!(t.sorted.len(), 40);
+        assert!(t.sorted.iter().all(|&v| v == 100.0));
+        // A constant history: equal is ordinary, anything above is extreme.
+        assert!(t.calibrate(100.0, 40, 30).unwrap() < 0.01);
+        assert_eq!(t.calibrate(100.5, 40, 30), Some(1.0));
     }
 }

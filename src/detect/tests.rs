@@ -1,0 +1,170 @@
+//! Scorer tests: warm-up, calibration, fusion, refractory period, contributions.
+
+use super::*;
+use crate::config::{Calibration, FuseConfig};
+
+fn scorer(detectors: Vec<DetectorSpec>, warmup: u32, fuse: FuseConfig) -> Scorer {
+    Scorer::new(detectors, Vec::new(), warmup, fuse, 1000, 0)
+}
+
+fn meta(i: i64) -> WindowMeta {
+    WindowMeta {
+        start: i * 1000,
+        values: 10,
+        filled: 0,
+    }
+}
+
+#[test]
+fn ewma_z_keeps_the_workload_semantics() {
+    let mut s = scorer(
+        vec![DetectorSpec::new(DetectorKind::EwmaZ, vec![0])],
+        0,
+        FuseConfig::default(),
+    );
+    let mut e = Ewma::default();
+    let mut rng = crate::fixture::Rng::new(8);
+    for i in 0..100 {
+        let x = rng.normal();
+        let sc = s.score(0, "a", meta(i), &[x]);
+        let z = e.score_and_update(x, 0.1);
+        assert_eq!(sc.score, z);
+        assert_eq!(sc.ai, calibrate(z, 4.0));
+    }
+    assert!((calibrate(4.0, 4.0) - 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn nothing_scores_during_warm_up() {
+    let mut s = scorer(
+        vec![DetectorSpec::new(DetectorKind::LevelZ, vec![0])],
+        10,
+        FuseConfig::default(),
+    );
+    for i in 0..10 {
+        let x = if i % 2 == 0 { 0.0 } else { 1e6 };
+        let sc = s.score(0, "a", meta(i), &[x]);
+        assert_eq!(sc.ai, 0.0, "window {i}");
+    }
+    // Window 11 may: a jump far beyond the learned spread.
+    let sc = s.score(0, "a", meta(10), &[1e9]);
+    assert!(sc.ai > 0.5, "{sc:?}");
+}
+
+#[test]
+fn tail_calibration_makes_sensors_of_any_scale_comparable() {
+    let fuse = FuseConfig {
+        calibration: Calibration::Tail,
+        tail_history: 500,
+        ..FuseConfig::default()
+    };
+    let mut s = scorer(
+        vec![DetectorSpec::new(DetectorKind::LevelZ, vec![0])],
+        100,
+        fuse,
+    );
+    let mut rng = crate::fixture::Rng::new(12);
+    for i in 0..1000 {
+        let x = rng.normal();
+        let a = s.score(0, "small", meta(i), &[x]);
+        let b = s.score(1, "large", meta(i), &[1e4 * x + 5e6]);
+        assert!(
+            (a.ai - b.ai).abs() < 1e-9,
+            "window {i}: {} vs {}",
+            a.ai,
+            b.ai
+        );
+    }
+    let a = s.score(0, "small", meta(1000), &[15.0]);
+    assert!(a.ai > 0.5 && a.ai <= 1.0, "{a:?}");
+}
+
+#[test]
+fn refractory_halves_a_score_that_is_not_a_new_high() {
+    let fuse = FuseConfig {
+        refractory: 3,
+        ..FuseConfig::default()
+    };
+    let mut d = DetectorSpec::new(DetectorKind::Stuck, vec![0]);
+    d.windows = 1;
+    let mut s = scorer(vec![d], 0, fuse);
+    let fused: Vec<f64> = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| s.score(0, "a", meta(i as i64), &[x]).fused)
+        .collect();
+    // Runs 0, 1, 2, 3, 0, 1: raw fused 0, .5, .8, .9, 0, .5. Window 5 (0.5) is not above
+    // window 3 (0.9, within the last 3), so it is halved; the rising ones are not.
+    let raw = [0.0, 0.5, 0.8, 0.9, 0.0, 0.5];
+    for (i, (&f, &r)) in fused.iter().zip(&raw).enumerate() {
+        let want = if i == 4 || i == 5 { r / 2.0 } else { r };
+        assert!((f - want).abs() < 1e-9, "window {i}: {f} vs {want}");
+    }
+}
+
+#[test]
+fn contributions_name_the_detector_that_fired_first() {
+    let mut stuck = DetectorSpec::new(DetectorKind::Stuck, vec![1]);
+    stuck.windows = 2;
+    let mut s = scorer(
+        vec![DetectorSpec::new(DetectorKind::LevelZ, vec![0]), stuck],
+        0,
+        FuseConfig::default(),
+    );
+    let mut rng = crate::fixture::Rng::new(1);
+    let mut last = Scored::default();
+    for i in 0..20 {
+        last = s.score(0, "a", meta(i), &[rng.normal(), 3.0]);
+    }
+    assert_eq!(last.contributions.len(), 2);
+    assert_eq!(last.contributions[0].detector, 1);
+    assert_eq!(last.contributions[0].feature, Some(1));
+    assert!(last.ai > 0.9);
+}
+
+#[test]
+fn dropout_scores_missing_windows() {
+    let mut s = scorer(
+        vec![DetectorSpec::new(DetectorKind::Dropout, vec![])],
+        0,
+        FuseConfig::default(),
+    );
+    assert_eq!(s.score(0, "a", meta(0), &[1.0]).ai, 0.0);
+    assert_eq!(s.score(0, "a", meta(1), &[1.0]).ai, 0.0);
+    // Two windows missing (2 and 3): the default `windows` = 2 gives 0.5.
+    let sc = s.score(0, "a", meta(4), &[1.0]);
+    assert!((sc.ai - 0.5).abs() < 1e-12, "{sc:?}");
+}
+
+#[test]
+fn seasonal_z_uses_local_time() {
+    // Bucket by hour of day in a zone 5 hours ahead: UTC 19:00 is local 00:00.
+    let mut d = DetectorSpec::new(DetectorKind::SeasonalZ, vec![0]);
+    d.bucket_warmup = 2;
+    let mut s = Scorer::new(
+        vec![d],
+        Vec::new(),
+        0,
+        FuseConfig::default(),
+        3_600_000,
+        5 * 3_600_000,
+    );
+    let hour = |h: i64| WindowMeta {
+        start: h * 3_600_000,
+        values: 1,
+        filled: 0,
+    };
+    let mut rng = crate::fixture::Rng::new(3);
+    // Local midnight is busy (100), other hours quiet (0).
+    for day in 0..20 {
+        for h in 0..24 {
+            let local = (h + 5) % 24;
+            let x = if local == 0 { 100.0 } else { 0.0 } + rng.normal();
+            s.score(0, "a", hour(day * 24 + h), &[x]);
+        }
+    }
+    let busy = s.score(0, "a", hour(20 * 24 + 19), &[100.0]).ai;
+    let quiet = s.score(0, "a", hour(20 * 24 + 20), &[100.0]).ai;
+    assert!(busy < 0.5, "{busy}");
+    assert!(quiet > 0.9, "{quiet}");
+}
