@@ -87,7 +87,9 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
   mx = hf_block_reduce(mx, -inf, scratch, HfMax());
   st = hf_block_reduce(st, 0.0, scratch, HfSum());
   const double nn = (double)n;
-  const double mean = s / nn;
+  // A constant window's mean is its value exactly, so its central moments are exactly 0
+  // (s / n can be off by an ulp, which made std 1e-16 and skewness 1 on a stuck sensor).
+  const double mean = mn == mx ? mn : s / nn;
   const double tm = st / nn;
 
   // Pass 2: central moments, regression on time, mean crossings.

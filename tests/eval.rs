@@ -59,15 +59,15 @@ fn nab_scores_equal_the_reference_scorer() {
     assert_eq!(a, b, "hyflow eval:\n{ours}\nnab_score.py:\n{theirs}");
 }
 
-#[test]
-fn episode_scores_on_a_synthetic_fixture() {
+/// Runs `hyflow eval` on a shipped synthetic fixture and returns its report.
+fn eval_fixture(name: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hyflow"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "eval",
-            "pipelines/traffic.toml",
+            &format!("pipelines/{name}.toml"),
             "--labels",
-            "fixtures/traffic.labels.json",
+            &format!("fixtures/{name}.labels.json"),
             "-w",
             "2",
         ])
@@ -78,15 +78,43 @@ fn episode_scores_on_a_synthetic_fixture() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    // The baseline detectors' figures (docs/detection.md); a change to them shows here.
-    assert!(text.contains("159 labels, 75 alert episodes"), "{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The number after `key` in `text`.
+fn figure(text: &str, key: &str) -> f64 {
+    text.split(key)
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no {key:?} in {text}"))
+}
+
+#[test]
+fn episode_scores_on_the_synthetic_fixtures_meet_the_targets() {
+    // The detection issue's targets: F1 >= 0.9 and median delay <= 2 windows on the shipped
+    // fixtures (docs/detection.md also reports other seeds, where delay is not always met).
+    for name in ["traffic", "manufacturing"] {
+        let text = eval_fixture(name);
+        assert!(figure(&text, "F1") >= 0.9, "{name}: {text}");
+        assert!(
+            figure(&text, "median detection delay") <= 2.0,
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn episode_scores_are_the_documented_ones() {
+    // The figures in docs/detection.md; a change to the detectors shows here.
+    let text = eval_fixture("traffic");
+    assert!(text.contains("159 labels, 223 alert episodes"), "{text}");
     assert!(
-        text.contains("precision 1.000  recall 0.447  F1 0.617"),
+        text.contains("precision 0.955  recall 0.943  F1 0.949"),
         "{text}"
     );
     assert!(
-        text.contains("median detection delay 1.2 windows"),
+        text.contains("median detection delay 1.1 windows"),
         "{text}"
     );
 }

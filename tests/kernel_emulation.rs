@@ -172,6 +172,7 @@ fn edge_cases_match_the_reference() {
         vec![],                                                  // empty window
         vec![(5, 42.0)],                                         // one value
         vec![(1, 3.0), (2, 3.0), (3, 3.0)],                      // constant
+        (0..10).map(|i| (i, 5.3)).collect(),                     // constant; 10 · 5.3 / 10 != 5.3
         vec![(1, 1e300), (2, -1e300), (3, 5e299)],               // huge values
         vec![(0, 1.0), (0, 2.0), (0, 3.0)],                      // one distinct time
         vec![(1, 0.0), (2, 1.0), (3, -1.0), (4, 0.0), (5, 2.0)], // zero deviations

@@ -40,7 +40,7 @@ fn wrong_expectations_fail_with_details() {
             "features = { count = 10, mean = 61.0, max = 60.2 }",
         )
         .replace(
-            "window-end = \"2024-03-04 00:05:20\"",
+            "window-end = \"2024-03-04 00:05:10\"",
             "window-end = \"2024-03-04 00:05:30\"",
         );
     let file = tmp.path().join("m.toml");
@@ -56,7 +56,7 @@ fn wrong_expectations_fail_with_details() {
         ]
     );
     assert_eq!(outcomes[1].failures.len(), 1);
-    assert!(outcomes[1].failures[0].starts_with("no open alert for \"m91-temp\" at 2024-03-04 00:05:30; alerts seen: [m91-temp open at 2024-03-04 00:05:20"), "{:?}", outcomes[1].failures);
+    assert!(outcomes[1].failures[0].starts_with("no open alert for \"m91-temp\" at 2024-03-04 00:05:30; alerts seen: [m91-temp open at 2024-03-04 00:05:10"), "{:?}", outcomes[1].failures);
 }
 
 #[test]

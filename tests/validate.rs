@@ -145,7 +145,8 @@ fn detector_options_that_the_kind_does_not_use_are_located() {
     assert_eq!(d.len(), 3, "{d:#?}");
     assert_eq!((d[0].line, d[0].column), pos(&text, "\"hour-of-day\""));
     assert!(
-        d[0].message.contains("`season` does not apply to a level-z detector"),
+        d[0].message
+            .contains("`season` does not apply to a level-z detector"),
         "{}",
         d[0].message
     );

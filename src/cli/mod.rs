@@ -163,8 +163,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cat { path } => {
             let batches = hyflow::inspect::read(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            print!("{}", hyflow::inspect::to_csv(&batches));
-            Ok(ExitCode::SUCCESS)
+            // A reader that stops early (`| head`) closes the pipe: that is not an error.
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(hyflow::inspect::to_csv(&batches).as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
         Command::Bench(a) => bench::run(a),
         Command::Score(a) => score::run(a),

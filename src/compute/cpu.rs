@@ -62,7 +62,9 @@ fn moments(values: &[f64], higher: bool) -> Moments {
         min = min.min(v);
         max = max.max(v);
     }
-    let mean = sum / n;
+    // A constant window's mean is its value exactly, so its central moments are exactly 0
+    // (sum / n can be off by an ulp, which made std 1e-16 and skewness 1 on a stuck sensor).
+    let mean = if min == max { min } else { sum / n };
     let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
     if higher {
         for &v in values {
@@ -254,6 +256,20 @@ mod tests {
         assert_eq!(row[fs.index_of("std").unwrap()], 0.0);
         assert_eq!(row[fs.index_of("slope").unwrap()], 0.0);
         window_features(&fs, 1000, 0, &[1, 2, 3], &[4.0, 4.0, 4.0], &mut row);
+        assert_eq!(row[fs.index_of("kurtosis").unwrap()], 0.0);
+        // A stuck sensor at a value whose sum / n rounds differently: exactly constant.
+        let stuck = [5.3; 10];
+        window_features(
+            &fs,
+            1000,
+            0,
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            &stuck,
+            &mut row,
+        );
+        assert_eq!(row[fs.index_of("mean").unwrap()], 5.3);
+        assert_eq!(row[fs.index_of("std").unwrap()], 0.0);
+        assert_eq!(row[fs.index_of("skewness").unwrap()], 0.0);
         assert_eq!(row[fs.index_of("kurtosis").unwrap()], 0.0);
         assert_eq!(row[fs.index_of("band").unwrap()], 0.0);
     }
