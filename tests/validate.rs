@@ -158,6 +158,21 @@ fn detector_options_that_the_kind_does_not_use_are_located() {
 }
 
 #[test]
+fn an_asset_detector_needs_the_asset_delimiter() {
+    let det = "\n[[detect.detector]]\nkind = \"asset-mahalanobis\"\nfeatures = [\"mean\"]\n";
+    let text = BASE.to_string() + det;
+    let d = one(&text);
+    assert_eq!((d.line, d.column), pos(&text, "\"asset-mahalanobis\""));
+    assert!(
+        d.message.contains("needs to know the assets"),
+        "{}",
+        d.message
+    );
+    let text = BASE.to_string() + "\n[detect]\nasset-delimiter = \"-\"\n" + det;
+    config::parse(Path::new("p.toml"), &text).expect("valid with a delimiter");
+}
+
+#[test]
 fn every_section_reports_its_own_error() {
     let text = BASE
         .replace("size = \"10s\"", "size = \"10 sec\"")

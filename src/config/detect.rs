@@ -17,6 +17,12 @@ pub struct DetectConfig {
     /// The detectors.
     #[serde(default)]
     pub detector: Vec<DetectorConfig>,
+    /// Sensors belong to an asset named by their id up to the last occurrence of this
+    /// delimiter (`"-"`: `d03-flow` and `d03-speed` are asset `d03`). Needed by
+    /// `asset-mahalanobis`; windows are then exchanged by asset, not by sensor.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub asset_delimiter: Option<Spanned<String>>,
 }
 
 impl Default for DetectConfig {
@@ -24,6 +30,7 @@ impl Default for DetectConfig {
         Self {
             warmup: default_warmup(),
             detector: Vec::new(),
+            asset_delimiter: None,
         }
     }
 }
@@ -46,6 +53,10 @@ pub enum DetectorKind {
     /// Distance of the vector of the watched features from the sensor's learned normal:
     /// Mahalanobis with an EWMA mean and covariance, as a normal-equivalent z (Wilson-Hilferty).
     Mahalanobis,
+    /// Across the sensors of one asset (`[detect] asset-delimiter`): Mahalanobis distance of
+    /// the vector of every sensor's watched features in windows of the same start, from the
+    /// asset's learned normal. Every sensor of the asset gets the score.
+    AssetMahalanobis,
     /// Pattern change: the spectral residual saliency (Ren et al., KDD 2019) of the newest
     /// value in the last `history` windows.
     SpectralResidual,
@@ -67,6 +78,7 @@ impl DetectorKind {
             DetectorKind::LevelZ => "level-z",
             DetectorKind::SeasonalZ => "seasonal-z",
             DetectorKind::Mahalanobis => "mahalanobis",
+            DetectorKind::AssetMahalanobis => "asset-mahalanobis",
             DetectorKind::SpectralResidual => "spectral-residual",
             DetectorKind::Cusum => "cusum",
             DetectorKind::Stuck => "stuck",

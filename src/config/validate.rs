@@ -267,6 +267,11 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     }
 
     // [detect]
+    if let Some(delim) = &config.detect.asset_delimiter
+        && delim.get_ref().is_empty()
+    {
+        c.at(delim, "asset-delimiter must not be empty", None);
+    }
     let mut detectors = Vec::new();
     for d in &config.detect.detector {
         let mut idx = Vec::new();
@@ -306,7 +311,16 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         if let Some(n) = &d.name {
             spec.name = n.clone();
         }
-        detector_options(&mut c, d, &mut spec);
+        detector_options(
+            &mut c,
+            d,
+            &mut spec,
+            config
+                .detect
+                .asset_delimiter
+                .as_ref()
+                .map(|s| s.get_ref().as_str()),
+        );
         detectors.push(spec);
     }
 
@@ -539,7 +553,12 @@ fn parse_tz(tz: &str) -> Option<i64> {
 
 /// Checks the kind-specific options of a detector and copies them into `spec`: an option the
 /// kind does not use is an error (it would silently do nothing).
-fn detector_options(c: &mut Checker, d: &DetectorConfig, spec: &mut DetectorSpec) {
+fn detector_options(
+    c: &mut Checker,
+    d: &DetectorConfig,
+    spec: &mut DetectorSpec,
+    asset_delimiter: Option<&str>,
+) {
     use DetectorKind::*;
     let kind = *d.kind.get_ref();
     let allowed = |c: &mut Checker, name: &str, span: &Spanned<()>, kinds: &[DetectorKind]| {
@@ -613,6 +632,13 @@ fn detector_options(c: &mut Checker, d: &DetectorConfig, spec: &mut DetectorSpec
             c.at(v, "windows must be at least 1", None);
         }
         spec.windows = *v.get_ref();
+    }
+    if kind == AssetMahalanobis && asset_delimiter.is_none() {
+        c.at(
+            &d.kind,
+            "an asset-mahalanobis detector needs to know the assets",
+            Some("set [detect] asset-delimiter, e.g. \"-\" for ids like d03-flow"),
+        );
     }
     if kind == Mahalanobis && d.features.len() < 2 {
         c.at(

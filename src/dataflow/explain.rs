@@ -52,7 +52,18 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         s,
         "               side outputs: rejects, late  ──exchange──▶ worker 0 (sinks)"
     );
-    let _ = writeln!(s, "  2. exchange  readings by hash(sensor id) % {workers}");
+    match &c.detect.asset_delimiter {
+        Some(d) => {
+            let _ = writeln!(
+                s,
+                "  2. exchange  readings by hash(asset: sensor id up to the last {:?}) % {workers}",
+                d.get_ref()
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  2. exchange  readings by hash(sensor id) % {workers}");
+        }
+    }
     let kind = match c.window.kind {
         WindowKind::Tumbling => format!("tumbling {}", c.window.size.get_ref()),
         WindowKind::Sliding => format!(
@@ -85,8 +96,9 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         .iter()
         .map(|d| {
             format!(
-                "{:?}({}) alpha {}",
-                d.kind,
+                "{} = {}({}) alpha {}",
+                d.name,
+                d.kind.as_str(),
                 d.features
                     .iter()
                     .map(|&i| p.features.names[i].as_str())
@@ -122,9 +134,18 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
     );
     let _ = writeln!(
         s,
-        "               fuse: min(1, {} * ai + {} * rules); alert above {}; episodes open after {} window(s), resolve after {} at or below {}",
+        "               fuse: {:?} calibration; min(1, {} * ai + {} * rules){}; alert above {}; episodes open after {} window(s), resolve after {} at or below {}",
+        c.fuse.calibration,
         c.fuse.ai_weight,
         c.fuse.rules_weight,
+        if c.fuse.refractory > 0 {
+            format!(
+                ", halved unless a new high in {} windows",
+                c.fuse.refractory
+            )
+        } else {
+            String::new()
+        },
         c.fuse.open.get_ref(),
         c.fuse.min_windows,
         c.fuse.quiet_windows,

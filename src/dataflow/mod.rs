@@ -3,6 +3,7 @@
 
 pub mod explain;
 pub mod operators;
+pub mod score;
 
 use crate::compute::scheduler::EngineReport;
 use crate::config::OnBadFile;
@@ -334,7 +335,7 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
             .probe_with(&progress);
             let windows = operators::window_stage(msgs, p.clone());
             let feats = operators::features_stage(windows, p.clone(), s.clone());
-            let scored = operators::score_stage(feats, p.clone(), s.clone());
+            let scored = score::score_stage(feats, p.clone(), s.clone());
             operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
         });
         while worker.step_or_park(None) {}

@@ -6,8 +6,7 @@ use super::{Metrics, Shared};
 use crate::batch::{ReadingBatch, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch, backend_for};
 use crate::config::{OnBadFile, Pipeline};
-use crate::detect::{EpisodeConfig, Episodes, Scorer, WindowMeta, episode::WindowInfo};
-use crate::output::{OutRecord, WindowRow};
+use crate::output::OutRecord;
 use crate::sink::SinkSet;
 use crate::source::{Decoder, Partition};
 use crate::window::WindowState;
@@ -379,104 +378,6 @@ pub fn features_stage<'s>(
                 {
                     shared.add_engine_reports(engine.report());
                 }
-            }
-        },
-    )
-}
-
-/// Scores: detectors, rules, fusion and the alert lifecycle, per sensor in window order.
-pub fn score_stage<'s>(
-    stream: StreamVec<'s, i64, Stage>,
-    pipeline: Arc<Pipeline>,
-    shared: Arc<Shared>,
-) -> StreamVec<'s, i64, OutRecord> {
-    stream.unary::<CapacityContainerBuilder<Vec<OutRecord>>, _, _, _>(
-        Pipe,
-        "Score",
-        move |_cap, _info| {
-            let cfg = &pipeline.config;
-            let mut scorer = Scorer::new(
-                pipeline.detectors.clone(),
-                pipeline.rules.clone(),
-                cfg.detect.warmup,
-                cfg.fuse.clone(),
-                pipeline.window.slide,
-                pipeline.tz_offset_ms,
-            );
-            let mut episodes = Episodes::new(EpisodeConfig::from(&cfg.fuse));
-            let names = &pipeline.features.names;
-            let names = names.clone();
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    let mut session = output.session(&cap);
-                    for s in data.drain(..) {
-                        let (w, f) = match s {
-                            Stage::Features(w, f) => (w, f),
-                            Stage::Out(r) => {
-                                session.give(r);
-                                continue;
-                            }
-                            Stage::Windows(_) => unreachable!("features stage runs first"),
-                        };
-                        Metrics::add(&shared.metrics.windows, w.len() as u64);
-                        for i in 0..w.len() {
-                            let row = f.row(i);
-                            let meta = WindowMeta {
-                                start: w.start[i],
-                                values: w.offsets[i + 1] - w.offsets[i],
-                                filled: w.filled[i],
-                            };
-                            let sc = scorer.score(w.slot[i], &w.sensor[i], meta, row);
-                            let rules = sc
-                                .fired
-                                .iter()
-                                .map(|&k| scorer.rules()[k].name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(",");
-                            let rule_severity =
-                                sc.fired.iter().map(|&k| scorer.rules()[k].severity).max();
-                            let top = sc
-                                .contributions
-                                .iter()
-                                .take(3)
-                                .filter(|c| c.score > 0.0)
-                                .map(|c| {
-                                    let d = &scorer.detectors()[c.detector].name;
-                                    match c.feature {
-                                        Some(f) => format!("{d}:{}={:.2}", names[f], c.score),
-                                        None => format!("{d}={:.2}", c.score),
-                                    }
-                                })
-                                .collect::<Vec<_>>()
-                                .join(",");
-                            let info = WindowInfo {
-                                sensor: &w.sensor[i],
-                                start: w.start[i],
-                                end: w.end[i],
-                                rules: rules.clone(),
-                                rule_severity,
-                                top_features: top,
-                            };
-                            if let Some(a) = episodes.step(w.slot[i], &sc, info) {
-                                Metrics::add(&shared.metrics.alert_events, 1);
-                                session.give(OutRecord::Alert(a));
-                            }
-                            session.give(OutRecord::Window(WindowRow {
-                                sensor: w.sensor[i].to_string(),
-                                start: w.start[i],
-                                end: w.end[i],
-                                features: row.to_vec(),
-                                filled: w.filled[i],
-                                score: sc.score,
-                                ai_score: sc.ai,
-                                rule_score: sc.rule,
-                                fused: sc.fused,
-                                alert: sc.alert,
-                                rules,
-                            }));
-                        }
-                    }
-                });
             }
         },
     )

@@ -4,6 +4,7 @@
 //! Every detector is streaming: a window's score depends only on that sensor's windows up to
 //! it. Formulas and what they scored: docs/detection.md.
 
+pub mod asset;
 pub mod baseline;
 pub mod change;
 pub mod episode;
@@ -141,6 +142,8 @@ enum State {
     Cusum(Vec<Cusum>),
     Stuck(Vec<Stuck>),
     Dropout(Dropout),
+    /// Scored per asset by [`asset::AssetScorer`], not per sensor.
+    Asset,
 }
 
 impl State {
@@ -155,6 +158,7 @@ impl State {
             DetectorKind::Cusum => State::Cusum(vec![Cusum::default(); n]),
             DetectorKind::Stuck => State::Stuck(vec![Stuck::default(); n]),
             DetectorKind::Dropout => State::Dropout(Dropout::default()),
+            DetectorKind::AssetMahalanobis => State::Asset,
         }
     }
 }
@@ -212,8 +216,16 @@ impl Scorer {
         }
     }
 
-    /// Scores the next window of sensor `slot`, whose feature row is `row`.
-    pub fn score(&mut self, slot: u32, sensor: &str, meta: WindowMeta, row: &[f64]) -> Scored {
+    /// Scores the next window of sensor `slot`, whose feature row is `row`; `asset` holds the
+    /// contributions of the asset detectors for this window (empty when there are none).
+    pub fn score(
+        &mut self,
+        slot: u32,
+        sensor: &str,
+        meta: WindowMeta,
+        row: &[f64],
+        asset: &[Contribution],
+    ) -> Scored {
         let s = slot as usize;
         if self.state.len() <= s {
             self.state.resize(s + 1, Sensor::default());
@@ -227,6 +239,9 @@ impl Scorer {
         st.windows = st.windows.saturating_add(1);
         let mut out = Scored::default();
         for (di, d) in self.detectors.iter().enumerate() {
+            if d.kind == DetectorKind::AssetMahalanobis {
+                continue;
+            }
             let (feature, raw) = raw_score(
                 d,
                 &mut st.detectors[di],
@@ -253,6 +268,11 @@ impl Scorer {
                 raw,
                 score: cal,
             });
+        }
+        for c in asset {
+            out.score = out.score.max(c.raw);
+            out.ai = out.ai.max(c.score);
+            out.contributions.push(c.clone());
         }
         out.contributions
             .sort_by(|a, b| b.score.total_cmp(&a.score).then(b.raw.total_cmp(&a.raw)));
@@ -366,6 +386,7 @@ fn raw_score(
             let missing = o.update(meta.start, slide_ms, meta.values, meta.filled);
             return (None, d.z_alert * missing / d.windows.max(1) as f64);
         }
+        State::Asset => {}
     }
     best
 }

@@ -26,7 +26,7 @@ fn ewma_z_keeps_the_workload_semantics() {
     let mut rng = crate::fixture::Rng::new(8);
     for i in 0..100 {
         let x = rng.normal();
-        let sc = s.score(0, "a", meta(i), &[x]);
+        let sc = s.score(0, "a", meta(i), &[x], &[]);
         let z = e.score_and_update(x, 0.1);
         assert_eq!(sc.score, z);
         assert_eq!(sc.ai, calibrate(z, 4.0));
@@ -43,11 +43,11 @@ fn nothing_scores_during_warm_up() {
     );
     for i in 0..10 {
         let x = if i % 2 == 0 { 0.0 } else { 1e6 };
-        let sc = s.score(0, "a", meta(i), &[x]);
+        let sc = s.score(0, "a", meta(i), &[x], &[]);
         assert_eq!(sc.ai, 0.0, "window {i}");
     }
     // Window 11 may: a jump far beyond the learned spread.
-    let sc = s.score(0, "a", meta(10), &[1e9]);
+    let sc = s.score(0, "a", meta(10), &[1e9], &[]);
     assert!(sc.ai > 0.5, "{sc:?}");
 }
 
@@ -66,8 +66,8 @@ fn tail_calibration_makes_sensors_of_any_scale_comparable() {
     let mut rng = crate::fixture::Rng::new(12);
     for i in 0..1000 {
         let x = rng.normal();
-        let a = s.score(0, "small", meta(i), &[x]);
-        let b = s.score(1, "large", meta(i), &[1e4 * x + 5e6]);
+        let a = s.score(0, "small", meta(i), &[x], &[]);
+        let b = s.score(1, "large", meta(i), &[1e4 * x + 5e6], &[]);
         assert!(
             (a.ai - b.ai).abs() < 1e-9,
             "window {i}: {} vs {}",
@@ -75,7 +75,7 @@ fn tail_calibration_makes_sensors_of_any_scale_comparable() {
             b.ai
         );
     }
-    let a = s.score(0, "small", meta(1000), &[15.0]);
+    let a = s.score(0, "small", meta(1000), &[15.0], &[]);
     assert!(a.ai > 0.5 && a.ai <= 1.0, "{a:?}");
 }
 
@@ -91,7 +91,7 @@ fn refractory_halves_a_score_that_is_not_a_new_high() {
     let fused: Vec<f64> = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
         .iter()
         .enumerate()
-        .map(|(i, &x)| s.score(0, "a", meta(i as i64), &[x]).fused)
+        .map(|(i, &x)| s.score(0, "a", meta(i as i64), &[x], &[]).fused)
         .collect();
     // Runs 0, 1, 2, 3, 0, 1: raw fused 0, .5, .8, .9, 0, .5. Window 5 (0.5) is not above
     // window 3 (0.9, within the last 3), so it is halved; the rising ones are not.
@@ -114,7 +114,7 @@ fn contributions_name_the_detector_that_fired_first() {
     let mut rng = crate::fixture::Rng::new(1);
     let mut last = Scored::default();
     for i in 0..20 {
-        last = s.score(0, "a", meta(i), &[rng.normal(), 3.0]);
+        last = s.score(0, "a", meta(i), &[rng.normal(), 3.0], &[]);
     }
     assert_eq!(last.contributions.len(), 2);
     assert_eq!(last.contributions[0].detector, 1);
@@ -129,10 +129,10 @@ fn dropout_scores_missing_windows() {
         0,
         FuseConfig::default(),
     );
-    assert_eq!(s.score(0, "a", meta(0), &[1.0]).ai, 0.0);
-    assert_eq!(s.score(0, "a", meta(1), &[1.0]).ai, 0.0);
+    assert_eq!(s.score(0, "a", meta(0), &[1.0], &[]).ai, 0.0);
+    assert_eq!(s.score(0, "a", meta(1), &[1.0], &[]).ai, 0.0);
     // Two windows missing (2 and 3): the default `windows` = 2 gives 0.5.
-    let sc = s.score(0, "a", meta(4), &[1.0]);
+    let sc = s.score(0, "a", meta(4), &[1.0], &[]);
     assert!((sc.ai - 0.5).abs() < 1e-12, "{sc:?}");
 }
 
@@ -160,11 +160,11 @@ fn seasonal_z_uses_local_time() {
         for h in 0..24 {
             let local = (h + 5) % 24;
             let x = if local == 0 { 100.0 } else { 0.0 } + rng.normal();
-            s.score(0, "a", hour(day * 24 + h), &[x]);
+            s.score(0, "a", hour(day * 24 + h), &[x], &[]);
         }
     }
-    let busy = s.score(0, "a", hour(20 * 24 + 19), &[100.0]).ai;
-    let quiet = s.score(0, "a", hour(20 * 24 + 20), &[100.0]).ai;
+    let busy = s.score(0, "a", hour(20 * 24 + 19), &[100.0], &[]).ai;
+    let quiet = s.score(0, "a", hour(20 * 24 + 20), &[100.0], &[]).ai;
     assert!(busy < 0.5, "{busy}");
     assert!(quiet > 0.9, "{quiet}");
 }

@@ -185,6 +185,15 @@ impl Decoder {
         }
     }
 
+    /// What readings are exchanged by: the sensor id, or its asset when the pipeline scores
+    /// assets (all sensors of an asset must meet on one worker).
+    fn route_key<'n>(&self, name: &'n str) -> &'n str {
+        match &self.pipeline.config.detect.asset_delimiter {
+            Some(d) => crate::detect::asset::asset_of(name, d.get_ref()),
+            None => name,
+        }
+    }
+
     fn intern(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.index.get(name) {
             return i;
@@ -195,7 +204,7 @@ impl Decoder {
         self.index.insert(name.clone(), i);
         let class = self.pipeline.classes.index_of(&name);
         self.info.push(SensorInfo {
-            dest: (sensor_hash(&name) % u64::from(self.peers)) as u32,
+            dest: (sensor_hash(self.route_key(&name)) % u64::from(self.peers)) as u32,
             class,
         });
         i

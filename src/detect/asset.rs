@@ -1,0 +1,173 @@
+//! Detection across the sensors of one asset (`asset-mahalanobis`): the windows of one start
+//! of every sensor of an asset (a machine, a traffic detector station) make one vector, the
+//! sensors' watched features side by side in sensor-id order, scored by its Mahalanobis
+//! distance from the asset's learned normal. A traffic incident (speed down, occupancy up,
+//! flow down at once) breaks the usual relation between the three even when each alone looks
+//! like rush hour. The score stage calls this once per (asset, window start) with all member
+//! windows, which requires windows to be exchanged by asset (see `asset_of`).
+
+use super::multivariate::Mahalanobis;
+use super::tail::Tail;
+use super::{Contribution, DetectorSpec, calibrate};
+use crate::config::{Calibration, DetectorKind};
+use std::collections::HashMap;
+
+/// The asset of `sensor`: its id up to the last `delimiter` (the whole id when it has none).
+pub fn asset_of<'a>(sensor: &'a str, delimiter: &str) -> &'a str {
+    if delimiter.is_empty() {
+        return sensor;
+    }
+    sensor.rsplit_once(delimiter).map_or(sensor, |(a, _)| a)
+}
+
+/// Learned state of one asset.
+#[derive(Default)]
+struct AssetState {
+    /// Member sensors, sorted, that the state was learned on.
+    sensors: Vec<String>,
+    /// Windows scored.
+    windows: u32,
+    /// Per asset detector.
+    models: Vec<Mahalanobis>,
+    tails: Vec<Tail>,
+}
+
+/// Scores groups of windows of one asset.
+pub struct AssetScorer {
+    /// (index among all detectors, spec) of the asset detectors.
+    detectors: Vec<(usize, DetectorSpec)>,
+    calibration: Calibration,
+    tail_history: usize,
+    warmup: u32,
+    state: HashMap<String, AssetState>,
+    scratch: Vec<f64>,
+}
+
+impl AssetScorer {
+    /// The asset detectors among `all` (None when there are none).
+    pub fn new(
+        all: &[DetectorSpec],
+        calibration: Calibration,
+        tail_history: u32,
+        warmup: u32,
+    ) -> Option<Self> {
+        let detectors: Vec<(usize, DetectorSpec)> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.kind == DetectorKind::AssetMahalanobis)
+            .map(|(i, d)| (i, d.clone()))
+            .collect();
+        (!detectors.is_empty()).then(|| Self {
+            detectors,
+            calibration,
+            tail_history: tail_history as usize,
+            warmup,
+            state: HashMap::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Scores the windows of one start of `asset`; `members` are (sensor, feature row) sorted
+    /// by sensor. Returns one contribution per asset detector, for every member. A group that
+    /// lacks a sensor the asset has had scores nothing (0); a new sensor restarts learning.
+    pub fn score(&mut self, asset: &str, members: &[(&str, &[f64])]) -> Vec<Contribution> {
+        let st = self.state.entry(asset.to_string()).or_default();
+        let same = st.sensors.len() == members.len()
+            && st.sensors.iter().zip(members).all(|(a, (b, _))| a == b);
+        if !same {
+            let grows = members
+                .iter()
+                .any(|(s, _)| st.sensors.binary_search_by(|x| x.as_str().cmp(s)).is_err());
+            if !grows {
+                // A member is missing this time: nothing to compare.
+                return self.zeros();
+            }
+            *st = AssetState {
+                sensors: members.iter().map(|(s, _)| s.to_string()).collect(),
+                windows: 0,
+                models: vec![Mahalanobis::default(); self.detectors.len()],
+                tails: vec![Tail::default(); self.detectors.len()],
+            };
+        }
+        let warm = st.windows >= self.warmup;
+        st.windows = st.windows.saturating_add(1);
+        let mut out = Vec::with_capacity(self.detectors.len());
+        for (k, (index, d)) in self.detectors.iter().enumerate() {
+            self.scratch.clear();
+            for (_, row) in members {
+                self.scratch.extend(d.features.iter().map(|&f| row[f]));
+            }
+            let raw = st.models[k].score_and_update(&self.scratch, d.alpha);
+            let cal = match self.calibration {
+                Calibration::Tail => st.tails[k]
+                    .calibrate(raw, self.tail_history, self.warmup as usize)
+                    .unwrap_or(0.0),
+                Calibration::Ratio => calibrate(raw, d.z_alert),
+            };
+            out.push(Contribution {
+                detector: *index,
+                feature: None,
+                raw,
+                score: if warm { cal } else { 0.0 },
+            });
+        }
+        out
+    }
+
+    fn zeros(&self) -> Vec<Contribution> {
+        self.detectors
+            .iter()
+            .map(|(index, _)| Contribution {
+                detector: *index,
+                feature: None,
+                raw: 0.0,
+                score: 0.0,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_is_the_id_up_to_the_last_delimiter() {
+        assert_eq!(asset_of("d03-flow", "-"), "d03");
+        assert_eq!(asset_of("plant-1-m02-temp", "-"), "plant-1-m02");
+        assert_eq!(asset_of("solo", "-"), "solo");
+        assert_eq!(asset_of("a.b", ""), "a.b");
+    }
+
+    #[test]
+    fn a_joint_change_scores_although_each_sensor_alone_is_ordinary() {
+        let spec = DetectorSpec {
+            alpha: 0.01,
+            ..DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0])
+        };
+        let mut a =
+            AssetScorer::new(&[spec], Calibration::Ratio, 2000, 100).expect("asset detector");
+        let mut rng = crate::fixture::Rng::new(6);
+        let mut normal = 0.0f64;
+        for i in 0..3000 {
+            // Demand drives flow up, speed down: the two move against each other.
+            let demand = rng.normal();
+            let flow = [10.0 + 3.0 * demand + 0.3 * rng.normal()];
+            let speed = [90.0 - 6.0 * demand + 0.6 * rng.normal()];
+            let c = a.score("d01", &[("d01-flow", &flow), ("d01-speed", &speed)]);
+            assert_eq!(c.len(), 1);
+            if i > 500 {
+                normal = normal.max(c[0].score);
+            }
+        }
+        // Flow and speed both down by an ordinary amount for each: an incident.
+        let c = a.score("d01", &[("d01-flow", &[7.0]), ("d01-speed", &[84.0])]);
+        assert!(normal < 0.5, "normal max {normal}");
+        assert!(c[0].raw > 10.0 && c[0].score > 0.8, "{c:?}");
+        // A missing member scores nothing and does not reset what was learned.
+        let c = a.score("d01", &[("d01-flow", &[10.0])]);
+        assert_eq!(c[0].score, 0.0);
+        let c = a.score("d01", &[("d01-flow", &[10.0]), ("d01-speed", &[90.0])]);
+        assert!(c[0].score < 0.5, "{c:?}");
+    }
+}
