@@ -118,3 +118,31 @@ fn episode_scores_are_the_documented_ones() {
         "{text}"
     );
 }
+
+#[test]
+fn nab_eval_of_one_input_file_uses_its_windows() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "eval",
+            "pipelines/nab.toml",
+            "--input",
+            "fixtures/nab/speed_7578.csv",
+            "--labels",
+            "fixtures/nab/combined_windows_dev.json",
+        ])
+        .output()
+        .expect("hyflow eval");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("(1 files, 4 windows)"), "{text}");
+    let standard = text
+        .lines()
+        .find(|l| l.starts_with("standard"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(standard.contains("4/4"), "{standard}");
+}

@@ -40,9 +40,6 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     if text.trim_start().starts_with('[') {
         return episodes(&a, p, &text);
     }
-    let Some(data_dir) = a.data_dir.clone() else {
-        bail!("NAB labels need --data-dir")
-    };
     let labels: std::collections::BTreeMap<String, Vec<(String, String)>> =
         serde_json::from_str(&text).with_context(|| {
             format!(
@@ -50,13 +47,39 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
                 a.labels.display()
             )
         })?;
+    // (label key, data file): every labelled file under --data-dir, or the one --input is.
+    let mut inputs = Vec::new();
+    match (&a.data_dir, &a.input) {
+        (Some(dir), _) => {
+            for key in labels.keys() {
+                let nested = dir.join(key);
+                let flat = dir.join(key.rsplit('/').next().unwrap_or(key));
+                inputs.push((key.clone(), if nested.exists() { nested } else { flat }));
+            }
+        }
+        (None, Some(input)) => {
+            let input = std::path::PathBuf::from(input);
+            let name = input.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let key = labels
+                .keys()
+                .find(|k| k.rsplit('/').next() == Some(name))
+                .with_context(|| {
+                    format!(
+                        "{} has no windows for a file named {name:?}",
+                        a.labels.display()
+                    )
+                })?;
+            inputs.push((key.clone(), input.clone()));
+        }
+        (None, None) => {
+            bail!("NAB labels need --data-dir DIR (every labelled file) or --input FILE")
+        }
+    }
     let mut files = Vec::new();
     let mut n_windows = 0;
-    for (key, windows) in &labels {
-        let nested = data_dir.join(key);
-        let flat = data_dir.join(key.rsplit('/').next().unwrap_or(key));
-        let input = if nested.exists() { nested } else { flat };
-        let (rows, _) = hyflow::scoring::score_file(&p, &input, a.workers)
+    for (key, input) in &inputs {
+        let windows = &labels[key];
+        let (rows, _) = hyflow::scoring::score_file(&p, input, a.workers)
             .with_context(|| format!("scoring {}", input.display()))?;
         if let Some(dir) = &a.results_dir {
             hyflow::scoring::write_csv(&dir.join(key), &rows)?;
