@@ -54,5 +54,6 @@ for name, title in [("SourceConfig", "[source]"), ("ColumnMapping", "[source.col
                     ("DetectorConfig", "[[detect.detector]]"), ("RuleConfig", "[[rules]]"), ("FuseConfig", "[fuse]"),
                     ("SinkConfig", "[[sink]]"), ("ComputeConfig", "[compute]"), ("TestConfig", "[[test]]"),
                     ("SeriesConfig", "[[test.series]]"), ("ExpectWindow", "[[test.expect-window]]"),
-                    ("ExpectAlert", "[[test.expect-alert]]"), ("CsvOptions", "[source.csv]")]:
+                    ("ExpectAlert", "[[test.expect-alert]]"), ("CsvOptions", "[source.csv]"),
+                    ("KafkaSource", "[source.kafka]"), ("KafkaSink", "[[sink]] kafka = { ... }")]:
     table(title, defs[name])

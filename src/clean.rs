@@ -131,6 +131,14 @@ impl Watermark {
     pub fn is_late(&self, t: i64, spec: &WindowSpec) -> bool {
         spec.last_end(t) <= self.get()
     }
+    /// Raises the watermark to at least `w` (a partition that was idle rejoins at the time
+    /// the others reached: what it sends from before that is late).
+    pub fn raise_to(&mut self, w: i64) {
+        let seen = w.saturating_add(self.delay);
+        if seen > self.max_seen {
+            self.max_seen = seen;
+        }
+    }
     /// Advances with the time of a reading (every reading with a readable time counts, rejected
     /// ones too: they show that event time has moved on).
     #[inline]

@@ -72,15 +72,17 @@ pub struct AlertRow {
     pub fused: f64,
     /// Largest fused score of the episode so far.
     pub peak: f64,
-    /// Detector z-score of the window.
+    /// Largest raw detector score of the window.
     pub score: f64,
+    /// Learned (calibrated detector) score of the window, in [0, 1].
+    pub ai_score: f64,
     /// Rule score of the window.
     pub rule_score: f64,
     /// Rules fired in the window.
     pub rules: String,
     /// info / warning / critical.
     pub severity: String,
-    /// The features with the largest z-scores, `name=z` comma-separated.
+    /// The (up to three) detectors with the highest calibrated scores, `name:feature=score`.
     pub top_features: String,
 }
 

@@ -72,6 +72,7 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
         input: Some(input),
         out_dir: None,
         cluster: None,
+        until_end: false,
     };
     dataflow::run(Arc::new(p), &opts)?;
     let windows = crate::inspect::read(&dir.join("windows"))?;

@@ -47,6 +47,7 @@ pub fn score_file(
         input: Some(input.display().to_string()),
         out_dir: None,
         cluster: None,
+        until_end: false,
     };
     let summary = dataflow::run(p.clone(), &opts)?;
     if summary.files_in != 1 {
@@ -90,7 +91,7 @@ pub fn score_file(
     };
     let src = &p.config.source;
     let mut rows = Vec::new();
-    match src.kind {
+    match crate::dataflow::file_kind(src.kind, input) {
         SourceKind::Csv => {
             // Echo the input's own timestamp and value text, row for row.
             let file = std::io::BufReader::new(std::fs::File::open(input)?);
@@ -141,7 +142,7 @@ pub fn score_file(
                 });
             }
         }
-        SourceKind::Parquet => {
+        SourceKind::Parquet | SourceKind::Kafka => {
             use crate::source::{arrow_cast_f64, sensor_strings, time_ms};
             for b in crate::inspect::read(input)? {
                 let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));

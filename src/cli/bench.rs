@@ -87,6 +87,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             input: Some(input.display().to_string()),
             out_dir: Some(out.clone()),
             cluster: None,
+            until_end: false,
         };
         let s = dataflow::run(pipeline.clone(), &opts).with_context(|| format!("run {run}"))?;
         eprintln!(

@@ -169,6 +169,7 @@ fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result
         input: a.input.clone(),
         out_dir: None,
         cluster: None,
+        until_end: false,
     };
     let summary = hyflow::dataflow::run(std::sync::Arc::new(p), &opts)?;
     let mut opens = Vec::new();

@@ -65,6 +65,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         input: a.input,
         out_dir: a.out,
         cluster,
+        until_end: false,
     };
     let running = dataflow::start(pipeline.clone(), &opts)?;
     let total = running.total_rows;

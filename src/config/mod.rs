@@ -4,11 +4,13 @@
 
 pub mod detect;
 pub mod duration;
+pub mod kafka;
 pub mod schema;
 mod validate;
 
 pub use detect::*;
 pub use duration::Duration;
+pub use kafka::*;
 pub use schema::*;
 pub use validate::{CompiledRule, Pipeline};
 

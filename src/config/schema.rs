@@ -130,6 +130,8 @@ pub enum SourceKind {
     Parquet,
     /// CSV files with a header line (a path or a glob); see `[source.csv]`.
     Csv,
+    /// Kafka topics, live; see `[source.kafka]`.
+    Kafka,
 }
 
 /// How CSV timestamps are written.
@@ -186,11 +188,15 @@ pub enum OnBadFile {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SourceConfig {
-    /// Source kind: `parquet` or `csv` (`kafka` comes later).
+    /// Source kind: `parquet`, `csv` or `kafka`.
     pub kind: SourceKind,
-    /// A file path or a glob (`fixtures/*.parquet`), relative to the current directory.
+    /// Files: a path or a glob (`fixtures/*.parquet`), relative to the current directory.
+    #[serde(default = "empty")]
     #[schemars(with = "String")]
     pub path: Spanned<String>,
+    /// Kafka topics and message format (kind = "kafka").
+    #[serde(default)]
+    pub kafka: Option<super::kafka::KafkaSource>,
     /// Which input columns hold the sensor id, the event time, the value and the quality flag.
     #[serde(default)]
     pub columns: ColumnMapping,
@@ -221,6 +227,9 @@ pub struct SourceConfig {
     pub split_row_groups: bool,
 }
 
+fn empty() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
+}
 fn default_tz() -> Spanned<String> {
     Spanned::new(0..0, "UTC".to_string())
 }
@@ -473,6 +482,9 @@ pub enum SinkKind {
     Parquet,
     /// One Arrow IPC file (or stream) for tools that read Arrow directly.
     ArrowIpc,
+    /// A Kafka topic: alerts as versioned JSON keyed by sensor (docs/alerts.md), or the
+    /// rejects of a Kafka source as a dead-letter feed.
+    Kafka,
 }
 
 /// Which output a sink writes.
@@ -534,13 +546,17 @@ pub struct SinkConfig {
     /// `DIR/<name>`.
     #[schemars(with = "String")]
     pub name: Spanned<String>,
-    /// `parquet` or `arrow-ipc`.
+    /// `parquet`, `arrow-ipc` or `kafka`.
     pub kind: SinkKind,
     /// `windows`, `alerts`, `rejects` or `late`.
     pub output: OutputKind,
     /// Directory (parquet) or file (arrow-ipc), relative to the current directory.
+    #[serde(default = "empty")]
     #[schemars(with = "String")]
     pub path: Spanned<String>,
+    /// Topic and producer settings (kind = "kafka").
+    #[serde(default)]
+    pub kafka: Option<super::kafka::KafkaSink>,
     /// Parquet compression.
     #[serde(default)]
     pub compression: Compression,
@@ -572,6 +588,7 @@ impl SinkConfig {
             roll_rows: usize::MAX,
             roll_interval: None,
             format: IpcFormat::File,
+            kafka: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Semantic checks of a parsed pipeline file, producing the validated [`Pipeline`].
 
 use super::detect::*;
+use super::kafka::*;
 use super::schema::*;
 use super::{Diagnostic, Locator};
 use crate::clean::{ClassRule, Classes};
@@ -77,7 +78,9 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
 
     // [source]
     let src = &config.source;
-    if src.path.get_ref().trim().is_empty() {
+    if src.kind == SourceKind::Kafka {
+        kafka_source(&mut c, src);
+    } else if src.path.get_ref().trim().is_empty() {
         c.at(
             &src.path,
             "source path is empty",
@@ -414,8 +417,14 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             c.at(&s.name, format!("sink name {name:?} is used twice"), None);
         }
         let path = s.path.get_ref();
-        if path.trim().is_empty() {
-            c.at(&s.path, format!("sink {name:?} has an empty path"), None);
+        if s.kind == SinkKind::Kafka {
+            kafka_sink(&mut c, s, config.source.kafka.as_ref());
+        } else if path.trim().is_empty() {
+            c.at(
+                &s.name,
+                format!("sink {name:?} has no path"),
+                Some("path = \"out/NAME\""),
+            );
         } else if !sink_paths.insert(
             std::path::Path::new(path)
                 .components()
@@ -652,6 +661,91 @@ fn detector_options(
             &d.kind,
             "a dropout detector watches windows, not features",
             Some("remove `features`"),
+        );
+    }
+}
+
+/// `[source.kafka]` must be there, name topics and brokers, and map CSV fields it knows.
+fn kafka_source(c: &mut Checker, src: &SourceConfig) {
+    let Some(k) = &src.kafka else {
+        c.top(
+            "a kafka source needs [source.kafka]",
+            Some("[source.kafka]\nbrokers = \"127.0.0.1:9092\"\ntopics = [\"readings\"]"),
+        );
+        return;
+    };
+    if k.brokers.get_ref().trim().is_empty() {
+        c.at(
+            &k.brokers,
+            "brokers is empty",
+            Some("\"host:port[,host:port]\""),
+        );
+    }
+    if k.topics.get_ref().is_empty() || k.topics.get_ref().iter().any(|t| t.trim().is_empty()) {
+        c.at(
+            &k.topics,
+            "topics must name at least one topic, none empty",
+            None,
+        );
+    }
+    if let Some(fields) = &k.csv_fields {
+        let cols = &src.columns;
+        let known = [&cols.sensor, &cols.time, &cols.value];
+        for f in fields {
+            if !known.contains(&f) && cols.quality.as_ref() != Some(f) && f != "_" {
+                c.at(
+                    &k.topics,
+                    format!("csv-fields names {f:?}, which is not a [source.columns] column"),
+                    Some(&format!(
+                        "use {}, {}, {}, a quality column, or \"_\" to skip a field",
+                        cols.sensor, cols.time, cols.value
+                    )),
+                );
+            }
+        }
+    }
+    if src.path.get_ref().trim() != "" {
+        c.at(
+            &src.path,
+            "a kafka source reads topics, not `path`",
+            Some("remove `path`"),
+        );
+    }
+}
+
+/// A Kafka sink needs a topic, brokers (its own or the source's) and an output it can carry.
+fn kafka_sink(c: &mut Checker, s: &SinkConfig, source: Option<&KafkaSource>) {
+    let name = s.name.get_ref();
+    let Some(k) = &s.kafka else {
+        c.at(
+            &s.name,
+            format!("kafka sink {name:?} needs a topic"),
+            Some("kafka = { topic = \"alerts\" }"),
+        );
+        return;
+    };
+    if k.topic.get_ref().trim().is_empty() {
+        c.at(&k.topic, "the topic is empty", None);
+    }
+    if k.brokers.is_none() && source.is_none() {
+        c.at(
+            &s.name,
+            format!("kafka sink {name:?} has no brokers (and the source is not Kafka)"),
+            Some("kafka = { topic = \"alerts\", brokers = \"host:port\" }"),
+        );
+    }
+    if !matches!(s.output, OutputKind::Alerts | OutputKind::Rejects) {
+        c.at(
+            &s.name,
+            format!("kafka sink {name:?}: only `alerts` and `rejects` go to Kafka"),
+            Some("write windows and late rows to a parquet sink"),
+        );
+    }
+    if s.path.get_ref().trim() != "" {
+        c.at(
+            &s.path,
+            "a kafka sink writes a topic, not `path`",
+            Some("remove `path`"),
         );
     }
 }

@@ -2,6 +2,7 @@
 //! the stages of `operators`, and collects counters, output files and the first error.
 
 pub mod explain;
+pub mod kafka_source;
 pub mod operators;
 pub mod score;
 
@@ -54,9 +55,26 @@ pub struct Shared {
     files: Mutex<Vec<(String, Vec<PathBuf>)>>,
     engines: Mutex<Vec<EngineReport>>,
     finished_workers: AtomicUsize,
+    stop: AtomicBool,
+    positions: Mutex<Vec<(String, i32, i64)>>,
 }
 
 impl Shared {
+    /// Asks live sources to stop reading: the run then finishes what it read and ends cleanly.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    /// True once a stop was asked for.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+    /// Records where a live source stopped, per (topic, partition): the next offset to read.
+    pub fn record_positions(&self, positions: impl Iterator<Item = (String, i32, i64)>) {
+        self.positions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(positions);
+    }
     /// Records the first error and asks every operator to stop.
     pub fn fail(&self, e: String) {
         let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,6 +121,9 @@ pub struct RunOptions {
     /// (`host:port`, one per process, the same list everywhere). Every process reads the
     /// inputs (a shared file system); process 0 writes the outputs.
     pub cluster: Option<(usize, Vec<String>)>,
+    /// Kafka source: stop at the end offsets the partitions had when the run started
+    /// (a bounded run: tests, backfills) instead of running until stopped.
+    pub until_end: bool,
 }
 
 /// What a finished run did.
@@ -163,12 +184,19 @@ pub struct Running {
     files_in: usize,
     /// Total input rows, from the file footers (for progress and ETA).
     pub total_rows: u64,
+    /// A Kafka source's settings and group: its positions are committed after the run.
+    commit: Option<(crate::config::KafkaSource, String)>,
 }
 
 impl Running {
     /// Counters so far.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+    /// Asks a live run to stop reading and finish cleanly (what it read is written, offsets
+    /// are committed).
+    pub fn request_stop(&self) {
+        self.shared.request_stop();
     }
     /// True when every worker is done.
     pub fn is_done(&self) -> bool {
@@ -188,6 +216,18 @@ impl Running {
         }
         for r in results {
             r.map_err(RunError::Failed)?;
+        }
+        // Every sink has finished (files renamed, alerts acknowledged): the offsets read are
+        // safe to commit.
+        if let Some((k, group)) = &self.commit {
+            let positions = std::mem::take(
+                &mut *self
+                    .shared
+                    .positions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            source::kafka::commit(k, group, &positions)?;
         }
         let m = &self.shared.metrics;
         Ok(Summary {
@@ -214,8 +254,37 @@ impl Running {
     }
 }
 
-/// Starts replaying a pipeline's Parquet input through its dataflow.
+/// Where a run's readings come from.
+enum Feed {
+    /// Input files, opened.
+    Files(Arc<Vec<Input>>),
+    /// Kafka partitions, live.
+    Kafka(crate::config::KafkaSource, Arc<source::kafka::KafkaPlan>),
+}
+
+/// The file kind of `path` for a pipeline: its source kind, or for a Kafka pipeline replayed
+/// from files (`--input`), CSV for `.csv` files and Parquet otherwise.
+pub fn file_kind(kind: SourceKind, path: &std::path::Path) -> SourceKind {
+    match kind {
+        SourceKind::Kafka if path.extension().is_some_and(|e| e == "csv") => SourceKind::Csv,
+        SourceKind::Kafka => SourceKind::Parquet,
+        k => k,
+    }
+}
+
+/// Starts a pipeline: replays its input files (or `opts.input`) through its dataflow, or, for
+/// a Kafka source without `opts.input`, reads its topics live.
 pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunError> {
+    let src = &pipeline.config.source;
+    if src.kind == SourceKind::Kafka && opts.input.is_none() {
+        let k = src
+            .kafka
+            .clone()
+            .ok_or_else(|| RunError::Failed("a kafka source needs [source.kafka]".into()))?;
+        let plan = source::kafka::plan(&k, &pipeline.config.name, opts.until_end)?;
+        let parts = plan.parts.len();
+        return launch(pipeline, opts, Feed::Kafka(k, Arc::new(plan)), parts, 0);
+    }
     let pattern = opts
         .input
         .clone()
@@ -223,14 +292,9 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let paths = source::expand(&pattern)?;
     // Open every footer now: a missing column or an unreadable file fails before any output
     // is touched (or, with on-bad-file = "skip", becomes a reject row).
-    let src = &pipeline.config.source;
     let mut files = Vec::new();
     for p in &paths {
-        let opened = match src.kind {
-            SourceKind::Parquet => {
-                ParquetFile::open(p, &src.columns, src.time_unit, pipeline.tz_offset_ms)
-                    .map(|f| Input::Parquet(Arc::new(f)))
-            }
+        let opened = match file_kind(src.kind, p) {
             SourceKind::Csv => CsvPartition::open(
                 p,
                 &src.columns,
@@ -239,6 +303,8 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
                 src.batch_rows,
             )
             .map(|_| Input::Csv(p.clone())),
+            _ => ParquetFile::open(p, &src.columns, src.time_unit, pipeline.tz_offset_ms)
+                .map(|f| Input::Parquet(Arc::new(f))),
         };
         match opened {
             Ok(input) => files.push(input),
@@ -259,6 +325,24 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
             }
         })
         .sum();
+    let files_in = paths.len();
+    launch(
+        pipeline,
+        opts,
+        Feed::Files(Arc::new(files)),
+        files_in,
+        total_rows,
+    )
+}
+
+/// Opens the sinks and starts the workers.
+fn launch(
+    pipeline: Arc<Pipeline>,
+    opts: &RunOptions,
+    feed: Feed,
+    files_in: usize,
+    total_rows: u64,
+) -> Result<Running, RunError> {
     let process = opts.cluster.as_ref().map_or(0, |c| c.0);
     let sinks = if process == 0 {
         Some(SinkSet::open(&pipeline, opts.out_dir.as_deref())?)
@@ -268,7 +352,6 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let sinks = Arc::new(Mutex::new(sinks));
     let shared = Arc::new(Shared::default());
     let workers = opts.workers.max(1);
-    let files_in = paths.len();
     if let Some(n) = pipeline
         .config
         .compute
@@ -283,7 +366,10 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     }
     let energy = crate::energy::rapl_now();
     let started = Instant::now();
-    let files = Arc::new(files);
+    let commit = match &feed {
+        Feed::Kafka(k, plan) => Some((k.clone(), plan.group.clone())),
+        Feed::Files(_) => None,
+    };
     let sh = shared.clone();
     let config = match &opts.cluster {
         None => timely::Config::process(workers),
@@ -303,16 +389,6 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         let peers = worker.peers();
         let delay = pipeline.config.source.max_out_of_orderness.ms
             + pipeline.config.window.allowed_lateness.ms;
-        let src = &pipeline.config.source;
-        let (parts, bounds) = worker_parts(
-            &files,
-            &pipeline,
-            src.batch_rows,
-            src.split_row_groups,
-            delay,
-            index,
-            peers,
-        );
         let sink_set = if index == 0 {
             sinks.lock().unwrap_or_else(|p| p.into_inner()).take()
         } else {
@@ -323,15 +399,38 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         let s = sh.clone();
         worker.dataflow::<i64, _, _>(|scope| {
             let progress = ProbeHandle::new();
-            let msgs = operators::source_stage(
-                scope,
-                p.clone(),
-                parts,
-                bounds,
-                progress.clone(),
-                probe.clone(),
-                s.clone(),
-            )
+            let msgs = match &feed {
+                Feed::Files(files) => {
+                    let src = &p.config.source;
+                    let (parts, bounds) = worker_parts(
+                        files,
+                        &p,
+                        src.batch_rows,
+                        src.split_row_groups,
+                        delay,
+                        index,
+                        peers,
+                    );
+                    operators::source_stage(
+                        scope,
+                        p.clone(),
+                        parts,
+                        bounds,
+                        progress.clone(),
+                        probe.clone(),
+                        s.clone(),
+                    )
+                }
+                Feed::Kafka(k, plan) => kafka_source::kafka_source_stage(
+                    scope,
+                    p.clone(),
+                    k.clone(),
+                    plan.clone(),
+                    progress.clone(),
+                    probe.clone(),
+                    s.clone(),
+                ),
+            }
             .probe_with(&progress);
             let windows = operators::window_stage(msgs, p.clone());
             let feats = operators::features_stage(windows, p.clone(), s.clone());
@@ -350,6 +449,7 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         workers,
         files_in,
         total_rows,
+        commit,
     })
 }
 

@@ -111,6 +111,7 @@ impl Episodes {
                     fused: s.fused,
                     peak,
                     score: s.score,
+                    ai_score: s.ai,
                     rule_score: s.rule,
                     rules: w.rules.clone(),
                     severity: severity.as_str().to_string(),

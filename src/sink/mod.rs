@@ -3,6 +3,7 @@
 
 pub mod arrow;
 pub mod ipc;
+pub mod kafka;
 pub mod parquet;
 
 use crate::config::{OutputKind, Pipeline, SinkKind};
@@ -37,6 +38,14 @@ pub enum SinkError {
         path: PathBuf,
         /// Why.
         source: ArrowError,
+    },
+    /// A Kafka producer error or undelivered messages.
+    #[error("Kafka topic {topic}: {message}")]
+    Kafka {
+        /// The topic.
+        topic: String,
+        /// Why.
+        message: String,
     },
 }
 
@@ -104,6 +113,21 @@ impl SinkSet {
                         |d| d.join(format!("{}.{ext}", cfg.name)),
                     );
                     Box::new(ipc::IpcSink::new(path, schema, cfg.format)?)
+                }
+                SinkKind::Kafka => {
+                    let src = pipeline.config.source.kafka.as_ref();
+                    let k = cfg.kafka.as_ref().ok_or_else(|| SinkError::Kafka {
+                        topic: String::new(),
+                        message: format!("sink {} has no kafka options", cfg.name.get_ref()),
+                    })?;
+                    let brokers = k
+                        .brokers
+                        .clone()
+                        .or_else(|| src.map(|s| s.brokers.get_ref().clone()))
+                        .unwrap_or_default();
+                    let mut props = src.map(|s| s.properties.clone()).unwrap_or_default();
+                    props.extend(k.properties.clone());
+                    Box::new(kafka::KafkaSink::new(k.topic.get_ref(), &brokers, &props)?)
                 }
             };
             sinks.push((cfg.output, cfg.name.get_ref().clone(), sink));

@@ -4,6 +4,8 @@
 //! late/on-time decision depends only on that partition's order, never on scheduling.
 
 pub mod csv;
+pub mod kafka;
+pub mod message;
 pub mod parquet;
 
 use crate::batch::{LateRow, ReadingBatch, RejectRow, sensor_hash};
@@ -283,6 +285,18 @@ impl Decoder {
         batch: &RecordBatch,
         floor: i64,
     ) -> Decoded {
+        self.decode_rows(source, |i| first_row + i as u64, batch, floor)
+    }
+
+    /// As [`Self::decode`], with the input row number of each batch row given by `row_of`
+    /// (Kafka: the offset of the message a reading came from).
+    pub fn decode_rows(
+        &mut self,
+        source: &str,
+        row_of: impl Fn(usize) -> u64,
+        batch: &RecordBatch,
+        floor: i64,
+    ) -> Decoded {
         let p = self.pipeline.clone();
         let cfg = &p.config;
         let n = batch.num_rows();
@@ -324,7 +338,7 @@ impl Decoder {
                       value: Option<f64>,
                       reason: String| RejectRow {
             source: source.to_string(),
-            row: Some(first_row + row as u64),
+            row: Some(row_of(row)),
             sensor,
             time,
             value,
@@ -382,7 +396,7 @@ impl Decoder {
                     if late {
                         out.late.push((wm.max(floor), LateRow {
                             source: source.to_string(),
-                            row: first_row + i as u64,
+                            row: row_of(i),
                             sensor: self.names[id as usize].to_string(),
                             time: t,
                             value: v,

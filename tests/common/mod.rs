@@ -27,6 +27,7 @@ pub fn replay(
             input: input.map(str::to_string),
             out_dir: Some(out.to_path_buf()),
             cluster: None,
+            until_end: false,
         },
     )
 }
@@ -46,6 +47,7 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
             input: None,
             out_dir: Some(out.to_path_buf()),
             cluster: None,
+            until_end: false,
         },
     )
 }

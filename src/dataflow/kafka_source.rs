@@ -1,0 +1,286 @@
+//! The live Kafka source operator. Each worker reads the partitions the plan deals it, with a
+//! decoder (and so a watermark) per partition. Messages are decoded in offset order; a batch
+//! is emitted at its partition's watermark before it, as the file source does, so a partition
+//! read live gives the same late/on-time decisions as a replay of the same messages. The
+//! operator's capability is the least watermark over its partitions that are neither done
+//! nor idle (no message for `idle-timeout`); when all are idle it follows the most advanced,
+//! and a partition that wakes up again is raised to that time first (older readings are late).
+
+use super::operators::Msg;
+use super::{Metrics, Shared};
+use crate::batch::RejectRow;
+use crate::config::{KafkaSource, Pipeline};
+use crate::output::OutRecord;
+use crate::sink::kafka::Producer;
+use crate::source::Decoder;
+use crate::source::kafka::{KafkaPlan, assigned_consumer};
+use crate::source::message::{Message, MessageDecoder};
+use rdkafka::Message as _;
+use rdkafka::consumer::BaseConsumer;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{ProbeHandle, Scope, StreamVec};
+
+/// Messages taken per activation at most (then the operator yields to the others).
+const POLL_BUDGET: usize = 20_000;
+
+struct Part {
+    topic: String,
+    partition: i32,
+    name: String,
+    decoder: Decoder,
+    /// Next offset to read.
+    position: i64,
+    end: Option<i64>,
+    last_message: Instant,
+    buffered: Vec<(i64, Option<i64>, Option<Vec<u8>>)>,
+}
+
+impl Part {
+    fn done(&self) -> bool {
+        self.end.is_some_and(|e| self.position >= e)
+    }
+    fn bound(&self) -> i64 {
+        self.decoder.watermark.get()
+    }
+}
+
+/// Reads this worker's share of the plan's partitions.
+#[allow(clippy::too_many_arguments)]
+pub fn kafka_source_stage<'s>(
+    scope: Scope<'s, i64>,
+    pipeline: Arc<Pipeline>,
+    kafka: KafkaSource,
+    plan: Arc<KafkaPlan>,
+    progress: ProbeHandle<i64>,
+    done: ProbeHandle<i64>,
+    shared: Arc<Shared>,
+) -> StreamVec<'s, i64, Msg> {
+    let peers = scope.peers();
+    let index = scope.index();
+    source::<_, CapacityContainerBuilder<Vec<Msg>>, _, _>(scope, "KafkaSource", move |cap, info| {
+        let act = scope.activator_for(info.address);
+        let src = &pipeline.config.source;
+        let delay = src.max_out_of_orderness.ms + pipeline.config.window.allowed_lateness.ms;
+        let lead = 4 * (pipeline.window.size + delay);
+        let idle = Duration::from_millis(kafka.idle_timeout.ms.max(1) as u64);
+        let mine: Vec<usize> = (0..plan.parts.len())
+            .filter(|i| i % peers == index)
+            .collect();
+        let messages = MessageDecoder::new(
+            kafka.format,
+            src.columns.clone(),
+            kafka.csv_fields.clone(),
+            src.time_unit,
+            pipeline.tz_offset_ms,
+        );
+        let mut parts: Vec<Part> = mine
+            .iter()
+            .map(|&i| {
+                let (topic, partition) = plan.parts[i].clone();
+                Part {
+                    name: format!("{topic}/{partition}"),
+                    topic,
+                    partition,
+                    decoder: Decoder::new(pipeline.clone(), peers, None),
+                    position: plan.starts[i],
+                    end: plan.ends.as_ref().map(|e| e[i]),
+                    last_message: Instant::now(),
+                    buffered: Vec::new(),
+                }
+            })
+            .collect();
+        let by_key: HashMap<(String, i32), usize> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, p)| ((p.topic.clone(), p.partition), k))
+            .collect();
+        let consumer: Option<BaseConsumer> = if parts.iter().all(Part::done) {
+            None
+        } else {
+            match assigned_consumer(&kafka, &plan, &mine) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    shared.fail(e.to_string());
+                    None
+                }
+            }
+        };
+        let dead_letters = kafka.dead_letter_topic.clone();
+        let producer = dead_letters.as_ref().and_then(|_| {
+            Producer::new(kafka.brokers.get_ref(), &kafka.properties)
+                .map_err(|e| shared.fail(e))
+                .ok()
+        });
+        let mut cap: Option<Capability<i64>> = Some(cap);
+        let mut warned = Instant::now() - Duration::from_secs(60);
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let finish = |parts: &[Part], shared: &Shared| {
+                shared.record_positions(
+                    parts
+                        .iter()
+                        .map(|p| (p.topic.clone(), p.partition, p.position)),
+                );
+                if let Some(p) = &producer
+                    && let Err(e) = p.flush(Duration::from_secs(60))
+                {
+                    shared.fail(format!("dead-letter topic: {e}"));
+                }
+            };
+            if shared.aborted() {
+                cap = None;
+                return;
+            }
+            if shared.stop_requested() || parts.iter().all(Part::done) || consumer.is_none() {
+                finish(&parts, &shared);
+                cap = None;
+                return;
+            }
+            let Some(consumer) = consumer.as_ref() else {
+                return;
+            };
+            // Backpressure: as the file source, stop fetching while far ahead of the sinks.
+            let finished = done
+                .with_frontier(|f| f.iter().copied().min())
+                .unwrap_or(i64::MAX);
+            let sent = progress
+                .with_frontier(|f| f.iter().copied().min())
+                .unwrap_or(i64::MAX);
+            if *c.time() > finished.saturating_add(lead) && finished < sent {
+                act.activate_after(Duration::from_millis(2));
+                return;
+            }
+            let started = Instant::now();
+            let mut got = 0;
+            while got < POLL_BUDGET && started.elapsed() < Duration::from_millis(20) {
+                match consumer.poll(Duration::ZERO) {
+                    None => break,
+                    Some(Ok(m)) => {
+                        got += 1;
+                        if let Some(&k) = by_key.get(&(m.topic().to_string(), m.partition())) {
+                            let p = &mut parts[k];
+                            if p.end.is_some_and(|e| m.offset() >= e) {
+                                continue; // beyond the end of a bounded run
+                            }
+                            p.buffered.push((
+                                m.offset(),
+                                m.timestamp().to_millis(),
+                                m.payload().map(<[u8]>::to_vec),
+                            ));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        // librdkafka reconnects by itself; say so now and then.
+                        if warned.elapsed() > Duration::from_secs(10) {
+                            tracing::warn!("kafka: {e} (retrying)");
+                            warned = Instant::now();
+                        }
+                        break;
+                    }
+                }
+            }
+            let now = Instant::now();
+            let floor = *c.time();
+            for p in parts.iter_mut() {
+                if p.buffered.is_empty() {
+                    continue;
+                }
+                // A partition behind the operator's time (it was idle) rejoins at that time.
+                p.decoder.watermark.raise_to(floor);
+                let batch = std::mem::take(&mut p.buffered);
+                let msgs: Vec<Message<'_>> = batch
+                    .iter()
+                    .map(|(o, ts, pl)| Message {
+                        offset: *o,
+                        timestamp: *ts,
+                        payload: pl.as_deref(),
+                    })
+                    .collect();
+                let decoded = messages.decode(&msgs);
+                let at = p.bound().max(floor);
+                for (offset, reason) in &decoded.errors {
+                    let row = RejectRow {
+                        source: p.name.clone(),
+                        row: Some(*offset as u64),
+                        sensor: None,
+                        time: None,
+                        value: None,
+                        reason: format!("undecodable message: {reason}"),
+                    };
+                    Metrics::add(&shared.metrics.rejected, 1);
+                    output
+                        .session(&c.delayed(&at))
+                        .give(Msg::Side(OutRecord::Reject(row)));
+                    if let (Some(prod), Some(topic)) = (&producer, &dead_letters) {
+                        let payload = batch
+                            .iter()
+                            .find(|m| m.0 == *offset)
+                            .and_then(|m| m.2.clone())
+                            .unwrap_or_default();
+                        let (o, part) = (offset.to_string(), p.partition.to_string());
+                        let headers = [
+                            ("hyflow-error", reason.as_str()),
+                            ("hyflow-topic", p.topic.as_str()),
+                            ("hyflow-partition", part.as_str()),
+                            ("hyflow-offset", o.as_str()),
+                        ];
+                        if let Err(e) = prod.send(topic, None, &payload, &headers) {
+                            shared.fail(format!("dead-letter topic {topic}: {e}"));
+                        }
+                    }
+                }
+                let offsets = decoded.offsets;
+                let d = p
+                    .decoder
+                    .decode_rows(&p.name, |i| offsets[i], &decoded.batch, floor);
+                Metrics::add(&shared.metrics.rows_in, decoded.batch.num_rows() as u64);
+                Metrics::add(&shared.metrics.rejected, d.rejects.len() as u64);
+                Metrics::add(&shared.metrics.late, d.late.len() as u64);
+                Metrics::add(&shared.metrics.dropped, d.dropped);
+                output
+                    .session(&c.delayed(&at))
+                    .give_iterator(d.batches.into_iter().map(Msg::Readings));
+                let side = d
+                    .rejects
+                    .into_iter()
+                    .map(|(t, r)| (t, OutRecord::Reject(r)));
+                let side = side.chain(d.late.into_iter().map(|(t, r)| (t, OutRecord::Late(r))));
+                for (t, r) in side {
+                    output.session(&c.delayed(&t.max(floor))).give(Msg::Side(r));
+                }
+                if let Some(last) = batch.last() {
+                    p.position = last.0 + 1;
+                }
+                p.last_message = now;
+            }
+            // The capability: least bound over partitions still reading and not idle.
+            // (A bounded run has no idle partitions: it reads to the end offsets, like a replay.)
+            let bounded = plan.ends.is_some();
+            let active = parts
+                .iter()
+                .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
+            let low = match active.map(Part::bound).min() {
+                Some(b) => b,
+                None => parts
+                    .iter()
+                    .filter(|p| !p.done())
+                    .map(Part::bound)
+                    .max()
+                    .unwrap_or(i64::MAX),
+            };
+            if low > *c.time() {
+                c.downgrade(&low);
+            }
+            if got == 0 {
+                act.activate_after(Duration::from_millis(5));
+            } else {
+                act.activate();
+            }
+        }
+    })
+}

@@ -1,0 +1,329 @@
+//! The live Kafka source and sinks against librdkafka's embedded mock cluster (real Kafka
+//! protocol on 127.0.0.1): a bounded live run equals the replay of the same fixture, bad
+//! messages end in the dead-letter topic and the rejects, a broker that goes down and comes
+//! back costs nothing, offsets are committed.
+
+mod common;
+
+use hyflow::config::{self, ColumnMapping, MessageFormat, TimeUnit};
+use hyflow::dataflow::{self, RunOptions};
+use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
+use hyflow::sink::kafka::Producer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::{ClientConfig, Message};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A traffic pipeline reading `readings` from `brokers`, alerts also to the `alerts` topic.
+fn live_pipeline(brokers: &str, format: &str, extra_source: &str) -> String {
+    let text =
+        std::fs::read_to_string(common::root().join("pipelines/traffic.toml")).expect("read");
+    let start = text.find("[source]").expect("[source]");
+    let end = start + text[start..].find("\n[window]").expect("[window]");
+    let source = format!(
+        r#"[source]
+kind = "kafka"
+columns = {{ sensor = "sensor_id", time = "ts", value = "value" }}
+max-out-of-orderness = "1m"
+
+[source.kafka]
+brokers = "{brokers}"
+topics = ["readings"]
+format = "{format}"
+group-id = "test-group"
+{extra_source}
+"#
+    );
+    let mut t = format!("{}{}{}", &text[..start], source, &text[end..]);
+    // Tests declared in the shipped file replay fixtures; they are not what this checks.
+    if let Some(i) = t.find("\n[[test]]") {
+        t.truncate(i);
+    }
+    t.push_str(
+        r#"
+[[sink]]
+name = "alerts-kafka"
+kind = "kafka"
+output = "alerts"
+kafka = { topic = "alerts" }
+"#,
+    );
+    t
+}
+
+fn cluster() -> MockCluster<'static, DefaultProducerContext> {
+    let c = MockCluster::new(1).expect("mock cluster");
+    c.create_topic("readings", 4, 1).expect("topic");
+    c.create_topic("alerts", 1, 1).expect("topic");
+    c.create_topic("dlq", 1, 1).expect("topic");
+    c
+}
+
+/// A small traffic fixture: 9 sensors (3 stations) over 2 days, incidents included.
+fn fixture(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("traffic.parquet");
+    let ds = hyflow::fixture::traffic::generate(9, 2 * 86_400_000, 21);
+    hyflow::fixture::write(ds, &path).expect("fixture");
+    path
+}
+
+fn produce_fixture(brokers: &str, path: &Path, format: MessageFormat) -> u64 {
+    let producer = Producer::new(brokers, &BTreeMap::new()).expect("producer");
+    let columns = ColumnMapping::default();
+    let spec = ProduceSpec {
+        topic: "readings",
+        partitions: producer.partitions("readings").expect("partitions"),
+        format,
+        columns: &columns,
+        csv_fields: None,
+        time_unit: TimeUnit::Ms,
+        pace: Pace::Max,
+    };
+    produce(path, &producer, &spec).expect("produce")
+}
+
+fn run_live(text: &str, out: &Path, workers: usize) -> dataflow::Summary {
+    let file = out.with_extension("toml");
+    std::fs::write(&file, text).expect("write pipeline");
+    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    dataflow::run(
+        p,
+        &RunOptions {
+            workers,
+            out_dir: Some(out.to_path_buf()),
+            until_end: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("live run: {e}"))
+}
+
+fn replay(text: &str, input: &Path, out: &Path) -> dataflow::Summary {
+    let file = out.with_extension("toml");
+    std::fs::write(&file, text).expect("write pipeline");
+    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    dataflow::run(
+        p,
+        &RunOptions {
+            workers: 1,
+            input: Some(input.display().to_string()),
+            out_dir: Some(out.to_path_buf()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("replay: {e}"))
+}
+
+/// The messages of `topic` from the beginning: waits for `expect` of them, then one second
+/// more for any extra.
+fn consume_all(brokers: &str, topic: &str, expect: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let mut deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut extra = false;
+    while std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            out.push(m.detach());
+        }
+        if out.len() >= expect && !extra {
+            extra = true;
+            deadline = std::time::Instant::now() + Duration::from_secs(1);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_bounded_live_run_equals_the_replay_and_alerts_reach_the_topic() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    let sent = produce_fixture(&brokers, &input, MessageFormat::Json);
+    let text = live_pipeline(&brokers, "json", "");
+    let live = run_live(&text, &tmp.path().join("live"), 2);
+    assert_eq!(live.rows_in, sent);
+    assert!(live.alert_events > 0, "the fixture has incidents");
+    // The alert topic carries the same events as JSON keyed by sensor.
+    let msgs = consume_all(&brokers, "alerts", live.alert_events as usize);
+    assert_eq!(msgs.len() as u64, live.alert_events);
+    let replayed = replay(&text, &input, &tmp.path().join("replay"));
+    assert_eq!(replayed.rows_in, sent);
+    for out in ["windows", "alerts", "rejects", "late"] {
+        let a = common::dump(&tmp.path().join("live").join(out));
+        let b = common::dump(&tmp.path().join("replay").join(out));
+        assert!(a == b, "{out} differ between live and replay");
+    }
+    let first: serde_json::Value =
+        serde_json::from_slice(msgs[0].payload().expect("payload")).expect("json");
+    assert_eq!(first["schema_version"], 1);
+    assert_eq!(first["pipeline"], "traffic");
+    assert_eq!(first["state"], "open");
+    assert_eq!(
+        msgs[0].key(),
+        first["sensor_id"].as_str().map(str::as_bytes)
+    );
+    for k in [
+        "window_start",
+        "window_end",
+        "fused",
+        "ai_score",
+        "rule_score",
+        "rules",
+        "top_features",
+        "severity",
+    ] {
+        assert!(first.get(k).is_some(), "alert JSON lacks {k}: {first}");
+    }
+    // Offsets were committed for the group once the outputs were complete.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "test-group")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition("readings", p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| e.offset().to_raw().unwrap_or(0))
+        .sum();
+    assert_eq!(total as u64, sent, "committed offsets cover every message");
+}
+
+#[test]
+fn malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_processed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    let producer = Producer::new(&brokers, &BTreeMap::new()).expect("producer");
+    let t0 = 1_709_510_400_000i64;
+    let mut good = 0;
+    let bad: Vec<&[u8]> = vec![
+        br#"{"sensor_id": "d00-speed", "ts": 1709510"#,
+        br#"{"sensor_id": "d00-speed", "ts": 1709510460000, "value": "fast"}"#,
+        br#"{"sensor_id": "d00-speed", "ts": 1709510460000, "value": 1e999}"#,
+        br#"{"sensor_id": "d00-speed", "ts": 99999999999999, "value": 1}"#,
+        b"",
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        br#"{"ts": 1709510460000, "value": 1}"#,
+    ];
+    for i in 0..600i64 {
+        let t = t0 + i * 60_000;
+        let v = format!(
+            r#"{{"sensor_id": "d00-speed", "ts": {t}, "value": {}}}"#,
+            100.0 + (i % 7) as f64
+        );
+        producer
+            .send_to("readings", 0, Some("d00-speed"), v.as_bytes())
+            .expect("send");
+        good += 1;
+        if i % 50 == 10 && (i / 50) < bad.len() as i64 {
+            producer
+                .send_to("readings", 0, Some("junk"), bad[(i / 50) as usize])
+                .expect("send");
+        }
+    }
+    // "NaN" as a string is a value; cleaning rejects non-finite values (not a dead letter).
+    let nan = format!(
+        r#"{{"sensor_id": "d00-speed", "ts": {}, "value": "NaN"}}"#,
+        t0 + 600 * 60_000
+    );
+    producer
+        .send_to("readings", 1, Some("d00-speed"), nan.as_bytes())
+        .expect("send");
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let text = live_pipeline(&brokers, "json", "dead-letter-topic = \"dlq\"");
+    let out = tmp.path().join("live");
+    let s = run_live(&text, &out, 2);
+    assert_eq!(s.rows_in, good + 1, "every good reading is read");
+    let rejects = common::dump(&out.join("rejects"));
+    let lines: Vec<&str> = rejects.lines().skip(1).collect();
+    assert_eq!(lines.len(), bad.len() + 1, "{rejects}");
+    let undecodable = lines
+        .iter()
+        .filter(|l| l.contains("undecodable message"))
+        .count();
+    assert_eq!(undecodable, bad.len(), "{rejects}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("readings/")),
+        "{rejects}"
+    );
+    assert!(rejects.contains("not JSON"), "{rejects}");
+    assert!(
+        rejects.contains("ahead of the message's Kafka timestamp"),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("non-finite") || rejects.contains("NaN"),
+        "{rejects}"
+    );
+    let dead = consume_all(&brokers, "dlq", bad.len());
+    assert_eq!(dead.len(), bad.len());
+    for m in &dead {
+        let h = m.headers().expect("headers");
+        let keys: Vec<&str> = h.iter().map(|x| x.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "hyflow-error",
+                "hyflow-topic",
+                "hyflow-partition",
+                "hyflow-offset"
+            ]
+        );
+    }
+    assert_eq!(
+        dead[0].payload(),
+        Some(bad[0]),
+        "the message is copied as it was"
+    );
+    let windows = common::dump(&out.join("windows"));
+    assert!(
+        windows.lines().count() > 100,
+        "the good readings made windows"
+    );
+}
+
+#[test]
+fn a_broker_that_goes_down_and_comes_back_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    produce_fixture(&brokers, &input, MessageFormat::ArrowIpc);
+    let text = live_pipeline(&brokers, "arrow-ipc", "");
+    let out = tmp.path().join("live");
+    let run = {
+        let (text, out) = (text.clone(), out.clone());
+        std::thread::spawn(move || run_live(&text, &out, 2))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    c.broker_down(1).expect("down");
+    std::thread::sleep(Duration::from_secs(2));
+    c.broker_up(1).expect("up");
+    let live = run.join().expect("run");
+    replay(&text, &input, &tmp.path().join("replay"));
+    assert!(live.rows_in > 0);
+    for o in ["windows", "alerts"] {
+        let a = common::dump(&out.join(o));
+        let b = common::dump(&tmp.path().join("replay").join(o));
+        assert!(a == b, "{o} differ after a broker restart");
+    }
+}
