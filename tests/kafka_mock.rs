@@ -327,3 +327,27 @@ fn a_broker_that_goes_down_and_comes_back_changes_nothing() {
         assert!(a == b, "{o} differ after a broker restart");
     }
 }
+
+#[test]
+fn the_demo_runs_with_no_infrastructure() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .current_dir(common::root())
+        .args(["demo", "--speed", "5000", "--out"])
+        .arg(tmp.path())
+        .output()
+        .expect("hyflow demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("demo: produced 331080 readings"), "{text}");
+    assert!(
+        text.contains("alert open"),
+        "the alert topic was printed: {text}"
+    );
+    assert!(text.contains("read 4 Kafka partition(s)"), "{text}");
+    assert!(tmp.path().join("windows").exists());
+}

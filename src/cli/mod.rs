@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod live;
 mod replay;
 mod score;
 
@@ -29,6 +30,14 @@ enum Command {
     },
     /// Replay the pipeline's Parquet input as fast as the machine allows.
     Replay(replay::ReplayArgs),
+    /// Run a pipeline on its Kafka topics until SIGINT/SIGTERM (or to their end with
+    /// --until-end); offsets are committed once the outputs are complete.
+    Run(live::RunArgs),
+    /// Replay a fixture into a Kafka topic in a pipeline's message format.
+    Produce(live::ProduceArgs),
+    /// No infrastructure: an embedded Kafka broker, a fixture produced into it, the pipeline
+    /// live, and its alerts printed as they arrive.
+    Demo(live::DemoArgs),
     /// Print the dataflow a pipeline builds: stages, exchanges, devices.
     Explain {
         /// Pipeline file.
@@ -149,6 +158,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Replay(args) => replay::run(args),
+        Command::Run(args) => live::run(args),
+        Command::Produce(args) => live::produce_cmd(args),
+        Command::Demo(args) => live::demo(args),
         Command::Explain { file, workers } => {
             let p = config::load(&file)?;
             print!("{}", hyflow::dataflow::explain::explain(&p, workers.max(1)));

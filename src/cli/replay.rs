@@ -112,9 +112,13 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
 }
 
 pub fn print_summary(name: &str, s: &Summary) {
+    let what = if s.live {
+        format!("read {} Kafka partition(s)", s.files_in)
+    } else {
+        format!("replayed {} file(s)", s.files_in)
+    };
     println!(
-        "pipeline {name}: replayed {} file(s) in {:.2} s",
-        s.files_in,
+        "pipeline {name}: {what} in {:.2} s",
         s.elapsed.as_secs_f64()
     );
     println!(

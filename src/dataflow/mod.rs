@@ -129,8 +129,10 @@ pub struct RunOptions {
 /// What a finished run did.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
-    /// Input files.
+    /// Input files (Kafka: partitions).
     pub files_in: usize,
+    /// True for a live (Kafka) run.
+    pub live: bool,
     /// Input rows.
     pub rows_in: u64,
     /// Rejected rows (and skipped files).
@@ -232,6 +234,7 @@ impl Running {
         let m = &self.shared.metrics;
         Ok(Summary {
             files_in: self.files_in,
+            live: self.commit.is_some(),
             rows_in: Metrics::get(&m.rows_in),
             rejected: Metrics::get(&m.rejected),
             dropped: Metrics::get(&m.dropped),

@@ -1,0 +1,343 @@
+//! The live commands: `hyflow run` (a pipeline on its Kafka topics until SIGINT/SIGTERM, or to
+//! the current end with `--until-end`), `hyflow produce` (a fixture into a topic) and
+//! `hyflow demo` (all of it against an embedded broker, no infrastructure).
+
+use anyhow::{Context, Result, bail};
+use hyflow::config::{self, ColumnMapping, MessageFormat, Pipeline, SourceKind, TimeUnit};
+use hyflow::dataflow::{self, RunOptions, Running};
+use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
+use hyflow::sink::kafka::Producer;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Arguments of `hyflow run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Pipeline file (a `kind = "kafka"` source).
+    pipeline: PathBuf,
+    /// Worker threads.
+    #[arg(short = 'w', long, default_value_t = 1)]
+    workers: usize,
+    /// Write sink NAME to DIR/NAME instead of the configured paths.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stop at the end offsets the partitions have now, instead of running until stopped.
+    #[arg(long)]
+    until_end: bool,
+}
+
+/// `hyflow run`.
+pub fn run(a: RunArgs) -> Result<ExitCode> {
+    let pipeline = Arc::new(config::load(&a.pipeline)?);
+    if pipeline.config.source.kind != SourceKind::Kafka {
+        bail!(
+            "{}: `hyflow run` reads Kafka; this pipeline's source is a file (use `hyflow replay`)",
+            a.pipeline.display()
+        );
+    }
+    let opts = RunOptions {
+        workers: a.workers,
+        out_dir: a.out,
+        until_end: a.until_end,
+        ..RunOptions::default()
+    };
+    let running = dataflow::start(pipeline.clone(), &opts)?;
+    watch(running, &pipeline, None)
+}
+
+/// Waits for a run, logging progress every few seconds; SIGINT or SIGTERM (or `stop`) asks
+/// it to stop cleanly. Prints the summary.
+fn watch(running: Running, pipeline: &Pipeline, stop: Option<&AtomicBool>) -> Result<ExitCode> {
+    let signal = Arc::new(AtomicBool::new(false));
+    for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(s, signal.clone()).context("installing a signal handler")?;
+    }
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut asked = false;
+    while !running.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        let wanted =
+            signal.load(Ordering::Relaxed) || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        if wanted && !asked {
+            asked = true;
+            tracing::info!("stopping: finishing what was read, then committing offsets");
+            running.request_stop();
+        }
+        if last.elapsed() > Duration::from_secs(5) {
+            last = Instant::now();
+            let m = running.metrics();
+            tracing::info!(
+                "{} readings in {:.0} s, {} windows, {} alert events, {} rejected, {} late",
+                m.rows_in.load(Ordering::Relaxed),
+                started.elapsed().as_secs_f64(),
+                m.windows.load(Ordering::Relaxed),
+                m.alert_events.load(Ordering::Relaxed),
+                m.rejected.load(Ordering::Relaxed),
+                m.late.load(Ordering::Relaxed),
+            );
+        }
+    }
+    let summary = running.wait()?;
+    super::replay::print_summary(&pipeline.config.name, &summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `hyflow produce`.
+#[derive(clap::Args)]
+pub struct ProduceArgs {
+    /// Fixture to replay (Parquet with columns sensor_id, ts (ms), value).
+    fixture: PathBuf,
+    /// Topic to write.
+    #[arg(long)]
+    topic: String,
+    /// Bootstrap servers (default: the pipeline's, else 127.0.0.1:9092).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Take the message format, field names and brokers from this pipeline's source.
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// Message format when no pipeline is given.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Readings per second.
+    #[arg(long, conflicts_with = "speed")]
+    rate: Option<f64>,
+    /// Replay event time this many times faster than it happened.
+    #[arg(long)]
+    speed: Option<f64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Csv,
+    ArrowIpc,
+}
+
+/// `hyflow produce`.
+pub fn produce_cmd(a: ProduceArgs) -> Result<ExitCode> {
+    let pipeline = a.pipeline.as_deref().map(config::load).transpose()?;
+    let kafka = pipeline
+        .as_ref()
+        .and_then(|p| p.config.source.kafka.clone());
+    let brokers = a
+        .brokers
+        .clone()
+        .or_else(|| kafka.as_ref().map(|k| k.brokers.get_ref().clone()))
+        .unwrap_or_else(|| "127.0.0.1:9092".into());
+    let props = kafka
+        .as_ref()
+        .map(|k| k.properties.clone())
+        .unwrap_or_default();
+    let producer = Producer::new(&brokers, &props).map_err(anyhow::Error::msg)?;
+    let columns = pipeline
+        .as_ref()
+        .map(|p| p.config.source.columns.clone())
+        .unwrap_or_default();
+    let format = match (&kafka, a.format) {
+        (Some(k), _) => k.format,
+        (None, Format::Json) => MessageFormat::Json,
+        (None, Format::Csv) => MessageFormat::Csv,
+        (None, Format::ArrowIpc) => MessageFormat::ArrowIpc,
+    };
+    let pace = match (a.rate, a.speed) {
+        (Some(r), _) => Pace::Rate(r),
+        (_, Some(x)) => Pace::Speed(x),
+        _ => Pace::Max,
+    };
+    let started = Instant::now();
+    let sent = produce_to(
+        &producer,
+        &a.fixture,
+        &a.topic,
+        format,
+        &columns,
+        kafka.as_ref().and_then(|k| k.csv_fields.clone()),
+        pipeline
+            .as_ref()
+            .map_or(TimeUnit::Ms, |p| p.config.source.time_unit),
+        pace,
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "produced {sent} readings from {} to {} on {brokers} in {secs:.2} s ({:.0} readings/s)",
+        a.fixture.display(),
+        a.topic,
+        sent as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn produce_to(
+    producer: &Producer,
+    fixture: &std::path::Path,
+    topic: &str,
+    format: MessageFormat,
+    columns: &ColumnMapping,
+    csv_fields: Option<Vec<String>>,
+    time_unit: TimeUnit,
+    pace: Pace,
+) -> Result<u64> {
+    let spec = ProduceSpec {
+        topic,
+        partitions: producer.partitions(topic).map_err(anyhow::Error::msg)?,
+        format,
+        columns,
+        csv_fields: csv_fields.as_deref(),
+        time_unit,
+        pace,
+    };
+    produce(fixture, producer, &spec).map_err(anyhow::Error::msg)
+}
+
+/// Arguments of `hyflow demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// A pipeline with a Kafka source (its brokers are replaced by the embedded broker's).
+    #[arg(default_value = "pipelines/manufacturing-live.toml")]
+    pipeline: PathBuf,
+    /// Fixture produced into the source topic.
+    #[arg(long, default_value = "fixtures/manufacturing.parquet")]
+    fixture: PathBuf,
+    /// Event time replayed this many times faster than it happened.
+    #[arg(long, default_value_t = 120.0)]
+    speed: f64,
+    /// Worker threads.
+    #[arg(short = 'w', long, default_value_t = 2)]
+    workers: usize,
+    /// Write sink NAME to DIR/NAME.
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
+}
+
+/// `hyflow demo`: an embedded broker (librdkafka's mock cluster), the fixture produced at
+/// `speed`, the pipeline live, and the alert topic printed as it fills.
+pub fn demo(a: DemoArgs) -> Result<ExitCode> {
+    let mut p = config::load(&a.pipeline)?;
+    let Some(k) = p.config.source.kafka.as_mut() else {
+        bail!(
+            "{}: the demo needs a pipeline with a kafka source",
+            a.pipeline.display()
+        );
+    };
+    let cluster = rdkafka::mocking::MockCluster::new(1).context("starting the embedded broker")?;
+    let brokers = cluster.bootstrap_servers();
+    *k.brokers.get_mut() = brokers.clone();
+    let k = k.clone();
+    let mut alert_topics = Vec::new();
+    for s in &mut p.config.sink {
+        if let Some(sk) = s.kafka.as_mut() {
+            sk.brokers = None;
+            alert_topics.push(sk.topic.get_ref().clone());
+        }
+    }
+    for t in k.topics.get_ref() {
+        cluster.create_topic(t, 4, 1).context("creating a topic")?;
+    }
+    for t in alert_topics.iter().chain(k.dead_letter_topic.iter()) {
+        cluster.create_topic(t, 1, 1).context("creating a topic")?;
+    }
+    println!(
+        "embedded Kafka broker at {brokers}; topics {:?} -> {alert_topics:?}",
+        k.topics.get_ref()
+    );
+    let pipeline = Arc::new(p);
+    // Alerts as they arrive.
+    let done = Arc::new(AtomicBool::new(false));
+    let printer = {
+        let (brokers, topics, done) = (brokers.clone(), alert_topics.clone(), done.clone());
+        std::thread::spawn(move || print_alerts(&brokers, &topics, &done))
+    };
+    let running = dataflow::start(
+        pipeline.clone(),
+        &RunOptions {
+            workers: a.workers,
+            out_dir: Some(a.out.clone()),
+            ..RunOptions::default()
+        },
+    )?;
+    // Produce, then let the pipeline drain and stop it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer_thread = {
+        let (brokers, k, stop, fixture, speed) = (
+            brokers.clone(),
+            k.clone(),
+            stop.clone(),
+            a.fixture.clone(),
+            a.speed,
+        );
+        let columns = pipeline.config.source.columns.clone();
+        let unit = pipeline.config.source.time_unit;
+        std::thread::spawn(move || -> Result<u64> {
+            let producer = Producer::new(&brokers, &BTreeMap::new()).map_err(anyhow::Error::msg)?;
+            let topic = &k.topics.get_ref()[0];
+            let n = produce_to(
+                &producer,
+                &fixture,
+                topic,
+                k.format,
+                &columns,
+                k.csv_fields.clone(),
+                unit,
+                Pace::Speed(speed),
+            )?;
+            // The idle timeout lets the last windows close; then stop.
+            std::thread::sleep(Duration::from_millis(k.idle_timeout.ms as u64 + 2000));
+            stop.store(true, Ordering::SeqCst);
+            Ok(n)
+        })
+    };
+    let code = watch(running, &pipeline, Some(&stop));
+    let produced = producer_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the producer thread panicked"))??;
+    std::thread::sleep(Duration::from_millis(500));
+    done.store(true, Ordering::SeqCst);
+    let _ = printer.join();
+    println!(
+        "demo: produced {produced} readings; outputs in {}",
+        a.out.display()
+    );
+    code
+}
+
+/// Prints alert events from `topics` until `done`.
+fn print_alerts(brokers: &str, topics: &[String], done: &AtomicBool) {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let Ok(c) = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "hyflow-demo-printer")
+        .set("auto.offset.reset", "earliest")
+        .create::<BaseConsumer>()
+    else {
+        return;
+    };
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if c.subscribe(&names).is_err() {
+        return;
+    }
+    while !done.load(Ordering::Relaxed) {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let Some(Ok(v)) = m.payload().map(serde_json::from_slice::<serde_json::Value>) else {
+            continue;
+        };
+        println!(
+            "alert {:<8} {:<14} {:<8} fused {:.2}  {}  {}",
+            v["state"].as_str().unwrap_or("?"),
+            v["sensor_id"].as_str().unwrap_or("?"),
+            v["severity"].as_str().unwrap_or("?"),
+            v["fused"].as_f64().unwrap_or(0.0),
+            v["rules"].as_str().unwrap_or(""),
+            v["top_features"].as_str().unwrap_or(""),
+        );
+    }
+}
