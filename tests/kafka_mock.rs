@@ -351,3 +351,91 @@ fn the_demo_runs_with_no_infrastructure() {
     assert!(text.contains("read 4 Kafka partition(s)"), "{text}");
     assert!(tmp.path().join("windows").exists());
 }
+
+#[test]
+fn a_second_run_continues_from_the_committed_offsets_and_keeps_the_first_runs_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    let producer = Producer::new(&brokers, &BTreeMap::new()).expect("producer");
+    let send = |from: i64, to: i64| {
+        for i in from..to {
+            let v = format!(
+                r#"{{"sensor_id": "d00-speed", "ts": {}, "value": {}}}"#,
+                1_709_510_400_000 + i * 60_000,
+                90 + i % 5
+            );
+            producer
+                .send_to("readings", 0, None, v.as_bytes())
+                .expect("send");
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+    };
+    let text = live_pipeline(&brokers, "json", "");
+    let out = tmp.path().join("live");
+    send(0, 300);
+    assert_eq!(run_live(&text, &out, 1).rows_in, 300);
+    send(300, 500);
+    assert_eq!(
+        run_live(&text, &out, 1).rows_in,
+        200,
+        "only what came after the commit"
+    );
+    let mut parts: Vec<String> = walk(&out.join("windows"));
+    parts.sort();
+    assert!(parts.len() >= 2, "{parts:?}");
+    assert_eq!(
+        parts[0], "part-00000.parquet",
+        "the first run's file is kept"
+    );
+    // Windows of both runs are there: the first (00:00) and one of the second run (07:00).
+    let windows = common::dump(&out.join("windows"));
+    assert!(
+        windows.contains("d00-speed,1709510400000,"),
+        "first run's windows"
+    );
+    assert!(
+        windows.contains("d00-speed,1709535600000,"),
+        "second run's windows"
+    );
+}
+
+/// Part file names under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn late_readings_land_in_the_late_output_with_their_offset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    let producer = Producer::new(&brokers, &BTreeMap::new()).expect("producer");
+    let t0 = 1_709_510_400_000i64;
+    let msg = |t: i64| format!(r#"{{"sensor_id": "d00-occ", "ts": {t}, "value": 5}}"#);
+    for i in 0..120 {
+        producer
+            .send_to("readings", 2, None, msg(t0 + i * 60_000).as_bytes())
+            .expect("send");
+    }
+    // 30 minutes behind (the pipeline allows 1 minute of disorder, windows are 15 minutes).
+    producer
+        .send_to("readings", 2, None, msg(t0 + 90 * 60_000).as_bytes())
+        .expect("send");
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let out = tmp.path().join("live");
+    let s = run_live(&live_pipeline(&brokers, "json", ""), &out, 2);
+    assert_eq!(s.late, 1);
+    let late = common::dump(&out.join("late"));
+    let rows: Vec<&str> = late.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{late}");
+    assert!(rows[0].starts_with("readings/2,120,d00-occ,"), "{late}");
+}

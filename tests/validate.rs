@@ -49,7 +49,13 @@ fn pos(text: &str, needle: &str) -> (usize, usize) {
 #[test]
 fn the_base_and_shipped_pipelines_are_valid() {
     config::parse(Path::new("p.toml"), BASE).expect("base is valid");
-    for p in ["manufacturing", "manufacturing-live", "traffic", "bench", "nab"] {
+    for p in [
+        "manufacturing",
+        "manufacturing-live",
+        "traffic",
+        "bench",
+        "nab",
+    ] {
         config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{p}.toml")))
             .unwrap_or_else(|e| panic!("{p}: {e}"));
     }

@@ -348,7 +348,11 @@ fn launch(
 ) -> Result<Running, RunError> {
     let process = opts.cluster.as_ref().map_or(0, |c| c.0);
     let sinks = if process == 0 {
-        Some(SinkSet::open(&pipeline, opts.out_dir.as_deref())?)
+        Some(SinkSet::open(
+            &pipeline,
+            opts.out_dir.as_deref(),
+            matches!(feed, Feed::Kafka(..)),
+        )?)
     } else {
         None
     };

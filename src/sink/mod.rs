@@ -84,8 +84,13 @@ pub struct SinkSet {
 
 impl SinkSet {
     /// Opens every sink of `pipeline`; with `out_dir`, sink `NAME` goes to `out_dir/NAME`
-    /// (plus `.arrow`/`.arrows` for Arrow IPC sinks) instead of its configured path.
-    pub fn open(pipeline: &Pipeline, out_dir: Option<&Path>) -> Result<Self, SinkError> {
+    /// (plus `.arrow`/`.arrows` for Arrow IPC sinks) instead of its configured path. With
+    /// `append` (live runs), Parquet sinks keep the files of earlier runs.
+    pub fn open(
+        pipeline: &Pipeline,
+        out_dir: Option<&Path>,
+        append: bool,
+    ) -> Result<Self, SinkError> {
         let windows_schema = arrow::windows_schema(&pipeline.features);
         let mut sinks: Vec<(OutputKind, String, Box<dyn Sink>)> = Vec::new();
         for cfg in &pipeline.config.sink {
@@ -101,7 +106,7 @@ impl SinkSet {
                         || PathBuf::from(cfg.path.get_ref()),
                         |d| d.join(cfg.name.get_ref()),
                     );
-                    Box::new(parquet::ParquetSink::new(cfg, dir, schema)?)
+                    Box::new(parquet::ParquetSink::new(cfg, dir, schema, append)?)
                 }
                 SinkKind::ArrowIpc => {
                     let ext = match cfg.format {

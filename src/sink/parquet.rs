@@ -35,10 +35,17 @@ pub struct ParquetSink {
 }
 
 impl ParquetSink {
-    /// Creates the directory and removes part files a previous run left there.
-    pub fn new(cfg: &SinkConfig, dir: PathBuf, schema: SchemaRef) -> Result<Self, SinkError> {
+    /// Creates the directory and removes part files a previous run left there; with `append`
+    /// (a live run continuing an earlier one) it keeps them and numbers new files after them,
+    /// removing only unfinished temporaries.
+    pub fn new(
+        cfg: &SinkConfig,
+        dir: PathBuf,
+        schema: SchemaRef,
+        append: bool,
+    ) -> Result<Self, SinkError> {
         std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
-        remove_old_parts(&dir).map_err(|e| SinkError::io(&dir, e))?;
+        let next = old_parts(&dir, !append).map_err(|e| SinkError::io(&dir, e))?;
         let compression = match cfg.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
             Compression::Snappy => PqCompression::SNAPPY,
@@ -55,7 +62,7 @@ impl ParquetSink {
             partition: cfg.partition,
             roll_rows: cfg.roll_rows.max(1),
             roll_ms: cfg.roll_interval.map(|d| d.ms),
-            seq: 0,
+            seq: next,
             current: None,
             done: Vec::new(),
         })
@@ -173,22 +180,31 @@ impl Sink for ParquetSink {
     }
 }
 
-/// Removes `part-*.parquet` files (and leftover temporaries) under `dir` from an earlier run.
-fn remove_old_parts(dir: &Path) -> std::io::Result<()> {
+/// Removes leftover temporaries under `dir` and, with `remove`, the `part-*.parquet` files of an
+/// earlier run; returns the number after the largest part number kept (0 when none).
+fn old_parts(dir: &Path, remove: bool) -> std::io::Result<u64> {
+    let mut next = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().to_string();
         let path = entry.path();
         if entry.file_type()?.is_dir() && (name.starts_with("date=") || name.starts_with("hour=")) {
-            remove_old_parts(&path)?;
+            next = next.max(old_parts(&path, remove)?);
             let _ = std::fs::remove_dir(&path); // only if now empty
-        } else if (name.starts_with("part-") && name.ends_with(".parquet"))
-            || (name.starts_with(".part-") && name.ends_with(".tmp"))
-        {
+        } else if name.starts_with(".part-") && name.ends_with(".tmp") {
             std::fs::remove_file(&path)?;
+        } else if let Some(n) = name
+            .strip_prefix("part-")
+            .and_then(|r| r.strip_suffix(".parquet"))
+        {
+            if remove {
+                std::fs::remove_file(&path)?;
+            } else if let Ok(n) = n.parse::<u64>() {
+                next = next.max(n + 1);
+            }
         }
     }
-    Ok(())
+    Ok(next)
 }
 
 /// (year, month, day, hour) in UTC of a time in ms since the epoch.
