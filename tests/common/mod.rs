@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use hyflow::config;
 use hyflow::dataflow::{self, RunOptions, Summary};
 use std::path::{Path, PathBuf};

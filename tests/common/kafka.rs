@@ -1,0 +1,143 @@
+//! Kafka helpers shared by the mock-cluster and the tansu tests.
+
+use super::root;
+use hyflow::config::{self, ColumnMapping, MessageFormat, TimeUnit};
+use hyflow::dataflow::{self, RunOptions};
+use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
+use hyflow::sink::kafka::Producer;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A traffic pipeline reading `readings` from `brokers`, alerts also to the `alerts` topic.
+pub fn live_pipeline(brokers: &str, format: &str, extra_source: &str) -> String {
+    let text = std::fs::read_to_string(root().join("pipelines/traffic.toml")).expect("read");
+    let start = text.find("[source]").expect("[source]");
+    let end = start + text[start..].find("\n[window]").expect("[window]");
+    let source = format!(
+        r#"[source]
+kind = "kafka"
+columns = {{ sensor = "sensor_id", time = "ts", value = "value" }}
+max-out-of-orderness = "1m"
+
+[source.kafka]
+brokers = "{brokers}"
+topics = ["readings"]
+format = "{format}"
+group-id = "test-group"
+{extra_source}
+"#
+    );
+    let mut t = format!("{}{}{}", &text[..start], source, &text[end..]);
+    // Tests declared in the shipped file replay fixtures; they are not what this checks.
+    if let Some(i) = t.find("\n[[test]]") {
+        t.truncate(i);
+    }
+    t.push_str(
+        r#"
+[[sink]]
+name = "alerts-kafka"
+kind = "kafka"
+output = "alerts"
+kafka = { topic = "alerts" }
+"#,
+    );
+    t
+}
+
+/// A small traffic fixture: 9 sensors (3 stations) over 2 days, incidents included.
+pub fn fixture(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("traffic.parquet");
+    let ds = hyflow::fixture::traffic::generate(9, 2 * 86_400_000, 21);
+    hyflow::fixture::write(ds, &path).expect("fixture");
+    path
+}
+
+pub fn produce_fixture(brokers: &str, path: &Path, format: MessageFormat) -> u64 {
+    produce_fixture_with(brokers, path, format, &BTreeMap::new())
+}
+
+/// As [`produce_fixture`], with producer properties.
+pub fn produce_fixture_with(
+    brokers: &str,
+    path: &Path,
+    format: MessageFormat,
+    props: &BTreeMap<String, String>,
+) -> u64 {
+    let producer = Producer::new(brokers, props).expect("producer");
+    let columns = ColumnMapping::default();
+    let spec = ProduceSpec {
+        topic: "readings",
+        partitions: producer.partitions("readings").expect("partitions"),
+        format,
+        columns: &columns,
+        csv_fields: None,
+        time_unit: TimeUnit::Ms,
+        pace: Pace::Max,
+    };
+    produce(path, &producer, &spec).expect("produce")
+}
+
+pub fn run_live(text: &str, out: &Path, workers: usize) -> dataflow::Summary {
+    let file = out.with_extension("toml");
+    std::fs::write(&file, text).expect("write pipeline");
+    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    dataflow::run(
+        p,
+        &RunOptions {
+            workers,
+            out_dir: Some(out.to_path_buf()),
+            until_end: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("live run: {e}"))
+}
+
+pub fn replay(text: &str, input: &Path, out: &Path) -> dataflow::Summary {
+    let file = out.with_extension("toml");
+    std::fs::write(&file, text).expect("write pipeline");
+    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    dataflow::run(
+        p,
+        &RunOptions {
+            workers: 1,
+            input: Some(input.display().to_string()),
+            out_dir: Some(out.to_path_buf()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("replay: {e}"))
+}
+
+/// The messages of `topic` from the beginning: waits for `expect` of them, then one second
+/// more for any extra.
+pub fn consume_all(
+    brokers: &str,
+    topic: &str,
+    expect: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let mut deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut extra = false;
+    while std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            out.push(m.detach());
+        }
+        if out.len() >= expect && !extra {
+            extra = true;
+            deadline = std::time::Instant::now() + Duration::from_secs(1);
+        }
+    }
+    out
+}
