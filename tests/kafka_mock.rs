@@ -320,3 +320,34 @@ fn late_readings_land_in_the_late_output_with_their_offset() {
     assert_eq!(rows.len(), 1, "{late}");
     assert!(rows[0].starts_with("readings/2,120,d00-occ,"), "{late}");
 }
+
+#[test]
+fn bench_kafka_reports_throughput_and_latency() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
+            .current_dir(common::root())
+            .arg("bench-kafka")
+            .args(args)
+            .output()
+            .expect("hyflow bench-kafka");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let t = run(&["throughput", "--readings", "50000", "--format", "json"]);
+    assert!(
+        t.contains("bench-kafka throughput: 50000 readings (json"),
+        "{t}"
+    );
+    assert!(t.contains("consumed and processed in"), "{t}");
+    let l = run(&["latency", "--seconds", "4", "--rate", "5000"]);
+    assert!(
+        l.contains("event-to-alert latency") || l.contains("no alerts received"),
+        "{l}"
+    );
+    assert!(l.contains("readings at 5000/s for 4 s"), "{l}");
+}

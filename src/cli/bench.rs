@@ -40,20 +40,22 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The generated benchmark input for `sensors` × `seconds` (generated once into target/bench/).
+pub fn ensure_input(sensors: usize, seconds: i64) -> Result<PathBuf> {
+    let p = PathBuf::from(format!(
+        "target/bench/readings_{sensors}x{seconds}s.parquet"
+    ));
+    if !p.exists() {
+        eprintln!("generating {} ...", p.display());
+        hyflow::fixture::bench::write(sensors, seconds, 42, &p)?;
+    }
+    Ok(p)
+}
+
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let input = match a.input {
         Some(p) => p,
-        None => {
-            let p = PathBuf::from(format!(
-                "target/bench/readings_{}x{}s.parquet",
-                a.sensors, a.seconds
-            ));
-            if !p.exists() {
-                eprintln!("generating {} ...", p.display());
-                hyflow::fixture::bench::write(a.sensors, a.seconds, 42, &p)?;
-            }
-            p
-        }
+        None => ensure_input(a.sensors, a.seconds)?,
     };
     let pipeline = Arc::new(config::load(&a.pipeline)?);
     let rss_before = peak_rss_mib();

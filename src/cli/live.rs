@@ -112,11 +112,25 @@ pub struct ProduceArgs {
     speed: Option<f64>,
 }
 
+/// A message format on the command line.
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum Format {
+pub enum Format {
+    /// JSON objects.
     Json,
+    /// CSV lines.
     Csv,
+    /// Arrow IPC streams.
     ArrowIpc,
+}
+
+impl From<Format> for MessageFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Json => MessageFormat::Json,
+            Format::Csv => MessageFormat::Csv,
+            Format::ArrowIpc => MessageFormat::ArrowIpc,
+        }
+    }
 }
 
 /// `hyflow produce`.
@@ -192,6 +206,7 @@ fn produce_to(
         csv_fields: csv_fields.as_deref(),
         time_unit,
         pace,
+        limit: None,
     };
     produce(fixture, producer, &spec).map_err(anyhow::Error::msg)
 }

@@ -1,6 +1,7 @@
 //! The commands: the only place that prints for humans.
 
 mod bench;
+mod bench_kafka;
 mod eval;
 mod live;
 mod replay;
@@ -57,6 +58,8 @@ enum Command {
     },
     /// Measure replay throughput and peak memory on the benchmark workload.
     Bench(bench::BenchArgs),
+    /// Measure live Kafka throughput, or event-to-alert latency at a fixed rate.
+    BenchKafka(bench_kafka::BenchKafkaArgs),
     /// Score every input row: timestamp,value,anomaly_score (the NAB results layout).
     Score(score::ScoreArgs),
     /// Score labelled series (NAB layout) and report NAB-style scores for the three profiles.
@@ -184,6 +187,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Bench(a) => bench::run(a),
+        Command::BenchKafka(a) => bench_kafka::run(a),
         Command::Score(a) => score::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Test { files } => {

@@ -77,6 +77,7 @@ pub fn produce_fixture_with(
         csv_fields: None,
         time_unit: TimeUnit::Ms,
         pace: Pace::Max,
+        limit: None,
     };
     produce(path, &producer, &spec).expect("produce")
 }
