@@ -351,3 +351,78 @@ fn bench_kafka_reports_throughput_and_latency() {
     );
     assert!(l.contains("readings at 5000/s for 4 s"), "{l}");
 }
+
+#[test]
+fn a_long_live_run_commits_offsets_as_its_outputs_become_durable() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    let producer = Producer::new(&brokers, &BTreeMap::new()).expect("producer");
+    let send = |from: i64, to: i64| {
+        for i in from..to {
+            let v = format!(
+                r#"{{"sensor_id": "d01-flow", "ts": {}, "value": {}}}"#,
+                1_709_510_400_000 + i * 60_000,
+                20 + i % 3
+            );
+            producer
+                .send_to("readings", 0, None, v.as_bytes())
+                .expect("send");
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+    };
+    let text = live_pipeline(
+        &brokers,
+        "json",
+        "commit-interval = \"200ms\"\nidle-timeout = \"500ms\"",
+    );
+    let file = tmp.path().join("p.toml");
+    std::fs::write(&file, &text).expect("write");
+    let p = std::sync::Arc::new(hyflow::config::load(&file).expect("valid"));
+    let running = hyflow::dataflow::start(
+        p,
+        &hyflow::dataflow::RunOptions {
+            workers: 2,
+            out_dir: Some(tmp.path().join("out")),
+            ..Default::default()
+        },
+    )
+    .expect("start");
+    let committed = || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "test-group")
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition("readings", 0);
+        consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed")
+            .elements()[0]
+            .offset()
+            .to_raw()
+            .unwrap_or(-1)
+    };
+    send(0, 300);
+    std::thread::sleep(Duration::from_secs(2));
+    send(300, 600);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut during = -1;
+    while std::time::Instant::now() < deadline {
+        during = committed();
+        if during >= 300 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!running.is_done(), "the run is still going");
+    assert!(
+        (300..600).contains(&during),
+        "committed while running: {during}"
+    );
+    running.request_stop();
+    let s = running.wait().expect("run");
+    assert_eq!(s.rows_in, 600);
+    assert_eq!(committed(), 600, "everything committed at the clean stop");
+}

@@ -36,6 +36,10 @@ pub struct KafkaSource {
     /// A partition with no message for this long stops holding the watermark back.
     #[serde(default = "default_idle")]
     pub idle_timeout: Duration,
+    /// How often the outputs are made durable (Parquet files closed, Kafka messages
+    /// acknowledged) and the offsets they cover committed to the group; also at a clean stop.
+    #[serde(default = "default_commit")]
+    pub commit_interval: Duration,
     /// Topic that undecodable messages are copied to, with the error and their topic,
     /// partition and offset in headers (they always go to the `rejects` output too).
     #[serde(default)]
@@ -46,6 +50,9 @@ pub struct KafkaSource {
     pub properties: BTreeMap<String, String>,
 }
 
+fn default_commit() -> Duration {
+    Duration::from_ms(30_000)
+}
 fn default_idle() -> Duration {
     Duration::from_ms(10_000)
 }

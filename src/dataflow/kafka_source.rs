@@ -38,6 +38,12 @@ struct Part {
     end: Option<i64>,
     last_message: Instant,
     buffered: Vec<(i64, Option<i64>, Option<Vec<u8>>)>,
+    /// (latest time of any output row the messages before `offset` can cause, offset): once
+    /// the outputs below that time are durable, `offset` may be committed.
+    checkpoints: std::collections::VecDeque<(i64, i64)>,
+    /// Offset safe to commit, and the offset last committed.
+    safe: i64,
+    committed: i64,
 }
 
 impl Part {
@@ -91,6 +97,9 @@ pub fn kafka_source_stage<'s>(
                     end: plan.ends.as_ref().map(|e| e[i]),
                     last_message: Instant::now(),
                     buffered: Vec::new(),
+                    checkpoints: Default::default(),
+                    safe: plan.starts[i],
+                    committed: plan.starts[i],
                 }
             })
             .collect();
@@ -118,6 +127,8 @@ pub fn kafka_source_stage<'s>(
         });
         let mut cap: Option<Capability<i64>> = Some(cap);
         let mut warned = Instant::now() - Duration::from_secs(60);
+        let commit_every = Duration::from_millis(kafka.commit_interval.ms.max(1) as u64);
+        let mut last_commit = Instant::now();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let finish = |parts: &[Part], shared: &Shared| {
@@ -257,6 +268,43 @@ pub fn kafka_source_stage<'s>(
                     p.position = last.0 + 1;
                 }
                 p.last_message = now;
+                // Every row these messages can cause has a time at most the end of the last
+                // window of the latest event time seen (rejects and late rows: the watermark).
+                let seen = p.bound().saturating_add(delay);
+                p.checkpoints
+                    .push_back((pipeline.window.last_end(seen).max(at), p.position));
+            }
+            // Commit the offsets whose outputs are durable, every commit interval.
+            if last_commit.elapsed() >= commit_every {
+                last_commit = Instant::now();
+                let durable = shared.durable();
+                let mut tpl = rdkafka::TopicPartitionList::new();
+                for p in parts.iter_mut() {
+                    while let Some(&(t, o)) = p.checkpoints.front() {
+                        if t >= durable {
+                            break;
+                        }
+                        p.safe = o;
+                        p.checkpoints.pop_front();
+                    }
+                    if p.safe > p.committed {
+                        let _ = tpl.add_partition_offset(
+                            &p.topic,
+                            p.partition,
+                            rdkafka::Offset::Offset(p.safe),
+                        );
+                        p.committed = p.safe;
+                    }
+                }
+                if tpl.count() > 0
+                    && let Err(e) = rdkafka::consumer::Consumer::commit(
+                        consumer,
+                        &tpl,
+                        rdkafka::consumer::CommitMode::Async,
+                    )
+                {
+                    tracing::warn!("kafka: committing offsets: {e}");
+                }
             }
             // The capability: least bound over partitions still reading and not idle.
             // (A bounded run has no idle partitions: it reads to the end offsets, like a replay.)
@@ -264,14 +312,14 @@ pub fn kafka_source_stage<'s>(
             let active = parts
                 .iter()
                 .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
+            let mine = parts.iter().map(Part::bound).max().unwrap_or(i64::MIN);
+            let most = shared.note_live_bound(mine);
             let low = match active.map(Part::bound).min() {
                 Some(b) => b,
-                None => parts
-                    .iter()
-                    .filter(|p| !p.done())
-                    .map(Part::bound)
-                    .max()
-                    .unwrap_or(i64::MAX),
+                // All idle: follow the most advanced partition of the process, so that a
+                // worker whose partitions are silent does not hold everyone back.
+                None if parts.iter().any(|p| !p.done()) => most,
+                None => i64::MAX,
             };
             if low > *c.time() {
                 c.downgrade(&low);

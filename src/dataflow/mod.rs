@@ -57,6 +57,12 @@ pub struct Shared {
     finished_workers: AtomicUsize,
     stop: AtomicBool,
     positions: Mutex<Vec<(String, i32, i64)>>,
+    /// Live runs: every output row with a time below this is durable.
+    durable: std::sync::atomic::AtomicI64,
+    /// Live runs: how often the sinks make their outputs durable (ms; 0 = only at the end).
+    checkpoint_ms: std::sync::atomic::AtomicI64,
+    /// Live runs: the largest partition watermark any worker of this process has reached.
+    live_max: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -74,6 +80,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(positions);
+    }
+    /// Every output row with a time below the returned one is durable (live runs).
+    pub fn durable(&self) -> i64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+    /// Records that every output row below `t` is durable.
+    pub fn set_durable(&self, t: i64) {
+        self.durable.fetch_max(t, Ordering::SeqCst);
+    }
+    /// Records a worker's most advanced partition watermark; returns the process's.
+    pub fn note_live_bound(&self, t: i64) -> i64 {
+        self.live_max.fetch_max(t, Ordering::SeqCst).max(t)
+    }
+    /// How often sinks make outputs durable, when they should (ms).
+    pub fn checkpoint_every(&self) -> Option<Duration> {
+        let ms = self.checkpoint_ms.load(Ordering::SeqCst);
+        (ms > 0).then(|| Duration::from_millis(ms as u64))
     }
     /// Records the first error and asks every operator to stop.
     pub fn fail(&self, e: String) {
@@ -162,6 +185,16 @@ impl Summary {
     }
 }
 
+impl Drop for Running {
+    /// A run dropped without `wait` (a caller that gave up, a panicking test) is asked to stop,
+    /// so that joining its workers ends.
+    fn drop(&mut self) {
+        if self.guards.is_some() {
+            self.shared.request_stop();
+        }
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -179,7 +212,7 @@ pub enum RunError {
 /// A run in progress: poll it for progress, then wait for its summary.
 pub struct Running {
     shared: Arc<Shared>,
-    guards: timely::communication::initialize::WorkerGuards<()>,
+    guards: Option<timely::communication::initialize::WorkerGuards<()>>,
     started: Instant,
     energy: Option<crate::energy::RaplReading>,
     workers: usize,
@@ -205,8 +238,8 @@ impl Running {
         self.shared.finished_workers.load(Ordering::SeqCst) >= self.workers
     }
     /// Waits for the end of the run.
-    pub fn wait(self) -> Result<Summary, RunError> {
-        let results = self.guards.join();
+    pub fn wait(mut self) -> Result<Summary, RunError> {
+        let results = self.guards.take().map(|g| g.join()).unwrap_or_default();
         if let Some(e) = self
             .shared
             .error
@@ -358,6 +391,22 @@ fn launch(
     };
     let sinks = Arc::new(Mutex::new(sinks));
     let shared = Arc::new(Shared::default());
+    shared.durable.store(i64::MIN, Ordering::SeqCst);
+    shared.live_max.store(i64::MIN, Ordering::SeqCst);
+    if let Feed::Kafka(k, _) = &feed {
+        shared
+            .checkpoint_ms
+            .store(k.commit_interval.ms.max(1), Ordering::SeqCst);
+        for s in &pipeline.config.sink {
+            if s.kind == crate::config::SinkKind::ArrowIpc {
+                tracing::warn!(
+                    "sink {}: an Arrow IPC file is complete only at the end of the run, so offsets are committed only then (not every {})",
+                    s.name.get_ref(),
+                    k.commit_interval
+                );
+            }
+        }
+    }
     let workers = opts.workers.max(1);
     if let Some(n) = pipeline
         .config
@@ -450,7 +499,7 @@ fn launch(
     .map_err(RunError::Failed)?;
     Ok(Running {
         shared,
-        guards,
+        guards: Some(guards),
         started,
         energy,
         workers,

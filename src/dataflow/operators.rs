@@ -389,12 +389,15 @@ pub fn sink_stage<'s>(
     sinks: Option<SinkSet>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, ()> {
+    let scope = stream.scope();
     stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &OutRecord| 0),
         "Sink",
-        move |_cap, _info| {
+        move |_cap, info| {
             let mut pending: BTreeMap<i64, Vec<OutRecord>> = BTreeMap::new();
             let mut sinks = sinks;
+            let mut last_checkpoint = std::time::Instant::now();
+            let act = scope.activator_for(info.address);
             move |(input, frontier), _output| {
                 input.for_each(|cap, data| {
                     let Some(t) = cap.least().copied() else {
@@ -424,6 +427,29 @@ pub fn sink_stage<'s>(
                     && let Err(e) = set.write(ready)
                 {
                     shared.fail(format!("writing output: {e}"));
+                }
+                // Live runs: now and then make everything written durable; every row below
+                // the frontier is written, so the sources may commit the offsets behind it.
+                if let Some(every) = shared.checkpoint_every() {
+                    // Come back even if nothing arrives: a quiet stream still gets committed.
+                    act.activate_after(every);
+                }
+                if let Some(every) = shared.checkpoint_every()
+                    && last_checkpoint.elapsed() >= every
+                    && !shared.aborted()
+                {
+                    last_checkpoint = std::time::Instant::now();
+                    let upto = frontier
+                        .frontier()
+                        .iter()
+                        .copied()
+                        .min()
+                        .unwrap_or(i64::MAX);
+                    match set.make_durable() {
+                        Ok(true) => shared.set_durable(upto),
+                        Ok(false) => {}
+                        Err(e) => shared.fail(format!("making output durable: {e}")),
+                    }
                 }
                 if (frontier.is_empty() || shared.aborted())
                     && let Some(mut set) = sinks.take()

@@ -254,6 +254,16 @@ impl Sink for KafkaSink {
         Ok(())
     }
 
+    fn make_durable(&mut self) -> Result<bool, SinkError> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|e| SinkError::Kafka {
+                topic: self.topic.clone(),
+                message: e,
+            })?;
+        Ok(true)
+    }
+
     fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError> {
         self.producer
             .flush(Duration::from_secs(120))

@@ -70,6 +70,11 @@ pub trait Sink: Send {
     fn write(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<(), SinkError>;
     /// Completes every file; returns the files written.
     fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError>;
+    /// Makes everything written so far durable (a Parquet file closed and renamed, Kafka
+    /// messages acknowledged); false when this sink cannot before `finish`.
+    fn make_durable(&mut self) -> Result<bool, SinkError> {
+        Ok(false)
+    }
     /// Gives up: removes temporary files, leaves completed ones.
     fn abort(&mut self);
 }
@@ -212,6 +217,16 @@ impl SinkSet {
             }
         }
         Ok(())
+    }
+
+    /// Makes everything written so far durable in every sink; false when a sink cannot
+    /// (an Arrow IPC file is only complete at the end).
+    pub fn make_durable(&mut self) -> Result<bool, SinkError> {
+        let mut all = true;
+        for (_, _, sink) in &mut self.sinks {
+            all &= sink.make_durable()?;
+        }
+        Ok(all)
     }
 
     /// Completes every sink; returns (sink name, files).

@@ -163,6 +163,11 @@ impl Sink for ParquetSink {
         Ok(())
     }
 
+    fn make_durable(&mut self) -> Result<bool, SinkError> {
+        self.close()?;
+        Ok(true)
+    }
+
     fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError> {
         if self.current.is_none() && self.done.is_empty() {
             // No rows at all: still leave one (empty) file so readers find the schema.
