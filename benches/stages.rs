@@ -107,5 +107,44 @@ fn source_and_window(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, features, source_and_window);
+fn messages(c: &mut Criterion) {
+    use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
+    use hyflow::source::message::{Message, MessageDecoder};
+    let n = 10_000;
+    let json: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"sensor_id":"m{:04}-temp","ts":{},"value":{}}}"#,
+                i % 1000,
+                1_700_000_000_000i64 + i as i64 * 100,
+                20.0 + (i % 17) as f64 * 0.25
+            )
+            .into_bytes()
+        })
+        .collect();
+    let msgs: Vec<Message<'_>> = json
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Message {
+            offset: i as i64,
+            timestamp: None,
+            payload: Some(p),
+        })
+        .collect();
+    let dec = MessageDecoder::new(
+        MessageFormat::Json,
+        ColumnMapping::default(),
+        None,
+        TimeUnit::Ms,
+        0,
+    );
+    let mut g = c.benchmark_group("messages");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("decode JSON (a reading per message)", |b| {
+        b.iter(|| dec.decode(&msgs).batch.num_rows())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, features, source_and_window, messages);
 criterion_main!(benches);

@@ -17,7 +17,6 @@ use crate::source::kafka::{KafkaPlan, assigned_consumer};
 use crate::source::message::{Message, MessageDecoder};
 use rdkafka::Message as _;
 use rdkafka::consumer::BaseConsumer;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
@@ -103,11 +102,6 @@ pub fn kafka_source_stage<'s>(
                 }
             })
             .collect();
-        let by_key: HashMap<(String, i32), usize> = parts
-            .iter()
-            .enumerate()
-            .map(|(k, p)| ((p.topic.clone(), p.partition), k))
-            .collect();
         let consumer: Option<BaseConsumer> = if parts.iter().all(Part::done) {
             None
         } else {
@@ -173,7 +167,11 @@ pub fn kafka_source_stage<'s>(
                     None => break,
                     Some(Ok(m)) => {
                         got += 1;
-                        if let Some(&k) = by_key.get(&(m.topic().to_string(), m.partition())) {
+                        let (topic, partition) = (m.topic(), m.partition());
+                        let found = parts
+                            .iter()
+                            .position(|p| p.partition == partition && p.topic == topic);
+                        if let Some(k) = found {
                             let p = &mut parts[k];
                             if p.end.is_some_and(|e| m.offset() >= e) {
                                 continue; // beyond the end of a bounded run
