@@ -210,7 +210,7 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 let (b, t, d) = (brokers.clone(), alert_topic.clone(), done.clone());
                 std::thread::spawn(move || alert_latencies(&b, &t, &d))
             };
-            std::thread::sleep(Duration::from_secs(4)); // the consumer joins its group
+            std::thread::sleep(Duration::from_secs(2)); // the consumer is assigned
             let columns = pipeline.config.source.columns.clone();
             let load_start = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
@@ -330,7 +330,13 @@ fn alert_latencies(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<(i64, f
     else {
         return out;
     };
-    if c.subscribe(&[topic]).is_err() {
+    // Assigned, not subscribed: no group to join, reading from the current end.
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    if tpl
+        .add_partition_offset(topic, 0, rdkafka::Offset::End)
+        .and_then(|()| c.assign(&tpl))
+        .is_err()
+    {
         return out;
     }
     while !done.load(Ordering::Relaxed) {

@@ -43,6 +43,8 @@ struct Part {
     /// Offset safe to commit, and the offset last committed.
     safe: i64,
     committed: i64,
+    /// When the broker was last asked whether this silent partition has data.
+    asked: Option<Instant>,
 }
 
 impl Part {
@@ -99,6 +101,7 @@ pub fn kafka_source_stage<'s>(
                     checkpoints: Default::default(),
                     safe: plan.starts[i],
                     committed: plan.starts[i],
+                    asked: None,
                 }
             })
             .collect();
@@ -307,6 +310,31 @@ pub fn kafka_source_stage<'s>(
             // The capability: least bound over partitions still reading and not idle.
             // (A bounded run has no idle partitions: it reads to the end offsets, like a replay.)
             let bounded = plan.ends.is_some();
+            // A partition silent for the idle timeout is idle only if the broker has nothing
+            // more for it either: one that is merely slow to fetch (at start-up, say) must not
+            // let the others run ahead and make its readings late. Asked at most every 100 ms
+            // while it stays silent (a local round trip).
+            if !bounded {
+                for p in parts.iter_mut() {
+                    let silent = now.duration_since(p.last_message) >= idle;
+                    let ask = p.asked.is_none_or(|a| {
+                        now.duration_since(a) >= idle.min(Duration::from_millis(100))
+                    });
+                    if !p.done() && silent && ask {
+                        p.asked = Some(now);
+                        let pending = rdkafka::consumer::Consumer::fetch_watermarks(
+                            consumer,
+                            &p.topic,
+                            p.partition,
+                            Duration::from_millis(200),
+                        )
+                        .is_ok_and(|(_, high)| high > p.position);
+                        if pending {
+                            p.last_message = now;
+                        }
+                    }
+                }
+            }
             let active = parts
                 .iter()
                 .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
