@@ -426,3 +426,58 @@ fn a_long_live_run_commits_offsets_as_its_outputs_become_durable() {
     assert_eq!(s.rows_in, 600);
     assert_eq!(committed(), 600, "everything committed at the clean stop");
 }
+
+#[test]
+fn two_hyflow_run_processes_read_the_partitions_between_them_and_equal_the_replay() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    produce_fixture(&brokers, &input, MessageFormat::Json);
+    let text = live_pipeline(&brokers, "json", "");
+    let file = tmp.path().join("live.toml");
+    std::fs::write(&file, &text).expect("write");
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    };
+    let hosts = tmp.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
+    )
+    .expect("hosts");
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
+                .current_dir(common::root())
+                .arg("run")
+                .arg(&file)
+                .args(["--until-end", "-w", "2", "--out"])
+                .arg(tmp.path().join(format!("p{p}")))
+                .arg("--hosts")
+                .arg(&hosts)
+                .args(["--process", &p.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for ch in children {
+        let o = ch.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    replay(&text, &input, &tmp.path().join("replay"));
+    for out in ["windows", "alerts"] {
+        let a = common::dump(&tmp.path().join("p0").join(out));
+        let b = common::dump(&tmp.path().join("replay").join(out));
+        assert!(a == b, "{out}: the cluster differs from the replay");
+    }
+    assert!(
+        !tmp.path().join("p1").join("windows").exists(),
+        "process 1 writes nothing"
+    );
+}

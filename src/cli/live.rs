@@ -28,6 +28,14 @@ pub struct RunArgs {
     /// Stop at the end offsets the partitions have now, instead of running until stopped.
     #[arg(long)]
     until_end: bool,
+    /// Cluster: a file listing every process's `host:port`, one per line (the same file for
+    /// all processes). Partitions are dealt over all workers of all processes; process 0
+    /// writes the outputs.
+    #[arg(long, requires = "process")]
+    hosts: Option<PathBuf>,
+    /// Cluster: this process's index in the hosts file.
+    #[arg(long, requires = "hosts")]
+    process: Option<usize>,
 }
 
 /// `hyflow run`.
@@ -43,6 +51,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         workers: a.workers,
         out_dir: a.out,
         until_end: a.until_end,
+        cluster: super::replay::cluster_of(a.hosts.as_deref(), a.process)?,
         ..RunOptions::default()
     };
     let running = dataflow::start(pipeline.clone(), &opts)?;

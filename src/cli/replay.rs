@@ -39,27 +39,7 @@ pub struct ReplayArgs {
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let pipeline = Arc::new(config::load(&a.pipeline)?);
-    let cluster = match (&a.hosts, a.process) {
-        (Some(file), Some(process)) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| anyhow::anyhow!("reading hosts file {}: {e}", file.display()))?;
-            let addresses: Vec<String> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-                .collect();
-            if process >= addresses.len() {
-                anyhow::bail!(
-                    "--process {process} but {} lists {} process(es)",
-                    file.display(),
-                    addresses.len()
-                );
-            }
-            Some((process, addresses))
-        }
-        _ => None,
-    };
+    let cluster = cluster_of(a.hosts.as_deref(), a.process)?;
     let opts = RunOptions {
         workers: a.workers,
         input: a.input,
@@ -109,6 +89,32 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let summary = running.wait()?;
     print_summary(&pipeline.config.name, &summary);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cluster a `--hosts FILE --process I` pair describes (None without them).
+pub fn cluster_of(
+    hosts: Option<&std::path::Path>,
+    process: Option<usize>,
+) -> Result<Option<(usize, Vec<String>)>> {
+    let (Some(file), Some(process)) = (hosts, process) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("reading hosts file {}: {e}", file.display()))?;
+    let addresses: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if process >= addresses.len() {
+        anyhow::bail!(
+            "--process {process} but {} lists {} process(es)",
+            file.display(),
+            addresses.len()
+        );
+    }
+    Ok(Some((process, addresses)))
 }
 
 pub fn print_summary(name: &str, s: &Summary) {
