@@ -1,6 +1,6 @@
 //! The scoring part of a pipeline definition: `[detect]` (learned detectors), `[[rules]]` and
 //! `[fuse]` (fusion, calibration and the alert lifecycle). Like schema.rs, these types are the
-//! schema; which detector accepts which option is checked in validate.rs.
+//! schema; which detector accepts which option is checked in validate/detectors.rs.
 
 use super::duration::Duration;
 use schemars::JsonSchema;

@@ -1,7 +1,9 @@
 //! Semantic checks of a parsed pipeline file, producing the validated [`Pipeline`].
 
+mod detectors;
+mod kafka;
+
 use super::detect::*;
-use super::kafka::*;
 use super::schema::*;
 use super::{Diagnostic, Locator};
 use crate::clean::{ClassRule, Classes};
@@ -9,6 +11,8 @@ use crate::detect::DetectorSpec;
 use crate::features::{self, Feature, FeatureSet};
 use crate::rules::Condition;
 use crate::window::WindowSpec;
+use detectors::detector_options;
+use kafka::{kafka_sink, kafka_source};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use toml::Spanned;
@@ -558,194 +562,4 @@ fn parse_tz(tz: &str) -> Option<i64> {
         return None;
     }
     Some(sign * (h * 3_600_000 + m * 60_000))
-}
-
-/// Checks the kind-specific options of a detector and copies them into `spec`: an option the
-/// kind does not use is an error (it would silently do nothing).
-fn detector_options(
-    c: &mut Checker,
-    d: &DetectorConfig,
-    spec: &mut DetectorSpec,
-    asset_delimiter: Option<&str>,
-) {
-    use DetectorKind::*;
-    let kind = *d.kind.get_ref();
-    let allowed = |c: &mut Checker, name: &str, span: &Spanned<()>, kinds: &[DetectorKind]| {
-        let ok = kinds.contains(&kind);
-        if !ok {
-            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-            c.at(
-                span,
-                format!("`{name}` does not apply to a {} detector", kind.as_str()),
-                Some(&format!("it is an option of: {}", names.join(", "))),
-            );
-        }
-        ok
-    };
-    let unit = |s: std::ops::Range<usize>| Spanned::new(s, ());
-    if let Some(v) = &d.spread_alpha
-        && allowed(
-            c,
-            "spread-alpha",
-            &unit(v.span()),
-            &[LevelZ, SeasonalZ, Cusum],
-        )
-    {
-        let a = *v.get_ref();
-        if !(a > 0.0 && a <= 1.0) {
-            c.at(v, format!("spread-alpha {a} must be in (0, 1]"), None);
-        }
-        spec.spread_alpha = a;
-    }
-    if let Some(v) = &d.season
-        && allowed(c, "season", &unit(v.span()), &[SeasonalZ])
-    {
-        spec.season = *v.get_ref();
-    }
-    if let Some(v) = &d.bucket_warmup
-        && allowed(c, "bucket-warmup", &unit(v.span()), &[SeasonalZ])
-    {
-        spec.bucket_warmup = *v.get_ref();
-    }
-    if let Some(v) = &d.history
-        && allowed(c, "history", &unit(v.span()), &[SpectralResidual])
-    {
-        let h = *v.get_ref();
-        if !(16..=4096).contains(&h) {
-            c.at(v, format!("history {h} must be in 16..=4096"), None);
-        }
-        spec.history = h as usize;
-    }
-    if let Some(v) = &d.drift
-        && allowed(c, "drift", &unit(v.span()), &[Cusum])
-    {
-        let x = *v.get_ref();
-        if !(x >= 0.0 && x.is_finite()) {
-            c.at(v, format!("drift {x} must be >= 0"), None);
-        }
-        spec.drift = x;
-    }
-    if let Some(v) = &d.threshold
-        && allowed(c, "threshold", &unit(v.span()), &[Cusum])
-    {
-        let x = *v.get_ref();
-        if !(x > 0.0 && x.is_finite()) {
-            c.at(v, format!("threshold {x} must be positive"), None);
-        }
-        spec.threshold = x;
-    }
-    if let Some(v) = &d.windows
-        && allowed(c, "windows", &unit(v.span()), &[Stuck, Dropout])
-    {
-        if *v.get_ref() == 0 {
-            c.at(v, "windows must be at least 1", None);
-        }
-        spec.windows = *v.get_ref();
-    }
-    if kind == AssetMahalanobis && asset_delimiter.is_none() {
-        c.at(
-            &d.kind,
-            "an asset-mahalanobis detector needs to know the assets",
-            Some("set [detect] asset-delimiter, e.g. \"-\" for ids like d03-flow"),
-        );
-    }
-    if kind == Mahalanobis && d.features.len() < 2 {
-        c.at(
-            &d.kind,
-            "a mahalanobis detector needs at least two features",
-            Some("for one feature use level-z or ewma-z"),
-        );
-    }
-    if kind == Dropout && !d.features.is_empty() {
-        c.at(
-            &d.kind,
-            "a dropout detector watches windows, not features",
-            Some("remove `features`"),
-        );
-    }
-}
-
-/// `[source.kafka]` must be there, name topics and brokers, and map CSV fields it knows.
-fn kafka_source(c: &mut Checker, src: &SourceConfig) {
-    let Some(k) = &src.kafka else {
-        c.top(
-            "a kafka source needs [source.kafka]",
-            Some("[source.kafka]\nbrokers = \"127.0.0.1:9092\"\ntopics = [\"readings\"]"),
-        );
-        return;
-    };
-    if k.brokers.get_ref().trim().is_empty() {
-        c.at(
-            &k.brokers,
-            "brokers is empty",
-            Some("\"host:port[,host:port]\""),
-        );
-    }
-    if k.topics.get_ref().is_empty() || k.topics.get_ref().iter().any(|t| t.trim().is_empty()) {
-        c.at(
-            &k.topics,
-            "topics must name at least one topic, none empty",
-            None,
-        );
-    }
-    if let Some(fields) = &k.csv_fields {
-        let cols = &src.columns;
-        let known = [&cols.sensor, &cols.time, &cols.value];
-        for f in fields {
-            if !known.contains(&f) && cols.quality.as_ref() != Some(f) && f != "_" {
-                c.at(
-                    &k.topics,
-                    format!("csv-fields names {f:?}, which is not a [source.columns] column"),
-                    Some(&format!(
-                        "use {}, {}, {}, a quality column, or \"_\" to skip a field",
-                        cols.sensor, cols.time, cols.value
-                    )),
-                );
-            }
-        }
-    }
-    if src.path.get_ref().trim() != "" {
-        c.at(
-            &src.path,
-            "a kafka source reads topics, not `path`",
-            Some("remove `path`"),
-        );
-    }
-}
-
-/// A Kafka sink needs a topic, brokers (its own or the source's) and an output it can carry.
-fn kafka_sink(c: &mut Checker, s: &SinkConfig, source: Option<&KafkaSource>) {
-    let name = s.name.get_ref();
-    let Some(k) = &s.kafka else {
-        c.at(
-            &s.name,
-            format!("kafka sink {name:?} needs a topic"),
-            Some("kafka = { topic = \"alerts\" }"),
-        );
-        return;
-    };
-    if k.topic.get_ref().trim().is_empty() {
-        c.at(&k.topic, "the topic is empty", None);
-    }
-    if k.brokers.is_none() && source.is_none() {
-        c.at(
-            &s.name,
-            format!("kafka sink {name:?} has no brokers (and the source is not Kafka)"),
-            Some("kafka = { topic = \"alerts\", brokers = \"host:port\" }"),
-        );
-    }
-    if !matches!(s.output, OutputKind::Alerts | OutputKind::Rejects) {
-        c.at(
-            &s.name,
-            format!("kafka sink {name:?}: only `alerts` and `rejects` go to Kafka"),
-            Some("write windows and late rows to a parquet sink"),
-        );
-    }
-    if s.path.get_ref().trim() != "" {
-        c.at(
-            &s.path,
-            "a kafka sink writes a topic, not `path`",
-            Some("remove `path`"),
-        );
-    }
 }
