@@ -22,6 +22,7 @@ fn cluster() -> MockCluster<'static, DefaultProducerContext> {
     c.create_topic("readings", 4, 1).expect("topic");
     c.create_topic("alerts", 1, 1).expect("topic");
     c.create_topic("dlq", 1, 1).expect("topic");
+    c.create_topic("rejects", 1, 1).expect("topic");
     c
 }
 
@@ -129,14 +130,26 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_processed() {
     producer
         .send_to("readings", 1, Some("d00-speed"), nan.as_bytes())
         .expect("send");
+    // A sensor the registry (the [[clean.class]] patterns, with known-sensors-only) lacks.
+    let unknown = format!(
+        r#"{{"sensor_id": "zz-temp", "ts": {}, "value": 1}}"#,
+        t0 + 60_000
+    );
+    producer
+        .send_to("readings", 1, Some("zz-temp"), unknown.as_bytes())
+        .expect("send");
     producer.flush(Duration::from_secs(30)).expect("flush");
-    let text = live_pipeline(&brokers, "json", "dead-letter-topic = \"dlq\"");
+    let text = live_pipeline(&brokers, "json", "dead-letter-topic = \"dlq\"").replace(
+        "\n[window]",
+        "\n[clean]\nknown-sensors-only = true\n\n[[clean.class]]\nmatch = \"*-speed\"\n\n[window]",
+    ) + "\n[[sink]]\nname = \"rejects-kafka\"\nkind = \"kafka\"\noutput = \"rejects\"\nkafka = { topic = \"rejects\" }\n";
     let out = tmp.path().join("live");
     let s = run_live(&text, &out, 2);
-    assert_eq!(s.rows_in, good + 1, "every good reading is read");
+    assert_eq!(s.rows_in, good + 2, "every decodable reading is read");
     let rejects = common::dump(&out.join("rejects"));
     let lines: Vec<&str> = rejects.lines().skip(1).collect();
-    assert_eq!(lines.len(), bad.len() + 1, "{rejects}");
+    assert_eq!(lines.len(), bad.len() + 2, "{rejects}");
+    assert!(rejects.contains("unknown sensor"), "{rejects}");
     let undecodable = lines
         .iter()
         .filter(|l| l.contains("undecodable message"))
@@ -175,6 +188,20 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_processed() {
         Some(bad[0]),
         "the message is copied as it was"
     );
+    // Every rejected reading and message is also a JSON record on the rejects topic.
+    let records = consume_all(&brokers, "rejects", bad.len() + 2);
+    assert_eq!(records.len(), bad.len() + 2);
+    for r in &records {
+        let v: serde_json::Value =
+            serde_json::from_slice(r.payload().expect("payload")).expect("json");
+        assert!(v["reason"].as_str().is_some_and(|x| !x.is_empty()), "{v}");
+        assert!(
+            v["source"]
+                .as_str()
+                .is_some_and(|x| x.starts_with("readings/")),
+            "{v}"
+        );
+    }
     let windows = common::dump(&out.join("windows"));
     assert!(
         windows.lines().count() > 100,

@@ -316,6 +316,10 @@ pub struct CleanConfig {
     /// sensor id applies.
     #[serde(default)]
     pub class: Vec<SensorClass>,
+    /// The classes are the sensor registry: a reading of a sensor that no `[[clean.class]]`
+    /// matches is rejected as an unknown sensor.
+    #[serde(default)]
+    pub known_sensors_only: bool,
     /// Gap filling.
     #[serde(default)]
     pub fill: FillConfig,
@@ -332,6 +336,7 @@ impl Default for CleanConfig {
             reject_bad_quality: true,
             dedup: true,
             class: Vec::new(),
+            known_sensors_only: false,
             fill: FillConfig::default(),
         }
     }
@@ -482,8 +487,8 @@ pub enum SinkKind {
     Parquet,
     /// One Arrow IPC file (or stream) for tools that read Arrow directly.
     ArrowIpc,
-    /// A Kafka topic: alerts as versioned JSON keyed by sensor (docs/alerts.md), or the
-    /// rejects of a Kafka source as a dead-letter feed.
+    /// A Kafka topic: alerts as versioned JSON keyed by sensor (docs/alerts.md), or rejects
+    /// and late rows as JSON records (a dead-letter feed of refused readings).
     Kafka,
 }
 

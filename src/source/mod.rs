@@ -380,6 +380,20 @@ impl Decoder {
                 continue;
             }
             let info = self.info[id as usize];
+            if info.class.is_none() && cfg.clean.known_sensors_only {
+                self.watermark.observe(t);
+                out.rejects.push((
+                    self.watermark.get().max(floor),
+                    reject(
+                        i,
+                        name(),
+                        Some(t),
+                        Some(raw),
+                        "unknown sensor: no [[clean.class]] matches its id".into(),
+                    ),
+                ));
+                continue;
+            }
             let class = info.class.map(|c| p.classes.get(c));
             let good = quality.as_ref().is_none_or(|q| q[i]);
             match check_value(

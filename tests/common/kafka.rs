@@ -128,7 +128,7 @@ pub fn consume_all(
 ) -> Vec<rdkafka::message::OwnedMessage> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", "reader")
+        .set("group.id", format!("reader-{topic}"))
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("consumer");

@@ -73,11 +73,11 @@ pub(super) fn kafka_sink(c: &mut Checker, s: &SinkConfig, source: Option<&KafkaS
             Some("kafka = { topic = \"alerts\", brokers = \"host:port\" }"),
         );
     }
-    if !matches!(s.output, OutputKind::Alerts | OutputKind::Rejects) {
+    if s.output == OutputKind::Windows {
         c.at(
             &s.name,
-            format!("kafka sink {name:?}: only `alerts` and `rejects` go to Kafka"),
-            Some("write windows and late rows to a parquet sink"),
+            format!("kafka sink {name:?}: windows do not go to Kafka"),
+            Some("write windows to a parquet sink; alerts, rejects and late rows can go to Kafka"),
         );
     }
     if s.path.get_ref().trim() != "" {
