@@ -92,22 +92,7 @@ impl Producer {
         if let Some(k) = key {
             record = record.key(k);
         }
-        let mut record = record;
-        loop {
-            match self.inner.send(record) {
-                Ok(()) => return Ok(()),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(format!("{topic} on {}: {e}", self.brokers)),
-            }
-        }
+        self.enqueue(record)
     }
 
     /// Queues a message for one partition; waits while librdkafka's queue is full.
@@ -122,6 +107,11 @@ impl Producer {
         if let Some(k) = key {
             record = record.key(k);
         }
+        self.enqueue(record)
+    }
+
+    /// Hands a record to librdkafka, waiting while its queue is full.
+    fn enqueue(&self, mut record: BaseRecord<'_, str, [u8]>) -> Result<(), String> {
         loop {
             match self.inner.send(record) {
                 Ok(()) => return Ok(()),
@@ -134,8 +124,9 @@ impl Producer {
                     record = r;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err((e, _)) => {
-                    return Err(format!("{topic}[{partition}] on {}: {e}", self.brokers));
+                Err((e, r)) => {
+                    let part = r.partition.map_or(String::new(), |p| format!("[{p}]"));
+                    return Err(format!("{}{part} on {}: {e}", r.topic, self.brokers));
                 }
             }
         }
