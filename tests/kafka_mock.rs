@@ -508,3 +508,37 @@ fn two_hyflow_run_processes_read_the_partitions_between_them_and_equal_the_repla
         "process 1 writes nothing"
     );
 }
+
+#[test]
+fn a_missing_topic_or_broker_is_a_clear_error_before_anything_is_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    let start = |text: &str| {
+        let file = tmp.path().join("p.toml");
+        std::fs::write(&file, text).expect("write");
+        let p = std::sync::Arc::new(hyflow::config::load(&file).expect("valid"));
+        hyflow::dataflow::start(
+            p,
+            &hyflow::dataflow::RunOptions {
+                out_dir: Some(tmp.path().join("out")),
+                until_end: true,
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+        .expect_err("cannot start")
+        .to_string()
+    };
+    let text = live_pipeline(&brokers, "json", "")
+        .replace("topics = [\"readings\"]", "topics = [\"no-such-topic\"]");
+    let e = start(&text);
+    assert!(e.contains("no-such-topic"), "{e}");
+    // Nothing listens on port 9 of localhost.
+    let e = start(&live_pipeline("127.0.0.1:9", "json", "").replace(
+        "brokers = \"127.0.0.1:9\"",
+        "brokers = \"127.0.0.1:9\"\nproperties = { \"socket.timeout.ms\" = \"2000\" }",
+    ));
+    assert!(e.contains("127.0.0.1:9"), "{e}");
+    assert!(!tmp.path().join("out").exists(), "no output was opened");
+}
