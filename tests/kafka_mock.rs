@@ -266,19 +266,7 @@ fn a_second_run_continues_from_the_committed_offsets_and_keeps_the_first_runs_fi
     let c = cluster();
     let brokers = c.bootstrap_servers();
     let producer = Producer::new(&brokers, &BTreeMap::new()).expect("producer");
-    let send = |from: i64, to: i64| {
-        for i in from..to {
-            let v = format!(
-                r#"{{"sensor_id": "d00-speed", "ts": {}, "value": {}}}"#,
-                1_709_510_400_000 + i * 60_000,
-                90 + i % 5
-            );
-            producer
-                .send_to("readings", 0, None, v.as_bytes())
-                .expect("send");
-        }
-        producer.flush(Duration::from_secs(30)).expect("flush");
-    };
+    let send = |from, to| send_minutes(&producer, "d00-speed", from..to, |i| 90 + i % 5);
     let text = live_pipeline(&brokers, "json", "");
     let out = tmp.path().join("live");
     send(0, 300);
@@ -385,19 +373,7 @@ fn a_long_live_run_commits_offsets_as_its_outputs_become_durable() {
     let c = cluster();
     let brokers = c.bootstrap_servers();
     let producer = Producer::new(&brokers, &BTreeMap::new()).expect("producer");
-    let send = |from: i64, to: i64| {
-        for i in from..to {
-            let v = format!(
-                r#"{{"sensor_id": "d01-flow", "ts": {}, "value": {}}}"#,
-                1_709_510_400_000 + i * 60_000,
-                20 + i % 3
-            );
-            producer
-                .send_to("readings", 0, None, v.as_bytes())
-                .expect("send");
-        }
-        producer.flush(Duration::from_secs(30)).expect("flush");
-    };
+    let send = |from, to| send_minutes(&producer, "d01-flow", from..to, |i| 20 + i % 3);
     let text = live_pipeline(
         &brokers,
         "json",
@@ -541,4 +517,25 @@ fn a_missing_topic_or_broker_is_a_clear_error_before_anything_is_written() {
     ));
     assert!(e.contains("127.0.0.1:9"), "{e}");
     assert!(!tmp.path().join("out").exists(), "no output was opened");
+}
+
+/// JSON readings of `sensor` at minutes `minutes` from 2024-03-04 00:00 UTC into partition 0 of
+/// `readings`, then waits for their delivery.
+fn send_minutes(
+    producer: &Producer,
+    sensor: &str,
+    minutes: std::ops::Range<i64>,
+    value: impl Fn(i64) -> i64,
+) {
+    for i in minutes {
+        let v = format!(
+            r#"{{"sensor_id": "{sensor}", "ts": {}, "value": {}}}"#,
+            1_709_510_400_000 + i * 60_000,
+            value(i)
+        );
+        producer
+            .send_to("readings", 0, None, v.as_bytes())
+            .expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
 }
