@@ -1,7 +1,7 @@
 // Host emulation of the CUDA subset hyflow's kernels use, so the very same .cu sources compile
 // as C++ and run on the CPU (tests in CI, where there is no GPU).
 //
-// - Blocks run one after another; a block's threads are host threads.
+// - Blocks run one after another; a block's threads are host threads (started once per launch).
 // - __syncthreads() is a barrier of the block's threads.
 // - __shared__ becomes `static`: one instance, shared by the block's threads (correct because
 //   blocks never run at the same time).
@@ -41,24 +41,31 @@ void launch(dim3 grid, dim3 block, F kernel) {
   grid_dim = grid;
   block_dim = block;
   const unsigned threads = block.x;
-  for (unsigned b = 0; b < grid.x; ++b) {
-    block_idx = dim3{b, 0, 0};
-    std::barrier<> bar(threads);
-    block_barrier = &bar;
-    warp_barriers.clear();
-    for (unsigned w = 0; w < (threads + 31) / 32; ++w) warp_barriers.push_back(std::make_unique<std::barrier<>>(32));
-    warp_exchange.assign(threads, 0);
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
-    for (unsigned t = 0; t < threads; ++t) {
-      pool.emplace_back([t, &kernel] {
-        thread_idx = dim3{t, 0, 0};
+  if (grid.x == 0 || threads == 0) return;
+  std::barrier<> bar(threads);
+  block_barrier = &bar;
+  warp_barriers.clear();
+  for (unsigned w = 0; w < (threads + 31) / 32; ++w) warp_barriers.push_back(std::make_unique<std::barrier<>>(32));
+  warp_exchange.assign(threads, 0);
+  // The block's threads are started once per launch and walk the blocks together: a block
+  // begins when every thread has finished the one before (the barrier's completion step moves
+  // blockIdx on), so blocks still run one after another.
+  unsigned next = 0;
+  auto step = [&next]() noexcept { block_idx = dim3{next++, 0, 0}; };
+  std::barrier<decltype(step)> between(threads, step);
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([t, &kernel, &between, grid] {
+      thread_idx = dim3{t, 0, 0};
+      for (unsigned b = 0; b < grid.x; ++b) {
+        between.arrive_and_wait();
         kernel();
-      });
-    }
-    for (auto& th : pool) th.join();
-    block_barrier = nullptr;
+      }
+    });
   }
+  for (auto& th : pool) th.join();
+  block_barrier = nullptr;
 }
 
 template <class T>

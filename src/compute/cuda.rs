@@ -1,15 +1,29 @@
 //! The CUDA engine: cuda/features.cu compiled by NVRTC at start-up and run through cudarc's
 //! driver API (loaded at run time, so hyflow runs where CUDA is absent).
 //!
-//! State of this engine (issue #4): synchronous per batch (upload, launch, download on one
-//! stream). Not yet done: pinned host buffers, two batches in flight, the device-side detector
-//! state of cuda/score.cu. It has not run on a GPU yet: no device was lent while it was written;
-//! scripts/gpu-check.sh is the check to run when one is.
+//! One engine per timely worker, each with its own stream and [`DEPTH`] slots of buffers, so
+//! that up to that many batches are in flight: a batch is copied into a slot's page-locked
+//! (pinned, write-combined) input buffers, and on the stream: copied to the device, computed,
+//! and copied back into the slot's pinned output buffer (not write-combined: the host reads
+//! it), then an event is recorded; [`ComputeBackend::finish`] queries that event, so the worker
+//! goes on windowing the next batch while this one is copied and computed. Buffers grow by
+//! doubling and are reused.
+//!
+//! Not done yet (issue #4): the device-side detector state of cuda/score.cu is not wired into
+//! the score stage. This engine has not run on a GPU yet: no device was lent while it was
+//! written; scripts/gpu-check.sh is the check to run when one is.
 
-use super::{ComputeBackend, ComputeError, FeatureBatch, WindowBatch, kernel_codes};
+use super::{
+    ComputeBackend, ComputeError, FeatureBatch, Finished, Ticket, WindowBatch, kernel_codes,
+};
 use crate::features::FeatureSet;
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::sys::{CU_MEMHOSTALLOC_WRITECOMBINED, CUevent_flags};
+use cudarc::driver::{
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr,
+    LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits, result,
+};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Source of the feature kernel.
@@ -18,7 +32,10 @@ pub const FEATURES_CU: &str = include_str!("../../cuda/features.cu");
 pub const SCORE_CU: &str = include_str!("../../cuda/score.cu");
 
 /// Threads per block of the feature kernel (a multiple of 32).
-const THREADS: u32 = 128;
+pub const THREADS: u32 = 128;
+
+/// Batches in flight per engine (per worker).
+pub const DEPTH: usize = 2;
 
 /// True when both the CUDA driver and NVRTC can be loaded.
 pub fn available() -> bool {
@@ -26,19 +43,112 @@ pub fn available() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() && cudarc::nvrtc::sys::is_culib_present() }
 }
 
+fn err(what: &str, e: impl std::fmt::Debug) -> ComputeError {
+    ComputeError::Device(format!("{what}: {e:?}"))
+}
+
+/// A pinned host buffer and its device twin, with room for at least `cap` elements.
+struct Buffer<T: DeviceRepr> {
+    host: Option<PinnedHostSlice<T>>,
+    device: Option<CudaSlice<T>>,
+    /// `cuMemHostAlloc` flags of the host side.
+    flags: u32,
+}
+
+impl<T: DeviceRepr + ValidAsZeroBits> Buffer<T> {
+    fn new(flags: u32) -> Self {
+        Self {
+            host: None,
+            device: None,
+            flags,
+        }
+    }
+
+    /// Makes room for `n` elements (doubling), dropping the old contents. Only called on a slot
+    /// with no work in flight.
+    fn reserve(&mut self, stream: &Arc<CudaStream>, n: usize) -> Result<(), ComputeError> {
+        let have = self.host.as_ref().map_or(0, |h| h.len());
+        if have >= n.max(1) {
+            return Ok(());
+        }
+        let cap = n.max(1).next_power_of_two();
+        self.host = None;
+        self.device = None;
+        // SAFETY: the memory is written before it is read (inputs by the host, outputs by a
+        // copy from the device).
+        self.host = Some(
+            unsafe {
+                stream
+                    .context()
+                    .alloc_pinned_with_flags::<T>(cap, self.flags)
+            }
+            .map_err(|e| err("allocating pinned host memory", e))?,
+        );
+        // SAFETY: as above, device memory is written before it is read.
+        self.device = Some(
+            unsafe { stream.alloc::<T>(cap) }.map_err(|e| err("allocating device memory", e))?,
+        );
+        Ok(())
+    }
+
+    /// The device side (after [`Self::reserve`]).
+    fn device(&self) -> &CudaSlice<T> {
+        self.device.as_ref().expect("reserved before use")
+    }
+
+    /// Copies `src` into the pinned buffer and queues its copy to the device.
+    fn upload(&mut self, stream: &Arc<CudaStream>, src: &[T]) -> Result<(), ComputeError>
+    where
+        T: Copy,
+    {
+        self.reserve(stream, src.len())?;
+        let (Some(host), Some(device)) = (self.host.as_mut(), self.device.as_mut()) else {
+            unreachable!("reserve allocates both");
+        };
+        let pinned = &mut host.as_mut_slice().map_err(|e| err("pinned buffer", e))?[..src.len()];
+        pinned.copy_from_slice(src);
+        let (dst, _record) = device.device_ptr_mut(stream);
+        // SAFETY: `pinned` is page-locked and lives in this slot until the slot's batch is
+        // finished (the slot is not written again before then); `dst` has room for it.
+        unsafe { result::memcpy_htod_async(dst, pinned, stream.cu_stream()) }
+            .map_err(|e| err("copy to device", e))
+    }
+}
+
+/// The buffers and events of one batch in flight.
+struct Slot {
+    values: Buffer<f64>,
+    times: Buffer<i64>,
+    offsets: Buffer<u32>,
+    starts: Buffer<i64>,
+    out: Buffer<f64>,
+    started: CudaEvent,
+    done: CudaEvent,
+    /// The batch in this slot: (ticket, rows, features per row).
+    job: Option<(Ticket, usize, usize)>,
+}
+
+/// The feature codes last uploaded, and their device copies.
+struct Params {
+    codes: (Vec<i32>, Vec<f64>, Vec<f64>),
+    kinds: CudaSlice<i32>,
+    lo: CudaSlice<f64>,
+    hi: CudaSlice<f64>,
+}
+
 /// The CUDA engine on one device.
 pub struct CudaBackend {
     name: String,
     stream: Arc<CudaStream>,
     features_fn: CudaFunction,
-}
-
-fn err(what: &str, e: impl std::fmt::Debug) -> ComputeError {
-    ComputeError::Device(format!("{what}: {e:?}"))
+    slots: Vec<Slot>,
+    /// Slots in flight, oldest first.
+    order: VecDeque<usize>,
+    params: Option<Params>,
 }
 
 impl CudaBackend {
-    /// Opens device `ordinal` and compiles the kernels for it.
+    /// Opens device `ordinal`, compiles the kernels for it and creates this engine's stream.
     pub fn new(ordinal: usize) -> Result<Self, ComputeError> {
         if !available() {
             return Err(ComputeError::Unavailable(
@@ -62,11 +172,73 @@ impl CudaBackend {
             .load_function("hyflow_features")
             .map_err(|e| err("hyflow_features", e))?;
         let stream = ctx.new_stream().map_err(|e| err("creating a stream", e))?;
+        let event = || {
+            ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(|e| err("creating an event", e))
+        };
+        let wc = CU_MEMHOSTALLOC_WRITECOMBINED;
+        let mut slots = Vec::new();
+        for _ in 0..DEPTH {
+            slots.push(Slot {
+                values: Buffer::new(wc),
+                times: Buffer::new(wc),
+                offsets: Buffer::new(wc),
+                starts: Buffer::new(wc),
+                out: Buffer::new(0),
+                started: event()?,
+                done: event()?,
+                job: None,
+            });
+        }
         Ok(Self {
             name: format!("cuda:{ordinal}"),
             stream,
             features_fn,
+            slots,
+            order: VecDeque::new(),
+            params: None,
         })
+    }
+
+    /// The device copies of the feature codes, uploaded again only when they change.
+    fn params(&mut self, features: &FeatureSet) -> Result<&Params, ComputeError> {
+        let codes = kernel_codes(features);
+        if self.params.as_ref().is_none_or(|p| p.codes != codes) {
+            let s = &self.stream;
+            let up = |e| err("copy to device", e);
+            self.params = Some(Params {
+                kinds: s.clone_htod(&codes.0).map_err(up)?,
+                lo: s.clone_htod(&codes.1).map_err(up)?,
+                hi: s.clone_htod(&codes.2).map_err(up)?,
+                codes,
+            });
+        }
+        Ok(self.params.as_ref().expect("set above"))
+    }
+
+    /// Reads back the oldest slot once its event has passed.
+    fn take_oldest(&mut self) -> Finished {
+        let k = self.order.pop_front().expect("caller checked");
+        let slot = &mut self.slots[k];
+        let (ticket, rows, width) = slot.job.take().expect("slot in flight has a job");
+        let result = (|| {
+            slot.done
+                .synchronize()
+                .map_err(|e| err("running hyflow_features", e))?;
+            let host = slot.out.host.as_ref().expect("reserved at begin");
+            let data =
+                host.as_slice().map_err(|e| err("pinned buffer", e))?[..rows * width].to_vec();
+            Ok(FeatureBatch { width, data })
+        })();
+        let busy_secs = slot
+            .started
+            .elapsed_ms(&slot.done)
+            .map_or(0.0, |ms| f64::from(ms) / 1000.0);
+        Finished {
+            ticket,
+            result,
+            busy_secs,
+        }
     }
 }
 
@@ -75,6 +247,7 @@ impl ComputeBackend for CudaBackend {
         &self.name
     }
 
+    /// One batch, waited for (uses a free slot; for tests and benchmarks).
     fn features(
         &mut self,
         features: &FeatureSet,
@@ -82,51 +255,99 @@ impl ComputeBackend for CudaBackend {
         batch: &WindowBatch,
         out: &mut FeatureBatch,
     ) -> Result<(), ComputeError> {
-        out.width = features.len();
-        out.data.clear();
-        if batch.is_empty() {
-            return Ok(());
+        if !self.order.is_empty() {
+            return Err(ComputeError::Device(
+                "features() called with batches in flight".into(),
+            ));
         }
-        let (kinds, lo, hi) = kernel_codes(features);
-        let s = &self.stream;
-        let up = |e| err("copy to device", e);
-        let values = s.clone_htod(&batch.values).map_err(up)?;
-        let times = s.clone_htod(&batch.times).map_err(up)?;
-        let offsets = s.clone_htod(&batch.offsets).map_err(up)?;
-        let starts = s.clone_htod(&batch.start).map_err(up)?;
-        let kinds = s.clone_htod(&kinds).map_err(up)?;
-        let lo = s.clone_htod(&lo).map_err(up)?;
-        let hi = s.clone_htod(&hi).map_err(up)?;
-        let mut dev_out = s
-            .alloc_zeros::<f64>(batch.len() * features.len())
-            .map_err(|e| err("allocating output", e))?;
-        let (n_windows, n_feat) = (batch.len() as i32, features.len() as i32);
-        let secs = window_ms as f64 / 1000.0;
-        let cfg = LaunchConfig {
-            grid_dim: (batch.len() as u32, 1, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let mut launch = s.launch_builder(&self.features_fn);
-        launch
-            .arg(&values)
-            .arg(&times)
-            .arg(&offsets)
-            .arg(&starts)
-            .arg(&n_windows)
-            .arg(&secs);
-        launch
-            .arg(&kinds)
-            .arg(&lo)
-            .arg(&hi)
-            .arg(&n_feat)
-            .arg(&mut dev_out);
-        // SAFETY: the arguments match hyflow_features' signature in cuda/features.cu, and every
-        // buffer covers what the kernel indexes (offsets has windows + 1 entries).
-        unsafe { launch.launch(cfg) }.map_err(|e| err("launching hyflow_features", e))?;
-        out.data = s
-            .clone_dtoh(&dev_out)
-            .map_err(|e| err("copy from device", e))?;
+        self.begin(Ticket::MAX, features, window_ms, batch)?;
+        while let Some(f) = self.finish(true) {
+            if f.ticket == Ticket::MAX {
+                *out = f.result?;
+                return Ok(());
+            }
+        }
+        Err(ComputeError::Device("the batch did not come back".into()))
+    }
+
+    fn depth(&self) -> usize {
+        DEPTH
+    }
+
+    fn begin(
+        &mut self,
+        ticket: Ticket,
+        features: &FeatureSet,
+        window_ms: i64,
+        batch: &WindowBatch,
+    ) -> Result<(), ComputeError> {
+        let k = (0..self.slots.len())
+            .find(|&k| self.slots[k].job.is_none())
+            .ok_or_else(|| {
+                ComputeError::Device(format!("{}: every slot is in flight", self.name))
+            })?;
+        let (rows, width) = (batch.len(), features.len());
+        self.params(features)?;
+        let stream = self.stream.clone();
+        let params = self.params.as_ref().expect("uploaded above");
+        let slot = &mut self.slots[k];
+        slot.started
+            .record(&stream)
+            .map_err(|e| err("recording an event", e))?;
+        if rows > 0 {
+            slot.values.upload(&stream, &batch.values)?;
+            slot.times.upload(&stream, &batch.times)?;
+            slot.offsets.upload(&stream, &batch.offsets)?;
+            slot.starts.upload(&stream, &batch.start)?;
+            slot.out.reserve(&stream, rows * width)?;
+            let (n_windows, n_feat) = (rows as i32, width as i32);
+            let secs = window_ms as f64 / 1000.0;
+            let cfg = LaunchConfig {
+                grid_dim: (rows as u32, 1, 1),
+                block_dim: (THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let (values, times, offsets, starts) = (
+                slot.values.device(),
+                slot.times.device(),
+                slot.offsets.device(),
+                slot.starts.device(),
+            );
+            let out = slot.out.device.as_mut().expect("reserved above");
+            let mut launch = stream.launch_builder(&self.features_fn);
+            launch.arg(values).arg(times).arg(offsets).arg(starts);
+            launch.arg(&n_windows).arg(&secs);
+            launch.arg(&params.kinds).arg(&params.lo).arg(&params.hi);
+            launch.arg(&n_feat).arg(&mut *out);
+            // SAFETY: the arguments match hyflow_features' signature in cuda/features.cu, and
+            // every buffer covers what the kernel indexes (offsets has windows + 1 entries,
+            // out rows × width).
+            unsafe { launch.launch(cfg) }.map_err(|e| err("launching hyflow_features", e))?;
+            let host = slot.out.host.as_mut().expect("reserved above");
+            let pinned =
+                &mut host.as_mut_slice().map_err(|e| err("pinned buffer", e))?[..rows * width];
+            let (src, _record) = out.device_ptr_mut(&stream);
+            // SAFETY: `pinned` is page-locked and stays in this slot, unread, until the slot's
+            // `done` event has passed.
+            unsafe { result::memcpy_dtoh_async(pinned, src, stream.cu_stream()) }
+                .map_err(|e| err("copy from device", e))?;
+        }
+        slot.done
+            .record(&stream)
+            .map_err(|e| err("recording an event", e))?;
+        slot.job = Some((ticket, rows, width));
+        self.order.push_back(k);
         Ok(())
+    }
+
+    fn finish(&mut self, wait: bool) -> Option<Finished> {
+        let &k = self.order.front()?;
+        if !wait {
+            // An error comes back with the batch.
+            if let Ok(false) = self.slots[k].done.try_is_complete() {
+                return None;
+            }
+        }
+        Some(self.take_oldest())
     }
 }

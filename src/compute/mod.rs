@@ -1,11 +1,15 @@
 //! Feature extraction engines. One interface ([`ComputeBackend`]), one layout in
 //! ([`WindowBatch`]: ragged values with per-window offsets, the layout the CUDA kernels take)
 //! and one layout out ([`FeatureBatch`]: a row of features per window). Engines: `cpu` (the
-//! reference), `cuda` (cuda/features.cu through cudarc), and the `scheduler` that routes
-//! batches between them.
+//! reference), `cuda` (cuda/features.cu through cudarc, asynchronous: several batches in
+//! flight), `emulated` (the same kernel source run on the host, asynchronous, for tests), and the
+//! `scheduler` that routes batches between them.
 
+pub mod cost;
 pub mod cpu;
 pub mod cuda;
+#[cfg(feature = "kernel-emulation")]
+pub mod emulated;
 pub mod scheduler;
 
 use crate::features::FeatureSet;
@@ -103,9 +107,51 @@ pub trait ComputeBackend: Send {
         out: &mut FeatureBatch,
     ) -> Result<(), ComputeError>;
     /// What each engine behind this one did (for the cost report).
-    fn report(&self) -> Vec<scheduler::EngineReport> {
+    fn report(&self) -> Vec<cost::EngineReport> {
         Vec::new()
     }
+    /// Batches this engine can have in flight at once through [`Self::begin`]; 0 for engines
+    /// that compute only synchronously, through [`Self::features`].
+    fn depth(&self) -> usize {
+        0
+    }
+    /// Starts computing `batch` without waiting for it (called only while fewer than
+    /// [`Self::depth`] batches are in flight). The engine copies what it needs before it
+    /// returns; the result comes back from [`Self::finish`] under `ticket`.
+    fn begin(
+        &mut self,
+        ticket: Ticket,
+        features: &FeatureSet,
+        window_ms: i64,
+        batch: &WindowBatch,
+    ) -> Result<(), ComputeError> {
+        let _ = (ticket, features, window_ms, batch);
+        Err(ComputeError::Unavailable(format!(
+            "{} computes synchronously only",
+            self.name()
+        )))
+    }
+    /// The oldest batch in flight once it is finished (`None` when it is not yet, or when
+    /// nothing is in flight); with `wait`, blocks until it is. Gives its ticket, its features
+    /// and the seconds the engine spent on it.
+    fn finish(&mut self, wait: bool) -> Option<Finished> {
+        let _ = wait;
+        None
+    }
+}
+
+/// Identifies a batch given to an asynchronous engine.
+pub type Ticket = u64;
+
+/// A batch an asynchronous engine has finished.
+#[derive(Debug)]
+pub struct Finished {
+    /// The ticket it was begun with.
+    pub ticket: Ticket,
+    /// Its features, or why the engine failed it.
+    pub result: Result<FeatureBatch, ComputeError>,
+    /// Seconds the engine spent on it (copies and kernels).
+    pub busy_secs: f64,
 }
 
 /// The feature codes the kernels in cuda/features.cu take (`kinds`), with each band's edges
@@ -156,34 +202,45 @@ pub fn segments(slots: &[u32]) -> (Vec<i32>, Vec<u32>, Vec<u32>) {
 
 /// The engine for a `[compute] device` setting: `cpu`; `cuda:N` (the GPU, falling back to the
 /// CPU batch by batch on errors); `auto` (the hybrid scheduler over the CPU and GPU 0 when CUDA
-/// is present, else the CPU, said once in the log).
+/// is present, else the CPU, said once in the log); `emu:N` in builds with the
+/// `kernel-emulation` feature (cuda/features.cu run on the host, for tests).
 pub fn backend_for(
     device: &str,
     cross_check: f64,
     tolerance: f64,
-) -> Result<Box<dyn ComputeBackend>, ComputeError> {
+) -> Result<scheduler::Hybrid, ComputeError> {
     use scheduler::{Hybrid, Policy};
     let cpu = || Box::new(cpu::CpuBackend) as Box<dyn ComputeBackend>;
+    let accelerated = |engine: Box<dyn ComputeBackend>, policy| {
+        Hybrid::new(cpu(), vec![engine], policy, cross_check, tolerance)
+    };
     if device == "cpu" {
-        return Ok(Box::new(Hybrid::new(
+        return Ok(Hybrid::new(
             cpu(),
             Vec::new(),
             Policy::Cheapest,
             0.0,
             tolerance,
-        )));
+        ));
     }
+    let ordinal = |n: &str| {
+        n.parse::<usize>()
+            .map_err(|_| ComputeError::Unavailable(format!("bad device {device:?}")))
+    };
     if let Some(n) = device.strip_prefix("cuda:") {
-        let ordinal: usize = n
-            .parse()
-            .map_err(|_| ComputeError::Unavailable(format!("bad device {device:?}")))?;
-        let gpu = cuda::CudaBackend::new(ordinal)?;
-        return Ok(Box::new(Hybrid::new(
-            cpu(),
-            vec![Box::new(gpu)],
+        let gpu = cuda::CudaBackend::new(ordinal(n)?)?;
+        return Ok(accelerated(Box::new(gpu), Policy::Accelerator));
+    }
+    if let Some(n) = device.strip_prefix("emu:") {
+        let n = ordinal(n)?;
+        #[cfg(feature = "kernel-emulation")]
+        return Ok(accelerated(
+            Box::new(emulated::EmulatedBackend::new(n)),
             Policy::Accelerator,
-            cross_check,
-            tolerance,
+        ));
+        #[cfg(not(feature = "kernel-emulation"))]
+        return Err(ComputeError::Unavailable(format!(
+            "device \"emu:{n}\" needs a build with the kernel-emulation feature"
         )));
     }
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -194,23 +251,17 @@ pub fn backend_for(
                     "device = \"auto\": routing batches between the CPU and cuda:0 by measured cost"
                 )
             });
-            Ok(Box::new(Hybrid::new(
-                cpu(),
-                vec![Box::new(gpu)],
-                Policy::Cheapest,
-                cross_check,
-                tolerance,
-            )))
+            Ok(accelerated(Box::new(gpu), Policy::Cheapest))
         }
         Err(e) => {
             ONCE.call_once(|| tracing::info!("device = \"auto\": using the CPU ({e})"));
-            Ok(Box::new(Hybrid::new(
+            Ok(Hybrid::new(
                 cpu(),
                 Vec::new(),
                 Policy::Cheapest,
                 0.0,
                 tolerance,
-            )))
+            ))
         }
     }
 }

@@ -2,11 +2,12 @@
 //! the stages of `operators`, and collects counters, output files and the first error.
 
 pub mod explain;
+pub mod features;
 pub mod kafka_source;
 pub mod operators;
 pub mod score;
 
-use crate::compute::scheduler::EngineReport;
+use crate::compute::cost::EngineReport;
 use crate::config::OnBadFile;
 use crate::config::Pipeline;
 use crate::config::SourceKind;
@@ -489,7 +490,7 @@ fn launch(
             }
             .probe_with(&progress);
             let windows = operators::window_stage(msgs, p.clone());
-            let feats = operators::features_stage(windows, p.clone(), s.clone());
+            let feats = features::features_stage(windows, p.clone(), s.clone());
             let scored = score::score_stage(feats, p.clone(), s.clone());
             operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
         });

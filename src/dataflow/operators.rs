@@ -4,7 +4,7 @@
 
 use super::{Metrics, Shared};
 use crate::batch::{ReadingBatch, RejectRow};
-use crate::compute::{FeatureBatch, WindowBatch, backend_for};
+use crate::compute::{FeatureBatch, WindowBatch};
 use crate::config::{OnBadFile, Pipeline};
 use crate::output::OutRecord;
 use crate::sink::SinkSet;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::{Exchange, Pipeline as Pipe};
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
@@ -323,64 +323,6 @@ fn split(batch: WindowBatch, max: usize) -> Vec<WindowBatch> {
         i = j;
     }
     out
-}
-
-/// Features: runs the compute engine on each batch of windows; reports the engines' counts
-/// when its input ends.
-pub fn features_stage<'s>(
-    stream: StreamVec<'s, i64, Stage>,
-    pipeline: Arc<Pipeline>,
-    shared: Arc<Shared>,
-) -> StreamVec<'s, i64, Stage> {
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
-        Pipe,
-        "Features",
-        move |_cap, _info| {
-            let c = &pipeline.config.compute;
-            let mut engine =
-                match backend_for(c.device.get_ref(), c.cross_check, c.cross_check_tolerance) {
-                    Ok(e) => Some(e),
-                    Err(e) => {
-                        shared.fail(format!("compute device {:?}: {e}", c.device.get_ref()));
-                        None
-                    }
-                };
-            move |(input, frontier), output| {
-                input.for_each(|cap, data| {
-                    let mut session = output.session(&cap);
-                    for s in data.drain(..) {
-                        match s {
-                            Stage::Windows(w) => {
-                                let Some(engine) = engine.as_mut() else {
-                                    continue;
-                                };
-                                let mut f = FeatureBatch::default();
-                                match engine.features(
-                                    &pipeline.features,
-                                    pipeline.window.size,
-                                    &w,
-                                    &mut f,
-                                ) {
-                                    Ok(()) => session.give(Stage::Features(w, f)),
-                                    Err(e) => {
-                                        let msg = format!("computing features: {e}");
-                                        shared.fail(msg.clone());
-                                        session.give(Stage::Out(OutRecord::Failure(msg)));
-                                    }
-                                }
-                            }
-                            other => session.give(other),
-                        }
-                    }
-                });
-                if frontier.is_empty()
-                    && let Some(engine) = engine.take()
-                {
-                    shared.add_engine_reports(engine.report());
-                }
-            }
-        },
-    )
 }
 
 /// Sinks: on worker 0, writes every record once its time is complete, in canonical order.

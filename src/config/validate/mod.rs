@@ -451,14 +451,15 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
 
     // [compute]
     let dev = config.compute.device.get_ref().as_str();
-    let cuda_ok = dev
-        .strip_prefix("cuda:")
-        .is_some_and(|n| n.parse::<u32>().is_ok());
-    if dev != "auto" && dev != "cpu" && !cuda_ok {
+    let numbered = |prefix: &str| {
+        dev.strip_prefix(prefix)
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    if dev != "auto" && dev != "cpu" && !numbered("cuda:") && !numbered("emu:") {
         c.at(
             &config.compute.device,
             format!("unknown device {dev:?}"),
-            Some("use \"auto\", \"cpu\" or \"cuda:N\""),
+            Some("use \"auto\", \"cpu\" or \"cuda:N\" (\"emu:N\" in test builds)"),
         );
     }
     if !(0.0..=1.0).contains(&config.compute.cross_check) {

@@ -1,0 +1,230 @@
+//! The features stage: hands batches of closed windows to the compute engine (the hybrid
+//! scheduler) and sends each batch on, with its features, at its own time once its results are
+//! back. While batches are in flight on an accelerator the stage holds their capabilities, so
+//! the frontier downstream waits for them, and it keeps taking new windows meanwhile.
+//!
+//! With an accelerator, windows closed at different times are gathered into one batch of up to
+//! `[compute] max-batch-windows` windows, closed at that size, `max-batch-delay` after its first
+//! window, or at the end of the input, whichever comes first; the features come back split into
+//! the original batches. On the CPU alone, batches go as they come (gathering buys nothing
+//! there and would only add delay).
+
+use super::Shared;
+use super::operators::Stage;
+use crate::compute::scheduler::Completed;
+use crate::compute::{FeatureBatch, Ticket, WindowBatch, backend_for};
+use crate::config::Pipeline;
+use crate::output::OutRecord;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline as Pipe;
+use timely::dataflow::operators::{Capability, Operator};
+
+/// The batches an engine batch was gathered from, each with the capability of its time (the
+/// batch itself is kept only when there are several; a single one comes back from the engine).
+pub type Parts = Vec<(Capability<i64>, Option<WindowBatch>)>;
+
+/// Batches of windows waiting to be gathered into one engine batch.
+#[derive(Default)]
+pub struct Gather {
+    parts: Vec<(Capability<i64>, WindowBatch)>,
+    windows: usize,
+    since: Option<Instant>,
+}
+
+impl Gather {
+    /// Adds a batch of windows, due at `cap`'s time.
+    pub fn push(&mut self, cap: Capability<i64>, batch: WindowBatch) {
+        self.windows += batch.len();
+        self.since.get_or_insert_with(Instant::now);
+        self.parts.push((cap, batch));
+    }
+
+    /// Windows waiting.
+    pub fn windows(&self) -> usize {
+        self.windows
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// How long until the gathered batch is due (zero when overdue).
+    pub fn due_in(&self, delay: Duration) -> Duration {
+        self.since
+            .map_or(Duration::ZERO, |t| delay.saturating_sub(t.elapsed()))
+    }
+
+    /// Everything gathered, as one batch, and the parts to split its features back into
+    /// (none when it is a single part, which the engine gives back itself).
+    pub fn take(&mut self) -> (WindowBatch, Parts) {
+        self.windows = 0;
+        self.since = None;
+        let mut parts = std::mem::take(&mut self.parts);
+        if parts.len() == 1 {
+            let (cap, batch) = parts.pop().expect("one part");
+            return (batch, vec![(cap, None)]);
+        }
+        (
+            concat(parts.iter().map(|(_, b)| b)),
+            parts.into_iter().map(|(c, b)| (c, Some(b))).collect(),
+        )
+    }
+}
+
+/// The windows of `parts` in one batch, in order.
+pub fn concat<'a>(parts: impl Iterator<Item = &'a WindowBatch> + Clone) -> WindowBatch {
+    let mut all = WindowBatch::default();
+    let (windows, values) = parts
+        .clone()
+        .fold((0, 0), |(w, v), b| (w + b.len(), v + b.values.len()));
+    all.times.reserve(values);
+    all.values.reserve(values);
+    all.offsets.reserve(windows + 1);
+    for b in parts {
+        for k in 0..b.len() {
+            all.push_window(b.slot[k], b.sensor[k].clone(), b.start[k], b.end[k]);
+            let (ts, vs) = b.window(k);
+            all.times.extend_from_slice(ts);
+            all.values.extend_from_slice(vs);
+            all.finish_window(b.filled[k]);
+        }
+    }
+    all
+}
+
+/// Rows `from..from + n` of `f`.
+fn rows(f: &FeatureBatch, from: usize, n: usize) -> FeatureBatch {
+    FeatureBatch {
+        width: f.width,
+        data: f.data[from * f.width..(from + n) * f.width].to_vec(),
+    }
+}
+
+/// The features stage (see the module doc).
+pub fn features_stage<'s>(
+    stream: StreamVec<'s, i64, Stage>,
+    pipeline: Arc<Pipeline>,
+    shared: Arc<Shared>,
+) -> StreamVec<'s, i64, Stage> {
+    let scope = stream.scope();
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
+        Pipe,
+        "Features",
+        move |_cap, info| {
+            let act = scope.activator_for(info.address);
+            let c = &pipeline.config.compute;
+            let mut engine =
+                match backend_for(c.device.get_ref(), c.cross_check, c.cross_check_tolerance) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        shared.fail(format!("compute device {:?}: {e}", c.device.get_ref()));
+                        None
+                    }
+                };
+            let (max, delay) = (
+                c.max_batch_windows.max(1),
+                Duration::from_millis(c.max_batch_delay.ms.max(0) as u64),
+            );
+            let (features, size) = (pipeline.features.clone(), pipeline.window.size);
+            let mut gather = Gather::default();
+            let mut flight: HashMap<Ticket, Parts> = HashMap::new();
+            move |(input, frontier), output| {
+                let Some(hybrid) = engine.as_mut() else {
+                    input.for_each(|_, data| data.clear());
+                    return;
+                };
+                let coalesce = hybrid.accelerated();
+                input.for_each(|cap, data| {
+                    for s in data.drain(..) {
+                        match s {
+                            Stage::Windows(w) if w.is_empty() => {}
+                            Stage::Windows(w) => {
+                                let Some(cap) = cap.retain_least(output.output_index()) else {
+                                    continue;
+                                };
+                                if !gather.is_empty() && gather.windows() + w.len() > max {
+                                    let (batch, parts) = gather.take();
+                                    flight.insert(hybrid.submit(&features, size, batch), parts);
+                                }
+                                gather.push(cap, w);
+                                if !coalesce || gather.windows() >= max {
+                                    let (batch, parts) = gather.take();
+                                    flight.insert(hybrid.submit(&features, size, batch), parts);
+                                }
+                            }
+                            other => output.session(&cap).give(other),
+                        }
+                    }
+                });
+                let end = frontier.is_empty();
+                if !gather.is_empty() {
+                    if end || gather.due_in(delay).is_zero() {
+                        let (batch, parts) = gather.take();
+                        flight.insert(hybrid.submit(&features, size, batch), parts);
+                    } else {
+                        act.activate_after(gather.due_in(delay));
+                    }
+                }
+                // Results: whatever is back; at the end of the input, everything.
+                loop {
+                    let done = hybrid.poll(&features, size, end && !flight.is_empty());
+                    if done.is_empty() {
+                        break;
+                    }
+                    for c in done {
+                        let parts = flight.remove(&c.ticket).expect("every ticket is in flight");
+                        for (cap, stage) in split(c, parts, &shared) {
+                            output.session(&cap).give(stage);
+                        }
+                    }
+                }
+                if !flight.is_empty() {
+                    // Look again soon: the accelerator finishes on its own.
+                    act.activate();
+                }
+                if end
+                    && flight.is_empty()
+                    && let Some(hybrid) = engine.take()
+                {
+                    shared.add_engine_reports(hybrid.engine_reports());
+                }
+            }
+        },
+    )
+}
+
+/// A finished batch, split back into the batches it was gathered from, each with the
+/// capability of its own time.
+fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64>, Stage)> {
+    let f = match c.result {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!("computing features: {e}");
+            shared.fail(msg.clone());
+            return parts
+                .into_iter()
+                .take(1)
+                .map(|(cap, _)| (cap, Stage::Out(OutRecord::Failure(msg.clone()))))
+                .collect();
+        }
+    };
+    if parts.len() == 1 && parts[0].1.is_none() {
+        let (cap, _) = parts.pop().expect("one part");
+        return vec![(cap, Stage::Features(c.batch, f))];
+    }
+    let mut row = 0;
+    parts
+        .into_iter()
+        .map(|(cap, part)| {
+            let w = part.expect("gathered parts are kept");
+            let mine = rows(&f, row, w.len());
+            row += w.len();
+            (cap, Stage::Features(w, mine))
+        })
+        .collect()
+}
