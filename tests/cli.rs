@@ -186,6 +186,15 @@ fn a_cuda_device_without_cuda_fails_cleanly_and_auto_runs_on_the_cpu() {
         stdout.contains("compute engines:") && stdout.contains("cpu "),
         "{stdout}"
     );
+    // No GPU was used, so no GPU energy is claimed (nor a CPU figure where RAPL is unreadable).
+    let energy = stdout
+        .lines()
+        .find(|l| l.contains("energy:"))
+        .expect("energy line");
+    assert!(energy.ends_with("no GPU used"), "{energy}");
+    if hyflow::energy::rapl_now().is_none() {
+        assert!(energy.contains("CPU counter absent"), "{energy}");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use hyflow::config;
 use hyflow::dataflow::{self, RunOptions, Summary};
+use hyflow::energy::GpuEnergy;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -171,18 +172,39 @@ pub fn print_cost_report(s: &Summary) {
         } else {
             String::new()
         };
+        let spilled = if e.spilled > 0 {
+            format!(", {} sent to the CPU instead (queue full)", e.spilled)
+        } else {
+            String::new()
+        };
         println!(
-            "    {:<8} {} batches, {} windows, {} values, busy {:.3} s{errors}{check}",
+            "    {:<8} {} batches, {} windows, {} values, busy {:.3} s{spilled}{errors}{check}",
             e.name, e.batches, e.windows, e.values, e.busy_secs
         );
     }
-    match s.cpu_joules {
-        Some(j) => println!(
-            "  energy: CPU package {j:.1} J = {:.2} J per million readings (RAPL); GPU: not measured yet",
-            j / (s.rows_in.max(1) as f64 / 1e6)
+    let per_million = |j: f64, readings: u64| j / (readings.max(1) as f64 / 1e6);
+    let cpu = match s.cpu_joules {
+        Some(j) => format!(
+            "CPU package {j:.1} J = {:.2} J per million readings (RAPL)",
+            per_million(j, s.rows_in)
         ),
-        None => {
-            println!("  energy: CPU counter absent (RAPL not readable here); GPU counter absent")
+        None => "CPU counter absent (RAPL not readable here)".to_string(),
+    };
+    let gpu = match &s.gpu_energy {
+        GpuEnergy::NotUsed => "no GPU used".to_string(),
+        GpuEnergy::Absent(why) => format!("GPU counter absent ({why})"),
+        GpuEnergy::Measured { ordinal, joules } => {
+            let on_gpu: u64 = s
+                .engines
+                .iter()
+                .filter(|e| e.name == format!("cuda:{ordinal}"))
+                .map(|e| e.values)
+                .sum();
+            format!(
+                "GPU cuda:{ordinal} {joules:.1} J = {:.2} J per million readings it computed (NVML, whole device)",
+                per_million(*joules, on_gpu)
+            )
         }
-    }
+    };
+    println!("  energy: {cpu}; {gpu}");
 }

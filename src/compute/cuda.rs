@@ -123,6 +123,8 @@ struct Slot {
     starts: Buffer<i64>,
     out: Buffer<f64>,
     started: CudaEvent,
+    launched: CudaEvent,
+    computed: CudaEvent,
     done: CudaEvent,
     /// The batch in this slot: (ticket, rows, features per row).
     job: Option<(Ticket, usize, usize)>,
@@ -145,6 +147,8 @@ pub struct CudaBackend {
     /// Slots in flight, oldest first.
     order: VecDeque<usize>,
     params: Option<Params>,
+    /// Seconds spent in the kernel alone (without copies), over all batches.
+    kernel_secs: f64,
 }
 
 impl CudaBackend {
@@ -186,6 +190,8 @@ impl CudaBackend {
                 starts: Buffer::new(wc),
                 out: Buffer::new(0),
                 started: event()?,
+                launched: event()?,
+                computed: event()?,
                 done: event()?,
                 job: None,
             });
@@ -197,7 +203,14 @@ impl CudaBackend {
             slots,
             order: VecDeque::new(),
             params: None,
+            kernel_secs: 0.0,
         })
+    }
+
+    /// Seconds the feature kernel itself ran, over every batch finished so far (the rest of
+    /// the busy time is copies).
+    pub fn kernel_secs(&self) -> f64 {
+        self.kernel_secs
     }
 
     /// The device copies of the feature codes, uploaded again only when they change.
@@ -230,10 +243,12 @@ impl CudaBackend {
                 host.as_slice().map_err(|e| err("pinned buffer", e))?[..rows * width].to_vec();
             Ok(FeatureBatch { width, data })
         })();
-        let busy_secs = slot
-            .started
-            .elapsed_ms(&slot.done)
-            .map_or(0.0, |ms| f64::from(ms) / 1000.0);
+        let secs =
+            |a: &CudaEvent, b: &CudaEvent| a.elapsed_ms(b).map_or(0.0, |ms| f64::from(ms) / 1e3);
+        let busy_secs = secs(&slot.started, &slot.done);
+        if rows > 0 {
+            self.kernel_secs += secs(&slot.launched, &slot.computed);
+        }
         Finished {
             ticket,
             result,
@@ -314,6 +329,9 @@ impl ComputeBackend for CudaBackend {
                 slot.starts.device(),
             );
             let out = slot.out.device.as_mut().expect("reserved above");
+            slot.launched
+                .record(&stream)
+                .map_err(|e| err("recording an event", e))?;
             let mut launch = stream.launch_builder(&self.features_fn);
             launch.arg(values).arg(times).arg(offsets).arg(starts);
             launch.arg(&n_windows).arg(&secs);
@@ -323,6 +341,9 @@ impl ComputeBackend for CudaBackend {
             // every buffer covers what the kernel indexes (offsets has windows + 1 entries,
             // out rows × width).
             unsafe { launch.launch(cfg) }.map_err(|e| err("launching hyflow_features", e))?;
+            slot.computed
+                .record(&stream)
+                .map_err(|e| err("recording an event", e))?;
             let host = slot.out.host.as_mut().expect("reserved above");
             let pinned =
                 &mut host.as_mut_slice().map_err(|e| err("pinned buffer", e))?[..rows * width];

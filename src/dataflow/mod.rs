@@ -177,6 +177,8 @@ pub struct Summary {
     pub engines: Vec<EngineReport>,
     /// CPU package energy over the run (joules), when RAPL is readable.
     pub cpu_joules: Option<f64>,
+    /// GPU energy over the run, when a GPU was used and its counter is readable.
+    pub gpu_energy: crate::energy::GpuEnergy,
 }
 
 impl Summary {
@@ -216,6 +218,7 @@ pub struct Running {
     guards: Option<timely::communication::initialize::WorkerGuards<()>>,
     started: Instant,
     energy: Option<crate::energy::RaplReading>,
+    gpu_energy: Option<Result<crate::energy::GpuMeter, String>>,
     workers: usize,
     files_in: usize,
     /// Total input rows, from the file footers (for progress and ETA).
@@ -287,6 +290,7 @@ impl Running {
                     .unwrap_or_else(|p| p.into_inner()),
             ),
             cpu_joules: self.energy.and_then(crate::energy::rapl_joules_since),
+            gpu_energy: crate::energy::gpu_finish(&self.gpu_energy),
         })
     }
 }
@@ -422,6 +426,7 @@ fn launch(
         )));
     }
     let energy = crate::energy::rapl_now();
+    let gpu_energy = crate::energy::gpu_start(pipeline.config.compute.device.get_ref());
     let started = Instant::now();
     let commit = match &feed {
         Feed::Kafka(k, plan) => Some((k.clone(), plan.group.clone())),
@@ -503,6 +508,7 @@ fn launch(
         guards: Some(guards),
         started,
         energy,
+        gpu_energy,
         workers,
         files_in,
         total_rows,

@@ -2,7 +2,7 @@
 //! windows to the CPU reference or an accelerator (`cuda:N`, `emu:N`) by an online cost model
 //! per engine (`auto`), or to the accelerator always (`cuda:N`); keeps up to the accelerator's
 //! depth of batches in flight on it and, under `auto`, spills a batch to the CPU when that queue
-//! is full; recomputes a batch on the CPU when an engine fails it (no batch is ever lost) and
+//! is full and the CPU is expected to finish it before the accelerator could (else waits); recomputes a batch on the CPU when an engine fails it (no batch is ever lost) and
 //! stops using an engine after 3 failures in a row; recomputes a fraction of the accelerator's
 //! batches on the CPU and reports the largest difference (the cross-check); and keeps the
 //! per-engine counts of the cost report.
@@ -43,7 +43,8 @@ impl Engine {
 /// Routing policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
-    /// By measured cost (`auto`); a batch for a full accelerator goes to the CPU.
+    /// By measured cost (`auto`); a batch for a full accelerator goes to the CPU when that is
+    /// expected to be sooner than waiting.
     Cheapest,
     /// Always the accelerator unless it fails (`cuda:N`); a full accelerator is waited for.
     Accelerator,
@@ -146,6 +147,19 @@ impl Hybrid {
             .unwrap_or(0)
     }
 
+    /// True when the CPU is expected to finish a batch of `values` values before full
+    /// accelerator `i` could (its batches in flight first, then this one).
+    fn cpu_sooner(&self, i: usize, values: usize) -> bool {
+        let e = &self.engines[i];
+        let queued: f64 = e
+            .flight
+            .iter()
+            .map(|(_, b)| e.cost.predict(b.values.len() as f64))
+            .sum();
+        let cpu = self.engines[0].cost.predict(values as f64);
+        self.engines[0].cost.samples == 0 || cpu < queued + e.cost.predict(values as f64)
+    }
+
     /// Hands `batch` to an engine; its features come back from [`Self::poll`] under the
     /// returned ticket. Synchronous engines (the CPU) finish it before this returns.
     pub fn submit(&mut self, features: &FeatureSet, window_ms: i64, batch: WindowBatch) -> Ticket {
@@ -156,12 +170,11 @@ impl Hybrid {
         let depth = self.engines[i].backend.depth();
         if i > 0 && depth > 0 {
             if self.engines[i].flight.len() >= depth {
-                match self.policy {
-                    Policy::Cheapest => {
-                        self.engines[i].report.spilled += 1;
-                        i = 0;
-                    }
-                    Policy::Accelerator => self.collect(i, features, window_ms, true),
+                if self.policy == Policy::Cheapest && self.cpu_sooner(i, batch.values.len()) {
+                    self.engines[i].report.spilled += 1;
+                    i = 0;
+                } else {
+                    self.collect(i, features, window_ms, true);
                 }
             }
             if i > 0 {
