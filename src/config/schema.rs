@@ -39,7 +39,7 @@ pub struct PipelineConfig {
     /// Outputs.
     #[serde(default)]
     pub sink: Vec<SinkConfig>,
-    /// Which device computes features and scores, and how windows are batched for it.
+    /// Which device computes features (scores are computed on the CPU), and how windows are batched for it.
     #[serde(default)]
     pub compute: ComputeConfig,
     /// Pipeline tests (`hyflow test`): input readings and the windows and alerts they must give.
@@ -606,13 +606,16 @@ fn default_roll_rows() -> usize {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ComputeConfig {
-    /// `auto` (route each batch to the CPU or GPU 0 by measured cost; the CPU alone when CUDA
-    /// is absent), `cpu`, or `cuda:N` (GPU N, each failed batch recomputed on the CPU; the run
-    /// fails to start when CUDA is absent).
+    /// `auto` (route each batch to the CPU or GPU 0 by measured cost, two batches in flight on
+    /// the GPU per worker; the CPU alone when CUDA is absent), `cpu`, or `cuda:N` (GPU N, each
+    /// failed batch recomputed on the CPU; the run fails to start when CUDA is absent).
+    /// `emu:N`, in builds with the `kernel-emulation` feature only, runs cuda/features.cu on
+    /// the host as an asynchronous device, for tests.
     #[serde(default = "default_device")]
     #[schemars(with = "String")]
     pub device: Spanned<String>,
-    /// A batch of windows for the compute engine closes at this many windows...
+    /// With a GPU, windows closed at different times are gathered into one batch for it; the
+    /// batch closes at this many windows... (On the CPU alone batches go as windows close.)
     #[serde(default = "default_batch_windows")]
     pub max_batch_windows: usize,
     /// ...or this long after its first window, whichever comes first.
