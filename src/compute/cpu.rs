@@ -172,6 +172,9 @@ fn crossing_rate(values: &[f64], mean: f64) -> f64 {
     crossings as f64 / (values.len() - 1) as f64
 }
 
+/// Bins computed together by [`band_power`].
+const LANES: usize = 4;
+
 /// Power of the mean-removed values between `low_hz` (inclusive) and `high_hz` (exclusive).
 /// The values are taken as evenly spaced over the window, so DFT bin k is k / window seconds
 /// Hz; a sinusoid of amplitude A inside the band contributes A²/2.
@@ -183,18 +186,40 @@ pub fn band_power(values: &[f64], mean: f64, window_ms: i64, low_hz: f64, high_h
     let secs = window_ms as f64 / 1000.0;
     let k_lo = ((low_hz * secs).ceil() as usize).max(1);
     let k_hi = ((high_hz * secs).ceil() as usize).min(n.div_ceil(2)); // exclusive; below Nyquist
-    // Goertzel's recurrence per bin: |X_k|² without a sine per sample.
+    // Goertzel's recurrence per bin: |X_k|² without a sine per sample. Each bin's recurrence
+    // is a chain of dependent operations, so bins go four at a time through one loop over the
+    // values (four independent chains, and SIMD lanes): the same operations in the same order
+    // per bin as one bin at a time, so the same results, about 3× sooner (docs/performance.md).
+    let nn = n as f64 * n as f64;
+    let coeff = |k: usize| 2.0 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos();
+    let mag2 = |c: f64, s1: f64, s2: f64| (s1 * s1 + s2 * s2 - c * s1 * s2).max(0.0);
     let mut power = 0.0;
-    for k in k_lo..k_hi {
-        let coeff = 2.0 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos();
+    let mut k = k_lo;
+    while k + LANES <= k_hi {
+        let c: [f64; LANES] = std::array::from_fn(|j| coeff(k + j));
+        let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
+        for &v in values {
+            let x = v - mean;
+            for j in 0..LANES {
+                let s = x + c[j] * s1[j] - s2[j];
+                s2[j] = s1[j];
+                s1[j] = s;
+            }
+        }
+        for j in 0..LANES {
+            power += 2.0 * mag2(c[j], s1[j], s2[j]) / nn;
+        }
+        k += LANES;
+    }
+    for k in k..k_hi {
+        let c = coeff(k);
         let (mut s1, mut s2) = (0.0f64, 0.0f64);
         for &v in values {
-            let s = (v - mean) + coeff * s1 - s2;
+            let s = (v - mean) + c * s1 - s2;
             s2 = s1;
             s1 = s;
         }
-        let mag2 = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
-        power += 2.0 * mag2 / (n as f64 * n as f64);
+        power += 2.0 * mag2(c, s1, s2) / nn;
     }
     power
 }
@@ -246,6 +271,45 @@ mod tests {
         let lin: Vec<f64> = times.iter().map(|&t| 2.0 * t as f64 / 1000.0).collect();
         window_features(&fs, 1000, 0, &times, &lin, &mut row);
         assert!((row[fs.index_of("slope").unwrap()] - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bins_four_at_a_time_equal_one_at_a_time_exactly() {
+        // One bin at a time, as the recurrence is written in textbooks.
+        fn one_by_one(values: &[f64], mean: f64, k_lo: usize, k_hi: usize) -> f64 {
+            let n = values.len();
+            let mut power = 0.0;
+            for k in k_lo..k_hi {
+                let c = 2.0 * (2.0 * std::f64::consts::PI * k as f64 / n as f64).cos();
+                let (mut s1, mut s2) = (0.0f64, 0.0f64);
+                for &v in values {
+                    let s = (v - mean) + c * s1 - s2;
+                    s2 = s1;
+                    s1 = s;
+                }
+                power += 2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2).max(0.0) / (n as f64 * n as f64);
+            }
+            power
+        }
+        let mut rng = crate::fixture::Rng::new(11);
+        for n in [2usize, 3, 7, 64, 199, 200, 1000] {
+            let values: Vec<f64> = (0..n).map(|_| rng.normal() * 3.0 + 1.0).collect();
+            let mean = values.iter().sum::<f64>() / n as f64;
+            // 10 s windows: bin k is k / 10 Hz; bands of 0 to 13 bins, cut at Nyquist.
+            for (lo, hi) in [
+                (0.0, 0.05),
+                (0.1, 0.4),
+                (1.5, 4.5),
+                (0.0, 1000.0),
+                (6.5, 8.0),
+            ] {
+                let k_lo = ((lo * 10.0f64).ceil() as usize).max(1);
+                let k_hi = ((hi * 10.0f64).ceil() as usize).min(n.div_ceil(2));
+                let want = one_by_one(&values, mean, k_lo, k_hi.max(k_lo));
+                let got = band_power(&values, mean, 10_000, lo, hi);
+                assert_eq!(got.to_bits(), want.to_bits(), "n {n}, band {lo}-{hi} Hz");
+            }
+        }
     }
 
     #[test]
