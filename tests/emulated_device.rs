@@ -21,12 +21,37 @@ fn pipeline(input: &Path, device: &str) -> String {
             "device = \"auto\"",
             &format!("device = \"{device}\"\ncross-check = 0.5\nmax-batch-delay = \"10s\""),
         )
-        .replace("max-batch-windows = 4096", "max-batch-windows = 16");
-    assert!(
-        text.contains("emu:0") || device != "emu:0",
-        "device setting replaced"
-    );
+        .replace("max-batch-windows = 4096", "max-batch-windows = 16")
+        // Two things compare values exactly, so the last bit of a window's mean (the kernel
+        // sums in another order than the reference) can change them: the mean-crossing rate
+        // (a value equal to the mean) and the stuck detector on `mean` (two windows with the
+        // same mean by coincidence: seen with seed 6). They are left out here; the kernel's
+        // crossing rate is checked against the reference in tests/kernel_emulation.rs.
+        .replace(", \"mean-crossing-rate\"]", "]")
+        .replace(
+            "kind = \"stuck\"\nfeatures = [\"mean\"]",
+            "kind = \"stuck\"\nfeatures = [\"std\"]",
+        );
+    assert!(!text.contains("mean-crossing-rate") && text.contains("features = [\"std\"]"));
+    assert!(text.contains(device), "device setting replaced");
     text
+}
+
+/// Summed counts of the engine named `name`: (batches, windows, cross-checked, largest
+/// relative difference, spilled).
+fn engine(s: &hyflow::dataflow::Summary, name: &str) -> (u64, u64, u64, f64, u64) {
+    s.engines
+        .iter()
+        .filter(|e| e.name == name)
+        .fold((0, 0, 0, 0.0f64, 0), |a, e| {
+            (
+                a.0 + e.batches,
+                a.1 + e.windows,
+                a.2 + e.cross_checked,
+                a.3.max(e.max_rel_diff),
+                a.4 + e.spilled,
+            )
+        })
 }
 
 #[test]
@@ -40,15 +65,7 @@ fn the_emulated_device_gives_the_cpu_results() {
     let emu = common::replay_text(&pipeline(&input, "emu:0"), 2, &emu_out).expect("emu run");
 
     // The emulated engine did the work, in several batches, and was cross-checked.
-    let on_emu = emu.engines.iter().filter(|e| e.name == "emu:0");
-    let (batches, windows, checked, diff) = on_emu.fold((0, 0, 0, 0.0f64), |a, e| {
-        (
-            a.0 + e.batches,
-            a.1 + e.windows,
-            a.2 + e.cross_checked,
-            a.3.max(e.max_rel_diff),
-        )
-    });
+    let (batches, windows, checked, diff, _) = engine(&emu, "emu:0");
     assert!(windows > 50, "windows on emu:0: {windows}");
     assert_eq!(windows, cpu.windows, "every window on the emulated device");
     assert!(batches >= 4, "batches: {batches}");
@@ -58,12 +75,35 @@ fn the_emulated_device_gives_the_cpu_results() {
     );
     assert!(cpu.alert_events > 0, "the input has anomalies");
     assert_eq!(emu.alert_events, cpu.alert_events);
+    same_outputs(&cpu_out, &emu_out);
+}
 
-    // Same outputs, row for row; numbers equal within rounding (the kernel sums in another
-    // order than the reference).
+#[test]
+fn routing_between_the_cpu_and_the_emulated_device_gives_the_cpu_results() {
+    // `auto-emu` measures both engines, then sends most batches to the (faster) CPU, spilling
+    // there when the emulated device is busy: batches finish out of order and must still
+    // reach the score stage in time order.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("m.parquet");
+    let ds = hyflow::fixture::manufacturing::generate(4, 10 * 60_000, 6);
+    hyflow::fixture::write(ds, &input).expect("fixture");
+    let (cpu_out, auto_out) = (dir.path().join("cpu"), dir.path().join("auto"));
+    let cpu = common::replay_text(&pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
+    let auto = common::replay_text(&pipeline(&input, "auto-emu"), 2, &auto_out).expect("run");
+    let (on_emu, _, _, _, spilled) = engine(&auto, "emu:0");
+    let (on_cpu, ..) = engine(&auto, "cpu");
+    assert!(on_emu >= 2 && on_cpu > on_emu, "emu {on_emu}, cpu {on_cpu}");
+    println!("emu:0 {on_emu} batches, cpu {on_cpu}, spilled {spilled}");
+    assert_eq!(auto.alert_events, cpu.alert_events);
+    same_outputs(&cpu_out, &auto_out);
+}
+
+/// Every output of two runs equal, row for row; numbers within rounding (the kernel sums in
+/// another order than the reference).
+fn same_outputs(want: &Path, got: &Path) {
     for sink in ["windows", "alerts", "rejects", "late"] {
         let file = |root: &Path| root.join(sink).join("part-00000.parquet");
-        let (a, b) = (common::dump(&file(&cpu_out)), common::dump(&file(&emu_out)));
+        let (a, b) = (common::dump(&file(want)), common::dump(&file(got)));
         assert!(
             a.lines().count() > 1 || sink != "windows",
             "{sink} has rows"
@@ -72,7 +112,7 @@ fn the_emulated_device_gives_the_cpu_results() {
         for (n, (x, y)) in a.lines().zip(b.lines()).enumerate() {
             assert!(
                 same_row(x, y),
-                "{sink} row {n} differs:\n  cpu   {x}\n  emu:0 {y}"
+                "{sink} row {n} differs:\n  want {x}\n  got  {y}"
             );
         }
     }

@@ -202,8 +202,9 @@ pub fn segments(slots: &[u32]) -> (Vec<i32>, Vec<u32>, Vec<u32>) {
 
 /// The engine for a `[compute] device` setting: `cpu`; `cuda:N` (the GPU, falling back to the
 /// CPU batch by batch on errors); `auto` (the hybrid scheduler over the CPU and GPU 0 when CUDA
-/// is present, else the CPU, said once in the log); `emu:N` in builds with the
-/// `kernel-emulation` feature (cuda/features.cu run on the host, for tests).
+/// is present, else the CPU, said once in the log); in builds with the `kernel-emulation`
+/// feature, for tests, `emu:N` (cuda/features.cu run on the host as a dedicated device, like
+/// `cuda:N`) and `auto-emu` (routing by cost between the CPU and `emu:0`, like `auto`).
 pub fn backend_for(
     device: &str,
     cross_check: f64,
@@ -231,16 +232,20 @@ pub fn backend_for(
         let gpu = cuda::CudaBackend::new(ordinal(n)?)?;
         return Ok(accelerated(Box::new(gpu), Policy::Accelerator));
     }
-    if let Some(n) = device.strip_prefix("emu:") {
+    let emu = match device {
+        "auto-emu" => Some(("0", Policy::Cheapest)),
+        d => d.strip_prefix("emu:").map(|n| (n, Policy::Accelerator)),
+    };
+    if let Some((n, policy)) = emu {
         let n = ordinal(n)?;
         #[cfg(feature = "kernel-emulation")]
         return Ok(accelerated(
             Box::new(emulated::EmulatedBackend::new(n)),
-            Policy::Accelerator,
+            policy,
         ));
         #[cfg(not(feature = "kernel-emulation"))]
         return Err(ComputeError::Unavailable(format!(
-            "device \"emu:{n}\" needs a build with the kernel-emulation feature"
+            "device {device:?} (emulated device {n}, {policy:?} routing) needs a build with the kernel-emulation feature"
         )));
     }
     static ONCE: std::sync::Once = std::sync::Once::new();

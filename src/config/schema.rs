@@ -609,8 +609,9 @@ pub struct ComputeConfig {
     /// `auto` (route each batch to the CPU or GPU 0 by measured cost, two batches in flight on
     /// the GPU per worker; the CPU alone when CUDA is absent), `cpu`, or `cuda:N` (GPU N, each
     /// failed batch recomputed on the CPU; the run fails to start when CUDA is absent).
-    /// `emu:N`, in builds with the `kernel-emulation` feature only, runs cuda/features.cu on
-    /// the host as an asynchronous device, for tests.
+    /// For tests, in builds with the `kernel-emulation` feature only: `emu:N` runs
+    /// cuda/features.cu on the host as an asynchronous device (like `cuda:N`), `auto-emu`
+    /// routes between the CPU and `emu:0` (like `auto`).
     #[serde(default = "default_device")]
     #[schemars(with = "String")]
     pub device: Spanned<String>,

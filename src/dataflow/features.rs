@@ -15,7 +15,7 @@ use crate::compute::scheduler::Completed;
 use crate::compute::{FeatureBatch, Ticket, WindowBatch, backend_for};
 use crate::config::Pipeline;
 use crate::output::OutRecord;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
@@ -26,6 +26,43 @@ use timely::dataflow::operators::{Capability, Operator};
 /// The batches an engine batch was gathered from, each with the capability of its time (the
 /// batch itself is kept only when there are several; a single one comes back from the engine).
 pub type Parts = Vec<(Capability<i64>, Option<WindowBatch>)>;
+
+/// Batches given to the engine, handed on in the order they were given: engines finish them
+/// in any order (a batch spilled to the CPU before the GPU's), but the score stage updates each
+/// sensor's detectors in the order its windows arrive, which must be time order.
+#[derive(Default)]
+pub struct InOrder {
+    batches: BTreeMap<Ticket, (Parts, Option<Completed>)>,
+}
+
+impl InOrder {
+    /// Notes a batch given to the engine under `ticket` (tickets grow with each submission).
+    pub fn begun(&mut self, ticket: Ticket, parts: Parts) {
+        self.batches.insert(ticket, (parts, None));
+    }
+
+    /// Notes a batch the engine has finished.
+    pub fn finished(&mut self, c: Completed) {
+        let entry = self
+            .batches
+            .get_mut(&c.ticket)
+            .expect("every ticket was begun");
+        entry.1 = Some(c);
+    }
+
+    /// The oldest batch, once it is finished.
+    pub fn next(&mut self) -> Option<(Completed, Parts)> {
+        let entry = self.batches.first_entry()?;
+        entry.get().1.as_ref()?;
+        let (parts, done) = entry.remove();
+        Some((done.expect("checked above"), parts))
+    }
+
+    /// True when no batch is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+}
 
 /// Batches of windows waiting to be gathered into one engine batch.
 #[derive(Default)]
@@ -132,7 +169,7 @@ pub fn features_stage<'s>(
             );
             let (features, size) = (pipeline.features.clone(), pipeline.window.size);
             let mut gather = Gather::default();
-            let mut flight: HashMap<Ticket, Parts> = HashMap::new();
+            let mut flight = InOrder::default();
             move |(input, frontier), output| {
                 let Some(hybrid) = engine.as_mut() else {
                     input.for_each(|_, data| data.clear());
@@ -149,12 +186,12 @@ pub fn features_stage<'s>(
                                 };
                                 if !gather.is_empty() && gather.windows() + w.len() > max {
                                     let (batch, parts) = gather.take();
-                                    flight.insert(hybrid.submit(&features, size, batch), parts);
+                                    flight.begun(hybrid.submit(&features, size, batch), parts);
                                 }
                                 gather.push(cap, w);
                                 if !coalesce || gather.windows() >= max {
                                     let (batch, parts) = gather.take();
-                                    flight.insert(hybrid.submit(&features, size, batch), parts);
+                                    flight.begun(hybrid.submit(&features, size, batch), parts);
                                 }
                             }
                             other => output.session(&cap).give(other),
@@ -165,7 +202,7 @@ pub fn features_stage<'s>(
                 if !gather.is_empty() {
                     if end || gather.due_in(delay).is_zero() {
                         let (batch, parts) = gather.take();
-                        flight.insert(hybrid.submit(&features, size, batch), parts);
+                        flight.begun(hybrid.submit(&features, size, batch), parts);
                     } else {
                         act.activate_after(gather.due_in(delay));
                     }
@@ -177,7 +214,9 @@ pub fn features_stage<'s>(
                         break;
                     }
                     for c in done {
-                        let parts = flight.remove(&c.ticket).expect("every ticket is in flight");
+                        flight.finished(c);
+                    }
+                    while let Some((c, parts)) = flight.next() {
                         for (cap, stage) in split(c, parts, &shared) {
                             output.session(&cap).give(stage);
                         }

@@ -455,11 +455,12 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         dev.strip_prefix(prefix)
             .is_some_and(|n| n.parse::<u32>().is_ok())
     };
-    if dev != "auto" && dev != "cpu" && !numbered("cuda:") && !numbered("emu:") {
+    let known = ["auto", "cpu", "auto-emu"].contains(&dev);
+    if !known && !numbered("cuda:") && !numbered("emu:") {
         c.at(
             &config.compute.device,
             format!("unknown device {dev:?}"),
-            Some("use \"auto\", \"cpu\" or \"cuda:N\" (\"emu:N\" in test builds)"),
+            Some("use \"auto\", \"cpu\" or \"cuda:N\" (\"emu:N\" or \"auto-emu\" in test builds)"),
         );
     }
     if !(0.0..=1.0).contains(&config.compute.cross_check) {
