@@ -51,7 +51,7 @@ impl InOrder {
     }
 
     /// The oldest batch, once it is finished.
-    pub fn next(&mut self) -> Option<(Completed, Parts)> {
+    pub fn pop_ready(&mut self) -> Option<(Completed, Parts)> {
         let entry = self.batches.first_entry()?;
         entry.get().1.as_ref()?;
         let (parts, done) = entry.remove();
@@ -216,7 +216,7 @@ pub fn features_stage<'s>(
                     for c in done {
                         flight.finished(c);
                     }
-                    while let Some((c, parts)) = flight.next() {
+                    while let Some((c, parts)) = flight.pop_ready() {
                         for (cap, stage) in split(c, parts, &shared) {
                             output.session(&cap).give(stage);
                         }
