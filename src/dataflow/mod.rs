@@ -3,134 +3,27 @@
 
 pub mod explain;
 pub mod features;
+mod inputs;
 pub mod kafka_source;
 pub mod operators;
 pub mod score;
+mod shared;
+
+use inputs::{Input, worker_parts};
+pub use shared::{Metrics, Shared};
 
 use crate::compute::cost::EngineReport;
 use crate::config::OnBadFile;
 use crate::config::Pipeline;
 use crate::config::SourceKind;
 use crate::sink::{SinkError, SinkSet};
-use crate::source::{self, Partition, SourceError, csv::CsvPartition, parquet::ParquetFile};
+use crate::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Probe;
-
-/// Counters of a run, readable while it runs.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Input rows read.
-    pub rows_in: AtomicU64,
-    /// Rows (or files) rejected.
-    pub rejected: AtomicU64,
-    /// Rows dropped by the non-finite policy.
-    pub dropped: AtomicU64,
-    /// Late rows.
-    pub late: AtomicU64,
-    /// Windows computed.
-    pub windows: AtomicU64,
-    /// Alert events (open, update, resolved).
-    pub alert_events: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-    fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
-    }
-}
-
-/// State shared by the workers of a run.
-#[derive(Default)]
-pub struct Shared {
-    /// Counters.
-    pub metrics: Metrics,
-    abort: AtomicBool,
-    error: Mutex<Option<String>>,
-    files: Mutex<Vec<(String, Vec<PathBuf>)>>,
-    engines: Mutex<Vec<EngineReport>>,
-    finished_workers: AtomicUsize,
-    stop: AtomicBool,
-    positions: Mutex<Vec<(String, i32, i64)>>,
-    /// Live runs: every output row with a time below this is durable.
-    durable: std::sync::atomic::AtomicI64,
-    /// Live runs: how often the sinks make their outputs durable (ms; 0 = only at the end).
-    checkpoint_ms: std::sync::atomic::AtomicI64,
-    /// Live runs: the largest partition watermark any worker of this process has reached.
-    live_max: std::sync::atomic::AtomicI64,
-}
-
-impl Shared {
-    /// Asks live sources to stop reading: the run then finishes what it read and ends cleanly.
-    pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-    /// True once a stop was asked for.
-    pub fn stop_requested(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-    /// Records where a live source stopped, per (topic, partition): the next offset to read.
-    pub fn record_positions(&self, positions: impl Iterator<Item = (String, i32, i64)>) {
-        self.positions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(positions);
-    }
-    /// Every output row with a time below the returned one is durable (live runs).
-    pub fn durable(&self) -> i64 {
-        self.durable.load(Ordering::SeqCst)
-    }
-    /// Records that every output row below `t` is durable.
-    pub fn set_durable(&self, t: i64) {
-        self.durable.fetch_max(t, Ordering::SeqCst);
-    }
-    /// Records a worker's most advanced partition watermark; returns the process's.
-    pub fn note_live_bound(&self, t: i64) -> i64 {
-        self.live_max.fetch_max(t, Ordering::SeqCst).max(t)
-    }
-    /// How often sinks make outputs durable, when they should (ms).
-    pub fn checkpoint_every(&self) -> Option<Duration> {
-        let ms = self.checkpoint_ms.load(Ordering::SeqCst);
-        (ms > 0).then(|| Duration::from_millis(ms as u64))
-    }
-    /// Records the first error and asks every operator to stop.
-    pub fn fail(&self, e: String) {
-        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        self.abort.store(true, Ordering::SeqCst);
-    }
-    /// Adds one worker's engine counts to the run's (summed by engine name).
-    pub fn add_engine_reports(&self, reports: Vec<EngineReport>) {
-        let mut all = self.engines.lock().unwrap_or_else(|p| p.into_inner());
-        for r in reports {
-            match all.iter_mut().find(|a| a.name == r.name) {
-                Some(a) => {
-                    a.batches += r.batches;
-                    a.windows += r.windows;
-                    a.values += r.values;
-                    a.busy_secs += r.busy_secs;
-                    a.errors += r.errors;
-                    a.cross_checked += r.cross_checked;
-                    a.max_abs_diff = a.max_abs_diff.max(r.max_abs_diff);
-                    a.max_rel_diff = a.max_rel_diff.max(r.max_rel_diff);
-                }
-                None => all.push(r),
-            }
-        }
-    }
-    /// True once a failure was recorded.
-    pub fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
-    }
-}
 
 /// How to run a pipeline.
 #[derive(Clone, Debug, Default)]
@@ -514,95 +407,6 @@ fn launch(
         total_rows,
         commit,
     })
-}
-
-/// Every input partition in a fixed order (by the first event time it can emit, then files
-/// sorted, then row groups), from which worker `i` of `peers` takes partitions
-/// `i, i + peers, ...`.
-/// Also returns the initial emission bound of every partition (for backpressure).
-fn worker_parts(
-    files: &[Input],
-    pipeline: &Pipeline,
-    batch_rows: usize,
-    split: bool,
-    delay: i64,
-    index: usize,
-    peers: usize,
-) -> (Vec<IndexedPartition>, Arc<Vec<i64>>) {
-    let mut all: Vec<Box<dyn Partition>> = Vec::new();
-    for f in files {
-        let failed = |name: String, e: SourceError| {
-            Box::new(FailedPartition {
-                name,
-                error: Some(e),
-            }) as Box<dyn Partition>
-        };
-        match f {
-            Input::Parquet(file) => all.extend(
-                file.partitions(batch_rows, split)
-                    .into_iter()
-                    .map(|p| Box::new(p) as Box<dyn Partition>),
-            ),
-            Input::Csv(path) => {
-                let src = &pipeline.config.source;
-                match CsvPartition::open(
-                    path,
-                    &src.columns,
-                    &src.csv,
-                    pipeline.tz_offset_ms,
-                    batch_rows,
-                ) {
-                    Ok(p) => all.push(Box::new(p)),
-                    Err(e) => all.push(failed(path.display().to_string(), e)),
-                }
-            }
-            Input::Failed(name, e) => all.push(failed(name.clone(), e.clone())),
-        }
-    }
-    // Time order (by initial bound, then file order): a worker's earlier partitions never
-    // wait on its later ones, so backpressure cannot deadlock when file names and times
-    // disagree.
-    let mut all: Vec<(i64, Box<dyn Partition>)> = all
-        .into_iter()
-        .map(|p| (operators::initial_bound(p.as_ref(), delay), p))
-        .collect();
-    all.sort_by_key(|(bound, _)| *bound);
-    let bounds = Arc::new(all.iter().map(|(b, _)| *b).collect());
-    let mine = all
-        .into_iter()
-        .map(|(_, p)| p)
-        .enumerate()
-        .filter(|(i, _)| i % peers == index)
-        .collect();
-    (mine, bounds)
-}
-
-/// A partition with its index in the global partition order.
-type IndexedPartition = (usize, Box<dyn Partition>);
-
-/// An input file, opened (and checked) before the run starts.
-enum Input {
-    Parquet(Arc<ParquetFile>),
-    Csv(PathBuf),
-    Failed(String, SourceError),
-}
-
-/// A file that could not be opened, in skip mode: yields its error once, as a reject.
-struct FailedPartition {
-    name: String,
-    error: Option<SourceError>,
-}
-
-impl Partition for FailedPartition {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn min_time(&self) -> Option<i64> {
-        None
-    }
-    fn next_batch(&mut self) -> Option<Result<(u64, arrow_array::RecordBatch), SourceError>> {
-        self.error.take().map(Err)
-    }
 }
 
 /// Runs a pipeline to the end.

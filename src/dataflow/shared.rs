@@ -1,0 +1,121 @@
+//! What the workers of a run share: the counters readable while it runs, the first error, the
+//! output files, the engines' reports, the stop flag and, for live runs, the positions and
+//! durable frontier that offsets are committed by.
+
+use crate::compute::cost::EngineReport;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Counters of a run, readable while it runs.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Input rows read.
+    pub rows_in: AtomicU64,
+    /// Rows (or files) rejected.
+    pub rejected: AtomicU64,
+    /// Rows dropped by the non-finite policy.
+    pub dropped: AtomicU64,
+    /// Late rows.
+    pub late: AtomicU64,
+    /// Windows computed.
+    pub windows: AtomicU64,
+    /// Alert events (open, update, resolved).
+    pub alert_events: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(super) fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// State shared by the workers of a run.
+#[derive(Default)]
+pub struct Shared {
+    /// Counters.
+    pub metrics: Metrics,
+    pub(super) abort: AtomicBool,
+    pub(super) error: Mutex<Option<String>>,
+    pub(super) files: Mutex<Vec<(String, Vec<PathBuf>)>>,
+    pub(super) engines: Mutex<Vec<EngineReport>>,
+    pub(super) finished_workers: AtomicUsize,
+    pub(super) stop: AtomicBool,
+    pub(super) positions: Mutex<Vec<(String, i32, i64)>>,
+    /// Live runs: every output row with a time below this is durable.
+    pub(super) durable: std::sync::atomic::AtomicI64,
+    /// Live runs: how often the sinks make their outputs durable (ms; 0 = only at the end).
+    pub(super) checkpoint_ms: std::sync::atomic::AtomicI64,
+    /// Live runs: the largest partition watermark any worker of this process has reached.
+    pub(super) live_max: std::sync::atomic::AtomicI64,
+}
+
+impl Shared {
+    /// Asks live sources to stop reading: the run then finishes what it read and ends cleanly.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    /// True once a stop was asked for.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+    /// Records where a live source stopped, per (topic, partition): the next offset to read.
+    pub fn record_positions(&self, positions: impl Iterator<Item = (String, i32, i64)>) {
+        self.positions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(positions);
+    }
+    /// Every output row with a time below the returned one is durable (live runs).
+    pub fn durable(&self) -> i64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+    /// Records that every output row below `t` is durable.
+    pub fn set_durable(&self, t: i64) {
+        self.durable.fetch_max(t, Ordering::SeqCst);
+    }
+    /// Records a worker's most advanced partition watermark; returns the process's.
+    pub fn note_live_bound(&self, t: i64) -> i64 {
+        self.live_max.fetch_max(t, Ordering::SeqCst).max(t)
+    }
+    /// How often sinks make outputs durable, when they should (ms).
+    pub fn checkpoint_every(&self) -> Option<Duration> {
+        let ms = self.checkpoint_ms.load(Ordering::SeqCst);
+        (ms > 0).then(|| Duration::from_millis(ms as u64))
+    }
+    /// Records the first error and asks every operator to stop.
+    pub fn fail(&self, e: String) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.abort.store(true, Ordering::SeqCst);
+    }
+    /// Adds one worker's engine counts to the run's (summed by engine name).
+    pub fn add_engine_reports(&self, reports: Vec<EngineReport>) {
+        let mut all = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        for r in reports {
+            match all.iter_mut().find(|a| a.name == r.name) {
+                Some(a) => {
+                    a.batches += r.batches;
+                    a.windows += r.windows;
+                    a.values += r.values;
+                    a.busy_secs += r.busy_secs;
+                    a.errors += r.errors;
+                    a.cross_checked += r.cross_checked;
+                    a.max_abs_diff = a.max_abs_diff.max(r.max_abs_diff);
+                    a.max_rel_diff = a.max_rel_diff.max(r.max_rel_diff);
+                }
+                None => all.push(r),
+            }
+        }
+    }
+    /// True once a failure was recorded.
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}
