@@ -6,6 +6,8 @@ pub mod detect;
 pub mod duration;
 pub mod kafka;
 pub mod schema;
+pub mod sink;
+pub mod testcase;
 mod validate;
 
 pub use detect::*;

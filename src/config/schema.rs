@@ -7,6 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use super::sink::*;
+pub use super::testcase::*;
+
 /// A whole pipeline definition: where readings come from, how they are cleaned, windowed,
 /// turned into features, scored, fused with rules, and where the results go.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -45,81 +48,6 @@ pub struct PipelineConfig {
     /// Pipeline tests (`hyflow test`): input readings and the windows and alerts they must give.
     #[serde(default)]
     pub test: Vec<TestConfig>,
-}
-
-/// A pipeline test: readings in, expected windows and alerts out.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TestConfig {
-    /// What the test checks, in words.
-    pub name: String,
-    /// A fixture to replay (Parquet or CSV, as the source kind says) instead of `series`.
-    #[serde(default)]
-    pub input: Option<String>,
-    /// Regular series of readings, written inline.
-    #[serde(default)]
-    pub series: Vec<SeriesConfig>,
-    /// Windows that must be in the output, with the given values.
-    #[serde(default)]
-    pub expect_window: Vec<ExpectWindow>,
-    /// Alert events that must be in the output.
-    #[serde(default)]
-    pub expect_alert: Vec<ExpectAlert>,
-    /// When true, the test fails if any alert event is produced.
-    #[serde(default)]
-    pub expect_no_alerts: bool,
-}
-
-/// Readings of one sensor at a fixed interval: `values` (repeated `repeat` times).
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SeriesConfig {
-    /// Sensor id.
-    pub sensor: String,
-    /// Time of the first reading, `YYYY-MM-DD HH:MM:SS` (UTC).
-    pub start: String,
-    /// Time between readings.
-    pub every: Duration,
-    /// The values, in order (NaN allowed as `nan`).
-    pub values: Vec<f64>,
-    /// How many times `values` is repeated.
-    #[serde(default = "one_u32")]
-    pub repeat: u32,
-}
-
-/// An expected window row.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ExpectWindow {
-    /// Sensor id.
-    pub sensor: String,
-    /// Window start, `YYYY-MM-DD HH:MM:SS` (UTC).
-    pub start: String,
-    /// Expected feature values (relative tolerance 1e-9), by column name.
-    #[serde(default)]
-    pub features: std::collections::BTreeMap<String, f64>,
-    /// Expected alert flag.
-    #[serde(default)]
-    pub alert: Option<bool>,
-    /// Expected fired rules, comma-separated as in the output.
-    #[serde(default)]
-    pub rules: Option<String>,
-}
-
-/// An expected alert event.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ExpectAlert {
-    /// Sensor id.
-    pub sensor: String,
-    /// `open`, `update` or `resolved`.
-    pub state: String,
-    /// End of the window that caused it, `YYYY-MM-DD HH:MM:SS` (UTC); any when absent.
-    #[serde(default)]
-    pub window_end: Option<String>,
-    /// Expected severity; any when absent.
-    #[serde(default)]
-    pub severity: Option<String>,
 }
 
 /// The kind of source.
@@ -227,7 +155,7 @@ pub struct SourceConfig {
     pub split_row_groups: bool,
 }
 
-fn empty() -> Spanned<String> {
+pub(super) fn empty() -> Spanned<String> {
     Spanned::new(0..0, String::new())
 }
 fn default_tz() -> Spanned<String> {
@@ -364,7 +292,7 @@ pub struct SensorClass {
     pub offset: f64,
 }
 
-fn one_u32() -> u32 {
+pub(super) fn one_u32() -> u32 {
     1
 }
 fn one() -> f64 {
@@ -477,129 +405,6 @@ pub struct BandConfig {
     /// Upper edge in Hz (exclusive).
     #[schemars(with = "f64")]
     pub high_hz: Spanned<f64>,
-}
-
-/// Sink kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum SinkKind {
-    /// Parquet files in a directory, rolled and optionally partitioned.
-    Parquet,
-    /// One Arrow IPC file (or stream) for tools that read Arrow directly.
-    ArrowIpc,
-    /// A Kafka topic: alerts as versioned JSON keyed by sensor (docs/alerts.md), or rejects
-    /// and late rows as JSON records (a dead-letter feed of refused readings).
-    Kafka,
-}
-
-/// Which output a sink writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum OutputKind {
-    /// One row per (sensor, window): features and scores.
-    Windows,
-    /// Alert lifecycle events: open, update, resolved.
-    Alerts,
-    /// Readings (or files) rejected by cleaning, with the reason.
-    Rejects,
-    /// Readings that came after their windows were computed.
-    Late,
-}
-
-/// Compression of Parquet sinks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Compression {
-    /// zstd (level 3).
-    #[default]
-    Zstd,
-    /// Snappy.
-    Snappy,
-    /// None.
-    None,
-}
-
-/// Directory partitioning of Parquet sinks, by the event time of each row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Partitioning {
-    /// All files in the sink's directory.
-    #[default]
-    None,
-    /// `date=YYYY-MM-DD/` directories.
-    Date,
-    /// `date=YYYY-MM-DD/hour=HH/` directories.
-    Hour,
-}
-
-/// Arrow IPC flavour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum IpcFormat {
-    /// The random-access file format (`.arrow`).
-    #[default]
-    File,
-    /// The streaming format (`.arrows`).
-    Stream,
-}
-
-/// An output.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SinkConfig {
-    /// Name of the sink (letters, digits, `-`, `_`); with `--out DIR` it is written to
-    /// `DIR/<name>`.
-    #[schemars(with = "String")]
-    pub name: Spanned<String>,
-    /// `parquet`, `arrow-ipc` or `kafka`.
-    pub kind: SinkKind,
-    /// `windows`, `alerts`, `rejects` or `late`.
-    pub output: OutputKind,
-    /// Directory (parquet) or file (arrow-ipc), relative to the current directory.
-    #[serde(default = "empty")]
-    #[schemars(with = "String")]
-    pub path: Spanned<String>,
-    /// Topic and producer settings (kind = "kafka").
-    #[serde(default)]
-    pub kafka: Option<super::kafka::KafkaSink>,
-    /// Parquet compression.
-    #[serde(default)]
-    pub compression: Compression,
-    /// Parquet directory partitioning by event time.
-    #[serde(default)]
-    pub partition: Partitioning,
-    /// Start a new Parquet file after this many rows.
-    #[serde(default = "default_roll_rows")]
-    pub roll_rows: usize,
-    /// Start a new Parquet file when a file's rows span more event time than this.
-    #[serde(default)]
-    pub roll_interval: Option<Duration>,
-    /// Arrow IPC flavour (arrow-ipc sinks only).
-    #[serde(default)]
-    pub format: IpcFormat,
-}
-
-impl SinkConfig {
-    /// A Parquet sink of `output` at `path` (one file, snappy, no partitioning): what the
-    /// commands that run a pipeline for their own purposes (score, eval, test) write to.
-    pub fn internal_parquet(name: &str, output: OutputKind, path: &std::path::Path) -> Self {
-        Self {
-            name: Spanned::new(0..0, name.into()),
-            kind: SinkKind::Parquet,
-            output,
-            path: Spanned::new(0..0, path.display().to_string()),
-            compression: Compression::Snappy,
-            partition: Partitioning::None,
-            roll_rows: usize::MAX,
-            roll_interval: None,
-            format: IpcFormat::File,
-            kafka: None,
-        }
-    }
-}
-
-fn default_roll_rows() -> usize {
-    1_000_000
 }
 
 /// Compute device.
