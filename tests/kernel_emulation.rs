@@ -3,27 +3,10 @@
 //! random and edge-case windows. scripts/test.sh runs these with the feature on.
 #![cfg(feature = "kernel-emulation")]
 
-use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend, kernel_codes};
+use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
 use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
 use hyflow::fixture::Rng;
 use std::sync::Arc;
-
-unsafe extern "C" {
-    fn hyflow_emu_features(
-        values: *const f64,
-        times: *const i64,
-        offsets: *const u32,
-        starts: *const i64,
-        n_windows: i32,
-        window_secs: f64,
-        kinds: *const i32,
-        band_lo: *const f64,
-        band_hi: *const f64,
-        n_feat: i32,
-        out: *mut f64,
-        threads: u32,
-    );
-}
 
 fn all_features() -> FeatureSet {
     let mut f = FeatureSet::default();
@@ -48,32 +31,7 @@ fn all_features() -> FeatureSet {
 }
 
 fn emulated(features: &FeatureSet, window_ms: i64, batch: &WindowBatch, threads: u32) -> Vec<f64> {
-    let (kinds, lo, hi) = kernel_codes(features);
-    let mut out = vec![f64::NAN; batch.len() * features.len()];
-    let offsets = if batch.offsets.is_empty() {
-        vec![0u32]
-    } else {
-        batch.offsets.clone()
-    };
-    // SAFETY: every pointer covers the lengths the kernel reads (offsets has windows + 1
-    // entries, values/times `offsets[last]`, out windows × features).
-    unsafe {
-        hyflow_emu_features(
-            batch.values.as_ptr(),
-            batch.times.as_ptr(),
-            offsets.as_ptr(),
-            batch.start.as_ptr(),
-            batch.len() as i32,
-            window_ms as f64 / 1000.0,
-            kinds.as_ptr(),
-            lo.as_ptr(),
-            hi.as_ptr(),
-            features.len() as i32,
-            out.as_mut_ptr(),
-            threads,
-        );
-    }
-    out
+    hyflow::compute::emulated::kernel_features(features, window_ms, batch, threads).data
 }
 
 /// |a - b| <= 1e-9 · max(|a|, |b|, scale): sums in another order differ in the last bits,

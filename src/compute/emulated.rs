@@ -40,10 +40,8 @@ const THREADS: u32 = 32;
 /// One batch copied for the kernel.
 struct Job {
     ticket: Ticket,
-    window_secs: f64,
-    kinds: Vec<i32>,
-    lo: Vec<f64>,
-    hi: Vec<f64>,
+    features: FeatureSet,
+    window_ms: i64,
     batch: WindowBatch,
 }
 
@@ -66,7 +64,12 @@ impl EmulatedBackend {
             .spawn(move || {
                 for job in inbox {
                     let started = Instant::now();
-                    let result = run(&job);
+                    let result = Ok(kernel_features(
+                        &job.features,
+                        job.window_ms,
+                        &job.batch,
+                        THREADS,
+                    ));
                     let done = Finished {
                         ticket: job.ticket,
                         result,
@@ -88,36 +91,42 @@ impl EmulatedBackend {
     }
 }
 
-/// Runs the feature kernel over one batch.
-fn run(job: &Job) -> Result<FeatureBatch, ComputeError> {
-    let b = &job.batch;
-    let width = job.kinds.len();
+/// Runs cuda/features.cu, emulated, over `batch` with `threads` threads per block (a multiple
+/// of 32): the features the GPU kernel gives, for this engine and the kernel tests.
+pub fn kernel_features(
+    features: &FeatureSet,
+    window_ms: i64,
+    batch: &WindowBatch,
+    threads: u32,
+) -> FeatureBatch {
+    let (kinds, lo, hi) = super::kernel_codes(features);
+    let width = kinds.len();
     let mut out = FeatureBatch {
         width,
-        data: vec![f64::NAN; b.len() * width],
+        data: vec![f64::NAN; batch.len() * width],
     };
-    if b.is_empty() {
-        return Ok(out);
+    if batch.is_empty() {
+        return out;
     }
     // SAFETY: offsets has windows + 1 entries, values and times `offsets[last]`, kinds/lo/hi
     // `width`, and out windows × width: everything the kernel indexes.
     unsafe {
         hyflow_emu_features(
-            b.values.as_ptr(),
-            b.times.as_ptr(),
-            b.offsets.as_ptr(),
-            b.start.as_ptr(),
-            b.len() as i32,
-            job.window_secs,
-            job.kinds.as_ptr(),
-            job.lo.as_ptr(),
-            job.hi.as_ptr(),
+            batch.values.as_ptr(),
+            batch.times.as_ptr(),
+            batch.offsets.as_ptr(),
+            batch.start.as_ptr(),
+            batch.len() as i32,
+            window_ms as f64 / 1000.0,
+            kinds.as_ptr(),
+            lo.as_ptr(),
+            hi.as_ptr(),
             width as i32,
             out.data.as_mut_ptr(),
-            THREADS,
+            threads,
         );
     }
-    Ok(out)
+    out
 }
 
 impl ComputeBackend for EmulatedBackend {
@@ -132,15 +141,7 @@ impl ComputeBackend for EmulatedBackend {
         batch: &WindowBatch,
         out: &mut FeatureBatch,
     ) -> Result<(), ComputeError> {
-        let (kinds, lo, hi) = super::kernel_codes(features);
-        *out = run(&Job {
-            ticket: 0,
-            window_secs: window_ms as f64 / 1000.0,
-            kinds,
-            lo,
-            hi,
-            batch: batch.clone(),
-        })?;
+        *out = kernel_features(features, window_ms, batch, THREADS);
         Ok(())
     }
 
@@ -155,13 +156,10 @@ impl ComputeBackend for EmulatedBackend {
         window_ms: i64,
         batch: &WindowBatch,
     ) -> Result<(), ComputeError> {
-        let (kinds, lo, hi) = super::kernel_codes(features);
         let job = Job {
             ticket,
-            window_secs: window_ms as f64 / 1000.0,
-            kinds,
-            lo,
-            hi,
+            features: features.clone(),
+            window_ms,
             batch: batch.clone(),
         };
         let lost = || ComputeError::Device(format!("{}: the device thread is gone", self.name));

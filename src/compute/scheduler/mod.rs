@@ -191,27 +191,41 @@ impl Hybrid {
                 }
             }
         }
-        let result = if i == 0 {
-            self.cpu(features, window_ms, &batch)
+        if i == 0 {
+            let result = self.cpu(features, window_ms, &batch);
+            self.done.push_back(Completed {
+                ticket,
+                batch,
+                result,
+            });
         } else {
             let started = Instant::now();
             let mut out = FeatureBatch::default();
-            match self.engines[i]
+            let outcome = self.engines[i]
                 .backend
                 .features(features, window_ms, &batch, &mut out)
-            {
-                Ok(()) => self.succeeded(
-                    i,
-                    features,
-                    window_ms,
-                    &batch,
-                    out,
-                    started.elapsed().as_secs_f64(),
-                ),
-                Err(err) => {
-                    self.failed(i, &err, batch.len());
-                    self.cpu(features, window_ms, &batch)
-                }
+                .map(|()| (out, started.elapsed().as_secs_f64()));
+            self.settle(i, features, window_ms, ticket, batch, outcome);
+        }
+        ticket
+    }
+
+    /// Records what engine `i` (an accelerator) gave for a batch, recomputing it on the CPU
+    /// when it failed, and queues the batch as completed.
+    fn settle(
+        &mut self,
+        i: usize,
+        features: &FeatureSet,
+        window_ms: i64,
+        ticket: Ticket,
+        batch: WindowBatch,
+        outcome: Result<(FeatureBatch, f64), ComputeError>,
+    ) {
+        let result = match outcome {
+            Ok((out, secs)) => self.succeeded(i, features, window_ms, &batch, out, secs),
+            Err(err) => {
+                self.failed(i, &err, batch.len());
+                self.cpu(features, window_ms, &batch)
             }
         };
         self.done.push_back(Completed {
@@ -219,7 +233,6 @@ impl Hybrid {
             batch,
             result,
         });
-        ticket
     }
 
     /// Every batch finished since the last call; with `wait`, at least one when any is
@@ -254,13 +267,7 @@ impl Hybrid {
                         self.engines[i].flight.len()
                     ));
                     while let Some((ticket, batch)) = self.engines[i].flight.pop_front() {
-                        self.failed(i, &err, batch.len());
-                        let result = self.cpu(features, window_ms, &batch);
-                        self.done.push_back(Completed {
-                            ticket,
-                            batch,
-                            result,
-                        });
+                        self.settle(i, features, window_ms, ticket, batch, Err(err.clone()));
                     }
                 }
                 return;
@@ -276,18 +283,8 @@ impl Hybrid {
                 continue;
             };
             let (ticket, batch) = flight.remove(k).expect("position is in range");
-            let result = match f.result {
-                Ok(out) => self.succeeded(i, features, window_ms, &batch, out, f.busy_secs),
-                Err(err) => {
-                    self.failed(i, &err, batch.len());
-                    self.cpu(features, window_ms, &batch)
-                }
-            };
-            self.done.push_back(Completed {
-                ticket,
-                batch,
-                result,
-            });
+            let outcome = f.result.map(|out| (out, f.busy_secs));
+            self.settle(i, features, window_ms, ticket, batch, outcome);
         }
     }
 

@@ -35,6 +35,17 @@ impl ComputeBackend for Fake {
     }
 }
 
+/// The scheduler over the CPU and `fake`, cross-checking `cross_check` of its batches.
+fn over(fake: impl ComputeBackend + 'static, policy: Policy, cross_check: f64) -> Hybrid {
+    Hybrid::new(
+        Box::new(CpuBackend),
+        vec![Box::new(fake)],
+        policy,
+        cross_check,
+        1e-9,
+    )
+}
+
 fn setup() -> (FeatureSet, WindowBatch) {
     let mut f = FeatureSet::default();
     f.push("mean", Feature::Mean);
@@ -60,13 +71,7 @@ fn failed_batches_are_recomputed_on_the_cpu_and_the_engine_is_dropped() {
         fail: true,
         nudge: 0.0,
     };
-    let mut h = Hybrid::new(
-        Box::new(CpuBackend),
-        vec![Box::new(fake)],
-        Policy::Accelerator,
-        0.0,
-        1e-9,
-    );
+    let mut h = over(fake, Policy::Accelerator, 0.0);
     let mut want = FeatureBatch::default();
     CpuBackend.features(&f, 1000, &b, &mut want).expect("cpu");
     for _ in 0..5 {
@@ -92,13 +97,7 @@ fn cross_check_reports_the_difference() {
         fail: false,
         nudge: 1e-7,
     };
-    let mut h = Hybrid::new(
-        Box::new(CpuBackend),
-        vec![Box::new(fake)],
-        Policy::Accelerator,
-        0.5,
-        1e-9,
-    );
+    let mut h = over(fake, Policy::Accelerator, 0.5);
     let mut out = FeatureBatch::default();
     for _ in 0..4 {
         h.features(&f, 1000, &b, &mut out).expect("ok");
@@ -117,13 +116,7 @@ fn cheapest_policy_measures_then_prefers_the_faster_engine() {
         fail: false,
         nudge: 0.0,
     };
-    let mut h = Hybrid::new(
-        Box::new(CpuBackend),
-        vec![Box::new(fake)],
-        Policy::Cheapest,
-        0.0,
-        1e-9,
-    );
+    let mut h = over(fake, Policy::Cheapest, 0.0);
     // Pretend the fake engine is 100× cheaper than measured for the CPU.
     for _ in 0..3 {
         h.engines[0].cost.observe(500.0, 1.0);
@@ -251,13 +244,7 @@ fn check_all(done: Vec<Completed>, tickets: &[Ticket], want: &[FeatureBatch]) {
 /// `cpu_secs` per batch, the accelerator 0.01 s.
 fn auto_over_async_fake(cpu_secs: f64) -> (Hybrid, Arc<AtomicU32>, Arc<AtomicU32>) {
     let (fake, begun, released) = AsyncFake::new(false, false);
-    let mut h = Hybrid::new(
-        Box::new(CpuBackend),
-        vec![Box::new(fake)],
-        Policy::Cheapest,
-        0.0,
-        1e-9,
-    );
+    let mut h = over(fake, Policy::Cheapest, 0.0);
     for _ in 0..3 {
         h.engines[0].cost.observe(500.0, cpu_secs);
         h.engines[1].cost.observe(500.0, 0.01);
@@ -310,13 +297,7 @@ fn auto_waits_for_a_full_accelerator_when_the_cpu_would_be_later() {
 fn a_dedicated_accelerator_is_waited_for_when_full() {
     let (f, bs, want) = batches(5);
     let (fake, begun, _) = AsyncFake::new(false, false);
-    let mut h = Hybrid::new(
-        Box::new(CpuBackend),
-        vec![Box::new(fake)],
-        Policy::Accelerator,
-        0.0,
-        1e-9,
-    );
+    let mut h = over(fake, Policy::Accelerator, 0.0);
     let tickets: Vec<Ticket> = bs.iter().map(|b| h.submit(&f, 1000, b.clone())).collect();
     assert_eq!(begun.load(Ordering::SeqCst), 5);
     let mut done = Vec::new();
@@ -334,13 +315,7 @@ fn batches_failed_or_lost_in_flight_are_recomputed_on_the_cpu() {
         let (f, bs, want) = batches(4);
         let (fake, _, released) = AsyncFake::new(fail, lose);
         released.store(u32::MAX, Ordering::SeqCst);
-        let mut h = Hybrid::new(
-            Box::new(CpuBackend),
-            vec![Box::new(fake)],
-            Policy::Accelerator,
-            0.0,
-            1e-9,
-        );
+        let mut h = over(fake, Policy::Accelerator, 0.0);
         let tickets: Vec<Ticket> = bs.iter().map(|b| h.submit(&f, 1000, b.clone())).collect();
         let mut done = Vec::new();
         while h.outstanding() > 0 {
