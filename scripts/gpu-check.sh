@@ -49,7 +49,11 @@ echo "== end-to-end replay of the manufacturing pipeline (spectral bands) on a l
 input=target/gpu-check/manufacturing_512x2h.parquet
 [ -e "$input" ] || "$hyflow" gen manufacturing --sensors 512 --duration 2h --seed 1 --out "$input" >/dev/null
 for device in cpu cuda:0 auto; do
-  sed "s/^device = .*/device = \"$device\"/" pipelines/manufacturing.toml > "target/gpu-check/m-$device.toml"
   echo "-- device = $device"
-  "$hyflow" replay -q -w 4 "target/gpu-check/m-$device.toml" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|cpu |cuda|energy"
+  "$hyflow" replay -q -w 4 pipelines/manufacturing.toml --device "$device" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|cpu |cuda|energy"
+done
+echo "== the benchmark workload (pipelines/bench.toml), 4 workers"
+for device in cpu cuda:0 auto; do
+  echo "-- device = $device"
+  "$hyflow" bench -w 4 --runs 3 --device "$device" | grep -E "end to end|cpu |cuda|energy"
 done

@@ -236,3 +236,23 @@ fn score_writes_one_row_per_input_row_matching_its_golden_file() {
     let want = std::fs::read_to_string(&golden).expect("golden scores (HYFLOW_BLESS=1 creates it)");
     assert!(want == got, "scores differ from {}", golden.display());
 }
+
+#[test]
+fn device_option_overrides_the_pipeline_and_is_checked() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out").display().to_string();
+    let (code, stdout, err) = hyflow(&[
+        "replay",
+        "pipelines/bench.toml",
+        "--device",
+        "cpu",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("device = \"auto\""), "{err}");
+    assert!(stdout.contains("    cpu "), "{stdout}");
+    let (code, _, err) = hyflow(&["replay", "pipelines/bench.toml", "--device", "gpu"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown device \"gpu\""), "{err}");
+}

@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Worker threads.
     #[arg(short = 'w', long, default_value_t = 2)]
     workers: usize,
+    /// Compute device instead of the pipeline's `[compute] device` (`auto`, `cpu`, `cuda:N`).
+    #[arg(long)]
+    device: Option<String>,
     /// Timed runs (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -57,7 +60,11 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         Some(p) => p,
         None => ensure_input(a.sensors, a.seconds)?,
     };
-    let pipeline = Arc::new(config::load(&a.pipeline)?);
+    let mut pipeline = config::load(&a.pipeline)?;
+    if let Some(d) = &a.device {
+        pipeline.set_device(d).map_err(anyhow::Error::msg)?;
+    }
+    let pipeline = Arc::new(pipeline);
     let rss_before = peak_rss_mib();
 
     // Source stage alone: decode + clean + route, one thread.

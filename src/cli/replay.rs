@@ -26,6 +26,9 @@ pub struct ReplayArgs {
     /// Worker threads.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
+    /// Compute device instead of the pipeline's `[compute] device` (`auto`, `cpu`, `cuda:N`).
+    #[arg(long)]
+    device: Option<String>,
     /// No progress bar or log lines while running.
     #[arg(short, long)]
     quiet: bool,
@@ -39,7 +42,11 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
-    let pipeline = Arc::new(config::load(&a.pipeline)?);
+    let mut pipeline = config::load(&a.pipeline)?;
+    if let Some(d) = &a.device {
+        pipeline.set_device(d).map_err(anyhow::Error::msg)?;
+    }
+    let pipeline = Arc::new(pipeline);
     let cluster = cluster_of(a.hosts.as_deref(), a.process)?;
     let opts = RunOptions {
         workers: a.workers,

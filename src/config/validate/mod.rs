@@ -37,6 +37,29 @@ impl CompiledRule {
     }
 }
 
+/// True for the `[compute] device` settings hyflow knows: `auto`, `cpu`, `cuda:N`, and for
+/// tests `emu:N` and `auto-emu`.
+pub fn known_device(dev: &str) -> bool {
+    let numbered = |prefix: &str| {
+        dev.strip_prefix(prefix)
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    ["auto", "cpu", "auto-emu"].contains(&dev) || numbered("cuda:") || numbered("emu:")
+}
+
+impl Pipeline {
+    /// Overrides `[compute] device` (the `--device` option of `replay` and `bench`).
+    pub fn set_device(&mut self, device: &str) -> Result<(), String> {
+        if !known_device(device) {
+            return Err(format!(
+                "unknown device {device:?}: use \"auto\", \"cpu\" or \"cuda:N\""
+            ));
+        }
+        self.config.compute.device = toml::Spanned::new(0..0, device.to_string());
+        Ok(())
+    }
+}
+
 /// A validated pipeline: the parsed file plus everything derived from it.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -451,12 +474,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
 
     // [compute]
     let dev = config.compute.device.get_ref().as_str();
-    let numbered = |prefix: &str| {
-        dev.strip_prefix(prefix)
-            .is_some_and(|n| n.parse::<u32>().is_ok())
-    };
-    let known = ["auto", "cpu", "auto-emu"].contains(&dev);
-    if !known && !numbered("cuda:") && !numbered("emu:") {
+    if !known_device(dev) {
         c.at(
             &config.compute.device,
             format!("unknown device {dev:?}"),
