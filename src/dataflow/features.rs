@@ -27,6 +27,9 @@ use timely::dataflow::operators::{Capability, Operator};
 /// batch itself is kept only when there are several; a single one comes back from the engine).
 pub type Parts = Vec<(Capability<i64>, Option<WindowBatch>)>;
 
+/// How often the stage looks for finished batches while some are in flight.
+const POLL: Duration = Duration::from_micros(100);
+
 /// Batches given to the engine, handed on in the order they were given: engines finish them
 /// in any order (a batch spilled to the CPU before the GPU's), but the score stage updates each
 /// sensor's detectors in the order its windows arrive, which must be time order.
@@ -223,8 +226,9 @@ pub fn features_stage<'s>(
                     }
                 }
                 if !flight.is_empty() {
-                    // Look again soon: the accelerator finishes on its own.
-                    act.activate();
+                    // Look again soon: the accelerator finishes on its own (a batch takes
+                    // milliseconds; polling every 100 µs lets an idle worker sleep meanwhile).
+                    act.activate_after(POLL);
                 }
                 if end
                     && flight.is_empty()
