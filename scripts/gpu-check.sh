@@ -26,11 +26,22 @@ fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi not found"
 
-# NVRTC from its wheel when the machine has none (the driver comes with the machine).
-if ! ldconfig -p | grep -q libnvrtc.so.12; then
-  nvrtc_dir=${HYFLOW_NVRTC_DIR:-$HOME/.cache/hyflow/nvrtc-12.8.93}
-  [ -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ] || python3 -m pip install --quiet --no-deps --target "$nvrtc_dir" nvidia-cuda-nvrtc-cu12==12.8.93
-  export LD_LIBRARY_PATH="$nvrtc_dir/nvidia/cuda_nvrtc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# NVRTC: the machine's own when it has one. cudarc (built for CUDA 12.8) looks for
+# libnvrtc.so, libnvrtc.so.12, ...: a CUDA 13 image has libnvrtc.so.13, so link it as
+# libnvrtc.so. Else the 12.8 wheel (needs the network, which a device machine may not have).
+if ! ldconfig -p | grep -q 'libnvrtc.so.12 '; then
+  nv=$(ldconfig -p | grep -o '/[^ ]*/libnvrtc\.so\.1[0-9]*$' | head -1)
+  [ -n "$nv" ] || nv=$(find /usr/local /usr/lib /opt -name 'libnvrtc.so.1[0-9]*' 2>/dev/null | grep -v builtins | sort | tail -1)
+  if [ -n "$nv" ]; then
+    mkdir -p target/nvrtc-link
+    ln -sf "$nv" target/nvrtc-link/libnvrtc.so
+    export LD_LIBRARY_PATH="$PWD/target/nvrtc-link:$(dirname "$nv")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "NVRTC: $nv"
+  else
+    nvrtc_dir=${HYFLOW_NVRTC_DIR:-$HOME/.cache/hyflow/nvrtc-12.8.93}
+    [ -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ] || python3 -m pip install --quiet --no-deps --target "$nvrtc_dir" nvidia-cuda-nvrtc-cu12==12.8.93
+    export LD_LIBRARY_PATH="$nvrtc_dir/nvidia/cuda_nvrtc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
 fi
 
 set -e

@@ -162,9 +162,18 @@ impl CudaBackend {
         let ctx =
             CudaContext::new(ordinal).map_err(|e| err(&format!("opening cuda:{ordinal}"), e))?;
         // FMA contraction off: the same roundings as the CPU reference, so cross-checks compare
-        // like with like.
+        // like with like. PTX for the device's own architecture where it is one NVRTC knows
+        // by name (else NVRTC's default, which the driver compiles on load).
+        let arch = match ctx.compute_capability() {
+            Ok((8, 0)) => Some("compute_80"),
+            Ok((8, 6)) => Some("compute_86"),
+            Ok((8, 9)) => Some("compute_89"),
+            Ok((9, 0)) => Some("compute_90"),
+            _ => None,
+        };
         let opts = CompileOptions {
             fmad: Some(false),
+            arch,
             ..Default::default()
         };
         let ptx = compile_ptx_with_opts(FEATURES_CU, opts)
