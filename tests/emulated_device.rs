@@ -133,3 +133,69 @@ fn same_row(x: &str, y: &str) -> bool {
                 }
         })
 }
+
+#[test]
+fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
+    // Live runs: windows wait at most `max-batch-delay` for company. One batch of windows
+    // goes in, the input stays open (as a live source's does), and the features come out
+    // once the deadline passes, not at the end of the input.
+    use hyflow::compute::WindowBatch;
+    use hyflow::dataflow::{Shared, features::features_stage, operators::Stage};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    use timely::dataflow::operators::{Input, Inspect, Probe};
+
+    let mut pipeline =
+        hyflow::config::load(&common::root().join("pipelines/manufacturing.toml")).expect("load");
+    pipeline.set_device("emu:0").expect("emu:0");
+    pipeline.config.compute.max_batch_delay = hyflow::config::Duration::from_ms(200);
+    let pipeline = Arc::new(pipeline);
+    let got = Arc::new(Mutex::new(Vec::<(i64, usize, usize)>::new()));
+    let seen = got.clone();
+    timely::execute_directly(move |worker| {
+        let shared = Arc::new(Shared::default());
+        let probe = timely::dataflow::ProbeHandle::new();
+        let mut input = worker.dataflow::<i64, _, _>(|scope| {
+            let (input, stream) = scope.new_input::<Vec<Stage>>();
+            features_stage(stream, pipeline.clone(), shared)
+                .inspect(move |s: &Stage| {
+                    if let Stage::Features(w, f) = s {
+                        seen.lock().unwrap().push((w.end[0], w.len(), f.data.len()));
+                    }
+                })
+                .probe_with(&probe);
+            input
+        });
+        let mut batch = WindowBatch::default();
+        for s in 0..3u32 {
+            batch.push_window(s, Arc::from(format!("s{s}").as_str()), 0, 10_000);
+            for i in 0..10 {
+                batch.times.push(i * 1000);
+                batch.values.push(f64::from(s) + i as f64);
+            }
+            batch.finish_window(0);
+        }
+        input.advance_to(10_000);
+        input.send(Stage::Windows(batch));
+        input.advance_to(20_000);
+        let started = Instant::now();
+        while probe.less_than(&20_000) && started.elapsed() < Duration::from_secs(20) {
+            worker.step_or_park(Some(Duration::from_millis(10)));
+        }
+        assert!(
+            !probe.less_than(&20_000),
+            "the batch never left the features stage"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150),
+            "sent before its deadline: {waited:?}"
+        );
+        drop(input);
+    });
+    let width = hyflow::config::load(&common::root().join("pipelines/manufacturing.toml"))
+        .expect("load")
+        .features
+        .len();
+    assert_eq!(*got.lock().unwrap(), vec![(10_000, 3, 3 * width)]);
+}
