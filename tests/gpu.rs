@@ -2,6 +2,8 @@
 //! kernel runs. Ignored elsewhere (no GPU in CI); scripts/gpu-check.sh runs these with
 //! `--ignored` and records what they print in docs/gpu.md.
 
+mod common;
+
 use hyflow::compute::{
     ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend, cuda::CudaBackend,
 };
@@ -9,28 +11,6 @@ use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
 use hyflow::fixture::Rng;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn all_features() -> FeatureSet {
-    let mut f = FeatureSet::default();
-    for (n, k) in SCALAR_FEATURES {
-        f.push(n, *k);
-    }
-    f.push(
-        "band_low",
-        Feature::Band {
-            low_hz: 0.0,
-            high_hz: 2.0,
-        },
-    );
-    f.push(
-        "band_mid",
-        Feature::Band {
-            low_hz: 2.0,
-            high_hz: 7.5,
-        },
-    );
-    f
-}
 
 fn random_batch(windows: usize, per: usize, seed: u64) -> WindowBatch {
     let mut rng = Rng::new(seed);
@@ -52,7 +32,7 @@ fn random_batch(windows: usize, per: usize, seed: u64) -> WindowBatch {
 #[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
 fn cuda_engine_equals_the_cpu_reference() {
     let mut gpu = CudaBackend::new(0).expect("a CUDA device");
-    let features = all_features();
+    let features = common::all_features();
     for seed in 0..4 {
         let batch = random_batch(2000, 200, seed);
         let (mut want, mut got) = (FeatureBatch::default(), FeatureBatch::default());
@@ -99,7 +79,7 @@ fn feature_kernel_throughput() {
     };
     for (name, features) in [
         ("11 scalar features", scalar),
-        ("11 scalar + 2 bands", all_features()),
+        ("11 scalar + 2 bands", common::all_features()),
     ] {
         for (windows, per) in [(10_000, 100), (100_000, 100), (20_000, 1000)] {
             let batch = random_batch(windows, per, 7);
@@ -146,7 +126,7 @@ fn worst_difference(want: &FeatureBatch, got: &FeatureBatch) -> f64 {
 #[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
 fn batches_in_flight_come_back_in_order_and_equal_the_cpu_reference() {
     use hyflow::compute::scheduler::{Hybrid, Policy};
-    let features = all_features();
+    let features = common::all_features();
     let batches: Vec<WindowBatch> = (0..8)
         .map(|s| random_batch(500 + 300 * s, 100, s as u64))
         .collect();
@@ -222,7 +202,7 @@ fn batches_in_flight_come_back_in_order_and_equal_the_cpu_reference() {
 #[test]
 #[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
 fn feature_kernel_bandwidth_with_two_batches_in_flight() {
-    let features = all_features();
+    let features = common::all_features();
     let mut gpu = CudaBackend::new(0).expect("a CUDA device");
     for (windows, per) in [(100_000, 100), (50_000, 1000)] {
         let batch = random_batch(windows, per, 3);

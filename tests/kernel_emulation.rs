@@ -3,32 +3,12 @@
 //! random and edge-case windows. scripts/test.sh runs these with the feature on.
 #![cfg(feature = "kernel-emulation")]
 
+mod common;
+
 use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
-use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
+use hyflow::features::{Feature, FeatureSet};
 use hyflow::fixture::Rng;
 use std::sync::Arc;
-
-fn all_features() -> FeatureSet {
-    let mut f = FeatureSet::default();
-    for (n, k) in SCALAR_FEATURES {
-        f.push(n, *k);
-    }
-    f.push(
-        "band_low",
-        Feature::Band {
-            low_hz: 0.0,
-            high_hz: 2.0,
-        },
-    );
-    f.push(
-        "band_mid",
-        Feature::Band {
-            low_hz: 2.0,
-            high_hz: 7.5,
-        },
-    );
-    f
-}
 
 fn emulated(features: &FeatureSet, window_ms: i64, batch: &WindowBatch, threads: u32) -> Vec<f64> {
     hyflow::compute::emulated::kernel_features(features, window_ms, batch, threads).data
@@ -47,7 +27,7 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
 }
 
 fn check(batch: &WindowBatch, window_ms: i64, threads: u32, what: &str) {
-    let features = all_features();
+    let features = common::all_features();
     let mut want = FeatureBatch::default();
     CpuBackend
         .features(&features, window_ms, batch, &mut want)
