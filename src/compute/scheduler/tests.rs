@@ -225,6 +225,20 @@ fn batches(n: usize) -> (FeatureSet, Vec<WindowBatch>, Vec<FeatureBatch>) {
     (f, bs, want)
 }
 
+/// Submits every batch (1 s windows), in order.
+fn submit_all(h: &mut Hybrid, f: &FeatureSet, bs: &[WindowBatch]) -> Vec<Ticket> {
+    bs.iter().map(|b| h.submit(f, 1000, b.clone())).collect()
+}
+
+/// Everything outstanding, waiting for it.
+fn drain(h: &mut Hybrid, f: &FeatureSet) -> Vec<Completed> {
+    let mut done = Vec::new();
+    while h.outstanding() > 0 {
+        done.extend(h.poll(f, 1000, true));
+    }
+    done
+}
+
 /// Checks that every ticket came back once with the CPU's features of its batch.
 fn check_all(done: Vec<Completed>, tickets: &[Ticket], want: &[FeatureBatch]) {
     let mut seen = vec![false; tickets.len()];
@@ -258,7 +272,7 @@ fn auto_spills_to_the_cpu_when_the_accelerator_is_full_and_returns_every_batch()
     // The CPU (0.015 s) is slower than the accelerator (0.01 s) but sooner than waiting for
     // two batches ahead (0.03 s): batches 3-5 spill.
     let (mut h, begun, released) = auto_over_async_fake(0.015);
-    let tickets: Vec<Ticket> = bs.iter().map(|b| h.submit(&f, 1000, b.clone())).collect();
+    let tickets = submit_all(&mut h, &f, &bs);
     assert_eq!(begun.load(Ordering::SeqCst), 2, "two slots");
     assert_eq!(h.outstanding(), 5);
     let mut done = h.poll(&f, 1000, false);
@@ -282,13 +296,9 @@ fn auto_spills_to_the_cpu_when_the_accelerator_is_full_and_returns_every_batch()
 fn auto_waits_for_a_full_accelerator_when_the_cpu_would_be_later() {
     let (f, bs, want) = batches(5);
     let (mut h, begun, _) = auto_over_async_fake(1.0);
-    let tickets: Vec<Ticket> = bs.iter().map(|b| h.submit(&f, 1000, b.clone())).collect();
+    let tickets = submit_all(&mut h, &f, &bs);
     assert_eq!(begun.load(Ordering::SeqCst), 5);
-    let mut done = Vec::new();
-    while h.outstanding() > 0 {
-        done.extend(h.poll(&f, 1000, true));
-    }
-    check_all(done, &tickets, &want);
+    check_all(drain(&mut h, &f), &tickets, &want);
     let r = h.engine_reports();
     assert_eq!((r[0].batches, r[1].batches, r[1].spilled), (0, 5, 0));
 }
@@ -298,13 +308,9 @@ fn a_dedicated_accelerator_is_waited_for_when_full() {
     let (f, bs, want) = batches(5);
     let (fake, begun, _) = AsyncFake::new(false, false);
     let mut h = over(fake, Policy::Accelerator, 0.0);
-    let tickets: Vec<Ticket> = bs.iter().map(|b| h.submit(&f, 1000, b.clone())).collect();
+    let tickets = submit_all(&mut h, &f, &bs);
     assert_eq!(begun.load(Ordering::SeqCst), 5);
-    let mut done = Vec::new();
-    while h.outstanding() > 0 {
-        done.extend(h.poll(&f, 1000, true));
-    }
-    check_all(done, &tickets, &want);
+    check_all(drain(&mut h, &f), &tickets, &want);
     let r = h.engine_reports();
     assert_eq!((r[0].batches, r[1].batches, r[1].spilled), (0, 5, 0));
 }
@@ -316,12 +322,8 @@ fn batches_failed_or_lost_in_flight_are_recomputed_on_the_cpu() {
         let (fake, _, released) = AsyncFake::new(fail, lose);
         released.store(u32::MAX, Ordering::SeqCst);
         let mut h = over(fake, Policy::Accelerator, 0.0);
-        let tickets: Vec<Ticket> = bs.iter().map(|b| h.submit(&f, 1000, b.clone())).collect();
-        let mut done = Vec::new();
-        while h.outstanding() > 0 {
-            done.extend(h.poll(&f, 1000, true));
-        }
-        check_all(done, &tickets, &want);
+        let tickets = submit_all(&mut h, &f, &bs);
+        check_all(drain(&mut h, &f), &tickets, &want);
         let r = h.engine_reports();
         assert_eq!(
             (r[0].batches, r[1].batches),
