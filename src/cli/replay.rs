@@ -207,10 +207,16 @@ pub fn print_cost_report(s: &Summary) {
                 .filter(|e| e.name == format!("cuda:{ordinal}"))
                 .map(|e| e.values)
                 .sum();
-            format!(
-                "GPU cuda:{ordinal} {joules:.1} J = {:.2} J per million readings it computed (NVML, whole device)",
-                per_million(*joules, on_gpu)
-            )
+            if on_gpu == 0 {
+                format!(
+                    "GPU cuda:{ordinal} {joules:.1} J, no readings computed on it (NVML, whole device)"
+                )
+            } else {
+                format!(
+                    "GPU cuda:{ordinal} {joules:.1} J = {:.2} J per million readings it computed (NVML, whole device)",
+                    per_million(*joules, on_gpu)
+                )
+            }
         }
     };
     println!("  energy: {cpu}; {gpu}");

@@ -67,7 +67,11 @@ impl<T: DeviceRepr + ValidAsZeroBits> Buffer<T> {
     /// Makes room for `n` elements (doubling), dropping the old contents. Only called on a slot
     /// with no work in flight.
     fn reserve(&mut self, stream: &Arc<CudaStream>, n: usize) -> Result<(), ComputeError> {
-        let have = self.host.as_ref().map_or(0, |h| h.len());
+        // Both sides, or neither: a failed allocation leaves the buffer empty.
+        let have = match (&self.host, &self.device) {
+            (Some(h), Some(_)) => h.len(),
+            _ => 0,
+        };
         if have >= n.max(1) {
             return Ok(());
         }
@@ -85,9 +89,13 @@ impl<T: DeviceRepr + ValidAsZeroBits> Buffer<T> {
             .map_err(|e| err("allocating pinned host memory", e))?,
         );
         // SAFETY: as above, device memory is written before it is read.
-        self.device = Some(
-            unsafe { stream.alloc::<T>(cap) }.map_err(|e| err("allocating device memory", e))?,
-        );
+        match unsafe { stream.alloc::<T>(cap) } {
+            Ok(d) => self.device = Some(d),
+            Err(e) => {
+                self.host = None;
+                return Err(err("allocating device memory", e));
+            }
+        }
         Ok(())
     }
 

@@ -136,6 +136,14 @@ impl Running {
     }
     /// Waits for the end of the run.
     pub fn wait(mut self) -> Result<Summary, RunError> {
+        // A worker that panicked holds its capabilities forever, so the others may never
+        // finish: return its error without joining them (the process is about to exit).
+        while !self.is_done() && !self.shared.panicked.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        if self.shared.panicked.load(Ordering::SeqCst) {
+            std::mem::forget(self.guards.take());
+        }
         let results = self.guards.take().map(|g| g.join()).unwrap_or_default();
         if let Some(e) = self
             .shared
@@ -341,6 +349,7 @@ fn launch(
     };
     let guards = timely::execute(config, move |worker| {
         let index = worker.index();
+        let _done = shared::WorkerDone(sh.clone(), index);
         let peers = worker.peers();
         let delay = pipeline.config.source.max_out_of_orderness.ms
             + pipeline.config.window.allowed_lateness.ms;
@@ -393,7 +402,6 @@ fn launch(
             operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
         });
         while worker.step_or_park(None) {}
-        sh.finished_workers.fetch_add(1, Ordering::SeqCst);
     })
     .map_err(RunError::Failed)?;
     Ok(Running {

@@ -4,8 +4,8 @@
 
 use crate::compute::cost::EngineReport;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Counters of a run, readable while it runs.
@@ -44,6 +44,8 @@ pub struct Shared {
     pub(super) files: Mutex<Vec<(String, Vec<PathBuf>)>>,
     pub(super) engines: Mutex<Vec<EngineReport>>,
     pub(super) finished_workers: AtomicUsize,
+    /// A worker panicked: the others may wait for it forever, so the run is not joined.
+    pub(super) panicked: AtomicBool,
     pub(super) stop: AtomicBool,
     pub(super) positions: Mutex<Vec<(String, i32, i64)>>,
     /// Live runs: every output row with a time below this is durable.
@@ -52,6 +54,23 @@ pub struct Shared {
     pub(super) checkpoint_ms: std::sync::atomic::AtomicI64,
     /// Live runs: the largest partition watermark any worker of this process has reached.
     pub(super) live_max: std::sync::atomic::AtomicI64,
+}
+
+/// Counts its worker as finished when dropped, at the end of the worker's loop or when the
+/// worker panics (which then fails the run).
+pub(super) struct WorkerDone(pub(super) Arc<Shared>, pub(super) usize);
+
+impl Drop for WorkerDone {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail(format!(
+                "worker {} stopped by a panic (its message is above); the run is abandoned",
+                self.1
+            ));
+            self.0.panicked.store(true, Ordering::SeqCst);
+        }
+        self.0.finished_workers.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -117,5 +136,32 @@ impl Shared {
     /// True once a failure was recorded.
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_that_panics_fails_the_run_and_counts_as_finished() {
+        let shared = Arc::new(Shared::default());
+        let (ok, bad) = (shared.clone(), shared.clone());
+        std::thread::spawn(move || {
+            let _done = WorkerDone(ok, 0);
+        })
+        .join()
+        .expect("worker 0 ends");
+        assert!(!shared.panicked.load(Ordering::SeqCst) && !shared.aborted());
+        let r = std::thread::spawn(move || {
+            let _done = WorkerDone(bad, 1);
+            panic!("worker 1 breaks");
+        })
+        .join();
+        assert!(r.is_err());
+        assert_eq!(shared.finished_workers.load(Ordering::SeqCst), 2);
+        assert!(shared.panicked.load(Ordering::SeqCst) && shared.aborted());
+        let err = shared.error.lock().unwrap().clone().unwrap_or_default();
+        assert!(err.contains("worker 1 stopped by a panic"), "{err}");
     }
 }
