@@ -6,36 +6,7 @@
 
 mod common;
 
-use std::path::Path;
-
-/// The manufacturing pipeline over `input` on `device`, with batches of at most 16 windows.
-fn pipeline(input: &Path, device: &str) -> String {
-    let text = std::fs::read_to_string(common::root().join("pipelines/manufacturing.toml"))
-        .expect("manufacturing.toml");
-    let text = text
-        .replace(
-            "fixtures/manufacturing.parquet",
-            &input.display().to_string(),
-        )
-        .replace(
-            "device = \"auto\"",
-            &format!("device = \"{device}\"\ncross-check = 0.5\nmax-batch-delay = \"10s\""),
-        )
-        .replace("max-batch-windows = 4096", "max-batch-windows = 16")
-        // Two things compare values exactly, so the last bit of a window's mean (the kernel
-        // sums in another order than the reference) can change them: the mean-crossing rate
-        // (a value equal to the mean) and the stuck detector on `mean` (two windows with the
-        // same mean by coincidence: seen with seed 6). They are left out here; the kernel's
-        // crossing rate is checked against the reference in tests/kernel_emulation.rs.
-        .replace(", \"mean-crossing-rate\"]", "]")
-        .replace(
-            "kind = \"stuck\"\nfeatures = [\"mean\"]",
-            "kind = \"stuck\"\nfeatures = [\"std\"]",
-        );
-    assert!(!text.contains("mean-crossing-rate") && text.contains("features = [\"std\"]"));
-    assert!(text.contains(device), "device setting replaced");
-    text
-}
+use common::device;
 
 /// Summed counts of the engine named `name`: (batches, windows, cross-checked, largest
 /// relative difference, spilled).
@@ -61,8 +32,9 @@ fn the_emulated_device_gives_the_cpu_results() {
     let ds = hyflow::fixture::manufacturing::generate(4, 5 * 60_000, 5);
     hyflow::fixture::write(ds, &input).expect("fixture");
     let (cpu_out, emu_out) = (dir.path().join("cpu"), dir.path().join("emu"));
-    let cpu = common::replay_text(&pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
-    let emu = common::replay_text(&pipeline(&input, "emu:0"), 2, &emu_out).expect("emu run");
+    let cpu = common::replay_text(&device::pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
+    let emu =
+        common::replay_text(&device::pipeline(&input, "emu:0"), 2, &emu_out).expect("emu run");
 
     // The emulated engine did the work, in several batches, and was cross-checked.
     let (batches, windows, checked, diff, _) = engine(&emu, "emu:0");
@@ -78,7 +50,7 @@ fn the_emulated_device_gives_the_cpu_results() {
     );
     assert!(cpu.alert_events > 0, "the input has anomalies");
     assert_eq!(emu.alert_events, cpu.alert_events);
-    same_outputs(&cpu_out, &emu_out);
+    device::same_outputs(&cpu_out, &emu_out);
 }
 
 #[test]
@@ -91,47 +63,15 @@ fn routing_between_the_cpu_and_the_emulated_device_gives_the_cpu_results() {
     let ds = hyflow::fixture::manufacturing::generate(4, 10 * 60_000, 6);
     hyflow::fixture::write(ds, &input).expect("fixture");
     let (cpu_out, auto_out) = (dir.path().join("cpu"), dir.path().join("auto"));
-    let cpu = common::replay_text(&pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
-    let auto = common::replay_text(&pipeline(&input, "auto-emu"), 2, &auto_out).expect("run");
+    let cpu = common::replay_text(&device::pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
+    let auto =
+        common::replay_text(&device::pipeline(&input, "auto-emu"), 2, &auto_out).expect("run");
     let (on_emu, _, _, _, spilled) = engine(&auto, "emu:0");
     let (on_cpu, ..) = engine(&auto, "cpu");
     assert!(on_emu >= 2 && on_cpu > on_emu, "emu {on_emu}, cpu {on_cpu}");
     println!("emu:0 {on_emu} batches, cpu {on_cpu}, spilled {spilled}");
     assert_eq!(auto.alert_events, cpu.alert_events);
-    same_outputs(&cpu_out, &auto_out);
-}
-
-/// Every output of two runs equal, row for row; numbers within rounding (the kernel sums in
-/// another order than the reference).
-fn same_outputs(want: &Path, got: &Path) {
-    for sink in ["windows", "alerts", "rejects", "late"] {
-        let file = |root: &Path| root.join(sink).join("part-00000.parquet");
-        let (a, b) = (common::dump(&file(want)), common::dump(&file(got)));
-        assert!(
-            a.lines().count() > 1 || sink != "windows",
-            "{sink} has rows"
-        );
-        assert_eq!(a.lines().count(), b.lines().count(), "{sink}: rows");
-        for (n, (x, y)) in a.lines().zip(b.lines()).enumerate() {
-            assert!(
-                same_row(x, y),
-                "{sink} row {n} differs:\n  want {x}\n  got  {y}"
-            );
-        }
-    }
-}
-
-/// CSV rows equal field by field, numbers within 1e-9 relative (1e-12 absolute near 0).
-fn same_row(x: &str, y: &str) -> bool {
-    let (xs, ys): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
-    xs.len() == ys.len()
-        && xs.iter().zip(&ys).all(|(a, b)| {
-            a == b
-                || match (a.parse::<f64>(), b.parse::<f64>()) {
-                    (Ok(a), Ok(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-3),
-                    _ => false,
-                }
-        })
+    device::same_outputs(&cpu_out, &auto_out);
 }
 
 #[test]

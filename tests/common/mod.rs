@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod device;
 pub mod kafka;
 
 use hyflow::config;

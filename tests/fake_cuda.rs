@@ -1,0 +1,266 @@
+//! hyflow's CUDA engine (src/compute/cuda.rs, through cudarc's driver API) end to end without a
+//! GPU: the `hyflow` binary runs with cuda/emu/fake_driver.cpp as its libcuda and
+//! libnvidia-ml, a driver that runs cuda/features.cu on the CPU and checks what a GPU would
+//! not (lazy streams, poisoned device memory, bounds, pinned and write-combined memory, the
+//! PTX target). The replay must give the CPU's results, keep two batches in flight, and lose
+//! no batch when the device faults or runs out of memory. scripts/test.sh builds the driver
+//! (the `kernel-emulation` feature) and puts NVRTC on LD_LIBRARY_PATH.
+#![cfg(feature = "kernel-emulation")]
+
+mod common;
+
+use common::device;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a run of `hyflow replay` on the fake driver printed and counted.
+struct Run {
+    stdout: String,
+    stderr: String,
+    /// The fake driver's counts (HYFLOW_FAKE_CUDA_STATS).
+    stats: HashMap<String, u64>,
+    out: PathBuf,
+}
+
+impl Run {
+    fn stat(&self, key: &str) -> u64 {
+        self.stats.get(key).copied().unwrap_or(0)
+    }
+
+    /// (batches, windows) of engine `name` in the cost report.
+    fn engine(&self, name: &str) -> (u64, u64) {
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{}", self.stdout));
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (n[0], n[1])
+    }
+
+    /// Batches of engine `name` cross-checked on the CPU.
+    fn cross_checked(&self, name: &str) -> u64 {
+        self.count_near(name, "cross-checked ", true)
+    }
+
+    /// Batches engine `name` failed (recomputed on the CPU).
+    fn failed(&self, name: &str) -> u64 {
+        self.count_near(name, " failed", false)
+    }
+
+    /// The number just after (`after`) or just before `word` on engine `name`'s line, or 0.
+    fn count_near(&self, name: &str, word: &str, after: bool) -> u64 {
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .expect("engine line");
+        let (before, rest) = match line.split_once(word) {
+            Some(x) => x,
+            None => return 0,
+        };
+        let n = if after {
+            rest.split_whitespace().next()
+        } else {
+            before.split_whitespace().last()
+        };
+        n.and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// A manufacturing input of `sensors` sensors over `minutes` in `dir`, and its CPU outputs.
+fn input_and_cpu_run(dir: &Path, sensors: usize, minutes: i64, seed: u64) -> (PathBuf, PathBuf) {
+    let input = dir.join("m.parquet");
+    let ds = hyflow::fixture::manufacturing::generate(sensors, minutes * 60_000, seed);
+    hyflow::fixture::write(ds, &input).expect("fixture");
+    let out = dir.join("cpu");
+    let cpu = common::replay_text(&device::pipeline(&input, "cpu"), 2, &out).expect("cpu run");
+    assert!(cpu.alert_events > 0, "the input has anomalies");
+    (input, out)
+}
+
+/// `hyflow replay` of the manufacturing pipeline over `input` on `device`, with the fake
+/// driver first on the library path and `env` set.
+fn replay_on_fake(dir: &Path, input: &Path, device: &str, env: &[(&str, &str)]) -> Run {
+    let name = format!("{}-{}", device.replace(':', ""), env.len());
+    let pipeline = dir.join(format!("{name}.toml"));
+    std::fs::write(&pipeline, device::pipeline(input, "auto")).expect("write pipeline");
+    let (out, stats) = (dir.join(&name), dir.join(format!("{name}.stats")));
+    let (out_file, err_file) = (
+        dir.join(format!("{name}.out")),
+        dir.join(format!("{name}.err")),
+    );
+    let file = |p: &Path| Stdio::from(std::fs::File::create(p).expect("output file"));
+    let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+    let child = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .arg("replay")
+        .arg(&pipeline)
+        .arg("--out")
+        .arg(&out)
+        .args(["-w", "2", "--device", device])
+        .env(
+            "LD_LIBRARY_PATH",
+            format!("{}:{path}", env!("HYFLOW_FAKE_CUDA_DIR")),
+        )
+        .env("HYFLOW_FAKE_CUDA_STATS", &stats)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(file(&out_file))
+        .stderr(file(&err_file))
+        .spawn()
+        .expect("run hyflow");
+    let status = wait_at_most(child, Duration::from_secs(180), &err_file);
+    let run = Run {
+        stdout: std::fs::read_to_string(&out_file).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_file).unwrap_or_default(),
+        stats: std::fs::read_to_string(&stats)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect(),
+        out,
+    };
+    assert!(
+        status.success(),
+        "hyflow replay --device {device} failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    println!("{}\n{}\n{:?}", run.stdout, run.stderr, run.stats);
+    run
+}
+
+/// The child's exit status; killed (and the test failed) if it runs past `limit`.
+fn wait_at_most(mut child: Child, limit: Duration, stderr: &Path) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for hyflow") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(stderr).unwrap_or_default();
+            panic!("hyflow replay still running after {limit:?}:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
+    // The slowest GPU: a batch is done only once the engine waits for it. The worker windows
+    // on meanwhile, so a second batch is queued behind the first, and a third waits.
+    let run = replay_on_fake(
+        dir.path(),
+        &input,
+        "cuda:0",
+        &[("HYFLOW_FAKE_CUDA_LAG", "1000000000")],
+    );
+    device::same_outputs(&cpu_out, &run.out);
+
+    let (batches, windows) = run.engine("cuda:0");
+    assert!(
+        batches >= 4 && windows > 30,
+        "{batches} batches, {windows} windows"
+    );
+    assert_eq!(
+        run.engine("cpu").0,
+        run.cross_checked("cuda:0"),
+        "the CPU only cross-checked: nothing fell back to it"
+    );
+    assert_eq!(run.stat("launches"), batches);
+    assert_eq!((run.stat("failures"), run.stat("sticky_error")), (0, 0));
+    assert_eq!(
+        run.stat("ptx_target_sm"),
+        90,
+        "PTX for the device's own architecture"
+    );
+    assert!(
+        run.stat("max_launches_queued_on_a_stream") >= 2,
+        "two batches in flight on a worker's stream"
+    );
+    assert!(
+        run.stat("not_ready") > 0,
+        "results are polled, not waited for"
+    );
+    // Batches go through pinned memory (inputs write-combined, outputs not); only the feature
+    // codes, once per engine, are copied from pageable memory.
+    assert!(run.stat("pinned_allocs_write_combined") >= 4 && run.stat("pinned_allocs") >= 1);
+    let width = hyflow::config::load(&common::root().join("pipelines/manufacturing.toml"))
+        .expect("load")
+        .features
+        .len() as u64;
+    let width = width - 1; // device::pipeline leaves mean-crossing-rate out
+    assert_eq!(run.stat("dtoh_pinned_bytes"), windows * width * 8);
+    assert!(run.stat("htod_pageable_bytes") <= 2 * width * 20);
+    assert!(
+        run.stdout.contains("GPU cuda:0") && run.stdout.contains("(NVML"),
+        "the GPU energy counter is read:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn auto_routes_between_the_cpu_and_the_fake_device_and_gives_the_cpu_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 6, 5);
+    let run = replay_on_fake(dir.path(), &input, "auto", &[]);
+    device::same_outputs(&cpu_out, &run.out);
+    let ((on_gpu, _), (on_cpu, _)) = (run.engine("cuda:0"), run.engine("cpu"));
+    assert!(on_gpu >= 2 && on_cpu >= 2, "cuda:0 {on_gpu}, cpu {on_cpu}");
+    assert_eq!(run.stat("launches"), on_gpu);
+}
+
+#[test]
+fn a_device_fault_mid_run_loses_no_batch() {
+    // The third launch faults when it runs: the context is lost for good (every later call
+    // fails, as on a GPU), with whatever was queued on any stream. Those batches, and every
+    // later one, are computed on the CPU (a worker drops the engine after three failures in a
+    // row; each worker counts its own).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
+    let run = replay_on_fake(
+        dir.path(),
+        &input,
+        "cuda:0",
+        &[("HYFLOW_FAKE_CUDA_FAULT", "launch:3")],
+    );
+    device::same_outputs(&cpu_out, &run.out);
+    assert_eq!(run.stat("sticky_error"), 700, "the fault happened");
+    assert!(run.stat("launches") >= 3, "the faulting launch ran");
+    assert!(run.failed("cuda:0") >= 3, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("recomputing it on the CPU")
+            && run.stderr.contains("CUDA_ERROR_ILLEGAL_ADDRESS"),
+        "the error is logged:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn running_out_of_device_memory_loses_no_batch() {
+    // 64 KiB of device memory: the feature codes and small batches fit, larger ones do not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
+    let run = replay_on_fake(
+        dir.path(),
+        &input,
+        "cuda:0",
+        &[("HYFLOW_FAKE_CUDA_FAULT", "oom:65536")],
+    );
+    device::same_outputs(&cpu_out, &run.out);
+    assert!(run.stat("out_of_memory") > 0, "allocations failed");
+    assert_eq!(run.stat("sticky_error"), 0, "out of memory is not sticky");
+    assert!(run.engine("cpu").0 > 0, "batches fell back to the CPU");
+}
