@@ -11,7 +11,8 @@
 //!
 //! Not done yet (issue #4): the device-side detector state of cuda/score.cu is not wired into
 //! the score stage. This engine has not run on a GPU yet: no device was lent while it was
-//! written; scripts/gpu-check.sh is the check to run when one is.
+//! written; scripts/gpu-check.sh is the check to run when one is. CI runs it against a CUDA
+//! driver that runs on the CPU (cuda/emu/fake_driver.cpp, tests/fake_cuda.rs).
 
 use super::{
     ComputeBackend, ComputeError, FeatureBatch, Finished, Ticket, WindowBatch, kernel_codes,
