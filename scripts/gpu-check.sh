@@ -9,9 +9,22 @@
 # which leaves stripped binaries in target/gpu-bundle (about 15 MB; carry that path), then run
 #   scripts/gpu-check.sh
 # there. With cargo present and no bundle, it builds in place.
+#
+# Rehearsal, here, without a GPU: `scripts/gpu-check.sh --rehearse` runs the very same steps
+# against the fake CUDA driver (cuda/emu/fake_driver.cpp: the kernel emulated on the CPU) with
+# every size cut down (HYFLOW_GPU_SCALE), so a broken script or test shows up before a GPU's
+# minutes are spent on it. Its figures mean nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=target/gpu-bundle
+sensors=512 duration=2h bench_size=()
+if [ "${1:-}" = "--rehearse" ]; then
+  cargo build --quiet --features kernel-emulation
+  fake=$(ls -td target/debug/build/hyflow-*/out/fake-cuda | head -1)
+  export LD_LIBRARY_PATH="$PWD/$fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" HYFLOW_GPU_SCALE=1000
+  sensors=8 duration=10m bench_size=(--sensors 20 --seconds 20)
+  echo "REHEARSAL against the fake driver $fake: sizes cut down, figures meaningless"
+fi
 
 if [ "${1:-}" = "--prepare" ]; then
   set -e
@@ -57,8 +70,8 @@ mkdir -p target/gpu-check
 echo "== equivalence and kernel throughput on the device"
 "$gpu_tests" --ignored --nocapture --test-threads=1
 echo "== end-to-end replay of the manufacturing pipeline (spectral bands) on a larger input"
-input=target/gpu-check/manufacturing_512x2h.parquet
-[ -e "$input" ] || "$hyflow" gen manufacturing --sensors 512 --duration 2h --seed 1 --out "$input" >/dev/null
+input=target/gpu-check/manufacturing_${sensors}x$duration.parquet
+[ -e "$input" ] || "$hyflow" gen manufacturing --sensors "$sensors" --duration "$duration" --seed 1 --out "$input" >/dev/null
 for device in cpu cuda:0 auto; do
   echo "-- device = $device"
   "$hyflow" replay -q -w 4 pipelines/manufacturing.toml --device "$device" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|cpu |cuda|energy"
@@ -66,5 +79,5 @@ done
 echo "== the benchmark workload (pipelines/bench.toml), 4 workers"
 for device in cpu cuda:0 auto; do
   echo "-- device = $device"
-  "$hyflow" bench -w 4 --runs 3 --device "$device" | grep -E "end to end|cpu |cuda|energy"
+  "$hyflow" bench -w 4 --runs 3 --device "$device" "${bench_size[@]}" | grep -E "end to end|cpu |cuda|energy"
 done

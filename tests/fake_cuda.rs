@@ -159,13 +159,14 @@ fn wait_at_most(mut child: Child, limit: Duration, stderr: &Path) -> ExitStatus 
 fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
-    // The slowest GPU: a batch is done only once the engine waits for it. The worker windows
-    // on meanwhile, so a second batch is queued behind the first, and a third waits.
+    // A slow GPU: a batch is done after its event has been polled 50 times (~5 ms of the
+    // stage's polling). The worker windows on meanwhile, so a second batch is queued behind
+    // the first.
     let run = replay_on_fake(
         dir.path(),
         &input,
         "cuda:0",
-        &[("HYFLOW_FAKE_CUDA_LAG", "1000000000")],
+        &[("HYFLOW_FAKE_CUDA_LAG", "50")],
     );
     device::same_outputs(&cpu_out, &run.out);
 

@@ -1,6 +1,9 @@
 //! On a machine with a GPU: the CUDA engine equals the CPU reference, and how fast the feature
 //! kernel runs. Ignored elsewhere (no GPU in CI); scripts/gpu-check.sh runs these with
-//! `--ignored` and records what they print in docs/gpu.md.
+//! `--ignored` and records what they print in docs/gpu.md. `HYFLOW_GPU_SCALE=N` divides every
+//! batch size by N: `scripts/gpu-check.sh --rehearse` runs them that way against the fake
+//! driver (cuda/emu/fake_driver.cpp), whose figures mean nothing but whose run proves the
+//! script and the tests work before a GPU's minutes are spent on them.
 
 mod common;
 
@@ -12,7 +15,18 @@ use hyflow::fixture::Rng;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// `windows` divided by HYFLOW_GPU_SCALE (at least 1).
+fn scaled(windows: usize) -> usize {
+    let scale: usize = std::env::var("HYFLOW_GPU_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    (windows / scale.max(1)).max(1)
+}
+
+/// `windows` (scaled) random windows of about `per` values.
 fn random_batch(windows: usize, per: usize, seed: u64) -> WindowBatch {
+    let windows = scaled(windows);
     let mut rng = Rng::new(seed);
     let mut b = WindowBatch::default();
     for w in 0..windows {
@@ -62,7 +76,10 @@ fn cuda_engine_equals_the_cpu_reference() {
             );
             worst = worst.max(rel);
         }
-        println!("seed {seed}: 2000 windows, largest relative difference {worst:.2e}");
+        println!(
+            "seed {seed}: {} windows, largest relative difference {worst:.2e}",
+            batch.len()
+        );
     }
 }
 
@@ -83,6 +100,7 @@ fn feature_kernel_throughput() {
     ] {
         for (windows, per) in [(10_000, 100), (100_000, 100), (20_000, 1000)] {
             let batch = random_batch(windows, per, 7);
+            let windows = batch.len();
             let mut out = FeatureBatch::default();
             gpu.features(&features, 10_000, &batch, &mut out)
                 .expect("warm-up");
@@ -206,6 +224,7 @@ fn feature_kernel_bandwidth_with_two_batches_in_flight() {
     let mut gpu = CudaBackend::new(0).expect("a CUDA device");
     for (windows, per) in [(100_000, 100), (50_000, 1000)] {
         let batch = random_batch(windows, per, 3);
+        let windows = batch.len();
         let mut out = FeatureBatch::default();
         gpu.features(&features, 10_000, &batch, &mut out)
             .expect("warm-up");

@@ -11,6 +11,8 @@
 //   after it has been queried HYFLOW_FAKE_CUDA_LAG times (default 2). So a host that reads
 //   results before their event has passed reads stale data, one that overwrites pinned inputs
 //   before their copy ran sends the wrong data, and batches really are in flight together.
+//   (Keep the lag finite: a GPU always finishes. With work that never finishes unless waited
+//   for, a replay whose source waits for its sinks to catch up would wait forever.)
 // - Device memory starts as 0xff bytes (NaN as doubles): what was not copied in shows.
 // - Every copy and every kernel buffer is checked against its allocation when the work runs
 //   (so a use after free is caught); copies to the host into write-combined memory are refused
