@@ -74,10 +74,10 @@ input=target/gpu-check/manufacturing_${sensors}x$duration.parquet
 [ -e "$input" ] || "$hyflow" gen manufacturing --sensors "$sensors" --duration "$duration" --seed 1 --out "$input" >/dev/null
 for device in cpu cuda:0 auto; do
   echo "-- device = $device"
-  "$hyflow" replay -q -w 4 pipelines/manufacturing.toml --device "$device" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|cpu |cuda|energy"
+  "$hyflow" replay -q -w 4 pipelines/manufacturing.toml --device "$device" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|^    (cpu|cuda)|energy"
 done
 echo "== the benchmark workload (pipelines/bench.toml), 4 workers"
 for device in cpu cuda:0 auto; do
   echo "-- device = $device"
-  "$hyflow" bench -w 4 --runs 3 --device "$device" "${bench_size[@]}" | grep -E "end to end|cpu |cuda|energy"
+  "$hyflow" bench -w 4 --runs 3 --device "$device" "${bench_size[@]}" | grep -E "end to end|^    (cpu|cuda)|energy"
 done
