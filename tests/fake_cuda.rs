@@ -138,6 +138,16 @@ fn replay_on_fake(dir: &Path, input: &Path, device: &str, env: &[(&str, &str)]) 
     run
 }
 
+/// Replays a 3-machine input of `minutes` on the fake driver with `dev` and `env`, checks
+/// that every output equals the CPU's, and returns the run.
+fn same_as_cpu_on_fake(minutes: i64, dev: &str, env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, minutes, 5);
+    let run = replay_on_fake(dir.path(), &input, dev, env);
+    device::same_outputs(&cpu_out, &run.out);
+    run
+}
+
 /// The child's exit status; killed (and the test failed) if it runs past `limit`.
 fn wait_at_most(mut child: Child, limit: Duration, stderr: &Path) -> ExitStatus {
     let started = Instant::now();
@@ -157,19 +167,10 @@ fn wait_at_most(mut child: Child, limit: Duration, stderr: &Path) -> ExitStatus 
 
 #[test]
 fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
     // A slow GPU: a batch is done after its event has been polled 50 times (~5 ms of the
     // stage's polling). The worker windows on meanwhile, so a second batch is queued behind
     // the first.
-    let run = replay_on_fake(
-        dir.path(),
-        &input,
-        "cuda:0",
-        &[("HYFLOW_FAKE_CUDA_LAG", "50")],
-    );
-    device::same_outputs(&cpu_out, &run.out);
-
+    let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_LAG", "50")]);
     let (batches, windows) = run.engine("cuda:0");
     assert!(
         batches >= 4 && windows > 30,
@@ -214,10 +215,7 @@ fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
 
 #[test]
 fn auto_routes_between_the_cpu_and_the_fake_device_and_gives_the_cpu_results() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 6, 5);
-    let run = replay_on_fake(dir.path(), &input, "auto", &[]);
-    device::same_outputs(&cpu_out, &run.out);
+    let run = same_as_cpu_on_fake(6, "auto", &[]);
     let ((on_gpu, _), (on_cpu, _)) = (run.engine("cuda:0"), run.engine("cpu"));
     assert!(on_gpu >= 2 && on_cpu >= 2, "cuda:0 {on_gpu}, cpu {on_cpu}");
     assert_eq!(run.stat("launches"), on_gpu);
@@ -229,15 +227,7 @@ fn a_device_fault_mid_run_loses_no_batch() {
     // fails, as on a GPU), with whatever was queued on any stream. Those batches, and every
     // later one, are computed on the CPU (a worker drops the engine after three failures in a
     // row; each worker counts its own).
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
-    let run = replay_on_fake(
-        dir.path(),
-        &input,
-        "cuda:0",
-        &[("HYFLOW_FAKE_CUDA_FAULT", "launch:3")],
-    );
-    device::same_outputs(&cpu_out, &run.out);
+    let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_FAULT", "launch:3")]);
     assert_eq!(run.stat("sticky_error"), 700, "the fault happened");
     assert!(run.stat("launches") >= 3, "the faulting launch ran");
     assert!(run.failed("cuda:0") >= 3, "{}", run.stdout);
@@ -252,15 +242,7 @@ fn a_device_fault_mid_run_loses_no_batch() {
 #[test]
 fn running_out_of_device_memory_loses_no_batch() {
     // 64 KiB of device memory: the feature codes and small batches fit, larger ones do not.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, 4, 5);
-    let run = replay_on_fake(
-        dir.path(),
-        &input,
-        "cuda:0",
-        &[("HYFLOW_FAKE_CUDA_FAULT", "oom:65536")],
-    );
-    device::same_outputs(&cpu_out, &run.out);
+    let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_FAULT", "oom:65536")]);
     assert!(run.stat("out_of_memory") > 0, "allocations failed");
     assert_eq!(run.stat("sticky_error"), 0, "out of memory is not sticky");
     assert!(run.engine("cpu").0 > 0, "batches fell back to the CPU");
