@@ -225,18 +225,20 @@ fn auto_routes_between_the_cpu_and_the_fake_device_and_gives_the_cpu_results() {
 fn a_device_fault_mid_run_loses_no_batch() {
     // The third launch faults when it runs: the context is lost for good (every later call
     // fails, as on a GPU), with whatever was queued on any stream. Those batches, and every
-    // later one, are computed on the CPU (a worker drops the engine after three failures in a
-    // row; each worker counts its own).
+    // later one, are computed on the CPU: the error says the device is lost, so every worker
+    // drops it at once rather than after three failures of its own.
     let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_FAULT", "launch:3")]);
     assert_eq!(run.stat("sticky_error"), 700, "the fault happened");
     assert!(run.stat("launches") >= 3, "the faulting launch ran");
     assert!(run.failed("cuda:0") >= 3, "{}", run.stdout);
     assert!(
         run.stderr.contains("recomputing it on the CPU")
-            && run.stderr.contains("CUDA_ERROR_ILLEGAL_ADDRESS"),
+            && run.stderr.contains("CUDA_ERROR_ILLEGAL_ADDRESS")
+            && run.stderr.contains("cuda:0 is lost for this run"),
         "the error is logged:\n{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("failed 3 batches in a row"));
 }
 
 #[test]

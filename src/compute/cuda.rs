@@ -21,11 +21,12 @@ use crate::features::FeatureSet;
 use cudarc::driver::sys::{CU_MEMHOSTALLOC_WRITECOMBINED, CUevent_flags};
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr,
-    LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits, result,
+    DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits, result,
 };
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Source of the feature kernel.
 pub const FEATURES_CU: &str = include_str!("../../cuda/features.cu");
@@ -44,8 +45,45 @@ pub fn available() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() && cudarc::nvrtc::sys::is_culib_present() }
 }
 
-fn err(what: &str, e: impl std::fmt::Debug) -> ComputeError {
-    ComputeError::Device(format!("{what}: {e:?}"))
+/// A driver error while doing `what`: [`ComputeError::Lost`] for the errors after which the
+/// context is unusable (every later call fails with them), else [`ComputeError::Device`].
+fn err(what: &str, e: DriverError) -> ComputeError {
+    use cudarc::driver::sys::CUresult as R;
+    let msg = format!("{what}: {e:?}");
+    match e.0 {
+        R::CUDA_ERROR_ILLEGAL_ADDRESS
+        | R::CUDA_ERROR_LAUNCH_FAILED
+        | R::CUDA_ERROR_LAUNCH_TIMEOUT
+        | R::CUDA_ERROR_HARDWARE_STACK_ERROR
+        | R::CUDA_ERROR_ILLEGAL_INSTRUCTION
+        | R::CUDA_ERROR_MISALIGNED_ADDRESS
+        | R::CUDA_ERROR_INVALID_ADDRESS_SPACE
+        | R::CUDA_ERROR_INVALID_PC
+        | R::CUDA_ERROR_ASSERT
+        | R::CUDA_ERROR_ECC_UNCORRECTABLE
+        | R::CUDA_ERROR_CONTEXT_IS_DESTROYED
+        | R::CUDA_ERROR_DEVICE_UNAVAILABLE
+        | R::CUDA_ERROR_UNKNOWN => ComputeError::Lost(msg),
+        _ => ComputeError::Device(msg),
+    }
+}
+
+/// Devices lost in this process, by ordinal (bit i: cuda:i): every worker's engine on a lost
+/// device stops at once instead of failing batches of its own first.
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+fn lost(ordinal: usize) -> bool {
+    ordinal < 64 && LOST.load(Ordering::SeqCst) & (1 << ordinal) != 0
+}
+
+/// Notes `ordinal` as lost when `r` says so, and passes `r` on.
+fn note_lost<T>(ordinal: usize, r: Result<T, ComputeError>) -> Result<T, ComputeError> {
+    if let Err(ComputeError::Lost(_)) = &r
+        && ordinal < 64
+    {
+        LOST.fetch_or(1 << ordinal, Ordering::SeqCst);
+    }
+    r
 }
 
 /// A pinned host buffer and its device twin, with room for at least `cap` elements.
@@ -150,6 +188,7 @@ struct Params {
 /// The CUDA engine on one device.
 pub struct CudaBackend {
     name: String,
+    ordinal: usize,
     stream: Arc<CudaStream>,
     features_fn: CudaFunction,
     slots: Vec<Slot>,
@@ -186,7 +225,7 @@ impl CudaBackend {
             ..Default::default()
         };
         let ptx = compile_ptx_with_opts(FEATURES_CU, opts)
-            .map_err(|e| err("compiling cuda/features.cu", e))?;
+            .map_err(|e| ComputeError::Device(format!("compiling cuda/features.cu: {e:?}")))?;
         let module = ctx
             .load_module(ptx)
             .map_err(|e| err("loading cuda/features.cu", e))?;
@@ -216,6 +255,7 @@ impl CudaBackend {
         }
         Ok(Self {
             name: format!("cuda:{ordinal}"),
+            ordinal,
             stream,
             features_fn,
             slots,
@@ -314,6 +354,39 @@ impl ComputeBackend for CudaBackend {
         window_ms: i64,
         batch: &WindowBatch,
     ) -> Result<(), ComputeError> {
+        if lost(self.ordinal) {
+            return Err(ComputeError::Lost(format!(
+                "{} was lost earlier in this run",
+                self.name
+            )));
+        }
+        let r = self.queue(ticket, features, window_ms, batch);
+        note_lost(self.ordinal, r)
+    }
+
+    fn finish(&mut self, wait: bool) -> Option<Finished> {
+        let &k = self.order.front()?;
+        if !wait {
+            // An error comes back with the batch.
+            if let Ok(false) = self.slots[k].done.try_is_complete() {
+                return None;
+            }
+        }
+        let mut f = self.take_oldest();
+        f.result = note_lost(self.ordinal, f.result);
+        Some(f)
+    }
+}
+
+impl CudaBackend {
+    /// Queues `batch` on the stream in a free slot (see [`ComputeBackend::begin`]).
+    fn queue(
+        &mut self,
+        ticket: Ticket,
+        features: &FeatureSet,
+        window_ms: i64,
+        batch: &WindowBatch,
+    ) -> Result<(), ComputeError> {
         let k = (0..self.slots.len())
             .find(|&k| self.slots[k].job.is_none())
             .ok_or_else(|| {
@@ -377,16 +450,5 @@ impl ComputeBackend for CudaBackend {
         slot.job = Some((ticket, rows, width));
         self.order.push_back(k);
         Ok(())
-    }
-
-    fn finish(&mut self, wait: bool) -> Option<Finished> {
-        let &k = self.order.front()?;
-        if !wait {
-            // An error comes back with the batch.
-            if let Ok(false) = self.slots[k].done.try_is_complete() {
-                return None;
-            }
-        }
-        Some(self.take_oldest())
     }
 }

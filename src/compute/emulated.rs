@@ -162,7 +162,7 @@ impl ComputeBackend for EmulatedBackend {
             window_ms,
             batch: batch.clone(),
         };
-        let lost = || ComputeError::Device(format!("{}: the device thread is gone", self.name));
+        let lost = || ComputeError::Lost(format!("{}: the device thread is gone", self.name));
         self.jobs
             .as_ref()
             .ok_or_else(lost)?

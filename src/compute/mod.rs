@@ -89,9 +89,13 @@ pub enum ComputeError {
     /// The engine cannot run on this machine.
     #[error("{0}")]
     Unavailable(String),
-    /// The device failed (out of memory, device lost, a launch error).
+    /// The device failed a batch (out of memory, a launch error); later batches may succeed.
     #[error("{0}")]
     Device(String),
+    /// The device is gone for the rest of the run (a kernel fault leaves its context unusable,
+    /// or the device fell off the bus): no later batch can succeed on it.
+    #[error("{0}")]
+    Lost(String),
 }
 
 /// A feature-extraction engine.

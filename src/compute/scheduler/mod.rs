@@ -338,7 +338,16 @@ impl Hybrid {
             "{} failed a batch of {windows} windows, recomputing it on the CPU: {err}",
             e.report.name
         );
-        if e.failures_in_a_row >= 3 && !e.disabled {
+        if e.disabled {
+            return;
+        }
+        if let ComputeError::Lost(_) = err {
+            e.disabled = true;
+            tracing::error!(
+                "{} is lost for this run: routing everything to the CPU from now on",
+                e.report.name
+            );
+        } else if e.failures_in_a_row >= 3 {
             e.disabled = true;
             tracing::error!(
                 "{} failed 3 batches in a row: routing everything to the CPU from now on",

@@ -7,10 +7,11 @@ use crate::features::{Feature, FeatureSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A fake accelerator: the CPU's results, optionally perturbed, optionally failing.
+/// A fake accelerator: the CPU's results, optionally perturbed, optionally failing with
+/// `fail`.
 struct Fake {
     calls: Arc<AtomicU32>,
-    fail: bool,
+    fail: Option<ComputeError>,
     nudge: f64,
 }
 
@@ -26,8 +27,8 @@ impl ComputeBackend for Fake {
         out: &mut FeatureBatch,
     ) -> Result<(), ComputeError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.fail {
-            return Err(ComputeError::Device("out of memory".into()));
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
         }
         CpuBackend.features(f, ms, b, out)?;
         out.data.iter_mut().for_each(|v| *v *= 1.0 + self.nudge);
@@ -68,7 +69,7 @@ fn failed_batches_are_recomputed_on_the_cpu_and_the_engine_is_dropped() {
     let calls = Arc::new(AtomicU32::new(0));
     let fake = Fake {
         calls: calls.clone(),
-        fail: true,
+        fail: Some(ComputeError::Device("out of memory".into())),
         nudge: 0.0,
     };
     let mut h = over(fake, Policy::Accelerator, 0.0);
@@ -90,11 +91,34 @@ fn failed_batches_are_recomputed_on_the_cpu_and_the_engine_is_dropped() {
 }
 
 #[test]
+fn a_lost_device_is_dropped_at_its_first_failure() {
+    let (f, b) = setup();
+    let calls = Arc::new(AtomicU32::new(0));
+    let fake = Fake {
+        calls: calls.clone(),
+        fail: Some(ComputeError::Lost("illegal address".into())),
+        nudge: 0.0,
+    };
+    let mut h = over(fake, Policy::Accelerator, 0.0);
+    let mut want = FeatureBatch::default();
+    CpuBackend.features(&f, 1000, &b, &mut want).expect("cpu");
+    for _ in 0..4 {
+        let mut got = FeatureBatch::default();
+        h.features(&f, 1000, &b, &mut got)
+            .expect("no batch is lost");
+        assert_eq!(got, want);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "never tried again");
+    let r = h.engine_reports();
+    assert_eq!((r[0].batches, r[1].errors), (4, 1));
+}
+
+#[test]
 fn cross_check_reports_the_difference() {
     let (f, b) = setup();
     let fake = Fake {
         calls: Arc::new(AtomicU32::new(0)),
-        fail: false,
+        fail: None,
         nudge: 1e-7,
     };
     let mut h = over(fake, Policy::Accelerator, 0.5);
@@ -113,7 +137,7 @@ fn cheapest_policy_measures_then_prefers_the_faster_engine() {
     let calls = Arc::new(AtomicU32::new(0));
     let fake = Fake {
         calls: calls.clone(),
-        fail: false,
+        fail: None,
         nudge: 0.0,
     };
     let mut h = over(fake, Policy::Cheapest, 0.0);
