@@ -1,9 +1,16 @@
-// Feature extraction for a batch of windows: one block per window, threads striding over the
-// window's values. Layout = hyflow's WindowBatch: values and times concatenated, window w's
-// values at [offsets[w], offsets[w + 1]). Output: out[w * n_feat + j] for feature j, whose kind
-// is kinds[j] (codes in src/compute/mod.rs, `kernel_codes`). Two passes over the values:
-// sums/extremes, then central moments, the time regression and mean crossings; then one
-// Goertzel pass per spectral bin, bins spread over the threads.
+// Feature extraction for a batch of windows. Layout = hyflow's WindowBatch: values and times
+// concatenated, window w's values at [offsets[w], offsets[w + 1]). Output: out[w * n_feat + j]
+// for feature j, whose kind is kinds[j] (codes in src/compute/mod.rs, `kernel_codes`). Two
+// passes over the values: sums/extremes, then central moments, the time regression and mean
+// crossings; then one Goertzel pass per spectral bin, bins spread over the threads.
+//
+// Two kernels, one body (`hf_window`), for two ways to map windows to threads:
+// - `hyflow_features`: one block per window, its threads striding over the values, block-wide
+//   reductions (warp shuffles, then shared memory and __syncthreads). For long windows.
+// - `hyflow_features_warp`: one warp per window, blockDim / 32 windows per block, warp-only
+//   reductions (xor shuffles: every lane gets the result), no shared memory or block barrier.
+//   For short windows, where a block per window would leave threads idle and spend its time
+//   in barriers. The host picks one per batch (compute::KernelLayout).
 //
 // The same source is compiled by NVRTC for the GPU and, with cuda/emu/hyflow_emu.h, as C++ on
 // the host for tests. Keep it free of includes.
@@ -56,13 +63,33 @@ __device__ double hf_block_reduce(double v, double identity, double* scratch, Op
   return r;
 }
 
-extern "C" __global__ void hyflow_features(const double* values, const long long* times, const unsigned* offsets,
-                                           const long long* starts, int n_windows, double window_secs,
-                                           const int* kinds, const double* band_lo, const double* band_hi, int n_feat,
-                                           double* out) {
-  __shared__ double scratch[33];
-  const int w = blockIdx.x;
-  if (w >= n_windows) return;  // uniform for the block
+// The threads computing one window: a whole block ...
+struct HfBlock {
+  double* scratch;  // 33 doubles of shared memory
+  __device__ unsigned rank() const { return threadIdx.x; }
+  __device__ unsigned size() const { return blockDim.x; }
+  template <class Op>
+  __device__ double reduce(double v, double identity, Op op) const {
+    return hf_block_reduce(v, identity, scratch, op);
+  }
+};
+
+// ... or one warp.
+struct HfWarp {
+  __device__ unsigned rank() const { return threadIdx.x & 31u; }
+  __device__ unsigned size() const { return 32u; }
+  template <class Op>
+  __device__ double reduce(double v, double, Op op) const {
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+  }
+};
+
+// Every feature of window `w`, computed by the threads of `g`.
+template <class G>
+__device__ void hf_window(const G& g, int w, const double* values, const long long* times, const unsigned* offsets,
+                          const long long* starts, double window_secs, const int* kinds, const double* band_lo,
+                          const double* band_hi, int n_feat, double* out) {
   const unsigned a = offsets[w];
   const int n = (int)(offsets[w + 1] - a);
   const double* x = values + a;
@@ -73,7 +100,7 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
 
   // Pass 1: sums, extremes, mean time.
   double s = 0.0, ss = 0.0, mn = inf, mx = -inf, st = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+  for (int i = g.rank(); i < n; i += g.size()) {
     const double v = x[i];
     s += v;
     ss += v * v;
@@ -81,11 +108,11 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
     mx = fmax(mx, v);
     st += (double)(t[i] - start) / 1000.0;
   }
-  s = hf_block_reduce(s, 0.0, scratch, HfSum());
-  ss = hf_block_reduce(ss, 0.0, scratch, HfSum());
-  mn = hf_block_reduce(mn, inf, scratch, HfMin());
-  mx = hf_block_reduce(mx, -inf, scratch, HfMax());
-  st = hf_block_reduce(st, 0.0, scratch, HfSum());
+  s = g.reduce(s, 0.0, HfSum());
+  ss = g.reduce(ss, 0.0, HfSum());
+  mn = g.reduce(mn, inf, HfMin());
+  mx = g.reduce(mx, -inf, HfMax());
+  st = g.reduce(st, 0.0, HfSum());
   const double nn = (double)n;
   // A constant window's mean is its value exactly, so its central moments are exactly 0
   // (s / n can be off by an ulp, which made std 1e-16 and skewness 1 on a stuck sensor).
@@ -94,7 +121,7 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
 
   // Pass 2: central moments, regression on time, mean crossings.
   double m2 = 0.0, m3 = 0.0, m4 = 0.0, sxy = 0.0, sxx = 0.0, cross = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+  for (int i = g.rank(); i < n; i += g.size()) {
     const double d = x[i] - mean;
     const double d2 = d * d;
     m2 += d2;
@@ -108,12 +135,12 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
       if (d != 0.0 && p != 0.0 && ((d > 0.0) != (p > 0.0))) cross += 1.0;
     }
   }
-  m2 = hf_block_reduce(m2, 0.0, scratch, HfSum()) / nn;
-  m3 = hf_block_reduce(m3, 0.0, scratch, HfSum()) / nn;
-  m4 = hf_block_reduce(m4, 0.0, scratch, HfSum()) / nn;
-  sxy = hf_block_reduce(sxy, 0.0, scratch, HfSum());
-  sxx = hf_block_reduce(sxx, 0.0, scratch, HfSum());
-  cross = hf_block_reduce(cross, 0.0, scratch, HfSum());
+  m2 = g.reduce(m2, 0.0, HfSum()) / nn;
+  m3 = g.reduce(m3, 0.0, HfSum()) / nn;
+  m4 = g.reduce(m4, 0.0, HfSum()) / nn;
+  sxy = g.reduce(sxy, 0.0, HfSum());
+  sxx = g.reduce(sxx, 0.0, HfSum());
+  cross = g.reduce(cross, 0.0, HfSum());
   if (n == 0) {
     mn = nan;
     mx = nan;
@@ -143,7 +170,7 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
           int k_hi = (int)ceil(band_hi[j] * window_secs);
           if (k_hi > (n + 1) / 2) k_hi = (n + 1) / 2;
           const double two_pi = 6.283185307179586;
-          for (int k = k_lo + (int)threadIdx.x; k < k_hi; k += blockDim.x) {
+          for (int k = k_lo + (int)g.rank(); k < k_hi; k += g.size()) {
             const double coeff = 2.0 * cos(two_pi * (double)k / nn);
             double s1 = 0.0, s2 = 0.0;
             for (int i = 0; i < n; ++i) {
@@ -155,11 +182,30 @@ extern "C" __global__ void hyflow_features(const double* values, const long long
             power += 2.0 * mag2 / (nn * nn);
           }
         }
-        r = hf_block_reduce(power, 0.0, scratch, HfSum());
+        r = g.reduce(power, 0.0, HfSum());
         break;
       }
       default: r = nan;
     }
-    if (threadIdx.x == 0) out[(long long)w * n_feat + j] = r;
+    if (g.rank() == 0) out[(long long)w * n_feat + j] = r;
   }
+}
+
+extern "C" __global__ void hyflow_features(const double* values, const long long* times, const unsigned* offsets,
+                                           const long long* starts, int n_windows, double window_secs,
+                                           const int* kinds, const double* band_lo, const double* band_hi, int n_feat,
+                                           double* out) {
+  __shared__ double scratch[33];
+  const int w = blockIdx.x;
+  if (w >= n_windows) return;  // uniform for the block
+  hf_window(HfBlock{scratch}, w, values, times, offsets, starts, window_secs, kinds, band_lo, band_hi, n_feat, out);
+}
+
+extern "C" __global__ void hyflow_features_warp(const double* values, const long long* times,
+                                                const unsigned* offsets, const long long* starts, int n_windows,
+                                                double window_secs, const int* kinds, const double* band_lo,
+                                                const double* band_hi, int n_feat, double* out) {
+  const int w = (int)(blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5));
+  if (w >= n_windows) return;  // uniform for the warp
+  hf_window(HfWarp{}, w, values, times, offsets, starts, window_secs, kinds, band_lo, band_hi, n_feat, out);
 }

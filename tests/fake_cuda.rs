@@ -182,6 +182,8 @@ fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
         "the CPU only cross-checked: nothing fell back to it"
     );
     assert_eq!(run.stat("launches"), batches);
+    // Manufacturing windows are short (10 s at 1-10 Hz): the warp-per-window kernel.
+    assert_eq!(run.stat("launches_warp"), batches);
     assert_eq!((run.stat("failures"), run.stat("sticky_error")), (0, 0));
     assert_eq!(
         run.stat("ptx_target_sm"),

@@ -8,7 +8,7 @@
 mod common;
 
 use hyflow::compute::{
-    ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend, cuda::CudaBackend,
+    ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend, cuda::CudaBackend,
 };
 use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
 use hyflow::fixture::Rng;
@@ -48,6 +48,9 @@ fn cuda_engine_equals_the_cpu_reference() {
     let mut gpu = CudaBackend::new(0).expect("a CUDA device");
     let features = common::all_features();
     for seed in 0..4 {
+        // Seeds 0 and 1 on one kernel, 2 and 3 on the other.
+        let layout = [KernelLayout::Block, KernelLayout::Warp][seed as usize / 2];
+        gpu.set_layout(Some(layout));
         let batch = random_batch(2000, 200, seed);
         let (mut want, mut got) = (FeatureBatch::default(), FeatureBatch::default());
         CpuBackend
@@ -77,7 +80,7 @@ fn cuda_engine_equals_the_cpu_reference() {
             worst = worst.max(rel);
         }
         println!(
-            "seed {seed}: {} windows, largest relative difference {worst:.2e}",
+            "seed {seed} ({layout:?}): {} windows, largest relative difference {worst:.2e}",
             batch.len()
         );
     }
@@ -98,7 +101,15 @@ fn feature_kernel_throughput() {
         ("11 scalar features", scalar),
         ("11 scalar + 2 bands", common::all_features()),
     ] {
-        for (windows, per) in [(10_000, 100), (100_000, 100), (20_000, 1000)] {
+        for (windows, per, layout) in [
+            (10_000, 100, KernelLayout::Block),
+            (10_000, 100, KernelLayout::Warp),
+            (100_000, 100, KernelLayout::Block),
+            (100_000, 100, KernelLayout::Warp),
+            (20_000, 1000, KernelLayout::Block),
+            (20_000, 1000, KernelLayout::Warp),
+        ] {
+            gpu.set_layout(Some(layout));
             let batch = random_batch(windows, per, 7);
             let windows = batch.len();
             let mut out = FeatureBatch::default();
@@ -118,7 +129,7 @@ fn feature_kernel_throughput() {
                 .expect("cpu");
             let cpu = t.elapsed().as_secs_f64();
             println!(
-                "{name}: {windows} windows, {} values: GPU {:.2} ms/batch incl. copies = {:.1} M windows/s, {:.1} GB/s moved; CPU (1 thread) {:.2} ms",
+                "{name}, {layout:?}: {windows} windows, {} values: GPU {:.2} ms/batch incl. copies = {:.1} M windows/s, {:.1} GB/s moved; CPU (1 thread) {:.2} ms",
                 batch.values.len(),
                 secs * 1e3,
                 windows as f64 / secs / 1e6,
@@ -222,7 +233,13 @@ fn batches_in_flight_come_back_in_order_and_equal_the_cpu_reference() {
 fn feature_kernel_bandwidth_with_two_batches_in_flight() {
     let features = common::all_features();
     let mut gpu = CudaBackend::new(0).expect("a CUDA device");
-    for (windows, per) in [(100_000, 100), (50_000, 1000)] {
+    for (windows, per, layout) in [
+        (100_000, 100, KernelLayout::Block),
+        (100_000, 100, KernelLayout::Warp),
+        (50_000, 1000, KernelLayout::Block),
+        (50_000, 1000, KernelLayout::Warp),
+    ] {
+        gpu.set_layout(Some(layout));
         let batch = random_batch(windows, per, 3);
         let windows = batch.len();
         let mut out = FeatureBatch::default();
@@ -254,7 +271,7 @@ fn feature_kernel_bandwidth_with_two_batches_in_flight() {
         // and the features.
         let bytes = batch.values.len() * 16 + batch.len() * 12 + batch.len() * features.len() * 8;
         println!(
-            "{windows} windows x ~{per} values, 13 features, 2 in flight: {:.2} ms/batch end to end ({:.1} M windows/s, {:.1} GB/s incl. copies); kernel alone {:.3} ms = {:.0} GB/s ({:.0}% of the H200's 4800 GB/s)",
+            "{layout:?}: {windows} windows x ~{per} values, 13 features, 2 in flight: {:.2} ms/batch end to end ({:.1} M windows/s, {:.1} GB/s incl. copies); kernel alone {:.3} ms = {:.0} GB/s ({:.0}% of the H200's 4800 GB/s)",
             wall * 1e3,
             windows as f64 / wall / 1e6,
             bytes as f64 / wall / 1e9,

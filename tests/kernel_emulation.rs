@@ -5,13 +5,19 @@
 
 mod common;
 
-use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
+use hyflow::compute::{ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend};
 use hyflow::features::{Feature, FeatureSet};
 use hyflow::fixture::Rng;
 use std::sync::Arc;
 
-fn emulated(features: &FeatureSet, window_ms: i64, batch: &WindowBatch, threads: u32) -> Vec<f64> {
-    hyflow::compute::emulated::kernel_features(features, window_ms, batch, threads).data
+fn emulated(
+    features: &FeatureSet,
+    window_ms: i64,
+    batch: &WindowBatch,
+    threads: u32,
+    layout: KernelLayout,
+) -> Vec<f64> {
+    hyflow::compute::emulated::kernel_features(features, window_ms, batch, threads, layout).data
 }
 
 /// |a - b| <= 1e-9 · max(|a|, |b|, scale): sums in another order differ in the last bits,
@@ -26,13 +32,33 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(scale) + 1e-12
 }
 
+/// Both kernels (a block per window with `threads` threads; a warp per window, `threads` / 32
+/// windows per block) against the reference.
 fn check(batch: &WindowBatch, window_ms: i64, threads: u32, what: &str) {
+    for layout in [KernelLayout::Block, KernelLayout::Warp] {
+        check_layout(
+            batch,
+            window_ms,
+            threads,
+            layout,
+            &format!("{what}, {layout:?}"),
+        );
+    }
+}
+
+fn check_layout(
+    batch: &WindowBatch,
+    window_ms: i64,
+    threads: u32,
+    layout: KernelLayout,
+    what: &str,
+) {
     let features = common::all_features();
     let mut want = FeatureBatch::default();
     CpuBackend
         .features(&features, window_ms, batch, &mut want)
         .expect("cpu");
-    let got = emulated(&features, window_ms, batch, threads);
+    let got = emulated(&features, window_ms, batch, threads, layout);
     for w in 0..batch.len() {
         let (_, vals) = batch.window(w);
         let magnitude = vals.iter().fold(1.0f64, |m, v| m.max(v.abs()));
@@ -116,7 +142,8 @@ fn edge_cases_match_the_reference() {
         vec![(1, 0.0), (2, 1.0), (3, -1.0), (4, 0.0), (5, 2.0)], // zero deviations
         largest,                                                 // the largest window
     ];
-    check(&batch_of(&windows, window_ms), window_ms, 64, "edge cases");
+    // 96 threads: the warp kernel's last block has 2 windows for its 3 warps.
+    check(&batch_of(&windows, window_ms), window_ms, 96, "edge cases");
 }
 
 unsafe extern "C" {

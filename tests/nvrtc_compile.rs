@@ -64,6 +64,14 @@ fn every_kernel_compiles_for_the_targeted_architectures() {
                 text.contains(".entry hyflow_"),
                 "{path}: no hyflow_ kernel entry in the PTX"
             );
+            // Every kernel the source declares is an entry the driver can find by name.
+            for decl in src.split("extern \"C\" __global__ void ").skip(1) {
+                let name = decl.split('(').next().unwrap_or_default().trim();
+                assert!(
+                    text.contains(&format!(".entry {name}(")),
+                    "{path}: kernel {name} is not in the PTX"
+                );
+            }
         }
     }
 }

@@ -200,8 +200,9 @@ bool device_free(CUdeviceptr p) {
   return true;
 }
 
-// The feature kernel's launch, checked against its buffers when it runs.
-bool launch_features(unsigned grid, unsigned block, void** params) {
+// A feature kernel's launch (both take the same arguments), checked against its buffers when
+// it runs. `warp`: hyflow_features_warp, block / 32 windows per block.
+bool launch_features(bool warp, unsigned grid, unsigned block, void** params) {
   const CUdeviceptr values = *(CUdeviceptr*)params[0], times = *(CUdeviceptr*)params[1],
                     offsets = *(CUdeviceptr*)params[2], starts = *(CUdeviceptr*)params[3];
   const int n = *(int*)params[4];
@@ -210,8 +211,10 @@ bool launch_features(unsigned grid, unsigned block, void** params) {
   const int nf = *(int*)params[9];
   const CUdeviceptr out = *(CUdeviceptr*)params[10];
   {
-    if (n < 0 || nf < 0 || grid < (unsigned)n) {
-      fail("hyflow_features: grid " + std::to_string(grid) + " for " + std::to_string(n) + " windows");
+    const unsigned long long covered = (unsigned long long)grid * (warp ? block / 32 : 1);
+    if (n < 0 || nf < 0 || covered < (unsigned long long)n) {
+      fail("feature kernel: grid " + std::to_string(grid) + " of " + std::to_string(block) + " covers " +
+           std::to_string(covered) + " of " + std::to_string(n) + " windows");
       return false;
     }
     if (!check_device(offsets, (n + 1) * sizeof(unsigned), "hyflow_features offsets")) return false;
@@ -225,10 +228,11 @@ bool launch_features(unsigned grid, unsigned block, void** params) {
                     check_device(out, (size_t)n * nf * 8, "hyflow_features out");
     if (!ok) return false;
     hyflow_emu::launch(dim3{grid, 1, 1}, dim3{block, 1, 1}, [&] {
-      hyflow_features((const double*)values, (const long long*)times, (const unsigned*)offsets,
-                      (const long long*)starts, n, secs, (const int*)kinds, (const double*)lo, (const double*)hi, nf,
-                      (double*)out);
+      (warp ? hyflow_features_warp : hyflow_features)(
+          (const double*)values, (const long long*)times, (const unsigned*)offsets, (const long long*)starts, n,
+          secs, (const int*)kinds, (const double*)lo, (const double*)hi, nf, (double*)out);
     });
+    stats[warp ? "launches_warp" : "launches_block"] += 1;
     return true;
   }
 }
@@ -340,7 +344,8 @@ API CUresult cuModuleLoadData(void** module, const void* image) {
 API CUresult cuModuleGetFunction(void** f, void* module, const char* name) {
   auto* m = static_cast<Module*>(module);
   const std::string n(name);
-  if (n != "hyflow_features" || m->ptx.find(".entry " + n) == std::string::npos) return NOT_FOUND;
+  if ((n != "hyflow_features" && n != "hyflow_features_warp") || m->ptx.find(".entry " + n + "(") == std::string::npos)
+    return NOT_FOUND;
   *f = new Function{m, n};
   return OK;
 }
@@ -607,7 +612,7 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
     void* p[11];
     for (size_t i = 0; i < 11; ++i) p[i] = args.data() + at[i];
     const auto t0 = now_ms();
-    const bool ok = launch_features(gx, bx, p);
+    const bool ok = launch_features(fn->name == "hyflow_features_warp", gx, bx, p);
     stats["kernel_us"] += (unsigned long long)((now_ms() - t0) * 1000);
     return ok;
   });

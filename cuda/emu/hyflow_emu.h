@@ -81,6 +81,19 @@ T shfl_down(T value, unsigned delta) {
   warp_barriers[warp]->arrive_and_wait();
   return out;
 }
+template <class T>
+T shfl_xor(T value, unsigned mask) {
+  static_assert(sizeof(T) <= sizeof(uint64_t), "shuffle of at most 8 bytes");
+  const unsigned t = thread_idx.x, lane = t % 32, warp = t / 32;
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  warp_exchange[t] = bits;
+  warp_barriers[warp]->arrive_and_wait();
+  T out = value;
+  std::memcpy(&out, &warp_exchange[warp * 32 + (lane ^ mask)], sizeof(T));
+  warp_barriers[warp]->arrive_and_wait();
+  return out;
+}
 }  // namespace hyflow_emu
 
 #define threadIdx (hyflow_emu::thread_idx)
@@ -93,5 +106,6 @@ T shfl_down(T value, unsigned delta) {
 #define __shared__ static
 #define __syncthreads() (hyflow_emu::block_barrier->arrive_and_wait())
 #define __shfl_down_sync(mask, value, delta) (hyflow_emu::shfl_down((value), (delta)))
+#define __shfl_xor_sync(mask, value, lane_mask) (hyflow_emu::shfl_xor((value), (lane_mask)))
 
 #endif  // __CUDACC__

@@ -4,10 +4,21 @@
 
 #include "../features.cu"
 
+// `warp` 0: hyflow_features, a block of `threads` per window; else hyflow_features_warp,
+// threads / 32 windows per block.
 extern "C" void hyflow_emu_features(const double* values, const long long* times, const unsigned* offsets,
                                     const long long* starts, int n_windows, double window_secs, const int* kinds,
                                     const double* band_lo, const double* band_hi, int n_feat, double* out,
-                                    unsigned threads) {
+                                    unsigned threads, int warp) {
+  if (warp) {
+    const unsigned per_block = threads / 32;
+    const unsigned blocks = ((unsigned)n_windows + per_block - 1) / per_block;
+    hyflow_emu::launch(dim3{blocks, 1, 1}, dim3{threads, 1, 1}, [&] {
+      hyflow_features_warp(values, times, offsets, starts, n_windows, window_secs, kinds, band_lo, band_hi, n_feat,
+                           out);
+    });
+    return;
+  }
   hyflow_emu::launch(dim3{(unsigned)n_windows, 1, 1}, dim3{threads, 1, 1}, [&] {
     hyflow_features(values, times, offsets, starts, n_windows, window_secs, kinds, band_lo, band_hi, n_feat, out);
   });

@@ -15,7 +15,8 @@
 //! driver that runs on the CPU (cuda/emu/fake_driver.cpp, tests/fake_cuda.rs).
 
 use super::{
-    ComputeBackend, ComputeError, FeatureBatch, Finished, Ticket, WindowBatch, kernel_codes,
+    ComputeBackend, ComputeError, FeatureBatch, Finished, KernelLayout, Ticket, WindowBatch,
+    kernel_codes,
 };
 use crate::features::FeatureSet;
 use cudarc::driver::sys::{CU_MEMHOSTALLOC_WRITECOMBINED, CUevent_flags};
@@ -190,7 +191,11 @@ pub struct CudaBackend {
     name: String,
     ordinal: usize,
     stream: Arc<CudaStream>,
-    features_fn: CudaFunction,
+    /// `hyflow_features` (a block per window) and `hyflow_features_warp` (a warp per window).
+    block_fn: CudaFunction,
+    warp_fn: CudaFunction,
+    /// The layout every batch uses, instead of choosing by window length (for measuring).
+    layout: Option<KernelLayout>,
     slots: Vec<Slot>,
     /// Slots in flight, oldest first.
     order: VecDeque<usize>,
@@ -229,9 +234,12 @@ impl CudaBackend {
         let module = ctx
             .load_module(ptx)
             .map_err(|e| err("loading cuda/features.cu", e))?;
-        let features_fn = module
-            .load_function("hyflow_features")
-            .map_err(|e| err("hyflow_features", e))?;
+        let load = |layout: KernelLayout| {
+            module
+                .load_function(layout.kernel())
+                .map_err(|e| err(layout.kernel(), e))
+        };
+        let (block_fn, warp_fn) = (load(KernelLayout::Block)?, load(KernelLayout::Warp)?);
         let stream = ctx.new_stream().map_err(|e| err("creating a stream", e))?;
         let event = || {
             ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
@@ -257,12 +265,20 @@ impl CudaBackend {
             name: format!("cuda:{ordinal}"),
             ordinal,
             stream,
-            features_fn,
+            block_fn,
+            warp_fn,
+            layout: None,
             slots,
             order: VecDeque::new(),
             params: None,
             kernel_secs: 0.0,
         })
+    }
+
+    /// Makes every batch use `layout` (None: chosen per batch by its mean window length,
+    /// [`KernelLayout::for_batch`]). For measuring both kernels.
+    pub fn set_layout(&mut self, layout: Option<KernelLayout>) {
+        self.layout = layout;
     }
 
     /// Seconds the feature kernel itself ran, over every batch finished so far (the rest of
@@ -295,7 +311,7 @@ impl CudaBackend {
         let result = (|| {
             slot.done
                 .synchronize()
-                .map_err(|e| err("running hyflow_features", e))?;
+                .map_err(|e| err("running the feature kernel", e))?;
             let host = slot.out.host.as_ref().expect("reserved at begin");
             let data =
                 host.as_slice().map_err(|e| err("pinned buffer", e))?[..rows * width].to_vec();
@@ -408,8 +424,15 @@ impl CudaBackend {
             slot.out.reserve(&stream, rows * width)?;
             let (n_windows, n_feat) = (rows as i32, width as i32);
             let secs = window_ms as f64 / 1000.0;
+            let layout = self
+                .layout
+                .unwrap_or_else(|| KernelLayout::for_batch(batch));
+            let (function, blocks) = match layout {
+                KernelLayout::Block => (&self.block_fn, rows as u32),
+                KernelLayout::Warp => (&self.warp_fn, (rows as u32).div_ceil(THREADS / 32)),
+            };
             let cfg = LaunchConfig {
-                grid_dim: (rows as u32, 1, 1),
+                grid_dim: (blocks, 1, 1),
                 block_dim: (THREADS, 1, 1),
                 shared_mem_bytes: 0,
             };
@@ -423,15 +446,15 @@ impl CudaBackend {
             slot.launched
                 .record(&stream)
                 .map_err(|e| err("recording an event", e))?;
-            let mut launch = stream.launch_builder(&self.features_fn);
+            let mut launch = stream.launch_builder(function);
             launch.arg(values).arg(times).arg(offsets).arg(starts);
             launch.arg(&n_windows).arg(&secs);
             launch.arg(&params.kinds).arg(&params.lo).arg(&params.hi);
             launch.arg(&n_feat).arg(&mut *out);
-            // SAFETY: the arguments match hyflow_features' signature in cuda/features.cu, and
-            // every buffer covers what the kernel indexes (offsets has windows + 1 entries,
-            // out rows × width).
-            unsafe { launch.launch(cfg) }.map_err(|e| err("launching hyflow_features", e))?;
+            // SAFETY: the arguments match the signature both kernels share in cuda/features.cu,
+            // and every buffer covers what they index (offsets has windows + 1 entries, out
+            // rows × width); the grid covers every window in either layout.
+            unsafe { launch.launch(cfg) }.map_err(|e| err("launching the feature kernel", e))?;
             slot.computed
                 .record(&stream)
                 .map_err(|e| err("recording an event", e))?;

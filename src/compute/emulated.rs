@@ -7,7 +7,9 @@
 //! spills, the scheduler) end to end through the real kernel source. It is slow (every block's
 //! threads are host threads), so keep its inputs small.
 
-use super::{ComputeBackend, ComputeError, FeatureBatch, Finished, Ticket, WindowBatch};
+use super::{
+    ComputeBackend, ComputeError, FeatureBatch, Finished, KernelLayout, Ticket, WindowBatch,
+};
 use crate::features::FeatureSet;
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -27,6 +29,7 @@ unsafe extern "C" {
         n_feat: i32,
         out: *mut f64,
         threads: u32,
+        warp: i32,
     );
 }
 
@@ -69,6 +72,7 @@ impl EmulatedBackend {
                         job.window_ms,
                         &job.batch,
                         THREADS,
+                        KernelLayout::for_batch(&job.batch),
                     ));
                     let done = Finished {
                         ticket: job.ticket,
@@ -92,12 +96,13 @@ impl EmulatedBackend {
 }
 
 /// Runs cuda/features.cu, emulated, over `batch` with `threads` threads per block (a multiple
-/// of 32): the features the GPU kernel gives, for this engine and the kernel tests.
+/// of 32) in `layout`: the features the GPU kernel gives, for this engine and the kernel tests.
 pub fn kernel_features(
     features: &FeatureSet,
     window_ms: i64,
     batch: &WindowBatch,
     threads: u32,
+    layout: KernelLayout,
 ) -> FeatureBatch {
     let (kinds, lo, hi) = super::kernel_codes(features);
     let width = kinds.len();
@@ -124,6 +129,7 @@ pub fn kernel_features(
             width as i32,
             out.data.as_mut_ptr(),
             threads,
+            i32::from(layout == KernelLayout::Warp),
         );
     }
     out
@@ -141,7 +147,13 @@ impl ComputeBackend for EmulatedBackend {
         batch: &WindowBatch,
         out: &mut FeatureBatch,
     ) -> Result<(), ComputeError> {
-        *out = kernel_features(features, window_ms, batch, THREADS);
+        *out = kernel_features(
+            features,
+            window_ms,
+            batch,
+            THREADS,
+            KernelLayout::for_batch(batch),
+        );
         Ok(())
     }
 

@@ -158,6 +158,40 @@ pub struct Finished {
     pub busy_secs: f64,
 }
 
+/// How the feature kernel maps windows to GPU threads (cuda/features.cu has one kernel each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelLayout {
+    /// `hyflow_features`: one block per window, its threads striding over the values.
+    Block,
+    /// `hyflow_features_warp`: one warp per window, several windows per block, no block
+    /// barriers.
+    Warp,
+}
+
+/// Batches averaging at most this many values per window use [`KernelLayout::Warp`]. A first
+/// guess (a warp covers 256 values in 8 strides), not yet measured on a GPU: the throughput
+/// test of tests/gpu.rs prints both layouts so the GPU check can set it.
+pub const WARP_MAX_VALUES: usize = 256;
+
+impl KernelLayout {
+    /// The layout for `batch`: by its mean window length.
+    pub fn for_batch(batch: &WindowBatch) -> Self {
+        if batch.values.len() <= WARP_MAX_VALUES * batch.len().max(1) {
+            KernelLayout::Warp
+        } else {
+            KernelLayout::Block
+        }
+    }
+
+    /// The kernel's name in cuda/features.cu.
+    pub fn kernel(self) -> &'static str {
+        match self {
+            KernelLayout::Block => "hyflow_features",
+            KernelLayout::Warp => "hyflow_features_warp",
+        }
+    }
+}
+
 /// The feature codes the kernels in cuda/features.cu take (`kinds`), with each band's edges
 /// (`band_lo`, `band_hi`; 0 for other features). Keep in step with the `HF_*` defines there.
 pub fn kernel_codes(features: &FeatureSet) -> (Vec<i32>, Vec<f64>, Vec<f64>) {
