@@ -73,7 +73,8 @@ impl Run {
     }
 }
 
-/// A manufacturing input of `sensors` sensors over `minutes` in `dir`, and its CPU outputs.
+/// A manufacturing input of `sensors` sensors over `minutes` in `dir`, and its CPU outputs
+/// (2 workers: outputs do not depend on the number of workers).
 fn input_and_cpu_run(dir: &Path, sensors: usize, minutes: i64, seed: u64) -> (PathBuf, PathBuf) {
     let input = dir.join("m.parquet");
     let ds = hyflow::fixture::manufacturing::generate(sensors, minutes * 60_000, seed);
@@ -86,7 +87,13 @@ fn input_and_cpu_run(dir: &Path, sensors: usize, minutes: i64, seed: u64) -> (Pa
 
 /// `hyflow replay` of the manufacturing pipeline over `input` on `device`, with the fake
 /// driver first on the library path and `env` set.
-fn replay_on_fake(dir: &Path, input: &Path, device: &str, env: &[(&str, &str)]) -> Run {
+fn replay_on_fake(
+    dir: &Path,
+    input: &Path,
+    workers: usize,
+    device: &str,
+    env: &[(&str, &str)],
+) -> Run {
     let name = format!("{}-{}", device.replace(':', ""), env.len());
     let pipeline = dir.join(format!("{name}.toml"));
     std::fs::write(&pipeline, device::pipeline(input, "auto")).expect("write pipeline");
@@ -102,7 +109,7 @@ fn replay_on_fake(dir: &Path, input: &Path, device: &str, env: &[(&str, &str)]) 
         .arg(&pipeline)
         .arg("--out")
         .arg(&out)
-        .args(["-w", "2", "--device", device])
+        .args(["-w", &workers.to_string(), "--device", device])
         .env(
             "LD_LIBRARY_PATH",
             format!("{}:{path}", env!("HYFLOW_FAKE_CUDA_DIR")),
@@ -138,12 +145,23 @@ fn replay_on_fake(dir: &Path, input: &Path, device: &str, env: &[(&str, &str)]) 
     run
 }
 
-/// Replays a 3-machine input of `minutes` on the fake driver with `dev` and `env`, checks
-/// that every output equals the CPU's, and returns the run.
+/// Replays an input of 3 sensors over `minutes` on the fake driver with `dev` and `env` on 2
+/// workers, checks that every output equals the CPU's, and returns the run.
 fn same_as_cpu_on_fake(minutes: i64, dev: &str, env: &[(&str, &str)]) -> Run {
+    same_as_cpu_on_fake_with(2, 3, minutes, dev, env)
+}
+
+/// [`same_as_cpu_on_fake`] with `workers` and `sensors`.
+fn same_as_cpu_on_fake_with(
+    workers: usize,
+    sensors: usize,
+    minutes: i64,
+    dev: &str,
+    env: &[(&str, &str)],
+) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (input, cpu_out) = input_and_cpu_run(dir.path(), 3, minutes, 5);
-    let run = replay_on_fake(dir.path(), &input, dev, env);
+    let (input, cpu_out) = input_and_cpu_run(dir.path(), sensors, minutes, 5);
+    let run = replay_on_fake(dir.path(), &input, workers, dev, env);
     device::same_outputs(&cpu_out, &run.out);
     run
 }
@@ -221,6 +239,17 @@ fn auto_routes_between_the_cpu_and_the_fake_device_and_gives_the_cpu_results() {
     let ((on_gpu, _), (on_cpu, _)) = (run.engine("cuda:0"), run.engine("cpu"));
     assert!(on_gpu >= 2 && on_cpu >= 2, "cuda:0 {on_gpu}, cpu {on_cpu}");
     assert_eq!(run.stat("launches"), on_gpu);
+}
+
+#[test]
+fn three_workers_share_the_device_with_the_cpu_and_give_its_results() {
+    // One context, three streams, every worker routing between the CPU and the device and
+    // spilling when its two slots are busy; batches done after 3 polls.
+    let run = same_as_cpu_on_fake_with(3, 16, 10, "auto", &[("HYFLOW_FAKE_CUDA_LAG", "3")]);
+    let ((on_gpu, _), (on_cpu, _)) = (run.engine("cuda:0"), run.engine("cpu"));
+    assert!(on_gpu >= 6 && on_cpu >= 9, "cuda:0 {on_gpu}, cpu {on_cpu}");
+    assert_eq!(run.stat("launches"), on_gpu);
+    assert_eq!(run.stat("failures"), 0);
 }
 
 #[test]
