@@ -37,6 +37,12 @@ if [ "${1:-}" = "--prepare" ]; then
   exit 0
 fi
 
+# On the device machine the tool returns only the tail of the output, and the files under $OUT:
+# keep the whole log there too.
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+  exec > >(tee "$OUT/gpu-check.log") 2>&1
+fi
+date -u
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi not found"
 
 # NVRTC: the machine's own when it has one. cudarc (built for CUDA 12.8) looks for
