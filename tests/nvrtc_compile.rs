@@ -1,7 +1,8 @@
 //! Every kernel in cuda/ compiles with NVRTC (through cudarc, as the CUDA engine will load it)
-//! for the architectures hyflow targets, and a broken kernel's compile log comes back.
-//! No GPU is needed: NVRTC is a compiler library. scripts/test.sh installs it from the PyPI wheel
-//! `nvidia-cuda-nvrtc-cu12` when missing and puts it on LD_LIBRARY_PATH; set
+//! for the architectures hyflow targets and assembles with ptxas, and a broken kernel's compile
+//! log comes back. No GPU is needed: NVRTC is a compiler library, ptxas a program.
+//! scripts/test.sh installs them from the PyPI wheels `nvidia-cuda-nvrtc-cu12` and
+//! `nvidia-cuda-nvcc-cu12` when missing (NVRTC on LD_LIBRARY_PATH, ptxas as HYFLOW_PTXAS); set
 //! HYFLOW_SKIP_NVRTC=1 to skip knowingly.
 
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
@@ -93,4 +94,70 @@ fn a_broken_kernel_returns_the_compiler_log() {
     .expect_err("must not compile");
     let text = format!("{err:?}");
     assert!(text.contains("no_such_function"), "{text}");
+}
+
+#[test]
+fn every_kernel_assembles_with_ptxas() {
+    // ptxas turns the PTX into the device's machine code, as the driver does when it loads a
+    // module: it checks what NVRTC leaves to the driver (registers, the target's instructions)
+    // and reports each kernel's registers and spills, which bound how many blocks fit on an SM.
+    if !nvrtc_ready() {
+        return;
+    }
+    let ptxas = std::env::var("HYFLOW_PTXAS").unwrap_or_else(|_| {
+        panic!(
+            "HYFLOW_PTXAS is not set: run scripts/test.sh, which installs ptxas from the \
+             nvidia-cuda-nvcc-cu12 wheel (HYFLOW_SKIP_NVRTC=1 skips)"
+        )
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, src) in &kernels() {
+        for arch in ARCHS {
+            // The options the CUDA engine compiles with (compute/cuda.rs).
+            let opts = CompileOptions {
+                fmad: Some(false),
+                arch: Some(arch),
+                ..Default::default()
+            };
+            let ptx = compile_ptx_with_opts(src, opts)
+                .unwrap_or_else(|e| panic!("{path} for {arch}: {e:?}"));
+            let file = dir.path().join("kernel.ptx");
+            std::fs::write(&file, ptx.to_src()).expect("write PTX");
+            let sm = format!("sm_{}", &arch[8..]);
+            let out = std::process::Command::new(&ptxas)
+                .arg(format!("-arch={sm}"))
+                .arg("-v")
+                .arg(&file)
+                .arg("-o")
+                .arg(dir.path().join("kernel.cubin"))
+                .output()
+                .expect("run ptxas");
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "{path} for {sm}: ptxas failed:\n{log}"
+            );
+            // One section per kernel: "Compiling entry function 'NAME' for 'sm_XX'", then its
+            // stack, spills, registers and barriers.
+            for section in log.split("Compiling entry function '").skip(1) {
+                let name = section.split('\'').next().unwrap_or_default();
+                let used = section
+                    .lines()
+                    .find(|l| l.contains("Used"))
+                    .unwrap_or_else(|| panic!("{name} for {sm}: no register count:\n{log}"));
+                let used = used.trim().trim_start_matches("ptxas info    : ");
+                println!("{sm} {name}: {used}");
+                if name == "hyflow_features_warp" {
+                    assert!(
+                        used.contains("used 0 barriers"),
+                        "the warp-per-window kernel must not use block barriers: {used}"
+                    );
+                }
+            }
+            assert!(
+                log.contains("Used"),
+                "ptxas -v reported no register use:\n{log}"
+            );
+        }
+    }
 }
