@@ -130,15 +130,17 @@ impl Running {
     pub fn request_stop(&self) {
         self.shared.request_stop();
     }
-    /// True when every worker is done.
+    /// True when every worker is done, or one panicked (the run is then over: [`Self::wait`]
+    /// returns its error).
     pub fn is_done(&self) -> bool {
         self.shared.finished_workers.load(Ordering::SeqCst) >= self.workers
+            || self.shared.panicked.load(Ordering::SeqCst)
     }
     /// Waits for the end of the run.
     pub fn wait(mut self) -> Result<Summary, RunError> {
         // A worker that panicked holds its capabilities forever, so the others may never
         // finish: return its error without joining them (the process is about to exit).
-        while !self.is_done() && !self.shared.panicked.load(Ordering::SeqCst) {
+        while !self.is_done() {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         if self.shared.panicked.load(Ordering::SeqCst) {
