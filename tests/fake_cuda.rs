@@ -86,7 +86,7 @@ fn input_and_cpu_run(dir: &Path, sensors: usize, minutes: i64, seed: u64) -> (Pa
 }
 
 /// `hyflow replay` of the manufacturing pipeline over `input` on `device`, with the fake
-/// driver first on the library path and `env` set.
+/// driver first on the library path and `env` set; it must succeed.
 fn replay_on_fake(
     dir: &Path,
     input: &Path,
@@ -94,6 +94,24 @@ fn replay_on_fake(
     device: &str,
     env: &[(&str, &str)],
 ) -> Run {
+    let (run, status) = try_replay_on_fake(dir, input, workers, device, env);
+    assert!(
+        status.success(),
+        "hyflow replay --device {device} failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// [`replay_on_fake`], whatever its exit status.
+fn try_replay_on_fake(
+    dir: &Path,
+    input: &Path,
+    workers: usize,
+    device: &str,
+    env: &[(&str, &str)],
+) -> (Run, ExitStatus) {
     let name = format!("{}-{}", device.replace(':', ""), env.len());
     let pipeline = dir.join(format!("{name}.toml"));
     std::fs::write(&pipeline, device::pipeline(input, "auto")).expect("write pipeline");
@@ -135,14 +153,8 @@ fn replay_on_fake(
             .collect(),
         out,
     };
-    assert!(
-        status.success(),
-        "hyflow replay --device {device} failed:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
     println!("{}\n{}\n{:?}", run.stdout, run.stderr, run.stats);
-    run
+    (run, status)
 }
 
 /// Replays an input of 3 sensors over `minutes` on the fake driver with `dev` and `env` on 2
@@ -279,4 +291,26 @@ fn running_out_of_device_memory_loses_no_batch() {
     assert!(run.stat("out_of_memory") > 0, "allocations failed");
     assert_eq!(run.stat("sticky_error"), 0, "out of memory is not sticky");
     assert!(run.engine("cpu").0 > 0, "batches fell back to the CPU");
+}
+
+#[test]
+fn a_panic_in_a_worker_fails_the_run_instead_of_hanging_it() {
+    // A driver that answers a pinned allocation with success and a null pointer makes cudarc
+    // panic (an assertion) inside a worker. The run must stop with an error naming it, not
+    // wait forever for the dead worker (it did before: found with this driver).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, _) = input_and_cpu_run(dir.path(), 3, 4, 5);
+    let (run, status) = try_replay_on_fake(
+        dir.path(),
+        &input,
+        2,
+        "cuda:0",
+        &[("HYFLOW_FAKE_CUDA_FAULT", "null-pinned")],
+    );
+    assert!(!status.success(), "the run failed");
+    assert!(
+        run.stderr.contains("panicked") && run.stderr.contains("stopped by a panic"),
+        "{}",
+        run.stderr
+    );
 }

@@ -24,7 +24,8 @@
 //
 // Fault injection, HYFLOW_FAKE_CUDA_FAULT: `launch:N` makes the N-th launch fault when it runs
 // (the same sticky error); `oom:BYTES` makes device allocations fail once BYTES are allocated
-// (CUDA_ERROR_OUT_OF_MEMORY, not sticky).
+// (CUDA_ERROR_OUT_OF_MEMORY, not sticky); `null-pinned` makes pinned allocations "succeed" with
+// a null pointer (a broken driver: cudarc asserts, so a worker panics).
 // With HYFLOW_FAKE_CUDA_STATS=FILE, counts are written to FILE at exit, `key value` per line.
 
 #include "hyflow_emu.h"
@@ -89,6 +90,7 @@ bool initialized = false;
 CUresult sticky = OK;
 int lag = 2;
 long long fault_launch = -1;
+bool null_pinned = false;
 size_t oom_bytes = 0;
 size_t device_bytes = 0;
 std::map<uintptr_t, Alloc> allocs;
@@ -155,6 +157,7 @@ void configure() {
     std::string s(f);
     if (s.rfind("launch:", 0) == 0) fault_launch = std::atoll(s.c_str() + 7);
     if (s.rfind("oom:", 0) == 0) oom_bytes = std::strtoull(s.c_str() + 4, nullptr, 10);
+    if (s == "null-pinned") null_pinned = true;
   }
 }
 
@@ -487,6 +490,10 @@ API CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned flags) {
   std::lock_guard<std::recursive_mutex> g(mu);
   if (sticky != OK) return sticky;
   if (bytes == 0) return INVALID_VALUE;
+  if (null_pinned) {
+    *p = nullptr;
+    return OK;
+  }
   void* h = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
   if (h == nullptr) return OUT_OF_MEMORY;
   allocs[(uintptr_t)h] = Alloc{bytes, false, flags};
