@@ -68,8 +68,10 @@ void launch(dim3 grid, dim3 block, F kernel) {
   block_barrier = nullptr;
 }
 
-template <class T>
-T shfl_down(T value, unsigned delta) {
+// Every lane of the warp offers `value` and gets the value of lane `from(lane)` (its own when
+// that is past the warp), as the __shfl_*_sync intrinsics do.
+template <class T, class F>
+T shfl(T value, F from) {
   static_assert(sizeof(T) <= sizeof(uint64_t), "shuffle of at most 8 bytes");
   const unsigned t = thread_idx.x, lane = t % 32, warp = t / 32;
   uint64_t bits = 0;
@@ -77,22 +79,20 @@ T shfl_down(T value, unsigned delta) {
   warp_exchange[t] = bits;
   warp_barriers[warp]->arrive_and_wait();
   T out = value;
-  if (lane + delta < 32) std::memcpy(&out, &warp_exchange[t + delta], sizeof(T));
+  const unsigned src = from(lane);
+  if (src < 32) std::memcpy(&out, &warp_exchange[warp * 32 + src], sizeof(T));
   warp_barriers[warp]->arrive_and_wait();
   return out;
 }
+
+template <class T>
+T shfl_down(T value, unsigned delta) {
+  return shfl(value, [delta](unsigned lane) { return lane + delta; });
+}
+
 template <class T>
 T shfl_xor(T value, unsigned mask) {
-  static_assert(sizeof(T) <= sizeof(uint64_t), "shuffle of at most 8 bytes");
-  const unsigned t = thread_idx.x, lane = t % 32, warp = t / 32;
-  uint64_t bits = 0;
-  std::memcpy(&bits, &value, sizeof(T));
-  warp_exchange[t] = bits;
-  warp_barriers[warp]->arrive_and_wait();
-  T out = value;
-  std::memcpy(&out, &warp_exchange[warp * 32 + (lane ^ mask)], sizeof(T));
-  warp_barriers[warp]->arrive_and_wait();
-  return out;
+  return shfl(value, [mask](unsigned lane) { return lane ^ mask; });
 }
 }  // namespace hyflow_emu
 

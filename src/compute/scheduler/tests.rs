@@ -63,53 +63,39 @@ fn setup() -> (FeatureSet, WindowBatch) {
     (f, b)
 }
 
-#[test]
-fn failed_batches_are_recomputed_on_the_cpu_and_the_engine_is_dropped() {
+/// `batches` batches through the scheduler over a fake that fails every one with `fail`:
+/// every result is the CPU's. Returns how often the fake was called, and the reports.
+fn through_failing(fail: ComputeError, batches: usize) -> (u32, Vec<EngineReport>) {
     let (f, b) = setup();
     let calls = Arc::new(AtomicU32::new(0));
     let fake = Fake {
         calls: calls.clone(),
-        fail: Some(ComputeError::Device("out of memory".into())),
+        fail: Some(fail),
         nudge: 0.0,
     };
     let mut h = over(fake, Policy::Accelerator, 0.0);
     let mut want = FeatureBatch::default();
     CpuBackend.features(&f, 1000, &b, &mut want).expect("cpu");
-    for _ in 0..5 {
+    for _ in 0..batches {
         let mut got = FeatureBatch::default();
         h.features(&f, 1000, &b, &mut got)
             .expect("no batch is lost");
         assert_eq!(got, want);
     }
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        3,
-        "dropped after 3 failures in a row"
-    );
-    let r = h.engine_reports();
+    (calls.load(Ordering::SeqCst), h.engine_reports())
+}
+
+#[test]
+fn failed_batches_are_recomputed_on_the_cpu_and_the_engine_is_dropped() {
+    let (calls, r) = through_failing(ComputeError::Device("out of memory".into()), 5);
+    assert_eq!(calls, 3, "dropped after 3 failures in a row");
     assert_eq!((r[0].batches, r[1].errors, r[1].batches), (5, 3, 0));
 }
 
 #[test]
 fn a_lost_device_is_dropped_at_its_first_failure() {
-    let (f, b) = setup();
-    let calls = Arc::new(AtomicU32::new(0));
-    let fake = Fake {
-        calls: calls.clone(),
-        fail: Some(ComputeError::Lost("illegal address".into())),
-        nudge: 0.0,
-    };
-    let mut h = over(fake, Policy::Accelerator, 0.0);
-    let mut want = FeatureBatch::default();
-    CpuBackend.features(&f, 1000, &b, &mut want).expect("cpu");
-    for _ in 0..4 {
-        let mut got = FeatureBatch::default();
-        h.features(&f, 1000, &b, &mut got)
-            .expect("no batch is lost");
-        assert_eq!(got, want);
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "never tried again");
-    let r = h.engine_reports();
+    let (calls, r) = through_failing(ComputeError::Lost("illegal address".into()), 4);
+    assert_eq!(calls, 1, "never tried again");
     assert_eq!((r[0].batches, r[1].errors), (4, 1));
 }
 
