@@ -71,6 +71,7 @@ fn explain_and_schema() {
         "exchange  readings by hash(sensor id) % 2",
         "window    [cpu] tumbling 10s",
         "band_defect",
+        "on a GPU: a warp per window when a batch averages at most 256 values",
         "sinks",
     ] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");

@@ -91,6 +91,13 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         p.features.names.join(", "),
         c.compute.max_batch_windows
     );
+    if c.compute.device.get_ref() != "cpu" {
+        let _ = writeln!(
+            s,
+            "               on a GPU: a warp per window when a batch averages at most {} values per window, else a block",
+            crate::compute::WARP_MAX_VALUES
+        );
+    }
     let dets: Vec<String> = p
         .detectors
         .iter()
