@@ -16,6 +16,8 @@ fn main() {
         .cpp(true)
         .std("c++20")
         .flag("-pthread")
+        // No FMA contraction: the kernels must round as the Rust reference does.
+        .flag("-ffp-contract=off")
         .opt_level(2)
         .include("cuda/emu");
     build

@@ -6,6 +6,7 @@
 mod common;
 
 use hyflow::compute::{ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend};
+use hyflow::detect::cell::Cell;
 use hyflow::features::{Feature, FeatureSet};
 use hyflow::fixture::Rng;
 use std::sync::Arc;
@@ -147,89 +148,131 @@ fn edge_cases_match_the_reference() {
 }
 
 unsafe extern "C" {
-    fn hyflow_emu_ewma_score(
-        features: *const f64,
-        n_feat: i32,
+    fn hyflow_emu_detect(
+        x: *const f64,
+        n_watch: i32,
+        kinds: *const i32,
+        params: *const f64,
         order: *const i32,
         seg_offsets: *const u32,
         seg_slot: *const u32,
+        seg_patch: *const i32,
+        patch: *const Cell,
         n_segments: i32,
-        watch: *const i32,
-        alpha: *const f64,
-        n_watch: i32,
-        state_n: *mut u32,
-        state_m: *mut f64,
-        state_v: *mut f64,
-        z_out: *mut f64,
-        seen_out: *mut u32,
+        state: *mut Cell,
+        raw: *mut f64,
+        cells_out: *mut Cell,
     );
 }
 
+/// cuda/score.cu against `detect::cell::step`, bit for bit: every cell detector, windows of
+/// random sensors interleaved over several batches (NaN, inf, repeats and shifts among the
+/// values), the device state kept between batches, and some sensors' state replaced by a patch
+/// from the host before a batch (as the engine does after scoring them on the CPU).
 #[test]
-fn ewma_scores_and_device_state_match_the_reference() {
+fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
     use hyflow::compute::segments;
-    use hyflow::detect::Ewma;
+    use hyflow::config::DetectorKind::*;
+    use hyflow::detect::DetectorSpec;
+    use hyflow::detect::cell::{CellKind, step, watches};
+    let detectors = vec![
+        DetectorSpec::new(EwmaZ, vec![1, 3]),
+        DetectorSpec::new(Mahalanobis, vec![0, 1]), // not a cell detector: skipped
+        DetectorSpec::new(LevelZ, vec![0]),
+        DetectorSpec::new(Cusum, vec![2, 0]),
+        DetectorSpec::new(Stuck, vec![3]),
+    ];
+    let ws = watches(&detectors);
+    let n = ws.len();
+    assert_eq!(n, 6);
+    let kinds: Vec<i32> = ws.iter().map(|w| w.kind as i32).collect();
+    let params: Vec<f64> = ws.iter().flat_map(|w| w.params).collect();
     let (n_slots, n_feat) = (23usize, 4usize);
-    let watch = [1i32, 3, 0];
-    let alpha = [0.1, 0.05, 0.3];
     let mut rng = Rng::new(9);
-    // Device state (as the engine will keep it) and the reference, per (slot, watched pair).
-    let (mut sn, mut sm, mut sv) = (
-        vec![0u32; n_slots * 3],
-        vec![0.0f64; n_slots * 3],
-        vec![0.0f64; n_slots * 3],
-    );
-    let mut reference = vec![Ewma::default(); n_slots * 3];
-    for batch in 0..5 {
-        // Windows of random sensors, several per sensor, interleaved, some not finite.
+    // All zero is every kind's initial state, on the device and in the reference.
+    let mut device = vec![Cell::default(); n_slots * n];
+    let mut reference = vec![Cell::default(); n_slots * n];
+    let (mut patched, mut stuck_scores) = (0, 0);
+    for batch in 0..8 {
         let n_windows = 40 + batch * 7;
         let slots: Vec<u32> = (0..n_windows)
             .map(|_| rng.below(n_slots as u64) as u32)
             .collect();
         let features: Vec<f64> = (0..n_windows * n_feat)
-            .map(|i| match rng.below(50) {
+            .map(|i| match rng.below(60) {
                 0 => f64::NAN,
                 1 => f64::INFINITY,
-                _ => 100.0 + (i % 7) as f64 + 3.0 * rng.normal(),
+                2..=9 => 5.0,
+                _ => 100.0 + (batch / 4) as f64 * 30.0 + (i % 7) as f64 + 3.0 * rng.normal(),
             })
             .collect();
+        let x: Vec<f64> = (0..n_windows)
+            .flat_map(|w| ws.iter().map(move |wa| (w, wa.feature)))
+            .map(|(w, f)| features[w * n_feat + f])
+            .collect();
+        // Sensors the host "scored itself" before this batch: their reference state moves on
+        // and the device gets it as a patch.
         let (order, offsets, seg_slot) = segments(&slots);
-        let mut z = vec![f64::NAN; n_windows * 3];
-        let mut seen = vec![u32::MAX; n_windows * 3];
+        let mut seg_patch = vec![-1i32; seg_slot.len()];
+        let mut patch = Vec::new();
+        for (s, &slot) in seg_slot.iter().enumerate() {
+            if rng.below(4) == 0 {
+                let cells = &mut reference[slot as usize * n..(slot as usize + 1) * n];
+                for (j, w) in ws.iter().enumerate() {
+                    step(w, &mut cells[j], 90.0 + rng.normal());
+                }
+                seg_patch[s] = (patch.len() / n) as i32;
+                patch.extend_from_slice(cells);
+                patched += 1;
+            }
+        }
+        let mut raw = vec![f64::NAN; n_windows * n];
+        let mut cells_out = vec![Cell::default(); seg_slot.len() * n];
         // SAFETY: buffers sized as the kernel indexes them (see cuda/score.cu).
         unsafe {
-            hyflow_emu_ewma_score(
-                features.as_ptr(),
-                n_feat as i32,
+            hyflow_emu_detect(
+                x.as_ptr(),
+                n as i32,
+                kinds.as_ptr(),
+                params.as_ptr(),
                 order.as_ptr(),
                 offsets.as_ptr(),
                 seg_slot.as_ptr(),
+                seg_patch.as_ptr(),
+                patch.as_ptr(),
                 seg_slot.len() as i32,
-                watch.as_ptr(),
-                alpha.as_ptr(),
-                3,
-                sn.as_mut_ptr(),
-                sm.as_mut_ptr(),
-                sv.as_mut_ptr(),
-                z.as_mut_ptr(),
-                seen.as_mut_ptr(),
+                device.as_mut_ptr(),
+                raw.as_mut_ptr(),
+                cells_out.as_mut_ptr(),
             );
         }
         for (w, &slot) in slots.iter().enumerate() {
-            for j in 0..3 {
-                let e = &mut reference[slot as usize * 3 + j];
-                let before = e.n;
-                let want = e.score_and_update(features[w * n_feat + watch[j] as usize], alpha[j]);
-                let got = z[w * 3 + j];
-                assert!(
-                    want == got || (want - got).abs() <= 1e-12 * want.abs(),
-                    "batch {batch} window {w} pair {j}: reference {want}, kernel {got}"
+            for (j, wa) in ws.iter().enumerate() {
+                let want = step(wa, &mut reference[slot as usize * n + j], x[w * n + j]);
+                let got = raw[w * n + j];
+                stuck_scores += usize::from(wa.kind == CellKind::Stuck && got > 0.0);
+                assert_eq!(
+                    want.to_bits(),
+                    got.to_bits(),
+                    "batch {batch} window {w} watch {j} ({:?}): reference {want}, kernel {got}",
+                    wa.kind
                 );
-                assert_eq!(seen[w * 3 + j], before);
+            }
+        }
+        for (s, &slot) in seg_slot.iter().enumerate() {
+            for j in 0..n {
+                let want = &reference[slot as usize * n + j];
+                assert!(
+                    cells_out[s * n + j].same_bits(want),
+                    "batch {batch} slot {slot} watch {j}: cells_out {:?}, reference {want:?}",
+                    cells_out[s * n + j]
+                );
             }
         }
     }
-    for (i, e) in reference.iter().enumerate() {
-        assert_eq!((sn[i], sm[i], sv[i]), (e.n, e.m, e.v), "state of pair {i}");
+    assert!(patched > 10, "patches exercised: {patched}");
+    for (i, want) in reference.iter().enumerate() {
+        assert!(device[i].same_bits(want), "device state of cell {i}");
     }
+    assert!(stuck_scores > 0, "no stuck run in the test data");
 }

@@ -26,15 +26,16 @@ extern "C" void hyflow_emu_features(const double* values, const long long* times
 
 #include "../score.cu"
 
-extern "C" void hyflow_emu_ewma_score(const double* features, int n_feat, const int* order,
-                                      const unsigned* seg_offsets, const unsigned* seg_slot, int n_segments,
-                                      const int* watch, const double* alpha, int n_watch, unsigned* state_n,
-                                      double* state_m, double* state_v, double* z_out, unsigned* seen_out) {
+// hyflow_detect over `n_segments` segments, 64 threads per block.
+extern "C" void hyflow_emu_detect(const double* x, int n_watch, const int* kinds, const double* params,
+                                  const int* order, const unsigned* seg_offsets, const unsigned* seg_slot,
+                                  const int* seg_patch, const HfCell* patch, int n_segments, HfCell* state,
+                                  double* raw, HfCell* cells_out) {
   const unsigned threads = 64;
   const unsigned blocks = (unsigned)((n_segments + threads - 1) / threads);
   if (blocks == 0) return;
   hyflow_emu::launch(dim3{blocks, 1, 1}, dim3{threads, 1, 1}, [&] {
-    hyflow_ewma_score(features, n_feat, order, seg_offsets, seg_slot, n_segments, watch, alpha, n_watch, state_n,
-                      state_m, state_v, z_out, seen_out);
+    hyflow_detect(x, n_watch, kinds, params, order, seg_offsets, seg_slot, seg_patch, patch, n_segments, state, raw,
+                  cells_out);
   });
 }

@@ -26,6 +26,29 @@ pub struct CusumParams {
 }
 
 impl Cusum {
+    /// From its cell (see [`super::cell::Cell`]).
+    pub(super) fn from_cell(c: &super::cell::Cell) -> Self {
+        Self {
+            n: c.n,
+            m: c.a,
+            mad: c.b,
+            hi: c.c,
+            lo: c.d,
+        }
+    }
+
+    /// Into its cell.
+    pub(super) fn to_cell(self) -> super::cell::Cell {
+        super::cell::Cell {
+            a: self.m,
+            b: self.mad,
+            c: self.hi,
+            d: self.lo,
+            n: self.n,
+            run: 0,
+        }
+    }
+
     /// Scores `x`, then learns it.
     pub fn score_and_update(&mut self, x: f64, p: CusumParams) -> f64 {
         if !x.is_finite() {
@@ -70,6 +93,24 @@ pub struct Stuck {
 }
 
 impl Stuck {
+    /// From its cell (see [`super::cell::Cell`]).
+    pub(super) fn from_cell(c: &super::cell::Cell) -> Self {
+        Self {
+            prev: (c.n != 0).then_some(c.a),
+            run: c.run,
+        }
+    }
+
+    /// Into its cell.
+    pub(super) fn to_cell(self) -> super::cell::Cell {
+        super::cell::Cell {
+            a: self.prev.unwrap_or(0.0),
+            n: u32::from(self.prev.is_some()),
+            run: self.run,
+            ..Default::default()
+        }
+    }
+
     /// Windows in a row (counting this one) with an unchanged value; 0 when it changed.
     pub fn update(&mut self, x: f64) -> u32 {
         if !x.is_finite() {

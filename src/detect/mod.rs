@@ -6,6 +6,7 @@
 
 pub mod asset;
 pub mod baseline;
+pub mod cell;
 pub mod change;
 pub mod episode;
 pub mod multivariate;
@@ -226,6 +227,22 @@ impl Scorer {
         row: &[f64],
         asset: &[Contribution],
     ) -> Scored {
+        self.score_with(slot, sensor, meta, row, asset, None)
+    }
+
+    /// [`Self::score`], with the raw scores of the cell detectors (`ewma-z`, `level-z`,
+    /// `cusum`, `stuck`) computed elsewhere (on a GPU, by `compute::detect`): `cells` holds
+    /// one per watched pair, in the order of [`cell::watches`]. Those detectors' state here is
+    /// then left untouched: whoever computed the scores keeps it.
+    pub fn score_with(
+        &mut self,
+        slot: u32,
+        sensor: &str,
+        meta: WindowMeta,
+        row: &[f64],
+        asset: &[Contribution],
+        cells: Option<&[f64]>,
+    ) -> Scored {
         let s = slot as usize;
         if self.state.len() <= s {
             self.state.resize(s + 1, Sensor::default());
@@ -238,20 +255,28 @@ impl Scorer {
         let warm = st.windows >= self.warmup;
         st.windows = st.windows.saturating_add(1);
         let mut out = Scored::default();
+        let mut taken = 0;
         for (di, d) in self.detectors.iter().enumerate() {
             if d.kind == DetectorKind::AssetMahalanobis {
                 continue;
             }
-            let (feature, raw) = raw_score(
-                d,
-                &mut st.detectors[di],
-                self.spectral[di].as_mut(),
-                &mut self.scratch,
-                meta,
-                row,
-                self.slide_ms,
-                self.tz_offset_ms,
-            );
+            let (feature, raw) = match cells {
+                Some(c) if cell::CellKind::of(d.kind).is_some() => {
+                    let n = d.features.len();
+                    taken += n;
+                    pick(d, c[taken - n..taken].iter().copied())
+                }
+                _ => raw_score(
+                    d,
+                    &mut st.detectors[di],
+                    self.spectral[di].as_mut(),
+                    &mut self.scratch,
+                    meta,
+                    row,
+                    self.slide_ms,
+                    self.tz_offset_ms,
+                ),
+            };
             let cal = if self.fuse.calibration == Calibration::Tail && d.statistical() {
                 st.tails[di]
                     .calibrate(raw, self.fuse.tail_history as usize, self.warmup as usize)
@@ -322,49 +347,32 @@ fn raw_score(
     slide_ms: i64,
     tz_offset_ms: i64,
 ) -> (Option<usize>, f64) {
-    let mut best = (None, 0.0f64);
-    let mut take = |f: usize, z: f64| {
-        if z > best.1 || best.0.is_none() {
-            best = (Some(d.features[f]), z.max(best.1));
-        }
-    };
+    let (x, f) = (|f: usize| row[d.features[f]], 0..d.features.len());
     match state {
-        State::Ewma(e) => {
-            for (f, e) in e.iter_mut().enumerate() {
-                take(f, e.score_and_update(row[d.features[f]], d.alpha));
-            }
-        }
-        State::Level(l) => {
-            for (f, l) in l.iter_mut().enumerate() {
-                take(
-                    f,
-                    l.score_and_update(row[d.features[f]], d.alpha, d.spread_alpha),
-                );
-            }
-        }
+        State::Ewma(e) => pick(d, f.map(|f| e[f].score_and_update(x(f), d.alpha))),
+        State::Level(l) => pick(
+            d,
+            f.map(|f| l[f].score_and_update(x(f), d.alpha, d.spread_alpha)),
+        ),
         State::Seasonal(s) => {
             let b = baseline::bucket(d.season, meta.start + tz_offset_ms);
             let nb = baseline::buckets(d.season);
-            for (f, s) in s.iter_mut().enumerate() {
-                let x = row[d.features[f]];
-                take(
-                    f,
-                    s.score_and_update(x, b, nb, d.alpha, d.spread_alpha, d.bucket_warmup),
-                );
-            }
+            pick(
+                d,
+                f.map(|f| {
+                    s[f].score_and_update(x(f), b, nb, d.alpha, d.spread_alpha, d.bucket_warmup)
+                }),
+            )
         }
         State::Mahalanobis(m) => {
             scratch.clear();
             scratch.extend(d.features.iter().map(|&f| row[f]));
-            return (None, m.score_and_update(scratch, d.alpha));
+            (None, m.score_and_update(scratch, d.alpha))
         }
-        State::Spectral(bufs) => {
-            if let Some(sr) = sr {
-                for (f, buf) in bufs.iter_mut().enumerate() {
-                    take(f, sr.score_and_update(buf, row[d.features[f]]));
-                }
-            }
-        }
+        State::Spectral(bufs) => match sr {
+            Some(sr) => pick(d, f.map(|f| sr.score_and_update(&mut bufs[f], x(f)))),
+            None => (None, 0.0),
+        },
         State::Cusum(c) => {
             let p = CusumParams {
                 alpha: d.alpha,
@@ -372,21 +380,27 @@ fn raw_score(
                 drift: d.drift,
                 threshold: d.threshold,
             };
-            for (f, c) in c.iter_mut().enumerate() {
-                take(f, c.score_and_update(row[d.features[f]], p));
-            }
+            pick(d, f.map(|f| c[f].score_and_update(x(f), p)))
         }
-        State::Stuck(s) => {
-            for (f, s) in s.iter_mut().enumerate() {
-                let run = s.update(row[d.features[f]]);
-                take(f, d.z_alert * run as f64 / d.windows.max(1) as f64);
-            }
-        }
+        State::Stuck(s) => pick(
+            d,
+            f.map(|f| d.z_alert * s[f].update(x(f)) as f64 / d.windows.max(1) as f64),
+        ),
         State::Dropout(o) => {
             let missing = o.update(meta.start, slide_ms, meta.values, meta.filled);
-            return (None, d.z_alert * missing / d.windows.max(1) as f64);
+            (None, d.z_alert * missing / d.windows.max(1) as f64)
         }
-        State::Asset => {}
+        State::Asset => (None, 0.0),
+    }
+}
+
+/// The largest of a detector's per-feature raw scores (in feature order) and its feature.
+fn pick(d: &DetectorSpec, raws: impl Iterator<Item = f64>) -> (Option<usize>, f64) {
+    let mut best = (None, 0.0f64);
+    for (f, z) in raws.enumerate() {
+        if z > best.1 || best.0.is_none() {
+            best = (Some(d.features[f]), z.max(best.1));
+        }
     }
     best
 }
