@@ -9,8 +9,8 @@
 //! goes on windowing the next batch while this one is copied and computed. Buffers grow by
 //! doubling and are reused.
 //!
-//! Not done yet (issue #4): the device-side detector state of cuda/score.cu is not wired into
-//! the score stage. This engine has not run on a GPU yet: no device was lent while it was
+//! The detectors' kernel (cuda/score.cu) has an engine of its own, `compute::detect`. This
+//! engine has not run on a GPU yet: no device was lent while it was
 //! written; scripts/gpu-check.sh is the check to run when one is. CI runs it against a CUDA
 //! driver that runs on the CPU (cuda/emu/fake_driver.cpp, tests/fake_cuda.rs).
 
@@ -48,7 +48,7 @@ pub fn available() -> bool {
 
 /// A driver error while doing `what`: [`ComputeError::Lost`] for the errors after which the
 /// context is unusable (every later call fails with them), else [`ComputeError::Device`].
-fn err(what: &str, e: DriverError) -> ComputeError {
+pub(crate) fn err(what: &str, e: DriverError) -> ComputeError {
     use cudarc::driver::sys::CUresult as R;
     let msg = format!("{what}: {e:?}");
     match e.0 {
@@ -69,16 +69,28 @@ fn err(what: &str, e: DriverError) -> ComputeError {
     }
 }
 
+/// The NVRTC target for the device's own architecture where it is one NVRTC knows by name
+/// (else None: NVRTC's default, which the driver compiles on load).
+pub(crate) fn arch(ctx: &CudaContext) -> Option<&'static str> {
+    match ctx.compute_capability() {
+        Ok((8, 0)) => Some("compute_80"),
+        Ok((8, 6)) => Some("compute_86"),
+        Ok((8, 9)) => Some("compute_89"),
+        Ok((9, 0)) => Some("compute_90"),
+        _ => None,
+    }
+}
+
 /// Devices lost in this process, by ordinal (bit i: cuda:i): every worker's engine on a lost
 /// device stops at once instead of failing batches of its own first.
 static LOST: AtomicU64 = AtomicU64::new(0);
 
-fn lost(ordinal: usize) -> bool {
+pub(crate) fn lost(ordinal: usize) -> bool {
     ordinal < 64 && LOST.load(Ordering::SeqCst) & (1 << ordinal) != 0
 }
 
 /// Notes `ordinal` as lost when `r` says so, and passes `r` on.
-fn note_lost<T>(ordinal: usize, r: Result<T, ComputeError>) -> Result<T, ComputeError> {
+pub(crate) fn note_lost<T>(ordinal: usize, r: Result<T, ComputeError>) -> Result<T, ComputeError> {
     if let Err(ComputeError::Lost(_)) = &r
         && ordinal < 64
     {
@@ -215,18 +227,10 @@ impl CudaBackend {
         let ctx =
             CudaContext::new(ordinal).map_err(|e| err(&format!("opening cuda:{ordinal}"), e))?;
         // FMA contraction off: the same roundings as the CPU reference, so cross-checks compare
-        // like with like. PTX for the device's own architecture where it is one NVRTC knows
-        // by name (else NVRTC's default, which the driver compiles on load).
-        let arch = match ctx.compute_capability() {
-            Ok((8, 0)) => Some("compute_80"),
-            Ok((8, 6)) => Some("compute_86"),
-            Ok((8, 9)) => Some("compute_89"),
-            Ok((9, 0)) => Some("compute_90"),
-            _ => None,
-        };
+        // like with like.
         let opts = CompileOptions {
             fmad: Some(false),
-            arch,
+            arch: arch(&ctx),
             ..Default::default()
         };
         let ptx = compile_ptx_with_opts(FEATURES_CU, opts)

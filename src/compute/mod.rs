@@ -8,6 +8,7 @@
 pub mod cost;
 pub mod cpu;
 pub mod cuda;
+pub mod detect;
 #[cfg(feature = "kernel-emulation")]
 pub mod emulated;
 pub mod scheduler;

@@ -1,0 +1,378 @@
+//! Detector scoring on a device: the cell detectors (`ewma-z`, `level-z`, `cusum`, `stuck`;
+//! [`crate::detect::cell`]) of one worker's sensors, run by cuda/score.cu with their state kept
+//! on the device, a cell per (sensor slot, watched feature), updated in place.
+//!
+//! The host keeps a mirror of every cell: each device batch copies back the final cells of the
+//! sensors it scored (as small as its scores), so the mirror is always current. That makes
+//! every batch free to go to either side, as feature batches are: a batch scored on the CPU
+//! (routed there by cost, after a device error, or when the device is lost) steps the mirror,
+//! and marks those sensors stale on the device; the next device batch with one of them sends
+//! its cells along (a patch the kernel loads first). No state is lost on a device failure, and
+//! the scores equal the CPU's bit for bit (no FMA contraction; tests/kernel_emulation.rs), so
+//! a fraction of device batches (`cross-check`) is recomputed on the CPU and compared exactly.
+//!
+//! Scoring is synchronous: a batch is copied, scored and copied back before the worker goes on
+//! (the score stage must have a window's detector scores before its rules and episodes).
+
+pub mod cuda;
+#[cfg(feature = "kernel-emulation")]
+pub mod emulated;
+
+use super::ComputeError;
+use super::cost::{CostModel, EngineReport};
+use super::segments;
+use crate::detect::DetectorSpec;
+use crate::detect::cell::{Cell, Watch, step, watches};
+use std::time::Instant;
+
+/// One batch for `hyflow_detect` (see cuda/score.cu for the layout).
+pub struct Job<'a> {
+    /// Watched pairs per window.
+    pub n_watch: usize,
+    /// Kind code per watch.
+    pub kinds: &'a [i32],
+    /// 4 parameters per watch.
+    pub params: &'a [f64],
+    /// The watched feature values, `n_watch` per window, windows in batch order.
+    pub x: &'a [f64],
+    /// Windows grouped by slot ([`segments`]).
+    pub order: &'a [i32],
+    /// Segment boundaries in `order`.
+    pub seg_offsets: &'a [u32],
+    /// Slot of each segment.
+    pub seg_slot: &'a [u32],
+    /// Per segment, its index in `patch`, or -1 when the device's cells are current.
+    pub seg_patch: &'a [i32],
+    /// Cells to load before scoring, `n_watch` per patched segment.
+    pub patch: &'a [Cell],
+    /// Slots the device state must hold (largest slot + 1).
+    pub slots: usize,
+    /// The host's current cells of every slot up to `slots` (for a device that has to
+    /// (re)build its state).
+    pub mirror: &'a [Cell],
+}
+
+/// A device that runs `hyflow_detect` and keeps the cells between batches.
+pub trait DetectDevice: Send {
+    /// Name in logs and reports (`cuda:0`).
+    fn name(&self) -> &str;
+    /// Scores `job` and waits for it: `raw` gets `n_watch` raw scores per window, `cells_out`
+    /// the cells of each segment after the batch. Cells of slots never seen start at zero.
+    fn run(
+        &mut self,
+        job: &Job<'_>,
+        raw: &mut [f64],
+        cells_out: &mut [Cell],
+    ) -> Result<(), ComputeError>;
+}
+
+/// Scores the cell detectors on the CPU as the kernel walks them: `cells` holds the cells of
+/// each segment (`n_watch` each) and is stepped in place.
+pub fn run_cpu(ws: &[Watch], job: &Job<'_>, cells: &mut [Cell], raw: &mut [f64]) {
+    let n = ws.len();
+    for s in 0..job.seg_slot.len() {
+        let c = &mut cells[s * n..(s + 1) * n];
+        for &w in &job.order[job.seg_offsets[s] as usize..job.seg_offsets[s + 1] as usize] {
+            let w = w as usize * n;
+            for (j, watch) in ws.iter().enumerate() {
+                raw[w + j] = step(watch, &mut c[j], job.x[w + j]);
+            }
+        }
+    }
+}
+
+/// The detector engine of one worker (see the module doc).
+pub struct DetectEngine {
+    watches: Vec<Watch>,
+    kinds: Vec<i32>,
+    params: Vec<f64>,
+    /// The current cells, `n_watch` per slot.
+    mirror: Vec<Cell>,
+    /// Per slot: the device's cells are older than the mirror's.
+    stale: Vec<bool>,
+    sides: Sides,
+}
+
+/// The CPU and the device: routing, costs, reports, cross-checks.
+struct Sides {
+    device: Option<Box<dyn DetectDevice>>,
+    /// Route by measured cost (`auto`) instead of always to the device.
+    cheapest: bool,
+    /// [CPU, device] cost models and reports.
+    cost: [CostModel; 2],
+    reports: [EngineReport; 2],
+    cross_check: f64,
+    /// Device batches so far and cross-checks made (a batch is checked when
+    /// `batches · cross_check` passes a whole number).
+    device_batches: u64,
+    checks: u64,
+}
+
+impl DetectEngine {
+    /// The engine for a `[compute] device` setting, or None when the detectors are scored on
+    /// the CPU by [`crate::detect::Scorer`] itself (`cpu`, `auto` without CUDA, or no cell
+    /// detector). `cuda:N` scores every batch on the device (the CPU on errors); `auto`, with
+    /// CUDA, routes by cost between the CPU and cuda:0; `emu:N` and `auto-emu` (builds with
+    /// `kernel-emulation`) use the emulated device likewise.
+    pub fn for_device(
+        device: &str,
+        detectors: &[DetectorSpec],
+        cross_check: f64,
+    ) -> Result<Option<Self>, ComputeError> {
+        let ws = watches(detectors);
+        if ws.is_empty() || device == "cpu" {
+            return Ok(None);
+        }
+        let ordinal = |n: &str| {
+            n.parse::<usize>()
+                .map_err(|_| ComputeError::Unavailable(format!("bad device {device:?}")))
+        };
+        let (dev, cheapest): (Box<dyn DetectDevice>, bool) = if let Some(n) =
+            device.strip_prefix("cuda:")
+        {
+            (Box::new(cuda::CudaDetect::new(ordinal(n)?)?), false)
+        } else if device == "auto" {
+            match cuda::CudaDetect::new(0) {
+                Ok(d) => (Box::new(d), true),
+                Err(_) => return Ok(None), // the features stage says "auto: using the CPU"
+            }
+        } else {
+            let (n, cheapest) = match device {
+                "auto-emu" => ("0", true),
+                d => (
+                    d.strip_prefix("emu:").ok_or_else(|| {
+                        ComputeError::Unavailable(format!("bad device {device:?}"))
+                    })?,
+                    false,
+                ),
+            };
+            let n = ordinal(n)?;
+            #[cfg(feature = "kernel-emulation")]
+            let dev = Box::new(emulated::EmulatedDetect::new(n)) as Box<dyn DetectDevice>;
+            #[cfg(not(feature = "kernel-emulation"))]
+            return Err(ComputeError::Unavailable(format!(
+                "device {device:?} (emulated device {n}, cheapest {cheapest}) needs a build with the kernel-emulation feature"
+            )));
+            #[cfg(feature = "kernel-emulation")]
+            (dev, cheapest)
+        };
+        Ok(Some(Self::new(ws, Some(dev), cheapest, cross_check)))
+    }
+
+    /// An engine over `device` (None: the CPU only).
+    pub fn new(
+        watches: Vec<Watch>,
+        device: Option<Box<dyn DetectDevice>>,
+        cheapest: bool,
+        cross_check: f64,
+    ) -> Self {
+        let name = |s: &str| format!("{s} detectors");
+        let dev_name = device.as_ref().map_or("none", |d| d.name()).to_string();
+        Self {
+            kinds: watches.iter().map(|w| w.kind as i32).collect(),
+            params: watches.iter().flat_map(|w| w.params).collect(),
+            watches,
+            mirror: Vec::new(),
+            stale: Vec::new(),
+            sides: Sides {
+                device,
+                cheapest,
+                cost: Default::default(),
+                reports: [
+                    EngineReport {
+                        name: name("cpu"),
+                        ..Default::default()
+                    },
+                    EngineReport {
+                        name: name(&dev_name),
+                        ..Default::default()
+                    },
+                ],
+                cross_check: cross_check.clamp(0.0, 1.0),
+                device_batches: 0,
+                checks: 0,
+            },
+        }
+    }
+
+    /// The watched pairs, in the order of the scores [`Self::score`] gives.
+    pub fn watches(&self) -> &[Watch] {
+        &self.watches
+    }
+
+    /// The cells of `slot` as they stand (for tests).
+    pub fn cells(&self, slot: u32) -> &[Cell] {
+        let n = self.watches.len();
+        let s = slot as usize * n;
+        self.mirror.get(s..s + n).unwrap_or(&[])
+    }
+
+    /// Scores one batch: `slots` has each window's sensor slot (a sensor's windows in time
+    /// order), `x` its watched feature values (`n_watch` per window, [`Self::gather`]). Gives
+    /// `n_watch` raw scores per window.
+    pub fn score(&mut self, slots: &[u32], x: &[f64]) -> Vec<f64> {
+        let n = self.watches.len();
+        let max_slot = slots.iter().max().map_or(0, |&s| s as usize + 1);
+        if self.stale.len() < max_slot {
+            self.stale.resize(max_slot, false);
+            self.mirror.resize(max_slot * n, Cell::default());
+        }
+        let (order, seg_offsets, seg_slot) = segments(slots);
+        let mut raw = vec![0.0; slots.len() * n];
+        let mut cells: Vec<Cell> = seg_slot
+            .iter()
+            .flat_map(|&s| self.cells(s).iter().copied())
+            .collect();
+        let work = (slots.len() * n) as f64;
+        let on_device = !slots.is_empty() && self.sides.to_device(work);
+        let (mut seg_patch, mut patch) = (Vec::new(), Vec::new());
+        if on_device {
+            for (s, &slot) in seg_slot.iter().enumerate() {
+                if self.stale[slot as usize] {
+                    seg_patch.push((patch.len() / n) as i32);
+                    patch.extend_from_slice(&cells[s * n..(s + 1) * n]);
+                } else {
+                    seg_patch.push(-1);
+                }
+            }
+        }
+        let job = Job {
+            n_watch: n,
+            kinds: &self.kinds,
+            params: &self.params,
+            x,
+            order: &order,
+            seg_offsets: &seg_offsets,
+            seg_slot: &seg_slot,
+            seg_patch: &seg_patch,
+            patch: &patch,
+            slots: max_slot,
+            mirror: &self.mirror,
+        };
+        let done = on_device
+            && self
+                .sides
+                .on_device(&self.watches, &job, &mut cells, &mut raw);
+        if !done {
+            let t = Instant::now();
+            run_cpu(&self.watches, &job, &mut cells, &mut raw);
+            let secs = t.elapsed().as_secs_f64();
+            self.sides.cost[0].observe(work, secs);
+            Sides::count(&mut self.sides.reports[0], slots.len(), work, secs);
+        }
+        // The device lags whatever the CPU scored.
+        let device_stale = !done && self.sides.device.is_some();
+        for (s, &slot) in seg_slot.iter().enumerate() {
+            let i = slot as usize;
+            self.mirror[i * n..(i + 1) * n].copy_from_slice(&cells[s * n..(s + 1) * n]);
+            self.stale[i] = device_stale;
+        }
+        raw
+    }
+
+    /// The watched feature values of rows `rows` of `features` (a row per window).
+    pub fn gather<'a>(&self, rows: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
+        rows.flat_map(|r| self.watches.iter().map(move |w| r[w.feature]))
+            .collect()
+    }
+
+    /// What each side scored (for the cost report): the CPU, then the device when there is one.
+    pub fn reports(&self) -> Vec<EngineReport> {
+        self.sides
+            .reports
+            .iter()
+            .filter(|r| r.batches > 0 || r.errors > 0)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Sides {
+    /// Whether the next batch (of `work` cells) goes to the device.
+    fn to_device(&self, work: f64) -> bool {
+        if self.device.is_none() {
+            return false;
+        }
+        if !self.cheapest || self.cost[1].samples < 3 {
+            return true;
+        }
+        if self.cost[0].samples < 3 {
+            return false;
+        }
+        self.cost[1].predict(work) <= self.cost[0].predict(work)
+    }
+
+    /// Runs `job` on the device; on success `cells` and `raw` hold its results. False when
+    /// it failed or disagreed with the CPU (the caller then scores the batch on the CPU, from
+    /// the cells as they were).
+    fn on_device(
+        &mut self,
+        ws: &[Watch],
+        job: &Job<'_>,
+        cells: &mut [Cell],
+        raw: &mut [f64],
+    ) -> bool {
+        let Some(dev) = self.device.as_mut() else {
+            return false;
+        };
+        let mut out = vec![Cell::default(); cells.len()];
+        let t = Instant::now();
+        let work = job.x.len() as f64;
+        if let Err(e) = dev.run(job, raw, &mut out) {
+            self.reports[1].errors += 1;
+            let lost = matches!(e, ComputeError::Lost(_));
+            tracing::warn!(
+                "{}: scoring detectors failed ({e}); this batch is scored on the CPU{}",
+                dev.name(),
+                if lost { ", and every later one" } else { "" }
+            );
+            if lost {
+                self.device = None;
+            }
+            return false;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        self.cost[1].observe(work, secs);
+        Self::count(&mut self.reports[1], job.order.len(), work, secs);
+        self.device_batches += 1;
+        let due = (self.device_batches as f64 * self.cross_check).floor() as u64;
+        if due > self.checks {
+            self.checks = due;
+            self.reports[1].cross_checked += 1;
+            let (mut want_cells, mut want_raw) = (cells.to_vec(), vec![0.0; raw.len()]);
+            run_cpu(ws, job, &mut want_cells, &mut want_raw);
+            let same = want_raw
+                .iter()
+                .zip(raw.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+                && want_cells.iter().zip(&out).all(|(a, b)| a.same_bits(b));
+            if !same {
+                let diff = want_raw
+                    .iter()
+                    .zip(raw.iter())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                let r = &mut self.reports[1];
+                r.max_abs_diff = r.max_abs_diff.max(diff);
+                r.errors += 1;
+                tracing::warn!(
+                    "{}: detector scores or state differ from the CPU's (largest score difference {diff:e}); using the CPU's",
+                    r.name
+                );
+                return false;
+            }
+        }
+        cells.copy_from_slice(&out);
+        true
+    }
+
+    fn count(r: &mut EngineReport, windows: usize, work: f64, secs: f64) {
+        r.batches += 1;
+        r.windows += windows as u64;
+        r.values += work as u64;
+        r.busy_secs += secs;
+    }
+}
+
+#[cfg(test)]
+mod tests;

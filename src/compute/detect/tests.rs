@@ -1,0 +1,205 @@
+use super::*;
+use crate::config::DetectorKind::*;
+use crate::fixture::Rng;
+
+/// A device modelled on the host: its own cells, which only patches and its own batches
+/// change, so an engine that forgets to patch after scoring on the CPU gets old scores back.
+/// It grows its state by zeros, keeping its own cells (never re-reading the mirror).
+/// `fail(batch)` makes a batch fail before it runs (as an allocation failure would); `corrupt`
+/// adds 1 to every score.
+struct HostDevice {
+    state: Vec<Cell>,
+    ws: Vec<Watch>,
+    batch: u64,
+    fail: fn(u64) -> Option<ComputeError>,
+    corrupt: bool,
+}
+
+impl DetectDevice for HostDevice {
+    fn name(&self) -> &str {
+        "host:0"
+    }
+
+    fn run(
+        &mut self,
+        job: &Job<'_>,
+        raw: &mut [f64],
+        out: &mut [Cell],
+    ) -> Result<(), ComputeError> {
+        self.batch += 1;
+        if let Some(e) = (self.fail)(self.batch) {
+            return Err(e);
+        }
+        let n = job.n_watch;
+        if self.state.len() < job.slots * n {
+            self.state.resize(job.slots * n, Cell::default());
+        }
+        for (s, &slot) in job.seg_slot.iter().enumerate() {
+            let cells = &mut self.state[slot as usize * n..(slot as usize + 1) * n];
+            if job.seg_patch[s] >= 0 {
+                let p = job.seg_patch[s] as usize * n;
+                cells.copy_from_slice(&job.patch[p..p + n]);
+            }
+        }
+        let mut stepped: Vec<Cell> = job
+            .seg_slot
+            .iter()
+            .flat_map(|&slot| self.state[slot as usize * n..(slot as usize + 1) * n].to_vec())
+            .collect();
+        run_cpu(&self.ws, job, &mut stepped, raw);
+        for (s, &slot) in job.seg_slot.iter().enumerate() {
+            self.state[slot as usize * n..(slot as usize + 1) * n]
+                .copy_from_slice(&stepped[s * n..(s + 1) * n]);
+        }
+        out.copy_from_slice(&stepped);
+        if self.corrupt {
+            raw.iter_mut().for_each(|r| *r += 1.0);
+        }
+        Ok(())
+    }
+}
+
+fn watches_of_every_kind() -> Vec<Watch> {
+    watches(&[
+        DetectorSpec::new(EwmaZ, vec![0, 1]),
+        DetectorSpec::new(LevelZ, vec![1]),
+        DetectorSpec::new(Cusum, vec![0]),
+        DetectorSpec::new(Stuck, vec![1]),
+    ])
+}
+
+/// Runs `batches` random batches through `engine` and through a plain CPU reference; asserts
+/// that every score and the final cells agree exactly.
+fn agrees_with_the_reference(engine: &mut DetectEngine, batches: usize) {
+    let ws = engine.watches().to_vec();
+    let n = ws.len();
+    let mut reference = vec![Cell::default(); 64 * n];
+    let mut rng = Rng::new(17);
+    for b in 0..batches {
+        // Slots grow over the first batches (the device state has to grow).
+        let top = 5 + b.min(20) as u64;
+        let slots: Vec<u32> = (0..10 + b % 7).map(|_| rng.below(top) as u32).collect();
+        let rows: Vec<Vec<f64>> = slots
+            .iter()
+            .map(|_| {
+                let x = if rng.below(10) == 0 {
+                    3.0
+                } else {
+                    rng.normal()
+                };
+                vec![10.0 + x, x]
+            })
+            .collect();
+        let x = engine.gather(rows.iter().map(Vec::as_slice));
+        let raw = engine.score(&slots, &x);
+        for (w, &slot) in slots.iter().enumerate() {
+            for (j, wa) in ws.iter().enumerate() {
+                let want = step(wa, &mut reference[slot as usize * n + j], x[w * n + j]);
+                assert_eq!(
+                    want.to_bits(),
+                    raw[w * n + j].to_bits(),
+                    "batch {b} window {w} watch {j}"
+                );
+            }
+        }
+    }
+    for slot in 0..64u32 {
+        let got = engine.cells(slot);
+        let want = &reference[slot as usize * n..(slot as usize + 1) * n];
+        assert!(got.is_empty() || got.iter().zip(want).all(|(a, b)| a.same_bits(b)));
+    }
+}
+
+fn host_engine(
+    fail: fn(u64) -> Option<ComputeError>,
+    corrupt: bool,
+    cheapest: bool,
+    check: f64,
+) -> DetectEngine {
+    let ws = watches_of_every_kind();
+    let dev = HostDevice {
+        state: Vec::new(),
+        ws: ws.clone(),
+        batch: 0,
+        fail,
+        corrupt,
+    };
+    DetectEngine::new(ws, Some(Box::new(dev)), cheapest, check)
+}
+
+#[test]
+fn every_batch_on_the_device_gives_the_cpu_scores() {
+    let mut e = host_engine(|_| None, false, false, 0.0);
+    agrees_with_the_reference(&mut e, 30);
+    let r = e.reports();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!((r[0].name.as_str(), r[0].batches), ("host:0 detectors", 30));
+}
+
+#[test]
+fn batches_the_device_fails_are_scored_on_the_cpu_and_the_device_catches_up() {
+    // Every third batch fails: the CPU scores it, and the next device batch must patch those
+    // sensors.
+    let mut e = host_engine(
+        |b| (b % 3 == 0).then(|| ComputeError::Device("out of memory".into())),
+        false,
+        false,
+        0.0,
+    );
+    agrees_with_the_reference(&mut e, 30);
+    let r = e.reports();
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r[0].batches, 10, "CPU batches");
+    assert_eq!((r[1].batches, r[1].errors), (20, 10));
+}
+
+#[test]
+fn a_lost_device_hands_every_later_batch_to_the_cpu() {
+    let mut e = host_engine(
+        |b| (b == 4).then(|| ComputeError::Lost("illegal address".into())),
+        false,
+        false,
+        0.0,
+    );
+    agrees_with_the_reference(&mut e, 20);
+    let r = e.reports();
+    assert_eq!((r[1].batches, r[1].errors), (3, 1));
+    assert_eq!(r[0].batches, 17);
+}
+
+#[test]
+fn the_cross_check_catches_wrong_scores_and_the_cpu_ones_are_used() {
+    let mut e = host_engine(|_| None, true, false, 1.0);
+    agrees_with_the_reference(&mut e, 10);
+    let r = e.reports();
+    assert_eq!((r[1].cross_checked, r[1].errors), (10, 10));
+    assert!((r[1].max_abs_diff - 1.0).abs() < 1e-9, "{r:?}");
+    // A right device passes every check.
+    let mut e = host_engine(|_| None, false, false, 0.5);
+    agrees_with_the_reference(&mut e, 10);
+    let r = e.reports();
+    assert_eq!((r[0].cross_checked, r[0].errors), (5, 0));
+}
+
+#[test]
+fn routing_by_cost_mixes_both_sides_without_changing_a_score() {
+    let mut e = host_engine(|_| None, false, true, 0.0);
+    agrees_with_the_reference(&mut e, 40);
+    let r = e.reports();
+    // Three probes each at least; which side wins depends on timing, not on correctness.
+    assert_eq!(r.iter().map(|r| r.batches).sum::<u64>(), 40);
+    assert!(r.iter().all(|r| r.batches >= 3), "{r:?}");
+}
+
+#[test]
+fn no_cell_detector_or_the_cpu_device_needs_no_engine() {
+    let d = [DetectorSpec::new(Mahalanobis, vec![0, 1])];
+    assert!(
+        DetectEngine::for_device("cuda:0", &d, 0.0)
+            .unwrap()
+            .is_none()
+    );
+    let d = [DetectorSpec::new(EwmaZ, vec![0])];
+    assert!(DetectEngine::for_device("cpu", &d, 0.0).unwrap().is_none());
+    assert!(DetectEngine::for_device("tpu:0", &d, 0.0).is_err());
+}
