@@ -29,12 +29,20 @@ impl Run {
         self.stats.get(key).copied().unwrap_or(0)
     }
 
+    /// The cost report's line of engine `name` (`cuda:0`, `cuda:0 detectors`), if any.
+    fn engine_line(&self, name: &str) -> Option<&str> {
+        self.stdout.lines().find(|l| {
+            l.trim_start()
+                .strip_prefix(name)
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|w| w.parse::<u64>().is_ok())
+        })
+    }
+
     /// (batches, windows) of engine `name` in the cost report.
     fn engine(&self, name: &str) -> (u64, u64) {
         let line = self
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
+            .engine_line(name)
             .unwrap_or_else(|| panic!("no {name} line in:\n{}", self.stdout));
         let n: Vec<u64> = line
             .split_whitespace()
@@ -55,11 +63,7 @@ impl Run {
 
     /// The number just after (`after`) or just before `word` on engine `name`'s line, or 0.
     fn count_near(&self, name: &str, word: &str, after: bool) -> u64 {
-        let line = self
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .expect("engine line");
+        let line = self.engine_line(name).expect("engine line");
         let (before, rest) = match line.split_once(word) {
             Some(x) => x,
             None => return 0,
@@ -211,9 +215,19 @@ fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
         run.cross_checked("cuda:0"),
         "the CPU only cross-checked: nothing fell back to it"
     );
-    assert_eq!(run.stat("launches"), batches);
     // Manufacturing windows are short (10 s at 1-10 Hz): the warp-per-window kernel.
     assert_eq!(run.stat("launches_warp"), batches);
+    // The detectors (level-z, stuck) too, every window once, with no fallback.
+    let (detect_batches, detect_windows) = run.engine("cuda:0 detectors");
+    assert_eq!(run.stat("launches_detect"), detect_batches);
+    assert_eq!(run.stat("detect_windows"), detect_windows);
+    assert_eq!(run.stat("launches"), batches + detect_batches);
+    assert!(run.engine_line("cpu detectors").is_none(), "{}", run.stdout);
+    assert!(
+        run.cross_checked("cuda:0 detectors") > 0 && run.failed("cuda:0 detectors") == 0,
+        "the detector cross-check found the device's scores equal to the CPU's:\n{}",
+        run.stdout
+    );
     assert_eq!((run.stat("failures"), run.stat("sticky_error")), (0, 0));
     assert_eq!(
         run.stat("ptx_target_sm"),
@@ -229,15 +243,18 @@ fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
         "results are polled, not waited for"
     );
     // Batches go through pinned memory (inputs write-combined, outputs not); only the feature
-    // codes, once per engine, are copied from pageable memory.
+    // codes and the detectors' kinds and parameters, once per engine, are copied from pageable
+    // memory.
     assert!(run.stat("pinned_allocs_write_combined") >= 4 && run.stat("pinned_allocs") >= 1);
-    let width = hyflow::config::load(&common::root().join("pipelines/manufacturing.toml"))
-        .expect("load")
-        .features
-        .len() as u64;
-    let width = width - 1; // device::pipeline leaves mean-crossing-rate out
-    assert_eq!(run.stat("dtoh_pinned_bytes"), windows * width * 8);
-    assert!(run.stat("htod_pageable_bytes") <= 2 * width * 20);
+    let p =
+        hyflow::config::load(&common::root().join("pipelines/manufacturing.toml")).expect("load");
+    let width = p.features.len() as u64 - 1; // device::pipeline leaves mean-crossing-rate out
+    let watches = hyflow::detect::cell::watches(&p.detectors).len() as u64;
+    assert_eq!(
+        run.stat("dtoh_pinned_bytes"),
+        windows * width * 8 + run.stat("detect_out_bytes")
+    );
+    assert!(run.stat("htod_pageable_bytes") <= 2 * (width * 20 + watches * 36));
     assert!(
         run.stdout.contains("GPU cuda:0") && run.stdout.contains("(NVML"),
         "the GPU energy counter is read:\n{}",
@@ -250,7 +267,9 @@ fn auto_routes_between_the_cpu_and_the_fake_device_and_gives_the_cpu_results() {
     let run = same_as_cpu_on_fake(6, "auto", &[]);
     let ((on_gpu, _), (on_cpu, _)) = (run.engine("cuda:0"), run.engine("cpu"));
     assert!(on_gpu >= 2 && on_cpu >= 2, "cuda:0 {on_gpu}, cpu {on_cpu}");
-    assert_eq!(run.stat("launches"), on_gpu);
+    assert_eq!(run.stat("launches_warp"), on_gpu);
+    // The detectors route by cost too: at least the 3 probes on the device per worker.
+    assert!(run.engine("cuda:0 detectors").0 >= 3, "{}", run.stdout);
 }
 
 #[test]
@@ -260,20 +279,29 @@ fn three_workers_share_the_device_with_the_cpu_and_give_its_results() {
     let run = same_as_cpu_on_fake_with(3, 16, 10, "auto", &[("HYFLOW_FAKE_CUDA_LAG", "3")]);
     let ((on_gpu, _), (on_cpu, _)) = (run.engine("cuda:0"), run.engine("cpu"));
     assert!(on_gpu >= 6 && on_cpu >= 9, "cuda:0 {on_gpu}, cpu {on_cpu}");
-    assert_eq!(run.stat("launches"), on_gpu);
+    assert_eq!(run.stat("launches_warp"), on_gpu);
     assert_eq!(run.stat("failures"), 0);
 }
 
 #[test]
 fn a_device_fault_mid_run_loses_no_batch() {
-    // The third launch faults when it runs: the context is lost for good (every later call
-    // fails, as on a GPU), with whatever was queued on any stream. Those batches, and every
-    // later one, are computed on the CPU: the error says the device is lost, so every worker
-    // drops it at once rather than after three failures of its own.
-    let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_FAULT", "launch:3")]);
+    // The third feature-kernel launch faults when it runs: the context is lost for good (every
+    // later call fails, as on a GPU), with whatever was queued on any stream. Those batches,
+    // and every later one, are computed on the CPU: the error says the device is lost, so
+    // every worker drops it at once rather than after three failures of its own. (How many
+    // batches were queued behind the fault depends on when the detector engine's synchronous
+    // calls made the fake run its streams: at least the faulting one.)
+    let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_FAULT", "features:3")]);
     assert_eq!(run.stat("sticky_error"), 700, "the fault happened");
-    assert!(run.stat("launches") >= 3, "the faulting launch ran");
-    assert!(run.failed("cuda:0") >= 3, "{}", run.stdout);
+    assert!(
+        run.stat("launches_warp") >= 2,
+        "the launches before the fault ran"
+    );
+    assert!(run.failed("cuda:0") >= 1, "{}", run.stdout);
+    assert!(
+        run.failed("cuda:0 detectors") <= 2,
+        "each worker's detector engine fails once at most, then stays on the CPU"
+    );
     assert!(
         run.stderr.contains("recomputing it on the CPU")
             && run.stderr.contains("CUDA_ERROR_ILLEGAL_ADDRESS")
@@ -282,6 +310,32 @@ fn a_device_fault_mid_run_loses_no_batch() {
         run.stderr
     );
     assert!(!run.stderr.contains("failed 3 batches in a row"));
+}
+
+#[test]
+fn a_fault_in_the_detector_kernel_loses_no_detector_state() {
+    // The second detector launch faults: its batch, and every later one, is scored on the CPU
+    // from the host's mirror of the device's cells, so no sensor's baseline is lost and every
+    // score equals the CPU's (checked by same_as_cpu_on_fake). The feature engine, on the same
+    // lost context, falls back too.
+    let run = same_as_cpu_on_fake(4, "cuda:0", &[("HYFLOW_FAKE_CUDA_FAULT", "detect:2")]);
+    assert_eq!(run.stat("sticky_error"), 700, "the fault happened");
+    assert_eq!(
+        run.stat("launches_detect"),
+        1,
+        "one detector batch ran on the device"
+    );
+    // One failed batch per worker at most: the faulting one, and on the other worker the
+    // first after it ("lost earlier in this run"); then neither tries the device again.
+    let failed = run.failed("cuda:0 detectors");
+    assert!((1..=2).contains(&failed), "{}", run.stdout);
+    assert!(run.engine("cpu detectors").0 > 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("scoring detectors failed")
+            && run.stderr.contains("and every later one"),
+        "the fallback is logged:\n{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 // A CUDA driver (libcuda.so.1) and NVML (libnvidia-ml.so.1) that run on the CPU, for tests:
 // hyflow's CUDA engine (src/compute/cuda.rs) runs unchanged, through cudarc, against it, and
-// the kernels of cuda/ run over hyflow_emu.h. Built by build.rs with the `kernel-emulation`
+// the kernels of cuda/ (features.cu, score.cu) run over hyflow_emu.h. Built by build.rs with the `kernel-emulation`
 // feature; tests/fake_cuda.rs puts it first on LD_LIBRARY_PATH of a `hyflow` process.
 //
 // It has only the calls hyflow and cudarc make (cudarc names any other symbol it misses). It
@@ -23,6 +23,7 @@
 // (CUDA_ERROR_ILLEGAL_ADDRESS from every later call), as a faulting kernel does on a GPU.
 //
 // Fault injection, HYFLOW_FAKE_CUDA_FAULT: `launch:N` makes the N-th launch fault when it runs
+// (`features:N`: the N-th launch of a feature kernel; `detect:N`: of the detector kernel)
 // (the same sticky error); `oom:BYTES` makes device allocations fail once BYTES are allocated
 // (CUDA_ERROR_OUT_OF_MEMORY, not sticky); `null-pinned` makes pinned allocations "succeed" with
 // a null pointer (a broken driver: cudarc asserts, so a worker panics).
@@ -31,6 +32,7 @@
 #include "hyflow_emu.h"
 
 #include "../features.cu"
+#include "../score.cu"
 
 #include <chrono>
 #include <cstdio>
@@ -89,7 +91,7 @@ std::recursive_mutex& mu = *new std::recursive_mutex;  // one lock: every worker
 bool initialized = false;
 CUresult sticky = OK;
 int lag = 2;
-long long fault_launch = -1;
+long long fault_launch = -1, fault_features = -1, fault_detect = -1;
 bool null_pinned = false;
 size_t oom_bytes = 0;
 size_t device_bytes = 0;
@@ -156,6 +158,8 @@ void configure() {
   if (const char* f = std::getenv("HYFLOW_FAKE_CUDA_FAULT")) {
     std::string s(f);
     if (s.rfind("launch:", 0) == 0) fault_launch = std::atoll(s.c_str() + 7);
+    if (s.rfind("features:", 0) == 0) fault_features = std::atoll(s.c_str() + 9);
+    if (s.rfind("detect:", 0) == 0) fault_detect = std::atoll(s.c_str() + 7);
     if (s.rfind("oom:", 0) == 0) oom_bytes = std::strtoull(s.c_str() + 4, nullptr, 10);
     if (s == "null-pinned") null_pinned = true;
   }
@@ -238,6 +242,55 @@ bool launch_features(bool warp, unsigned grid, unsigned block, void** params) {
     stats[warp ? "launches_warp" : "launches_block"] += 1;
     return true;
   }
+}
+
+// A detector kernel launch (cuda/score.cu), checked against its buffers when it runs.
+bool launch_detect(unsigned grid, unsigned block, void** params) {
+  auto ptr = [&](int i) { return *(CUdeviceptr*)params[i]; };
+  const int n = *(int*)params[1], nseg = *(int*)params[9];
+  const CUdeviceptr x = ptr(0), kinds = ptr(2), prm = ptr(3), order = ptr(4), offsets = ptr(5), slots = ptr(6),
+                    patch_of = ptr(7), patch = ptr(8), state = ptr(10), raw = ptr(11), out = ptr(12);
+  if (n <= 0 || nseg <= 0 || (unsigned long long)grid * block < (unsigned long long)nseg) {
+    fail("detector kernel: grid " + std::to_string(grid) + " of " + std::to_string(block) + " for " +
+         std::to_string(nseg) + " segments of " + std::to_string(n) + " watches");
+    return false;
+  }
+  if (!check_device(offsets, (nseg + 1) * 4, "hyflow_detect seg_offsets") ||
+      !check_device(slots, nseg * 4, "hyflow_detect seg_slot") ||
+      !check_device(patch_of, nseg * 4, "hyflow_detect seg_patch") ||
+      !check_device(kinds, n * 4, "hyflow_detect kinds") || !check_device(prm, n * 32, "hyflow_detect params"))
+    return false;
+  const size_t rows = ((const unsigned*)(uintptr_t)offsets)[nseg];
+  if (!check_device(order, rows * 4, "hyflow_detect order") ||
+      !check_device(x, rows * n * 8, "hyflow_detect x") || !check_device(raw, rows * n * 8, "hyflow_detect raw") ||
+      !check_device(out, (size_t)nseg * n * sizeof(HfCell), "hyflow_detect cells_out"))
+    return false;
+  // Every window once, every slot's and patch's cells inside their buffers.
+  std::vector<bool> seen(rows, false);
+  for (size_t k = 0; k < rows; ++k) {
+    const int w = ((const int*)(uintptr_t)order)[k];
+    if (w < 0 || (size_t)w >= rows || seen[w]) {
+      fail("hyflow_detect: order is not a permutation of the windows");
+      return false;
+    }
+    seen[w] = true;
+  }
+  for (int i = 0; i < nseg; ++i) {
+    const unsigned slot = ((const unsigned*)(uintptr_t)slots)[i];
+    const int p = ((const int*)(uintptr_t)patch_of)[i];
+    if (!check_device(state, ((size_t)slot + 1) * n * sizeof(HfCell), "hyflow_detect state") ||
+        (p >= 0 && !check_device(patch, ((size_t)p + 1) * n * sizeof(HfCell), "hyflow_detect patch")))
+      return false;
+  }
+  hyflow_emu::launch(dim3{grid, 1, 1}, dim3{block, 1, 1}, [&] {
+    hyflow_detect((const double*)x, n, (const int*)kinds, (const double*)prm, (const int*)order,
+                  (const unsigned*)offsets, (const unsigned*)slots, (const int*)patch_of, (const HfCell*)patch, nseg,
+                  (HfCell*)state, (double*)raw, (HfCell*)out);
+  });
+  stats["launches_detect"] += 1;
+  stats["detect_windows"] += rows;
+  stats["detect_out_bytes"] += rows * n * 8 + (size_t)nseg * n * sizeof(HfCell);
+  return true;
 }
 
 }  // namespace
@@ -347,7 +400,8 @@ API CUresult cuModuleLoadData(void** module, const void* image) {
 API CUresult cuModuleGetFunction(void** f, void* module, const char* name) {
   auto* m = static_cast<Module*>(module);
   const std::string n(name);
-  if ((n != "hyflow_features" && n != "hyflow_features_warp") || m->ptx.find(".entry " + n + "(") == std::string::npos)
+  if ((n != "hyflow_features" && n != "hyflow_features_warp" && n != "hyflow_detect") ||
+      m->ptx.find(".entry " + n + "(") == std::string::npos)
     return NOT_FOUND;
   *f = new Function{m, n};
   return OK;
@@ -594,12 +648,18 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
   if (gx == 0 || gy != 1 || gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 || bx % 32 != 0 ||
       shared > 48 * 1024)
     return INVALID_VALUE;
+  const bool detect = fn->name == "hyflow_detect";
   const long long number = (long long)++stats["launches"];
+  // The launch's number among those of its kernel kind.
+  const long long kind_number = (long long)++stats[detect ? "queued_detect" : "queued_features"];
+  const long long kind_fault = detect ? fault_detect : fault_features;
   // Arguments are read now (the driver copies them at launch), buffers when it runs.
   std::vector<unsigned char> args;
   std::vector<size_t> at;
-  const size_t sizes[11] = {8, 8, 8, 8, 4, 8, 8, 8, 8, 4, 8};
-  for (size_t i = 0; i < 11; ++i) {
+  static const std::vector<size_t> feature_args = {8, 8, 8, 8, 4, 8, 8, 8, 8, 4, 8},
+                                   detect_args = {8, 4, 8, 8, 8, 8, 8, 8, 8, 4, 8, 8, 8};
+  const std::vector<size_t>& sizes = detect ? detect_args : feature_args;
+  for (size_t i = 0; i < sizes.size(); ++i) {
     at.push_back(args.size());
     args.insert(args.end(), (unsigned char*)params[i], (unsigned char*)params[i] + sizes[i]);
   }
@@ -612,14 +672,14 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
   }
   return enqueue(s, [=]() mutable {
     if (stream) stream->launches -= 1;
-    if (number == fault_launch) {
+    if (number == fault_launch || kind_number == kind_fault) {
       fail("launch " + std::to_string(number) + " faults (HYFLOW_FAKE_CUDA_FAULT)");
       return false;
     }
-    void* p[11];
-    for (size_t i = 0; i < 11; ++i) p[i] = args.data() + at[i];
+    void* p[13];
+    for (size_t i = 0; i < at.size(); ++i) p[i] = args.data() + at[i];
     const auto t0 = now_ms();
-    const bool ok = launch_features(fn->name == "hyflow_features_warp", gx, bx, p);
+    const bool ok = detect ? launch_detect(gx, bx, p) : launch_features(fn->name == "hyflow_features_warp", gx, bx, p);
     stats["kernel_us"] += (unsigned long long)((now_ms() - t0) * 1000);
     return ok;
   });

@@ -100,7 +100,7 @@ pub(crate) fn note_lost<T>(ordinal: usize, r: Result<T, ComputeError>) -> Result
 }
 
 /// A pinned host buffer and its device twin, with room for at least `cap` elements.
-struct Buffer<T: DeviceRepr> {
+pub(crate) struct Buffer<T: DeviceRepr> {
     host: Option<PinnedHostSlice<T>>,
     device: Option<CudaSlice<T>>,
     /// `cuMemHostAlloc` flags of the host side.
@@ -108,7 +108,8 @@ struct Buffer<T: DeviceRepr> {
 }
 
 impl<T: DeviceRepr + ValidAsZeroBits> Buffer<T> {
-    fn new(flags: u32) -> Self {
+    /// An empty buffer whose host side gets `cuMemHostAlloc` `flags`.
+    pub(crate) fn new(flags: u32) -> Self {
         Self {
             host: None,
             device: None,
@@ -118,7 +119,11 @@ impl<T: DeviceRepr + ValidAsZeroBits> Buffer<T> {
 
     /// Makes room for `n` elements (doubling), dropping the old contents. Only called on a slot
     /// with no work in flight.
-    fn reserve(&mut self, stream: &Arc<CudaStream>, n: usize) -> Result<(), ComputeError> {
+    pub(crate) fn reserve(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        n: usize,
+    ) -> Result<(), ComputeError> {
         // Both sides, or neither: a failed allocation leaves the buffer empty.
         let have = match (&self.host, &self.device) {
             (Some(h), Some(_)) => h.len(),
@@ -152,12 +157,41 @@ impl<T: DeviceRepr + ValidAsZeroBits> Buffer<T> {
     }
 
     /// The device side (after [`Self::reserve`]).
-    fn device(&self) -> &CudaSlice<T> {
+    pub(crate) fn device(&self) -> &CudaSlice<T> {
         self.device.as_ref().expect("reserved before use")
     }
 
+    /// The device side, writable (after [`Self::reserve`]).
+    pub(crate) fn device_mut(&mut self) -> &mut CudaSlice<T> {
+        self.device.as_mut().expect("reserved before use")
+    }
+
+    /// Queues a copy of the first `n` device elements into the pinned buffer; read them with
+    /// [`Self::host`] once the stream has passed it.
+    pub(crate) fn download(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        n: usize,
+    ) -> Result<(), ComputeError> {
+        let (Some(host), Some(device)) = (self.host.as_mut(), self.device.as_mut()) else {
+            unreachable!("reserved before use");
+        };
+        let pinned = &mut host.as_mut_slice().map_err(|e| err("pinned buffer", e))?[..n];
+        let (src, _record) = device.device_ptr_mut(stream);
+        // SAFETY: `pinned` is page-locked and stays in this buffer, unread, until the caller
+        // has waited for the stream.
+        unsafe { result::memcpy_dtoh_async(pinned, src, stream.cu_stream()) }
+            .map_err(|e| err("copy from device", e))
+    }
+
+    /// The first `n` elements of the pinned buffer (after a download the stream has passed).
+    pub(crate) fn host(&self, n: usize) -> Result<&[T], ComputeError> {
+        let host = self.host.as_ref().expect("reserved before use");
+        Ok(&host.as_slice().map_err(|e| err("pinned buffer", e))?[..n])
+    }
+
     /// Copies `src` into the pinned buffer and queues its copy to the device.
-    fn upload(&mut self, stream: &Arc<CudaStream>, src: &[T]) -> Result<(), ComputeError>
+    pub(crate) fn upload(&mut self, stream: &Arc<CudaStream>, src: &[T]) -> Result<(), ComputeError>
     where
         T: Copy,
     {
@@ -316,9 +350,11 @@ impl CudaBackend {
             slot.done
                 .synchronize()
                 .map_err(|e| err("running the feature kernel", e))?;
-            let host = slot.out.host.as_ref().expect("reserved at begin");
-            let data =
-                host.as_slice().map_err(|e| err("pinned buffer", e))?[..rows * width].to_vec();
+            let data = if rows > 0 {
+                slot.out.host(rows * width)?.to_vec()
+            } else {
+                Vec::new()
+            };
             Ok(FeatureBatch { width, data })
         })();
         let secs =
@@ -462,14 +498,8 @@ impl CudaBackend {
             slot.computed
                 .record(&stream)
                 .map_err(|e| err("recording an event", e))?;
-            let host = slot.out.host.as_mut().expect("reserved above");
-            let pinned =
-                &mut host.as_mut_slice().map_err(|e| err("pinned buffer", e))?[..rows * width];
-            let (src, _record) = out.device_ptr_mut(&stream);
-            // SAFETY: `pinned` is page-locked and stays in this slot, unread, until the slot's
-            // `done` event has passed.
-            unsafe { result::memcpy_dtoh_async(pinned, src, stream.cu_stream()) }
-                .map_err(|e| err("copy from device", e))?;
+            // Read in take_oldest, once the slot's `done` event has passed.
+            slot.out.download(&stream, rows * width)?;
         }
         slot.done
             .record(&stream)

@@ -2,9 +2,14 @@
 //! order. With asset detectors (`asset-mahalanobis`) the windows of one time are held until
 //! the input frontier passes it, so that every sensor of an asset is there when the asset is
 //! scored; windows arrive at their end time, and windows are exchanged by asset then.
+//!
+//! With a GPU device the cell detectors (`ewma-z`, `level-z`, `cusum`, `stuck`) are scored by
+//! [`DetectEngine`] (cuda/score.cu, state kept on the device), all windows that arrived
+//! together in one call; the rest of the scoring stays here, on the CPU.
 
 use super::operators::Stage;
 use super::{Metrics, Shared};
+use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::config::Pipeline;
 use crate::detect::asset::{AssetScorer, asset_of};
@@ -25,6 +30,22 @@ type Stash = BTreeMap<i64, (Capability<i64>, Vec<(WindowBatch, FeatureBatch)>)>;
 /// The members (sensor, batch, row) of each (asset, window start).
 type Groups<'a> = BTreeMap<(&'a str, i64), Vec<(&'a str, usize, usize)>>;
 
+/// The engine's raw scores of several batches, handed out batch by batch.
+struct CellScores {
+    raw: Vec<f64>,
+    per_window: usize,
+    at: usize,
+}
+
+impl CellScores {
+    /// The scores of the next `windows` windows.
+    fn next(&mut self, windows: usize) -> &[f64] {
+        let (a, b) = (self.at, self.at + windows * self.per_window);
+        self.at = b;
+        &self.raw[a..b]
+    }
+}
+
 /// Everything the stage keeps between calls.
 struct Scoring {
     pipeline: Arc<Pipeline>,
@@ -32,6 +53,8 @@ struct Scoring {
     scorer: Scorer,
     assets: Option<AssetScorer>,
     episodes: Episodes,
+    /// The cell detectors' engine on a device (None: the scorer runs them on the CPU).
+    engine: Option<DetectEngine>,
 }
 
 /// Scores windows; see the module doc.
@@ -45,7 +68,23 @@ pub fn score_stage<'s>(
         "Score",
         move |_cap, _info| {
             let cfg = &pipeline.config;
+            let c = &cfg.compute;
+            let engine = match DetectEngine::for_device(
+                c.device.get_ref(),
+                &pipeline.detectors,
+                c.cross_check,
+            ) {
+                Ok(e) => e,
+                Err(e) => {
+                    shared.fail(format!(
+                        "compute device {:?} for the detectors: {e}",
+                        c.device.get_ref()
+                    ));
+                    None
+                }
+            };
             let mut st = Scoring {
+                engine,
                 scorer: Scorer::new(
                     pipeline.detectors.clone(),
                     pipeline.rules.clone(),
@@ -66,21 +105,26 @@ pub fn score_stage<'s>(
             };
             let mut stash = Stash::new();
             move |(input, frontier), output| {
+                // Batches that arrived together are scored together (one device call).
+                let mut arrived = Vec::new();
                 input.for_each(|cap, data| {
                     let mut out = Vec::new();
                     for s in data.drain(..) {
                         match s {
-                            Stage::Features(w, f) if st.assets.is_some() => {
+                            Stage::Features(w, f) => {
                                 let Some(c) = cap.retain_least(output.output_index()) else {
                                     continue;
                                 };
-                                stash
-                                    .entry(*c.time())
-                                    .or_insert_with(|| (c, Vec::new()))
-                                    .1
-                                    .push((w, f));
+                                if st.assets.is_some() {
+                                    stash
+                                        .entry(*c.time())
+                                        .or_insert_with(|| (c, Vec::new()))
+                                        .1
+                                        .push((w, f));
+                                } else {
+                                    arrived.push((c, (w, f)));
+                                }
                             }
-                            Stage::Features(w, f) => st.score_batch(&w, &f, None, &mut out),
                             Stage::Out(r) => out.push(r),
                             Stage::Windows(_) => unreachable!("features stage runs first"),
                         }
@@ -89,6 +133,16 @@ pub fn score_stage<'s>(
                         output.session(&cap).give_iterator(out.into_iter());
                     }
                 });
+                if !arrived.is_empty() {
+                    let batches: Vec<_> = arrived.iter().map(|(_, b)| b).collect();
+                    let mut cells = st.cell_scores(&batches);
+                    for (cap, (w, f)) in &arrived {
+                        let mut out = Vec::new();
+                        let mine = cells.as_mut().map(|c| c.next(w.len()));
+                        st.score_batch(w, f, None, mine, &mut out);
+                        output.session(cap).give_iterator(out.into_iter());
+                    }
+                }
                 let ready: Vec<i64> = stash
                     .keys()
                     .copied()
@@ -101,6 +155,11 @@ pub fn score_stage<'s>(
                     let mut out = Vec::new();
                     st.score_time(&batches, &mut out);
                     output.session(&cap).give_iterator(out.into_iter());
+                }
+                if frontier.is_empty()
+                    && let Some(e) = st.engine.take()
+                {
+                    st.shared.add_engine_reports(e.reports());
                 }
             }
         },
@@ -143,9 +202,31 @@ impl Scoring {
                 }
             }
         }
+        let mut cells = self.cell_scores(&batches.iter().collect::<Vec<_>>());
         for (b, (w, f)) in batches.iter().enumerate() {
-            self.score_batch(w, f, Some(&contributions[b]), out);
+            let mine = cells.as_mut().map(|c| c.next(w.len()));
+            self.score_batch(w, f, Some(&contributions[b]), mine, out);
         }
+    }
+
+    /// The cell detectors' raw scores of every window of `batches`, in order, from the engine
+    /// (None without one).
+    fn cell_scores(&mut self, batches: &[&(WindowBatch, FeatureBatch)]) -> Option<CellScores> {
+        let engine = self.engine.as_mut()?;
+        let slots: Vec<u32> = batches
+            .iter()
+            .flat_map(|(w, _)| w.slot.iter().copied())
+            .collect();
+        let x = engine.gather(
+            batches
+                .iter()
+                .flat_map(|(w, f)| (0..w.len()).map(move |i| f.row(i))),
+        );
+        Some(CellScores {
+            raw: engine.score(&slots, &x),
+            per_window: engine.watches().len(),
+            at: 0,
+        })
     }
 
     /// Scores one batch of windows (with the asset contributions of its windows, if any).
@@ -154,8 +235,10 @@ impl Scoring {
         w: &WindowBatch,
         f: &FeatureBatch,
         asset: Option<&HashMap<usize, Vec<Contribution>>>,
+        cells: Option<&[f64]>,
         out: &mut Vec<OutRecord>,
     ) {
+        let n_cells = cells.map_or(0, |c| c.len() / w.len().max(1));
         let names = &self.pipeline.features.names;
         Metrics::add(&self.shared.metrics.windows, w.len() as u64);
         for i in 0..w.len() {
@@ -166,7 +249,10 @@ impl Scoring {
                 filled: w.filled[i],
             };
             let extra = asset.and_then(|a| a.get(&i)).map_or(&[][..], Vec::as_slice);
-            let sc = self.scorer.score(w.slot[i], &w.sensor[i], meta, row, extra);
+            let mine = cells.map(|c| &c[i * n_cells..(i + 1) * n_cells]);
+            let sc = self
+                .scorer
+                .score_with(w.slot[i], &w.sensor[i], meta, row, extra, mine);
             let rules = sc
                 .fired
                 .iter()

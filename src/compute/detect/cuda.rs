@@ -1,14 +1,15 @@
 //! The CUDA detector device: cuda/score.cu (`hyflow_detect`) compiled by NVRTC, its cells kept
-//! in device memory between batches. A batch's inputs are copied in, the kernel runs (a thread
-//! per sensor of the batch) and the scores and the sensors' cells are copied back, then the
-//! stream is synchronised. The state grows by doubling; a grown buffer starts from the host's
+//! in device memory between batches. A batch's inputs are copied in through pinned buffers,
+//! the kernel runs (a thread per sensor of the batch), and the scores and the sensors' cells
+//! are copied back into pinned buffers; then the stream is synchronised. The state grows by doubling; a grown buffer starts from the host's
 //! mirror. Device errors that leave the context unusable are shared with the feature engine
 //! (one process-wide "lost" flag per device).
 
 use super::{DetectDevice, Job};
 use crate::compute::ComputeError;
-use crate::compute::cuda::{SCORE_CU, available, err, lost, note_lost};
+use crate::compute::cuda::{Buffer, SCORE_CU, available, err, lost, note_lost};
 use crate::detect::cell::Cell;
+use cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED;
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
@@ -24,6 +25,18 @@ unsafe impl ValidAsZeroBits for Cell {}
 /// Threads per block of `hyflow_detect` (a thread per sensor of the batch).
 const THREADS: u32 = 64;
 
+/// The pinned buffers of a batch (inputs write-combined, outputs not: the host reads them).
+struct Buffers {
+    x: Buffer<f64>,
+    order: Buffer<i32>,
+    seg_offsets: Buffer<u32>,
+    seg_slot: Buffer<u32>,
+    seg_patch: Buffer<i32>,
+    patch: Buffer<Cell>,
+    raw: Buffer<f64>,
+    cells_out: Buffer<Cell>,
+}
+
 /// `hyflow_detect` on one device, with the cells it keeps there.
 pub struct CudaDetect {
     name: String,
@@ -32,8 +45,10 @@ pub struct CudaDetect {
     function: CudaFunction,
     /// Kind codes and parameters, uploaded once (they do not change during a run).
     watch: Option<(CudaSlice<i32>, CudaSlice<f64>)>,
-    /// The cells, `n_watch` per slot, for `capacity` cells.
-    state: Option<CudaSlice<Cell>>,
+    /// The cells, `n_watch` per slot, and how many of them are in use.
+    state: Buffer<Cell>,
+    state_len: usize,
+    io: Buffers,
 }
 
 impl CudaDetect {
@@ -61,13 +76,25 @@ impl CudaDetect {
             .load_function("hyflow_detect")
             .map_err(|e| err("hyflow_detect", e))?;
         let stream = ctx.new_stream().map_err(|e| err("creating a stream", e))?;
+        let wc = CU_MEMHOSTALLOC_WRITECOMBINED;
         Ok(Self {
             name: format!("cuda:{ordinal}"),
             ordinal,
             stream,
             function,
             watch: None,
-            state: None,
+            state: Buffer::new(wc),
+            state_len: 0,
+            io: Buffers {
+                x: Buffer::new(wc),
+                order: Buffer::new(wc),
+                seg_offsets: Buffer::new(wc),
+                seg_slot: Buffer::new(wc),
+                seg_patch: Buffer::new(wc),
+                patch: Buffer::new(wc),
+                raw: Buffer::new(0),
+                cells_out: Buffer::new(0),
+            },
         })
     }
 
@@ -78,41 +105,37 @@ impl CudaDetect {
         cells_out: &mut [Cell],
     ) -> Result<(), ComputeError> {
         let s = self.stream.clone();
-        let up = |e| err("copy to device", e);
         if self.watch.is_none() {
+            let up = |e| err("copy to device", e);
             self.watch = Some((
                 s.clone_htod(job.kinds).map_err(up)?,
                 s.clone_htod(job.params).map_err(up)?,
             ));
         }
         let need = job.slots * job.n_watch;
-        if self.state.as_ref().is_none_or(|st| st.len() < need) {
+        if self.state_len < need {
             // Grown: start from the host's mirror (current for every slot), zeros beyond.
             let mut init = job.mirror.to_vec();
-            init.resize(need.max(1).next_power_of_two(), Cell::default());
-            self.state = None;
-            self.state = Some(s.clone_htod(&init).map_err(up)?);
+            init.resize(need.next_power_of_two(), Cell::default());
+            self.state_len = 0;
+            self.state.upload(&s, &init)?;
+            self.state_len = init.len();
         }
-        // Empty inputs still get a buffer: the kernel then never reads it.
-        let dummy = [Cell::default()];
-        let patch = if job.patch.is_empty() {
-            &dummy[..]
+        let io = &mut self.io;
+        io.x.upload(&s, job.x)?;
+        io.order.upload(&s, job.order)?;
+        io.seg_offsets.upload(&s, job.seg_offsets)?;
+        io.seg_slot.upload(&s, job.seg_slot)?;
+        io.seg_patch.upload(&s, job.seg_patch)?;
+        if job.patch.is_empty() {
+            // Still a buffer to pass (the kernel then never reads it).
+            io.patch.reserve(&s, 1)?;
         } else {
-            job.patch
-        };
-        let x = s.clone_htod(job.x).map_err(up)?;
-        let order = s.clone_htod(job.order).map_err(up)?;
-        let seg_offsets = s.clone_htod(job.seg_offsets).map_err(up)?;
-        let seg_slot = s.clone_htod(job.seg_slot).map_err(up)?;
-        let seg_patch = s.clone_htod(job.seg_patch).map_err(up)?;
-        let patch = s.clone_htod(patch).map_err(up)?;
-        let alloc = |e| err("allocating device memory", e);
-        // SAFETY: the kernel writes every element of both before they are copied back.
-        let mut raw_d = unsafe { s.alloc::<f64>(raw.len()) }.map_err(alloc)?;
-        // SAFETY: as above.
-        let mut cells_d = unsafe { s.alloc::<Cell>(cells_out.len()) }.map_err(alloc)?;
+            io.patch.upload(&s, job.patch)?;
+        }
+        io.raw.reserve(&s, raw.len())?;
+        io.cells_out.reserve(&s, cells_out.len())?;
         let (kinds, params) = self.watch.as_ref().expect("uploaded above");
-        let state = self.state.as_mut().expect("allocated above");
         let (n_watch, n_segments) = (job.n_watch as i32, job.seg_slot.len() as i32);
         let cfg = LaunchConfig {
             grid_dim: ((job.seg_slot.len() as u32).div_ceil(THREADS), 1, 1),
@@ -120,19 +143,29 @@ impl CudaDetect {
             shared_mem_bytes: 0,
         };
         let mut launch = s.launch_builder(&self.function);
-        launch.arg(&x).arg(&n_watch).arg(kinds).arg(params);
-        launch.arg(&order).arg(&seg_offsets).arg(&seg_slot);
-        launch.arg(&seg_patch).arg(&patch).arg(&n_segments);
-        launch.arg(&mut *state).arg(&mut raw_d).arg(&mut cells_d);
+        launch
+            .arg(io.x.device())
+            .arg(&n_watch)
+            .arg(kinds)
+            .arg(params);
+        launch.arg(io.order.device()).arg(io.seg_offsets.device());
+        launch.arg(io.seg_slot.device()).arg(io.seg_patch.device());
+        launch.arg(io.patch.device()).arg(&n_segments);
+        launch.arg(self.state.device_mut());
+        launch
+            .arg(io.raw.device_mut())
+            .arg(io.cells_out.device_mut());
         // SAFETY: the arguments match hyflow_detect's signature; x and raw hold n_watch values
         // per window of `order`, cells_out n_watch cells per segment, state n_watch cells for
         // every slot of the batch, patch n_watch cells per index in seg_patch.
         unsafe { launch.launch(cfg) }.map_err(|e| err("launching the detector kernel", e))?;
-        let down = |e| err("copy from device", e);
-        s.memcpy_dtoh(&raw_d, raw).map_err(down)?;
-        s.memcpy_dtoh(&cells_d, cells_out).map_err(down)?;
+        io.raw.download(&s, raw.len())?;
+        io.cells_out.download(&s, cells_out.len())?;
         s.synchronize()
-            .map_err(|e| err("running the detector kernel", e))
+            .map_err(|e| err("running the detector kernel", e))?;
+        raw.copy_from_slice(io.raw.host(raw.len())?);
+        cells_out.copy_from_slice(io.cells_out.host(cells_out.len())?);
+        Ok(())
     }
 }
 
