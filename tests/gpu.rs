@@ -1,5 +1,6 @@
-//! On a machine with a GPU: the CUDA engine equals the CPU reference, and how fast the feature
-//! kernel runs. Ignored elsewhere (no GPU in CI); scripts/gpu-check.sh runs these with
+//! On a machine with a GPU: the CUDA engines equal the CPU reference (features within stated
+//! tolerances, detector scores bit for bit), and how fast the kernels run.
+//! Ignored elsewhere (no GPU in CI); scripts/gpu-check.sh runs these with
 //! `--ignored` and records what they print in docs/gpu.md. `HYFLOW_GPU_SCALE=N` divides every
 //! batch size by N: `scripts/gpu-check.sh --rehearse` runs them that way against the fake
 //! driver (cuda/emu/fake_driver.cpp), whose figures mean nothing but whose run proves the
@@ -278,6 +279,88 @@ fn feature_kernel_bandwidth_with_two_batches_in_flight() {
             kernel * 1e3,
             bytes as f64 / kernel / 1e9,
             bytes as f64 / kernel / 4.8e12 * 100.0
+        );
+    }
+}
+
+/// cuda/score.cu on the device against the CPU reference, bit for bit (FMA contraction is off
+/// in both), over batches of interleaved sensors with NaN, repeats and level shifts; then how
+/// many windows per second it scores at two batch sizes, against the CPU.
+#[test]
+#[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
+fn detector_kernel_equals_the_cpu_bit_for_bit() {
+    use hyflow::compute::detect::{DetectEngine, cuda::CudaDetect};
+    use hyflow::config::DetectorKind::*;
+    use hyflow::detect::DetectorSpec;
+    use hyflow::detect::cell::watches;
+    let ws = watches(&[
+        DetectorSpec::new(EwmaZ, vec![0, 1]),
+        DetectorSpec::new(LevelZ, vec![0, 2]),
+        DetectorSpec::new(Cusum, vec![1]),
+        DetectorSpec::new(Stuck, vec![2]),
+    ]);
+    let device = || Box::new(CudaDetect::new(0).expect("a CUDA device"));
+    let mut gpu = DetectEngine::new(ws.clone(), Some(device()), false, 0.0);
+    let mut cpu = DetectEngine::new(ws.clone(), None, false, 0.0);
+    let mut rng = Rng::new(21);
+    let sensors = scaled(5_000) as u64;
+    let batch = |rng: &mut Rng, windows: usize| {
+        let slots: Vec<u32> = (0..windows).map(|_| rng.below(sensors) as u32).collect();
+        let rows: Vec<[f64; 3]> = slots
+            .iter()
+            .map(|&s| match rng.below(40) {
+                0 => [f64::NAN, 1.0, f64::INFINITY],
+                1..=4 => [7.0, 7.0, 7.0],
+                _ => [
+                    s as f64 + rng.normal(),
+                    10.0 * rng.normal(),
+                    rng.normal().round(),
+                ],
+            })
+            .collect();
+        (slots, rows)
+    };
+    let mut compared = 0;
+    for _ in 0..20 {
+        let (slots, rows) = batch(&mut rng, scaled(20_000));
+        let x = gpu.gather(rows.iter().map(|r| &r[..]));
+        let (a, b) = (gpu.score(&slots, &x), cpu.score(&slots, &x));
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "score {i}: device {a}, CPU {b}");
+        }
+        compared += a.len();
+    }
+    for s in 0..sensors as u32 {
+        assert!(
+            gpu.cells(s)
+                .iter()
+                .zip(cpu.cells(s))
+                .all(|(a, b)| a.same_bits(b)),
+            "cells of sensor {s}"
+        );
+    }
+    assert!(
+        gpu.reports()
+            .iter()
+            .all(|r| r.errors == 0 && r.name.starts_with("cuda:0"))
+    );
+    println!("detector kernel: {compared} scores equal to the CPU's bit for bit");
+    for windows in [scaled(10_000), scaled(200_000)] {
+        let (slots, rows) = batch(&mut rng, windows);
+        let x = gpu.gather(rows.iter().map(|r| &r[..]));
+        let rate = |e: &mut DetectEngine| {
+            let t = Instant::now();
+            for _ in 0..5 {
+                e.score(&slots, &x);
+            }
+            windows as f64 * 5.0 / t.elapsed().as_secs_f64()
+        };
+        let (g, c) = (rate(&mut gpu), rate(&mut cpu));
+        println!(
+            "detector kernel: {windows} windows x {} watches of {sensors} sensors: device {:.1} M windows/s (copies included), CPU {:.1} M windows/s",
+            ws.len(),
+            g / 1e6,
+            c / 1e6
         );
     }
 }
