@@ -42,7 +42,9 @@ pub struct PipelineConfig {
     /// Outputs.
     #[serde(default)]
     pub sink: Vec<SinkConfig>,
-    /// Which device computes features (scores are computed on the CPU), and how windows are batched for it.
+    /// Which device computes features and the cell detectors (`ewma-z`, `level-z`, `cusum`,
+    /// `stuck`; the other detectors, rules and fusion run on the CPU), and how windows are
+    /// batched for it.
     #[serde(default)]
     pub compute: ComputeConfig,
     /// Pipeline tests (`hyflow test`): input readings and the windows and alerts they must give.
@@ -413,9 +415,11 @@ pub struct BandConfig {
 pub struct ComputeConfig {
     /// `auto` (route each batch to the CPU or GPU 0 by measured cost, two batches in flight on
     /// the GPU per worker; the CPU alone when CUDA is absent), `cpu`, or `cuda:N` (GPU N, each
-    /// failed batch recomputed on the CPU; the run fails to start when CUDA is absent).
-    /// For tests, in builds with the `kernel-emulation` feature only: `emu:N` runs
-    /// cuda/features.cu on the host as an asynchronous device (like `cuda:N`), `auto-emu`
+    /// failed batch recomputed on the CPU; the run fails to start when CUDA is absent). The
+    /// cell detectors follow: on the device with their state kept there (cuda/score.cu), each
+    /// batch of windows scored there or, by cost or after an error, on the CPU, with the same
+    /// scores. For tests, in builds with the `kernel-emulation` feature only: `emu:N` runs
+    /// cuda/features.cu and cuda/score.cu on the host as a device (like `cuda:N`), `auto-emu`
     /// routes between the CPU and `emu:0` (like `auto`).
     #[serde(default = "default_device")]
     #[schemars(with = "String")]
@@ -427,7 +431,8 @@ pub struct ComputeConfig {
     /// ...or this long after its first window, whichever comes first.
     #[serde(default = "default_batch_delay")]
     pub max_batch_delay: Duration,
-    /// Fraction of GPU batches recomputed on the CPU to check the GPU's results (0 = never).
+    /// Fraction of GPU batches (features, and detectors separately) recomputed on the CPU to
+    /// check the GPU's results (0 = never). Detector scores must match exactly.
     #[serde(default = "default_cross_check")]
     pub cross_check: f64,
     /// Largest relative difference the cross-check accepts silently; larger ones are logged.
