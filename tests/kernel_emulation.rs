@@ -147,30 +147,13 @@ fn edge_cases_match_the_reference() {
     check(&batch_of(&windows, window_ms), window_ms, 96, "edge cases");
 }
 
-unsafe extern "C" {
-    fn hyflow_emu_detect(
-        x: *const f64,
-        n_watch: i32,
-        kinds: *const i32,
-        params: *const f64,
-        order: *const i32,
-        seg_offsets: *const u32,
-        seg_slot: *const u32,
-        seg_patch: *const i32,
-        patch: *const Cell,
-        n_segments: i32,
-        state: *mut Cell,
-        raw: *mut f64,
-        cells_out: *mut Cell,
-    );
-}
-
 /// cuda/score.cu against `detect::cell::step`, bit for bit: every cell detector, windows of
 /// random sensors interleaved over several batches (NaN, inf, repeats and shifts among the
 /// values), the device state kept between batches, and some sensors' state replaced by a patch
 /// from the host before a batch (as the engine does after scoring them on the CPU).
 #[test]
 fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
+    use hyflow::compute::detect::{DetectDevice, Job, emulated::EmulatedDetect};
     use hyflow::compute::segments;
     use hyflow::config::DetectorKind::*;
     use hyflow::detect::DetectorSpec;
@@ -190,7 +173,7 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
     let (n_slots, n_feat) = (23usize, 4usize);
     let mut rng = Rng::new(9);
     // All zero is every kind's initial state, on the device and in the reference.
-    let mut device = vec![Cell::default(); n_slots * n];
+    let mut device = EmulatedDetect::new(0);
     let mut reference = vec![Cell::default(); n_slots * n];
     let (mut patched, mut stuck_scores) = (0, 0);
     for batch in 0..8 {
@@ -228,24 +211,23 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
         }
         let mut raw = vec![f64::NAN; n_windows * n];
         let mut cells_out = vec![Cell::default(); seg_slot.len() * n];
-        // SAFETY: buffers sized as the kernel indexes them (see cuda/score.cu).
-        unsafe {
-            hyflow_emu_detect(
-                x.as_ptr(),
-                n as i32,
-                kinds.as_ptr(),
-                params.as_ptr(),
-                order.as_ptr(),
-                offsets.as_ptr(),
-                seg_slot.as_ptr(),
-                seg_patch.as_ptr(),
-                patch.as_ptr(),
-                seg_slot.len() as i32,
-                device.as_mut_ptr(),
-                raw.as_mut_ptr(),
-                cells_out.as_mut_ptr(),
-            );
-        }
+        let job = Job {
+            n_watch: n,
+            kinds: &kinds,
+            params: &params,
+            x: &x,
+            order: &order,
+            seg_offsets: &offsets,
+            seg_slot: &seg_slot,
+            seg_patch: &seg_patch,
+            patch: &patch,
+            slots: n_slots,
+            // The device starts from zeros: no slot was scored before the first batch.
+            mirror: &[],
+        };
+        device
+            .run(&job, &mut raw, &mut cells_out)
+            .expect("emulated run");
         for (w, &slot) in slots.iter().enumerate() {
             for (j, wa) in ws.iter().enumerate() {
                 let want = step(wa, &mut reference[slot as usize * n + j], x[w * n + j]);
@@ -272,7 +254,10 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
     }
     assert!(patched > 10, "patches exercised: {patched}");
     for (i, want) in reference.iter().enumerate() {
-        assert!(device[i].same_bits(want), "device state of cell {i}");
+        assert!(
+            device.state()[i].same_bits(want),
+            "device state of cell {i}"
+        );
     }
     assert!(stuck_scores > 0, "no stuck run in the test data");
 }

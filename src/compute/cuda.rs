@@ -21,8 +21,8 @@ use super::{
 use crate::features::FeatureSet;
 use cudarc::driver::sys::{CU_MEMHOSTALLOC_WRITECOMBINED, CUevent_flags};
 use cudarc::driver::{
-    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr,
-    DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits, result,
+    CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut,
+    DeviceRepr, DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg, ValidAsZeroBits, result,
 };
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use std::collections::VecDeque;
@@ -69,9 +69,36 @@ pub(crate) fn err(what: &str, e: DriverError) -> ComputeError {
     }
 }
 
+/// Opens device `ordinal` and compiles `source` (named `file` in errors) for it with NVRTC:
+/// FMA contraction off, so that the roundings are the CPU reference's and cross-checks compare
+/// like with like; PTX for the device's own architecture ([`arch`]).
+pub(crate) fn open(
+    ordinal: usize,
+    source: &str,
+    file: &str,
+) -> Result<(Arc<CudaContext>, Arc<CudaModule>), ComputeError> {
+    if !available() {
+        return Err(ComputeError::Unavailable(
+            "no CUDA driver (libcuda) or NVRTC (libnvrtc) could be loaded".into(),
+        ));
+    }
+    let ctx = CudaContext::new(ordinal).map_err(|e| err(&format!("opening cuda:{ordinal}"), e))?;
+    let opts = CompileOptions {
+        fmad: Some(false),
+        arch: arch(&ctx),
+        ..Default::default()
+    };
+    let ptx = compile_ptx_with_opts(source, opts)
+        .map_err(|e| ComputeError::Device(format!("compiling {file}: {e:?}")))?;
+    let module = ctx
+        .load_module(ptx)
+        .map_err(|e| err(&format!("loading {file}"), e))?;
+    Ok((ctx, module))
+}
+
 /// The NVRTC target for the device's own architecture where it is one NVRTC knows by name
 /// (else None: NVRTC's default, which the driver compiles on load).
-pub(crate) fn arch(ctx: &CudaContext) -> Option<&'static str> {
+fn arch(ctx: &CudaContext) -> Option<&'static str> {
     match ctx.compute_capability() {
         Ok((8, 0)) => Some("compute_80"),
         Ok((8, 6)) => Some("compute_86"),
@@ -253,25 +280,7 @@ pub struct CudaBackend {
 impl CudaBackend {
     /// Opens device `ordinal`, compiles the kernels for it and creates this engine's stream.
     pub fn new(ordinal: usize) -> Result<Self, ComputeError> {
-        if !available() {
-            return Err(ComputeError::Unavailable(
-                "no CUDA driver (libcuda) or NVRTC (libnvrtc) could be loaded".into(),
-            ));
-        }
-        let ctx =
-            CudaContext::new(ordinal).map_err(|e| err(&format!("opening cuda:{ordinal}"), e))?;
-        // FMA contraction off: the same roundings as the CPU reference, so cross-checks compare
-        // like with like.
-        let opts = CompileOptions {
-            fmad: Some(false),
-            arch: arch(&ctx),
-            ..Default::default()
-        };
-        let ptx = compile_ptx_with_opts(FEATURES_CU, opts)
-            .map_err(|e| ComputeError::Device(format!("compiling cuda/features.cu: {e:?}")))?;
-        let module = ctx
-            .load_module(ptx)
-            .map_err(|e| err("loading cuda/features.cu", e))?;
+        let (ctx, module) = open(ordinal, FEATURES_CU, "cuda/features.cu")?;
         let load = |layout: KernelLayout| {
             module
                 .load_function(layout.kernel())

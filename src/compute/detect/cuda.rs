@@ -7,13 +7,12 @@
 
 use super::{DetectDevice, Job};
 use crate::compute::ComputeError;
-use crate::compute::cuda::{Buffer, SCORE_CU, available, err, lost, note_lost};
+use crate::compute::cuda::{Buffer, SCORE_CU, err, lost, note_lost, open};
 use crate::detect::cell::Cell;
 use cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED;
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
-use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use std::sync::Arc;
 
 // SAFETY: `Cell` is `repr(C)`, plain old data (four f64 and two u32, no padding), the same
@@ -54,24 +53,7 @@ pub struct CudaDetect {
 impl CudaDetect {
     /// Opens device `ordinal` and compiles cuda/score.cu for it.
     pub fn new(ordinal: usize) -> Result<Self, ComputeError> {
-        if !available() {
-            return Err(ComputeError::Unavailable(
-                "no CUDA driver (libcuda) or NVRTC (libnvrtc) could be loaded".into(),
-            ));
-        }
-        let ctx = cudarc::driver::CudaContext::new(ordinal)
-            .map_err(|e| err(&format!("opening cuda:{ordinal}"), e))?;
-        // No FMA contraction: the scores must equal the CPU's bit for bit.
-        let opts = CompileOptions {
-            fmad: Some(false),
-            arch: crate::compute::cuda::arch(&ctx),
-            ..Default::default()
-        };
-        let ptx = compile_ptx_with_opts(SCORE_CU, opts)
-            .map_err(|e| ComputeError::Device(format!("compiling cuda/score.cu: {e:?}")))?;
-        let module = ctx
-            .load_module(ptx)
-            .map_err(|e| err("loading cuda/score.cu", e))?;
+        let (ctx, module) = open(ordinal, SCORE_CU, "cuda/score.cu")?;
         let function = module
             .load_function("hyflow_detect")
             .map_err(|e| err("hyflow_detect", e))?;

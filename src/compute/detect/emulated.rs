@@ -38,6 +38,11 @@ impl EmulatedDetect {
             state: Vec::new(),
         }
     }
+
+    /// The device's cells, `n_watch` per slot (for tests).
+    pub fn state(&self) -> &[Cell] {
+        &self.state
+    }
 }
 
 impl DetectDevice for EmulatedDetect {
