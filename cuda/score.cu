@@ -1,17 +1,22 @@
 // The per-feature detectors with their state kept on the device (ewma-z, level-z, cusum,
-// stuck): one cell of state per (sensor slot, watched detector feature), updated in place in
-// the same order and with the same arithmetic as the CPU reference (src/detect/cell.rs `step`,
-// which runs detect::Ewma, Level, Cusum and Stuck), so that both give the same scores bit for
-// bit (NVRTC compiles it with FMA contraction off; the emulation build with -ffp-contract=off).
+// stuck, seasonal-z): cells of state per (sensor slot, watched detector feature), updated in
+// place in the same order and with the same arithmetic as the CPU reference
+// (src/detect/cell.rs `step`, which runs detect::Ewma, Level, Cusum, Stuck and the seasonal
+// bucket step), so that both give the same scores bit for bit (NVRTC compiles it with FMA
+// contraction off; the emulation build with -ffp-contract=off).
+//
+// A sensor's cells form a block of `block` cells; watch j owns cells cell_at[j] ..
+// cell_at[j + 1] of it (one, or one per season bucket for seasonal-z), and window w scores it
+// against cell cell_at[j] + bucket[w * n_watch + j].
 //
 // Windows arrive grouped into segments, one per sensor slot present in the batch: the windows
 // of segment s are order[seg_offsets[s] .. seg_offsets[s + 1]], in time order. One thread walks
-// one segment. It first loads the slot's cells from `patch` when the host says the device copy
+// one segment. It first loads the slot's block from `patch` when the host says the device copy
 // is stale (seg_patch[s] >= 0: the host scored that sensor itself since), then for each window
 // w and watch j scores x[w * n_watch + j] into raw[w * n_watch + j] (the value the CPU's
-// detect::raw_score takes for that feature), and at the end copies the slot's cells to
-// cells_out[s * n_watch + j], so that the host keeps a current mirror of the state it can fall
-// back on without losing any.
+// detect::raw_score takes for that feature) and copies the cell it stepped to
+// after[w * n_watch + j], so that the host keeps a current mirror of the state and can fall
+// back on it without losing any.
 //
 // Compiled by NVRTC for the GPU and, over cuda/emu/hyflow_emu.h, as C++ for tests. No includes.
 
@@ -19,17 +24,34 @@
 #define HF_LEVEL 1
 #define HF_CUSUM 2
 #define HF_STUCK 3
+#define HF_SEASONAL 4
 
-// One detector feature's state; fields by kind (src/detect/cell.rs has the same layout):
-// ewma-z (n, a = mean, b = variance); level-z (n, a = level, b = mean absolute residual);
-// cusum (n, a = baseline, b = mean absolute residual, c = upper sum, d = lower sum);
-// stuck (n = 1 once a value was seen, a = previous value, run).
+// One cell of state; fields by kind (src/detect/cell.rs has the same layout): ewma-z (n,
+// a = mean, b = variance); level-z and each bucket of seasonal-z (n, a = level, b = mean
+// absolute residual); cusum (n, a = baseline, b = mean absolute residual, c = upper sum,
+// d = lower sum); stuck (n = 1 once a value was seen, a = previous value, run).
 struct HfCell {
   double a, b, c, d;
   unsigned n, run;
 };
 
 __device__ inline unsigned hf_inc(unsigned n) { return n == 0xffffffffu ? n : n + 1; }
+
+// level-z (detect::Level) for a finite x.
+__device__ double hf_level(const double* p, HfCell& c, double x) {
+  if (c.n == 0) {
+    c.a = x;
+    c.n = 1;
+    return 0.0;
+  }
+  const double r = x - c.a;
+  const double sd = fmax(c.b * 1.2533141373155003, 1e-9 * fmax(fabs(c.a), 1.0));
+  const double z = c.b > 0.0 ? fabs(r) / sd : 0.0;
+  c.a += p[0] * r;
+  c.b = c.b > 0.0 ? (1.0 - p[1]) * c.b + p[1] * fabs(r) : fabs(r);
+  c.n = hf_inc(c.n);
+  return z;
+}
 
 // Scores x against the cell, then learns it. p: the watch's 4 parameters (see src/detect/cell.rs).
 __device__ double hf_step(int kind, const double* p, HfCell& c, double x) {
@@ -57,21 +79,20 @@ __device__ double hf_step(int kind, const double* p, HfCell& c, double x) {
     c.n = hf_inc(c.n);
     return z;
   }
+  if (kind == HF_SEASONAL) {
+    // The bucket's level, scoring once the bucket has seen p[2] windows.
+    const bool warm = (double)c.n >= p[2];
+    const double z = hf_level(p, c, x);
+    return warm ? z : 0.0;
+  }
+  if (kind == HF_LEVEL) return hf_level(p, c, x);
+  // HF_CUSUM
   if (c.n == 0) {
     c.a = x;
     c.n = 1;
     return 0.0;
   }
   const double r = x - c.a;
-  if (kind == HF_LEVEL) {
-    const double sd = fmax(c.b * 1.2533141373155003, 1e-9 * fmax(fabs(c.a), 1.0));
-    const double z = c.b > 0.0 ? fabs(r) / sd : 0.0;
-    c.a += p[0] * r;
-    c.b = c.b > 0.0 ? (1.0 - p[1]) * c.b + p[1] * fabs(r) : fabs(r);
-    c.n = hf_inc(c.n);
-    return z;
-  }
-  // HF_CUSUM
   const double sd = c.b * 1.2533141373155003;
   double score = 0.0;
   if (sd > 0.0) {
@@ -94,21 +115,24 @@ __device__ double hf_step(int kind, const double* p, HfCell& c, double x) {
   return score;
 }
 
-extern "C" __global__ void hyflow_detect(const double* x, int n_watch, const int* kinds, const double* params,
-                                         const int* order, const unsigned* seg_offsets, const unsigned* seg_slot,
-                                         const int* seg_patch, const HfCell* patch, int n_segments, HfCell* state,
-                                         double* raw, HfCell* cells_out) {
+extern "C" __global__ void hyflow_detect(const double* x, const int* bucket, int n_watch, const int* kinds,
+                                         const double* params, const int* cell_at, int block, const int* order,
+                                         const unsigned* seg_offsets, const unsigned* seg_slot, const int* seg_patch,
+                                         const HfCell* patch, int n_segments, HfCell* state, double* raw,
+                                         HfCell* after) {
   const int s = blockIdx.x * blockDim.x + threadIdx.x;
   if (s >= n_segments) return;
-  HfCell* cells = state + (unsigned long long)seg_slot[s] * (unsigned long long)n_watch;
+  HfCell* cells = state + (unsigned long long)seg_slot[s] * (unsigned long long)block;
   if (seg_patch[s] >= 0) {
-    const HfCell* from = patch + (unsigned long long)seg_patch[s] * (unsigned long long)n_watch;
-    for (int j = 0; j < n_watch; ++j) cells[j] = from[j];
+    const HfCell* from = patch + (unsigned long long)seg_patch[s] * (unsigned long long)block;
+    for (int i = 0; i < block; ++i) cells[i] = from[i];
   }
   for (unsigned k = seg_offsets[s]; k < seg_offsets[s + 1]; ++k) {
     const unsigned long long w = (unsigned long long)order[k] * (unsigned long long)n_watch;
-    for (int j = 0; j < n_watch; ++j) raw[w + j] = hf_step(kinds[j], params + 4 * j, cells[j], x[w + j]);
+    for (int j = 0; j < n_watch; ++j) {
+      HfCell& c = cells[cell_at[j] + bucket[w + j]];
+      raw[w + j] = hf_step(kinds[j], params + 4 * j, c, x[w + j]);
+      after[w + j] = c;
+    }
   }
-  HfCell* out = cells_out + (unsigned long long)s * (unsigned long long)n_watch;
-  for (int j = 0; j < n_watch; ++j) out[j] = cells[j];
 }

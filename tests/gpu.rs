@@ -296,26 +296,32 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
     let ws = watches(&[
         DetectorSpec::new(EwmaZ, vec![0, 1]),
         DetectorSpec::new(LevelZ, vec![0, 2]),
+        DetectorSpec::new(SeasonalZ, vec![0]),
         DetectorSpec::new(Cusum, vec![1]),
         DetectorSpec::new(Stuck, vec![2]),
     ]);
     let device = || Box::new(CudaDetect::new(0).expect("a CUDA device"));
-    let mut gpu = DetectEngine::new(ws.clone(), Some(device()), false, 0.0);
-    let mut cpu = DetectEngine::new(ws.clone(), None, false, 0.0);
+    let mut gpu = DetectEngine::new(ws.clone(), Some(device()), false, 0.0, 0);
+    let mut cpu = DetectEngine::new(ws.clone(), None, false, 0.0, 0);
     let mut rng = Rng::new(21);
     let sensors = scaled(5_000) as u64;
     let batch = |rng: &mut Rng, windows: usize| {
         let slots: Vec<u32> = (0..windows).map(|_| rng.below(sensors) as u32).collect();
-        let rows: Vec<[f64; 3]> = slots
+        // Windows at random hours of two days (seasonal-z turns its buckets).
+        let rows: Vec<(i64, [f64; 3])> = slots
             .iter()
-            .map(|&s| match rng.below(40) {
-                0 => [f64::NAN, 1.0, f64::INFINITY],
-                1..=4 => [7.0, 7.0, 7.0],
-                _ => [
-                    s as f64 + rng.normal(),
-                    10.0 * rng.normal(),
-                    rng.normal().round(),
-                ],
+            .map(|&s| {
+                let hour = rng.below(48) as i64 * 3_600_000;
+                let row = match rng.below(40) {
+                    0 => [f64::NAN, 1.0, f64::INFINITY],
+                    1..=4 => [7.0, 7.0, 7.0],
+                    _ => [
+                        s as f64 + rng.normal(),
+                        10.0 * rng.normal(),
+                        rng.normal().round(),
+                    ],
+                };
+                (hour, row)
             })
             .collect();
         (slots, rows)
@@ -323,7 +329,7 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
     let mut compared = 0;
     for _ in 0..20 {
         let (slots, rows) = batch(&mut rng, scaled(20_000));
-        let x = gpu.gather(rows.iter().map(|r| &r[..]));
+        let x = gpu.gather(rows.iter().map(|(t, r)| (*t, &r[..])));
         let (a, b) = (gpu.score(&slots, &x), cpu.score(&slots, &x));
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {
             assert_eq!(a.to_bits(), b.to_bits(), "score {i}: device {a}, CPU {b}");
@@ -347,7 +353,7 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
     println!("detector kernel: {compared} scores equal to the CPU's bit for bit");
     for windows in [scaled(10_000), scaled(200_000)] {
         let (slots, rows) = batch(&mut rng, windows);
-        let x = gpu.gather(rows.iter().map(|r| &r[..]));
+        let x = gpu.gather(rows.iter().map(|(t, r)| (*t, &r[..])));
         let rate = |e: &mut DetectEngine| {
             let t = Instant::now();
             for _ in 0..5 {

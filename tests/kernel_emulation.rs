@@ -147,39 +147,47 @@ fn edge_cases_match_the_reference() {
     check(&batch_of(&windows, window_ms), window_ms, 96, "edge cases");
 }
 
-/// cuda/score.cu against `detect::cell::step`, bit for bit: every cell detector, windows of
-/// random sensors interleaved over several batches (NaN, inf, repeats and shifts among the
-/// values), the device state kept between batches, and some sensors' state replaced by a patch
-/// from the host before a batch (as the engine does after scoring them on the CPU).
+/// cuda/score.cu against `detect::cell::step`, bit for bit: every cell detector (seasonal-z
+/// with a cell per hour of the day), windows of random sensors at random hours interleaved over
+/// several batches (NaN, inf, repeats and shifts among the values), the device state kept
+/// between batches, and some sensors' blocks replaced by a patch from the host before a batch
+/// (as the engine does after scoring them on the CPU).
 #[test]
 fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
     use hyflow::compute::detect::{DetectDevice, Job, emulated::EmulatedDetect};
     use hyflow::compute::segments;
     use hyflow::config::DetectorKind::*;
     use hyflow::detect::DetectorSpec;
-    use hyflow::detect::cell::{CellKind, step, watches};
+    use hyflow::detect::cell::{CellKind, block, step, watches};
+    let mut seasonal = DetectorSpec::new(SeasonalZ, vec![1]);
+    seasonal.bucket_warmup = 2;
     let detectors = vec![
         DetectorSpec::new(EwmaZ, vec![1, 3]),
         DetectorSpec::new(Mahalanobis, vec![0, 1]), // not a cell detector: skipped
         DetectorSpec::new(LevelZ, vec![0]),
+        seasonal,
         DetectorSpec::new(Cusum, vec![2, 0]),
         DetectorSpec::new(Stuck, vec![3]),
     ];
     let ws = watches(&detectors);
-    let n = ws.len();
-    assert_eq!(n, 6);
+    let (n, b) = (ws.len(), block(&ws));
+    assert_eq!((n, b), (7, 30));
     let kinds: Vec<i32> = ws.iter().map(|w| w.kind as i32).collect();
     let params: Vec<f64> = ws.iter().flat_map(|w| w.params).collect();
+    let cell_at: Vec<i32> = ws.iter().map(|w| w.at as i32).collect();
     let (n_slots, n_feat) = (23usize, 4usize);
     let mut rng = Rng::new(9);
     // All zero is every kind's initial state, on the device and in the reference.
     let mut device = EmulatedDetect::new(0);
-    let mut reference = vec![Cell::default(); n_slots * n];
-    let (mut patched, mut stuck_scores) = (0, 0);
-    for batch in 0..8 {
+    let mut reference = vec![Cell::default(); n_slots * b];
+    let (mut patched, mut scored) = (0, [0usize; 5]);
+    for batch in 0..12 {
         let n_windows = 40 + batch * 7;
         let slots: Vec<u32> = (0..n_windows)
             .map(|_| rng.below(n_slots as u64) as u32)
+            .collect();
+        let starts: Vec<i64> = (0..n_windows)
+            .map(|_| rng.below(6) as i64 * 3_600_000)
             .collect();
         let features: Vec<f64> = (0..n_windows * n_feat)
             .map(|i| match rng.below(60) {
@@ -193,29 +201,36 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
             .flat_map(|w| ws.iter().map(move |wa| (w, wa.feature)))
             .map(|(w, f)| features[w * n_feat + f])
             .collect();
+        let bucket: Vec<i32> = (0..n_windows)
+            .flat_map(|w| ws.iter().map(move |wa| (w, wa)))
+            .map(|(w, wa)| wa.bucket(starts[w]) as i32)
+            .collect();
         // Sensors the host "scored itself" before this batch: their reference state moves on
-        // and the device gets it as a patch.
+        // and the device gets their block as a patch.
         let (order, offsets, seg_slot) = segments(&slots);
         let mut seg_patch = vec![-1i32; seg_slot.len()];
         let mut patch = Vec::new();
         for (s, &slot) in seg_slot.iter().enumerate() {
             if rng.below(4) == 0 {
-                let cells = &mut reference[slot as usize * n..(slot as usize + 1) * n];
-                for (j, w) in ws.iter().enumerate() {
-                    step(w, &mut cells[j], 90.0 + rng.normal());
+                let cells = &mut reference[slot as usize * b..(slot as usize + 1) * b];
+                for w in &ws {
+                    step(w, &mut cells[w.at + w.cells - 1], 90.0 + rng.normal());
                 }
-                seg_patch[s] = (patch.len() / n) as i32;
+                seg_patch[s] = (patch.len() / b) as i32;
                 patch.extend_from_slice(cells);
                 patched += 1;
             }
         }
         let mut raw = vec![f64::NAN; n_windows * n];
-        let mut cells_out = vec![Cell::default(); seg_slot.len() * n];
+        let mut after = vec![Cell::default(); n_windows * n];
         let job = Job {
             n_watch: n,
             kinds: &kinds,
             params: &params,
+            cell_at: &cell_at,
+            block: b,
             x: &x,
+            bucket: &bucket,
             order: &order,
             seg_offsets: &offsets,
             seg_slot: &seg_slot,
@@ -226,28 +241,24 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
             mirror: &[],
         };
         device
-            .run(&job, &mut raw, &mut cells_out)
+            .run(&job, &mut raw, &mut after)
             .expect("emulated run");
         for (w, &slot) in slots.iter().enumerate() {
             for (j, wa) in ws.iter().enumerate() {
-                let want = step(wa, &mut reference[slot as usize * n + j], x[w * n + j]);
+                let cell = &mut reference[slot as usize * b + wa.at + bucket[w * n + j] as usize];
+                let want = step(wa, cell, x[w * n + j]);
                 let got = raw[w * n + j];
-                stuck_scores += usize::from(wa.kind == CellKind::Stuck && got > 0.0);
+                scored[wa.kind as usize] += usize::from(got > 0.0);
                 assert_eq!(
                     want.to_bits(),
                     got.to_bits(),
                     "batch {batch} window {w} watch {j} ({:?}): reference {want}, kernel {got}",
                     wa.kind
                 );
-            }
-        }
-        for (s, &slot) in seg_slot.iter().enumerate() {
-            for j in 0..n {
-                let want = &reference[slot as usize * n + j];
                 assert!(
-                    cells_out[s * n + j].same_bits(want),
-                    "batch {batch} slot {slot} watch {j}: cells_out {:?}, reference {want:?}",
-                    cells_out[s * n + j]
+                    after[w * n + j].same_bits(cell),
+                    "batch {batch} window {w} watch {j}: after {:?}, reference {cell:?}",
+                    after[w * n + j]
                 );
             }
         }
@@ -259,5 +270,7 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
             "device state of cell {i}"
         );
     }
-    assert!(stuck_scores > 0, "no stuck run in the test data");
+    // Every kind scored something (stuck runs happened, seasonal buckets warmed up).
+    assert!(scored.iter().all(|&k| k > 0), "{scored:?} by kind");
+    assert_eq!(CellKind::Seasonal as usize, 4);
 }

@@ -247,26 +247,30 @@ bool launch_features(bool warp, unsigned grid, unsigned block, void** params) {
 // A detector kernel launch (cuda/score.cu), checked against its buffers when it runs.
 bool launch_detect(unsigned grid, unsigned block, void** params) {
   auto ptr = [&](int i) { return *(CUdeviceptr*)params[i]; };
-  const int n = *(int*)params[1], nseg = *(int*)params[9];
-  const CUdeviceptr x = ptr(0), kinds = ptr(2), prm = ptr(3), order = ptr(4), offsets = ptr(5), slots = ptr(6),
-                    patch_of = ptr(7), patch = ptr(8), state = ptr(10), raw = ptr(11), out = ptr(12);
-  if (n <= 0 || nseg <= 0 || (unsigned long long)grid * block < (unsigned long long)nseg) {
+  const int n = *(int*)params[2], cells = *(int*)params[6], nseg = *(int*)params[12];
+  const CUdeviceptr x = ptr(0), bucket = ptr(1), kinds = ptr(3), prm = ptr(4), cell_at = ptr(5), order = ptr(7),
+                    offsets = ptr(8), slots = ptr(9), patch_of = ptr(10), patch = ptr(11), state = ptr(13),
+                    raw = ptr(14), after = ptr(15);
+  if (n <= 0 || cells < n || nseg <= 0 || (unsigned long long)grid * block < (unsigned long long)nseg) {
     fail("detector kernel: grid " + std::to_string(grid) + " of " + std::to_string(block) + " for " +
-         std::to_string(nseg) + " segments of " + std::to_string(n) + " watches");
+         std::to_string(nseg) + " segments of " + std::to_string(n) + " watches, " + std::to_string(cells) +
+         " cells per sensor");
     return false;
   }
   if (!check_device(offsets, (nseg + 1) * 4, "hyflow_detect seg_offsets") ||
       !check_device(slots, nseg * 4, "hyflow_detect seg_slot") ||
       !check_device(patch_of, nseg * 4, "hyflow_detect seg_patch") ||
-      !check_device(kinds, n * 4, "hyflow_detect kinds") || !check_device(prm, n * 32, "hyflow_detect params"))
+      !check_device(kinds, n * 4, "hyflow_detect kinds") || !check_device(prm, n * 32, "hyflow_detect params") ||
+      !check_device(cell_at, n * 4, "hyflow_detect cell_at"))
     return false;
-  const size_t rows = ((const unsigned*)(uintptr_t)offsets)[nseg];
-  if (!check_device(order, rows * 4, "hyflow_detect order") ||
-      !check_device(x, rows * n * 8, "hyflow_detect x") || !check_device(raw, rows * n * 8, "hyflow_detect raw") ||
-      !check_device(out, (size_t)nseg * n * sizeof(HfCell), "hyflow_detect cells_out"))
+  const size_t rows = ((const unsigned*)(uintptr_t)offsets)[nseg], m = rows * n;
+  if (!check_device(order, rows * 4, "hyflow_detect order") || !check_device(x, m * 8, "hyflow_detect x") ||
+      !check_device(bucket, m * 4, "hyflow_detect bucket") || !check_device(raw, m * 8, "hyflow_detect raw") ||
+      !check_device(after, m * sizeof(HfCell), "hyflow_detect after"))
     return false;
-  // Every window once, every slot's and patch's cells inside their buffers.
+  // Every window once; every cell a window scores inside its watch's cells.
   std::vector<bool> seen(rows, false);
+  const int* at = (const int*)(uintptr_t)cell_at;
   for (size_t k = 0; k < rows; ++k) {
     const int w = ((const int*)(uintptr_t)order)[k];
     if (w < 0 || (size_t)w >= rows || seen[w]) {
@@ -274,22 +278,32 @@ bool launch_detect(unsigned grid, unsigned block, void** params) {
       return false;
     }
     seen[w] = true;
+    for (int j = 0; j < n; ++j) {
+      const int b = ((const int*)(uintptr_t)bucket)[(size_t)w * n + j];
+      const int end = j + 1 < n ? at[j + 1] : cells;
+      if (b < 0 || at[j] + b >= end) {
+        fail("hyflow_detect: window " + std::to_string(w) + " watch " + std::to_string(j) + " scores cell " +
+             std::to_string(at[j] + b) + ", outside its watch's cells");
+        return false;
+      }
+    }
   }
+  // Every slot's and patch's block inside its buffer.
   for (int i = 0; i < nseg; ++i) {
     const unsigned slot = ((const unsigned*)(uintptr_t)slots)[i];
     const int p = ((const int*)(uintptr_t)patch_of)[i];
-    if (!check_device(state, ((size_t)slot + 1) * n * sizeof(HfCell), "hyflow_detect state") ||
-        (p >= 0 && !check_device(patch, ((size_t)p + 1) * n * sizeof(HfCell), "hyflow_detect patch")))
+    if (!check_device(state, ((size_t)slot + 1) * cells * sizeof(HfCell), "hyflow_detect state") ||
+        (p >= 0 && !check_device(patch, ((size_t)p + 1) * cells * sizeof(HfCell), "hyflow_detect patch")))
       return false;
   }
   hyflow_emu::launch(dim3{grid, 1, 1}, dim3{block, 1, 1}, [&] {
-    hyflow_detect((const double*)x, n, (const int*)kinds, (const double*)prm, (const int*)order,
-                  (const unsigned*)offsets, (const unsigned*)slots, (const int*)patch_of, (const HfCell*)patch, nseg,
-                  (HfCell*)state, (double*)raw, (HfCell*)out);
+    hyflow_detect((const double*)x, (const int*)bucket, n, (const int*)kinds, (const double*)prm, at, cells,
+                  (const int*)order, (const unsigned*)offsets, (const unsigned*)slots, (const int*)patch_of,
+                  (const HfCell*)patch, nseg, (HfCell*)state, (double*)raw, (HfCell*)after);
   });
   stats["launches_detect"] += 1;
   stats["detect_windows"] += rows;
-  stats["detect_out_bytes"] += rows * n * 8 + (size_t)nseg * n * sizeof(HfCell);
+  stats["detect_out_bytes"] += m * (8 + sizeof(HfCell));
   return true;
 }
 
@@ -657,7 +671,7 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
   std::vector<unsigned char> args;
   std::vector<size_t> at;
   static const std::vector<size_t> feature_args = {8, 8, 8, 8, 4, 8, 8, 8, 8, 4, 8},
-                                   detect_args = {8, 4, 8, 8, 8, 8, 8, 8, 8, 4, 8, 8, 8};
+                                   detect_args = {8, 8, 4, 8, 8, 8, 4, 8, 8, 8, 8, 8, 4, 8, 8, 8};
   const std::vector<size_t>& sizes = detect ? detect_args : feature_args;
   for (size_t i = 0; i < sizes.size(); ++i) {
     at.push_back(args.size());
@@ -676,7 +690,7 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
       fail("launch " + std::to_string(number) + " faults (HYFLOW_FAKE_CUDA_FAULT)");
       return false;
     }
-    void* p[13];
+    void* p[16];
     for (size_t i = 0; i < at.size(); ++i) p[i] = args.data() + at[i];
     const auto t0 = now_ms();
     const bool ok = detect ? launch_detect(gx, bx, p) : launch_features(fn->name == "hyflow_features_warp", gx, bx, p);

@@ -27,15 +27,15 @@ extern "C" void hyflow_emu_features(const double* values, const long long* times
 #include "../score.cu"
 
 // hyflow_detect over `n_segments` segments, 64 threads per block.
-extern "C" void hyflow_emu_detect(const double* x, int n_watch, const int* kinds, const double* params,
-                                  const int* order, const unsigned* seg_offsets, const unsigned* seg_slot,
-                                  const int* seg_patch, const HfCell* patch, int n_segments, HfCell* state,
-                                  double* raw, HfCell* cells_out) {
+extern "C" void hyflow_emu_detect(const double* x, const int* bucket, int n_watch, const int* kinds,
+                                  const double* params, const int* cell_at, int block, const int* order,
+                                  const unsigned* seg_offsets, const unsigned* seg_slot, const int* seg_patch,
+                                  const HfCell* patch, int n_segments, HfCell* state, double* raw, HfCell* after) {
   const unsigned threads = 64;
   const unsigned blocks = (unsigned)((n_segments + threads - 1) / threads);
   if (blocks == 0) return;
   hyflow_emu::launch(dim3{blocks, 1, 1}, dim3{threads, 1, 1}, [&] {
-    hyflow_detect(x, n_watch, kinds, params, order, seg_offsets, seg_slot, seg_patch, patch, n_segments, state, raw,
-                  cells_out);
+    hyflow_detect(x, bucket, n_watch, kinds, params, cell_at, block, order, seg_offsets, seg_slot, seg_patch, patch,
+                  n_segments, state, raw, after);
   });
 }

@@ -72,6 +72,7 @@ pub fn score_stage<'s>(
             let engine = match DetectEngine::for_device(
                 c.device.get_ref(),
                 &pipeline.detectors,
+                pipeline.tz_offset_ms,
                 c.cross_check,
             ) {
                 Ok(e) => e,
@@ -220,7 +221,7 @@ impl Scoring {
         let x = engine.gather(
             batches
                 .iter()
-                .flat_map(|(w, f)| (0..w.len()).map(move |i| f.row(i))),
+                .flat_map(|(w, f)| (0..w.len()).map(move |i| (w.start[i], f.row(i)))),
         );
         Some(CellScores {
             raw: engine.score(&slots, &x),

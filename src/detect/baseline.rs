@@ -125,7 +125,17 @@ impl Seasonal {
         if self.levels.len() != n_buckets {
             self.levels = vec![Level::default(); n_buckets];
         }
-        let l = &mut self.levels[bucket % n_buckets];
+        Self::score_bucket(
+            &mut self.levels[bucket % n_buckets],
+            x,
+            alpha,
+            spread_alpha,
+            warmup,
+        )
+    }
+
+    /// One bucket's step: its level scores `x` once the bucket has seen `warmup` windows.
+    pub fn score_bucket(l: &mut Level, x: f64, alpha: f64, spread_alpha: f64, warmup: u32) -> f64 {
         let warm = l.n >= warmup;
         let z = l.score_and_update(x, alpha, spread_alpha);
         if warm { z } else { 0.0 }

@@ -1,16 +1,18 @@
 //! The flat state of the per-feature detectors that can run on a GPU (`ewma-z`, `level-z`,
-//! `cusum`, `stuck`): one [`Cell`] per (sensor, watched detector feature), the layout
-//! cuda/score.cu keeps on the device, and [`step`], the CPU reference that kernel must equal
-//! bit for bit. `step` runs the detectors' own code ([`Ewma`], [`Level`], [`Cusum`], [`Stuck`])
-//! on the cell, so the arithmetic lives in one place on the host.
+//! `cusum`, `stuck`, `seasonal-z`): [`Cell`]s per (sensor, watched detector feature), one or,
+//! for `seasonal-z`, one per season bucket; the layout cuda/score.cu keeps on the device; and
+//! [`step`], the CPU reference that kernel must equal bit for bit. `step` runs the detectors'
+//! own code ([`Ewma`], [`Level`], [`Cusum`], [`Stuck`], [`Seasonal::score_bucket`]) on the
+//! cell, so the arithmetic lives in one place on the host.
 
 use super::DetectorSpec;
-use super::baseline::{Ewma, Level};
+use super::baseline::{self, Ewma, Level, Seasonal};
 use super::change::{Cusum, CusumParams, Stuck};
-use crate::config::DetectorKind;
+use crate::config::{DetectorKind, Season};
 
-/// One detector feature's state. Fields by kind (as `HfCell` in cuda/score.cu): ewma-z
-/// (`n`, `a` mean, `b` variance); level-z (`n`, `a` level, `b` mean absolute residual); cusum
+/// One cell of state. Fields by kind (as `HfCell` in cuda/score.cu): ewma-z (`n`, `a` mean,
+/// `b` variance); level-z and each bucket of seasonal-z (`n`, `a` level, `b` mean absolute
+/// residual); cusum
 /// (`n`, `a` baseline, `b` mean absolute residual, `c` upper sum, `d` lower sum); stuck (`n` 1
 /// once a value was seen, `a` previous value, `run`). All zero is every kind's initial state.
 #[repr(C)]
@@ -59,6 +61,8 @@ pub enum CellKind {
     Cusum = 2,
     /// `stuck`.
     Stuck = 3,
+    /// `seasonal-z` (a cell per season bucket).
+    Seasonal = 4,
 }
 
 impl CellKind {
@@ -69,6 +73,7 @@ impl CellKind {
             DetectorKind::LevelZ => Some(CellKind::Level),
             DetectorKind::Cusum => Some(CellKind::Cusum),
             DetectorKind::Stuck => Some(CellKind::Stuck),
+            DetectorKind::SeasonalZ => Some(CellKind::Seasonal),
             _ => None,
         }
     }
@@ -85,14 +90,29 @@ pub struct Watch {
     pub kind: CellKind,
     /// Parameters: ewma-z `[alpha]`; level-z `[alpha, spread_alpha]`; cusum `[alpha,
     /// spread_alpha, drift, threshold]`; stuck `[z_alert, windows]` (the raw score is
-    /// `z_alert · run / windows`). Unused ones are 0.
+    /// `z_alert · run / windows`); seasonal-z `[alpha, spread_alpha, bucket_warmup]`. Unused
+    /// ones are 0.
     pub params: [f64; 4],
+    /// seasonal-z: its season (a window scores against its bucket's cell).
+    pub season: Option<Season>,
+    /// Where its cells start in a sensor's block of cells, and how many it has.
+    pub at: usize,
+    /// See `at`.
+    pub cells: usize,
+}
+
+impl Watch {
+    /// The index, among its cells, of the one a window starting at `local_ms` (local time)
+    /// scores against: its season bucket, else 0.
+    pub fn bucket(&self, local_ms: i64) -> usize {
+        self.season.map_or(0, |s| baseline::bucket(s, local_ms))
+    }
 }
 
 /// The watched pairs of every cell detector, detector by detector, feature by feature: the
 /// order in which [`super::Scorer::score_with`] takes their raw scores.
 pub fn watches(detectors: &[DetectorSpec]) -> Vec<Watch> {
-    let mut out = Vec::new();
+    let mut out: Vec<Watch> = Vec::new();
     for (di, d) in detectors.iter().enumerate() {
         let Some(kind) = CellKind::of(d.kind) else {
             continue;
@@ -102,21 +122,34 @@ pub fn watches(detectors: &[DetectorSpec]) -> Vec<Watch> {
             CellKind::Level => [d.alpha, d.spread_alpha, 0.0, 0.0],
             CellKind::Cusum => [d.alpha, d.spread_alpha, d.drift, d.threshold],
             CellKind::Stuck => [d.z_alert, f64::from(d.windows.max(1)), 0.0, 0.0],
+            CellKind::Seasonal => [d.alpha, d.spread_alpha, f64::from(d.bucket_warmup), 0.0],
         };
+        let season = (kind == CellKind::Seasonal).then_some(d.season);
+        let cells = season.map_or(1, baseline::buckets);
         for &feature in &d.features {
+            let at = out.last().map_or(0, |w| w.at + w.cells);
             out.push(Watch {
                 detector: di,
                 feature,
                 kind,
                 params,
+                season,
+                at,
+                cells,
             });
         }
     }
     out
 }
 
-/// Scores `x` against `cell` and learns it, exactly as the detector of `w.kind` does; returns
-/// the raw score [`super::Scorer`] takes for the feature.
+/// Cells per sensor for `ws` (a sensor's block).
+pub fn block(ws: &[Watch]) -> usize {
+    ws.last().map_or(0, |w| w.at + w.cells)
+}
+
+/// Scores `x` against `cell` (for seasonal-z: the cell of the window's bucket) and learns it,
+/// exactly as the detector of `w.kind` does; returns the raw score [`super::Scorer`] takes for
+/// the feature.
 pub fn step(w: &Watch, cell: &mut Cell, x: f64) -> f64 {
     let p = &w.params;
     match w.kind {
@@ -130,16 +163,7 @@ pub fn step(w: &Watch, cell: &mut Cell, x: f64) -> f64 {
             (cell.n, cell.a, cell.b) = (e.n, e.m, e.v);
             z
         }
-        CellKind::Level => {
-            let mut l = Level {
-                n: cell.n,
-                level: cell.a,
-                mad: cell.b,
-            };
-            let z = l.score_and_update(x, p[0], p[1]);
-            (cell.n, cell.a, cell.b) = (l.n, l.level, l.mad);
-            z
-        }
+        CellKind::Level => as_level(cell, |l| l.score_and_update(x, p[0], p[1])),
         CellKind::Cusum => {
             let mut c = Cusum::from_cell(cell);
             let params = CusumParams {
@@ -158,7 +182,22 @@ pub fn step(w: &Watch, cell: &mut Cell, x: f64) -> f64 {
             *cell = s.to_cell();
             p[0] * f64::from(run) / p[1]
         }
+        CellKind::Seasonal => as_level(cell, |l| {
+            Seasonal::score_bucket(l, x, p[0], p[1], p[2] as u32)
+        }),
     }
+}
+
+/// Runs `f` on the cell as a [`Level`] (level-z, a seasonal-z bucket).
+fn as_level(cell: &mut Cell, f: impl FnOnce(&mut Level) -> f64) -> f64 {
+    let mut l = Level {
+        n: cell.n,
+        level: cell.a,
+        mad: cell.b,
+    };
+    let z = f(&mut l);
+    (cell.n, cell.a, cell.b) = (l.n, l.level, l.mad);
+    z
 }
 
 #[cfg(test)]
@@ -173,29 +212,34 @@ mod tests {
             DetectorKind::LevelZ,
             DetectorKind::Cusum,
             DetectorKind::Stuck,
+            DetectorKind::SeasonalZ,
         ]
         .into_iter()
         .map(|k| DetectorSpec::new(k, vec![0]))
         .collect();
         let ws = watches(&detectors);
-        assert_eq!(ws.len(), 4);
+        assert_eq!(ws.len(), 5);
+        assert_eq!((ws[4].at, ws[4].cells, block(&ws)), (4, 24, 28));
         for w in &ws {
             let spec = &detectors[w.detector];
-            let mut cell = Cell::default();
-            let (mut e, mut l, mut c, mut s) = (
+            let mut cells = vec![Cell::default(); w.cells];
+            let (mut e, mut l, mut c, mut s, mut season) = (
                 Ewma::default(),
                 Level::default(),
                 Cusum::default(),
                 Stuck::default(),
+                Seasonal::default(),
             );
-            for i in 0..500 {
-                // Repeats (stuck runs), a shift (cusum re-baselines), NaN and inf.
+            for i in 0..1500 {
+                // Repeats (stuck runs), a shift (cusum re-baselines), NaN and inf; a window an
+                // hour (the seasonal buckets turn).
                 let x = match i % 50 {
                     0 => f64::NAN,
                     1 => f64::INFINITY,
                     2..=8 => 7.0,
-                    _ => (i / 200) as f64 * 5.0 + rng.normal(),
+                    _ => (i / 600) as f64 * 5.0 + (i % 24) as f64 + rng.normal(),
                 };
+                let bucket = w.bucket(i * 3_600_000);
                 let want = match w.kind {
                     CellKind::Ewma => e.score_and_update(x, spec.alpha),
                     CellKind::Level => l.score_and_update(x, spec.alpha, spec.spread_alpha),
@@ -211,8 +255,16 @@ mod tests {
                     CellKind::Stuck => {
                         spec.z_alert * f64::from(s.update(x)) / f64::from(spec.windows)
                     }
+                    CellKind::Seasonal => season.score_and_update(
+                        x,
+                        bucket,
+                        24,
+                        spec.alpha,
+                        spec.spread_alpha,
+                        spec.bucket_warmup,
+                    ),
                 };
-                let got = step(w, &mut cell, x);
+                let got = step(w, &mut cells[bucket], x);
                 assert_eq!(want.to_bits(), got.to_bits(), "{:?} window {i}", w.kind);
             }
         }

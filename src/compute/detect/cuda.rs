@@ -1,6 +1,6 @@
 //! The CUDA detector device: cuda/score.cu (`hyflow_detect`) compiled by NVRTC, its cells kept
 //! in device memory between batches. A batch's inputs are copied in through pinned buffers,
-//! the kernel runs (a thread per sensor of the batch), and the scores and the sensors' cells
+//! the kernel runs (a thread per sensor of the batch), and the scores and the cells they left
 //! are copied back into pinned buffers; then the stream is synchronised. The state grows by doubling; a grown buffer starts from the host's
 //! mirror. Device errors that leave the context unusable are shared with the feature engine
 //! (one process-wide "lost" flag per device).
@@ -27,13 +27,14 @@ const THREADS: u32 = 64;
 /// The pinned buffers of a batch (inputs write-combined, outputs not: the host reads them).
 struct Buffers {
     x: Buffer<f64>,
+    bucket: Buffer<i32>,
     order: Buffer<i32>,
     seg_offsets: Buffer<u32>,
     seg_slot: Buffer<u32>,
     seg_patch: Buffer<i32>,
     patch: Buffer<Cell>,
     raw: Buffer<f64>,
-    cells_out: Buffer<Cell>,
+    after: Buffer<Cell>,
 }
 
 /// `hyflow_detect` on one device, with the cells it keeps there.
@@ -42,9 +43,9 @@ pub struct CudaDetect {
     ordinal: usize,
     stream: Arc<CudaStream>,
     function: CudaFunction,
-    /// Kind codes and parameters, uploaded once (they do not change during a run).
-    watch: Option<(CudaSlice<i32>, CudaSlice<f64>)>,
-    /// The cells, `n_watch` per slot, and how many of them are in use.
+    /// Kind codes, parameters and cell offsets, uploaded once (they do not change during a run).
+    watch: Option<(CudaSlice<i32>, CudaSlice<f64>, CudaSlice<i32>)>,
+    /// The cells, a block per slot, and how many of them are in use.
     state: Buffer<Cell>,
     state_len: usize,
     io: Buffers,
@@ -69,13 +70,14 @@ impl CudaDetect {
             state_len: 0,
             io: Buffers {
                 x: Buffer::new(wc),
+                bucket: Buffer::new(wc),
                 order: Buffer::new(wc),
                 seg_offsets: Buffer::new(wc),
                 seg_slot: Buffer::new(wc),
                 seg_patch: Buffer::new(wc),
                 patch: Buffer::new(wc),
                 raw: Buffer::new(0),
-                cells_out: Buffer::new(0),
+                after: Buffer::new(0),
             },
         })
     }
@@ -84,7 +86,7 @@ impl CudaDetect {
         &mut self,
         job: &Job<'_>,
         raw: &mut [f64],
-        cells_out: &mut [Cell],
+        after: &mut [Cell],
     ) -> Result<(), ComputeError> {
         let s = self.stream.clone();
         if self.watch.is_none() {
@@ -92,9 +94,10 @@ impl CudaDetect {
             self.watch = Some((
                 s.clone_htod(job.kinds).map_err(up)?,
                 s.clone_htod(job.params).map_err(up)?,
+                s.clone_htod(job.cell_at).map_err(up)?,
             ));
         }
-        let need = job.slots * job.n_watch;
+        let need = job.slots * job.block;
         if self.state_len < need {
             // Grown: start from the host's mirror (current for every slot), zeros beyond.
             let mut init = job.mirror.to_vec();
@@ -105,6 +108,7 @@ impl CudaDetect {
         }
         let io = &mut self.io;
         io.x.upload(&s, job.x)?;
+        io.bucket.upload(&s, job.bucket)?;
         io.order.upload(&s, job.order)?;
         io.seg_offsets.upload(&s, job.seg_offsets)?;
         io.seg_slot.upload(&s, job.seg_slot)?;
@@ -116,9 +120,10 @@ impl CudaDetect {
             io.patch.upload(&s, job.patch)?;
         }
         io.raw.reserve(&s, raw.len())?;
-        io.cells_out.reserve(&s, cells_out.len())?;
-        let (kinds, params) = self.watch.as_ref().expect("uploaded above");
-        let (n_watch, n_segments) = (job.n_watch as i32, job.seg_slot.len() as i32);
+        io.after.reserve(&s, after.len())?;
+        let (kinds, params, cell_at) = self.watch.as_ref().expect("uploaded above");
+        let (n_watch, block) = (job.n_watch as i32, job.block as i32);
+        let n_segments = job.seg_slot.len() as i32;
         let cfg = LaunchConfig {
             grid_dim: ((job.seg_slot.len() as u32).div_ceil(THREADS), 1, 1),
             block_dim: (THREADS, 1, 1),
@@ -127,26 +132,25 @@ impl CudaDetect {
         let mut launch = s.launch_builder(&self.function);
         launch
             .arg(io.x.device())
-            .arg(&n_watch)
-            .arg(kinds)
-            .arg(params);
+            .arg(io.bucket.device())
+            .arg(&n_watch);
+        launch.arg(kinds).arg(params).arg(cell_at).arg(&block);
         launch.arg(io.order.device()).arg(io.seg_offsets.device());
         launch.arg(io.seg_slot.device()).arg(io.seg_patch.device());
         launch.arg(io.patch.device()).arg(&n_segments);
         launch.arg(self.state.device_mut());
-        launch
-            .arg(io.raw.device_mut())
-            .arg(io.cells_out.device_mut());
-        // SAFETY: the arguments match hyflow_detect's signature; x and raw hold n_watch values
-        // per window of `order`, cells_out n_watch cells per segment, state n_watch cells for
-        // every slot of the batch, patch n_watch cells per index in seg_patch.
+        launch.arg(io.raw.device_mut()).arg(io.after.device_mut());
+        // SAFETY: the arguments match hyflow_detect's signature; x, bucket, raw and after hold
+        // n_watch entries per window of `order`, state a block for every slot of the batch,
+        // patch a block per index in seg_patch; the engine's buckets stay inside each watch's
+        // cells (season buckets).
         unsafe { launch.launch(cfg) }.map_err(|e| err("launching the detector kernel", e))?;
         io.raw.download(&s, raw.len())?;
-        io.cells_out.download(&s, cells_out.len())?;
+        io.after.download(&s, after.len())?;
         s.synchronize()
             .map_err(|e| err("running the detector kernel", e))?;
         raw.copy_from_slice(io.raw.host(raw.len())?);
-        cells_out.copy_from_slice(io.cells_out.host(cells_out.len())?);
+        after.copy_from_slice(io.after.host(after.len())?);
         Ok(())
     }
 }
@@ -160,7 +164,7 @@ impl DetectDevice for CudaDetect {
         &mut self,
         job: &Job<'_>,
         raw: &mut [f64],
-        cells_out: &mut [Cell],
+        after: &mut [Cell],
     ) -> Result<(), ComputeError> {
         if lost(self.ordinal) {
             return Err(ComputeError::Lost(format!(
@@ -168,7 +172,7 @@ impl DetectDevice for CudaDetect {
                 self.name
             )));
         }
-        let r = self.queue_and_wait(job, raw, cells_out);
+        let r = self.queue_and_wait(job, raw, after);
         note_lost(self.ordinal, r)
     }
 }

@@ -9,9 +9,12 @@ use crate::detect::cell::Cell;
 unsafe extern "C" {
     fn hyflow_emu_detect(
         x: *const f64,
+        bucket: *const i32,
         n_watch: i32,
         kinds: *const i32,
         params: *const f64,
+        cell_at: *const i32,
+        block: i32,
         order: *const i32,
         seg_offsets: *const u32,
         seg_slot: *const u32,
@@ -20,7 +23,7 @@ unsafe extern "C" {
         n_segments: i32,
         state: *mut Cell,
         raw: *mut f64,
-        cells_out: *mut Cell,
+        after: *mut Cell,
     );
 }
 
@@ -39,7 +42,7 @@ impl EmulatedDetect {
         }
     }
 
-    /// The device's cells, `n_watch` per slot (for tests).
+    /// The device's cells, a block per slot (for tests).
     pub fn state(&self) -> &[Cell] {
         &self.state
     }
@@ -54,34 +57,51 @@ impl DetectDevice for EmulatedDetect {
         &mut self,
         job: &Job<'_>,
         raw: &mut [f64],
-        cells_out: &mut [Cell],
+        after: &mut [Cell],
     ) -> Result<(), ComputeError> {
-        let need = job.slots * job.n_watch;
+        let need = job.slots * job.block;
         if self.state.len() < need {
             // Grown, as the CUDA device does: from the host's mirror.
             self.state = job.mirror.to_vec();
             self.state.resize(need.next_power_of_two(), Cell::default());
         }
+        let cells = |j: usize, b: i32| {
+            let end = job.cell_at.get(j + 1).map_or(job.block, |&e| e as usize);
+            (job.cell_at[j] as usize + b as usize) < end && b >= 0
+        };
         let ok = job.x.len() == job.order.len() * job.n_watch
+            && job.bucket.len() == job.x.len()
             && raw.len() == job.x.len()
-            && cells_out.len() == job.seg_slot.len() * job.n_watch
+            && after.len() == job.x.len()
+            && job.kinds.len() == job.n_watch
+            && job.cell_at.len() == job.n_watch
             && job.seg_patch.len() == job.seg_slot.len()
-            && job.seg_offsets.len() == job.seg_slot.len() + 1;
+            && job.seg_offsets.len() == job.seg_slot.len() + 1
+            && job.seg_slot.iter().all(|&s| (s as usize) < job.slots)
+            && job.patch.len() >= job.seg_patch.iter().filter(|&&p| p >= 0).count() * job.block
+            && job
+                .bucket
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| cells(i % job.n_watch, b));
         if !ok {
             return Err(ComputeError::Device(format!(
                 "{}: inconsistent batch layout",
                 self.name
             )));
         }
-        // SAFETY: checked above: x and raw hold n_watch values per window of `order`,
-        // cells_out n_watch per segment, state n_watch per slot up to `slots` (every slot of
-        // the batch is below it), patch n_watch per index the engine put in seg_patch.
+        // SAFETY: checked above: x, bucket, raw and after hold n_watch entries per window of
+        // `order`, every bucket stays inside its watch's cells, state holds a block for every
+        // slot below `slots` (every slot of the batch is), patch a block per patched segment.
         unsafe {
             hyflow_emu_detect(
                 job.x.as_ptr(),
+                job.bucket.as_ptr(),
                 job.n_watch as i32,
                 job.kinds.as_ptr(),
                 job.params.as_ptr(),
+                job.cell_at.as_ptr(),
+                job.block as i32,
                 job.order.as_ptr(),
                 job.seg_offsets.as_ptr(),
                 job.seg_slot.as_ptr(),
@@ -90,7 +110,7 @@ impl DetectDevice for EmulatedDetect {
                 job.seg_slot.len() as i32,
                 self.state.as_mut_ptr(),
                 raw.as_mut_ptr(),
-                cells_out.as_mut_ptr(),
+                after.as_mut_ptr(),
             );
         }
         Ok(())

@@ -1,9 +1,9 @@
-//! Detector scoring on a device: the cell detectors (`ewma-z`, `level-z`, `cusum`, `stuck`;
-//! [`crate::detect::cell`]) of one worker's sensors, run by cuda/score.cu with their state kept
-//! on the device, a cell per (sensor slot, watched feature), updated in place.
+//! Detector scoring on a device: the cell detectors (`ewma-z`, `level-z`, `cusum`, `stuck`,
+//! `seasonal-z`; [`crate::detect::cell`]) of one worker's sensors, run by cuda/score.cu with
+//! their state kept on the device, a block of cells per sensor slot, updated in place.
 //!
-//! The host keeps a mirror of every cell: each device batch copies back the final cells of the
-//! sensors it scored (as small as its scores), so the mirror is always current. That makes
+//! The host keeps a mirror of every cell: each device batch copies back, per window and watched
+//! feature, the cell its score left behind (a cell per score), so the mirror is always current. That makes
 //! every batch free to go to either side, as feature batches are: a batch scored on the CPU
 //! (routed there by cost, after a device error, or when the device is lost) steps the mirror,
 //! and marks those sensors stale on the device; the next device batch with one of them sends
@@ -22,7 +22,7 @@ use super::ComputeError;
 use super::cost::{CostModel, EngineReport};
 use super::segments;
 use crate::detect::DetectorSpec;
-use crate::detect::cell::{Cell, Watch, step, watches};
+use crate::detect::cell::{Cell, Watch, block, step, watches};
 use std::time::Instant;
 
 /// One batch for `hyflow_detect` (see cuda/score.cu for the layout).
@@ -33,8 +33,14 @@ pub struct Job<'a> {
     pub kinds: &'a [i32],
     /// 4 parameters per watch.
     pub params: &'a [f64],
+    /// Where each watch's cells start in a sensor's block.
+    pub cell_at: &'a [i32],
+    /// Cells per sensor.
+    pub block: usize,
     /// The watched feature values, `n_watch` per window, windows in batch order.
     pub x: &'a [f64],
+    /// Per window and watch, which of the watch's cells it scores against (season bucket).
+    pub bucket: &'a [i32],
     /// Windows grouped by slot ([`segments`]).
     pub order: &'a [i32],
     /// Segment boundaries in `order`.
@@ -43,39 +49,59 @@ pub struct Job<'a> {
     pub seg_slot: &'a [u32],
     /// Per segment, its index in `patch`, or -1 when the device's cells are current.
     pub seg_patch: &'a [i32],
-    /// Cells to load before scoring, `n_watch` per patched segment.
+    /// Blocks to load before scoring, one per patched segment.
     pub patch: &'a [Cell],
     /// Slots the device state must hold (largest slot + 1).
     pub slots: usize,
-    /// The host's current cells of every slot up to `slots` (for a device that has to
+    /// The host's current blocks of every slot up to `slots` (for a device that has to
     /// (re)build its state).
     pub mirror: &'a [Cell],
+}
+
+/// A batch's watched feature values and season buckets ([`DetectEngine::gather`]).
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// `n_watch` values per window.
+    pub x: Vec<f64>,
+    /// `n_watch` cell indices per window (0 but for seasonal-z).
+    pub bucket: Vec<i32>,
 }
 
 /// A device that runs `hyflow_detect` and keeps the cells between batches.
 pub trait DetectDevice: Send {
     /// Name in logs and reports (`cuda:0`).
     fn name(&self) -> &str;
-    /// Scores `job` and waits for it: `raw` gets `n_watch` raw scores per window, `cells_out`
-    /// the cells of each segment after the batch. Cells of slots never seen start at zero.
+    /// Scores `job` and waits for it: `raw` gets `n_watch` raw scores per window, `after` the
+    /// cell each of them stepped, as it was after that window. Blocks of slots never seen
+    /// start at zero.
     fn run(
         &mut self,
         job: &Job<'_>,
         raw: &mut [f64],
-        cells_out: &mut [Cell],
+        after: &mut [Cell],
     ) -> Result<(), ComputeError>;
 }
 
-/// Scores the cell detectors on the CPU as the kernel walks them: `cells` holds the cells of
-/// each segment (`n_watch` each) and is stepped in place.
-pub fn run_cpu(ws: &[Watch], job: &Job<'_>, cells: &mut [Cell], raw: &mut [f64]) {
-    let n = ws.len();
+/// Scores the cell detectors on the CPU as the kernel walks them: `blocks` holds the block of
+/// each segment and is stepped in place; `after` (when given) gets the cell each score left.
+pub fn run_cpu(
+    ws: &[Watch],
+    job: &Job<'_>,
+    blocks: &mut [Cell],
+    raw: &mut [f64],
+    mut after: Option<&mut [Cell]>,
+) {
+    let (n, b) = (ws.len(), job.block);
     for s in 0..job.seg_slot.len() {
-        let c = &mut cells[s * n..(s + 1) * n];
+        let cells = &mut blocks[s * b..(s + 1) * b];
         for &w in &job.order[job.seg_offsets[s] as usize..job.seg_offsets[s + 1] as usize] {
             let w = w as usize * n;
             for (j, watch) in ws.iter().enumerate() {
-                raw[w + j] = step(watch, &mut c[j], job.x[w + j]);
+                let c = &mut cells[watch.at + job.bucket[w + j] as usize];
+                raw[w + j] = step(watch, c, job.x[w + j]);
+                if let Some(a) = after.as_deref_mut() {
+                    a[w + j] = *c;
+                }
             }
         }
     }
@@ -86,7 +112,12 @@ pub struct DetectEngine {
     watches: Vec<Watch>,
     kinds: Vec<i32>,
     params: Vec<f64>,
-    /// The current cells, `n_watch` per slot.
+    cell_at: Vec<i32>,
+    /// Cells per slot.
+    block: usize,
+    /// Local time minus UTC, for the season buckets.
+    tz_offset_ms: i64,
+    /// The current cells, a block per slot.
     mirror: Vec<Cell>,
     /// Per slot: the device's cells are older than the mirror's.
     stale: Vec<bool>,
@@ -117,6 +148,7 @@ impl DetectEngine {
     pub fn for_device(
         device: &str,
         detectors: &[DetectorSpec],
+        tz_offset_ms: i64,
         cross_check: f64,
     ) -> Result<Option<Self>, ComputeError> {
         let ws = watches(detectors);
@@ -156,21 +188,32 @@ impl DetectEngine {
             #[cfg(feature = "kernel-emulation")]
             (dev, cheapest)
         };
-        Ok(Some(Self::new(ws, Some(dev), cheapest, cross_check)))
+        Ok(Some(Self::new(
+            ws,
+            Some(dev),
+            cheapest,
+            cross_check,
+            tz_offset_ms,
+        )))
     }
 
-    /// An engine over `device` (None: the CPU only).
+    /// An engine over `device` (None: the CPU only); `tz_offset_ms` turns UTC into the local
+    /// time of the season buckets.
     pub fn new(
         watches: Vec<Watch>,
         device: Option<Box<dyn DetectDevice>>,
         cheapest: bool,
         cross_check: f64,
+        tz_offset_ms: i64,
     ) -> Self {
         let name = |s: &str| format!("{s} detectors");
         let dev_name = device.as_ref().map_or("none", |d| d.name()).to_string();
         Self {
             kinds: watches.iter().map(|w| w.kind as i32).collect(),
             params: watches.iter().flat_map(|w| w.params).collect(),
+            cell_at: watches.iter().map(|w| w.at as i32).collect(),
+            block: block(&watches),
+            tz_offset_ms,
             watches,
             mirror: Vec::new(),
             stale: Vec::new(),
@@ -200,37 +243,46 @@ impl DetectEngine {
         &self.watches
     }
 
-    /// The cells of `slot` as they stand (for tests).
+    /// The block of cells of `slot` as it stands (for tests).
     pub fn cells(&self, slot: u32) -> &[Cell] {
-        let n = self.watches.len();
-        let s = slot as usize * n;
-        self.mirror.get(s..s + n).unwrap_or(&[])
+        let s = slot as usize * self.block;
+        self.mirror.get(s..s + self.block).unwrap_or(&[])
+    }
+
+    /// The watched feature values and season buckets of windows given as (start, feature row).
+    pub fn gather<'a>(&self, rows: impl Iterator<Item = (i64, &'a [f64])>) -> Inputs {
+        let mut inputs = Inputs::default();
+        for (start, row) in rows {
+            for w in &self.watches {
+                inputs.x.push(row[w.feature]);
+                inputs
+                    .bucket
+                    .push(w.bucket(start + self.tz_offset_ms) as i32);
+            }
+        }
+        inputs
     }
 
     /// Scores one batch: `slots` has each window's sensor slot (a sensor's windows in time
-    /// order), `x` its watched feature values (`n_watch` per window, [`Self::gather`]). Gives
-    /// `n_watch` raw scores per window.
-    pub fn score(&mut self, slots: &[u32], x: &[f64]) -> Vec<f64> {
-        let n = self.watches.len();
+    /// order), `inputs` their watched values ([`Self::gather`]). Gives `n_watch` raw scores
+    /// per window.
+    pub fn score(&mut self, slots: &[u32], inputs: &Inputs) -> Vec<f64> {
+        let (n, b) = (self.watches.len(), self.block);
         let max_slot = slots.iter().max().map_or(0, |&s| s as usize + 1);
         if self.stale.len() < max_slot {
             self.stale.resize(max_slot, false);
-            self.mirror.resize(max_slot * n, Cell::default());
+            self.mirror.resize(max_slot * b, Cell::default());
         }
         let (order, seg_offsets, seg_slot) = segments(slots);
         let mut raw = vec![0.0; slots.len() * n];
-        let mut cells: Vec<Cell> = seg_slot
-            .iter()
-            .flat_map(|&s| self.cells(s).iter().copied())
-            .collect();
         let work = (slots.len() * n) as f64;
         let on_device = !slots.is_empty() && self.sides.to_device(work);
         let (mut seg_patch, mut patch) = (Vec::new(), Vec::new());
         if on_device {
-            for (s, &slot) in seg_slot.iter().enumerate() {
+            for &slot in &seg_slot {
                 if self.stale[slot as usize] {
-                    seg_patch.push((patch.len() / n) as i32);
-                    patch.extend_from_slice(&cells[s * n..(s + 1) * n]);
+                    seg_patch.push((patch.len() / b) as i32);
+                    patch.extend_from_slice(self.cells(slot));
                 } else {
                     seg_patch.push(-1);
                 }
@@ -240,7 +292,10 @@ impl DetectEngine {
             n_watch: n,
             kinds: &self.kinds,
             params: &self.params,
-            x,
+            cell_at: &self.cell_at,
+            block: b,
+            x: &inputs.x,
+            bucket: &inputs.bucket,
             order: &order,
             seg_offsets: &seg_offsets,
             seg_slot: &seg_slot,
@@ -249,31 +304,44 @@ impl DetectEngine {
             slots: max_slot,
             mirror: &self.mirror,
         };
-        let done = on_device
-            && self
+        if on_device {
+            let mut after = vec![Cell::default(); raw.len()];
+            if self
                 .sides
-                .on_device(&self.watches, &job, &mut cells, &mut raw);
-        if !done {
-            let t = Instant::now();
-            run_cpu(&self.watches, &job, &mut cells, &mut raw);
-            let secs = t.elapsed().as_secs_f64();
-            self.sides.cost[0].observe(work, secs);
-            Sides::count(&mut self.sides.reports[0], slots.len(), work, secs);
+                .on_device(&self.watches, &job, &mut raw, &mut after)
+            {
+                // The mirror takes every cell a score left, in batch order (a sensor's
+                // windows are in time order, so its last one wins).
+                for (w, &slot) in slots.iter().enumerate() {
+                    let base = slot as usize * b;
+                    for (j, watch) in self.watches.iter().enumerate() {
+                        let c = watch.at + inputs.bucket[w * n + j] as usize;
+                        self.mirror[base + c] = after[w * n + j];
+                    }
+                }
+                for &slot in &seg_slot {
+                    self.stale[slot as usize] = false;
+                }
+                return raw;
+            }
         }
+        let mut blocks: Vec<Cell> = seg_slot
+            .iter()
+            .flat_map(|&s| self.cells(s).iter().copied())
+            .collect();
+        let t = Instant::now();
+        run_cpu(&self.watches, &job, &mut blocks, &mut raw, None);
+        let secs = t.elapsed().as_secs_f64();
+        self.sides.cost[0].observe(work, secs);
+        Sides::count(&mut self.sides.reports[0], slots.len(), work, secs);
         // The device lags whatever the CPU scored.
-        let device_stale = !done && self.sides.device.is_some();
+        let device_stale = self.sides.device.is_some();
         for (s, &slot) in seg_slot.iter().enumerate() {
             let i = slot as usize;
-            self.mirror[i * n..(i + 1) * n].copy_from_slice(&cells[s * n..(s + 1) * n]);
+            self.mirror[i * b..(i + 1) * b].copy_from_slice(&blocks[s * b..(s + 1) * b]);
             self.stale[i] = device_stale;
         }
         raw
-    }
-
-    /// The watched feature values of rows `rows` of `features` (a row per window).
-    pub fn gather<'a>(&self, rows: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
-        rows.flat_map(|r| self.watches.iter().map(move |w| r[w.feature]))
-            .collect()
     }
 
     /// What each side scored (for the cost report): the CPU, then the device when there is one.
@@ -302,23 +370,22 @@ impl Sides {
         self.cost[1].predict(work) <= self.cost[0].predict(work)
     }
 
-    /// Runs `job` on the device; on success `cells` and `raw` hold its results. False when
-    /// it failed or disagreed with the CPU (the caller then scores the batch on the CPU, from
-    /// the cells as they were).
+    /// Runs `job` on the device; true when `raw` and `after` hold its results, false when it
+    /// failed or disagreed with the CPU (the caller then scores the batch on the CPU, from the
+    /// mirror).
     fn on_device(
         &mut self,
         ws: &[Watch],
         job: &Job<'_>,
-        cells: &mut [Cell],
         raw: &mut [f64],
+        after: &mut [Cell],
     ) -> bool {
         let Some(dev) = self.device.as_mut() else {
             return false;
         };
-        let mut out = vec![Cell::default(); cells.len()];
         let t = Instant::now();
         let work = job.x.len() as f64;
-        if let Err(e) = dev.run(job, raw, &mut out) {
+        if let Err(e) = dev.run(job, raw, after) {
             self.reports[1].errors += 1;
             let lost = matches!(e, ComputeError::Lost(_));
             tracing::warn!(
@@ -339,13 +406,24 @@ impl Sides {
         if due > self.checks {
             self.checks = due;
             self.reports[1].cross_checked += 1;
-            let (mut want_cells, mut want_raw) = (cells.to_vec(), vec![0.0; raw.len()]);
-            run_cpu(ws, job, &mut want_cells, &mut want_raw);
+            let mut blocks: Vec<Cell> = job
+                .seg_slot
+                .iter()
+                .flat_map(|&s| {
+                    let at = s as usize * job.block;
+                    job.mirror[at..at + job.block].iter().copied()
+                })
+                .collect();
+            let (mut want_raw, mut want_after) = (vec![0.0; raw.len()], after.to_vec());
+            run_cpu(ws, job, &mut blocks, &mut want_raw, Some(&mut want_after));
             let same = want_raw
                 .iter()
                 .zip(raw.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits())
-                && want_cells.iter().zip(&out).all(|(a, b)| a.same_bits(b));
+                && want_after
+                    .iter()
+                    .zip(after.iter())
+                    .all(|(a, b)| a.same_bits(b));
             if !same {
                 let diff = want_raw
                     .iter()
@@ -362,7 +440,6 @@ impl Sides {
                 return false;
             }
         }
-        cells.copy_from_slice(&out);
         true
     }
 

@@ -24,34 +24,33 @@ impl DetectDevice for HostDevice {
         &mut self,
         job: &Job<'_>,
         raw: &mut [f64],
-        out: &mut [Cell],
+        after: &mut [Cell],
     ) -> Result<(), ComputeError> {
         self.batch += 1;
         if let Some(e) = (self.fail)(self.batch) {
             return Err(e);
         }
-        let n = job.n_watch;
-        if self.state.len() < job.slots * n {
-            self.state.resize(job.slots * n, Cell::default());
+        let b = job.block;
+        if self.state.len() < job.slots * b {
+            self.state.resize(job.slots * b, Cell::default());
         }
         for (s, &slot) in job.seg_slot.iter().enumerate() {
-            let cells = &mut self.state[slot as usize * n..(slot as usize + 1) * n];
             if job.seg_patch[s] >= 0 {
-                let p = job.seg_patch[s] as usize * n;
-                cells.copy_from_slice(&job.patch[p..p + n]);
+                let p = job.seg_patch[s] as usize * b;
+                self.state[slot as usize * b..(slot as usize + 1) * b]
+                    .copy_from_slice(&job.patch[p..p + b]);
             }
         }
-        let mut stepped: Vec<Cell> = job
+        let mut blocks: Vec<Cell> = job
             .seg_slot
             .iter()
-            .flat_map(|&slot| self.state[slot as usize * n..(slot as usize + 1) * n].to_vec())
+            .flat_map(|&slot| self.state[slot as usize * b..(slot as usize + 1) * b].to_vec())
             .collect();
-        run_cpu(&self.ws, job, &mut stepped, raw);
+        run_cpu(&self.ws, job, &mut blocks, raw, Some(after));
         for (s, &slot) in job.seg_slot.iter().enumerate() {
-            self.state[slot as usize * n..(slot as usize + 1) * n]
-                .copy_from_slice(&stepped[s * n..(s + 1) * n]);
+            self.state[slot as usize * b..(slot as usize + 1) * b]
+                .copy_from_slice(&blocks[s * b..(s + 1) * b]);
         }
-        out.copy_from_slice(&stepped);
         if self.corrupt {
             raw.iter_mut().for_each(|r| *r += 1.0);
         }
@@ -60,9 +59,12 @@ impl DetectDevice for HostDevice {
 }
 
 fn watches_of_every_kind() -> Vec<Watch> {
+    let mut seasonal = DetectorSpec::new(SeasonalZ, vec![0]);
+    seasonal.bucket_warmup = 1;
     watches(&[
         DetectorSpec::new(EwmaZ, vec![0, 1]),
         DetectorSpec::new(LevelZ, vec![1]),
+        seasonal,
         DetectorSpec::new(Cusum, vec![0]),
         DetectorSpec::new(Stuck, vec![1]),
     ])
@@ -72,14 +74,15 @@ fn watches_of_every_kind() -> Vec<Watch> {
 /// that every score and the final cells agree exactly.
 fn agrees_with_the_reference(engine: &mut DetectEngine, batches: usize) {
     let ws = engine.watches().to_vec();
-    let n = ws.len();
-    let mut reference = vec![Cell::default(); 64 * n];
+    let (n, b) = (ws.len(), block(&ws));
+    let mut reference = vec![Cell::default(); 64 * b];
     let mut rng = Rng::new(17);
-    for b in 0..batches {
-        // Slots grow over the first batches (the device state has to grow).
-        let top = 5 + b.min(20) as u64;
-        let slots: Vec<u32> = (0..10 + b % 7).map(|_| rng.below(top) as u32).collect();
-        let rows: Vec<Vec<f64>> = slots
+    for batch in 0..batches {
+        // Slots grow over the first batches (the device state has to grow); a batch an hour
+        // (the seasonal buckets turn; the engine's time zone is +2 h).
+        let top = 5 + batch.min(20) as u64;
+        let slots: Vec<u32> = (0..10 + batch % 7).map(|_| rng.below(top) as u32).collect();
+        let rows: Vec<(i64, Vec<f64>)> = slots
             .iter()
             .map(|_| {
                 let x = if rng.below(10) == 0 {
@@ -87,25 +90,28 @@ fn agrees_with_the_reference(engine: &mut DetectEngine, batches: usize) {
                 } else {
                     rng.normal()
                 };
-                vec![10.0 + x, x]
+                (batch as i64 * 3_600_000, vec![10.0 + x, x])
             })
             .collect();
-        let x = engine.gather(rows.iter().map(Vec::as_slice));
-        let raw = engine.score(&slots, &x);
+        let inputs = engine.gather(rows.iter().map(|(t, r)| (*t, r.as_slice())));
+        let raw = engine.score(&slots, &inputs);
         for (w, &slot) in slots.iter().enumerate() {
             for (j, wa) in ws.iter().enumerate() {
-                let want = step(wa, &mut reference[slot as usize * n + j], x[w * n + j]);
+                let bucket = wa.bucket(rows[w].0 + 7_200_000);
+                assert_eq!(inputs.bucket[w * n + j] as usize, bucket);
+                let cell = &mut reference[slot as usize * b + wa.at + bucket];
+                let want = step(wa, cell, inputs.x[w * n + j]);
                 assert_eq!(
                     want.to_bits(),
                     raw[w * n + j].to_bits(),
-                    "batch {b} window {w} watch {j}"
+                    "batch {batch} window {w} watch {j}"
                 );
             }
         }
     }
     for slot in 0..64u32 {
         let got = engine.cells(slot);
-        let want = &reference[slot as usize * n..(slot as usize + 1) * n];
+        let want = &reference[slot as usize * b..(slot as usize + 1) * b];
         assert!(got.is_empty() || got.iter().zip(want).all(|(a, b)| a.same_bits(b)));
     }
 }
@@ -124,7 +130,7 @@ fn host_engine(
         fail,
         corrupt,
     };
-    DetectEngine::new(ws, Some(Box::new(dev)), cheapest, check)
+    DetectEngine::new(ws, Some(Box::new(dev)), cheapest, check, 7_200_000)
 }
 
 #[test]
@@ -195,11 +201,15 @@ fn routing_by_cost_mixes_both_sides_without_changing_a_score() {
 fn no_cell_detector_or_the_cpu_device_needs_no_engine() {
     let d = [DetectorSpec::new(Mahalanobis, vec![0, 1])];
     assert!(
-        DetectEngine::for_device("cuda:0", &d, 0.0)
+        DetectEngine::for_device("cuda:0", &d, 0, 0.0)
             .unwrap()
             .is_none()
     );
     let d = [DetectorSpec::new(EwmaZ, vec![0])];
-    assert!(DetectEngine::for_device("cpu", &d, 0.0).unwrap().is_none());
-    assert!(DetectEngine::for_device("tpu:0", &d, 0.0).is_err());
+    assert!(
+        DetectEngine::for_device("cpu", &d, 0, 0.0)
+            .unwrap()
+            .is_none()
+    );
+    assert!(DetectEngine::for_device("tpu:0", &d, 0, 0.0).is_err());
 }
