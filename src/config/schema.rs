@@ -42,9 +42,9 @@ pub struct PipelineConfig {
     /// Outputs.
     #[serde(default)]
     pub sink: Vec<SinkConfig>,
-    /// Which device computes features and the cell detectors (`ewma-z`, `level-z`, `cusum`,
-    /// `stuck`; the other detectors, rules and fusion run on the CPU), and how windows are
-    /// batched for it.
+    /// Which device computes features and the cell detectors (`ewma-z`, `level-z`,
+    /// `seasonal-z`, `cusum`, `stuck`; the other detectors, rules and fusion run on the CPU),
+    /// and how windows are batched for it.
     #[serde(default)]
     pub compute: ComputeConfig,
     /// Pipeline tests (`hyflow test`): input readings and the windows and alerts they must give.

@@ -3,7 +3,8 @@
 //! the input frontier passes it, so that every sensor of an asset is there when the asset is
 //! scored; windows arrive at their end time, and windows are exchanged by asset then.
 //!
-//! With a GPU device the cell detectors (`ewma-z`, `level-z`, `cusum`, `stuck`) are scored by
+//! With a GPU device the cell detectors (`ewma-z`, `level-z`, `seasonal-z`, `cusum`, `stuck`)
+//! are scored by
 //! [`DetectEngine`] (cuda/score.cu, state kept on the device), all windows that arrived
 //! together in one call; the rest of the scoring stays here, on the CPU.
 

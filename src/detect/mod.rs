@@ -231,7 +231,7 @@ impl Scorer {
     }
 
     /// [`Self::score`], with the raw scores of the cell detectors (`ewma-z`, `level-z`,
-    /// `cusum`, `stuck`) computed elsewhere (on a GPU, by `compute::detect`): `cells` holds
+    /// `seasonal-z`, `cusum`, `stuck`) computed elsewhere (on a GPU, by `compute::detect`): `cells` holds
     /// one per watched pair, in the order of [`cell::watches`]. Those detectors' state here is
     /// then left untouched: whoever computed the scores keeps it.
     pub fn score_with(
