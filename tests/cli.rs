@@ -72,6 +72,7 @@ fn explain_and_schema() {
         "window    [cpu] tumbling 10s",
         "band_defect",
         "on a GPU: a warp per window when a batch averages at most 256 values",
+        "on a GPU: level, bearing, stuck (cuda/score.cu",
         "sinks",
     ] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");

@@ -115,6 +115,12 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
             )
         })
         .collect();
+    let on_device: Vec<&str> = p
+        .detectors
+        .iter()
+        .filter(|d| crate::detect::cell::CellKind::of(d.kind).is_some())
+        .map(|d| d.name.as_str())
+        .collect();
     let rules: Vec<String> = p
         .rules
         .iter()
@@ -130,6 +136,18 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         },
         c.detect.warmup
     );
+    if c.compute.device.get_ref() != "cpu" && !on_device.is_empty() {
+        let rest = if on_device.len() < p.detectors.len() {
+            "; the other detectors on the CPU"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "               on a GPU: {} (cuda/score.cu, state kept on the device, mirrored here){rest}",
+            on_device.join(", ")
+        );
+    }
     let _ = writeln!(
         s,
         "               rules: {}",
