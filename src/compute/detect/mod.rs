@@ -20,6 +20,7 @@ pub mod emulated;
 
 use super::ComputeError;
 use super::cost::{CostModel, EngineReport};
+use super::cuda::available as cuda_present;
 use super::segments;
 use crate::detect::DetectorSpec;
 use crate::detect::cell::{Cell, Watch, block, step, watches};
@@ -166,7 +167,17 @@ impl DetectEngine {
         } else if device == "auto" {
             match cuda::CudaDetect::new(0) {
                 Ok(d) => (Box::new(d), true),
-                Err(_) => return Ok(None), // the features stage says "auto: using the CPU"
+                Err(e) => {
+                    // Without CUDA the features stage says so; say it here only when CUDA is
+                    // there and the detector kernel is what failed.
+                    static ONCE: std::sync::Once = std::sync::Once::new();
+                    if cuda_present() {
+                        ONCE.call_once(|| {
+                            tracing::warn!("device = \"auto\": detectors on the CPU ({e})")
+                        });
+                    }
+                    return Ok(None);
+                }
             }
         } else {
             let (n, cheapest) = match device {
