@@ -1,8 +1,8 @@
 //! With the `kernel-emulation` feature, compiles the CUDA kernels in cuda/ as host C++ (over
 //! cuda/emu/hyflow_emu.h): into a static library the tests call, and into a CUDA driver and
-//! NVML that run on the CPU (cuda/emu/fake_driver.cpp, as libcuda.so.1 and libnvidia-ml.so.1
-//! in `$OUT_DIR/fake-cuda`, named to the tests by `HYFLOW_FAKE_CUDA_DIR`). Without the
-//! feature, does nothing.
+//! NVML that run on the CPU (cuda/emu/fake_driver.cpp and fake_kernels.cpp, as libcuda.so.1
+//! and libnvidia-ml.so.1 in `$OUT_DIR/fake-cuda`, named to the tests by
+//! `HYFLOW_FAKE_CUDA_DIR`). Without the feature, does nothing.
 
 use std::path::PathBuf;
 
@@ -35,14 +35,14 @@ fn main() {
         .get_compiler()
         .to_command()
         .args(["-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-Bsymbolic"])
-        .arg("cuda/emu/fake_driver.cpp")
+        .args(["cuda/emu/fake_driver.cpp", "cuda/emu/fake_kernels.cpp"])
         .arg("-o")
         .arg(&lib)
         .status()
         .expect("run the C++ compiler");
     assert!(
         status.success(),
-        "compiling cuda/emu/fake_driver.cpp failed"
+        "compiling cuda/emu/fake_driver.cpp and fake_kernels.cpp failed"
     );
     for name in ["libcuda.so", "libnvidia-ml.so.1"] {
         std::fs::copy(&lib, dir.join(name)).expect("copy the fake driver");

@@ -1,7 +1,9 @@
 // A CUDA driver (libcuda.so.1) and NVML (libnvidia-ml.so.1) that run on the CPU, for tests:
-// hyflow's CUDA engine (src/compute/cuda.rs) runs unchanged, through cudarc, against it, and
-// the kernels of cuda/ (features.cu, score.cu) run over hyflow_emu.h. Built by build.rs with the `kernel-emulation`
-// feature; tests/fake_cuda.rs puts it first on LD_LIBRARY_PATH of a `hyflow` process.
+// hyflow's CUDA engines (src/compute/cuda.rs, src/compute/detect/cuda.rs) run unchanged,
+// through cudarc, against it, and the kernels of cuda/ (features.cu, score.cu) run over
+// hyflow_emu.h (their launches, with the checks of their buffers, are in fake_kernels.cpp).
+// Built by build.rs with the `kernel-emulation` feature; tests/fake_cuda.rs puts it first on
+// LD_LIBRARY_PATH of a `hyflow` process.
 //
 // It has only the calls hyflow and cudarc make (cudarc names any other symbol it misses). It
 // claims to be one H200 (compute capability 9.0, memory pools) and is stricter than a GPU
@@ -29,26 +31,32 @@
 // a null pointer (a broken driver: cudarc asserts, so a worker panics).
 // With HYFLOW_FAKE_CUDA_STATS=FILE, counts are written to FILE at exit, `key value` per line.
 
-#include "hyflow_emu.h"
-
-#include "../features.cu"
-#include "../score.cu"
+#include "fake_driver.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #define API extern "C" __attribute__((visibility("default")))
 
+namespace fake {
+std::map<std::string, unsigned long long>& stats = *new std::map<std::string, unsigned long long>;
+}  // namespace fake
+
+using namespace fake;
+
 namespace {
 
-using CUresult = int;
-using CUdeviceptr = unsigned long long;
 constexpr CUresult OK = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3, INVALID_DEVICE = 101,
                    INVALID_IMAGE = 200, UNSUPPORTED_PTX = 222, INVALID_HANDLE = 400, NOT_FOUND = 500,
                    NOT_READY = 600, ILLEGAL_ADDRESS = 700;
@@ -100,7 +108,6 @@ std::set<Stream*> streams;
 int context_token = 0;
 thread_local void* current_context = nullptr;
 const auto loaded = std::chrono::steady_clock::now();
-std::map<std::string, unsigned long long>& stats = *new std::map<std::string, unsigned long long>;
 
 double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - loaded).count();
@@ -112,11 +119,6 @@ std::string hex(unsigned long long p) {
   return b;
 }
 
-void fail(const std::string& why) {
-  std::fprintf(stderr, "fake cuda: %s\n", why.c_str());
-  if (sticky == OK) sticky = ILLEGAL_ADDRESS;
-  stats["failures"] += 1;
-}
 
 // The allocation holding [p, p + n), or null.
 const Alloc* find(uintptr_t p, size_t n) {
@@ -127,13 +129,6 @@ const Alloc* find(uintptr_t p, size_t n) {
   return &it->second;
 }
 
-bool check_device(CUdeviceptr p, size_t n, const char* what) {
-  const Alloc* a = find((uintptr_t)p, n);
-  if (a && a->device) return true;
-  fail(std::string(what) + ": " + std::to_string(n) + " bytes at " + hex(p) +
-       " are not inside one device allocation");
-  return false;
-}
 
 // Runs `s`'s queued work until `until` (if given) has passed its record number `gen` (its
 // latest when 0), or all of it.
@@ -207,107 +202,21 @@ bool device_free(CUdeviceptr p) {
   return true;
 }
 
-// A feature kernel's launch (both take the same arguments), checked against its buffers when
-// it runs. `warp`: hyflow_features_warp, block / 32 windows per block.
-bool launch_features(bool warp, unsigned grid, unsigned block, void** params) {
-  const CUdeviceptr values = *(CUdeviceptr*)params[0], times = *(CUdeviceptr*)params[1],
-                    offsets = *(CUdeviceptr*)params[2], starts = *(CUdeviceptr*)params[3];
-  const int n = *(int*)params[4];
-  const double secs = *(double*)params[5];
-  const CUdeviceptr kinds = *(CUdeviceptr*)params[6], lo = *(CUdeviceptr*)params[7], hi = *(CUdeviceptr*)params[8];
-  const int nf = *(int*)params[9];
-  const CUdeviceptr out = *(CUdeviceptr*)params[10];
-  {
-    const unsigned long long covered = (unsigned long long)grid * (warp ? block / 32 : 1);
-    if (n < 0 || nf < 0 || covered < (unsigned long long)n) {
-      fail("feature kernel: grid " + std::to_string(grid) + " of " + std::to_string(block) + " covers " +
-           std::to_string(covered) + " of " + std::to_string(n) + " windows");
-      return false;
-    }
-    if (!check_device(offsets, (n + 1) * sizeof(unsigned), "hyflow_features offsets")) return false;
-    const size_t total = ((const unsigned*)(uintptr_t)offsets)[n];
-    const bool ok = check_device(values, total * 8, "hyflow_features values") &&
-                    check_device(times, total * 8, "hyflow_features times") &&
-                    check_device(starts, n * 8, "hyflow_features starts") &&
-                    check_device(kinds, nf * 4, "hyflow_features kinds") &&
-                    check_device(lo, nf * 8, "hyflow_features band_lo") &&
-                    check_device(hi, nf * 8, "hyflow_features band_hi") &&
-                    check_device(out, (size_t)n * nf * 8, "hyflow_features out");
-    if (!ok) return false;
-    hyflow_emu::launch(dim3{grid, 1, 1}, dim3{block, 1, 1}, [&] {
-      (warp ? hyflow_features_warp : hyflow_features)(
-          (const double*)values, (const long long*)times, (const unsigned*)offsets, (const long long*)starts, n,
-          secs, (const int*)kinds, (const double*)lo, (const double*)hi, nf, (double*)out);
-    });
-    stats[warp ? "launches_warp" : "launches_block"] += 1;
-    return true;
-  }
-}
-
-// A detector kernel launch (cuda/score.cu), checked against its buffers when it runs.
-bool launch_detect(unsigned grid, unsigned block, void** params) {
-  auto ptr = [&](int i) { return *(CUdeviceptr*)params[i]; };
-  const int n = *(int*)params[2], cells = *(int*)params[6], nseg = *(int*)params[12];
-  const CUdeviceptr x = ptr(0), bucket = ptr(1), kinds = ptr(3), prm = ptr(4), cell_at = ptr(5), order = ptr(7),
-                    offsets = ptr(8), slots = ptr(9), patch_of = ptr(10), patch = ptr(11), state = ptr(13),
-                    raw = ptr(14), after = ptr(15);
-  if (n <= 0 || cells < n || nseg <= 0 || (unsigned long long)grid * block < (unsigned long long)nseg) {
-    fail("detector kernel: grid " + std::to_string(grid) + " of " + std::to_string(block) + " for " +
-         std::to_string(nseg) + " segments of " + std::to_string(n) + " watches, " + std::to_string(cells) +
-         " cells per sensor");
-    return false;
-  }
-  if (!check_device(offsets, (nseg + 1) * 4, "hyflow_detect seg_offsets") ||
-      !check_device(slots, nseg * 4, "hyflow_detect seg_slot") ||
-      !check_device(patch_of, nseg * 4, "hyflow_detect seg_patch") ||
-      !check_device(kinds, n * 4, "hyflow_detect kinds") || !check_device(prm, n * 32, "hyflow_detect params") ||
-      !check_device(cell_at, n * 4, "hyflow_detect cell_at"))
-    return false;
-  const size_t rows = ((const unsigned*)(uintptr_t)offsets)[nseg], m = rows * n;
-  if (!check_device(order, rows * 4, "hyflow_detect order") || !check_device(x, m * 8, "hyflow_detect x") ||
-      !check_device(bucket, m * 4, "hyflow_detect bucket") || !check_device(raw, m * 8, "hyflow_detect raw") ||
-      !check_device(after, m * sizeof(HfCell), "hyflow_detect after"))
-    return false;
-  // Every window once; every cell a window scores inside its watch's cells.
-  std::vector<bool> seen(rows, false);
-  const int* at = (const int*)(uintptr_t)cell_at;
-  for (size_t k = 0; k < rows; ++k) {
-    const int w = ((const int*)(uintptr_t)order)[k];
-    if (w < 0 || (size_t)w >= rows || seen[w]) {
-      fail("hyflow_detect: order is not a permutation of the windows");
-      return false;
-    }
-    seen[w] = true;
-    for (int j = 0; j < n; ++j) {
-      const int b = ((const int*)(uintptr_t)bucket)[(size_t)w * n + j];
-      const int end = j + 1 < n ? at[j + 1] : cells;
-      if (b < 0 || at[j] + b >= end) {
-        fail("hyflow_detect: window " + std::to_string(w) + " watch " + std::to_string(j) + " scores cell " +
-             std::to_string(at[j] + b) + ", outside its watch's cells");
-        return false;
-      }
-    }
-  }
-  // Every slot's and patch's block inside its buffer.
-  for (int i = 0; i < nseg; ++i) {
-    const unsigned slot = ((const unsigned*)(uintptr_t)slots)[i];
-    const int p = ((const int*)(uintptr_t)patch_of)[i];
-    if (!check_device(state, ((size_t)slot + 1) * cells * sizeof(HfCell), "hyflow_detect state") ||
-        (p >= 0 && !check_device(patch, ((size_t)p + 1) * cells * sizeof(HfCell), "hyflow_detect patch")))
-      return false;
-  }
-  hyflow_emu::launch(dim3{grid, 1, 1}, dim3{block, 1, 1}, [&] {
-    hyflow_detect((const double*)x, (const int*)bucket, n, (const int*)kinds, (const double*)prm, at, cells,
-                  (const int*)order, (const unsigned*)offsets, (const unsigned*)slots, (const int*)patch_of,
-                  (const HfCell*)patch, nseg, (HfCell*)state, (double*)raw, (HfCell*)after);
-  });
-  stats["launches_detect"] += 1;
-  stats["detect_windows"] += rows;
-  stats["detect_out_bytes"] += m * (8 + sizeof(HfCell));
-  return true;
-}
-
 }  // namespace
+
+void fake::fail(const std::string& why) {
+  std::fprintf(stderr, "fake cuda: %s\n", why.c_str());
+  if (sticky == OK) sticky = ILLEGAL_ADDRESS;
+  stats["failures"] += 1;
+}
+
+bool fake::check_device(CUdeviceptr p, size_t n, const char* what) {
+  const Alloc* a = find((uintptr_t)p, n);
+  if (a && a->device) return true;
+  fail(std::string(what) + ": " + std::to_string(n) + " bytes at " + hex(p) +
+       " are not inside one device allocation");
+  return false;
+}
 
 // ---- initialisation, devices, contexts ----
 
