@@ -1,5 +1,9 @@
 //! What the scheduler measures: the online cost model of an engine (fixed overhead + cost per
-//! value) and the per-engine counts of the cost report.
+//! value), shared by the workers of a run ([`CostBook`]), and the per-engine counts of the cost
+//! report.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// An online linear cost model: seconds ≈ fixed + per_value · values.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +54,42 @@ impl CostModel {
     }
 }
 
+/// A cost model the workers of a run share: every worker's batches teach it, so an engine is
+/// measured a few times per run, not per worker (a worker with few batches still gets them
+/// routed by what the others learned).
+#[derive(Clone, Debug, Default)]
+pub struct SharedCost(Arc<Mutex<CostModel>>);
+
+impl SharedCost {
+    fn model(&self) -> std::sync::MutexGuard<'_, CostModel> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// See [`CostModel::observe`].
+    pub fn observe(&self, values: f64, secs: f64) {
+        self.model().observe(values, secs);
+    }
+    /// See [`CostModel::predict`].
+    pub fn predict(&self, values: f64) -> f64 {
+        self.model().predict(values)
+    }
+    /// Batches observed, by every worker.
+    pub fn samples(&self) -> u64 {
+        self.model().samples
+    }
+}
+
+/// The cost models of a run, one per engine name (`cpu`, `cuda:0`, `cuda:0 detectors`).
+#[derive(Debug, Default)]
+pub struct CostBook(Mutex<HashMap<String, SharedCost>>);
+
+impl CostBook {
+    /// The model of engine `name`, made on first use.
+    pub fn get(&self, name: &str) -> SharedCost {
+        let mut book = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        book.entry(name.to_string()).or_default().clone()
+    }
+}
+
 /// What one engine did during a run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EngineReport {
@@ -91,5 +131,15 @@ mod tests {
             "{fixed} {per}"
         );
         assert!((c.predict(20_000.0) - 0.022).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_book_hands_every_worker_the_same_model_per_engine() {
+        let book = super::CostBook::default();
+        let (a, b) = (book.get("cuda:0"), book.get("cuda:0"));
+        a.observe(1000.0, 0.5);
+        b.observe(2000.0, 1.0);
+        assert_eq!(book.get("cuda:0").samples(), 2);
+        assert_eq!(book.get("cpu").samples(), 0);
     }
 }

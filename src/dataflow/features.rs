@@ -160,7 +160,10 @@ pub fn features_stage<'s>(
             let c = &pipeline.config.compute;
             let mut engine =
                 match backend_for(c.device.get_ref(), c.cross_check, c.cross_check_tolerance) {
-                    Ok(e) => Some(e),
+                    Ok(mut e) => {
+                        e.share_costs(&shared.costs);
+                        Some(e)
+                    }
                     Err(e) => {
                         shared.fail(format!("compute device {:?}: {e}", c.device.get_ref()));
                         None

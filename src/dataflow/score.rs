@@ -76,7 +76,12 @@ pub fn score_stage<'s>(
                 pipeline.tz_offset_ms,
                 c.cross_check,
             ) {
-                Ok(e) => e,
+                Ok(mut e) => {
+                    if let Some(e) = e.as_mut() {
+                        e.share_costs(&shared.costs);
+                    }
+                    e
+                }
                 Err(e) => {
                     shared.fail(format!(
                         "compute device {:?} for the detectors: {e}",

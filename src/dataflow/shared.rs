@@ -43,6 +43,8 @@ pub struct Shared {
     pub(super) error: Mutex<Option<String>>,
     pub(super) files: Mutex<Vec<(String, Vec<PathBuf>)>>,
     pub(super) engines: Mutex<Vec<EngineReport>>,
+    /// The engines' cost models, shared by the workers (routing under `auto`).
+    pub costs: crate::compute::cost::CostBook,
     pub(super) finished_workers: AtomicUsize,
     /// A worker panicked: the others may wait for it forever, so the run is not joined.
     pub(super) panicked: AtomicBool,

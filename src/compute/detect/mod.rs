@@ -19,7 +19,7 @@ pub mod cuda;
 pub mod emulated;
 
 use super::ComputeError;
-use super::cost::{CostModel, EngineReport};
+use super::cost::{CostBook, EngineReport, SharedCost};
 use super::cuda::available as cuda_present;
 use super::segments;
 use crate::detect::DetectorSpec;
@@ -131,7 +131,7 @@ struct Sides {
     /// Route by measured cost (`auto`) instead of always to the device.
     cheapest: bool,
     /// [CPU, device] cost models and reports.
-    cost: [CostModel; 2],
+    cost: [SharedCost; 2],
     reports: [EngineReport; 2],
     cross_check: f64,
     /// Device batches so far and cross-checks made (a batch is checked when
@@ -246,6 +246,13 @@ impl DetectEngine {
                 device_batches: 0,
                 checks: 0,
             },
+        }
+    }
+
+    /// Makes both sides learn their costs in `book` (shared by the workers of a run).
+    pub fn share_costs(&mut self, book: &CostBook) {
+        for (cost, report) in self.sides.cost.iter_mut().zip(&self.sides.reports) {
+            *cost = book.get(&report.name);
         }
     }
 
@@ -372,10 +379,10 @@ impl Sides {
         if self.device.is_none() {
             return false;
         }
-        if !self.cheapest || self.cost[1].samples < 3 {
+        if !self.cheapest || self.cost[1].samples() < 3 {
             return true;
         }
-        if self.cost[0].samples < 3 {
+        if self.cost[0].samples() < 3 {
             return false;
         }
         self.cost[1].predict(work) <= self.cost[0].predict(work)

@@ -10,7 +10,7 @@
 //! Batches go in with [`Hybrid::submit`] and come out, possibly in another order, from
 //! [`Hybrid::poll`], each with the ticket `submit` gave it.
 
-use super::cost::{CostModel, EngineReport};
+use super::cost::{CostBook, EngineReport, SharedCost};
 use super::{ComputeBackend, ComputeError, FeatureBatch, Ticket, WindowBatch};
 use crate::features::FeatureSet;
 use std::collections::VecDeque;
@@ -21,7 +21,7 @@ mod tests;
 
 struct Engine {
     backend: Box<dyn ComputeBackend>,
-    cost: CostModel,
+    cost: SharedCost,
     report: EngineReport,
     failures_in_a_row: u32,
     disabled: bool,
@@ -90,7 +90,7 @@ impl Hybrid {
                     ..Default::default()
                 },
                 backend,
-                cost: CostModel::default(),
+                cost: SharedCost::default(),
                 failures_in_a_row: 0,
                 disabled: false,
                 flight: VecDeque::new(),
@@ -104,6 +104,14 @@ impl Hybrid {
             batches: 0,
             next_ticket: 0,
             done: VecDeque::new(),
+        }
+    }
+
+    /// Makes the engines learn their costs in `book` (shared by the workers of a run) instead
+    /// of on their own.
+    pub fn share_costs(&mut self, book: &CostBook) {
+        for e in &mut self.engines {
+            e.cost = book.get(&e.report.name);
         }
     }
 
@@ -130,9 +138,10 @@ impl Hybrid {
         if self.policy == Policy::Accelerator {
             return live.iter().copied().find(|&i| i > 0).unwrap_or(0);
         }
-        // Measure every engine a few times first, then now and then again (every 64th batch)
-        // so that estimates follow changing conditions.
-        if let Some(&i) = live.iter().find(|&&i| self.engines[i].cost.samples < 3) {
+        // Measure every engine a few times first (over the run's workers, with shared costs),
+        // then now and then again (every 64th batch) so that estimates follow changing
+        // conditions.
+        if let Some(&i) = live.iter().find(|&&i| self.engines[i].cost.samples() < 3) {
             return i;
         }
         if self.batches % 64 == 63 && live.len() > 1 {
@@ -157,7 +166,7 @@ impl Hybrid {
             .map(|(_, b)| e.cost.predict(b.values.len() as f64))
             .sum();
         let cpu = self.engines[0].cost.predict(values as f64);
-        self.engines[0].cost.samples == 0 || cpu < queued + e.cost.predict(values as f64)
+        self.engines[0].cost.samples() == 0 || cpu < queued + e.cost.predict(values as f64)
     }
 
     /// Hands `batch` to an engine; its features come back from [`Self::poll`] under the

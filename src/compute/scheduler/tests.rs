@@ -139,6 +139,44 @@ fn cheapest_policy_measures_then_prefers_the_faster_engine() {
     assert_eq!(calls.load(Ordering::SeqCst), 10);
 }
 
+#[test]
+fn workers_sharing_a_cost_book_probe_each_engine_once_per_run() {
+    // Two workers' schedulers over one book: the first worker's three batches measure the
+    // CPU, so the second worker's first batches measure the accelerator instead of the CPU
+    // again (with costs of their own, a worker with 3 batches never tried the accelerator).
+    let (f, b) = setup();
+    let book = crate::compute::cost::CostBook::default();
+    let calls = Arc::new(AtomicU32::new(0));
+    let worker = || {
+        let fake = Fake {
+            calls: calls.clone(),
+            fail: None,
+            nudge: 0.0,
+        };
+        let mut h = over(fake, Policy::Cheapest, 0.0);
+        h.share_costs(&book);
+        h
+    };
+    let (mut first, mut second) = (worker(), worker());
+    let mut out = FeatureBatch::default();
+    for _ in 0..3 {
+        first.features(&f, 1000, &b, &mut out).expect("ok");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the CPU is measured first");
+    for _ in 0..3 {
+        second.features(&f, 1000, &b, &mut out).expect("ok");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "then the accelerator, by the other worker"
+    );
+    assert_eq!(
+        (book.get("cpu").samples(), book.get("fake:0").samples()),
+        (3, 3)
+    );
+}
+
 /// A fake asynchronous accelerator with two slots: computes at `begin` (the CPU's results,
 /// optionally failed), but says a batch is finished only once the test has `released` it, or
 /// when waited for; `lose` makes it forget its batches.
