@@ -306,7 +306,7 @@ fn check_all(done: Vec<Completed>, tickets: &[Ticket], want: &[FeatureBatch]) {
 /// `cpu_secs` per batch, the accelerator 0.01 s.
 fn auto_over_async_fake(cpu_secs: f64) -> (Hybrid, Arc<AtomicU32>, Arc<AtomicU32>) {
     let (fake, begun, released) = AsyncFake::new(false, false);
-    let mut h = over(fake, Policy::Cheapest, 0.0);
+    let h = over(fake, Policy::Cheapest, 0.0);
     for _ in 0..3 {
         h.engines[0].cost.observe(500.0, cpu_secs);
         h.engines[1].cost.observe(500.0, 0.01);
