@@ -189,6 +189,12 @@ pub fn print_cost_report(s: &Summary) {
             e.name, e.batches, e.windows, e.values, e.busy_secs
         );
     }
+    println!("  {}", energy_line(s));
+}
+
+/// The cost report's energy line: each counter, absent ones said to be absent, and joules per
+/// million readings of the engine that computed them.
+fn energy_line(s: &Summary) -> String {
     let per_million = |j: f64, readings: u64| j / (readings.max(1) as f64 / 1e6);
     let cpu = match s.cpu_joules {
         Some(j) => format!(
@@ -207,9 +213,18 @@ pub fn print_cost_report(s: &Summary) {
                 .filter(|e| e.name == format!("cuda:{ordinal}"))
                 .map(|e| e.values)
                 .sum();
+            let detectors = s
+                .engines
+                .iter()
+                .any(|e| e.name == format!("cuda:{ordinal} detectors") && e.batches > 0);
             if on_gpu == 0 {
+                let only = if detectors {
+                    " (only detectors ran there)"
+                } else {
+                    ""
+                };
                 format!(
-                    "GPU cuda:{ordinal} {joules:.1} J, no readings computed on it (NVML, whole device)"
+                    "GPU cuda:{ordinal} {joules:.1} J, no readings' features computed on it{only} (NVML, whole device)"
                 )
             } else {
                 format!(
@@ -219,5 +234,55 @@ pub fn print_cost_report(s: &Summary) {
             }
         }
     };
-    println!("  energy: {cpu}; {gpu}");
+    format!("energy: {cpu}; {gpu}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyflow::compute::cost::EngineReport;
+
+    fn engine(name: &str, batches: u64, values: u64) -> EngineReport {
+        EngineReport {
+            name: name.into(),
+            batches,
+            values,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_energy_line_counts_only_what_the_gpu_computed() {
+        let mut s = Summary {
+            rows_in: 2_000_000,
+            ..Default::default()
+        };
+        assert!(
+            energy_line(&s).contains("CPU counter absent"),
+            "{}",
+            energy_line(&s)
+        );
+        assert!(energy_line(&s).ends_with("no GPU used"));
+        s.gpu_energy = GpuEnergy::Measured {
+            ordinal: 0,
+            joules: 50.0,
+        };
+        s.engines = vec![engine("cpu", 4, 1_000_000), engine("cuda:0", 4, 500_000)];
+        assert!(
+            energy_line(&s).contains("50.0 J = 100.00 J per million readings it computed"),
+            "{}",
+            energy_line(&s)
+        );
+        // Features all on the CPU, detectors on the GPU: no per-reading figure.
+        s.engines = vec![
+            engine("cpu", 8, 2_000_000),
+            engine("cuda:0 detectors", 8, 40),
+        ];
+        let line = energy_line(&s);
+        assert!(
+            line.contains("no readings' features computed on it (only detectors ran there)")
+                && !line.contains("per million readings it"),
+            "{line}"
+        );
+    }
 }
