@@ -112,12 +112,16 @@ pub fn score_stage<'s>(
             };
             let mut stash = Stash::new();
             move |(input, frontier), output| {
-                // Batches that arrived together are scored together (one device call).
+                // With a device, batches that arrived together are scored together (one call).
                 let mut arrived = Vec::new();
                 input.for_each(|cap, data| {
                     let mut out = Vec::new();
                     for s in data.drain(..) {
                         match s {
+                            // On the CPU alone there is no device call to gather for.
+                            Stage::Features(w, f) if st.assets.is_none() && st.engine.is_none() => {
+                                st.score_batch(&w, &f, None, None, &mut out)
+                            }
                             Stage::Features(w, f) => {
                                 let Some(c) = cap.retain_least(output.output_index()) else {
                                     continue;

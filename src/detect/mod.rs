@@ -347,20 +347,22 @@ fn raw_score(
     slide_ms: i64,
     tz_offset_ms: i64,
 ) -> (Option<usize>, f64) {
-    let (x, f) = (|f: usize| row[d.features[f]], 0..d.features.len());
     match state {
-        State::Ewma(e) => pick(d, f.map(|f| e[f].score_and_update(x(f), d.alpha))),
+        State::Ewma(e) => pick(
+            d,
+            each(d, row, e).map(|(x, e)| e.score_and_update(x, d.alpha)),
+        ),
         State::Level(l) => pick(
             d,
-            f.map(|f| l[f].score_and_update(x(f), d.alpha, d.spread_alpha)),
+            each(d, row, l).map(|(x, l)| l.score_and_update(x, d.alpha, d.spread_alpha)),
         ),
         State::Seasonal(s) => {
             let b = baseline::bucket(d.season, meta.start + tz_offset_ms);
             let nb = baseline::buckets(d.season);
             pick(
                 d,
-                f.map(|f| {
-                    s[f].score_and_update(x(f), b, nb, d.alpha, d.spread_alpha, d.bucket_warmup)
+                each(d, row, s).map(|(x, s)| {
+                    s.score_and_update(x, b, nb, d.alpha, d.spread_alpha, d.bucket_warmup)
                 }),
             )
         }
@@ -370,7 +372,10 @@ fn raw_score(
             (None, m.score_and_update(scratch, d.alpha))
         }
         State::Spectral(bufs) => match sr {
-            Some(sr) => pick(d, f.map(|f| sr.score_and_update(&mut bufs[f], x(f)))),
+            Some(sr) => pick(
+                d,
+                each(d, row, bufs).map(|(x, buf)| sr.score_and_update(buf, x)),
+            ),
             None => (None, 0.0),
         },
         State::Cusum(c) => {
@@ -380,11 +385,11 @@ fn raw_score(
                 drift: d.drift,
                 threshold: d.threshold,
             };
-            pick(d, f.map(|f| c[f].score_and_update(x(f), p)))
+            pick(d, each(d, row, c).map(|(x, c)| c.score_and_update(x, p)))
         }
         State::Stuck(s) => pick(
             d,
-            f.map(|f| d.z_alert * s[f].update(x(f)) as f64 / d.windows.max(1) as f64),
+            each(d, row, s).map(|(x, s)| d.z_alert * s.update(x) as f64 / d.windows.max(1) as f64),
         ),
         State::Dropout(o) => {
             let missing = o.update(meta.start, slide_ms, meta.values, meta.filled);
@@ -392,6 +397,18 @@ fn raw_score(
         }
         State::Asset => (None, 0.0),
     }
+}
+
+/// Each watched feature's value in `row`, with that feature's state.
+fn each<'a, T>(
+    d: &'a DetectorSpec,
+    row: &'a [f64],
+    states: &'a mut [T],
+) -> impl Iterator<Item = (f64, &'a mut T)> + 'a {
+    d.features
+        .iter()
+        .map(move |&f| row[f])
+        .zip(states.iter_mut())
 }
 
 /// The largest of a detector's per-feature raw scores (in feature order) and its feature.
