@@ -249,65 +249,64 @@ pub fn backend_for(
     cross_check: f64,
     tolerance: f64,
 ) -> Result<scheduler::Hybrid, ComputeError> {
+    use crate::config::Device;
     use scheduler::{Hybrid, Policy};
-    let cpu = || Box::new(cpu::CpuBackend) as Box<dyn ComputeBackend>;
-    let accelerated = |engine: Box<dyn ComputeBackend>, policy| {
-        Hybrid::new(cpu(), vec![engine], policy, cross_check, tolerance)
-    };
-    if device == "cpu" {
-        return Ok(Hybrid::new(
-            cpu(),
+    let cpu_only = || {
+        Hybrid::new(
+            Box::new(cpu::CpuBackend),
             Vec::new(),
             Policy::Cheapest,
             0.0,
             tolerance,
-        ));
-    }
-    let ordinal = |n: &str| {
-        n.parse::<usize>()
-            .map_err(|_| ComputeError::Unavailable(format!("bad device {device:?}")))
+        )
     };
-    if let Some(n) = device.strip_prefix("cuda:") {
-        let gpu = cuda::CudaBackend::new(ordinal(n)?)?;
-        return Ok(accelerated(Box::new(gpu), Policy::Accelerator));
-    }
-    let emu = match device {
-        "auto-emu" => Some(("0", Policy::Cheapest)),
-        d => d.strip_prefix("emu:").map(|n| (n, Policy::Accelerator)),
-    };
-    if let Some((n, policy)) = emu {
-        let n = ordinal(n)?;
-        #[cfg(feature = "kernel-emulation")]
-        return Ok(accelerated(
-            Box::new(emulated::EmulatedBackend::new(n)),
+    let with = |engine: Box<dyn ComputeBackend>, policy| {
+        Hybrid::new(
+            Box::new(cpu::CpuBackend),
+            vec![engine],
             policy,
-        ));
-        #[cfg(not(feature = "kernel-emulation"))]
-        return Err(ComputeError::Unavailable(format!(
-            "device {device:?} (emulated device {n}, {policy:?} routing) needs a build with the kernel-emulation feature"
-        )));
-    }
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    match cuda::CudaBackend::new(0) {
-        Ok(gpu) => {
-            ONCE.call_once(|| {
-                tracing::info!(
-                    "device = \"auto\": routing batches between the CPU and cuda:0 by measured cost"
-                )
-            });
-            Ok(accelerated(Box::new(gpu), Policy::Cheapest))
+            cross_check,
+            tolerance,
+        )
+    };
+    let setting = Device::parse(device)
+        .ok_or_else(|| ComputeError::Unavailable(format!("bad device {device:?}")))?;
+    Ok(match setting {
+        Device::Cpu => cpu_only(),
+        Device::Cuda(n) => with(Box::new(cuda::CudaBackend::new(n)?), Policy::Accelerator),
+        Device::Emu(n) => with(emulated_backend(device, n)?, Policy::Accelerator),
+        Device::AutoEmu => with(emulated_backend(device, 0)?, Policy::Cheapest),
+        Device::Auto => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            match cuda::CudaBackend::new(0) {
+                Ok(gpu) => {
+                    ONCE.call_once(|| {
+                        tracing::info!(
+                            "device = \"auto\": routing batches between the CPU and cuda:0 by measured cost"
+                        )
+                    });
+                    with(Box::new(gpu), Policy::Cheapest)
+                }
+                Err(e) => {
+                    ONCE.call_once(|| tracing::info!("device = \"auto\": using the CPU ({e})"));
+                    cpu_only()
+                }
+            }
         }
-        Err(e) => {
-            ONCE.call_once(|| tracing::info!("device = \"auto\": using the CPU ({e})"));
-            Ok(Hybrid::new(
-                cpu(),
-                Vec::new(),
-                Policy::Cheapest,
-                0.0,
-                tolerance,
-            ))
-        }
+    })
+}
+
+/// Emulated device `n` for the setting `device`, in builds with `kernel-emulation`.
+fn emulated_backend(device: &str, n: usize) -> Result<Box<dyn ComputeBackend>, ComputeError> {
+    #[cfg(feature = "kernel-emulation")]
+    {
+        let _ = device; // named only in the error of builds without the feature
+        Ok(Box::new(emulated::EmulatedBackend::new(n)))
     }
+    #[cfg(not(feature = "kernel-emulation"))]
+    Err(ComputeError::Unavailable(format!(
+        "device {device:?} (emulated device {n}) needs a build with the kernel-emulation feature"
+    )))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub use detect::*;
 pub use duration::Duration;
 pub use kafka::*;
 pub use schema::*;
-pub use validate::{CompiledRule, Pipeline};
+pub use validate::{CompiledRule, Device, Pipeline};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;

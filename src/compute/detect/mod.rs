@@ -22,6 +22,7 @@ use super::ComputeError;
 use super::cost::{CostBook, EngineReport, SharedCost};
 use super::cuda::available as cuda_present;
 use super::segments;
+use crate::config::Device;
 use crate::detect::DetectorSpec;
 use crate::detect::cell::{Cell, Watch, block, step, watches};
 use std::time::Instant;
@@ -108,6 +109,19 @@ pub fn run_cpu(
     }
 }
 
+/// Emulated device `n` for the setting `device`, in builds with `kernel-emulation`.
+fn emulated_device(device: &str, n: usize) -> Result<Box<dyn DetectDevice>, ComputeError> {
+    #[cfg(feature = "kernel-emulation")]
+    {
+        let _ = device; // named only in the error of builds without the feature
+        Ok(Box::new(emulated::EmulatedDetect::new(n)))
+    }
+    #[cfg(not(feature = "kernel-emulation"))]
+    Err(ComputeError::Unavailable(format!(
+        "device {device:?} (emulated device {n}) needs a build with the kernel-emulation feature"
+    )))
+}
+
 /// The detector engine of one worker (see the module doc).
 pub struct DetectEngine {
     watches: Vec<Watch>,
@@ -152,20 +166,16 @@ impl DetectEngine {
         tz_offset_ms: i64,
         cross_check: f64,
     ) -> Result<Option<Self>, ComputeError> {
+        let setting = Device::parse(device)
+            .ok_or_else(|| ComputeError::Unavailable(format!("bad device {device:?}")))?;
         let ws = watches(detectors);
-        if ws.is_empty() || device == "cpu" {
+        if ws.is_empty() || setting == Device::Cpu {
             return Ok(None);
         }
-        let ordinal = |n: &str| {
-            n.parse::<usize>()
-                .map_err(|_| ComputeError::Unavailable(format!("bad device {device:?}")))
-        };
-        let (dev, cheapest): (Box<dyn DetectDevice>, bool) = if let Some(n) =
-            device.strip_prefix("cuda:")
-        {
-            (Box::new(cuda::CudaDetect::new(ordinal(n)?)?), false)
-        } else if device == "auto" {
-            match cuda::CudaDetect::new(0) {
+        let (dev, cheapest): (Box<dyn DetectDevice>, bool) = match setting {
+            Device::Cpu => return Ok(None),
+            Device::Cuda(n) => (Box::new(cuda::CudaDetect::new(n)?), false),
+            Device::Auto => match cuda::CudaDetect::new(0) {
                 Ok(d) => (Box::new(d), true),
                 Err(e) => {
                     // Without CUDA the features stage says so; say it here only when CUDA is
@@ -178,26 +188,9 @@ impl DetectEngine {
                     }
                     return Ok(None);
                 }
-            }
-        } else {
-            let (n, cheapest) = match device {
-                "auto-emu" => ("0", true),
-                d => (
-                    d.strip_prefix("emu:").ok_or_else(|| {
-                        ComputeError::Unavailable(format!("bad device {device:?}"))
-                    })?,
-                    false,
-                ),
-            };
-            let n = ordinal(n)?;
-            #[cfg(feature = "kernel-emulation")]
-            let dev = Box::new(emulated::EmulatedDetect::new(n)) as Box<dyn DetectDevice>;
-            #[cfg(not(feature = "kernel-emulation"))]
-            return Err(ComputeError::Unavailable(format!(
-                "device {device:?} (emulated device {n}, cheapest {cheapest}) needs a build with the kernel-emulation feature"
-            )));
-            #[cfg(feature = "kernel-emulation")]
-            (dev, cheapest)
+            },
+            Device::Emu(n) => (emulated_device(device, n)?, false),
+            Device::AutoEmu => (emulated_device(device, 0)?, true),
         };
         Ok(Some(Self::new(
             ws,

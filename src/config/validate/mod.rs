@@ -37,14 +37,40 @@ impl CompiledRule {
     }
 }
 
+/// A `[compute] device` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// `cpu`.
+    Cpu,
+    /// `cuda:N`.
+    Cuda(usize),
+    /// `auto`: routing between the CPU and cuda:0 by cost (the CPU alone without CUDA).
+    Auto,
+    /// `emu:N` (tests; builds with `kernel-emulation`): the kernels run on the host as a device.
+    Emu(usize),
+    /// `auto-emu` (tests): routing between the CPU and `emu:0` by cost.
+    AutoEmu,
+}
+
+impl Device {
+    /// The setting `dev`, if hyflow knows it.
+    pub fn parse(dev: &str) -> Option<Self> {
+        let numbered = |prefix: &str| dev.strip_prefix(prefix)?.parse::<usize>().ok();
+        match dev {
+            "cpu" => Some(Device::Cpu),
+            "auto" => Some(Device::Auto),
+            "auto-emu" => Some(Device::AutoEmu),
+            _ => numbered("cuda:")
+                .map(Device::Cuda)
+                .or_else(|| numbered("emu:").map(Device::Emu)),
+        }
+    }
+}
+
 /// True for the `[compute] device` settings hyflow knows: `auto`, `cpu`, `cuda:N`, and for
 /// tests `emu:N` and `auto-emu`.
 pub fn known_device(dev: &str) -> bool {
-    let numbered = |prefix: &str| {
-        dev.strip_prefix(prefix)
-            .is_some_and(|n| n.parse::<u32>().is_ok())
-    };
-    ["auto", "cpu", "auto-emu"].contains(&dev) || numbered("cuda:") || numbered("emu:")
+    Device::parse(dev).is_some()
 }
 
 impl Pipeline {
