@@ -38,7 +38,8 @@ fn read_fixture(p: &config::Pipeline) -> hyflow::source::parquet::ParquetPartiti
         Path::new("fixtures/bench.parquet"),
         &src.columns,
         src.time_unit,
-        0,
+        &p.zone,
+        p.time_range,
     )
     .expect("fixture");
     Arc::new(file)
@@ -136,7 +137,7 @@ fn messages(c: &mut Criterion) {
         ColumnMapping::default(),
         None,
         TimeUnit::Ms,
-        0,
+        hyflow::timefmt::Zone::UTC,
     );
     let mut g = c.benchmark_group("messages");
     g.throughput(Throughput::Elements(n as u64));

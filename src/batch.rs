@@ -58,6 +58,60 @@ impl ReadingBatch {
     }
 }
 
+/// Why a row was refused, as a category: the run summary counts rejects by it, so that every
+/// row in is accounted for (rows in = windowed + rejected + late + dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RejectKind {
+    /// A null or unreadable sensor id, time or value.
+    Unreadable,
+    /// An event time outside `[clean] min-time` .. `max-time`.
+    TimeOutOfRange,
+    /// A sensor that no `[[clean.class]]` matches, with `known-sensors-only`.
+    UnknownSensor,
+    /// A bad quality flag.
+    BadQuality,
+    /// NaN or infinity.
+    NonFinite,
+    /// A value outside its class's valid range.
+    OutOfRange,
+    /// A Kafka message that could not be decoded (one row per message).
+    Undecodable,
+    /// A second reading of a sensor at the same event time.
+    Duplicate,
+    /// An input file skipped with `on-bad-file = "skip"` (one row per file; its rows are not
+    /// counted as read).
+    FileSkipped,
+}
+
+impl RejectKind {
+    /// Every kind, in summary order.
+    pub const ALL: [RejectKind; 9] = [
+        RejectKind::Unreadable,
+        RejectKind::TimeOutOfRange,
+        RejectKind::UnknownSensor,
+        RejectKind::BadQuality,
+        RejectKind::NonFinite,
+        RejectKind::OutOfRange,
+        RejectKind::Undecodable,
+        RejectKind::Duplicate,
+        RejectKind::FileSkipped,
+    ];
+    /// Its name in the summary.
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectKind::Unreadable => "null or unreadable",
+            RejectKind::TimeOutOfRange => "time out of range",
+            RejectKind::UnknownSensor => "unknown sensor",
+            RejectKind::BadQuality => "bad quality",
+            RejectKind::NonFinite => "NaN or infinite",
+            RejectKind::OutOfRange => "value out of range",
+            RejectKind::Undecodable => "undecodable message",
+            RejectKind::Duplicate => "duplicate",
+            RejectKind::FileSkipped => "file skipped",
+        }
+    }
+}
+
 /// A reading (or a whole file) that cleaning refused, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RejectRow {
@@ -73,6 +127,8 @@ pub struct RejectRow {
     pub value: Option<f64>,
     /// Why it was refused.
     pub reason: String,
+    /// The reason's category (not written to the outputs; counted in the summary).
+    pub kind: RejectKind,
 }
 
 /// A reading that arrived after every window it belongs to had been computed.

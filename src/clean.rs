@@ -2,6 +2,7 @@
 //! and the per-partition event-time watermark that decides which readings are late.
 //! Duplicate removal and gap filling need a sensor's whole series and live in `window`.
 
+use crate::batch::RejectKind;
 use crate::config::NonFinitePolicy;
 use crate::window::WindowSpec;
 
@@ -54,7 +55,7 @@ pub enum Verdict {
     /// Keep it, with this (scaled) value.
     Keep(f64),
     /// Reject it for this reason.
-    Reject(String),
+    Reject(RejectKind, String),
     /// Drop it silently (counted).
     Drop,
 }
@@ -69,15 +70,18 @@ pub fn check_value(
     reject_bad_quality: bool,
 ) -> Verdict {
     if !good_quality && reject_bad_quality {
-        return Verdict::Reject("bad quality flag".into());
+        return Verdict::Reject(RejectKind::BadQuality, "bad quality flag".into());
     }
     if !raw.is_finite() {
         return match policy {
-            NonFinitePolicy::Reject => Verdict::Reject(if raw.is_nan() {
-                "value is NaN".into()
-            } else {
-                "value is infinite".into()
-            }),
+            NonFinitePolicy::Reject => Verdict::Reject(
+                RejectKind::NonFinite,
+                if raw.is_nan() {
+                    "value is NaN".into()
+                } else {
+                    "value is infinite".into()
+                },
+            ),
             NonFinitePolicy::Drop => Verdict::Drop,
         };
     }
@@ -88,18 +92,24 @@ pub fn check_value(
     if let Some(lo) = c.min
         && v < lo
     {
-        return Verdict::Reject(format!(
-            "value {v} below the valid minimum {lo} of class {}",
-            c.pattern
-        ));
+        return Verdict::Reject(
+            RejectKind::OutOfRange,
+            format!(
+                "value {v} below the valid minimum {lo} of class {}",
+                c.pattern
+            ),
+        );
     }
     if let Some(hi) = c.max
         && v > hi
     {
-        return Verdict::Reject(format!(
-            "value {v} above the valid maximum {hi} of class {}",
-            c.pattern
-        ));
+        return Verdict::Reject(
+            RejectKind::OutOfRange,
+            format!(
+                "value {v} above the valid maximum {hi} of class {}",
+                c.pattern
+            ),
+        );
     }
     Verdict::Keep(v)
 }
@@ -167,10 +177,10 @@ mod tests {
             Verdict::Keep(25.0)
         );
         assert!(
-            matches!(check_value(2000.0, true, Some(&class), NonFinitePolicy::Reject, true), Verdict::Reject(r) if r.contains("above"))
+            matches!(check_value(2000.0, true, Some(&class), NonFinitePolicy::Reject, true), Verdict::Reject(_, r) if r.contains("above"))
         );
         assert!(
-            matches!(check_value(f64::NAN, true, None, NonFinitePolicy::Reject, true), Verdict::Reject(r) if r.contains("NaN"))
+            matches!(check_value(f64::NAN, true, None, NonFinitePolicy::Reject, true), Verdict::Reject(_, r) if r.contains("NaN"))
         );
         assert_eq!(
             check_value(f64::INFINITY, true, None, NonFinitePolicy::Drop, true),
@@ -178,7 +188,7 @@ mod tests {
         );
         assert!(matches!(
             check_value(1.0, false, None, NonFinitePolicy::Drop, true),
-            Verdict::Reject(_)
+            Verdict::Reject(..)
         ));
     }
 

@@ -48,7 +48,7 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
             let cols = &p.config.source.columns;
             let mut rows: Vec<(String, i64, f64)> = Vec::new();
             for s in &t.series {
-                let start = parse_timestamp(&s.start).unwrap_or(0);
+                let start = parse_timestamp(s.start.get_ref()).unwrap_or(0);
                 let n = s.values.len() * s.repeat.max(1) as usize;
                 rows.extend((0..n).map(|k| {
                     (
@@ -79,11 +79,15 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
     let alerts = crate::inspect::read(&dir.join("alerts"))?;
     let mut failures = Vec::new();
     for w in &t.expect_window {
-        let start = parse_timestamp(&w.start).unwrap_or(0);
+        let start = parse_timestamp(w.start.get_ref()).unwrap_or(0);
         let Some((b, i)) = find(&windows, |b, i| {
             str_at(b, "sensor_id", i) == w.sensor && int_at(b, "window_start", i) == start
         }) else {
-            failures.push(format!("no window of {:?} starting {}", w.sensor, w.start));
+            failures.push(format!(
+                "no window of {:?} starting {}",
+                w.sensor,
+                w.start.get_ref()
+            ));
             continue;
         };
         for (name, want) in &w.features {
@@ -91,7 +95,8 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
             if !(got == *want || (got - want).abs() <= 1e-9 * want.abs().max(got.abs())) {
                 failures.push(format!(
                     "window {:?} {}: {name} = {got}, expected {want}",
-                    w.sensor, w.start
+                    w.sensor,
+                    w.start.get_ref()
                 ));
             }
         }
@@ -100,7 +105,8 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
             if got != Some(want) {
                 failures.push(format!(
                     "window {:?} {}: alert = {got:?}, expected {want}",
-                    w.sensor, w.start
+                    w.sensor,
+                    w.start.get_ref()
                 ));
             }
         }
@@ -109,13 +115,17 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
             if got != *want {
                 failures.push(format!(
                     "window {:?} {}: rules = {got:?}, expected {want:?}",
-                    w.sensor, w.start
+                    w.sensor,
+                    w.start.get_ref()
                 ));
             }
         }
     }
     for a in &t.expect_alert {
-        let end = a.window_end.as_deref().and_then(parse_timestamp);
+        let end = a
+            .window_end
+            .as_ref()
+            .and_then(|e| parse_timestamp(e.get_ref()));
         let found = find(&alerts, |b, i| {
             str_at(b, "sensor_id", i) == a.sensor
                 && str_at(b, "state", i) == a.state
@@ -144,7 +154,7 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
                 a.sensor,
                 a.window_end
                     .as_ref()
-                    .map(|e| format!(" at {e}"))
+                    .map(|e| format!(" at {}", e.get_ref()))
                     .unwrap_or_default(),
                 seen.join("; ")
             ));

@@ -146,10 +146,17 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
     Ok(out)
 }
 
+/// How deeply a rule may nest parentheses, `not`, `-` and function calls. The parser, the
+/// evaluator and dropping the tree all recurse, so nesting must be bounded to bound the stack.
+pub const MAX_NESTING: usize = 64;
+/// How many tokens a rule may have: bounds the depth of long chains such as `a + a + …`.
+pub const MAX_TOKENS: usize = 4096;
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     features: &'a FeatureSet,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -165,6 +172,22 @@ impl Parser<'_> {
             Tok::Op(o) => *o == w,
             _ => false,
         }
+    }
+    /// Runs `f` one nesting level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, RuleError>,
+    ) -> Result<T, RuleError> {
+        if self.depth >= MAX_NESTING {
+            return self.err(
+                self.at(),
+                format!("the expression nests deeper than {MAX_NESTING} levels (parentheses, `not`, `-`, function calls)"),
+            );
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
     fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, RuleError> {
         Err(RuleError {
@@ -215,7 +238,7 @@ impl Parser<'_> {
         if self.is_word("not") {
             self.pos += 1;
             let at = self.at();
-            let inner = self.not()?;
+            let inner = self.nested(Self::not)?;
             let inner = self.expect(inner, Ty::Bool, at, "`not`")?;
             return Ok((Node::Not(Box::new(inner)), Ty::Bool));
         }
@@ -274,7 +297,7 @@ impl Parser<'_> {
         if self.peek() == &Tok::Op("-") {
             self.pos += 1;
             let at = self.at();
-            let inner = self.unary()?;
+            let inner = self.nested(Self::unary)?;
             let inner = self.expect(inner, Ty::Num, at, "`-`")?;
             return Ok((Node::Neg(Box::new(inner)), Ty::Num));
         }
@@ -289,7 +312,7 @@ impl Parser<'_> {
             }
             Tok::LParen => {
                 self.pos += 1;
-                let inner = self.or()?;
+                let inner = self.nested(Self::or)?;
                 if self.peek() != &Tok::RParen {
                     return self.err(self.at(), "expected `)`");
                 }
@@ -299,7 +322,7 @@ impl Parser<'_> {
             Tok::Ident(name) => {
                 self.pos += 1;
                 if self.peek() == &Tok::LParen {
-                    return self.call(&name, at);
+                    return self.nested(|p| p.call(&name, at));
                 }
                 match name.as_str() {
                     "true" => return Ok((Node::Bool(true), Ty::Bool)),
@@ -387,10 +410,20 @@ impl Condition {
     /// Parses and type-checks a rule against the features a pipeline computes.
     pub fn parse(src: &str, features: &FeatureSet) -> Result<Self, RuleError> {
         let toks = lex(src)?;
+        if toks.len() > MAX_TOKENS {
+            return Err(RuleError {
+                offset: toks[MAX_TOKENS].1,
+                message: format!(
+                    "the expression is too long ({} tokens; at most {MAX_TOKENS})",
+                    toks.len() - 1
+                ),
+            });
+        }
         let mut p = Parser {
             toks,
             pos: 0,
             features,
+            depth: 0,
         };
         let (root, ty) = p.or()?;
         if p.peek() != &Tok::End {
@@ -502,5 +535,35 @@ mod tests {
         assert_eq!(e.offset, 12);
         let e = Condition::parse("1 < max < 3", &fs()).unwrap_err();
         assert!(e.message.contains("do not chain"));
+    }
+
+    #[test]
+    fn hostile_nesting_is_a_located_error_not_a_stack_overflow() {
+        let deep = |open: &str, close: &str, n: usize| {
+            format!("{}max{} > 1", open.repeat(n), close.repeat(n))
+        };
+        for (src, what) in [
+            (deep("(", ")", 3500), "too long"),
+            (deep("(", ")", 1500), "nests deeper"),
+            (format!("{}max > 1", "not ".repeat(100_000)), "too long"),
+            (format!("{}max > 1", "not ".repeat(1000)), "nests deeper"),
+            (deep("abs(", ")", 20_000), "too long"),
+            (deep("abs(", ")", 1000), "nests deeper"),
+            (format!("{}max > 1", "-".repeat(5000)), "too long"),
+            (format!("{} > 1", vec!["max"; 3000].join(" + ")), "too long"),
+        ] {
+            let e = Condition::parse(&src, &fs()).unwrap_err();
+            assert!(e.message.contains(what), "{}: {}", &src[..20], e.message);
+            assert!(e.offset <= src.chars().count());
+        }
+        // Within the limits, it parses and evaluates.
+        let ok = deep("(", ")", MAX_NESTING - 1);
+        assert!(Condition::parse(&ok, &fs()).unwrap().eval(&[2.0, 0.0, 0.0]));
+        let long = format!("{} > 1", vec!["max"; 1000].join(" + "));
+        assert!(
+            Condition::parse(&long, &fs())
+                .unwrap()
+                .eval(&[1.0, 0.0, 0.0])
+        );
     }
 }

@@ -128,9 +128,7 @@ pub fn score_file(
                     .collect();
                 let ts = f.get(ti).copied().unwrap_or("");
                 let t = match src.csv.time_format {
-                    config::CsvTime::Iso => {
-                        crate::timefmt::parse_timestamp(ts).map(|ms| ms - p.tz_offset_ms)
-                    }
+                    config::CsvTime::Iso => p.zone.parse_text(ts),
                     config::CsvTime::Unix => ts.parse::<i64>().ok(),
                 };
                 let sensor = si.and_then(|i| f.get(i).copied()).unwrap_or(&stem);
@@ -147,7 +145,7 @@ pub fn score_file(
             for b in crate::inspect::read(input)? {
                 let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));
                 let sensors = sensor_strings(col(&src.columns.sensor)?);
-                let times = time_ms(col(&src.columns.time)?, src.time_unit, p.tz_offset_ms);
+                let times = time_ms(col(&src.columns.time)?, src.time_unit, &p.zone);
                 let values = arrow_cast_f64(col(&src.columns.value)?);
                 for i in 0..b.num_rows() {
                     rows.push(ScoredRow {

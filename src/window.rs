@@ -2,7 +2,7 @@
 //! per-sensor buffers of one worker, which close windows once the timely frontier has passed
 //! their end. Closing also removes duplicate (sensor, time) readings and fills gaps.
 
-use crate::batch::{ReadingBatch, RejectRow};
+use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::WindowBatch;
 use crate::config::{FillConfig, FillMethod};
 use std::collections::{BTreeMap, HashMap};
@@ -236,6 +236,7 @@ fn dedup(pending: &mut Vec<(i64, f64, i64)>, name: &Arc<str>, rejects: &mut Vec<
                         "duplicate reading for sensor at time {t} (kept value {})",
                         pending[w - 1].1
                     ),
+                    kind: RejectKind::Duplicate,
                 },
             ));
             continue;

@@ -19,7 +19,8 @@ fn reads_batches_with_nulls_for_unreadable_fields() {
         time_format: CsvTime::Iso,
         sensor_from_file_name: true,
     };
-    let mut p = CsvPartition::open(&path, &columns, &csv, 0, 3).expect("open");
+    let mut p =
+        CsvPartition::open(&path, &columns, &csv, &hyflow::timefmt::Zone::UTC, 3).expect("open");
     let mut rows = Vec::new();
     while let Some(b) = p.next_batch() {
         let (first, b) = b.expect("batch");

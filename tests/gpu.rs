@@ -301,8 +301,14 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
         DetectorSpec::new(Stuck, vec![2]),
     ]);
     let device = || Box::new(CudaDetect::new(0).expect("a CUDA device"));
-    let mut gpu = DetectEngine::new(ws.clone(), Some(device()), false, 0.0, 0);
-    let mut cpu = DetectEngine::new(ws.clone(), None, false, 0.0, 0);
+    let mut gpu = DetectEngine::new(
+        ws.clone(),
+        Some(device()),
+        false,
+        0.0,
+        hyflow::timefmt::Zone::UTC,
+    );
+    let mut cpu = DetectEngine::new(ws.clone(), None, false, 0.0, hyflow::timefmt::Zone::UTC);
     let mut rng = Rng::new(21);
     let sensors = scaled(5_000) as u64;
     let batch = |rng: &mut Rng, windows: usize| {

@@ -20,6 +20,12 @@ compute = ["count", "mean", "max", "slope"]
 name = "hot"
 when = "max > 95 and slope > 0.5"
 severity = "critical"
+
+[[sink]]
+name = "alerts"
+kind = "parquet"
+output = "alerts"
+path = "out/t/alerts"
 "#;
 
 fn errors(text: &str) -> Vec<Diagnostic> {
@@ -182,7 +188,7 @@ fn an_asset_detector_needs_the_asset_delimiter() {
 fn every_section_reports_its_own_error() {
     let text = BASE
         .replace("size = \"10s\"", "size = \"10 sec\"")
-        .replace("kind = \"parquet\"", "kind = \"parquet\"\nbogus = 1");
+        .replacen("kind = \"parquet\"", "kind = \"parquet\"\nbogus = 1", 1);
     let d = errors(&text);
     assert_eq!(d.len(), 2, "{d:#?}");
     assert!(d.iter().any(|x| x.message.contains("bogus")));

@@ -74,7 +74,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         &input,
         &src.columns,
         src.time_unit,
-        pipeline.tz_offset_ms,
+        &pipeline.zone,
+        pipeline.time_range,
     )?);
     let mut rows = 0u64;
     for mut part in file.partitions(src.batch_rows, src.split_row_groups) {

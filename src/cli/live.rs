@@ -36,6 +36,23 @@ pub struct RunArgs {
     /// Cluster: this process's index in the hosts file.
     #[arg(long, requires = "hosts")]
     process: Option<usize>,
+    /// Succeed even when no window was computed from the readings read (every one rejected,
+    /// late or dropped); without it such a run exits with status 1.
+    #[arg(long)]
+    allow_empty: bool,
+    /// After SIGINT/SIGTERM, how long to let in-flight work finish before exiting anyway
+    /// (status 1; offsets past the last durable outputs stay uncommitted, so nothing is
+    /// lost). A second signal exits at once.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    stop_timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    hyflow::config::duration::parse_duration(s).and_then(|d| {
+        u64::try_from(d.ms)
+            .map(Duration::from_millis)
+            .map_err(|_| "a duration must not be negative".into())
+    })
 }
 
 /// `hyflow run`.
@@ -54,26 +71,48 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         cluster: super::replay::cluster_of(a.hosts.as_deref(), a.process)?,
         ..RunOptions::default()
     };
+    let cluster = opts.cluster.is_some();
     let running = dataflow::start(pipeline.clone(), &opts)?;
-    watch(running, &pipeline, None)
+    let summary = watch(running, &pipeline, None, a.stop_timeout)?;
+    super::replay::verdict(&summary, cluster, a.allow_empty)
 }
 
 /// Waits for a run, logging progress every few seconds; SIGINT or SIGTERM (or `stop`) asks
-/// it to stop cleanly. Prints the summary.
-fn watch(running: Running, pipeline: &Pipeline, stop: Option<&AtomicBool>) -> Result<ExitCode> {
+/// it to stop cleanly, and a run that has not stopped `grace` later (or at a second signal)
+/// ends the process with status 1: a busy or stuck dataflow cannot make a signal go unheard.
+/// Prints the summary.
+fn watch(
+    running: Running,
+    pipeline: &Pipeline,
+    stop: Option<&AtomicBool>,
+    grace: Duration,
+) -> Result<hyflow::dataflow::Summary> {
     let signal = Arc::new(AtomicBool::new(false));
     for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(s, signal.clone()).context("installing a signal handler")?;
     }
     let started = Instant::now();
     let mut last = Instant::now();
-    let mut asked = false;
+    let mut asked: Option<Instant> = None;
     while !running.is_done() {
         std::thread::sleep(Duration::from_millis(20));
-        let wanted =
-            signal.load(Ordering::Relaxed) || stop.is_some_and(|s| s.load(Ordering::Relaxed));
-        if wanted && !asked {
-            asked = true;
+        let signalled = signal.swap(false, Ordering::Relaxed);
+        let wanted = signalled || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        if let Some(at) = asked
+            && (signalled || at.elapsed() > grace)
+        {
+            let why = if signalled {
+                "a second signal".to_string()
+            } else {
+                format!("{:.0} s after the stop was asked", grace.as_secs_f64())
+            };
+            eprintln!(
+                "error: the run did not finish its in-flight work; exiting at {why} (offsets past the last durable outputs are not committed: the next run reads them again)"
+            );
+            std::process::exit(1);
+        }
+        if wanted && asked.is_none() {
+            asked = Some(Instant::now());
             tracing::info!("stopping: finishing what was read, then committing offsets");
             running.request_stop();
         }
@@ -93,7 +132,7 @@ fn watch(running: Running, pipeline: &Pipeline, stop: Option<&AtomicBool>) -> Re
     }
     let summary = running.wait()?;
     super::replay::print_summary(&pipeline.config.name, &summary);
-    Ok(ExitCode::SUCCESS)
+    Ok(summary)
 }
 
 /// Arguments of `hyflow produce`.
@@ -317,7 +356,8 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
             Ok(n)
         })
     };
-    let code = watch(running, &pipeline, Some(&stop));
+    let code = watch(running, &pipeline, Some(&stop), Duration::from_secs(30))
+        .and_then(|s| super::replay::verdict(&s, false, false));
     let produced = producer_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the producer thread panicked"))??;

@@ -120,7 +120,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // An invalid pipeline file exits 2 in every command, as `validate` does.
+            let invalid = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref(), Some(config::ConfigError::Invalid(_))));
+            ExitCode::from(if invalid { 2 } else { 1 })
         }
     }
 }

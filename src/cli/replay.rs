@@ -39,12 +39,38 @@ pub struct ReplayArgs {
     /// Cluster: this process's index in the hosts file.
     #[arg(long, requires = "hosts")]
     process: Option<usize>,
+    /// Write the pipeline's Kafka sinks to their brokers too. Without it, a replay writes
+    /// each Kafka sink as a Parquet sink beside the others (and says where): replaying a live
+    /// pipeline must not publish to a production topic by accident.
+    #[arg(long)]
+    kafka_sinks: bool,
+    /// Succeed even when no window was computed from a non-empty input (every row rejected,
+    /// late or dropped); without it such a run exits with status 1.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let mut pipeline = config::load(&a.pipeline)?;
     if let Some(d) = &a.device {
         pipeline.set_device(d).map_err(anyhow::Error::msg)?;
+    }
+    if pipeline.config.source.kind == config::SourceKind::Kafka && a.input.is_none() {
+        anyhow::bail!(
+            "{}: this pipeline reads Kafka, and a replay reads files: give --input FILE (Parquet or CSV), or use `hyflow run` to read the topics",
+            a.pipeline.display()
+        );
+    }
+    if !a.kafka_sinks {
+        for (name, path) in pipeline.redirect_kafka_sinks() {
+            let shown = match &a.out {
+                Some(dir) => dir.join(&name).display().to_string(),
+                None => path,
+            };
+            eprintln!(
+                "note: Kafka sink {name:?} is written to {shown} (Parquet) in this replay; pass --kafka-sinks to publish to its topic"
+            );
+        }
     }
     let pipeline = Arc::new(pipeline);
     let cluster = cluster_of(a.hosts.as_deref(), a.process)?;
@@ -96,6 +122,19 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     }
     let summary = running.wait()?;
     print_summary(&pipeline.config.name, &summary);
+    verdict(&summary, opts.cluster.is_some(), a.allow_empty)
+}
+
+/// A finished run's exit status: failure when its counts do not add up (one process's counts
+/// only add up within a single-process run: a cluster exchanges readings between processes),
+/// or when it kept nothing from a non-empty input and `allow_empty` is not set.
+pub fn verdict(s: &Summary, cluster: bool, allow_empty: bool) -> Result<ExitCode> {
+    if !cluster {
+        s.check_accounting().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(why) = s.kept_nothing().filter(|_| !allow_empty && !cluster) {
+        anyhow::bail!("{why}; the run is failed (pass --allow-empty if this is expected)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -140,7 +179,11 @@ pub fn print_summary(name: &str, s: &Summary) {
         s.rows_in,
         s.rows_per_sec() / 1e6
     );
+    println!("  windowed     {:>12}", s.windowed());
     println!("  rejected     {:>12}", s.rejected);
+    for (kind, n) in &s.rejected_by {
+        println!("    {:<22} {n:>8}", kind.label());
+    }
     println!("  dropped      {:>12}", s.dropped);
     println!("  late         {:>12}", s.late);
     println!("  windows      {:>12}", s.windows);

@@ -115,10 +115,11 @@ pub struct DetectorConfig {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub features: Vec<Spanned<String>>,
-    /// EWMA weight of the newest window, in (0, 1] (level, mean and covariance).
-    #[serde(default = "default_alpha")]
-    #[schemars(with = "f64")]
-    pub alpha: Spanned<f64>,
+    /// EWMA weight of the newest window, in (0, 1] (level, mean and covariance; default
+    /// 0.1). Not an option of `stuck`, `dropout` and `spectral-residual`, which keep no mean.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub alpha: Option<Spanned<f64>>,
     /// The z-score at which the `ratio`-calibrated learned score is 0.5.
     #[serde(default = "default_z")]
     pub z_alert: f64,
@@ -154,8 +155,8 @@ pub struct DetectorConfig {
     pub windows: Option<Spanned<u32>>,
 }
 
-fn default_alpha() -> Spanned<f64> {
-    Spanned::new(0..0, 0.1)
+fn one_spanned() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
 }
 fn default_z() -> f64 {
     4.0
@@ -222,12 +223,14 @@ pub struct FuseConfig {
     /// `tail` calibration: raw scores of history per sensor and detector.
     #[serde(default = "default_tail_history")]
     pub tail_history: u32,
-    /// Weight of the calibrated learned score.
-    #[serde(default = "one")]
-    pub ai_weight: f64,
-    /// Weight of the rule score.
-    #[serde(default = "one")]
-    pub rules_weight: f64,
+    /// Weight of the calibrated learned score (finite, >= 0).
+    #[serde(default = "one_spanned")]
+    #[schemars(with = "f64")]
+    pub ai_weight: Spanned<f64>,
+    /// Weight of the rule score (finite, >= 0).
+    #[serde(default = "one_spanned")]
+    #[schemars(with = "f64")]
+    pub rules_weight: Spanned<f64>,
     /// Windows of refractory period: a fused score not above every fused score of the
     /// sensor's previous `refractory` windows is halved (0 = off), so a lasting anomaly
     /// stands out where it starts.
@@ -257,8 +260,8 @@ impl Default for FuseConfig {
         Self {
             calibration: Calibration::Ratio,
             tail_history: default_tail_history(),
-            ai_weight: 1.0,
-            rules_weight: 1.0,
+            ai_weight: one_spanned(),
+            rules_weight: one_spanned(),
             refractory: 0,
             open: default_open(),
             close: default_close(),
@@ -285,9 +288,6 @@ pub enum Calibration {
     Tail,
 }
 
-fn one() -> f64 {
-    1.0
-}
 fn default_open() -> Spanned<f64> {
     Spanned::new(0..0, 0.5)
 }

@@ -68,7 +68,8 @@ pub enum SourceKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CsvTime {
-    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (or with `T`), local time in `time-zone`.
+    /// RFC 3339 (`2024-05-06T08:00:07+02:00`, `...Z`), or without an offset
+    /// (`YYYY-MM-DD HH:MM:SS[.ffffff]`, with a space or `T`): local time in `time-zone`.
     #[default]
     Iso,
     /// An integer in `time-unit` since the Unix epoch.
@@ -133,7 +134,9 @@ pub struct SourceConfig {
     /// Unit of integer time columns (Timestamp columns carry their own unit).
     #[serde(default)]
     pub time_unit: TimeUnit,
-    /// Time zone for timestamps without one: `UTC` or a fixed offset such as `+02:00`.
+    /// Time zone for timestamps without one: `UTC`, a fixed offset such as `+02:00`, or an
+    /// IANA name such as `Europe/Berlin` (daylight saving followed). Timestamps that carry an
+    /// offset (RFC 3339 `Z`, `+02:00`) keep it.
     #[serde(default = "default_tz")]
     #[schemars(with = "String")]
     pub time_zone: Spanned<String>,
@@ -253,6 +256,23 @@ pub struct CleanConfig {
     /// Gap filling.
     #[serde(default)]
     pub fill: FillConfig,
+    /// Earliest event time accepted (`YYYY-MM-DD` or RFC 3339, UTC unless it has an offset);
+    /// a reading before it is rejected (a Kafka message holding one goes to the dead-letter
+    /// topic), so a broken clock cannot move the watermark.
+    #[serde(default = "default_min_time")]
+    #[schemars(with = "String")]
+    pub min_time: Spanned<String>,
+    /// First event time no longer accepted (exclusive bound, like `min-time`).
+    #[serde(default = "default_max_time")]
+    #[schemars(with = "String")]
+    pub max_time: Spanned<String>,
+}
+
+fn default_min_time() -> Spanned<String> {
+    Spanned::new(0..0, "1970-01-01".to_string())
+}
+fn default_max_time() -> Spanned<String> {
+    Spanned::new(0..0, "2200-01-01".to_string())
 }
 
 fn yes() -> bool {
@@ -268,6 +288,8 @@ impl Default for CleanConfig {
             class: Vec::new(),
             known_sensors_only: false,
             fill: FillConfig::default(),
+            min_time: default_min_time(),
+            max_time: default_max_time(),
         }
     }
 }

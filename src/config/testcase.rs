@@ -35,7 +35,8 @@ pub struct SeriesConfig {
     /// Sensor id.
     pub sensor: String,
     /// Time of the first reading, `YYYY-MM-DD HH:MM:SS` (UTC).
-    pub start: String,
+    #[schemars(with = "String")]
+    pub start: toml::Spanned<String>,
     /// Time between readings.
     pub every: Duration,
     /// The values, in order (NaN allowed as `nan`).
@@ -52,7 +53,8 @@ pub struct ExpectWindow {
     /// Sensor id.
     pub sensor: String,
     /// Window start, `YYYY-MM-DD HH:MM:SS` (UTC).
-    pub start: String,
+    #[schemars(with = "String")]
+    pub start: toml::Spanned<String>,
     /// Expected feature values (relative tolerance 1e-9), by column name.
     #[serde(default)]
     pub features: std::collections::BTreeMap<String, f64>,
@@ -74,7 +76,8 @@ pub struct ExpectAlert {
     pub state: String,
     /// End of the window that caused it, `YYYY-MM-DD HH:MM:SS` (UTC); any when absent.
     #[serde(default)]
-    pub window_end: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub window_end: Option<toml::Spanned<String>>,
     /// Expected severity; any when absent.
     #[serde(default)]
     pub severity: Option<String>,

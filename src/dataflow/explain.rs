@@ -161,8 +161,8 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         s,
         "               fuse: {:?} calibration; min(1, {} * ai + {} * rules){}; alert above {}; episodes open after {} window(s), resolve after {} at or below {}",
         c.fuse.calibration,
-        c.fuse.ai_weight,
-        c.fuse.rules_weight,
+        c.fuse.ai_weight.get_ref(),
+        c.fuse.rules_weight.get_ref(),
         if c.fuse.refractory > 0 {
             format!(
                 ", halved unless a new high in {} windows",

@@ -36,13 +36,7 @@ pub(super) fn worker_parts(
             ),
             Input::Csv(path) => {
                 let src = &pipeline.config.source;
-                match CsvPartition::open(
-                    path,
-                    &src.columns,
-                    &src.csv,
-                    pipeline.tz_offset_ms,
-                    batch_rows,
-                ) {
+                match CsvPartition::open(path, &src.columns, &src.csv, &pipeline.zone, batch_rows) {
                     Ok(p) => all.push(Box::new(p)),
                     Err(e) => all.push(failed(path.display().to_string(), e)),
                 }

@@ -8,7 +8,7 @@
 
 use super::operators::Msg;
 use super::{Metrics, Shared};
-use crate::batch::RejectRow;
+use crate::batch::{RejectKind, RejectRow};
 use crate::config::{KafkaSource, Pipeline};
 use crate::output::OutRecord;
 use crate::sink::kafka::Producer;
@@ -83,8 +83,9 @@ pub fn kafka_source_stage<'s>(
             src.columns.clone(),
             kafka.csv_fields.clone(),
             src.time_unit,
-            pipeline.tz_offset_ms,
-        );
+            pipeline.zone.clone(),
+        )
+        .with_time_range(pipeline.time_range.0, pipeline.time_range.1);
         let mut parts: Vec<Part> = mine
             .iter()
             .map(|&i| {
@@ -223,17 +224,19 @@ pub fn kafka_source_stage<'s>(
                         time: None,
                         value: None,
                         reason: format!("undecodable message: {reason}"),
+                        kind: RejectKind::Undecodable,
                     };
-                    Metrics::add(&shared.metrics.rejected, 1);
+                    Metrics::add(&shared.metrics.rows_in, 1);
+                    shared.metrics.count_rejects([&row]);
                     output
                         .session(&c.delayed(&at))
                         .give(Msg::Side(OutRecord::Reject(row)));
                     if let (Some(prod), Some(topic)) = (&producer, &dead_letters) {
+                        // A null payload stays null (not an empty one).
                         let payload = batch
                             .iter()
                             .find(|m| m.0 == *offset)
-                            .and_then(|m| m.2.clone())
-                            .unwrap_or_default();
+                            .and_then(|m| m.2.as_deref());
                         let (o, part) = (offset.to_string(), p.partition.to_string());
                         let headers = [
                             ("hyflow-error", reason.as_str()),
@@ -241,7 +244,7 @@ pub fn kafka_source_stage<'s>(
                             ("hyflow-partition", part.as_str()),
                             ("hyflow-offset", o.as_str()),
                         ];
-                        if let Err(e) = prod.send(topic, None, &payload, &headers) {
+                        if let Err(e) = prod.send(topic, None, payload, &headers) {
                             shared.fail(format!("dead-letter topic {topic}: {e}"));
                         }
                     }
@@ -251,7 +254,8 @@ pub fn kafka_source_stage<'s>(
                     .decoder
                     .decode_rows(&p.name, |i| offsets[i], &decoded.batch, floor);
                 Metrics::add(&shared.metrics.rows_in, decoded.batch.num_rows() as u64);
-                Metrics::add(&shared.metrics.rejected, d.rejects.len() as u64);
+                Metrics::add(&shared.metrics.accepted, d.accepted());
+                shared.metrics.count_rejects(d.rejects.iter().map(|r| &r.1));
                 Metrics::add(&shared.metrics.late, d.late.len() as u64);
                 Metrics::add(&shared.metrics.dropped, d.dropped);
                 output

@@ -50,10 +50,14 @@ pub struct Summary {
     pub files_in: usize,
     /// True for a live (Kafka) run.
     pub live: bool,
-    /// Input rows.
+    /// Input rows (a Kafka message that cannot be decoded counts as one).
     pub rows_in: u64,
+    /// Readings the sources handed to the windows (before duplicates were removed).
+    pub accepted: u64,
     /// Rejected rows (and skipped files).
     pub rejected: u64,
+    /// Rejected rows (and skipped files) by kind; kinds with none left out.
+    pub rejected_by: Vec<(crate::batch::RejectKind, u64)>,
     /// Dropped rows.
     pub dropped: u64,
     /// Late rows.
@@ -75,6 +79,60 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Rejected rows of one kind.
+    pub fn rejected_of(&self, kind: crate::batch::RejectKind) -> u64 {
+        self.rejected_by
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    }
+    /// Readings that went into windows: accepted by the sources, less the duplicates.
+    pub fn windowed(&self) -> u64 {
+        self.accepted
+            .saturating_sub(self.rejected_of(crate::batch::RejectKind::Duplicate))
+    }
+    /// Checks that every row in is accounted for: rows in = windowed + rejected (skipped files
+    /// aside: their rows were never read) + late + dropped. A mismatch is a bug in hyflow.
+    pub fn check_accounting(&self) -> Result<(), String> {
+        let rejected = self.rejected - self.rejected_of(crate::batch::RejectKind::FileSkipped);
+        let out = self.windowed() + rejected + self.late + self.dropped;
+        if out == self.rows_in {
+            return Ok(());
+        }
+        Err(format!(
+            "the run's counts do not add up: {} rows in, but {} windowed + {rejected} rejected + {} late + {} dropped = {out} (a bug in hyflow: please report it)",
+            self.rows_in,
+            self.windowed(),
+            self.late,
+            self.dropped
+        ))
+    }
+    /// Why a run that kept nothing from its input should not pass as a success (None when it
+    /// kept something, or read nothing).
+    pub fn kept_nothing(&self) -> Option<String> {
+        if self.rows_in == 0 || self.windows > 0 {
+            return None;
+        }
+        let rows_rejected = self.rejected - self.rejected_of(crate::batch::RejectKind::FileSkipped);
+        if rows_rejected == self.rows_in {
+            let (kind, n) = self
+                .rejected_by
+                .iter()
+                .copied()
+                .max_by_key(|(_, n)| *n)
+                .unwrap_or((crate::batch::RejectKind::Unreadable, 0));
+            return Some(format!(
+                "every one of the {} rows read was rejected (most as {:?}: {n}); see the rejects output for each row's reason",
+                self.rows_in,
+                kind.label()
+            ));
+        }
+        Some(format!(
+            "{} rows were read but no window was computed ({} rejected, {} late, {} dropped)",
+            self.rows_in, self.rejected, self.late, self.dropped
+        ))
+    }
     /// Input rows per second of wall time.
     pub fn rows_per_sec(&self) -> f64 {
         self.rows_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -176,7 +234,9 @@ impl Running {
             files_in: self.files_in,
             live: self.commit.is_some(),
             rows_in: Metrics::get(&m.rows_in),
+            accepted: Metrics::get(&m.accepted),
             rejected: Metrics::get(&m.rejected),
+            rejected_by: m.rejects_by_kind(),
             dropped: Metrics::get(&m.dropped),
             late: Metrics::get(&m.late),
             windows: Metrics::get(&m.windows),
@@ -239,16 +299,18 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
     let mut files = Vec::new();
     for p in &paths {
         let opened = match file_kind(src.kind, p) {
-            SourceKind::Csv => CsvPartition::open(
+            SourceKind::Csv => {
+                CsvPartition::open(p, &src.columns, &src.csv, &pipeline.zone, src.batch_rows)
+                    .map(|_| Input::Csv(p.clone()))
+            }
+            _ => ParquetFile::open(
                 p,
                 &src.columns,
-                &src.csv,
-                pipeline.tz_offset_ms,
-                src.batch_rows,
+                src.time_unit,
+                &pipeline.zone,
+                pipeline.time_range,
             )
-            .map(|_| Input::Csv(p.clone())),
-            _ => ParquetFile::open(p, &src.columns, src.time_unit, pipeline.tz_offset_ms)
-                .map(|f| Input::Parquet(Arc::new(f))),
+            .map(|f| Input::Parquet(Arc::new(f))),
         };
         match opened {
             Ok(input) => files.push(input),
@@ -277,6 +339,11 @@ pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunE
         files_in,
         total_rows,
     )
+}
+
+/// The most worker threads a run on `cores` cores may have: 4 per core, at least 16.
+pub fn max_workers(cores: usize) -> usize {
+    (cores * 4).max(16)
 }
 
 /// Opens the sinks and starts the workers.
@@ -316,6 +383,13 @@ fn launch(
         }
     }
     let workers = opts.workers.max(1);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if workers > max_workers(cores) {
+        return Err(RunError::Failed(format!(
+            "-w {workers}: this machine has {cores} core(s), and a run takes at most {} worker threads (4 per core, at least 16); each worker keeps its own buffers and state, so more only costs memory",
+            max_workers(cores)
+        )));
+    }
     if let Some(n) = pipeline
         .config
         .compute
@@ -398,7 +472,7 @@ fn launch(
                 ),
             }
             .probe_with(&progress);
-            let windows = operators::window_stage(msgs, p.clone());
+            let windows = operators::window_stage(msgs, p.clone(), s.clone());
             let feats = features::features_stage(windows, p.clone(), s.clone());
             let scored = score::score_stage(feats, p.clone(), s.clone());
             operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);

@@ -3,7 +3,7 @@
 //! exchange(worker 0) → sink.
 
 use super::{Metrics, Shared};
-use crate::batch::{ReadingBatch, RejectRow};
+use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::config::{OnBadFile, Pipeline};
 use crate::output::OutRecord;
@@ -169,7 +169,8 @@ pub fn source_stage<'s>(
                     let at = st.bound();
                     let d = st.decoder.decode(&name, first_row, &rb, st.floor);
                     Metrics::add(&shared.metrics.rows_in, rb.num_rows() as u64);
-                    Metrics::add(&shared.metrics.rejected, d.rejects.len() as u64);
+                    Metrics::add(&shared.metrics.accepted, d.accepted());
+                    shared.metrics.count_rejects(d.rejects.iter().map(|r| &r.1));
                     Metrics::add(&shared.metrics.late, d.late.len() as u64);
                     Metrics::add(&shared.metrics.dropped, d.dropped);
                     let t = c.delayed(&at);
@@ -196,8 +197,9 @@ pub fn source_stage<'s>(
                             time: None,
                             value: None,
                             reason: format!("file skipped: {e}"),
+                            kind: RejectKind::FileSkipped,
                         };
-                        Metrics::add(&shared.metrics.rejected, 1);
+                        shared.metrics.count_rejects([&row]);
                         output.session(&t).give(Msg::Side(OutRecord::Reject(row)));
                         states.pop();
                     } else {
@@ -231,6 +233,7 @@ pub fn source_stage<'s>(
 pub fn window_stage<'s>(
     stream: StreamVec<'s, i64, Msg>,
     pipeline: Arc<Pipeline>,
+    shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Stage> {
     let exchange = Exchange::new(|m: &Msg| match m {
         Msg::Readings(b) => u64::from(b.dest),
@@ -276,6 +279,7 @@ pub fn window_stage<'s>(
                     .unwrap_or(i64::MAX);
                 let mut rejects = Vec::new();
                 let closed = state.close(upto, &mut rejects);
+                shared.metrics.count_rejects(rejects.iter().map(|r| &r.1));
                 for (end, batch) in closed {
                     let t = h.delayed(&end);
                     let mut session = output.session(&t);

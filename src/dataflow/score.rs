@@ -73,7 +73,7 @@ pub fn score_stage<'s>(
             let engine = match DetectEngine::for_device(
                 c.device.get_ref(),
                 &pipeline.detectors,
-                pipeline.tz_offset_ms,
+                pipeline.zone.clone(),
                 c.cross_check,
             ) {
                 Ok(mut e) => {
@@ -98,7 +98,7 @@ pub fn score_stage<'s>(
                     cfg.detect.warmup,
                     cfg.fuse.clone(),
                     pipeline.window.slide,
-                    pipeline.tz_offset_ms,
+                    pipeline.zone.clone(),
                 ),
                 assets: AssetScorer::new(
                     &pipeline.detectors,

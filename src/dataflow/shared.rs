@@ -2,6 +2,7 @@
 //! output files, the engines' reports, the stop flag and, for live runs, the positions and
 //! durable frontier that offsets are committed by.
 
+use crate::batch::{RejectKind, RejectRow};
 use crate::compute::cost::EngineReport;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -11,10 +12,14 @@ use std::time::Duration;
 /// Counters of a run, readable while it runs.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Input rows read.
+    /// Input rows read (a Kafka message that cannot be decoded counts as one).
     pub rows_in: AtomicU64,
+    /// Readings the sources handed to the windows (duplicates among them are rejected there).
+    pub accepted: AtomicU64,
     /// Rows (or files) rejected.
     pub rejected: AtomicU64,
+    /// Rejected rows by [`RejectKind`], in the order of [`RejectKind::ALL`].
+    pub rejected_by: [AtomicU64; RejectKind::ALL.len()],
     /// Rows dropped by the non-finite policy.
     pub dropped: AtomicU64,
     /// Late rows.
@@ -31,6 +36,26 @@ impl Metrics {
     }
     pub(super) fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+    /// Counts rejected rows, in total and by kind.
+    pub(crate) fn count_rejects<'a>(&self, rows: impl IntoIterator<Item = &'a RejectRow>) {
+        for r in rows {
+            Self::add(&self.rejected, 1);
+            let k = RejectKind::ALL
+                .iter()
+                .position(|k| *k == r.kind)
+                .unwrap_or_default();
+            Self::add(&self.rejected_by[k], 1);
+        }
+    }
+    /// Rejected rows by kind, the kinds with none left out.
+    pub fn rejects_by_kind(&self) -> Vec<(RejectKind, u64)> {
+        RejectKind::ALL
+            .iter()
+            .zip(&self.rejected_by)
+            .map(|(k, c)| (*k, Self::get(c)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 }
 

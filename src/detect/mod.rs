@@ -181,7 +181,7 @@ pub struct Scorer {
     warmup: u32,
     fuse: FuseConfig,
     slide_ms: i64,
-    tz_offset_ms: i64,
+    zone: crate::timefmt::Zone,
     spectral: Vec<Option<SpectralResidual>>,
     state: Vec<Sensor>,
     scratch: Vec<f64>,
@@ -189,14 +189,14 @@ pub struct Scorer {
 
 impl Scorer {
     /// A scorer for a pipeline's detectors, rules and fusion settings; `slide_ms` is the
-    /// window slide (for dropouts), `tz_offset_ms` turns UTC into local time (for seasons).
+    /// window slide (for dropouts), `zone` turns UTC into local time (for seasons).
     pub fn new(
         detectors: Vec<DetectorSpec>,
         rules: Vec<CompiledRule>,
         warmup: u32,
         fuse: FuseConfig,
         slide_ms: i64,
-        tz_offset_ms: i64,
+        zone: crate::timefmt::Zone,
     ) -> Self {
         let spectral = detectors
             .iter()
@@ -210,7 +210,7 @@ impl Scorer {
             warmup,
             fuse,
             slide_ms,
-            tz_offset_ms,
+            zone,
             spectral,
             state: Vec::new(),
             scratch: Vec::new(),
@@ -274,7 +274,7 @@ impl Scorer {
                     meta,
                     row,
                     self.slide_ms,
-                    self.tz_offset_ms,
+                    &self.zone,
                 ),
             };
             let cal = if self.fuse.calibration == Calibration::Tail && d.statistical() {
@@ -307,8 +307,9 @@ impl Scorer {
                 out.rule = out.rule.max(r.severity.weight());
             }
         }
-        let fused =
-            (self.fuse.ai_weight * out.ai + self.fuse.rules_weight * out.rule).clamp(0.0, 1.0);
+        let fused = (self.fuse.ai_weight.get_ref() * out.ai
+            + self.fuse.rules_weight.get_ref() * out.rule)
+            .clamp(0.0, 1.0);
         out.fused = fused;
         let k = self.fuse.refractory as usize;
         if k > 0 {
@@ -345,7 +346,7 @@ fn raw_score(
     meta: WindowMeta,
     row: &[f64],
     slide_ms: i64,
-    tz_offset_ms: i64,
+    zone: &crate::timefmt::Zone,
 ) -> (Option<usize>, f64) {
     match state {
         State::Ewma(e) => pick(
@@ -357,7 +358,7 @@ fn raw_score(
             each(d, row, l).map(|(x, l)| l.score_and_update(x, d.alpha, d.spread_alpha)),
         ),
         State::Seasonal(s) => {
-            let b = baseline::bucket(d.season, meta.start + tz_offset_ms);
+            let b = baseline::bucket(d.season, zone.utc_to_local(meta.start));
             let nb = baseline::buckets(d.season);
             pick(
                 d,

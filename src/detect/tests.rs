@@ -4,7 +4,14 @@ use super::*;
 use crate::config::{Calibration, FuseConfig};
 
 fn scorer(detectors: Vec<DetectorSpec>, warmup: u32, fuse: FuseConfig) -> Scorer {
-    Scorer::new(detectors, Vec::new(), warmup, fuse, 1000, 0)
+    Scorer::new(
+        detectors,
+        Vec::new(),
+        warmup,
+        fuse,
+        1000,
+        crate::timefmt::Zone::UTC,
+    )
 }
 
 fn meta(i: i64) -> WindowMeta {
@@ -147,7 +154,7 @@ fn seasonal_z_uses_local_time() {
         0,
         FuseConfig::default(),
         3_600_000,
-        5 * 3_600_000,
+        crate::timefmt::Zone::Fixed(5 * 3_600_000),
     );
     let hour = |h: i64| WindowMeta {
         start: h * 3_600_000,

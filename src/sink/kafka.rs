@@ -78,7 +78,7 @@ impl Producer {
         &self,
         topic: &str,
         key: Option<&str>,
-        payload: &[u8],
+        payload: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Result<(), String> {
         let mut h = OwnedHeaders::new();
@@ -88,7 +88,10 @@ impl Producer {
                 value: Some(v.as_bytes()),
             });
         }
-        let mut record = BaseRecord::to(topic).payload(payload).headers(h);
+        let mut record = BaseRecord::to(topic).headers(h);
+        if let Some(p) = payload {
+            record = record.payload(p);
+        }
         if let Some(k) = key {
             record = record.key(k);
         }
@@ -235,7 +238,7 @@ impl Sink for KafkaSink {
                 .map(str::to_string);
             let payload = Value::Object(o).to_string();
             self.producer
-                .send(&self.topic, key.as_deref(), payload.as_bytes(), &[])
+                .send(&self.topic, key.as_deref(), Some(payload.as_bytes()), &[])
                 .map_err(|e| SinkError::Kafka {
                     topic: self.topic.clone(),
                     message: e,

@@ -26,12 +26,19 @@ pub fn sensor_strings(col: &ArrayRef) -> Vec<Option<String>> {
             .iter()
             .map(|s| s.map(str::to_string))
             .collect(),
-        DataType::Dictionary(k, _) if **k == DataType::Int32 => {
-            let d = col.as_dictionary::<Int32Type>();
-            let v = d.values().as_string::<i32>();
-            d.keys()
-                .iter()
-                .map(|k| k.map(|k| v.value(k as usize).to_string()))
+        DataType::Dictionary(_, _) => {
+            let d = col.as_any_dictionary();
+            let values = sensor_strings(d.values());
+            d.normalized_keys()
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    if col.is_valid(i) {
+                        values.get(k).cloned().flatten()
+                    } else {
+                        None
+                    }
+                })
                 .collect()
         }
         _ => arrow_cast_int(col)
@@ -39,6 +46,28 @@ pub fn sensor_strings(col: &ArrayRef) -> Vec<Option<String>> {
             .map(|v| v.map(|x| x.to_string()))
             .collect(),
     }
+}
+
+/// Calls `put(row, text)` for every non-null row of a string column (Utf8, LargeUtf8,
+/// Utf8View); false when the column holds no strings.
+pub(super) fn each_str(col: &dyn Array, mut put: impl FnMut(usize, &str)) -> bool {
+    macro_rules! rows {
+        ($s:expr) => {{
+            let s = $s;
+            for i in 0..s.len() {
+                if s.is_valid(i) {
+                    put(i, s.value(i));
+                }
+            }
+        }};
+    }
+    match col.data_type() {
+        DataType::Utf8 => rows!(col.as_string::<i32>()),
+        DataType::LargeUtf8 => rows!(col.as_string::<i64>()),
+        DataType::Utf8View => rows!(col.as_string_view()),
+        _ => return false,
+    }
+    true
 }
 
 /// Event times in ms read in place: an int64 column in ms (or a UTC ms timestamp) without nulls.
@@ -115,12 +144,12 @@ pub fn arrow_cast_f64(col: &ArrayRef) -> Vec<Option<f64>> {
 }
 
 /// A time column as ms since the epoch (integers in `unit`; naive timestamps shifted by
-/// `tz_offset_ms`).
-pub fn time_ms(col: &ArrayRef, unit: TimeUnit, tz_offset_ms: i64) -> Vec<Option<i64>> {
+/// `zone`; None where that is out of range).
+pub fn time_ms(col: &ArrayRef, unit: TimeUnit, zone: &crate::timefmt::Zone) -> Vec<Option<i64>> {
     match col.data_type() {
         DataType::Timestamp(u, tz) => {
             let unit = unit_of(*u);
-            let shift = if tz.is_none() { tz_offset_ms } else { 0 };
+            let naive = tz.is_none();
             let raw = match u {
                 ArrowUnit::Second => col
                     .as_primitive::<TimestampSecondType>()
@@ -140,7 +169,14 @@ pub fn time_ms(col: &ArrayRef, unit: TimeUnit, tz_offset_ms: i64) -> Vec<Option<
                     .collect(),
             };
             raw.into_iter()
-                .map(|v| v.map(|x| to_ms(x, unit) - shift))
+                .map(|v| {
+                    let ms = to_ms(v?, unit);
+                    if naive {
+                        zone.local_to_utc(ms)
+                    } else {
+                        Some(ms)
+                    }
+                })
                 .collect()
         }
         _ => arrow_cast_int(col)

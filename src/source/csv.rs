@@ -26,7 +26,7 @@ pub struct CsvPartition {
     quality: Option<usize>,
     file_sensor: String,
     iso: bool,
-    tz_offset_ms: i64,
+    zone: crate::timefmt::Zone,
     batch_rows: usize,
     rows: u64,
     schema: Arc<Schema>,
@@ -44,7 +44,7 @@ impl CsvPartition {
         path: &Path,
         columns: &ColumnMapping,
         csv: &CsvOptions,
-        tz_offset_ms: i64,
+        zone: &crate::timefmt::Zone,
         batch_rows: usize,
     ) -> Result<Self, SourceError> {
         let name = path.display().to_string();
@@ -124,7 +124,7 @@ impl CsvPartition {
             quality,
             file_sensor,
             iso,
-            tz_offset_ms,
+            zone: zone.clone(),
             batch_rows: batch_rows.max(1),
             rows: 0,
             schema: Arc::new(Schema::new(fields)),
@@ -167,7 +167,7 @@ impl Partition for CsvPartition {
             });
             times.push(get(self.time).and_then(|t| {
                 if self.iso {
-                    crate::timefmt::parse_timestamp(t).map(|ms| ms - self.tz_offset_ms)
+                    self.zone.parse_text(t)
                 } else {
                     t.parse::<i64>().ok()
                 }

@@ -3,13 +3,11 @@
 //! watermark.
 
 use super::columns::*;
-use crate::batch::{LateRow, ReadingBatch, RejectRow, sensor_hash};
+use crate::batch::{LateRow, ReadingBatch, RejectKind, RejectRow, sensor_hash};
 use crate::clean::{Verdict, Watermark, check_value};
 use crate::config::Pipeline;
 use arrow_array::cast::AsArray;
-use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -45,6 +43,13 @@ pub struct Decoded {
     pub late: Vec<(i64, LateRow)>,
     /// Rows dropped by policy.
     pub dropped: u64,
+}
+
+impl Decoded {
+    /// Readings handed on to the windows.
+    pub fn accepted(&self) -> u64 {
+        self.batches.iter().map(|b| b.len() as u64).sum()
+    }
 }
 
 impl Decoder {
@@ -96,60 +101,30 @@ impl Decoder {
         i
     }
 
-    /// Sensor dictionary ids of each row (u32::MAX for null).
+    /// Sensor dictionary ids of each row (u32::MAX for null): strings, Arrow dictionaries of
+    /// strings with any key type, or integers (as their decimal text).
     fn sensor_ids(&mut self, col: &ArrayRef) -> Vec<u32> {
         let n = col.len();
         let mut ids = vec![u32::MAX; n];
-        match col.data_type() {
-            DataType::Dictionary(k, _) if **k == DataType::Int32 => {
-                let dict = col.as_dictionary::<Int32Type>();
-                let values = dict.values();
-                let strs = values.as_string::<i32>();
-                let map: Vec<u32> = (0..strs.len())
-                    .map(|i| {
-                        if strs.is_null(i) {
-                            u32::MAX
-                        } else {
-                            self.intern(strs.value(i))
-                        }
-                    })
-                    .collect();
-                for (i, id) in ids.iter_mut().enumerate() {
-                    if dict.is_valid(i) {
-                        *id = map[dict.keys().value(i) as usize];
-                    }
+        if let Some(dict) = col.as_any_dictionary_opt() {
+            // Each distinct id is interned once per batch.
+            let values = dict.values();
+            let map = self.sensor_ids(values);
+            for (i, k) in dict.normalized_keys().into_iter().enumerate() {
+                if col.is_valid(i) {
+                    ids[i] = map.get(k).copied().unwrap_or(u32::MAX);
                 }
             }
-            DataType::Utf8 => {
-                let s = col.as_string::<i32>();
-                for (i, id) in ids.iter_mut().enumerate() {
-                    if s.is_valid(i) {
-                        *id = self.intern(s.value(i));
-                    }
-                }
-            }
-            DataType::LargeUtf8 => {
-                let s = col.as_string::<i64>();
-                for (i, id) in ids.iter_mut().enumerate() {
-                    if s.is_valid(i) {
-                        *id = self.intern(s.value(i));
-                    }
-                }
-            }
-            DataType::Utf8View => {
-                let s = col.as_string_view();
-                for (i, id) in ids.iter_mut().enumerate() {
-                    if s.is_valid(i) {
-                        *id = self.intern(s.value(i));
-                    }
-                }
-            }
-            _ => {
-                let c = arrow_cast_int(col);
-                for (i, id) in ids.iter_mut().enumerate() {
-                    if let Some(v) = c[i] {
-                        *id = self.intern(&v.to_string());
-                    }
+            return ids;
+        }
+        if each_str(col.as_ref(), |i, s| ids[i] = self.intern(s)) {
+            return ids;
+        }
+        {
+            let c = arrow_cast_int(col);
+            for (i, id) in ids.iter_mut().enumerate() {
+                if let Some(v) = c[i] {
+                    *id = self.intern(&v.to_string());
                 }
             }
         }
@@ -189,7 +164,7 @@ impl Decoder {
         // path converts to Options first.
         let tfast = fast_ms(batch.column(1), cfg.source.time_unit);
         let tslow = if tfast.is_none() {
-            time_ms(batch.column(1), cfg.source.time_unit, p.tz_offset_ms)
+            time_ms(batch.column(1), cfg.source.time_unit, &p.zone)
         } else {
             Vec::new()
         };
@@ -220,6 +195,7 @@ impl Decoder {
                       sensor: Option<String>,
                       time: Option<i64>,
                       value: Option<f64>,
+                      kind: RejectKind,
                       reason: String| RejectRow {
             source: source.to_string(),
             row: Some(row_of(row)),
@@ -227,11 +203,35 @@ impl Decoder {
             time,
             value,
             reason,
+            kind,
         };
+        let (lo, hi) = p.time_range;
         for i in 0..n {
             let id = ids[i];
             let name = || (id != u32::MAX).then(|| self.names[id as usize].to_string());
             let (time, value) = (time_at(i), value_at(i));
+            // A time outside the accepted range neither moves the watermark nor reaches a
+            // window (whose arithmetic it could overflow).
+            if let Some(t) = time
+                && !(lo..hi).contains(&t)
+            {
+                out.rejects.push((
+                    self.watermark.get().max(floor),
+                    reject(
+                        i,
+                        name(),
+                        time,
+                        value,
+                        RejectKind::TimeOutOfRange,
+                        format!(
+                            "time {t} ms is outside the accepted range {} .. {} ([clean] min-time, max-time)",
+                            cfg.clean.min_time.get_ref(),
+                            cfg.clean.max_time.get_ref()
+                        ),
+                    ),
+                ));
+                continue;
+            }
             let (Some(t), Some(raw)) = (time, value) else {
                 let what = if id == u32::MAX {
                     "sensor id"
@@ -250,6 +250,7 @@ impl Decoder {
                         name(),
                         time,
                         value,
+                        RejectKind::Unreadable,
                         format!("{what} is null or unreadable"),
                     ),
                 ));
@@ -259,7 +260,14 @@ impl Decoder {
                 self.watermark.observe(t);
                 out.rejects.push((
                     self.watermark.get().max(floor),
-                    reject(i, None, Some(t), Some(raw), "sensor id is null".into()),
+                    reject(
+                        i,
+                        None,
+                        Some(t),
+                        Some(raw),
+                        RejectKind::Unreadable,
+                        "sensor id is null".into(),
+                    ),
                 ));
                 continue;
             }
@@ -273,6 +281,7 @@ impl Decoder {
                         name(),
                         Some(t),
                         Some(raw),
+                        RejectKind::UnknownSensor,
                         "unknown sensor: no [[clean.class]] matches its id".into(),
                     ),
                 ));
@@ -309,11 +318,11 @@ impl Decoder {
                         per_dest[info.dest as usize].push(id, t, v);
                     }
                 }
-                Verdict::Reject(reason) => {
+                Verdict::Reject(kind, reason) => {
                     self.watermark.observe(t);
                     out.rejects.push((
                         self.watermark.get().max(floor),
-                        reject(i, name(), Some(t), Some(raw), reason),
+                        reject(i, name(), Some(t), Some(raw), kind, reason),
                     ));
                 }
                 Verdict::Drop => {

@@ -44,10 +44,13 @@ pub struct MessageDecoder {
     columns: ColumnMapping,
     csv_fields: Vec<String>,
     time_unit: TimeUnit,
-    tz_offset_ms: i64,
+    zone: crate::timefmt::Zone,
     /// A reading more than this ahead of its message's Kafka timestamp is refused (a clock
     /// years off would otherwise push the watermark past everything to come).
     max_ahead_ms: i64,
+    /// Accepted event times (`[clean] min-time` .. `max-time`): a message holding a reading
+    /// outside them is refused whole (to the dead-letter topic), like any undecodable one.
+    time_range: (i64, i64),
 }
 
 /// Event time more than this ahead of the Kafka timestamp is an error.
@@ -71,13 +74,13 @@ struct Reading {
 
 impl MessageDecoder {
     /// A decoder for `format` with the source's column names, CSV field order (None: sensor,
-    /// time, value), integer time unit and time zone offset.
+    /// time, value), integer time unit and time zone.
     pub fn new(
         format: MessageFormat,
         columns: ColumnMapping,
         csv_fields: Option<Vec<String>>,
         time_unit: TimeUnit,
-        tz_offset_ms: i64,
+        zone: crate::timefmt::Zone,
     ) -> Self {
         let csv_fields = csv_fields.unwrap_or_else(|| {
             vec![
@@ -91,9 +94,16 @@ impl MessageDecoder {
             columns,
             csv_fields,
             time_unit,
-            tz_offset_ms,
+            zone,
             max_ahead_ms: MAX_AHEAD_MS,
+            time_range: (0, 7_258_118_400_000),
         }
+    }
+
+    /// Accepts event times in `[lo, hi)` only (default: 1970-01-01 to 2200-01-01).
+    pub fn with_time_range(mut self, lo: i64, hi: i64) -> Self {
+        self.time_range = (lo, hi);
+        self
     }
 
     /// Decodes messages in offset order.
@@ -165,10 +175,20 @@ impl MessageDecoder {
                 {
                     return Err(format!(
                         "reading {i}: time {t} is {} s ahead of the message's Kafka timestamp {ts} (at most {} s allowed)",
-                        (t - ts) / 1000,
+                        t.saturating_sub(ts) / 1000,
                         self.max_ahead_ms / 1000
                     ));
                 }
+            }
+        }
+        let (lo, hi) = self.time_range;
+        for (i, r) in readings.iter().enumerate() {
+            if let Some(t) = r.time
+                && !(lo..hi).contains(&t)
+            {
+                return Err(format!(
+                    "reading {i}: time {t} ms is outside the accepted range {lo} .. {hi} ms ([clean] min-time, max-time)"
+                ));
             }
         }
         Ok(readings)
@@ -293,7 +313,7 @@ impl MessageDecoder {
                     .ok_or_else(|| format!("Arrow IPC stream has no column {name:?}"))
             };
             let sensors = sensor_strings(&col(&c.sensor)?);
-            let times = time_ms(&col(&c.time)?, self.time_unit, self.tz_offset_ms);
+            let times = time_ms(&col(&c.time)?, self.time_unit, &self.zone);
             let vcol = col(&c.value)?;
             if !vcol.data_type().is_numeric() {
                 return Err(format!(
@@ -320,8 +340,8 @@ impl MessageDecoder {
 
     /// A text timestamp (`YYYY-MM-DD HH:MM:SS[.fff]`, local in the source's zone) as UTC ms.
     fn text_time(&self, s: &str, field: &str) -> Result<i64, String> {
-        crate::timefmt::parse_timestamp(s)
-            .map(|t| t - self.tz_offset_ms)
+        self.zone
+            .parse_text(s)
             .ok_or_else(|| format!("{field:?} = {s:?} is not a time"))
     }
 }

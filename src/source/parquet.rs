@@ -3,8 +3,10 @@
 //! workers can decode one file. Each partition's watermark is seeded with the largest event
 //! time of the row groups before it (from the statistics): exactly what a single reader would
 //! have seen, so late decisions do not depend on how partitions are spread over workers.
-//! Only the mapped columns are decoded, a batch at a time; the sensor column is read as an
-//! Arrow dictionary so each distinct id is interned once per batch, not once per row.
+//! Columns are found by name (never by position) and only the mapped ones are decoded, a batch
+//! at a time, handed on as (sensor, time, value[, quality]) whatever their order in the file;
+//! a string sensor column is read as an Arrow dictionary so each distinct id is interned once
+//! per batch, not once per row.
 
 use super::{Partition, SourceError};
 use crate::config::{ColumnMapping, TimeUnit};
@@ -33,6 +35,9 @@ pub struct ParquetFile {
     path: PathBuf,
     meta: ArrowReaderMetadata,
     projection: Vec<usize>,
+    /// The decoded batch's columns come in file order; `order[k]` is where the k-th mapped
+    /// column (sensor, time, value[, quality]) is in it.
+    order: Vec<usize>,
     /// Per row group: (rows, smallest and largest event time in ms), when known.
     groups: Vec<(u64, Option<(i64, i64)>)>,
 }
@@ -51,12 +56,15 @@ pub struct ParquetPartition {
 }
 
 impl ParquetFile {
-    /// Opens `path` and checks that the mapped columns exist with usable types.
+    /// Opens `path` and checks that the mapped columns exist with usable types. Row-group
+    /// time statistics outside `range` (the accepted event times) are ignored: the rows behind
+    /// them are rejected, so they must not seed a watermark.
     pub fn open(
         path: &Path,
         columns: &ColumnMapping,
         unit: TimeUnit,
-        tz_offset_ms: i64,
+        zone: &crate::timefmt::Zone,
+        range: (i64, i64),
     ) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(|e| open_err(path, e.to_string()))?;
         let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
@@ -99,17 +107,29 @@ impl ParquetFile {
                 time_field = Some(field.clone());
             }
         }
+        let mut sorted = projection.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let order = projection
+            .iter()
+            .map(|i| sorted.binary_search(i).unwrap_or_default())
+            .collect();
         // Read string sensor ids as a dictionary.
         let hinted: Vec<Field> = file_schema
             .fields()
             .iter()
             .map(|f| {
+                let value = match f.data_type() {
+                    DataType::Utf8 => Some(DataType::Utf8),
+                    DataType::LargeUtf8 => Some(DataType::LargeUtf8),
+                    _ => None,
+                };
                 if f.name() == &columns.sensor
-                    && matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8)
+                    && let Some(value) = value
                 {
                     Field::new(
                         f.name(),
-                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(value)),
                         f.is_nullable(),
                     )
                 } else {
@@ -134,12 +154,17 @@ impl ParquetFile {
             .columns()
             .iter()
             .position(|c| c.path().parts() == [columns.time.as_str()]);
-        let (unit, shift) = match time_field.as_ref().map(|f| f.data_type()) {
-            Some(DataType::Timestamp(u, tz)) => (
-                super::unit_of(*u),
-                if tz.is_none() { tz_offset_ms } else { 0 },
-            ),
-            _ => (unit, 0),
+        let (unit, naive) = match time_field.as_ref().map(|f| f.data_type()) {
+            Some(DataType::Timestamp(u, tz)) => (super::unit_of(*u), tz.is_none()),
+            _ => (unit, false),
+        };
+        let utc = |raw: i64| {
+            let ms = super::to_ms(raw, unit);
+            if naive {
+                zone.local_to_utc(ms)
+            } else {
+                Some(ms)
+            }
         };
         let groups = pq
             .row_groups()
@@ -154,12 +179,9 @@ impl ParquetFile {
                         }
                         _ => None,
                     });
-                let ms = stats.map(|(lo, hi)| {
-                    (
-                        super::to_ms(lo, unit) - shift,
-                        super::to_ms(hi, unit) - shift,
-                    )
-                });
+                let ms = stats
+                    .and_then(|(lo, hi)| Some((utc(lo)?, utc(hi)?)))
+                    .filter(|(lo, hi)| *lo >= range.0 && *hi < range.1);
                 (rg.num_rows().max(0) as u64, ms)
             })
             .collect();
@@ -167,6 +189,7 @@ impl ParquetFile {
             path: path.to_path_buf(),
             meta,
             projection,
+            order,
             groups,
         })
     }
@@ -299,7 +322,12 @@ impl Partition for ParquetPartition {
             }
         }
         let first = self.rows;
-        match self.reader.as_mut()?.next()? {
+        match self
+            .reader
+            .as_mut()?
+            .next()?
+            .and_then(|b| b.project(&self.file.order))
+        {
             Ok(b) => {
                 self.rows += b.num_rows() as u64;
                 Some(Ok((first, b)))

@@ -83,6 +83,41 @@ pub fn write_columns(path: &Path, cols: Vec<(&str, arrow_array::ArrayRef)>) {
     w.close().expect("close");
 }
 
+/// As [`write_readings`], in row groups of `group` rows.
+pub fn write_readings_grouped(
+    path: &Path,
+    rows: &[(Option<&str>, Option<i64>, Option<f64>)],
+    group: usize,
+) {
+    use arrow_array::{Float64Array, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Utf8, true),
+        Field::new("ts", DataType::Int64, true),
+        Field::new("value", DataType::Float64, true),
+    ]));
+    let batch = arrow_array::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(rows.iter().map(|r| r.0).collect::<StringArray>()),
+            Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>()),
+            Arc::new(rows.iter().map(|r| r.2).collect::<Float64Array>()),
+        ],
+    )
+    .expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(group))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).expect("create"),
+        schema,
+        Some(props),
+    )
+    .expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}
+
 /// Writes a Parquet file with columns sensor_id (string), ts (int64), value (float64), all nullable.
 pub fn write_readings(path: &Path, rows: &[(Option<&str>, Option<i64>, Option<f64>)]) {
     use arrow_array::{Float64Array, Int64Array, StringArray};

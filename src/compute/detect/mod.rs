@@ -130,8 +130,8 @@ pub struct DetectEngine {
     cell_at: Vec<i32>,
     /// Cells per slot.
     block: usize,
-    /// Local time minus UTC, for the season buckets.
-    tz_offset_ms: i64,
+    /// The zone of the season buckets.
+    zone: crate::timefmt::Zone,
     /// The current cells, a block per slot.
     mirror: Vec<Cell>,
     /// Per slot: the device's cells are older than the mirror's.
@@ -163,7 +163,7 @@ impl DetectEngine {
     pub fn for_device(
         device: &str,
         detectors: &[DetectorSpec],
-        tz_offset_ms: i64,
+        zone: crate::timefmt::Zone,
         cross_check: f64,
     ) -> Result<Option<Self>, ComputeError> {
         let setting = Device::parse(device)
@@ -192,23 +192,17 @@ impl DetectEngine {
             Device::Emu(n) => (emulated_device(device, n)?, false),
             Device::AutoEmu => (emulated_device(device, 0)?, true),
         };
-        Ok(Some(Self::new(
-            ws,
-            Some(dev),
-            cheapest,
-            cross_check,
-            tz_offset_ms,
-        )))
+        Ok(Some(Self::new(ws, Some(dev), cheapest, cross_check, zone)))
     }
 
-    /// An engine over `device` (None: the CPU only); `tz_offset_ms` turns UTC into the local
+    /// An engine over `device` (None: the CPU only); `zone` turns UTC into the local
     /// time of the season buckets.
     pub fn new(
         watches: Vec<Watch>,
         device: Option<Box<dyn DetectDevice>>,
         cheapest: bool,
         cross_check: f64,
-        tz_offset_ms: i64,
+        zone: crate::timefmt::Zone,
     ) -> Self {
         let name = |s: &str| format!("{s} detectors");
         let dev_name = device.as_ref().map_or("none", |d| d.name()).to_string();
@@ -217,7 +211,7 @@ impl DetectEngine {
             params: watches.iter().flat_map(|w| w.params).collect(),
             cell_at: watches.iter().map(|w| w.at as i32).collect(),
             block: block(&watches),
-            tz_offset_ms,
+            zone,
             watches,
             mirror: Vec::new(),
             stale: Vec::new(),
@@ -268,7 +262,7 @@ impl DetectEngine {
                 inputs.x.push(row[w.feature]);
                 inputs
                     .bucket
-                    .push(w.bucket(start + self.tz_offset_ms) as i32);
+                    .push(w.bucket(self.zone.utc_to_local(start)) as i32);
             }
         }
         inputs

@@ -130,7 +130,13 @@ fn host_engine(
         fail,
         corrupt,
     };
-    DetectEngine::new(ws, Some(Box::new(dev)), cheapest, check, 7_200_000)
+    DetectEngine::new(
+        ws,
+        Some(Box::new(dev)),
+        cheapest,
+        check,
+        crate::timefmt::Zone::Fixed(7_200_000),
+    )
 }
 
 #[test]
@@ -201,15 +207,15 @@ fn routing_by_cost_mixes_both_sides_without_changing_a_score() {
 fn no_cell_detector_or_the_cpu_device_needs_no_engine() {
     let d = [DetectorSpec::new(Mahalanobis, vec![0, 1])];
     assert!(
-        DetectEngine::for_device("cuda:0", &d, 0, 0.0)
+        DetectEngine::for_device("cuda:0", &d, crate::timefmt::Zone::UTC, 0.0)
             .unwrap()
             .is_none()
     );
     let d = [DetectorSpec::new(EwmaZ, vec![0])];
     assert!(
-        DetectEngine::for_device("cpu", &d, 0, 0.0)
+        DetectEngine::for_device("cpu", &d, crate::timefmt::Zone::UTC, 0.0)
             .unwrap()
             .is_none()
     );
-    assert!(DetectEngine::for_device("tpu:0", &d, 0, 0.0).is_err());
+    assert!(DetectEngine::for_device("tpu:0", &d, crate::timefmt::Zone::UTC, 0.0).is_err());
 }

@@ -28,6 +28,21 @@ pub(super) fn detector_options(
         ok
     };
     let unit = |s: std::ops::Range<usize>| Spanned::new(s, ());
+    if let Some(v) = &d.alpha {
+        allowed(
+            c,
+            "alpha",
+            &unit(v.span()),
+            &[
+                EwmaZ,
+                LevelZ,
+                SeasonalZ,
+                Cusum,
+                Mahalanobis,
+                AssetMahalanobis,
+            ],
+        );
+    }
     if let Some(v) = &d.spread_alpha
         && allowed(
             c,

@@ -17,6 +17,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use toml::Spanned;
 
+/// The most windows one reading may belong to (window size / slide).
+pub const MAX_WINDOWS_PER_READING: i64 = 1000;
+
 /// A rule ready to evaluate.
 #[derive(Clone, Debug)]
 pub struct CompiledRule {
@@ -86,6 +89,43 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Turns every Kafka sink into a Parquet sink beside the pipeline's other file sinks (in
+    /// the directory that holds the first Parquet sink, else `out/<pipeline name>/`), named
+    /// as the sink: what `hyflow replay` does unless it is asked to write to Kafka. Returns
+    /// (sink name, new path) of each sink it changed.
+    pub fn redirect_kafka_sinks(&mut self) -> Vec<(String, String)> {
+        let sinks = &mut self.config.sink;
+        let base = sinks
+            .iter()
+            .find(|s| s.kind == SinkKind::Parquet)
+            .and_then(|s| {
+                std::path::Path::new(s.path.get_ref())
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+            })
+            .unwrap_or_else(|| PathBuf::from("out").join(&self.config.name));
+        let taken: HashSet<PathBuf> = sinks
+            .iter()
+            .filter(|s| s.kind != SinkKind::Kafka)
+            .map(|s| PathBuf::from(s.path.get_ref()))
+            .collect();
+        let mut changed = Vec::new();
+        for s in sinks.iter_mut().filter(|s| s.kind == SinkKind::Kafka) {
+            let mut path = base.join(s.name.get_ref());
+            if taken.contains(&path) {
+                path = base.join(format!("{}-kafka", s.name.get_ref()));
+            }
+            let path = path.display().to_string();
+            s.kind = SinkKind::Parquet;
+            s.kafka = None;
+            s.path = Spanned::new(0..0, path.clone());
+            changed.push((s.name.get_ref().clone(), path));
+        }
+        changed
+    }
+}
+
 /// A validated pipeline: the parsed file plus everything derived from it.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -103,8 +143,10 @@ pub struct Pipeline {
     pub detectors: Vec<DetectorSpec>,
     /// Sensor classes for range checks and unit scaling.
     pub classes: Classes,
-    /// Offset added to naive timestamps to make them UTC, in ms.
-    pub tz_offset_ms: i64,
+    /// The zone of naive timestamps (`[source] time-zone`).
+    pub zone: crate::timefmt::Zone,
+    /// Event times accepted: `[clean] min-time` (inclusive) to `max-time` (exclusive), ms.
+    pub time_range: (i64, i64),
 }
 
 struct Checker<'a> {
@@ -142,15 +184,15 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     } else if let Err(e) = glob::Pattern::new(src.path.get_ref()) {
         c.at(&src.path, format!("invalid glob: {e}"), None);
     }
-    let tz_offset_ms = match parse_tz(src.time_zone.get_ref()) {
-        Some(ms) => ms,
-        None => {
+    let zone = match crate::timefmt::Zone::parse(src.time_zone.get_ref()) {
+        Ok(z) => z,
+        Err(e) => {
             c.at(
                 &src.time_zone,
-                format!("unknown time zone {:?}", src.time_zone.get_ref()),
-                Some("use \"UTC\" or a fixed offset such as \"+02:00\""),
+                e,
+                Some("use \"UTC\", a fixed offset such as \"+02:00\", or an IANA name such as \"Europe/Berlin\""),
             );
-            0
+            crate::timefmt::Zone::UTC
         }
     };
     if src.batch_rows == 0 {
@@ -172,6 +214,15 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
                 continue;
             }
         };
+        for (key, bound) in [("min", class.min), ("max", class.max)] {
+            if bound.is_some_and(|b| !b.is_finite()) {
+                c.at(
+                    &class.pattern,
+                    format!("clean class {pat:?}: {key} must be a finite number"),
+                    Some("leave it out for no bound"),
+                );
+            }
+        }
         if let (Some(lo), Some(hi)) = (class.min, class.max)
             && lo > hi
         {
@@ -195,6 +246,33 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             scale: class.scale,
             offset: class.offset,
         });
+    }
+    let mut bound =
+        |s: &Spanned<String>, key: &str, default: i64| match crate::timefmt::parse_timestamp(
+            s.get_ref(),
+        ) {
+            Some(t) => t,
+            None => {
+                c.at(
+                    s,
+                    format!("clean {key} {:?} is not a date or time", s.get_ref()),
+                    Some(
+                        "write \"YYYY-MM-DD\" or an RFC 3339 time such as \"2024-05-06T08:00:00Z\"",
+                    ),
+                );
+                default
+            }
+        };
+    let time_range = (
+        bound(&config.clean.min_time, "min-time", 0),
+        bound(&config.clean.max_time, "max-time", 7_258_118_400_000),
+    );
+    if time_range.0 >= time_range.1 {
+        c.at(
+            &config.clean.max_time,
+            "clean max-time must be after min-time",
+            None,
+        );
     }
     let fill = &config.clean.fill;
     if fill.method != FillMethod::None
@@ -249,6 +327,24 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         }
     };
     let window = WindowSpec::new(size.max(1), slide.clamp(1, size.max(1)));
+    // Each reading is copied into every window that holds it: bound that, or one accepted
+    // setting (a day sliding by 1 ms) turns every reading into 86 million copies.
+    if size > 0 && slide > 0 && size / slide > MAX_WINDOWS_PER_READING {
+        let at = w.slide.as_ref().map_or(w.size.span(), |s| s.span());
+        c.errs.push(loc.span(
+            at,
+            format!(
+                "a {} window sliding by {} puts each reading into {} windows; at most {MAX_WINDOWS_PER_READING} are allowed",
+                w.size.get_ref(),
+                w.slide.as_ref().map_or_else(String::new, |s| s.get_ref().to_string()),
+                size / slide
+            ),
+            Some(format!(
+                "make slide at least {} (size / {MAX_WINDOWS_PER_READING})",
+                crate::config::Duration::from_ms((size + MAX_WINDOWS_PER_READING - 1) / MAX_WINDOWS_PER_READING)
+            )),
+        ));
+    }
 
     // [features]
     let mut fs = FeatureSet::default();
@@ -354,9 +450,11 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
                 Some("features = [\"mean\"]"),
             );
         }
-        let alpha = *d.alpha.get_ref();
-        if !(alpha > 0.0 && alpha <= 1.0) {
-            c.at(&d.alpha, format!("alpha {alpha} must be in (0, 1]"), None);
+        let alpha = d.alpha.as_ref().map_or(0.1, |a| *a.get_ref());
+        if let Some(a) = &d.alpha
+            && !(alpha > 0.0 && alpha <= 1.0)
+        {
+            c.at(a, format!("alpha {alpha} must be in (0, 1]"), None);
         }
         if !(d.z_alert > 0.0 && d.z_alert.is_finite()) {
             c.at(&d.kind, "detector z-alert must be positive", None);
@@ -444,6 +542,26 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             Some("close is the hysteresis level below which an open episode starts to resolve"),
         );
     }
+    for (key, s) in [
+        ("ai-weight", &f.ai_weight),
+        ("rules-weight", &f.rules_weight),
+    ] {
+        let w = *s.get_ref();
+        if !(w.is_finite() && w >= 0.0) {
+            c.at(
+                s,
+                format!("fuse {key} {w} must be a finite number >= 0"),
+                Some("a NaN or infinite weight makes every fused score NaN, and nothing can alert"),
+            );
+        }
+    }
+    if *f.ai_weight.get_ref() == 0.0 && *f.rules_weight.get_ref() == 0.0 {
+        c.at(
+            &f.ai_weight,
+            "fuse ai-weight and rules-weight are both 0: every fused score would be 0",
+            None,
+        );
+    }
     if f.min_windows == 0 || f.quiet_windows == 0 {
         c.top(
             "fuse min-windows and quiet-windows must be at least 1",
@@ -452,6 +570,12 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     }
 
     // [[sink]]
+    if config.sink.is_empty() {
+        c.top(
+            "the pipeline has no [[sink]]: a run would write nothing",
+            Some("add e.g. [[sink]] name = \"alerts\", kind = \"parquet\", output = \"alerts\", path = \"out/alerts\""),
+        );
+    }
     let mut sink_names = HashSet::new();
     let mut sink_paths = HashSet::new();
     for s in &config.sink {
@@ -520,18 +644,35 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
 
     // [[test]]
     for t in &config.test {
-        let when = |s: &str| crate::timefmt::parse_timestamp(s).is_none();
+        let mut date = |s: &Spanned<String>, what: &str| {
+            if crate::timefmt::parse_timestamp(s.get_ref()).is_none() {
+                c.at(
+                    s,
+                    format!(
+                        "test {:?}: {what} {:?} is not a date and time",
+                        t.name,
+                        s.get_ref()
+                    ),
+                    Some("write `YYYY-MM-DD HH:MM:SS` (UTC), or RFC 3339 with an offset"),
+                );
+            }
+        };
+        for s in &t.series {
+            date(&s.start, "series start");
+        }
+        for w in &t.expect_window {
+            date(&w.start, "expected window start");
+        }
+        for a in &t.expect_alert {
+            if let Some(e) = &a.window_end {
+                date(e, "alert window-end");
+            }
+        }
         let mut bad = Vec::new();
         if t.input.is_none() && t.series.is_empty() {
             bad.push("needs `input` or at least one `series`".to_string());
         }
         for s in &t.series {
-            if when(&s.start) {
-                bad.push(format!(
-                    "series start {:?} is not `YYYY-MM-DD HH:MM:SS`",
-                    s.start
-                ));
-            }
             if s.every.ms <= 0 || s.values.is_empty() {
                 bad.push(format!(
                     "series of {:?} needs a positive `every` and some values",
@@ -540,12 +681,6 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             }
         }
         for w in &t.expect_window {
-            if when(&w.start) {
-                bad.push(format!(
-                    "expected window start {:?} is not `YYYY-MM-DD HH:MM:SS`",
-                    w.start
-                ));
-            }
             for f in w.features.keys() {
                 if fs.index_of(f).is_none() {
                     bad.push(format!("expects feature {f:?}, which is not computed"));
@@ -557,12 +692,6 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
                 bad.push(format!(
                     "alert state {:?} is not open, update or resolved",
                     a.state
-                ));
-            }
-            if a.window_end.as_deref().is_some_and(when) {
-                bad.push(format!(
-                    "alert window-end {:?} is not `YYYY-MM-DD HH:MM:SS`",
-                    a.window_end
                 ));
             }
         }
@@ -583,29 +712,12 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         window,
         detectors,
         classes: Classes::new(rules),
-        tz_offset_ms,
+        zone,
+        time_range,
     })
 }
 
 fn loc_text_starts_with_triple(loc: &Locator, at: usize) -> bool {
     let t = &loc.text[at.min(loc.text.len())..];
     t.starts_with("\"\"\"") || t.starts_with("'''")
-}
-
-/// `UTC`, `Z` or a fixed offset `+HH:MM` / `-HH:MM`, as milliseconds to subtract from local time.
-fn parse_tz(tz: &str) -> Option<i64> {
-    if tz.eq_ignore_ascii_case("utc") || tz == "Z" {
-        return Some(0);
-    }
-    let (sign, rest) = match tz.as_bytes().first()? {
-        b'+' => (1, &tz[1..]),
-        b'-' => (-1, &tz[1..]),
-        _ => return None,
-    };
-    let (h, m) = rest.split_once(':')?;
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    if h > 14 || m > 59 {
-        return None;
-    }
-    Some(sign * (h * 3_600_000 + m * 60_000))
 }

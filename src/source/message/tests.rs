@@ -5,7 +5,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampMillisecondType};
 
 fn decoder(format: MessageFormat) -> MessageDecoder {
-    MessageDecoder::new(format, ColumnMapping::default(), None, TimeUnit::Ms, 0)
+    MessageDecoder::new(
+        format,
+        ColumnMapping::default(),
+        None,
+        TimeUnit::Ms,
+        crate::timefmt::Zone::UTC,
+    )
 }
 
 fn msg(offset: i64, payload: &[u8]) -> Message<'_> {
@@ -127,7 +133,7 @@ fn csv_lines_in_the_configured_order() {
         ColumnMapping::default(),
         Some(vec!["ts".into(), "sensor_id".into(), "value".into()]),
         TimeUnit::S,
-        0,
+        crate::timefmt::Zone::UTC,
     )
     .decode(&[
         msg(0, b"1700000000,m1,3.25\n"),
