@@ -9,7 +9,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The Parquet part files under `dir` (recursively, partition directories included), sorted.
+/// True for a partition directory (`date=2024-05-06`, `hour=08`).
+fn is_partition(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n.to_string_lossy().contains('='))
+}
+
+/// The Parquet part files under `dir` (recursively through partition directories), sorted.
 pub fn part_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     if dir.is_file() {
@@ -18,7 +24,9 @@ pub fn part_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
         if p.is_dir() {
-            out.extend(part_files(&p)?);
+            if is_partition(&p) {
+                out.extend(part_files(&p)?);
+            }
         } else if p.extension().is_some_and(|x| x == "parquet")
             && !p
                 .file_name()
@@ -48,7 +56,27 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
         }
         return Ok(batches);
     }
-    for f in part_files(path)? {
+    let parts = part_files(path)?;
+    if parts.is_empty() && path.is_dir() {
+        // A directory of outputs (out/manufacturing holds windows/, alerts/, ...): their rows
+        // have different columns, so name them instead of mixing them.
+        let mut outputs: Vec<String> = std::fs::read_dir(path)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && !is_partition(p))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+            .collect();
+        outputs.sort();
+        if !outputs.is_empty() {
+            anyhow::bail!(
+                "{} holds several outputs ({}): name one, e.g. {}",
+                path.display(),
+                outputs.join(", "),
+                path.join(&outputs[0]).display()
+            );
+        }
+    }
+    for f in parts {
         let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f)?)?;
         let schema = builder.schema().clone();
         let before = batches.len();

@@ -16,6 +16,7 @@ pub mod energy;
 pub mod eval;
 pub mod features;
 pub mod fixture;
+pub mod fuzzing;
 pub mod inspect;
 pub mod output;
 pub mod pipeline_test;

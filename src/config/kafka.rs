@@ -62,7 +62,9 @@ fn default_idle() -> Duration {
 #[serde(rename_all = "kebab-case")]
 pub enum MessageFormat {
     /// A JSON object per reading (`{"sensor_id": "m01-temp", "ts": 1709510400000, "value":
-    /// 61.2}`, field names from `[source.columns]`), or a JSON array of such objects.
+    /// 61.2}`, field names from `[source.columns]`), or a JSON array of such objects. The
+    /// sensor id is a string, or an integer read as its decimal text (`7` is sensor `"7"`; a
+    /// fractional number is refused); the time an integer in `time-unit` or RFC 3339 text.
     #[default]
     Json,
     /// One reading per message as a CSV line, fields as `csv-fields` says.
@@ -96,4 +98,69 @@ pub struct KafkaSink {
     /// librdkafka producer properties (the source's `properties` apply first).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+/// True for librdkafka properties that hold secrets (`*password*`, `*secret*`, `sasl.*`,
+/// `ssl.key*`): their values are never printed.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password")
+        || k.contains("secret")
+        || k.starts_with("sasl.")
+        || k.starts_with("ssl.key")
+}
+
+/// `text` with the value of every secret property in `properties` replaced by `[redacted]`:
+/// for any message that may quote configuration (librdkafka's errors quote the value they
+/// reject).
+pub fn redact(text: &str, properties: &BTreeMap<String, String>) -> String {
+    let mut secrets: Vec<&str> = properties
+        .iter()
+        .filter(|(k, v)| is_secret(k) && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+        .collect();
+    // Longest first, so a secret that contains another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(s, "[redacted]");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_redacted_and_others_kept() {
+        let props: BTreeMap<String, String> = [
+            ("ssl.key.password", "SslKeyPass-555"),
+            ("sasl.password", "hunter2"),
+            ("sasl.jaas.config", "user=a password=hunter2-long"),
+            ("client.id", "plant-7"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let msg = "Client config error: Invalid value for ssl.key.password SslKeyPass-555; sasl.jaas.config user=a password=hunter2-long; client.id plant-7";
+        let r = redact(msg, &props);
+        assert!(
+            !r.contains("SslKeyPass-555") && !r.contains("hunter2"),
+            "{r}"
+        );
+        assert!(
+            r.contains("ssl.key.password [redacted]") && r.contains("plant-7"),
+            "{r}"
+        );
+        for k in [
+            "ssl.key.pem",
+            "SASL.USERNAME",
+            "oauth.client.secret",
+            "ssl.keystore.password",
+        ] {
+            assert!(is_secret(k), "{k}");
+        }
+        assert!(!is_secret("ssl.ca.location") && !is_secret("bootstrap.servers"));
+    }
 }

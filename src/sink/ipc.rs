@@ -18,6 +18,8 @@ enum Writer {
 /// Writes one output to an Arrow IPC file.
 pub struct IpcSink {
     writer: Option<Writer>,
+    /// Record batches of a fixed row count, whatever sizes rows arrive in.
+    chunks: super::chunk::Chunker,
     tmp: PathBuf,
     path: PathBuf,
 }
@@ -43,30 +45,54 @@ impl IpcSink {
         };
         Ok(Self {
             writer: Some(writer),
+            chunks: Default::default(),
             tmp,
             path,
         })
     }
 }
 
+fn write_to(
+    writer: &mut Option<Writer>,
+    batch: &RecordBatch,
+) -> Result<(), arrow_schema::ArrowError> {
+    match writer.as_mut() {
+        Some(Writer::File(w)) => w.write(batch),
+        Some(Writer::Stream(w)) => w.write(batch),
+        None => Ok(()),
+    }
+}
+
 impl Sink for IpcSink {
     fn write(&mut self, batch: &RecordBatch, _times: &[i64]) -> Result<(), SinkError> {
-        let r = match self.writer.as_mut() {
-            Some(Writer::File(w)) => w.write(batch),
-            Some(Writer::Stream(w)) => w.write(batch),
-            None => Ok(()),
-        };
-        r.map_err(|e| SinkError::arrow(&self.tmp, e))
+        let writer = &mut self.writer;
+        self.chunks
+            .push(batch.clone(), |b| write_to(writer, b))
+            .map_err(|e| SinkError::arrow(&self.tmp, e))
     }
 
     fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError> {
-        let r = match self.writer.take() {
-            Some(Writer::File(mut w)) => w.finish(),
-            Some(Writer::Stream(mut w)) => w.finish(),
-            None => return Ok(Vec::new()),
-        };
-        r.map_err(|e| SinkError::arrow(&self.tmp, e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| SinkError::io(&self.path, e))?;
+        if self.writer.is_none() {
+            return Ok(Vec::new());
+        }
+        let writer = &mut self.writer;
+        let done = self
+            .chunks
+            .flush(|b| write_to(writer, b))
+            .and_then(|_| match self.writer.take() {
+                Some(Writer::File(mut w)) => w.finish(),
+                Some(Writer::Stream(mut w)) => w.finish(),
+                None => Ok(()),
+            })
+            .map_err(|e| SinkError::arrow(&self.tmp, e))
+            .and_then(|_| {
+                std::fs::rename(&self.tmp, &self.path).map_err(|e| SinkError::io(&self.path, e))
+            });
+        if let Err(e) = done {
+            // Never leave an unfinished file behind (a full disk, say).
+            self.abort();
+            return Err(e);
+        }
         Ok(vec![self.path.clone()])
     }
 

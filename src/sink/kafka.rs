@@ -65,7 +65,12 @@ impl Producer {
         let deliveries = Arc::new(Deliveries::default());
         let inner = cfg
             .create_with_context(Context(deliveries.clone()))
-            .map_err(|e| format!("Kafka producer for {brokers}: {e}"))?;
+            .map_err(|e| {
+                crate::config::kafka::redact(
+                    &format!("Kafka producer for {brokers}: {e}"),
+                    properties,
+                )
+            })?;
         Ok(Self {
             inner,
             deliveries,

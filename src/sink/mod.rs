@@ -2,6 +2,7 @@
 //! orders rows deterministically and hands each output's rows to its sinks.
 
 pub mod arrow;
+pub mod chunk;
 pub mod ipc;
 pub mod kafka;
 pub mod parquet;
@@ -229,13 +230,25 @@ impl SinkSet {
         Ok(all)
     }
 
-    /// Completes every sink; returns (sink name, files).
+    /// Completes every sink; returns (sink name, files). When one fails, the sinks after it
+    /// are aborted, so no temporary file is left behind.
     pub fn finish(&mut self) -> Result<Vec<(String, Vec<PathBuf>)>, SinkError> {
         let mut out = Vec::new();
+        let mut failed = None;
         for (_, name, sink) in &mut self.sinks {
-            out.push((name.clone(), sink.finish()?));
+            if failed.is_some() {
+                sink.abort();
+                continue;
+            }
+            match sink.finish() {
+                Ok(files) => out.push((name.clone(), files)),
+                Err(e) => failed = Some(e),
+            }
         }
-        Ok(out)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// Removes temporary files of every sink.

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 struct OpenFile {
     writer: ArrowWriter<File>,
+    /// Rows go to the writer in fixed-size chunks, so the file's bytes do not depend on how
+    /// they arrived (see [`super::chunk`]).
+    chunks: super::chunk::Chunker,
     tmp: PathBuf,
     path: PathBuf,
     rows: usize,
@@ -89,12 +92,16 @@ impl ParquetSink {
         let path = dir.join(name);
         let file = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
-            .map_err(|e| SinkError::Parquet {
-                path: tmp.clone(),
-                source: e,
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                SinkError::Parquet {
+                    path: tmp.clone(),
+                    source: e,
+                }
             })?;
         self.current = Some(OpenFile {
             writer,
+            chunks: Default::default(),
             tmp,
             path,
             rows: 0,
@@ -105,13 +112,24 @@ impl ParquetSink {
     }
 
     fn close(&mut self) -> Result<(), SinkError> {
-        if let Some(f) = self.current.take() {
-            f.writer.close().map_err(|e| SinkError::Parquet {
-                path: f.tmp.clone(),
-                source: e,
-            })?;
-            std::fs::rename(&f.tmp, &f.path).map_err(|e| SinkError::io(&f.path, e))?;
-            self.done.push(f.path);
+        if let Some(mut f) = self.current.take() {
+            let (tmp, path) = (f.tmp.clone(), f.path.clone());
+            let writer = &mut f.writer;
+            let closed = f
+                .chunks
+                .flush(|b| writer.write(b))
+                .and_then(|_| f.writer.close().map(|_| ()))
+                .map_err(|e| SinkError::Parquet {
+                    path: tmp.clone(),
+                    source: e,
+                })
+                .and_then(|_| std::fs::rename(&tmp, &path).map_err(|e| SinkError::io(&path, e)));
+            if let Err(e) = closed {
+                // A file that could not be completed (a full disk, say) is never left behind.
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            self.done.push(path);
         }
         Ok(())
     }
@@ -158,8 +176,9 @@ impl Sink for ParquetSink {
                 j += 1;
             }
             if let Some(f) = self.current.as_mut() {
-                f.writer
-                    .write(&batch.slice(i, j - i))
+                let writer = &mut f.writer;
+                f.chunks
+                    .push(batch.slice(i, j - i), |b| writer.write(b))
                     .map_err(|e| SinkError::Parquet {
                         path: f.tmp.clone(),
                         source: e,

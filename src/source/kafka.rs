@@ -54,6 +54,16 @@ pub fn consumer_config(k: &KafkaSource, group: &str) -> ClientConfig {
     cfg
 }
 
+/// A consumer of the source's brokers for `group`; an error never quotes a secret property.
+fn create_consumer(k: &KafkaSource, group: &str) -> Result<BaseConsumer, SourceError> {
+    consumer_config(k, group).create().map_err(|e| {
+        err(
+            "creating a consumer",
+            crate::config::kafka::redact(&e.to_string(), &k.properties),
+        )
+    })
+}
+
 /// The group id of a pipeline's source.
 pub fn group_of(k: &KafkaSource, pipeline: &str) -> String {
     k.group_id
@@ -65,9 +75,7 @@ pub fn group_of(k: &KafkaSource, pipeline: &str) -> String {
 /// and (for a bounded run) the current end of each partition.
 pub fn plan(k: &KafkaSource, pipeline: &str, bounded: bool) -> Result<KafkaPlan, SourceError> {
     let group = group_of(k, pipeline);
-    let consumer: BaseConsumer = consumer_config(k, &group)
-        .create()
-        .map_err(|e| err("creating a consumer", e))?;
+    let consumer = create_consumer(k, &group)?;
     let mut parts = Vec::new();
     for topic in k.topics.get_ref() {
         let md = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(|e| {
@@ -134,9 +142,7 @@ pub fn assigned_consumer(
     plan: &KafkaPlan,
     mine: &[usize],
 ) -> Result<BaseConsumer, SourceError> {
-    let consumer: BaseConsumer = consumer_config(k, &plan.group)
-        .create()
-        .map_err(|e| err("creating a consumer", e))?;
+    let consumer = create_consumer(k, &plan.group)?;
     let mut tpl = TopicPartitionList::new();
     for &i in mine {
         let (t, p) = &plan.parts[i];
@@ -159,9 +165,7 @@ pub fn commit(
     if positions.is_empty() {
         return Ok(());
     }
-    let consumer: BaseConsumer = consumer_config(k, group)
-        .create()
-        .map_err(|e| err("creating a consumer", e))?;
+    let consumer = create_consumer(k, group)?;
     let mut tpl = TopicPartitionList::new();
     for (t, p, o) in positions {
         tpl.add_partition_offset(t, *p, Offset::Offset(*o))

@@ -61,6 +61,20 @@ fn json_objects_arrays_and_text_values() {
     );
     assert_eq!(r[3], (Some("c".into()), Some(1_700_000_002_000), None));
     assert_eq!(d.offsets, vec![5, 6, 6, 7]);
+    // An integer sensor id is its decimal text (documented); a fractional one is refused.
+    let d = decoder(MessageFormat::Json).decode(&[
+        msg(
+            8,
+            br#"{"sensor_id": 12345678901234567890, "ts": 1700000000000, "value": 1}"#,
+        ),
+        msg(9, br#"{"sensor_id": 7.5, "ts": 1700000000000, "value": 1}"#),
+        msg(10, br#"{"sensor_id": -3, "ts": 1700000000000, "value": 1}"#),
+    ]);
+    let r = rows(&d);
+    assert_eq!(r[0].0.as_deref(), Some("12345678901234567890"));
+    assert_eq!(r[1].0.as_deref(), Some("-3"));
+    assert_eq!(d.errors.len(), 1);
+    assert!(d.errors[0].1.contains("not a sensor id"), "{:?}", d.errors);
 }
 
 #[test]
