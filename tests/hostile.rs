@@ -576,6 +576,21 @@ fn every_row_in_is_accounted_for_by_reason() {
     ] {
         assert!(all.contains(line), "{line:?} missing:\n{all}");
     }
+    // `hyflow cat` of the directory of outputs names them instead of mixing their rows.
+    let dir = tmp.path().join("cli").display().to_string();
+    let o = hyflow(&["cat", &dir]);
+    let all = text_of(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("holds several outputs (late, rejects, windows): name one"),
+        "{all}"
+    );
+    let o = hyflow(&["cat", &format!("{dir}/rejects")]);
+    assert!(
+        o.status.success() && text_of(&o).lines().count() == 8,
+        "{}",
+        text_of(&o)
+    );
 }
 
 fn text_of(o: &Output) -> String {

@@ -609,3 +609,68 @@ fn tls_and_sasl_settings_are_supported_by_this_build_and_secrets_never_printed()
         "a secret was printed:\n{all}"
     );
 }
+
+#[test]
+fn sigterm_stops_a_busy_live_run_within_its_stop_timeout() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    produce_fixture(&brokers, &input, MessageFormat::Json);
+    // Keep the dataflow busy: every reading joins 720 sliding windows.
+    let text = live_pipeline(&brokers, "json", "")
+        .replace("size = \"15m\"", "size = \"1h\"")
+        .replace("slide = \"5m\"", "slide = \"5s\"");
+    assert!(text.contains("slide = \"5s\"") && text.contains("size = \"1h\""));
+    let file = tmp.path().join("busy.toml");
+    std::fs::write(&file, &text).expect("write");
+    for signals in [1, 2] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
+            .current_dir(common::root())
+            .arg("run")
+            .arg(&file)
+            .args(["--stop-timeout", "3s", "--out"])
+            .arg(tmp.path().join(format!("out{signals}")))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = std::time::Instant::now();
+        for _ in 0..signals {
+            std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Bounded: the stop timeout (3 s) plus the time to write what was finished.
+        let mut status = None;
+        while sent.elapsed() < Duration::from_secs(30) {
+            if let Some(s) = child.try_wait().expect("wait") {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("{signals} SIGTERM(s): still running 30 s later");
+        };
+        let o = child.wait_with_output().expect("output");
+        let err = String::from_utf8_lossy(&o.stderr);
+        // Either it finished its in-flight work and stopped cleanly, or it said why not.
+        match status.code() {
+            Some(0) => {} // it drained in time
+            Some(1) => assert!(err.contains("did not finish its in-flight work"), "{err}"),
+            other => panic!("{signals} SIGTERM(s): exit {other:?}\n{err}"),
+        }
+        if signals == 2 {
+            assert!(
+                sent.elapsed() < Duration::from_secs(3),
+                "a second signal exits at once: {:?}",
+                sent.elapsed()
+            );
+        }
+    }
+}
