@@ -7,6 +7,8 @@
 //! is chosen by sweeping every distinct score; the score is normalised to 100 = perfect,
 //! 0 = never firing.
 
+pub mod cv;
+
 /// A NAB application profile (cost matrix).
 #[derive(Clone, Copy, Debug)]
 pub struct Profile {
@@ -179,6 +181,30 @@ pub fn sweep(files: &[ScoredFile], p: &Profile) -> (f64, f64) {
     (best_thr, best)
 }
 
+/// The raw score of `files` at a fixed `threshold` (one chosen elsewhere, e.g. on the other
+/// folds of a cross-validation).
+pub fn raw_at(files: &[ScoredFile], threshold: f64, p: &Profile) -> f64 {
+    let mut total = 0.0;
+    for f in files {
+        let mut best: std::collections::HashMap<usize, f64> = std::collections::HashMap::new();
+        for &(i, w, fac) in &f.rows {
+            if f.scores[i] < threshold {
+                continue;
+            }
+            match w {
+                None => total += p.fp * fac,
+                Some(w) => {
+                    let v = best.entry(w).or_insert(-p.fn_);
+                    *v = v.max(p.tp * fac);
+                }
+            }
+        }
+        total += best.values().sum::<f64>();
+        total -= p.fn_ * (f.live_windows.len() - best.len()) as f64;
+    }
+    total
+}
+
 /// 100 · (raw − null) / (perfect − null).
 pub fn normalise(raw: f64, files: &[ScoredFile], windows_in_labels: usize, p: &Profile) -> f64 {
     let perfect = p.tp * windows_in_labels as f64;
@@ -206,6 +232,9 @@ mod tests {
         assert_eq!(thr, 0.9);
         assert!((raw - 1.0).abs() < 1e-12, "{raw}");
         assert_eq!(f.counts(0.5), (1, 1));
+        // The raw score at the swept threshold is the sweep's.
+        assert!((raw_at(std::slice::from_ref(&f), thr, p) - raw).abs() < 1e-12);
+        assert!((raw_at(std::slice::from_ref(&f), f64::INFINITY, p) + 1.0).abs() < 1e-12);
         assert!((normalise(raw, &[f], 1, p) - 100.0).abs() < 1e-9);
     }
 }

@@ -4,9 +4,14 @@
 //! - hyflow's `FILE.labels.json` (a JSON array of {sensor, kind, start, end} in ms, as
 //!   `hyflow gen` writes): replays the input and reports episode precision, recall, F1 and the
 //!   median detection delay of the alert episodes.
+//!
+//! With NAB labels, `--cv category` cross-validates: the pipeline and every `--candidate`
+//! score each file, and each NAB category is scored by the candidate and threshold chosen on
+//! the other categories (`hyflow::eval::cv`).
 
 use anyhow::{Context, Result, bail};
 use hyflow::config;
+use hyflow::eval::cv::{Labelled, leave_one_group_out};
 use hyflow::eval::{PROFILES, ScoredFile, normalise, sweep};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +36,14 @@ pub struct EvalArgs {
     /// Worker threads.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
+    /// NAB labels: cross-validate instead of scoring in-sample. `category`: leave one NAB
+    /// category out, choose among the pipeline and the `--candidate`s (and the threshold) on
+    /// the others, score the one left out.
+    #[arg(long, value_parser = ["category"])]
+    cv: Option<String>,
+    /// With --cv: another candidate pipeline (repeat for more).
+    #[arg(long, requires = "cv")]
+    candidate: Vec<PathBuf>,
 }
 
 pub fn run(a: EvalArgs) -> Result<ExitCode> {
@@ -75,43 +88,11 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             bail!("NAB labels need --data-dir DIR (every labelled file) or --input FILE")
         }
     }
-    let mut files = Vec::new();
-    let mut n_windows = 0;
-    for (key, input) in &inputs {
-        let windows = &labels[key];
-        let (rows, _) = hyflow::scoring::score_file(&p, input, a.workers)
-            .with_context(|| format!("scoring {}", input.display()))?;
-        if let Some(dir) = &a.results_dir {
-            hyflow::scoring::write_csv(&dir.join(key), &rows)?;
-        }
-        let times: Vec<i64> = rows
-            .iter()
-            .map(|r| {
-                r.time.with_context(|| {
-                    format!(
-                        "{}: unreadable timestamp {:?}",
-                        input.display(),
-                        r.timestamp
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
-        let mut spans = Vec::new();
-        for (s, e) in windows {
-            let parse = |t: &str| {
-                hyflow::timefmt::parse_timestamp(t)
-                    .with_context(|| format!("{key}: bad window time {t:?}"))
-            };
-            spans.push((parse(s)?, parse(e)?));
-        }
-        n_windows += windows.len();
-        let f = ScoredFile::new(&times, rows.iter().map(|r| r.score).collect(), &spans)
-            .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
-        files.push(f);
+    if a.cv.is_some() {
+        return cross_validate(&a, p, &labels, &inputs);
     }
-    if files.is_empty() {
-        bail!("{} lists no files", a.labels.display());
-    }
+    let (files, n_windows) = nab_files(&a, &p, &labels, &inputs)?;
+    let files: Vec<ScoredFile> = files.into_iter().map(|(_, f)| f).collect();
     println!(
         "NAB scores for {} ({} files, {n_windows} windows)",
         a.pipeline.display(),
@@ -145,6 +126,114 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+type NabLabels = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
+/// Leave-one-category-out cross-validation over the pipeline and the candidates.
+fn cross_validate(
+    a: &EvalArgs,
+    p: config::Pipeline,
+    labels: &NabLabels,
+    inputs: &[(String, PathBuf)],
+) -> Result<ExitCode> {
+    let mut names = vec![a.pipeline.display().to_string()];
+    let mut pipelines = vec![p];
+    for c in &a.candidate {
+        names.push(c.display().to_string());
+        pipelines.push(config::load(c)?);
+    }
+    let mut candidates = Vec::new();
+    for p in &pipelines {
+        let (files, _) = nab_files(a, p, labels, inputs)?;
+        candidates.push(
+            files
+                .into_iter()
+                .map(|(key, file)| Labelled {
+                    group: key.split('/').next().unwrap_or("").to_string(),
+                    windows: labels[&key].len(),
+                    file,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    println!(
+        "leave-one-category-out cross-validation over {} files, {} candidate(s):",
+        inputs.len(),
+        names.len()
+    );
+    for (i, n) in names.iter().enumerate() {
+        println!("  [{i}] {n}");
+    }
+    for prof in &PROFILES {
+        let r = leave_one_group_out(&candidates, prof);
+        println!("{}: held-out (pooled) score {:.3}", prof.name, r.pooled);
+        for f in &r.folds {
+            println!(
+                "  {:<24} chose [{}] thr {:>9} (score {:>6.1} on the others)  held out {}",
+                f.group,
+                f.chosen,
+                if f.threshold.is_finite() {
+                    format!("{:.6}", f.threshold)
+                } else {
+                    "none".into()
+                },
+                f.train,
+                f.held_out.map_or_else(
+                    || format!("(no window; raw {:.3})", f.raw),
+                    |s| format!("{s:.1}")
+                )
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scores every labelled input with `p`: (label key, scored file) each, and the label windows.
+fn nab_files(
+    a: &EvalArgs,
+    p: &config::Pipeline,
+    labels: &NabLabels,
+    inputs: &[(String, PathBuf)],
+) -> Result<(Vec<(String, ScoredFile)>, usize)> {
+    let mut files = Vec::new();
+    let mut n_windows = 0;
+    for (key, input) in inputs {
+        let windows = &labels[key];
+        let (rows, _) = hyflow::scoring::score_file(p, input, a.workers)
+            .with_context(|| format!("scoring {}", input.display()))?;
+        if let Some(dir) = &a.results_dir {
+            hyflow::scoring::write_csv(&dir.join(key), &rows)?;
+        }
+        let times: Vec<i64> = rows
+            .iter()
+            .map(|r| {
+                r.time.with_context(|| {
+                    format!(
+                        "{}: unreadable timestamp {:?}",
+                        input.display(),
+                        r.timestamp
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut spans = Vec::new();
+        for (s, e) in windows {
+            let parse = |t: &str| {
+                hyflow::timefmt::parse_timestamp(t)
+                    .with_context(|| format!("{key}: bad window time {t:?}"))
+            };
+            spans.push((parse(s)?, parse(e)?));
+        }
+        n_windows += windows.len();
+        let f = ScoredFile::new(&times, rows.iter().map(|r| r.score).collect(), &spans)
+            .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        files.push((key.clone(), f));
+    }
+    if files.is_empty() {
+        bail!("{} lists no files", a.labels.display());
+    }
+    Ok((files, n_windows))
 }
 
 /// Episode-level evaluation of a replay against hyflow labels.

@@ -188,6 +188,12 @@ pub fn print_summary(name: &str, s: &Summary) {
     println!("  late         {:>12}", s.late);
     println!("  windows      {:>12}", s.windows);
     println!("  alert events {:>12}", s.alert_events);
+    if s.rebaselines > 0 {
+        println!(
+            "  re-baselined {:>12}  (lasting shifts accepted as normal)",
+            s.rebaselines
+        );
+    }
     for (sink, files) in &s.outputs {
         let shown: Vec<String> = files
             .iter()

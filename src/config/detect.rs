@@ -23,6 +23,38 @@ pub struct DetectConfig {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub asset_delimiter: Option<Spanned<String>>,
+    /// What the detectors that keep a baseline (`ewma-z`, `level-z`, `seasonal-z`, `cusum`,
+    /// `mahalanobis`, `asset-mahalanobis`) learn from, unless a detector says otherwise.
+    #[serde(default)]
+    pub learn: LearnPolicy,
+    /// `learn = "gated"`: a window whose raw score is above this does not update the
+    /// baseline (nor the tail calibration's history).
+    #[serde(default = "default_gate")]
+    #[schemars(with = "f64")]
+    pub gate: Spanned<f64>,
+    /// `learn = "gated"`: after this many gated windows in a row the shift is taken as the new
+    /// normal: the baseline starts again from the current window (a re-baselining, counted in
+    /// the run summary and logged). 0: never.
+    #[serde(default = "default_relearn")]
+    pub relearn: u32,
+    /// `learn = "reference"`: the windows (per sensor or asset) the baseline learns from;
+    /// then it is frozen (SPC phase I, then phase II).
+    #[serde(default = "default_reference")]
+    pub reference_windows: u32,
+}
+
+/// What a detector's baseline learns from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LearnPolicy {
+    /// Every window (an anomaly that lasts is learned as normal within a few windows).
+    #[default]
+    Always,
+    /// Windows whose raw score is at most `gate`; a shift gated for `relearn` windows in a
+    /// row is accepted as the new normal.
+    Gated,
+    /// The first `reference-windows` windows only; then the baseline is frozen.
+    Reference,
 }
 
 impl Default for DetectConfig {
@@ -31,8 +63,21 @@ impl Default for DetectConfig {
             warmup: default_warmup(),
             detector: Vec::new(),
             asset_delimiter: None,
+            learn: LearnPolicy::Always,
+            gate: default_gate(),
+            relearn: default_relearn(),
+            reference_windows: default_reference(),
         }
     }
+}
+fn default_gate() -> Spanned<f64> {
+    Spanned::new(0..0, 4.0)
+}
+fn default_relearn() -> u32 {
+    60
+}
+fn default_reference() -> u32 {
+    500
 }
 fn default_warmup() -> u32 {
     5
@@ -153,6 +198,11 @@ pub struct DetectorConfig {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub windows: Option<Spanned<u32>>,
+    /// What this detector's baseline learns from (default: `[detect] learn`, with its `gate`,
+    /// `relearn` and `reference-windows`); only for the detectors that keep a baseline.
+    #[serde(default)]
+    #[schemars(with = "Option<LearnPolicy>")]
+    pub learn: Option<Spanned<LearnPolicy>>,
 }
 
 fn one_spanned() -> Spanned<f64> {

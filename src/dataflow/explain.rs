@@ -118,7 +118,7 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
     let on_device: Vec<&str> = p
         .detectors
         .iter()
-        .filter(|d| crate::detect::cell::CellKind::of(d.kind).is_some())
+        .filter(|d| crate::detect::cell::on_cells(d).is_some())
         .map(|d| d.name.as_str())
         .collect();
     let rules: Vec<String> = p

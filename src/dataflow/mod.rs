@@ -66,6 +66,8 @@ pub struct Summary {
     pub windows: u64,
     /// Alert events.
     pub alert_events: u64,
+    /// Baselines restarted after a lasting shift (`learn = "gated"`).
+    pub rebaselines: u64,
     /// Wall time.
     pub elapsed: Duration,
     /// Output files per sink.
@@ -241,6 +243,7 @@ impl Running {
             late: Metrics::get(&m.late),
             windows: Metrics::get(&m.windows),
             alert_events: Metrics::get(&m.alert_events),
+            rebaselines: Metrics::get(&m.rebaselines),
             elapsed: self.started.elapsed(),
             outputs: std::mem::take(
                 &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),

@@ -315,5 +315,8 @@ impl Scoring {
                 rules,
             }));
         }
+        let rebaselined = self.scorer.take_rebaselines()
+            + self.assets.as_mut().map_or(0, |a| a.take_rebaselines());
+        Metrics::add(&self.shared.metrics.rebaselines, rebaselined);
     }
 }

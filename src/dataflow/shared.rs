@@ -28,6 +28,8 @@ pub struct Metrics {
     pub windows: AtomicU64,
     /// Alert events (open, update, resolved).
     pub alert_events: AtomicU64,
+    /// Baselines restarted after a lasting shift (`learn = "gated"`).
+    pub rebaselines: AtomicU64,
 }
 
 impl Metrics {

@@ -30,6 +30,8 @@ struct AssetState {
     /// Per asset detector.
     models: Vec<Mahalanobis>,
     tails: Vec<Tail>,
+    /// Per asset detector: gated windows in a row (`learn = "gated"`).
+    gated: Vec<u32>,
 }
 
 /// Scores groups of windows of one asset.
@@ -41,6 +43,7 @@ pub struct AssetScorer {
     warmup: u32,
     state: HashMap<String, AssetState>,
     scratch: Vec<f64>,
+    rebaselines: u64,
 }
 
 impl AssetScorer {
@@ -64,7 +67,13 @@ impl AssetScorer {
             warmup,
             state: HashMap::new(),
             scratch: Vec::new(),
+            rebaselines: 0,
         })
+    }
+
+    /// Re-baselinings since the last call (`learn = "gated"`).
+    pub fn take_rebaselines(&mut self) -> u64 {
+        std::mem::take(&mut self.rebaselines)
     }
 
     /// Scores the windows of one start of `asset`; `members` are (sensor, feature row) sorted
@@ -87,9 +96,11 @@ impl AssetScorer {
                 windows: 0,
                 models: vec![Mahalanobis::default(); self.detectors.len()],
                 tails: vec![Tail::default(); self.detectors.len()],
+                gated: vec![0; self.detectors.len()],
             };
         }
         let warm = st.windows >= self.warmup;
+        let seen = st.windows;
         st.windows = st.windows.saturating_add(1);
         let mut out = Vec::with_capacity(self.detectors.len());
         for (k, (index, d)) in self.detectors.iter().enumerate() {
@@ -97,10 +108,34 @@ impl AssetScorer {
             for (_, row) in members {
                 self.scratch.extend(d.features.iter().map(|&f| row[f]));
             }
+            let before = (d.learn != super::Learn::Always).then(|| st.models[k].clone());
             let raw = st.models[k].score_and_update(&self.scratch, d.alpha);
+            let (learned, rebaseline) = d.learn.decide(raw, seen, st.gated[k]);
+            if let Some(before) = before {
+                st.gated[k] = if learned { 0 } else { st.gated[k] + 1 };
+                if rebaseline {
+                    let mut fresh = Mahalanobis::default();
+                    fresh.score_and_update(&self.scratch, d.alpha);
+                    st.models[k] = fresh;
+                    st.gated[k] = 0;
+                    self.rebaselines += 1;
+                    tracing::info!(
+                        detector = d.name.as_str(),
+                        "re-baselined an asset: a shift held long enough is the new normal"
+                    );
+                } else if !learned {
+                    st.models[k] = before;
+                }
+            }
             let cal = match self.calibration {
                 Calibration::Tail => st.tails[k]
-                    .calibrate(raw, self.tail_history, self.warmup as usize)
+                    .calibrate(
+                        raw,
+                        self.tail_history,
+                        super::tail::MIN_HISTORY,
+                        warm,
+                        warm && learned,
+                    )
                     .unwrap_or(0.0),
                 Calibration::Ratio => calibrate(raw, d.z_alert),
             };

@@ -79,6 +79,13 @@ impl CellKind {
     }
 }
 
+/// The cell kind a detector runs as, if it runs on cells: a cell detector whose baseline
+/// learns from every window. A learn policy (`gated`, `reference`) keeps it on the CPU: the
+/// device kernel (cuda/score.cu) does not implement one yet.
+pub fn on_cells(d: &DetectorSpec) -> Option<CellKind> {
+    CellKind::of(d.kind).filter(|_| d.learn == super::Learn::Always)
+}
+
 /// One watched (detector, feature) pair of a cell detector.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Watch {
@@ -114,7 +121,7 @@ impl Watch {
 pub fn watches(detectors: &[DetectorSpec]) -> Vec<Watch> {
     let mut out: Vec<Watch> = Vec::new();
     for (di, d) in detectors.iter().enumerate() {
-        let Some(kind) = CellKind::of(d.kind) else {
+        let Some(kind) = on_cells(d) else {
             continue;
         };
         let params = match kind {

@@ -50,6 +50,48 @@ pub struct DetectorSpec {
     pub threshold: f64,
     /// stuck / dropout: windows at which the score is 0.5.
     pub windows: u32,
+    /// What its baseline learns from.
+    pub learn: Learn,
+}
+
+/// What a detector's baseline learns from (`learn`, resolved).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Learn {
+    /// Every window.
+    Always,
+    /// Windows whose raw score is at most `gate`; after `relearn` gated windows in a row
+    /// (0: never) the baseline starts again from the current window.
+    Gated {
+        /// Raw score above which a window is not learned.
+        gate: f64,
+        /// Gated windows in a row that make a new normal.
+        relearn: u32,
+    },
+    /// The first `windows` windows; then frozen.
+    Reference {
+        /// Windows learned.
+        windows: u32,
+    },
+}
+
+impl Learn {
+    /// Whether a window whose raw score is `raw`, the sensor's `seen`-th (0-based), after
+    /// `gated` gated windows in a row, is learned; and whether it starts a new baseline.
+    pub fn decide(self, raw: f64, seen: u32, gated: u32) -> (bool, bool) {
+        match self {
+            Learn::Always => (true, false),
+            Learn::Reference { windows } => (seen < windows, false),
+            Learn::Gated { gate, relearn } => {
+                if raw.is_nan() || raw <= gate {
+                    (true, false)
+                } else if relearn > 0 && gated + 1 >= relearn {
+                    (true, true)
+                } else {
+                    (false, false)
+                }
+            }
+        }
+    }
 }
 
 impl DetectorSpec {
@@ -68,7 +110,21 @@ impl DetectorSpec {
             drift: 0.5,
             threshold: 8.0,
             windows: if kind == DetectorKind::Dropout { 2 } else { 6 },
+            learn: Learn::Always,
         }
+    }
+
+    /// True for the kinds whose baseline a learn policy governs.
+    pub fn learns(kind: DetectorKind) -> bool {
+        matches!(
+            kind,
+            DetectorKind::EwmaZ
+                | DetectorKind::LevelZ
+                | DetectorKind::SeasonalZ
+                | DetectorKind::Cusum
+                | DetectorKind::Mahalanobis
+                | DetectorKind::AssetMahalanobis
+        )
     }
 
     /// True for detectors whose raw score is a statistic worth calibrating against its own
@@ -169,6 +225,8 @@ impl State {
 struct Sensor {
     windows: u32,
     detectors: Vec<State>,
+    /// Per detector: gated windows in a row (`learn = "gated"`).
+    gated: Vec<u32>,
     tails: Vec<tail::Tail>,
     /// Raw fused scores of the last `refractory` windows.
     recent: VecDeque<f64>,
@@ -185,6 +243,7 @@ pub struct Scorer {
     spectral: Vec<Option<SpectralResidual>>,
     state: Vec<Sensor>,
     scratch: Vec<f64>,
+    rebaselines: u64,
 }
 
 impl Scorer {
@@ -214,6 +273,7 @@ impl Scorer {
             spectral,
             state: Vec::new(),
             scratch: Vec::new(),
+            rebaselines: 0,
         }
     }
 
@@ -251,8 +311,10 @@ impl Scorer {
         if st.detectors.len() != self.detectors.len() {
             st.detectors = self.detectors.iter().map(State::new).collect();
             st.tails = vec![tail::Tail::default(); self.detectors.len()];
+            st.gated = vec![0; self.detectors.len()];
         }
         let warm = st.windows >= self.warmup;
+        let seen = st.windows;
         st.windows = st.windows.saturating_add(1);
         let mut out = Scored::default();
         let mut taken = 0;
@@ -260,8 +322,11 @@ impl Scorer {
             if d.kind == DetectorKind::AssetMahalanobis {
                 continue;
             }
+            // A learn policy other than `always` keeps the state as it was before the window
+            // unless the window is learned (detectors with it are never cell detectors).
+            let before = (d.learn != Learn::Always).then(|| st.detectors[di].clone());
             let (feature, raw) = match cells {
-                Some(c) if cell::CellKind::of(d.kind).is_some() => {
+                Some(c) if cell::on_cells(d).is_some() => {
                     let n = d.features.len();
                     taken += n;
                     pick(d, c[taken - n..taken].iter().copied())
@@ -277,9 +342,45 @@ impl Scorer {
                     &self.zone,
                 ),
             };
+            let (learned, rebaseline) = d.learn.decide(raw, seen, st.gated[di]);
+            if let Some(before) = before {
+                st.gated[di] = if learned { 0 } else { st.gated[di] + 1 };
+                if rebaseline {
+                    // The shift lasted: start a new baseline from this window.
+                    let mut fresh = State::new(d);
+                    raw_score(
+                        d,
+                        &mut fresh,
+                        None,
+                        &mut self.scratch,
+                        meta,
+                        row,
+                        self.slide_ms,
+                        &self.zone,
+                    );
+                    st.detectors[di] = fresh;
+                    self.rebaselines += 1;
+                    tracing::info!(
+                        sensor,
+                        detector = d.name.as_str(),
+                        window_start = meta.start,
+                        "re-baselined: a shift held for {} windows is the new normal",
+                        st.gated[di].max(1)
+                    );
+                    st.gated[di] = 0;
+                } else if !learned {
+                    st.detectors[di] = before;
+                }
+            }
             let cal = if self.fuse.calibration == Calibration::Tail && d.statistical() {
                 st.tails[di]
-                    .calibrate(raw, self.fuse.tail_history as usize, self.warmup as usize)
+                    .calibrate(
+                        raw,
+                        self.fuse.tail_history as usize,
+                        tail::MIN_HISTORY,
+                        warm,
+                        warm && learned,
+                    )
                     .unwrap_or(0.0)
             } else {
                 calibrate(raw, d.z_alert)
@@ -323,6 +424,11 @@ impl Scorer {
         }
         out.alert = out.fused > *self.fuse.open.get_ref();
         out
+    }
+
+    /// Re-baselinings since the last call (`learn = "gated"`: a shift accepted as normal).
+    pub fn take_rebaselines(&mut self) -> u64 {
+        std::mem::take(&mut self.rebaselines)
     }
 
     /// The compiled rules (for names and severities).

@@ -12,6 +12,10 @@ use std::collections::VecDeque;
 /// The quantile above which the tail is fitted.
 pub const TAIL_QUANTILE: f64 = 0.95;
 
+/// Settled scores a history needs before it judges: five excesses over the 95th percentile
+/// for the exponential tail.
+pub const MIN_HISTORY: usize = 100;
+
 /// The calibration state of one (sensor, detector).
 #[derive(Clone, Debug, Default)]
 pub struct Tail {
@@ -21,10 +25,25 @@ pub struct Tail {
 
 impl Tail {
     /// Calibrates `score` against the history (None while it holds fewer than `min_history`
-    /// scores), then adds it, keeping the last `history`.
-    pub fn calibrate(&mut self, score: f64, history: usize, min_history: usize) -> Option<f64> {
-        let score = if score.is_finite() { score } else { 0.0 };
-        let out = (self.sorted.len() >= min_history.max(20)).then(|| self.p_score(score));
+    /// scores, or when not `settled`), then, when `learn`, adds it, keeping the last
+    /// `history`. Only settled scores (the detector is past its warm-up) should be learned,
+    /// and only a finite one is: the start-up scores of a baseline that is still settling
+    /// (often in the hundreds) would otherwise stay in the history and make every later
+    /// anomaly look ordinary. A detector that does not learn a window (its learn policy)
+    /// does not teach it to the calibration either.
+    pub fn calibrate(
+        &mut self,
+        score: f64,
+        history: usize,
+        min_history: usize,
+        settled: bool,
+        learn: bool,
+    ) -> Option<f64> {
+        let out = (settled && self.sorted.len() >= min_history.max(20))
+            .then(|| self.p_score(if score.is_nan() { 0.0 } else { score }));
+        if !learn || !score.is_finite() {
+            return out;
+        }
         self.order.push_back(score);
         let at = self.sorted.partition_point(|&v| v < score);
         self.sorted.insert(at, score);
@@ -69,19 +88,19 @@ mod tests {
         let (mut a, mut b) = (Tail::default(), Tail::default());
         for _ in 0..1000 {
             let x = rng.normal().abs();
-            let pa = a.calibrate(x, 500, 100);
-            let pb = b.calibrate(1000.0 * x, 500, 100);
+            let pa = a.calibrate(x, 500, 100, true, true);
+            let pb = b.calibrate(1000.0 * x, 500, 100, true, true);
             assert_eq!(pa.is_some(), pb.is_some());
             if let (Some(pa), Some(pb)) = (pa, pb) {
                 assert!((pa - pb).abs() < 1e-9);
             }
         }
         // Ordinary scores are low; one far beyond the history is high but below 1.
-        let typical = a.calibrate(0.7, 500, 100).unwrap();
-        let extreme = a.calibrate(8.0, 500, 100).unwrap();
+        let typical = a.calibrate(0.7, 500, 100, true, true).unwrap();
+        let extreme = a.calibrate(8.0, 500, 100, true, true).unwrap();
         assert!(typical < 0.1, "{typical}");
         assert!(extreme > 0.4, "{extreme}");
-        let further = a.calibrate(12.0, 500, 100).unwrap();
+        let further = a.calibrate(12.0, 500, 100, true, true).unwrap();
         assert!(further > extreme, "{further} vs {extreme}");
     }
 
@@ -89,16 +108,54 @@ mod tests {
     fn warms_up_and_forgets() {
         let mut t = Tail::default();
         for i in 0..30 {
-            assert_eq!(t.calibrate(i as f64, 40, 30), None);
+            assert_eq!(t.calibrate(i as f64, 40, 30, true, true), None);
         }
-        assert!(t.calibrate(1.0, 40, 30).is_some());
+        assert!(t.calibrate(1.0, 40, 30, true, true).is_some());
         for _ in 0..100 {
-            t.calibrate(100.0, 40, 30);
+            t.calibrate(100.0, 40, 30, true, true);
         }
         assert_eq!(t.sorted.len(), 40);
         assert!(t.sorted.iter().all(|&v| v == 100.0));
         // A constant history: equal is ordinary, anything above is extreme.
-        assert!(t.calibrate(100.0, 40, 30).unwrap() < 0.01);
-        assert_eq!(t.calibrate(100.5, 40, 30), Some(1.0));
+        assert!(t.calibrate(100.0, 40, 30, true, true).unwrap() < 0.01);
+        assert_eq!(t.calibrate(100.5, 40, 30, true, true), Some(1.0));
+    }
+
+    #[test]
+    fn start_up_and_non_finite_scores_are_never_learned() {
+        // A baseline settling: raw scores in the thousands, then ordinary ones, then an
+        // anomaly of 8. Learned from the start, the thousands make 8 look ordinary.
+        let mut rng = crate::fixture::Rng::new(3);
+        let (mut settled_only, mut everything) = (Tail::default(), Tail::default());
+        for i in 0..400 {
+            let x = if i < 50 {
+                1000.0 + i as f64
+            } else {
+                rng.normal().abs()
+            };
+            let settled = i >= 50;
+            settled_only.calibrate(x, 2000, MIN_HISTORY, settled, settled);
+            everything.calibrate(x, 2000, MIN_HISTORY, true, true);
+            if i % 7 == 0 {
+                // Non-finite scores are judged (as extreme) but never enter the history.
+                settled_only.calibrate(f64::INFINITY, 2000, MIN_HISTORY, settled, settled);
+            }
+        }
+        assert_eq!(settled_only.sorted.len(), 350);
+        assert!(
+            settled_only
+                .sorted
+                .iter()
+                .all(|v| v.is_finite() && *v < 100.0)
+        );
+        let good = settled_only
+            .calibrate(8.0, 2000, MIN_HISTORY, true, true)
+            .unwrap();
+        let bad = everything
+            .calibrate(8.0, 2000, MIN_HISTORY, true, true)
+            .unwrap();
+        assert!(good > 0.4, "{good}");
+        assert!(bad < 0.15, "{bad}");
+        assert_eq!(Tail::default().calibrate(5.0, 10, 0, false, false), None);
     }
 }

@@ -175,3 +175,96 @@ fn seasonal_z_uses_local_time() {
     assert!(busy < 0.5, "{busy}");
     assert!(quiet > 0.9, "{quiet}");
 }
+
+/// Raw level-z scores of a series that shifts by +10 (noise 1) at window 300 and stays there
+/// for 400 windows, under `learn`.
+fn shifted(learn: Learn) -> (Vec<f64>, u64) {
+    let mut d = DetectorSpec::new(DetectorKind::LevelZ, vec![0]);
+    d.alpha = 0.1;
+    d.learn = learn;
+    let mut s = scorer(vec![d], 10, FuseConfig::default());
+    let mut rng = crate::fixture::Rng::new(5);
+    let mut raw = Vec::new();
+    let mut rebaselines = 0;
+    for i in 0..700 {
+        let x = rng.normal() + if i >= 300 { 10.0 } else { 0.0 };
+        raw.push(s.score(0, "a", meta(i), &[x], &[]).score);
+        rebaselines += s.take_rebaselines();
+    }
+    (raw, rebaselines)
+}
+
+#[test]
+fn a_long_shift_keeps_scoring_under_gated_and_reference_and_fades_under_always() {
+    let late = |r: &[f64]| r[600..700].iter().sum::<f64>() / 100.0;
+    let (always, _) = shifted(Learn::Always);
+    let (gated, n) = shifted(Learn::Gated {
+        gate: 4.0,
+        relearn: 0,
+    });
+    let (reference, _) = shifted(Learn::Reference { windows: 200 });
+    // Every policy sees the shift start.
+    for r in [&always, &gated, &reference] {
+        assert!(r[300] > 5.0, "{}", r[300]);
+    }
+    assert!(
+        late(&always) < 2.0,
+        "always learns the shift: {}",
+        late(&always)
+    );
+    assert!(
+        late(&gated) > 5.0,
+        "gated keeps it anomalous: {}",
+        late(&gated)
+    );
+    assert!(
+        late(&reference) > 5.0,
+        "reference keeps it: {}",
+        late(&reference)
+    );
+    assert_eq!(n, 0);
+    // Before the shift, gating changes nothing (no ordinary window is above the gate).
+    assert_eq!(always[..300], gated[..300]);
+}
+
+#[test]
+fn a_shift_gated_for_relearn_windows_becomes_the_new_normal() {
+    let (raw, n) = shifted(Learn::Gated {
+        gate: 4.0,
+        relearn: 50,
+    });
+    assert_eq!(n, 1, "one re-baselining");
+    // Anomalous for the first 49 windows of the shift, ordinary once re-learned.
+    assert!(raw[300..349].iter().all(|&z| z > 4.0));
+    let after = raw[400..700].iter().sum::<f64>() / 300.0;
+    assert!(after < 2.0, "{after}");
+}
+
+#[test]
+fn gated_windows_do_not_enter_the_tail_calibration() {
+    // With tail calibration, a gated anomaly is judged but not learned: the score of the
+    // shift's late windows stays high.
+    let fuse = FuseConfig {
+        calibration: Calibration::Tail,
+        ..FuseConfig::default()
+    };
+    let run = |learn| {
+        let mut d = DetectorSpec::new(DetectorKind::LevelZ, vec![0]);
+        d.learn = learn;
+        let mut s = scorer(vec![d], 10, fuse.clone());
+        let mut rng = crate::fixture::Rng::new(6);
+        let mut ai = Vec::new();
+        for i in 0..900 {
+            let x = rng.normal() + if i >= 500 { 10.0 } else { 0.0 };
+            ai.push(s.score(0, "a", meta(i), &[x], &[]).ai);
+        }
+        ai[850..].iter().sum::<f64>() / 50.0
+    };
+    let gated = run(Learn::Gated {
+        gate: 4.0,
+        relearn: 0,
+    });
+    let always = run(Learn::Always);
+    assert!(gated > 0.4, "{gated}");
+    assert!(always < 0.2, "{always}");
+}

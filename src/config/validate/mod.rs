@@ -424,6 +424,19 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
     {
         c.at(delim, "asset-delimiter must not be empty", None);
     }
+    let gate = *config.detect.gate.get_ref();
+    if !(gate.is_finite() && gate > 0.0) {
+        c.at(
+            &config.detect.gate,
+            format!("detect gate {gate} must be a positive number"),
+            Some(
+                "the raw score (a z-score for most detectors) above which a window is not learned",
+            ),
+        );
+    }
+    if config.detect.learn == LearnPolicy::Reference && config.detect.reference_windows == 0 {
+        c.top("detect reference-windows must be at least 1", None);
+    }
     let mut detectors = Vec::new();
     for d in &config.detect.detector {
         let mut idx = Vec::new();
@@ -460,6 +473,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
             c.at(&d.kind, "detector z-alert must be positive", None);
         }
         let mut spec = DetectorSpec::new(*d.kind.get_ref(), idx);
+        spec.learn = learn_of(&mut c, &config.detect, d);
         spec.alpha = alpha;
         spec.z_alert = d.z_alert;
         if let Some(n) = &d.name {
@@ -715,6 +729,36 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         zone,
         time_range,
     })
+}
+
+/// A detector's learn policy: its own `learn`, else `[detect] learn` for the kinds that keep
+/// a baseline (others always learn: they have nothing a policy could govern).
+fn learn_of(c: &mut Checker, detect: &DetectConfig, d: &DetectorConfig) -> crate::detect::Learn {
+    use crate::detect::Learn;
+    let kind = *d.kind.get_ref();
+    let policy = match &d.learn {
+        Some(l) if !DetectorSpec::learns(kind) => {
+            c.at(
+                l,
+                format!("`learn` does not apply to a {} detector", kind.as_str()),
+                Some("it is an option of: ewma-z, level-z, seasonal-z, cusum, mahalanobis, asset-mahalanobis"),
+            );
+            return Learn::Always;
+        }
+        Some(l) => *l.get_ref(),
+        None if DetectorSpec::learns(kind) => detect.learn,
+        None => return Learn::Always,
+    };
+    match policy {
+        LearnPolicy::Always => Learn::Always,
+        LearnPolicy::Gated => Learn::Gated {
+            gate: *detect.gate.get_ref(),
+            relearn: detect.relearn,
+        },
+        LearnPolicy::Reference => Learn::Reference {
+            windows: detect.reference_windows,
+        },
+    }
 }
 
 fn loc_text_starts_with_triple(loc: &Locator, at: usize) -> bool {
