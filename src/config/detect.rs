@@ -273,6 +273,9 @@ pub struct FuseConfig {
     /// `tail` calibration: raw scores of history per sensor and detector.
     #[serde(default = "default_tail_history")]
     pub tail_history: u32,
+    /// `likelihood` calibration: raw scores averaged into the short-term mean.
+    #[serde(default = "default_likelihood_window")]
+    pub likelihood_window: u32,
     /// Weight of the calibrated learned score (finite, >= 0).
     #[serde(default = "one_spanned")]
     #[schemars(with = "f64")]
@@ -310,6 +313,7 @@ impl Default for FuseConfig {
         Self {
             calibration: Calibration::Ratio,
             tail_history: default_tail_history(),
+            likelihood_window: default_likelihood_window(),
             ai_weight: one_spanned(),
             rules_weight: one_spanned(),
             refractory: 0,
@@ -320,6 +324,9 @@ impl Default for FuseConfig {
             update_every: default_update(),
         }
     }
+}
+fn default_likelihood_window() -> u32 {
+    10
 }
 fn default_tail_history() -> u32 {
     2000
@@ -336,6 +343,12 @@ pub enum Calibration {
     /// sensor's last `tail-history` raw scores of the same detector (empirical below their 95th
     /// percentile, an exponential tail fitted to the excesses above it).
     Tail,
+    /// -log10(p) / 10 (clamped to 1), p the normal tail probability of the mean of the last
+    /// `likelihood-window` raw scores against the mean and spread of such means over the last
+    /// `tail-history` windows: the anomaly likelihood of Numenta's HTM detector.
+    Likelihood,
+    /// The larger of `tail` and `likelihood`: a single extreme window, or a lasting rise.
+    TailLikelihood,
 }
 
 fn default_open() -> Spanned<f64> {

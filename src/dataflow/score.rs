@@ -102,8 +102,7 @@ pub fn score_stage<'s>(
                 ),
                 assets: AssetScorer::new(
                     &pipeline.detectors,
-                    cfg.fuse.calibration,
-                    cfg.fuse.tail_history,
+                    crate::detect::Calibrator::of(&cfg.fuse),
                     cfg.detect.warmup,
                 ),
                 episodes: Episodes::new(EpisodeConfig::from(&cfg.fuse)),

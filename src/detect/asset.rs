@@ -8,8 +8,8 @@
 
 use super::multivariate::Mahalanobis;
 use super::tail::Tail;
-use super::{Contribution, DetectorSpec, calibrate};
-use crate::config::{Calibration, DetectorKind};
+use super::{Contribution, DetectorSpec};
+use crate::config::DetectorKind;
 use std::collections::HashMap;
 
 /// The asset of `sensor`: its id up to the last `delimiter` (the whole id when it has none).
@@ -30,6 +30,7 @@ struct AssetState {
     /// Per asset detector.
     models: Vec<Mahalanobis>,
     tails: Vec<Tail>,
+    likes: Vec<super::likelihood::Likelihood>,
     /// Per asset detector: gated windows in a row (`learn = "gated"`).
     gated: Vec<u32>,
 }
@@ -38,8 +39,7 @@ struct AssetState {
 pub struct AssetScorer {
     /// (index among all detectors, spec) of the asset detectors.
     detectors: Vec<(usize, DetectorSpec)>,
-    calibration: Calibration,
-    tail_history: usize,
+    calibrator: super::Calibrator,
     warmup: u32,
     state: HashMap<String, AssetState>,
     scratch: Vec<f64>,
@@ -48,12 +48,7 @@ pub struct AssetScorer {
 
 impl AssetScorer {
     /// The asset detectors among `all` (None when there are none).
-    pub fn new(
-        all: &[DetectorSpec],
-        calibration: Calibration,
-        tail_history: u32,
-        warmup: u32,
-    ) -> Option<Self> {
+    pub fn new(all: &[DetectorSpec], calibrator: super::Calibrator, warmup: u32) -> Option<Self> {
         let detectors: Vec<(usize, DetectorSpec)> = all
             .iter()
             .enumerate()
@@ -62,8 +57,7 @@ impl AssetScorer {
             .collect();
         (!detectors.is_empty()).then(|| Self {
             detectors,
-            calibration,
-            tail_history: tail_history as usize,
+            calibrator,
             warmup,
             state: HashMap::new(),
             scratch: Vec::new(),
@@ -96,6 +90,7 @@ impl AssetScorer {
                 windows: 0,
                 models: vec![Mahalanobis::default(); self.detectors.len()],
                 tails: vec![Tail::default(); self.detectors.len()],
+                likes: vec![Default::default(); self.detectors.len()],
                 gated: vec![0; self.detectors.len()],
             };
         }
@@ -127,23 +122,19 @@ impl AssetScorer {
                     st.models[k] = before;
                 }
             }
-            let cal = match self.calibration {
-                Calibration::Tail => st.tails[k]
-                    .calibrate(
-                        raw,
-                        self.tail_history,
-                        super::tail::MIN_HISTORY,
-                        warm,
-                        warm && learned,
-                    )
-                    .unwrap_or(0.0),
-                Calibration::Ratio => calibrate(raw, d.z_alert),
-            };
+            let cal = self.calibrator.calibrate(
+                d,
+                &mut st.tails[k],
+                &mut st.likes[k],
+                raw,
+                warm,
+                learned,
+            );
             out.push(Contribution {
                 detector: *index,
                 feature: None,
                 raw,
-                score: if warm { cal } else { 0.0 },
+                score: cal,
             });
         }
         out
@@ -180,8 +171,16 @@ mod tests {
             alpha: 0.01,
             ..DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0])
         };
-        let mut a =
-            AssetScorer::new(&[spec], Calibration::Ratio, 2000, 100).expect("asset detector");
+        let mut a = AssetScorer::new(
+            &[spec],
+            crate::detect::Calibrator {
+                method: crate::config::Calibration::Ratio,
+                history: 2000,
+                window: 10,
+            },
+            100,
+        )
+        .expect("asset detector");
         let mut rng = crate::fixture::Rng::new(6);
         let mut normal = 0.0f64;
         for i in 0..3000 {

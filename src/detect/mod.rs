@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod cell;
 pub mod change;
 pub mod episode;
+pub mod likelihood;
 pub mod multivariate;
 pub mod spectral;
 pub mod tail;
@@ -145,6 +146,58 @@ pub fn calibrate(z: f64, z_alert: f64) -> f64 {
     }
 }
 
+/// How raw scores become learned scores: `[fuse] calibration` and its settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Calibrator {
+    /// The method.
+    pub method: Calibration,
+    /// Raw scores (tail) or means (likelihood) of history.
+    pub history: usize,
+    /// Raw scores in a likelihood mean.
+    pub window: usize,
+}
+
+impl Calibrator {
+    /// The calibration a pipeline's `[fuse]` asks for.
+    pub fn of(fuse: &FuseConfig) -> Self {
+        Self {
+            method: fuse.calibration,
+            history: fuse.tail_history as usize,
+            window: fuse.likelihood_window as usize,
+        }
+    }
+
+    /// The learned score of detector `d`'s raw score in [0, 1] (0 until `warm`); `learned`
+    /// says whether the detector learned this window, and so whether the calibration may.
+    pub fn calibrate(
+        &self,
+        d: &DetectorSpec,
+        tail: &mut tail::Tail,
+        like: &mut likelihood::Likelihood,
+        raw: f64,
+        warm: bool,
+        learned: bool,
+    ) -> f64 {
+        let learn = warm && learned;
+        let tail_score = |t: &mut tail::Tail| {
+            t.calibrate(raw, self.history, tail::MIN_HISTORY, warm, learn)
+                .unwrap_or(0.0)
+        };
+        let like_score = |l: &mut likelihood::Likelihood| {
+            l.score(raw, self.window, self.history, warm, learn)
+                .unwrap_or(0.0)
+        };
+        let cal = match self.method {
+            _ if !d.statistical() => calibrate(raw, d.z_alert),
+            Calibration::Ratio => calibrate(raw, d.z_alert),
+            Calibration::Tail => tail_score(tail),
+            Calibration::Likelihood => like_score(like),
+            Calibration::TailLikelihood => tail_score(tail).max(like_score(like)),
+        };
+        if warm { cal } else { 0.0 }
+    }
+}
+
 /// What the scorer needs to know about a window besides its features.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WindowMeta {
@@ -228,6 +281,7 @@ struct Sensor {
     /// Per detector: gated windows in a row (`learn = "gated"`).
     gated: Vec<u32>,
     tails: Vec<tail::Tail>,
+    likes: Vec<likelihood::Likelihood>,
     /// Raw fused scores of the last `refractory` windows.
     recent: VecDeque<f64>,
 }
@@ -311,6 +365,7 @@ impl Scorer {
         if st.detectors.len() != self.detectors.len() {
             st.detectors = self.detectors.iter().map(State::new).collect();
             st.tails = vec![tail::Tail::default(); self.detectors.len()];
+            st.likes = vec![likelihood::Likelihood::default(); self.detectors.len()];
             st.gated = vec![0; self.detectors.len()];
         }
         let warm = st.windows >= self.warmup;
@@ -372,19 +427,14 @@ impl Scorer {
                     st.detectors[di] = before;
                 }
             }
-            let cal = if self.fuse.calibration == Calibration::Tail && d.statistical() {
-                st.tails[di]
-                    .calibrate(
-                        raw,
-                        self.fuse.tail_history as usize,
-                        tail::MIN_HISTORY,
-                        warm,
-                        warm && learned,
-                    )
-                    .unwrap_or(0.0)
-            } else {
-                calibrate(raw, d.z_alert)
-            };
+            let cal = Calibrator::of(&self.fuse).calibrate(
+                d,
+                &mut st.tails[di],
+                &mut st.likes[di],
+                raw,
+                warm,
+                learned,
+            );
             let cal = if warm { cal } else { 0.0 };
             out.score = out.score.max(raw);
             out.ai = out.ai.max(cal);
