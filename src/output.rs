@@ -31,6 +31,26 @@ pub struct WindowRow {
     pub rules: String,
 }
 
+/// An asset's score for one window start (the `assets` output).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetRow {
+    /// The asset (the sensor ids up to the `asset-delimiter`).
+    pub asset: String,
+    /// Window start, ms (inclusive).
+    pub start: i64,
+    /// Window end, ms (exclusive).
+    pub end: i64,
+    /// Raw score of the asset detector that scored highest (a normal-equivalent z).
+    pub score: f64,
+    /// Its calibrated score in [0, 1] (0 during warm-up).
+    pub ai_score: f64,
+    /// True when the calibrated score is above the pipeline's `open` threshold.
+    pub alert: bool,
+    /// The sensors that contribute most to the score, with their share of it:
+    /// `d03-speed:0.71,d03-flow:0.22` (at most three; empty when nothing was scored).
+    pub top_sensors: String,
+}
+
 /// State of an alert episode carried by an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AlertState {
@@ -97,6 +117,8 @@ pub enum OutRecord {
     Reject(RejectRow),
     /// A late reading.
     Late(LateRow),
+    /// An asset's score.
+    Asset(AssetRow),
     /// A failure on some worker (any process): the sinks give up instead of finishing.
     Failure(String),
 }

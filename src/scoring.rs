@@ -1,5 +1,6 @@
 //! Row-by-row scoring (`hyflow score`, `hyflow eval`): one scored row per input row, the NAB
-//! results layout. A row's score is the fused score of the first window that ends after the
+//! results layout (with `sensor_id`, and `asset` when the pipeline scores assets, for input
+//! that holds several sensors). A row's score is the fused score of the first window that ends after the
 //! row: what the streaming pipeline knew once that window closed. With a window no longer than
 //! the input's sampling interval, that window holds no later row.
 
@@ -18,6 +19,8 @@ use std::sync::Arc;
 pub struct ScoredRow {
     /// The row's timestamp as written in the input (CSV) or formatted (Parquet).
     pub timestamp: String,
+    /// Its sensor, when the input has a sensor column (None: one series per file).
+    pub sensor: Option<String>,
     /// Its event time in ms, when readable.
     pub time: Option<i64>,
     /// The value as written (CSV) or formatted (Parquet).
@@ -131,9 +134,11 @@ pub fn score_file(
                     config::CsvTime::Iso => p.zone.parse_text(ts),
                     config::CsvTime::Unix => ts.parse::<i64>().ok(),
                 };
-                let sensor = si.and_then(|i| f.get(i).copied()).unwrap_or(&stem);
+                let column = si.map(|i| f.get(i).copied().unwrap_or(""));
+                let sensor = column.unwrap_or(&stem);
                 rows.push(ScoredRow {
                     timestamp: ts.to_string(),
+                    sensor: column.map(str::to_string),
                     time: t,
                     value: f.get(vi).copied().unwrap_or("").to_string(),
                     score: score_of(sensor, t),
@@ -152,6 +157,7 @@ pub fn score_file(
                         timestamp: times[i]
                             .map(crate::timefmt::format_timestamp)
                             .unwrap_or_default(),
+                        sensor: Some(sensors[i].clone().unwrap_or_default()),
                         time: times[i],
                         value: values[i].map(|v| v.to_string()).unwrap_or_default(),
                         score: score_of(sensors[i].as_deref().unwrap_or(""), times[i]),
@@ -170,8 +176,9 @@ pub fn scratch_dir(what: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("hyflow-{what}-{}-{n}", std::process::id()))
 }
 
-/// Writes rows as `timestamp,value,anomaly_score`.
-pub fn write_csv(path: &Path, rows: &[ScoredRow]) -> Result<()> {
+/// Writes rows as `timestamp,value,anomaly_score`; rows with a sensor as
+/// `timestamp,sensor_id[,asset],value,anomaly_score` (`asset` with an `asset_delimiter`).
+pub fn write_csv(path: &Path, rows: &[ScoredRow], asset_delimiter: Option<&str>) -> Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -179,9 +186,41 @@ pub fn write_csv(path: &Path, rows: &[ScoredRow]) -> Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
-    writeln!(out, "timestamp,value,anomaly_score")?;
+    let with_sensor = rows.iter().any(|r| r.sensor.is_some());
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    match (with_sensor, asset_delimiter) {
+        (false, _) => writeln!(out, "timestamp,value,anomaly_score")?,
+        (true, None) => writeln!(out, "timestamp,sensor_id,value,anomaly_score")?,
+        (true, Some(_)) => writeln!(out, "timestamp,sensor_id,asset,value,anomaly_score")?,
+    }
     for r in rows {
-        writeln!(out, "{},{},{}", r.timestamp, r.value, r.score)?;
+        let sensor = r.sensor.as_deref().unwrap_or("");
+        match (with_sensor, asset_delimiter) {
+            (false, _) => writeln!(out, "{},{},{}", r.timestamp, r.value, r.score)?,
+            (true, None) => writeln!(
+                out,
+                "{},{},{},{}",
+                r.timestamp,
+                quote(sensor),
+                r.value,
+                r.score
+            )?,
+            (true, Some(d)) => writeln!(
+                out,
+                "{},{},{},{},{}",
+                r.timestamp,
+                quote(sensor),
+                quote(crate::detect::asset::asset_of(sensor, d)),
+                r.value,
+                r.score
+            )?,
+        }
     }
     out.flush()?;
     Ok(())

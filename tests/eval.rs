@@ -193,3 +193,64 @@ fn cross_validation_chooses_without_the_held_out_category() {
     // thresholds chosen on another category do not fit this one as well.
     assert!(pooled[0] < 74.0 && pooled[0] > 20.0, "{text}");
 }
+
+#[test]
+fn asset_rows_that_alert_name_the_sensors_of_a_labelled_anomaly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let st = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["replay", "-q", "pipelines/traffic.toml", "--out"])
+        .arg(&out)
+        .output()
+        .expect("replay");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let labels: Vec<hyflow::eval::SensorLabel> = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/traffic.labels.json"
+        ))
+        .expect("labels"),
+    )
+    .expect("json");
+    let csv = hyflow::inspect::to_csv(&hyflow::inspect::read(&out.join("assets")).expect("assets"));
+    let (mut alerting, mut explained) = (0, 0);
+    for line in csv.lines().skip(1) {
+        // asset,window_start,window_end,score,ai_score,alert,"top_sensors"
+        let f: Vec<&str> = line.splitn(7, ',').collect();
+        if f[5] != "true" {
+            continue;
+        }
+        alerting += 1;
+        let (asset, start, end): (&str, i64, i64) = (
+            f[0],
+            f[1].parse().expect("start"),
+            f[2].parse().expect("end"),
+        );
+        let top: Vec<&str> = f[6]
+            .trim_matches('"')
+            .split(',')
+            .map(|s| s.split(':').next().unwrap_or(""))
+            .collect();
+        assert!(
+            top.iter().all(|s| s.starts_with(&format!("{asset}-"))),
+            "{line}: names sensors of another asset"
+        );
+        // The first named sensor has a labelled anomaly around this window.
+        if labels
+            .iter()
+            .any(|l| l.sensor == top[0] && l.start < end + 3_600_000 && l.end > start - 3_600_000)
+        {
+            explained += 1;
+        }
+    }
+    assert!(alerting > 10, "{alerting} alerting asset rows");
+    assert!(
+        explained * 10 >= alerting * 8,
+        "{explained} of {alerting} alerting asset rows name a labelled sensor first"
+    );
+}

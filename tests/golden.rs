@@ -79,7 +79,14 @@ fn manufacturing() {
 fn traffic() {
     check(
         "traffic",
-        &["windows", "alerts", "alerts-arrow.arrow", "rejects", "late"],
+        &[
+            "windows",
+            "alerts",
+            "alerts-arrow.arrow",
+            "rejects",
+            "late",
+            "assets",
+        ],
     );
 }
 

@@ -203,7 +203,7 @@ fn nab_files(
         let (rows, _) = hyflow::scoring::score_file(p, input, a.workers)
             .with_context(|| format!("scoring {}", input.display()))?;
         if let Some(dir) = &a.results_dir {
-            hyflow::scoring::write_csv(&dir.join(key), &rows)?;
+            hyflow::scoring::write_csv(&dir.join(key), &rows, None)?;
         }
         let times: Vec<i64> = rows
             .iter()

@@ -1,5 +1,6 @@
 //! `hyflow score`: one output row per input row, `timestamp,value,anomaly_score` (the NAB
-//! results layout); see `hyflow::scoring`.
+//! results layout), with `sensor_id` (and `asset`) columns for input that holds several
+//! sensors; see `hyflow::scoring`.
 
 use anyhow::Result;
 use hyflow::config;
@@ -14,7 +15,8 @@ pub struct ScoreArgs {
     /// The input file (CSV or Parquet, as the pipeline's source kind says).
     #[arg(long)]
     input: PathBuf,
-    /// Output CSV: timestamp,value,anomaly_score.
+    /// Output CSV: timestamp,value,anomaly_score; with a sensor column in the input,
+    /// timestamp,sensor_id[,asset],value,anomaly_score.
     #[arg(long)]
     out: PathBuf,
     /// Worker threads.
@@ -25,7 +27,13 @@ pub struct ScoreArgs {
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let p = config::load(&a.pipeline)?;
     let (rows, windows) = hyflow::scoring::score_file(&p, &a.input, a.workers)?;
-    hyflow::scoring::write_csv(&a.out, &rows)?;
+    let delim = p
+        .config
+        .detect
+        .asset_delimiter
+        .as_ref()
+        .map(|d| d.get_ref().as_str());
+    hyflow::scoring::write_csv(&a.out, &rows, delim)?;
     eprintln!(
         "scored {} rows ({windows} windows) into {}",
         rows.len(),

@@ -30,6 +30,9 @@ pub enum OutputKind {
     Rejects,
     /// Readings that came after their windows were computed.
     Late,
+    /// One row per (asset, window start) scored by an `asset-mahalanobis` detector: its
+    /// score and the sensors that contribute most.
+    Assets,
 }
 
 /// Compression of Parquet sinks.

@@ -176,6 +176,49 @@ pub fn score_stage<'s>(
     )
 }
 
+/// The `assets` row of one (asset, window start): the asset detector that scored highest, and
+/// the sensors behind it.
+fn asset_row(
+    asset: &str,
+    start: i64,
+    size: i64,
+    open: f64,
+    contributions: &[Contribution],
+    shares: &[Vec<(String, f64)>],
+) -> crate::output::AssetRow {
+    let best = contributions.iter().enumerate().max_by(|a, b| {
+        a.1.score
+            .total_cmp(&b.1.score)
+            .then(a.1.raw.total_cmp(&b.1.raw))
+    });
+    let (score, ai, top) = match best {
+        Some((k, c)) => (
+            c.raw,
+            c.score,
+            shares
+                .get(k)
+                .map(|s| {
+                    s.iter()
+                        .take(3)
+                        .map(|(name, share)| format!("{name}:{share:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default(),
+        ),
+        None => (0.0, 0.0, String::new()),
+    };
+    crate::output::AssetRow {
+        asset: asset.to_string(),
+        start,
+        end: start + size,
+        score,
+        ai_score: ai,
+        alert: ai > open,
+        top_sensors: top,
+    }
+}
+
 impl Scoring {
     /// Scores all windows of one time, asset by asset first.
     fn score_time(&mut self, batches: &[(WindowBatch, FeatureBatch)], out: &mut Vec<OutRecord>) {
@@ -199,14 +242,32 @@ impl Scoring {
         }
         let mut contributions: Vec<HashMap<usize, Vec<Contribution>>> =
             vec![HashMap::new(); batches.len()];
+        let asset_rows = self
+            .pipeline
+            .config
+            .sink
+            .iter()
+            .any(|s| s.output == crate::config::OutputKind::Assets);
+        let open = *self.pipeline.config.fuse.open.get_ref();
+        let size = self.pipeline.window.size;
         if let Some(assets) = self.assets.as_mut() {
-            for ((asset, _), members) in groups.iter_mut() {
+            for ((asset, start), members) in groups.iter_mut() {
                 members.sort_unstable_by_key(|m| m.0);
                 let rows: Vec<(&str, &[f64])> = members
                     .iter()
                     .map(|&(s, b, i)| (s, batches[b].1.row(i)))
                     .collect();
                 let c = assets.score(asset, &rows);
+                if asset_rows {
+                    out.push(OutRecord::Asset(asset_row(
+                        asset,
+                        *start,
+                        size,
+                        open,
+                        &c,
+                        assets.last_shares(),
+                    )));
+                }
                 for &(_, b, i) in members.iter() {
                     contributions[b].insert(i, c.clone());
                 }

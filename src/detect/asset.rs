@@ -44,6 +44,30 @@ pub struct AssetScorer {
     state: HashMap<String, AssetState>,
     scratch: Vec<f64>,
     rebaselines: u64,
+    last_shares: Vec<Vec<(String, f64)>>,
+}
+
+/// Each member sensor's share of the positive parts of a squared distance over `per` features
+/// per member, largest first.
+fn sensor_shares(parts: &[f64], members: &[(&str, &[f64])], per: usize) -> Vec<(String, f64)> {
+    if parts.len() != members.len() * per || per == 0 {
+        return Vec::new();
+    }
+    let mut by: Vec<(String, f64)> = members
+        .iter()
+        .zip(parts.chunks(per))
+        .map(|((s, _), p)| (s.to_string(), p.iter().sum::<f64>().max(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    let total: f64 = by.iter().map(|(_, v)| v).sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return Vec::new();
+    }
+    for (_, v) in &mut by {
+        *v /= total;
+    }
+    by.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    by
 }
 
 impl AssetScorer {
@@ -62,6 +86,7 @@ impl AssetScorer {
             state: HashMap::new(),
             scratch: Vec::new(),
             rebaselines: 0,
+            last_shares: Vec::new(),
         })
     }
 
@@ -83,6 +108,7 @@ impl AssetScorer {
                 .any(|(s, _)| st.sensors.binary_search_by(|x| x.as_str().cmp(s)).is_err());
             if !grows {
                 // A member is missing this time: nothing to compare.
+                self.last_shares = vec![Vec::new(); self.detectors.len()];
                 return self.zeros();
             }
             *st = AssetState {
@@ -98,6 +124,7 @@ impl AssetScorer {
         let seen = st.windows;
         st.windows = st.windows.saturating_add(1);
         let mut out = Vec::with_capacity(self.detectors.len());
+        let mut shares = Vec::with_capacity(self.detectors.len());
         for (k, (index, d)) in self.detectors.iter().enumerate() {
             self.scratch.clear();
             for (_, row) in members {
@@ -105,6 +132,7 @@ impl AssetScorer {
             }
             let before = (d.learn != super::Learn::Always).then(|| st.models[k].clone());
             let raw = st.models[k].score_and_update(&self.scratch, d.alpha);
+            let parts = sensor_shares(st.models[k].parts(), members, d.features.len());
             let (learned, rebaseline) = d.learn.decide(raw, seen, st.gated[k]);
             if let Some(before) = before {
                 st.gated[k] = if learned { 0 } else { st.gated[k] + 1 };
@@ -136,8 +164,16 @@ impl AssetScorer {
                 raw,
                 score: cal,
             });
+            shares.push(parts);
         }
+        self.last_shares = shares;
         out
+    }
+
+    /// The sensors behind the last [`Self::score`], per asset detector in order: (sensor,
+    /// share of the squared distance), largest first, sensors with no positive part left out.
+    pub fn last_shares(&self) -> &[Vec<(String, f64)>] {
+        &self.last_shares
     }
 
     fn zeros(&self) -> Vec<Contribution> {
@@ -203,5 +239,56 @@ mod tests {
         assert_eq!(c[0].score, 0.0);
         let c = a.score("d01", &[("d01-flow", &[10.0]), ("d01-speed", &[90.0])]);
         assert!(c[0].score < 0.5, "{c:?}");
+    }
+
+    #[test]
+    fn a_broken_relation_names_the_sensor_that_left_it() {
+        // A pump: current and flow both follow the load; the bearing temperature wanders on
+        // its own. Then the current rises while the flow stays: each value is in its normal
+        // range, but the relation is broken, and the current is the sensor to look at.
+        let mut spec = DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0]);
+        spec.alpha = 0.02;
+        spec.z_alert = 8.0;
+        let mut a = AssetScorer::new(
+            &[spec],
+            crate::detect::Calibrator {
+                method: crate::config::Calibration::Ratio,
+                history: 2000,
+                window: 10,
+            },
+            100,
+        )
+        .expect("asset detector");
+        let mut rng = crate::fixture::Rng::new(9);
+        let mut score = |cur: f64, flow: f64, temp: f64| {
+            let c = a.score(
+                "p1",
+                &[
+                    ("p1-current", &[cur]),
+                    ("p1-flow", &[flow]),
+                    ("p1-temp", &[temp]),
+                ],
+            );
+            (c[0].clone(), a.last_shares()[0].clone())
+        };
+        for _ in 0..2000 {
+            let load = rng.normal();
+            score(
+                50.0 + 5.0 * load + 0.3 * rng.normal(),
+                100.0 + 10.0 * load + 0.6 * rng.normal(),
+                60.0 + rng.normal(),
+            );
+        }
+        let (c, shares) = score(55.0, 100.0, 60.0);
+        assert!(c.score > 0.5, "{c:?}");
+        assert_eq!(shares[0].0, "p1-current", "{shares:?}");
+        assert!(shares[0].1 > 0.5, "{shares:?}");
+        let temp = shares
+            .iter()
+            .find(|s| s.0 == "p1-temp")
+            .map_or(0.0, |s| s.1);
+        assert!(temp < 0.1, "{shares:?}");
+        let total: f64 = shares.iter().map(|s| s.1).sum();
+        assert!((total - 1.0).abs() < 1e-9);
     }
 }

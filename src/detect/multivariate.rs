@@ -10,12 +10,16 @@ pub struct Mahalanobis {
     mean: Vec<f64>,
     /// Row-major k × k.
     cov: Vec<f64>,
+    /// Each feature's part in the last score's d²: dᵢ (C⁻¹d)ᵢ (they sum to d²; a part can be
+    /// negative when a feature moved the way its correlations expected).
+    last: Vec<f64>,
 }
 
 impl Mahalanobis {
     /// Scores the vector `x` (0 for the first, or when any value is not finite), then learns it.
     pub fn score_and_update(&mut self, x: &[f64], alpha: f64) -> f64 {
         let k = x.len();
+        self.last.clear();
         if k == 0 || x.iter().any(|v| !v.is_finite()) {
             return 0.0;
         }
@@ -27,7 +31,8 @@ impl Mahalanobis {
         }
         let d: Vec<f64> = x.iter().zip(&self.mean).map(|(a, m)| a - m).collect();
         let z = if self.n >= 2 {
-            let d2 = solve_quadratic(&self.cov, &d, k);
+            let (d2, w) = solve_quadratic(&self.cov, &d, k);
+            self.last = d.iter().zip(&w).map(|(a, b)| a * b).collect();
             wilson_hilferty(d2, k)
         } else {
             0.0
@@ -44,11 +49,17 @@ impl Mahalanobis {
         self.n = self.n.saturating_add(1);
         z
     }
+
+    /// Each feature's part in the last score's squared distance (empty when it was not
+    /// scored): what makes it possible to say which sensors an asset's score comes from.
+    pub fn parts(&self) -> &[f64] {
+        &self.last
+    }
 }
 
 /// dᵀ (C + λI)⁻¹ d by Cholesky, with a ridge λ of 1e-6 of the mean variance (and at least
-/// 1e-12) so constant or collinear features do not make C singular.
-fn solve_quadratic(cov: &[f64], d: &[f64], k: usize) -> f64 {
+/// 1e-12) so constant or collinear features do not make C singular; and (C + λI)⁻¹ d.
+fn solve_quadratic(cov: &[f64], d: &[f64], k: usize) -> (f64, Vec<f64>) {
     let trace = (0..k).map(|i| cov[i * k + i]).sum::<f64>() / k as f64;
     let ridge = (1e-6 * trace).max(1e-12);
     let mut l = vec![0.0; k * k];
@@ -74,7 +85,16 @@ fn solve_quadratic(cov: &[f64], d: &[f64], k: usize) -> f64 {
         }
         y[i] = s / l[i * k + i];
     }
-    y.iter().map(|v| v * v).sum()
+    // Back substitution Lᵀ w = y: w = C⁻¹ d.
+    let mut w = vec![0.0; k];
+    for i in (0..k).rev() {
+        let mut s = y[i];
+        for p in i + 1..k {
+            s -= l[p * k + i] * w[p];
+        }
+        w[i] = s / l[i * k + i];
+    }
+    (y.iter().map(|v| v * v).sum(), w)
 }
 
 /// Wilson-Hilferty: for d² ~ χ²(k), ((d²/k)^(1/3) - (1 - 2/(9k))) / sqrt(2/(9k)) is about
@@ -92,8 +112,13 @@ mod tests {
     #[test]
     fn quadratic_form_matches_a_hand_inverse() {
         // C = [[4, 2], [2, 3]], C⁻¹ = [[3, -2], [-2, 4]] / 8; d = (1, 1): dᵀC⁻¹d = 3/8.
-        let d2 = solve_quadratic(&[4.0, 2.0, 2.0, 3.0], &[1.0, 1.0], 2);
+        let (d2, w) = solve_quadratic(&[4.0, 2.0, 2.0, 3.0], &[1.0, 1.0], 2);
         assert!((d2 - 0.375).abs() < 1e-5, "{d2}");
+        // C⁻¹ d = (1/8, 2/8).
+        assert!(
+            (w[0] - 0.125).abs() < 1e-5 && (w[1] - 0.25).abs() < 1e-5,
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -113,6 +138,10 @@ mod tests {
         let broken = m.score_and_update(&[1.0, -1.0], 0.01);
         assert!(normal < 6.0, "normal max {normal}");
         assert!(broken > 10.0, "broken {broken}");
+        // Both features share the blame for a broken relation; the parts sum to d².
+        let parts = m.parts();
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|&p| p > 0.0), "{parts:?}");
     }
 
     #[test]

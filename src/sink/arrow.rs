@@ -3,7 +3,7 @@
 
 use crate::batch::{LateRow, RejectRow};
 use crate::features::{Feature, FeatureSet};
-use crate::output::{AlertRow, WindowRow};
+use crate::output::{AlertRow, AssetRow, WindowRow};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
@@ -63,6 +63,37 @@ pub fn alerts_schema() -> SchemaRef {
         f("severity", DataType::Utf8, false),
         f("top_features", DataType::Utf8, false),
     ]))
+}
+
+/// Schema of the assets output.
+pub fn assets_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("asset", DataType::Utf8, false),
+        f("window_start", DataType::Int64, false),
+        f("window_end", DataType::Int64, false),
+        f("score", DataType::Float64, false),
+        f("ai_score", DataType::Float64, false),
+        f("alert", DataType::Boolean, false),
+        f("top_sensors", DataType::Utf8, false),
+    ]))
+}
+
+/// Asset rows as a record batch of [`assets_schema`].
+pub fn assets_batch(rows: &[&AssetRow]) -> Result<RecordBatch, ArrowError> {
+    let mut alert = BooleanBuilder::new();
+    rows.iter().for_each(|r| alert.append_value(r.alert));
+    RecordBatch::try_new(
+        assets_schema(),
+        vec![
+            strings(rows.iter().map(|r| r.asset.as_str())),
+            ints(rows.iter().map(|r| r.start)),
+            ints(rows.iter().map(|r| r.end)),
+            floats(rows.iter().map(|r| r.score)),
+            floats(rows.iter().map(|r| r.ai_score)),
+            Arc::new(alert.finish()),
+            strings(rows.iter().map(|r| r.top_sensors.as_str())),
+        ],
+    )
 }
 
 /// Schema of the rejects output.

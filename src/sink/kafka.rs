@@ -237,8 +237,10 @@ impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch, _times: &[i64]) -> Result<(), SinkError> {
         for i in 0..batch.num_rows() {
             let o = row_json(batch, i);
+            // Keyed by sensor (assets: by asset), so one key's events stay in order.
             let key = o
                 .get("sensor_id")
+                .or_else(|| o.get("asset"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
             let payload = Value::Object(o).to_string();

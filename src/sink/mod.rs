@@ -105,6 +105,7 @@ impl SinkSet {
                 OutputKind::Alerts => arrow::alerts_schema(),
                 OutputKind::Rejects => arrow::rejects_schema(),
                 OutputKind::Late => arrow::late_schema(),
+                OutputKind::Assets => arrow::assets_schema(),
             };
             let sink: Box<dyn Sink> = match cfg.kind {
                 SinkKind::Parquet => {
@@ -164,12 +165,14 @@ impl SinkSet {
         let mut alerts = Vec::new();
         let mut rejects = Vec::new();
         let mut late = Vec::new();
+        let mut assets = Vec::new();
         for (t, r) in &records {
             match r {
                 OutRecord::Window(w) => windows.push((*t, w)),
                 OutRecord::Alert(a) => alerts.push((*t, a)),
                 OutRecord::Reject(x) => rejects.push((*t, x)),
                 OutRecord::Late(l) => late.push((*t, l)),
+                OutRecord::Asset(a) => assets.push((*t, a)),
                 OutRecord::Failure(_) => {}
             }
         }
@@ -196,6 +199,12 @@ impl SinkSet {
                 .collect();
             let b = arrow::rejects_batch(&rows).map_err(|e| SinkError::arrow(&path, e))?;
             self.emit(OutputKind::Rejects, &b, &times)?;
+        }
+        if !assets.is_empty() && self.wants(OutputKind::Assets) {
+            let rows: Vec<_> = assets.iter().map(|x| x.1).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.start).collect();
+            let b = arrow::assets_batch(&rows).map_err(|e| SinkError::arrow(&path, e))?;
+            self.emit(OutputKind::Assets, &b, &times)?;
         }
         if !late.is_empty() && self.wants(OutputKind::Late) {
             let rows: Vec<_> = late.iter().map(|x| x.1).collect();
@@ -268,7 +277,8 @@ fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
         Alert(_) => 1,
         Reject(_) => 2,
         Late(_) => 3,
-        Failure(_) => 4,
+        Asset(_) => 4,
+        Failure(_) => 5,
     };
     match (a, b) {
         (Window(x), Window(y)) => x.sensor.cmp(&y.sensor).then(x.start.cmp(&y.start)),
@@ -286,6 +296,7 @@ fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
             .then(x.value.map(f64::to_bits).cmp(&y.value.map(f64::to_bits)))
             .then(x.reason.cmp(&y.reason)),
         (Late(x), Late(y)) => x.source.cmp(&y.source).then(x.row.cmp(&y.row)),
+        (Asset(x), Asset(y)) => x.asset.cmp(&y.asset).then(x.start.cmp(&y.start)),
         _ => rank(a).cmp(&rank(b)).then(Equal),
     }
 }

@@ -627,6 +627,19 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
                 Some("each sink needs its own directory or file"),
             );
         }
+        if s.output == OutputKind::Assets
+            && !config
+                .detect
+                .detector
+                .iter()
+                .any(|d| *d.kind.get_ref() == DetectorKind::AssetMahalanobis)
+        {
+            c.at(
+                &s.name,
+                format!("sink {name:?} writes the assets output, but no detector scores assets"),
+                Some("add an asset-mahalanobis detector (and [detect] asset-delimiter)"),
+            );
+        }
         if s.roll_rows == 0 {
             c.at(
                 &s.name,
