@@ -301,6 +301,20 @@ impl MessageDecoder {
     }
 
     fn ipc(&self, payload: &[u8]) -> Result<Vec<Reading>, String> {
+        // arrow-ipc panics on some damaged streams (a buffer offset beyond the message, found
+        // by fuzzing): such a message is undecodable like any other, never a crashed worker.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ipc_unchecked(payload)))
+            .unwrap_or_else(|p| {
+                let why = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(format!("damaged Arrow IPC stream: {why}"))
+            })
+    }
+
+    fn ipc_unchecked(&self, payload: &[u8]) -> Result<Vec<Reading>, String> {
         let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(payload), None)
             .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
         let c = &self.columns;
