@@ -51,6 +51,11 @@ fn start_broker() -> Broker {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
+    start_broker_on(port)
+}
+
+/// A broker (empty: memory storage) listening on `port`.
+fn start_broker_on(port: u16) -> Broker {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu())
         .args([
@@ -112,5 +117,71 @@ fn a_live_run_against_tansu_equals_the_replay() {
         let a = common::dump(&tmp.path().join("live").join(out));
         let b = common::dump(&tmp.path().join("replay").join(out));
         assert!(a == b, "{out} differ between live (tansu) and replay");
+    }
+}
+
+/// Issue #12 saw `hyflow run` die with SIGSEGV in 2 of 5 tries when its broker was killed and
+/// started again empty. This test reproduces it (in about one attempt in three here), and a
+/// core dump shows the cause, which is not in hyflow: a Fetch reply of the restarted (empty)
+/// tansu carries a leader-change tag (KIP-951) for a topic whose id is all zeros; librdkafka
+/// 2.12.1 (the newest rdkafka-sys bundles) turns it into a metadata update with no topic name
+/// and no topic id, and `rd_kafka_metadata_update_op` (rdkafka_metadata.c:2095) looks the topic
+/// up by its NULL name: `strcmp(NULL)` in its main thread, while every hyflow thread sleeps. A
+/// broker that sends topic ids, as Kafka does, never takes that path; the fix belongs in
+/// librdkafka (skip a topic with neither id nor name). Until then this test would fail CI runs
+/// at random, so it is not run there:
+///     cargo test --features kernel-emulation --test kafka_tansu -- --ignored
+/// (after `bash scripts/test.sh` has installed tansu).
+#[test]
+#[ignore = "reproduces a crash inside librdkafka (a NULL topic name after a broker restart), not fixed there yet: run by hand, see above"]
+fn broker_restarts_under_a_live_run_never_crash_it() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    for attempt in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut broker = start_broker_on(port);
+        create_topic(&broker, "readings", 2);
+        create_topic(&broker, "alerts", 1);
+        let brokers = broker.url.trim_start_matches("tcp://").to_string();
+        produce_fixture(&brokers, &input, MessageFormat::Json);
+        let file = tmp.path().join(format!("live{attempt}.toml"));
+        std::fs::write(&file, live_pipeline(&brokers, "json", "")).expect("write");
+        let mut run = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+            .args(["run", "--stop-timeout", "10s", "--out"])
+            .arg(tmp.path().join(format!("out{attempt}")))
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hyflow run");
+        std::thread::sleep(Duration::from_secs(3));
+        for _ in 0..5 {
+            drop(broker);
+            std::thread::sleep(Duration::from_millis(500));
+            broker = start_broker_on(port);
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        Command::new("kill")
+            .args(["-TERM", &run.id().to_string()])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = run.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "hyflow run did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            status.signal(),
+            None,
+            "attempt {attempt}: hyflow run was killed by signal {:?}",
+            status.signal()
+        );
     }
 }
