@@ -110,9 +110,10 @@ impl Decoder {
             // Each distinct id is interned once per batch.
             let values = dict.values();
             let map = self.sensor_ids(values);
-            for (i, k) in dict.normalized_keys().into_iter().enumerate() {
-                if col.is_valid(i) {
-                    ids[i] = map.get(k).copied().unwrap_or(u32::MAX);
+            let nulls = col.nulls();
+            for (i, (id, k)) in ids.iter_mut().zip(dict.normalized_keys()).enumerate() {
+                if nulls.is_none_or(|n| n.is_valid(i)) {
+                    *id = map.get(k).copied().unwrap_or(u32::MAX);
                 }
             }
             return ids;
