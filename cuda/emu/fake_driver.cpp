@@ -596,6 +596,12 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
   return enqueue(s, [=]() mutable {
     if (stream) stream->launches -= 1;
     if (number == fault_launch || kind_number == kind_fault) {
+      // Work queued on the other streams before the fault runs first, whichever stream the
+      // host happens to synchronise first: a test can count on the launches before the fault
+      // having run (without this, which ones did depended on thread scheduling).
+      for (Stream* t : streams) {
+        if (t != stream) run(t);
+      }
       fail("launch " + std::to_string(number) + " faults (HYFLOW_FAKE_CUDA_FAULT)");
       return false;
     }
