@@ -49,6 +49,12 @@ pub struct AssetRow {
     /// The sensors that contribute most to the score, with their share of it:
     /// `d03-speed:0.71,d03-flow:0.22` (at most three; empty when nothing was scored).
     pub top_sensors: String,
+    /// The asset's alert episode this window belongs to, when it is an event of one (0 when
+    /// not): episodes open, update and resolve as sensor episodes do (`[fuse]` settings).
+    pub episode: u64,
+    /// `open`, `update` or `resolved` when this window is such an event of the asset's
+    /// episode; empty otherwise.
+    pub state: String,
 }
 
 /// State of an alert episode carried by an event.

@@ -218,10 +218,20 @@ fn asset_rows_that_alert_name_the_sensors_of_a_labelled_anomaly() {
     )
     .expect("json");
     let csv = hyflow::inspect::to_csv(&hyflow::inspect::read(&out.join("assets")).expect("assets"));
-    let (mut alerting, mut explained) = (0, 0);
+    let (mut alerting, mut explained, mut opens) = (0, 0, 0);
     for line in csv.lines().skip(1) {
-        // asset,window_start,window_end,score,ai_score,alert,"top_sensors"
-        let f: Vec<&str> = line.splitn(7, ',').collect();
+        // asset,window_start,window_end,score,ai_score,alert,"top_sensors",episode,state
+        let mut tail = line.rsplitn(3, ',');
+        let (state, episode, head) = (
+            tail.next().unwrap_or(""),
+            tail.next().unwrap_or(""),
+            tail.next().unwrap_or(""),
+        );
+        let f: Vec<&str> = head.splitn(7, ',').collect();
+        if state == "open" {
+            assert!(episode.parse::<u64>().is_ok_and(|e| e >= 1), "{line}");
+            opens += 1;
+        }
         if f[5] != "true" {
             continue;
         }
@@ -249,6 +259,11 @@ fn asset_rows_that_alert_name_the_sensors_of_a_labelled_anomaly() {
         }
     }
     assert!(alerting > 10, "{alerting} alerting asset rows");
+    // Asset episodes open (and resolve) as sensor episodes do.
+    assert!(
+        opens > 5 && opens < alerting,
+        "{opens} asset episodes for {alerting} alerting rows"
+    );
     assert!(
         explained * 10 >= alerting * 8,
         "{explained} of {alerting} alerting asset rows name a labelled sensor first"

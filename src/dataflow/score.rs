@@ -54,6 +54,9 @@ struct Scoring {
     scorer: Scorer,
     assets: Option<AssetScorer>,
     episodes: Episodes,
+    /// Alert episodes of assets (the `assets` output), by asset slot.
+    asset_episodes: Episodes,
+    asset_slots: HashMap<String, u32>,
     /// The cell detectors' engine on a device (None: the scorer runs them on the CPU).
     engine: Option<DetectEngine>,
 }
@@ -106,6 +109,8 @@ pub fn score_stage<'s>(
                     cfg.detect.warmup,
                 ),
                 episodes: Episodes::new(EpisodeConfig::from(&cfg.fuse)),
+                asset_episodes: Episodes::new(EpisodeConfig::from(&cfg.fuse)),
+                asset_slots: HashMap::new(),
                 pipeline: pipeline.clone(),
                 shared: shared.clone(),
             };
@@ -216,6 +221,8 @@ fn asset_row(
         ai_score: ai,
         alert: ai > open,
         top_sensors: top,
+        episode: 0,
+        state: String::new(),
     }
 }
 
@@ -259,14 +266,29 @@ impl Scoring {
                     .collect();
                 let c = assets.score(asset, &rows);
                 if asset_rows {
-                    out.push(OutRecord::Asset(asset_row(
-                        asset,
-                        *start,
-                        size,
-                        open,
-                        &c,
-                        assets.last_shares(),
-                    )));
+                    let mut row = asset_row(asset, *start, size, open, &c, assets.last_shares());
+                    let next = self.asset_slots.len() as u32;
+                    let slot = *self.asset_slots.entry(asset.to_string()).or_insert(next);
+                    let judged = crate::detect::Scored {
+                        score: row.score,
+                        ai: row.ai_score,
+                        fused: row.ai_score,
+                        alert: row.alert,
+                        ..Default::default()
+                    };
+                    let info = crate::detect::episode::WindowInfo {
+                        sensor: asset,
+                        start: row.start,
+                        end: row.end,
+                        rules: String::new(),
+                        rule_severity: None,
+                        top_features: row.top_sensors.clone(),
+                    };
+                    if let Some(event) = self.asset_episodes.step(slot, &judged, info) {
+                        row.episode = event.episode;
+                        row.state = event.state.as_str().to_string();
+                    }
+                    out.push(OutRecord::Asset(row));
                 }
                 for &(_, b, i) in members.iter() {
                     contributions[b].insert(i, c.clone());

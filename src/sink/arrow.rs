@@ -75,6 +75,8 @@ pub fn assets_schema() -> SchemaRef {
         f("ai_score", DataType::Float64, false),
         f("alert", DataType::Boolean, false),
         f("top_sensors", DataType::Utf8, false),
+        f("episode", DataType::Int64, false),
+        f("state", DataType::Utf8, false),
     ]))
 }
 
@@ -92,6 +94,8 @@ pub fn assets_batch(rows: &[&AssetRow]) -> Result<RecordBatch, ArrowError> {
             floats(rows.iter().map(|r| r.ai_score)),
             Arc::new(alert.finish()),
             strings(rows.iter().map(|r| r.top_sensors.as_str())),
+            ints(rows.iter().map(|r| r.episode as i64)),
+            strings(rows.iter().map(|r| r.state.as_str())),
         ],
     )
 }
