@@ -153,11 +153,7 @@ pub fn source_stage<'s>(
             let next =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| st.part.next_batch()))
                     .unwrap_or_else(|p| {
-                        let why = p
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
+                        let why = crate::source::panic_text(p.as_ref());
                         Some(Err(crate::source::SourceError::Read {
                             file: name.clone(),
                             row: 0,

@@ -305,12 +305,10 @@ impl MessageDecoder {
         // by fuzzing): such a message is undecodable like any other, never a crashed worker.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ipc_unchecked(payload)))
             .unwrap_or_else(|p| {
-                let why = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err(format!("damaged Arrow IPC stream: {why}"))
+                Err(format!(
+                    "damaged Arrow IPC stream: {}",
+                    super::panic_text(p.as_ref())
+                ))
             })
     }
 

@@ -85,6 +85,15 @@ pub trait Partition: Send {
     fn next_batch(&mut self) -> Option<Result<(u64, RecordBatch), SourceError>>;
 }
 
+/// The message of a panic caught from a decoder (a third-party reader that panics on damaged
+/// input): what the reject row or error then says.
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// The files a source path or glob names, sorted.
 pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
     let mut files: Vec<PathBuf> = if pattern.contains(['*', '?', '[']) {
