@@ -201,13 +201,9 @@ mod tests {
         assert_eq!(asset_of("a.b", ""), "a.b");
     }
 
-    #[test]
-    fn a_joint_change_scores_although_each_sensor_alone_is_ordinary() {
-        let spec = DetectorSpec {
-            alpha: 0.01,
-            ..DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0])
-        };
-        let mut a = AssetScorer::new(
+    /// An asset scorer of one detector, ratio-calibrated, 100 windows of warm-up.
+    fn ratio_scorer(spec: DetectorSpec) -> AssetScorer {
+        AssetScorer::new(
             &[spec],
             crate::detect::Calibrator {
                 method: crate::config::Calibration::Ratio,
@@ -216,7 +212,16 @@ mod tests {
             },
             100,
         )
-        .expect("asset detector");
+        .expect("asset detector")
+    }
+
+    #[test]
+    fn a_joint_change_scores_although_each_sensor_alone_is_ordinary() {
+        let spec = DetectorSpec {
+            alpha: 0.01,
+            ..DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0])
+        };
+        let mut a = ratio_scorer(spec);
         let mut rng = crate::fixture::Rng::new(6);
         let mut normal = 0.0f64;
         for i in 0..3000 {
@@ -249,16 +254,7 @@ mod tests {
         let mut spec = DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0]);
         spec.alpha = 0.02;
         spec.z_alert = 8.0;
-        let mut a = AssetScorer::new(
-            &[spec],
-            crate::detect::Calibrator {
-                method: crate::config::Calibration::Ratio,
-                history: 2000,
-                window: 10,
-            },
-            100,
-        )
-        .expect("asset detector");
+        let mut a = ratio_scorer(spec);
         let mut rng = crate::fixture::Rng::new(9);
         let mut score = |cur: f64, flow: f64, temp: f64| {
             let c = a.score(
