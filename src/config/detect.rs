@@ -113,6 +113,10 @@ pub enum DetectorKind {
     /// Dropouts: windows missing since the sensor's previous window plus the fraction of filled
     /// values; 0.5 at `windows`.
     Dropout,
+    /// Sequences new to the sensor: the contextual anomaly detector of CAD-OSE over the
+    /// watched features coded as levels of a range learned from the first `range-windows`
+    /// windows; its score is already in [0, 1] and is not calibrated further. CPU only.
+    Context,
 }
 
 impl DetectorKind {
@@ -128,6 +132,7 @@ impl DetectorKind {
             DetectorKind::Cusum => "cusum",
             DetectorKind::Stuck => "stuck",
             DetectorKind::Dropout => "dropout",
+            DetectorKind::Context => "context",
         }
     }
 }
@@ -198,6 +203,21 @@ pub struct DetectorConfig {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub windows: Option<Spanned<u32>>,
+    /// context: windows whose values set the range of levels (default 400). The range is set
+    /// at 1/8, 1/4, 1/2 and all of them, each time learning the windows so far again; scores
+    /// are 0 until the first.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub range_windows: Option<Spanned<u32>>,
+    /// context: the learned range is widened by this times its width on each side (default
+    /// 1), so that the values seen so far use about a third of the 8 levels.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub range_margin: Option<Spanned<f64>>,
+    /// context: windows scored 0 after a score of at least 0.75 (default 100; 0 = none).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub rest: Option<Spanned<u32>>,
     /// What this detector's baseline learns from (default: `[detect] learn`, with its `gate`,
     /// `relearn` and `reference-windows`); only for the detectors that keep a baseline.
     #[serde(default)]

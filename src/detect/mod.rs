@@ -8,6 +8,7 @@ pub mod asset;
 pub mod baseline;
 pub mod cell;
 pub mod change;
+pub mod context;
 pub mod episode;
 pub mod likelihood;
 pub mod multivariate;
@@ -20,6 +21,7 @@ pub use episode::{EpisodeConfig, Episodes};
 use crate::config::{Calibration, CompiledRule, DetectorKind, FuseConfig, Season};
 use baseline::{Level, Seasonal};
 use change::{Cusum, CusumParams, Dropout, Stuck};
+use context::{Context, ContextParams};
 use multivariate::Mahalanobis;
 use spectral::SpectralResidual;
 use std::collections::VecDeque;
@@ -51,6 +53,8 @@ pub struct DetectorSpec {
     pub threshold: f64,
     /// stuck / dropout: windows at which the score is 0.5.
     pub windows: u32,
+    /// context: range and rest.
+    pub context: ContextParams,
     /// What its baseline learns from.
     pub learn: Learn,
 }
@@ -111,6 +115,7 @@ impl DetectorSpec {
             drift: 0.5,
             threshold: 8.0,
             windows: if kind == DetectorKind::Dropout { 2 } else { 6 },
+            context: ContextParams::default(),
             learn: Learn::Always,
         }
     }
@@ -131,7 +136,15 @@ impl DetectorSpec {
     /// True for detectors whose raw score is a statistic worth calibrating against its own
     /// history; stuck and dropout count windows and always use the ratio.
     pub fn statistical(&self) -> bool {
-        !matches!(self.kind, DetectorKind::Stuck | DetectorKind::Dropout)
+        !matches!(
+            self.kind,
+            DetectorKind::Stuck | DetectorKind::Dropout | DetectorKind::Context
+        )
+    }
+
+    /// True for detectors whose raw score is already a score in [0, 1] (`context`).
+    pub fn scores_itself(&self) -> bool {
+        self.kind == DetectorKind::Context
     }
 }
 
@@ -188,6 +201,7 @@ impl Calibrator {
                 .unwrap_or(0.0)
         };
         let cal = match self.method {
+            _ if d.scores_itself() => raw.clamp(0.0, 1.0),
             _ if !d.statistical() => calibrate(raw, d.z_alert),
             Calibration::Ratio => calibrate(raw, d.z_alert),
             Calibration::Tail => tail_score(tail),
@@ -252,6 +266,7 @@ enum State {
     Cusum(Vec<Cusum>),
     Stuck(Vec<Stuck>),
     Dropout(Dropout),
+    Context(Box<Context>),
     /// Scored per asset by [`asset::AssetScorer`], not per sensor.
     Asset,
 }
@@ -268,6 +283,7 @@ impl State {
             DetectorKind::Cusum => State::Cusum(vec![Cusum::default(); n]),
             DetectorKind::Stuck => State::Stuck(vec![Stuck::default(); n]),
             DetectorKind::Dropout => State::Dropout(Dropout::default()),
+            DetectorKind::Context => State::Context(Box::default()),
             DetectorKind::AssetMahalanobis => State::Asset,
         }
     }
@@ -551,6 +567,11 @@ fn raw_score(
         State::Dropout(o) => {
             let missing = o.update(meta.start, slide_ms, meta.values, meta.filled);
             (None, d.z_alert * missing / d.windows.max(1) as f64)
+        }
+        State::Context(c) => {
+            scratch.clear();
+            scratch.extend(d.features.iter().map(|&f| row[f]));
+            (None, c.score_and_update(scratch, d.context))
         }
         State::Asset => (None, 0.0),
     }

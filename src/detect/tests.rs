@@ -268,3 +268,34 @@ fn gated_windows_do_not_enter_the_tail_calibration() {
     assert!(gated > 0.4, "{gated}");
     assert!(always < 0.2, "{always}");
 }
+
+#[test]
+fn a_context_score_is_fused_as_it_is_under_any_calibration() {
+    for calibration in [
+        Calibration::Ratio,
+        Calibration::Tail,
+        Calibration::Likelihood,
+    ] {
+        let fuse = FuseConfig {
+            calibration,
+            ..FuseConfig::default()
+        };
+        let mut s = scorer(
+            vec![DetectorSpec::new(DetectorKind::Context, vec![0])],
+            0,
+            fuse,
+        );
+        let mut c = context::Context::default();
+        let p = ContextParams::default();
+        let pattern = [0.0, 2.0, 4.0, 6.0, 4.0, 2.0];
+        let xs = pattern.iter().cycle().take(900).copied().chain([50.0]);
+        let mut last = Scored::default();
+        for (i, x) in xs.enumerate() {
+            last = s.score(0, "a", meta(i as i64), &[x], &[]);
+            let raw = c.score_and_update(&[x], p);
+            assert_eq!(last.ai, raw, "window {i}");
+            assert_eq!(last.contributions[0].raw, raw);
+        }
+        assert!(last.alert, "a value far outside the range opens: {last:?}");
+    }
+}

@@ -102,6 +102,29 @@ pub(super) fn detector_options(
         }
         spec.windows = *v.get_ref();
     }
+    if let Some(v) = &d.range_windows
+        && allowed(c, "range-windows", &unit(v.span()), &[Context])
+    {
+        let n = *v.get_ref();
+        if !(1..=100_000).contains(&n) {
+            c.at(v, format!("range-windows {n} must be in 1..=100000"), None);
+        }
+        spec.context.range_windows = n;
+    }
+    if let Some(v) = &d.range_margin
+        && allowed(c, "range-margin", &unit(v.span()), &[Context])
+    {
+        let x = *v.get_ref();
+        if !(0.0..=100.0).contains(&x) {
+            c.at(v, format!("range-margin {x} must be in 0..=100"), None);
+        }
+        spec.context.range_margin = x;
+    }
+    if let Some(v) = &d.rest
+        && allowed(c, "rest", &unit(v.span()), &[Context])
+    {
+        spec.context.rest = *v.get_ref();
+    }
     if kind == AssetMahalanobis && asset_delimiter.is_none() {
         c.at(
             &d.kind,
