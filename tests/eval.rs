@@ -133,7 +133,7 @@ fn nab_eval_of_one_input_file_uses_its_windows() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "eval",
-            "pipelines/nab.toml",
+            "pipelines/nab-cv/levels.toml",
             "--input",
             "fixtures/nab/speed_7578.csv",
             "--labels",
@@ -189,9 +189,9 @@ fn cross_validation_chooses_without_the_held_out_category() {
     // Two folds per profile (the fixtures hold two NAB categories), each naming its choice.
     assert_eq!(text.matches("  realKnownCause ").count(), 3, "{text}");
     assert_eq!(text.matches("  realTraffic ").count(), 3, "{text}");
-    // Held out, the score is below the in-sample one of the same pipeline (74.5 standard):
-    // thresholds chosen on another category do not fit this one as well.
-    assert!(pooled[0] < 74.0 && pooled[0] > 20.0, "{text}");
+    // Held out, the score is below the in-sample ones of both pipelines (59.9 and 46.3
+    // standard on these five files): thresholds chosen on another category fit it less well.
+    assert!(pooled[0] < 46.0 && pooled[0] > 20.0, "{text}");
 }
 
 #[test]
