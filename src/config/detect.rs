@@ -137,6 +137,18 @@ impl DetectorKind {
     }
 }
 
+/// The statistic of `mahalanobis` and `asset-mahalanobis`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Statistic {
+    /// Mahalanobis distance (Hotelling's T² under a reference period).
+    #[default]
+    T2,
+    /// Squared prediction error of PCA (the Q statistic): the part of the standardised vector
+    /// outside the components that explain 90 % of the normal variance.
+    Spe,
+}
+
 /// Season buckets of `seasonal-z`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -203,6 +215,10 @@ pub struct DetectorConfig {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub windows: Option<Spanned<u32>>,
+    /// mahalanobis, asset-mahalanobis: `t2` (default) or `spe` (docs/detection.md).
+    #[serde(default)]
+    #[schemars(with = "Option<Statistic>")]
+    pub statistic: Option<Spanned<Statistic>>,
     /// context: windows whose values set the range of levels (default 400). The range is set
     /// at 1/8, 1/4, 1/2 and all of them, each time learning the windows so far again; scores
     /// are 0 until the first.

@@ -130,24 +130,41 @@ impl AssetScorer {
             for (_, row) in members {
                 self.scratch.extend(d.features.iter().map(|&f| row[f]));
             }
-            let before = (d.learn != super::Learn::Always).then(|| st.models[k].clone());
-            let raw = st.models[k].score_and_update(&self.scratch, d.alpha);
+            let raw = st.models[k].score(&self.scratch, d.statistic);
             let parts = sensor_shares(st.models[k].parts(), members, d.features.len());
             let (learned, rebaseline) = d.learn.decide(raw, seen, st.gated[k]);
-            if let Some(before) = before {
+            if d.learn != super::Learn::Always {
                 st.gated[k] = if learned { 0 } else { st.gated[k] + 1 };
-                if rebaseline {
-                    let mut fresh = Mahalanobis::default();
-                    fresh.score_and_update(&self.scratch, d.alpha);
-                    st.models[k] = fresh;
-                    st.gated[k] = 0;
-                    self.rebaselines += 1;
-                    tracing::info!(
+            }
+            if rebaseline {
+                let mut fresh = Mahalanobis::default();
+                fresh.learn(&self.scratch, d.alpha);
+                st.models[k] = fresh;
+                st.gated[k] = 0;
+                self.rebaselines += 1;
+                tracing::info!(
+                    detector = d.name.as_str(),
+                    "re-baselined an asset: a shift held long enough is the new normal"
+                );
+            } else if learned {
+                let mut constant = super::learn_multivariate(d, &mut st.models[k], &self.scratch);
+                if let super::Learn::Reference { windows } = d.learn
+                    && seen + 1 >= windows
+                    && !st.models[k].is_frozen()
+                {
+                    constant = st.models[k].freeze();
+                }
+                if !constant.is_empty() {
+                    let per = d.features.len().max(1);
+                    let mut names: Vec<&str> =
+                        constant.iter().map(|&i| members[i / per].0).collect();
+                    names.dedup();
+                    tracing::warn!(
+                        asset,
                         detector = d.name.as_str(),
-                        "re-baselined an asset: a shift held long enough is the new normal"
+                        "constant in the reference period, left out of the asset's score: {}",
+                        names.join(", ")
                     );
-                } else if !learned {
-                    st.models[k] = before;
                 }
             }
             let cal = self.calibrator.calibrate(
@@ -192,6 +209,7 @@ impl AssetScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Statistic;
 
     #[test]
     fn asset_is_the_id_up_to_the_last_delimiter() {
@@ -286,5 +304,64 @@ mod tests {
         assert!(temp < 0.1, "{shares:?}");
         let total: f64 = shares.iter().map(|s| s.1).sum();
         assert!((total - 1.0).abs() < 1e-9);
+    }
+
+    /// Windows of a pump (current and flow follow the load; the temperature wanders; the
+    /// setpoint is constant in the reference period), scored by one asset detector.
+    fn pump_run(
+        statistic: Statistic,
+        broken: (f64, f64),
+    ) -> (Contribution, Vec<(String, f64)>, f64) {
+        let mut spec = DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0]);
+        spec.statistic = statistic;
+        spec.learn = crate::detect::Learn::Reference { windows: 400 };
+        spec.z_alert = 8.0;
+        let mut a = ratio_scorer(spec);
+        let mut rng = crate::fixture::Rng::new(12);
+        let mut score = |cur: f64, flow: f64, temp: f64, set: f64| {
+            let c = a.score(
+                "p1",
+                &[
+                    ("p1-current", &[cur]),
+                    ("p1-flow", &[flow]),
+                    ("p1-setpoint", &[set]),
+                    ("p1-temp", &[temp]),
+                ],
+            );
+            (c[0].clone(), a.last_shares()[0].clone())
+        };
+        let mut normal = 0.0f64;
+        for i in 0..1400 {
+            let load = rng.normal();
+            // After the reference, the setpoint is moved once: not a fault.
+            let set = if i < 700 { 5.0 } else { 6.0 };
+            let (c, _) = score(
+                50.0 + 5.0 * load + 0.3 * rng.normal(),
+                100.0 + 10.0 * load + 0.6 * rng.normal(),
+                60.0 + rng.normal(),
+                set,
+            );
+            if i >= 400 {
+                normal = normal.max(c.raw);
+            }
+        }
+        let (c, shares) = score(broken.0, broken.1, 60.0, 6.0);
+        (c, shares, normal)
+    }
+
+    #[test]
+    fn a_frozen_reference_scores_a_broken_relation_by_t2_and_spe_and_names_the_sensors() {
+        for statistic in [Statistic::T2, Statistic::Spe] {
+            // Current up by one standard deviation of its own, flow unchanged.
+            let (c, shares, normal) = pump_run(statistic, (55.0, 100.0));
+            assert!(normal < 5.0, "{statistic:?}: normal max {normal}");
+            assert!(c.raw > 8.0 && c.score > 0.5, "{statistic:?}: {c:?}");
+            let named: Vec<&str> = shares.iter().take(2).map(|s| s.0.as_str()).collect();
+            assert!(named.contains(&"p1-current"), "{statistic:?}: {shares:?}");
+            assert!(
+                shares.iter().all(|s| s.0 != "p1-setpoint"),
+                "the constant setpoint is left out: {shares:?}"
+            );
+        }
     }
 }

@@ -55,6 +55,8 @@ pub struct DetectorSpec {
     pub windows: u32,
     /// context: range and rest.
     pub context: ContextParams,
+    /// mahalanobis, asset-mahalanobis: the statistic.
+    pub statistic: multivariate::Statistic,
     /// What its baseline learns from.
     pub learn: Learn,
 }
@@ -116,6 +118,7 @@ impl DetectorSpec {
             threshold: 8.0,
             windows: if kind == DetectorKind::Dropout { 2 } else { 6 },
             context: ContextParams::default(),
+            statistic: multivariate::Statistic::T2,
             learn: Learn::Always,
         }
     }
@@ -542,7 +545,9 @@ fn raw_score(
         State::Mahalanobis(m) => {
             scratch.clear();
             scratch.extend(d.features.iter().map(|&f| row[f]));
-            (None, m.score_and_update(scratch, d.alpha))
+            let z = m.score(scratch, d.statistic);
+            learn_multivariate(d, m, scratch);
+            (None, z)
         }
         State::Spectral(bufs) => match sr {
             Some(sr) => pick(
@@ -574,6 +579,29 @@ fn raw_score(
             (None, c.score_and_update(scratch, d.context))
         }
         State::Asset => (None, 0.0),
+    }
+}
+
+/// Learns a multivariate detector's vector: with `alpha`, or under a reference period with the
+/// plain weight (its mean and covariance are those of the reference windows), freezing the
+/// model after the last of them.
+pub(crate) fn learn_multivariate(d: &DetectorSpec, m: &mut Mahalanobis, x: &[f64]) -> Vec<usize> {
+    match d.learn {
+        Learn::Reference { windows } => {
+            if m.is_frozen() {
+                return Vec::new();
+            }
+            let w = m.plain_weight();
+            m.learn(x, w);
+            if m.learned() >= windows {
+                return m.freeze();
+            }
+            Vec::new()
+        }
+        _ => {
+            m.learn(x, d.alpha);
+            Vec::new()
+        }
     }
 }
 

@@ -102,6 +102,16 @@ pub(super) fn detector_options(
         }
         spec.windows = *v.get_ref();
     }
+    if let Some(v) = &d.statistic
+        && allowed(
+            c,
+            "statistic",
+            &unit(v.span()),
+            &[Mahalanobis, AssetMahalanobis],
+        )
+    {
+        spec.statistic = *v.get_ref();
+    }
     if let Some(v) = &d.range_windows
         && allowed(c, "range-windows", &unit(v.span()), &[Context])
     {

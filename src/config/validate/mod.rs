@@ -489,6 +489,18 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
                 .as_ref()
                 .map(|s| s.get_ref().as_str()),
         );
+        if let (Some(a), crate::detect::Learn::Reference { .. }) = (&d.alpha, spec.learn)
+            && matches!(
+                *d.kind.get_ref(),
+                DetectorKind::Mahalanobis | DetectorKind::AssetMahalanobis
+            )
+        {
+            c.at(
+                a,
+                "`alpha` does nothing under learn = \"reference\"",
+                Some("a reference baseline is the plain mean and covariance of the reference windows; remove `alpha`"),
+            );
+        }
         detectors.push(spec);
     }
 
