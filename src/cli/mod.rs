@@ -100,6 +100,10 @@ struct GenArgs {
     /// Output Parquet file.
     #[arg(long)]
     out: PathBuf,
+    /// Manufacturing: machines whose sensors share a load, with faults of 30 minutes or more
+    /// (level shift, drift, broken relation, valve step) instead of the short ones.
+    #[arg(long)]
+    long_faults: bool,
     /// NAB: the CSV series.
     #[arg(long)]
     input: Option<PathBuf>,
@@ -229,6 +233,10 @@ fn generate(a: GenArgs) -> Result<ExitCode> {
     use hyflow::fixture;
     let ms = a.duration.ms;
     match a.kind {
+        GenKind::Manufacturing if a.long_faults => fixture::write(
+            fixture::long_faults::generate(a.sensors, ms, a.seed),
+            &a.out,
+        )?,
         GenKind::Manufacturing => fixture::write(
             fixture::manufacturing::generate(a.sensors, ms, a.seed),
             &a.out,

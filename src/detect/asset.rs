@@ -132,7 +132,16 @@ impl AssetScorer {
             }
             let raw = st.models[k].score(&self.scratch, d.statistic);
             let parts = sensor_shares(st.models[k].parts(), members, d.features.len());
-            let (learned, rebaseline) = d.learn.decide(raw, seen, st.gated[k]);
+            // A gated model learns every window until it has settled (1/alpha windows, with
+            // the plain weights of a sample mean and covariance first): a covariance still near
+            // zero would make every window look anomalous, be gated, and never settle.
+            let settling = matches!(d.learn, super::Learn::Gated { .. })
+                && f64::from(st.models[k].learned()) < 1.0 / d.alpha;
+            let (learned, rebaseline) = if settling {
+                (true, false)
+            } else {
+                d.learn.decide(raw, seen, st.gated[k])
+            };
             if d.learn != super::Learn::Always {
                 st.gated[k] = if learned { 0 } else { st.gated[k] + 1 };
             }
@@ -363,5 +372,47 @@ mod tests {
                 "the constant setpoint is left out: {shares:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_gated_asset_settles_from_a_cold_start_and_then_holds_a_shift() {
+        let mut spec = DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0]);
+        spec.alpha = 0.01;
+        spec.z_alert = 10.0;
+        spec.learn = crate::detect::Learn::Gated {
+            gate: 6.0,
+            relearn: 0,
+        };
+        let mut a = ratio_scorer(spec);
+        let mut rng = crate::fixture::Rng::new(21);
+        let mut score = |shift: f64, rng: &mut crate::fixture::Rng| {
+            let load = rng.normal();
+            let c = a.score(
+                "p1",
+                &[
+                    (
+                        "p1-current",
+                        &[30.0 + 3.0 * load + 0.3 * rng.normal() + shift],
+                    ),
+                    ("p1-pres", &[5.0 + 0.25 * load + 0.04 * rng.normal()]),
+                ],
+            );
+            c[0].raw
+        };
+        let mut normal = 0.0f64;
+        for i in 0..2000 {
+            let z = score(0.0, &mut rng);
+            if i >= 200 {
+                normal = normal.max(z);
+            }
+        }
+        // Before the settling period and the plain start weights, the first windows'
+        // near-zero covariance gated every window after them: normal windows reached z 209.
+        assert!(normal < 6.0, "normal max {normal}");
+        let mut last = 0.0;
+        for _ in 0..500 {
+            last = score(6.0, &mut rng);
+        }
+        assert!(last > 6.0, "a held shift keeps scoring: {last}");
     }
 }

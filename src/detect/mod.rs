@@ -598,7 +598,13 @@ pub(crate) fn learn_multivariate(d: &DetectorSpec, m: &mut Mahalanobis, x: &[f64
             }
             Vec::new()
         }
-        _ => {
+        Learn::Gated { .. } => {
+            // Plain weights until 1/alpha windows: a settled start (see asset.rs).
+            let w = d.alpha.max(m.plain_weight());
+            m.learn(x, w);
+            Vec::new()
+        }
+        Learn::Always => {
             m.learn(x, d.alpha);
             Vec::new()
         }
