@@ -292,3 +292,28 @@ fn score_of_multi_sensor_input_names_each_rows_sensor_and_asset() {
     assert_eq!(rows, 302_400);
     assert!(scored * 2 > rows, "{scored} of {rows} rows have a score");
 }
+
+#[test]
+fn rust_log_sets_the_log_level() {
+    let run = |level: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("HYFLOW_LOG")
+            .env("RUST_LOG", level)
+            .args([
+                "score",
+                "pipelines/nab.toml",
+                "--input",
+                "fixtures/nab/speed_7578.csv",
+                "--out",
+                "/dev/null",
+            ])
+            .output()
+            .expect("hyflow score");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // The device line is logged at info.
+    assert!(run("info").contains("INFO"), "info shows it");
+    assert!(!run("warn").contains("INFO"), "warn hides it");
+}

@@ -134,7 +134,10 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG")
+    // RUST_LOG as everywhere in Rust (e.g. `RUST_LOG=debug`, `RUST_LOG=hyflow=debug`);
+    // HYFLOW_LOG, the older name, when RUST_LOG is not set; else info.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
