@@ -68,7 +68,7 @@ fn explain_and_schema() {
     assert_eq!(code, 0);
     for needle in [
         "1. source",
-        "exchange  readings by hash(sensor id) % 2",
+        "exchange  readings by hash(asset: sensor id up to the last \"-\") % 2",
         "window    [cpu] tumbling 10s",
         "band_defect",
         "on a GPU: a warp per window when a batch averages at most 256 values",
