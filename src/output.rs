@@ -29,6 +29,9 @@ pub struct WindowRow {
     pub alert: bool,
     /// Names of the rules that fired, comma-separated.
     pub rules: String,
+    /// Names of the detectors that re-baselined at this window (`learn = "gated"`: a shift
+    /// held for `relearn` windows is taken as the new normal), comma-separated.
+    pub rebaselined: String,
 }
 
 /// An asset's score for one window start (the `assets` output).

@@ -371,6 +371,13 @@ impl Scoring {
                 })
                 .collect::<Vec<_>>()
                 .join(",");
+            let mut rebaselined: Vec<&str> = sc
+                .contributions
+                .iter()
+                .filter(|c| c.rebaselined)
+                .map(|c| self.scorer.detectors()[c.detector].name.as_str())
+                .collect();
+            rebaselined.sort_unstable();
             let info = WindowInfo {
                 sensor: &w.sensor[i],
                 start: w.start[i],
@@ -395,6 +402,7 @@ impl Scoring {
                 fused: sc.fused,
                 alert: sc.alert,
                 rules,
+                rebaselined: rebaselined.join(","),
             }));
         }
         let rebaselined = self.scorer.take_rebaselines()

@@ -189,6 +189,7 @@ impl AssetScorer {
                 feature: None,
                 raw,
                 score: cal,
+                rebaselined: rebaseline,
             });
             shares.push(parts);
         }
@@ -210,6 +211,7 @@ impl AssetScorer {
                 feature: None,
                 raw: 0.0,
                 score: 0.0,
+                rebaselined: false,
             })
             .collect()
     }

@@ -237,6 +237,8 @@ pub struct Contribution {
     pub raw: f64,
     /// Calibrated score in [0, 1] (0 until warm).
     pub score: f64,
+    /// The detector's baseline started again from this window (`learn = "gated"`).
+    pub rebaselined: bool,
 }
 
 /// The result of scoring one window.
@@ -399,6 +401,7 @@ impl Scorer {
             // A learn policy other than `always` keeps the state as it was before the window
             // unless the window is learned (detectors with it are never cell detectors).
             let before = (d.learn != Learn::Always).then(|| st.detectors[di].clone());
+            let mut rebaselined = false;
             let (feature, raw) = match cells {
                 Some(c) if cell::on_cells(d).is_some() => {
                     let n = d.features.len();
@@ -434,6 +437,7 @@ impl Scorer {
                     );
                     st.detectors[di] = fresh;
                     self.rebaselines += 1;
+                    rebaselined = true;
                     tracing::info!(
                         sensor,
                         detector = d.name.as_str(),
@@ -462,6 +466,7 @@ impl Scorer {
                 feature,
                 raw,
                 score: cal,
+                rebaselined,
             });
         }
         for c in asset {

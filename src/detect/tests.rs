@@ -179,19 +179,31 @@ fn seasonal_z_uses_local_time() {
 /// Raw level-z scores of a series that shifts by +10 (noise 1) at window 300 and stays there
 /// for 400 windows, under `learn`.
 fn shifted(learn: Learn) -> (Vec<f64>, u64) {
+    let (raw, at) = shifted_at(learn);
+    (raw, at.len() as u64)
+}
+
+/// [`shifted`], with the windows whose contribution says the detector re-baselined there.
+fn shifted_at(learn: Learn) -> (Vec<f64>, Vec<i64>) {
     let mut d = DetectorSpec::new(DetectorKind::LevelZ, vec![0]);
     d.alpha = 0.1;
     d.learn = learn;
     let mut s = scorer(vec![d], 10, FuseConfig::default());
     let mut rng = crate::fixture::Rng::new(5);
     let mut raw = Vec::new();
-    let mut rebaselines = 0;
+    let mut at = Vec::new();
+    let mut counted = 0;
     for i in 0..700 {
         let x = rng.normal() + if i >= 300 { 10.0 } else { 0.0 };
-        raw.push(s.score(0, "a", meta(i), &[x], &[]).score);
-        rebaselines += s.take_rebaselines();
+        let sc = s.score(0, "a", meta(i), &[x], &[]);
+        raw.push(sc.score);
+        if sc.contributions.iter().any(|c| c.rebaselined) {
+            at.push(i);
+        }
+        counted += s.take_rebaselines();
     }
-    (raw, rebaselines)
+    assert_eq!(counted, at.len() as u64, "the count and the flags agree");
+    (raw, at)
 }
 
 #[test]
@@ -234,6 +246,12 @@ fn a_shift_gated_for_relearn_windows_becomes_the_new_normal() {
         relearn: 50,
     });
     assert_eq!(n, 1, "one re-baselining");
+    // The window that re-baselined says so (the windows output's `rebaselined` column).
+    let (_, at) = shifted_at(Learn::Gated {
+        gate: 4.0,
+        relearn: 50,
+    });
+    assert_eq!(at, vec![349]);
     // Anomalous for the first 49 windows of the shift, ordinary once re-learned.
     assert!(raw[300..349].iter().all(|&z| z > 4.0));
     let after = raw[400..700].iter().sum::<f64>() / 300.0;

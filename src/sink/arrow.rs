@@ -39,6 +39,7 @@ pub fn windows_schema(features: &FeatureSet) -> SchemaRef {
         f("fused", DataType::Float64, false),
         f("alert", DataType::Boolean, false),
         f("rules", DataType::Utf8, false),
+        f("rebaselined", DataType::Utf8, false),
     ]);
     Arc::new(Schema::new(fields))
 }
@@ -168,6 +169,7 @@ pub fn windows_batch(
     rows.iter().for_each(|r| alert.append_value(r.alert));
     cols.push(Arc::new(alert.finish()));
     cols.push(strings(rows.iter().map(|r| r.rules.as_str())));
+    cols.push(strings(rows.iter().map(|r| r.rebaselined.as_str())));
     RecordBatch::try_new(schema.clone(), cols)
 }
 
