@@ -14,7 +14,8 @@ expected = {
     "windows": [("sensor_id", pa.string()), ("window_start", pa.int64()), ("window_end", pa.int64())]
     + [(f, pa.int64() if f == "count" else pa.float64()) for f in features]
     + [("filled", pa.int64()), ("score", pa.float64()), ("ai_score", pa.float64()),
-       ("rule_score", pa.float64()), ("fused", pa.float64()), ("alert", pa.bool_()), ("rules", pa.string())],
+       ("rule_score", pa.float64()), ("fused", pa.float64()), ("alert", pa.bool_()), ("rules", pa.string()),
+       ("rebaselined", pa.string())],
     "alerts": [("schema_version", pa.int64()), ("pipeline", pa.string()), ("sensor_id", pa.string()),
                ("episode", pa.int64()), ("state", pa.string()), ("window_start", pa.int64()),
                ("window_end", pa.int64()), ("opened_at", pa.int64()), ("fused", pa.float64()),
