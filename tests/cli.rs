@@ -73,6 +73,8 @@ fn explain_and_schema() {
         "band_defect",
         "on a GPU: a warp per window when a batch averages at most 256 values",
         "on a GPU: level, bearing, stuck (cuda/score.cu",
+        "machine = asset-mahalanobis(mean) alpha 0.01 statistic t2, learn gated (gate 6, relearn 360)",
+        "stuck = stuck(mean);",
         "sinks",
     ] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");

@@ -103,7 +103,7 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         .iter()
         .map(|d| {
             format!(
-                "{} = {}({}) alpha {}",
+                "{} = {}({}){}",
                 d.name,
                 d.kind.as_str(),
                 d.features
@@ -111,7 +111,7 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
                     .map(|&i| p.features.names[i].as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                d.alpha
+                options(d)
             )
         })
         .collect();
@@ -189,4 +189,42 @@ pub fn explain(p: &Pipeline, workers: usize) -> String {
         );
     }
     s
+}
+
+/// The settings of a detector that change what it does, as `explain` shows them.
+fn options(d: &crate::detect::DetectorSpec) -> String {
+    use crate::config::DetectorKind as K;
+    use crate::detect::Learn;
+    let mut o = String::new();
+    let learns = crate::detect::DetectorSpec::learns(d.kind);
+    let plain = matches!(d.learn, Learn::Reference { .. })
+        && matches!(d.kind, K::Mahalanobis | K::AssetMahalanobis);
+    if learns && !plain {
+        o += &format!(" alpha {}", d.alpha);
+    }
+    if matches!(d.kind, K::Mahalanobis | K::AssetMahalanobis) {
+        o += match d.statistic {
+            crate::config::Statistic::T2 => " statistic t2",
+            crate::config::Statistic::Spe => " statistic spe",
+        };
+    }
+    if d.kind == K::Context {
+        let c = d.context;
+        o += &format!(
+            " range from {} windows, margin {}, rest {}",
+            c.range_windows, c.range_margin, c.rest
+        );
+    }
+    if learns {
+        o += &match d.learn {
+            Learn::Always => String::new(),
+            Learn::Gated { gate, relearn } => {
+                format!(", learn gated (gate {gate}, relearn {relearn})")
+            }
+            Learn::Reference { windows } => {
+                format!(", learn reference ({windows} windows, then frozen)")
+            }
+        };
+    }
+    o
 }
