@@ -419,7 +419,16 @@ impl Scorer {
                     &self.zone,
                 ),
             };
-            let (learned, rebaseline) = d.learn.decide(raw, seen, st.gated[di]);
+            // A gated multivariate model learns every window until it has settled (1/alpha
+            // windows; see asset.rs): a covariance still near zero would gate everything.
+            let settling = matches!(d.learn, Learn::Gated { .. })
+                && matches!(&st.detectors[di], State::Mahalanobis(m)
+                    if f64::from(m.learned()) < 1.0 / d.alpha);
+            let (learned, rebaseline) = if settling {
+                (true, false)
+            } else {
+                d.learn.decide(raw, seen, st.gated[di])
+            };
             if let Some(before) = before {
                 st.gated[di] = if learned { 0 } else { st.gated[di] + 1 };
                 if rebaseline {

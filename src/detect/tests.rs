@@ -317,3 +317,41 @@ fn a_context_score_is_fused_as_it_is_under_any_calibration() {
         assert!(last.alert, "a value far outside the range opens: {last:?}");
     }
 }
+
+#[test]
+fn a_gated_mahalanobis_settles_from_a_cold_start() {
+    let mut d = DetectorSpec::new(DetectorKind::Mahalanobis, vec![0, 1]);
+    d.alpha = 0.01;
+    d.learn = Learn::Gated {
+        gate: 6.0,
+        relearn: 0,
+    };
+    let mut s = scorer(vec![d], 0, FuseConfig::default());
+    let mut rng = crate::fixture::Rng::new(14);
+    let mut normal = 0.0f64;
+    for i in 0..1500 {
+        let a = rng.normal();
+        let sc = s.score(0, "a", meta(i), &[a, 2.0 * a + 0.1 * rng.normal()], &[]);
+        if i >= 200 {
+            normal = normal.max(sc.score);
+        }
+    }
+    assert!(normal < 6.0, "normal max {normal}");
+    // Off the relation by 30 of its standard deviations: gated, and it keeps scoring.
+    let mut late = Vec::new();
+    for i in 1500..1700 {
+        let a = rng.normal();
+        let sc = s.score(
+            0,
+            "a",
+            meta(i),
+            &[a, 2.0 * a + 0.1 * rng.normal() + 3.0],
+            &[],
+        );
+        if i >= 1650 {
+            late.push(sc.score);
+        }
+    }
+    late.sort_by(f64::total_cmp);
+    assert!(late[25] > 6.0, "median of the last 50: {late:?}");
+}
