@@ -297,7 +297,6 @@ fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    let delimiter = p_delimiter;
     let r = hyflow::eval::episodes(&labels, &opens, window_ms, slide_ms);
     println!(
         "episodes for {} ({} rows, {} windows): {} labels, {} alert episodes",
@@ -307,6 +306,22 @@ fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result
         r.labels,
         opens.len()
     );
+    print_report(&r);
+    if let Some(d) = p_delimiter {
+        let (asset_labels, asset_opens) = hyflow::eval::by_asset(&labels, &events, &d);
+        let r = hyflow::eval::episodes(&asset_labels, &asset_opens, window_ms, slide_ms);
+        println!(
+            "by asset (asset-delimiter {d:?}; an asset's episode: from one of its sensors opening to none open): {} labels, {} episodes",
+            r.labels,
+            asset_opens.len()
+        );
+        print_report(&r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Precision, recall, F1, detected labels and the median delay of an episode report.
+fn print_report(r: &hyflow::eval::EpisodeReport) {
     println!(
         "  precision {:.3}  recall {:.3}  F1 {:.3}",
         r.precision(),
@@ -317,31 +332,6 @@ fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result
         "  labels detected {}/{}, episodes outside labels {}",
         r.detected, r.labels, r.false_episodes
     );
-    print_delay(&r);
-    if let Some(d) = delimiter {
-        let (asset_labels, asset_opens) = hyflow::eval::by_asset(&labels, &events, &d);
-        let r = hyflow::eval::episodes(&asset_labels, &asset_opens, window_ms, slide_ms);
-        println!(
-            "by asset (asset-delimiter {d:?}; an asset's episode: from one of its sensors opening to none open): {} labels, {} episodes",
-            r.labels,
-            asset_opens.len()
-        );
-        println!(
-            "  precision {:.3}  recall {:.3}  F1 {:.3}",
-            r.precision(),
-            r.recall(),
-            r.f1()
-        );
-        println!(
-            "  labels detected {}/{}, episodes outside labels {}",
-            r.detected, r.labels, r.false_episodes
-        );
-        print_delay(&r);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_delay(r: &hyflow::eval::EpisodeReport) {
     match r.median_delay_windows {
         Some(d) => println!("  median detection delay {d:.1} windows"),
         None => println!("  median detection delay: nothing detected"),

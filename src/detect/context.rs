@@ -429,16 +429,26 @@ mod tests {
         assert_eq!(scale_of([f64::NAN].into_iter(), 0.5), (0.0, 1.0));
     }
 
-    #[test]
-    fn a_repeating_pattern_becomes_quiet_and_a_new_value_scores_high() {
-        let p = ContextParams {
-            range_windows: 40,
-            range_margin: 0.5,
-            rest: 0,
-        };
+    /// 600 windows of a repeating up-and-down pattern, then `after`.
+    fn pattern_then(after: &[f64]) -> Vec<f64> {
         let pattern = [0.0, 2.0, 4.0, 6.0, 4.0, 2.0];
         let mut xs: Vec<f64> = pattern.iter().cycle().take(600).copied().collect();
-        xs.push(40.0);
+        xs.extend_from_slice(after);
+        xs
+    }
+
+    fn params(rest: u32) -> ContextParams {
+        ContextParams {
+            range_windows: 40,
+            range_margin: 0.5,
+            rest,
+        }
+    }
+
+    #[test]
+    fn a_repeating_pattern_becomes_quiet_and_a_new_value_scores_high() {
+        let p = params(0);
+        let xs = pattern_then(&[40.0]);
         let (s, c) = run(&xs, p);
         assert!(s[..4].iter().all(|&x| x == 0.0), "no score before a range");
         let tail = &s[500..600];
@@ -449,14 +459,8 @@ mod tests {
 
     #[test]
     fn after_a_high_score_the_detector_rests() {
-        let p = ContextParams {
-            range_windows: 40,
-            range_margin: 0.5,
-            rest: 20,
-        };
-        let pattern = [0.0, 2.0, 4.0, 6.0, 4.0, 2.0];
-        let mut xs: Vec<f64> = pattern.iter().cycle().take(600).copied().collect();
-        xs.extend([40.0, -30.0, 40.0, -30.0, 55.0]);
+        let p = params(20);
+        let xs = pattern_then(&[40.0, -30.0, 40.0, -30.0, 55.0]);
         let (s, _) = run(&xs, p);
         assert!(s[600] >= BASE);
         assert!(s[601..].iter().all(|&x| x == 0.0), "{:?}", &s[601..]);
