@@ -259,6 +259,9 @@ pub struct EpisodeReport {
     pub false_episodes: usize,
     /// Labels with at least one episode.
     pub detected: usize,
+    /// Labels whose first episode opened before the label's end (not in the window after it,
+    /// where the step back to normal of a slow fault can open one).
+    pub detected_while_on: usize,
     /// Labels.
     pub labels: usize,
     /// Median delay from a label's start to its first episode, in windows (slides).
@@ -312,9 +315,11 @@ pub fn episodes(
         .count();
     let mut delays = Vec::new();
     let mut detected = 0;
+    let mut detected_while_on = 0;
     for l in labels {
         if let Some(first) = opens.iter().filter(|o| hits(l, o)).map(|o| o.1).min() {
             detected += 1;
+            detected_while_on += usize::from(first <= l.end);
             delays.push(((first - l.start) as f64 / slide_ms.max(1) as f64).max(0.0));
         }
     }
@@ -331,6 +336,7 @@ pub fn episodes(
         true_episodes,
         false_episodes: opens.len() - true_episodes,
         detected,
+        detected_while_on,
         labels: labels.len(),
         median_delay_windows: median,
     }
@@ -440,6 +446,8 @@ mod episode_tests {
             (3, 1, 3, 3)
         );
         assert_eq!(r.median_delay_windows, Some(3.0)); // delays 3, 1, 6
+        // c's episode opened in the window after its end: detected, but not while it lasted.
+        assert_eq!(r.detected_while_on, 2);
         assert!((r.f1() - 2.0 * 0.75 / 1.75).abs() < 1e-12);
     }
 

@@ -332,6 +332,10 @@ fn print_report(r: &hyflow::eval::EpisodeReport) {
         "  labels detected {}/{}, episodes outside labels {}",
         r.detected, r.labels, r.false_episodes
     );
+    println!(
+        "  labels detected while they last {}/{} (the others: in the window after their end)",
+        r.detected_while_on, r.labels
+    );
     match r.median_delay_windows {
         Some(d) => println!("  median detection delay {d:.1} windows"),
         None => println!("  median detection delay: nothing detected"),
