@@ -91,12 +91,17 @@ impl Mahalanobis {
                 (d2, parts, m as f64)
             }
             Statistic::Spe => {
-                let pca = match self.frozen.as_mut() {
+                // A frozen model keeps its PCA; a learning one makes it from the current
+                // covariance (no copy of the kept one per window).
+                let fresh;
+                let pca: &Pca = match self.frozen.as_mut() {
                     Some(f) => f
                         .pca
-                        .get_or_insert_with(|| Pca::of(&sub_matrix(&self.cov, k, &keep), m))
-                        .clone(),
-                    None => Pca::of(&self.cov, k),
+                        .get_or_insert_with(|| Pca::of(&sub_matrix(&self.cov, k, &keep), m)),
+                    None => {
+                        fresh = Pca::of(&self.cov, k);
+                        &fresh
+                    }
                 };
                 let Some((spe, parts)) = pca.spe(&dk) else {
                     return 0.0;
