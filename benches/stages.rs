@@ -147,5 +147,39 @@ fn messages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, features, source_and_window, messages);
+/// What one event costs with a run's recorder installed (the events are per batch, never per
+/// row: docs/observability.md multiplies this by the events of a benchmark run).
+fn events(c: &mut Criterion) {
+    use hyflow::events::{BatchComputed, Event, Recorder, RowsDecoded, Stage};
+    let recorder = Recorder::default();
+    let _g = recorder.install();
+    let mut g = c.benchmark_group("events");
+    g.bench_function("rows decoded (4 counters)", |b| {
+        b.iter(|| {
+            RowsDecoded {
+                partition: "readings.parquet",
+                rows: 8192,
+                accepted: 8190,
+                rejects: &[],
+                late: 1,
+                dropped: 1,
+            }
+            .emit()
+        })
+    });
+    g.bench_function("batch computed (histogram + counter, engine label)", |b| {
+        b.iter(|| {
+            BatchComputed {
+                stage: Stage::Features,
+                engine: "cpu",
+                windows: 1000,
+                seconds: 0.001,
+            }
+            .emit()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, features, source_and_window, messages, events);
 criterion_main!(benches);

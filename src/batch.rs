@@ -96,6 +96,20 @@ impl RejectKind {
         RejectKind::Duplicate,
         RejectKind::FileSkipped,
     ];
+    /// Its name in metrics (the `reason` label of `hyflow_rows_rejected_total`).
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectKind::Unreadable => "unreadable",
+            RejectKind::TimeOutOfRange => "time_out_of_range",
+            RejectKind::UnknownSensor => "unknown_sensor",
+            RejectKind::BadQuality => "bad_quality",
+            RejectKind::NonFinite => "non_finite",
+            RejectKind::OutOfRange => "out_of_range",
+            RejectKind::Undecodable => "undecodable",
+            RejectKind::Duplicate => "duplicate",
+            RejectKind::FileSkipped => "file_skipped",
+        }
+    }
     /// Its name in the summary.
     pub fn label(self) -> &'static str {
         match self {

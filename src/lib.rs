@@ -14,6 +14,7 @@ pub mod dataflow;
 pub mod detect;
 pub mod energy;
 pub mod eval;
+pub mod events;
 pub mod features;
 pub mod fixture;
 pub mod fuzzing;

@@ -73,6 +73,7 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
         out_dir: None,
         cluster: None,
         until_end: false,
+        metrics: None,
     };
     dataflow::run(Arc::new(p), &opts)?;
     let windows = crate::inspect::read(&dir.join("windows"))?;

@@ -51,6 +51,7 @@ pub fn score_file(
         out_dir: None,
         cluster: None,
         until_end: false,
+        metrics: None,
     };
     let summary = dataflow::run(p.clone(), &opts)?;
     if summary.files_in != 1 {

@@ -319,3 +319,41 @@ fn rust_log_sets_the_log_level() {
     assert!(run("info").contains("INFO"), "info shows it");
     assert!(!run("warn").contains("INFO"), "warn hides it");
 }
+
+#[test]
+fn metrics_and_json_logs_on_the_command_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().display().to_string();
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/traffic.toml",
+        "-q",
+        "--out",
+        &out,
+        "--metrics",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Every log line is one JSON object; the endpoint said where it listened.
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    assert!(!err.contains(" INFO "), "no text log lines: {err}");
+    let said = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .any(|m| m.starts_with("metrics on http://127.0.0.1:") && m.ends_with("/metrics"));
+    assert!(said, "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes off a terminal: {err}"
+    );
+    let (code, _, err) = hyflow(&["replay", "pipelines/traffic.toml", "--metrics", "localhost"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not an address to listen on"), "{err}");
+}

@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// Timed runs (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Serve `/metrics` while running (a port on 127.0.0.1, or HOST:PORT), to measure what
+    /// the endpoint costs.
+    #[arg(long, value_name = "ADDR", value_parser = hyflow::events::endpoint::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -98,6 +102,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             out_dir: Some(out.clone()),
             cluster: None,
             until_end: false,
+            metrics: a.metrics,
         };
         let s = dataflow::run(pipeline.clone(), &opts).with_context(|| format!("run {run}"))?;
         eprintln!(

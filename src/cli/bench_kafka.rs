@@ -166,7 +166,7 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                     (start()?, Instant::now())
                 }
             };
-            while running.metrics().rows_in.load(Ordering::Relaxed) < n {
+            while running.counts().rows_in < n {
                 if running.is_done() {
                     break;
                 }

@@ -265,6 +265,7 @@ fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result
         out_dir: None,
         cluster: None,
         until_end: false,
+        metrics: None,
     };
     let summary = hyflow::dataflow::run(std::sync::Arc::new(p), &opts)?;
     let mut opens = Vec::new();

@@ -45,6 +45,11 @@ pub struct RunArgs {
     /// lost). A second signal exits at once.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     stop_timeout: Duration,
+    /// Serve Prometheus metrics (`/metrics`, OpenMetrics text) and `/health` while running:
+    /// a port (on 127.0.0.1) or HOST:PORT; another interface only when named. See
+    /// docs/observability.md.
+    #[arg(long, value_name = "ADDR", value_parser = hyflow::events::endpoint::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -68,6 +73,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         workers: a.workers,
         out_dir: a.out,
         until_end: a.until_end,
+        metrics: a.metrics,
         cluster: super::replay::cluster_of(a.hosts.as_deref(), a.process)?,
         ..RunOptions::default()
     };
@@ -118,15 +124,15 @@ fn watch(
         }
         if last.elapsed() > Duration::from_secs(5) {
             last = Instant::now();
-            let m = running.metrics();
+            let m = running.counts();
             tracing::info!(
                 "{} readings in {:.0} s, {} windows, {} alert events, {} rejected, {} late",
-                m.rows_in.load(Ordering::Relaxed),
+                m.rows_in,
                 started.elapsed().as_secs_f64(),
-                m.windows.load(Ordering::Relaxed),
-                m.alert_events.load(Ordering::Relaxed),
-                m.rejected.load(Ordering::Relaxed),
-                m.late.load(Ordering::Relaxed),
+                m.windows,
+                m.alert_events,
+                m.rejected,
+                m.late,
             );
         }
     }

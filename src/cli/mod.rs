@@ -17,8 +17,20 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "hyflow", version, about)]
 struct Cli {
+    /// Log lines as text (colours only on a terminal) or one JSON object per line, with the
+    /// events' fields. Levels and targets follow RUST_LOG (e.g. `RUST_LOG=hyflow=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, spans).
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -119,7 +131,7 @@ fn parse_duration(s: &str) -> Result<config::Duration, String> {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -133,19 +145,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     // RUST_LOG as everywhere in Rust (e.g. `RUST_LOG=debug`, `RUST_LOG=hyflow=debug`);
     // HYFLOW_LOG, the older name, when RUST_LOG is not set; else info.
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
         // Colour codes only on a terminal, never in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -9,7 +9,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Arguments of `hyflow replay`.
@@ -48,6 +47,11 @@ pub struct ReplayArgs {
     /// late or dropped); without it such a run exits with status 1.
     #[arg(long)]
     allow_empty: bool,
+    /// Serve Prometheus metrics (`/metrics`, OpenMetrics text) and `/health` while running:
+    /// a port (on 127.0.0.1) or HOST:PORT; another interface only when named. See
+    /// docs/observability.md.
+    #[arg(long, value_name = "ADDR", value_parser = hyflow::events::endpoint::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
@@ -80,6 +84,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         out_dir: a.out,
         cluster,
         until_end: false,
+        metrics: a.metrics,
     };
     let running = dataflow::start(pipeline.clone(), &opts)?;
     let total = running.total_rows;
@@ -103,13 +108,14 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             continue;
         }
         last_draw = Instant::now();
-        let rows = running.metrics().rows_in.load(Ordering::Relaxed);
+        let counts = running.counts();
+        let rows = counts.rows_in;
         if let Some(b) = &bar {
             b.set_position(rows);
             b.set_message(format!(
                 "{:.1} M rows/s  {} windows",
                 rows as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6,
-                running.metrics().windows.load(Ordering::Relaxed)
+                counts.windows
             ));
         } else if !a.quiet && last_log.elapsed() > Duration::from_secs(5) {
             last_log = Instant::now();

@@ -176,7 +176,9 @@ pub fn features_stage<'s>(
             let (features, size) = (pipeline.features.clone(), pipeline.window.size);
             let mut gather = Gather::default();
             let mut flight = InOrder::default();
+            let span = tracing::debug_span!("operator", name = "features");
             move |(input, frontier), output| {
+                let _span = span.enter();
                 let Some(hybrid) = engine.as_mut() else {
                     input.for_each(|_, data| data.clear());
                     return;

@@ -6,10 +6,11 @@
 //! nor idle (no message for `idle-timeout`); when all are idle it follows the most advanced,
 //! and a partition that wakes up again is raised to that time first (older readings are late).
 
+use super::Shared;
 use super::operators::Msg;
-use super::{Metrics, Shared};
 use crate::batch::{RejectKind, RejectRow};
 use crate::config::{KafkaSource, Pipeline};
+use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
 use crate::output::OutRecord;
 use crate::sink::kafka::Producer;
 use crate::source::Decoder;
@@ -127,7 +128,10 @@ pub fn kafka_source_stage<'s>(
         let mut warned = Instant::now() - Duration::from_secs(60);
         let commit_every = Duration::from_millis(kafka.commit_interval.ms.max(1) as u64);
         let mut last_commit = Instant::now();
+        let mut last_progress = Instant::now() - Duration::from_secs(1);
+        let span = tracing::debug_span!("operator", name = "kafka-source");
         move |output| {
+            let _span = span.enter();
             let Some(c) = cap.as_mut() else { return };
             let finish = |parts: &[Part], shared: &Shared| {
                 shared.record_positions(
@@ -226,11 +230,19 @@ pub fn kafka_source_stage<'s>(
                         reason: format!("undecodable message: {reason}"),
                         kind: RejectKind::Undecodable,
                     };
-                    Metrics::add(&shared.metrics.rows_in, 1);
-                    shared.metrics.count_rejects([&row]);
+                    let rejected = (at, row);
+                    RowsDecoded {
+                        partition: &p.name,
+                        rows: 1,
+                        accepted: 0,
+                        rejects: std::slice::from_ref(&rejected),
+                        late: 0,
+                        dropped: 0,
+                    }
+                    .emit();
                     output
                         .session(&c.delayed(&at))
-                        .give(Msg::Side(OutRecord::Reject(row)));
+                        .give(Msg::Side(OutRecord::Reject(rejected.1)));
                     if let (Some(prod), Some(topic)) = (&producer, &dead_letters) {
                         // A null payload stays null (not an empty one).
                         let payload = batch
@@ -246,6 +258,14 @@ pub fn kafka_source_stage<'s>(
                         ];
                         if let Err(e) = prod.send(topic, None, payload, &headers) {
                             shared.fail(format!("dead-letter topic {topic}: {e}"));
+                        } else {
+                            DeadLettered {
+                                topic,
+                                from: &p.name,
+                                offset: *offset,
+                                reason,
+                            }
+                            .emit();
                         }
                     }
                 }
@@ -253,11 +273,15 @@ pub fn kafka_source_stage<'s>(
                 let d = p
                     .decoder
                     .decode_rows(&p.name, |i| offsets[i], &decoded.batch, floor);
-                Metrics::add(&shared.metrics.rows_in, decoded.batch.num_rows() as u64);
-                Metrics::add(&shared.metrics.accepted, d.accepted());
-                shared.metrics.count_rejects(d.rejects.iter().map(|r| &r.1));
-                Metrics::add(&shared.metrics.late, d.late.len() as u64);
-                Metrics::add(&shared.metrics.dropped, d.dropped);
+                RowsDecoded {
+                    partition: &p.name,
+                    rows: decoded.batch.num_rows() as u64,
+                    accepted: d.accepted(),
+                    rejects: &d.rejects,
+                    late: d.late.len() as u64,
+                    dropped: d.dropped,
+                }
+                .emit();
                 output
                     .session(&c.delayed(&at))
                     .give_iterator(d.batches.into_iter().map(Msg::Readings));
@@ -301,14 +325,46 @@ pub fn kafka_source_stage<'s>(
                         p.committed = p.safe;
                     }
                 }
-                if tpl.count() > 0
-                    && let Err(e) = rdkafka::consumer::Consumer::commit(
+                if tpl.count() > 0 {
+                    match rdkafka::consumer::Consumer::commit(
                         consumer,
                         &tpl,
                         rdkafka::consumer::CommitMode::Async,
-                    )
-                {
-                    tracing::warn!("kafka: committing offsets: {e}");
+                    ) {
+                        Err(e) => tracing::warn!("kafka: committing offsets: {e}"),
+                        Ok(()) => {
+                            for e in tpl.elements() {
+                                if let rdkafka::Offset::Offset(o) = e.offset() {
+                                    OffsetsCommitted {
+                                        topic: e.topic(),
+                                        partition: e.partition(),
+                                        offset: o,
+                                    }
+                                    .emit();
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // Each partition's watermark and lag, for /metrics (the lag from the high
+            // watermark librdkafka last fetched: no round trip).
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                for p in &parts {
+                    let w = p.bound();
+                    PartitionProgress {
+                        topic: &p.topic,
+                        partition: p.partition,
+                        watermark_ms: (w > i64::MIN / 2).then_some(w),
+                        lag: crate::source::kafka::cached_high_watermark(
+                            consumer,
+                            &p.topic,
+                            p.partition,
+                        )
+                        .map(|high| high - p.position),
+                    }
+                    .emit();
                 }
             }
             // The capability: least bound over partitions still reading and not idle.

@@ -9,8 +9,9 @@ pub mod operators;
 pub mod score;
 mod shared;
 
+pub use crate::events::Counts;
 use inputs::{Input, worker_parts};
-pub use shared::{Metrics, Shared};
+pub use shared::Shared;
 
 use crate::compute::cost::EngineReport;
 use crate::config::OnBadFile;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     /// Kafka source: stop at the end offsets the partitions had when the run started
     /// (a bounded run: tests, backfills) instead of running until stopped.
     pub until_end: bool,
+    /// Serve `/metrics` and `/health` on this address while the run lasts.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What a finished run did.
@@ -178,12 +181,20 @@ pub struct Running {
     pub total_rows: u64,
     /// A Kafka source's settings and group: its positions are committed after the run.
     commit: Option<(crate::config::KafkaSource, String)>,
+    /// The `/metrics` endpoint, stopped when the run is waited for.
+    endpoint: Option<crate::events::endpoint::Endpoint>,
 }
 
 impl Running {
-    /// Counters so far.
-    pub fn metrics(&self) -> &Metrics {
-        &self.shared.metrics
+    /// Counts so far (from the run's recorder, as the summary and `/metrics`).
+    pub fn counts(&self) -> Counts {
+        self.shared.recorder.counts()
+    }
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.endpoint
+            .as_ref()
+            .map(crate::events::endpoint::Endpoint::addr)
     }
     /// Asks a live run to stop reading and finish cleanly (what it read is written, offsets
     /// are committed).
@@ -231,19 +242,19 @@ impl Running {
             );
             source::kafka::commit(k, group, &positions)?;
         }
-        let m = &self.shared.metrics;
+        let m = self.shared.recorder.counts();
         Ok(Summary {
             files_in: self.files_in,
             live: self.commit.is_some(),
-            rows_in: Metrics::get(&m.rows_in),
-            accepted: Metrics::get(&m.accepted),
-            rejected: Metrics::get(&m.rejected),
-            rejected_by: m.rejects_by_kind(),
-            dropped: Metrics::get(&m.dropped),
-            late: Metrics::get(&m.late),
-            windows: Metrics::get(&m.windows),
-            alert_events: Metrics::get(&m.alert_events),
-            rebaselines: Metrics::get(&m.rebaselines),
+            rows_in: m.rows_in,
+            accepted: m.accepted,
+            rejected: m.rejected,
+            rejected_by: m.rejected_by,
+            dropped: m.dropped,
+            late: m.late,
+            windows: m.windows,
+            alert_events: m.alert_events,
+            rebaselines: m.rebaselines,
             elapsed: self.started.elapsed(),
             outputs: std::mem::take(
                 &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),
@@ -372,6 +383,7 @@ fn launch(
     shared.durable.store(i64::MIN, Ordering::SeqCst);
     shared.live_max.store(i64::MIN, Ordering::SeqCst);
     if let Feed::Kafka(k, _) = &feed {
+        shared.live.store(true, Ordering::SeqCst);
         shared
             .checkpoint_ms
             .store(k.commit_interval.ms.max(1), Ordering::SeqCst);
@@ -429,6 +441,9 @@ fn launch(
     let guards = timely::execute(config, move |worker| {
         let index = worker.index();
         let _done = shared::WorkerDone(sh.clone(), index);
+        // This worker's events reach the run's recorder; its logs carry the worker.
+        let _metrics = sh.recorder.install();
+        let _span = tracing::info_span!("worker", index).entered();
         let peers = worker.peers();
         let delay = pipeline.config.source.max_out_of_orderness.ms
             + pipeline.config.window.allowed_lateness.ms;
@@ -475,7 +490,7 @@ fn launch(
                 ),
             }
             .probe_with(&progress);
-            let windows = operators::window_stage(msgs, p.clone(), s.clone());
+            let windows = operators::window_stage(msgs, p.clone());
             let feats = features::features_stage(windows, p.clone(), s.clone());
             let scored = score::score_stage(feats, p.clone(), s.clone());
             operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
@@ -483,7 +498,25 @@ fn launch(
         while worker.step_or_park(None) {}
     })
     .map_err(RunError::Failed)?;
+    let endpoint = match opts.metrics {
+        Some(addr) => {
+            let sh = shared.clone();
+            let health: crate::events::endpoint::Health = Arc::new(move || {
+                if sh.aborted() {
+                    let e = sh.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    Err(e.unwrap_or_else(|| "the run failed".into()))
+                } else {
+                    Ok(())
+                }
+            });
+            let e = crate::events::endpoint::serve(addr, shared.recorder.clone(), health)
+                .map_err(|e| RunError::Failed(format!("--metrics {addr}: {e}")))?;
+            Some(e)
+        }
+        None => None,
+    };
     Ok(Running {
+        endpoint,
         shared,
         guards: Some(guards),
         started,

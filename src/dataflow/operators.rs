@@ -2,10 +2,11 @@
 //! source (decode + clean + watermark) → exchange(sensor) → window → features → score/fuse →
 //! exchange(worker 0) → sink.
 
-use super::{Metrics, Shared};
+use super::Shared;
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::config::{OnBadFile, Pipeline};
+use crate::events::{Event as _, RowsDecoded, RowsRejected};
 use crate::output::OutRecord;
 use crate::sink::SinkSet;
 use crate::source::{Decoder, Partition};
@@ -107,7 +108,9 @@ pub fn source_stage<'s>(
         if let (Some(c), Some(low)) = (cap.as_mut(), states.iter().map(PartState::bound).min()) {
             c.downgrade(&low);
         }
+        let span = tracing::debug_span!("operator", name = "source");
         move |output| {
+            let _span = span.enter();
             let Some(c) = cap.as_mut() else { return };
             if shared.aborted() {
                 cap = None;
@@ -164,11 +167,15 @@ pub fn source_stage<'s>(
                 Some(Ok((first_row, rb))) => {
                     let at = st.bound();
                     let d = st.decoder.decode(&name, first_row, &rb, st.floor);
-                    Metrics::add(&shared.metrics.rows_in, rb.num_rows() as u64);
-                    Metrics::add(&shared.metrics.accepted, d.accepted());
-                    shared.metrics.count_rejects(d.rejects.iter().map(|r| &r.1));
-                    Metrics::add(&shared.metrics.late, d.late.len() as u64);
-                    Metrics::add(&shared.metrics.dropped, d.dropped);
+                    RowsDecoded {
+                        partition: &name,
+                        rows: rb.num_rows() as u64,
+                        accepted: d.accepted(),
+                        rejects: &d.rejects,
+                        late: d.late.len() as u64,
+                        dropped: d.dropped,
+                    }
+                    .emit();
                     let t = c.delayed(&at);
                     output
                         .session(&t)
@@ -195,7 +202,10 @@ pub fn source_stage<'s>(
                             reason: format!("file skipped: {e}"),
                             kind: RejectKind::FileSkipped,
                         };
-                        shared.metrics.count_rejects([&row]);
+                        RowsRejected {
+                            rows: [&row].into_iter(),
+                        }
+                        .emit();
                         output.session(&t).give(Msg::Side(OutRecord::Reject(row)));
                         states.pop();
                     } else {
@@ -229,7 +239,6 @@ pub fn source_stage<'s>(
 pub fn window_stage<'s>(
     stream: StreamVec<'s, i64, Msg>,
     pipeline: Arc<Pipeline>,
-    shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Stage> {
     let exchange = Exchange::new(|m: &Msg| match m {
         Msg::Readings(b) => u64::from(b.dest),
@@ -245,7 +254,9 @@ pub fn window_stage<'s>(
             let max_batch = cfg.compute.max_batch_windows.max(1);
             let spec = pipeline.window;
             let mut held: Option<Capability<i64>> = None;
+            let span = tracing::debug_span!("operator", name = "window");
             move |(input, frontier), output| {
+                let _span = span.enter();
                 input.for_each(|cap, data| {
                     let mut side = Vec::new();
                     for m in data.drain(..) {
@@ -275,7 +286,10 @@ pub fn window_stage<'s>(
                     .unwrap_or(i64::MAX);
                 let mut rejects = Vec::new();
                 let closed = state.close(upto, &mut rejects);
-                shared.metrics.count_rejects(rejects.iter().map(|r| &r.1));
+                RowsRejected {
+                    rows: rejects.iter().map(|r| &r.1),
+                }
+                .emit();
                 for (end, batch) in closed {
                     let t = h.delayed(&end);
                     let mut session = output.session(&t);
@@ -340,7 +354,9 @@ pub fn sink_stage<'s>(
             let mut sinks = sinks;
             let mut last_checkpoint = std::time::Instant::now();
             let act = scope.activator_for(info.address);
+            let span = tracing::debug_span!("operator", name = "sink");
             move |(input, frontier), _output| {
+                let _span = span.enter();
                 input.for_each(|cap, data| {
                     let Some(t) = cap.least().copied() else {
                         return;
@@ -388,7 +404,10 @@ pub fn sink_stage<'s>(
                         .min()
                         .unwrap_or(i64::MAX);
                     match set.make_durable() {
-                        Ok(true) => shared.set_durable(upto),
+                        Ok(true) => {
+                            shared.set_durable(upto);
+                            crate::events::SinkDurable { upto_ms: upto }.emit();
+                        }
                         Ok(false) => {}
                         Err(e) => shared.fail(format!("making output durable: {e}")),
                     }

@@ -8,8 +8,8 @@
 //! [`DetectEngine`] (cuda/score.cu, state kept on the device), all windows that arrived
 //! together in one call; the rest of the scoring stays here, on the CPU.
 
+use super::Shared;
 use super::operators::Stage;
-use super::{Metrics, Shared};
 use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::config::Pipeline;
@@ -17,6 +17,7 @@ use crate::detect::asset::{AssetScorer, asset_of};
 use crate::detect::{
     Contribution, EpisodeConfig, Episodes, Scorer, WindowMeta, episode::WindowInfo,
 };
+use crate::events::{Alerted, Event as _, Rebaselined, WindowsClosed};
 use crate::output::{OutRecord, WindowRow};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -115,7 +116,9 @@ pub fn score_stage<'s>(
                 shared: shared.clone(),
             };
             let mut stash = Stash::new();
+            let span = tracing::debug_span!("operator", name = "score");
             move |(input, frontier), output| {
+                let _span = span.enter();
                 // With a device, batches that arrived together are scored together (one call).
                 let mut arrived = Vec::new();
                 input.for_each(|cap, data| {
@@ -333,7 +336,18 @@ impl Scoring {
     ) {
         let n_cells = cells.map_or(0, |c| c.len() / w.len().max(1));
         let names = &self.pipeline.features.names;
-        Metrics::add(&self.shared.metrics.windows, w.len() as u64);
+        let live = self.shared.live.load(std::sync::atomic::Ordering::Relaxed);
+        let now_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        };
+        WindowsClosed {
+            windows: w.len() as u64,
+            lag_seconds: (live && !w.is_empty())
+                .then(|| (now_ms() - w.end[0]).max(0) as f64 / 1000.0),
+        }
+        .emit();
         for i in 0..w.len() {
             let row = f.row(i);
             let meta = WindowMeta {
@@ -387,7 +401,13 @@ impl Scoring {
                 top_features: top,
             };
             if let Some(a) = self.episodes.step(w.slot[i], &sc, info) {
-                Metrics::add(&self.shared.metrics.alert_events, 1);
+                Alerted {
+                    state: a.state.as_str(),
+                    severity: &a.severity,
+                    sensor: &a.sensor,
+                    episode: a.episode,
+                }
+                .emit();
                 out.push(OutRecord::Alert(a));
             }
             out.push(OutRecord::Window(WindowRow {
@@ -407,6 +427,6 @@ impl Scoring {
         }
         let rebaselined = self.scorer.take_rebaselines()
             + self.assets.as_mut().map_or(0, |a| a.take_rebaselines());
-        Metrics::add(&self.shared.metrics.rebaselines, rebaselined);
+        Rebaselined { count: rebaselined }.emit();
     }
 }

@@ -1,71 +1,21 @@
-//! What the workers of a run share: the counters readable while it runs, the first error, the
+//! What the workers of a run share: its metrics recorder, the first error, the
 //! output files, the engines' reports, the stop flag and, for live runs, the positions and
 //! durable frontier that offsets are committed by.
 
-use crate::batch::{RejectKind, RejectRow};
 use crate::compute::cost::EngineReport;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Counters of a run, readable while it runs.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Input rows read (a Kafka message that cannot be decoded counts as one).
-    pub rows_in: AtomicU64,
-    /// Readings the sources handed to the windows (duplicates among them are rejected there).
-    pub accepted: AtomicU64,
-    /// Rows (or files) rejected.
-    pub rejected: AtomicU64,
-    /// Rejected rows by [`RejectKind`], in the order of [`RejectKind::ALL`].
-    pub rejected_by: [AtomicU64; RejectKind::ALL.len()],
-    /// Rows dropped by the non-finite policy.
-    pub dropped: AtomicU64,
-    /// Late rows.
-    pub late: AtomicU64,
-    /// Windows computed.
-    pub windows: AtomicU64,
-    /// Alert events (open, update, resolved).
-    pub alert_events: AtomicU64,
-    /// Baselines restarted after a lasting shift (`learn = "gated"`).
-    pub rebaselines: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-    pub(super) fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
-    }
-    /// Counts rejected rows, in total and by kind.
-    pub(crate) fn count_rejects<'a>(&self, rows: impl IntoIterator<Item = &'a RejectRow>) {
-        for r in rows {
-            Self::add(&self.rejected, 1);
-            let k = RejectKind::ALL
-                .iter()
-                .position(|k| *k == r.kind)
-                .unwrap_or_default();
-            Self::add(&self.rejected_by[k], 1);
-        }
-    }
-    /// Rejected rows by kind, the kinds with none left out.
-    pub fn rejects_by_kind(&self) -> Vec<(RejectKind, u64)> {
-        RejectKind::ALL
-            .iter()
-            .zip(&self.rejected_by)
-            .map(|(k, c)| (*k, Self::get(c)))
-            .filter(|(_, n)| *n > 0)
-            .collect()
-    }
-}
 
 /// State shared by the workers of a run.
 #[derive(Default)]
 pub struct Shared {
-    /// Counters.
-    pub metrics: Metrics,
+    /// The run's metrics (the events of its workers reach it; summary, progress and
+    /// `/metrics` read it).
+    pub recorder: Arc<crate::events::Recorder>,
+    /// A live run (window-close lag is measured against the wall clock).
+    pub(super) live: AtomicBool,
     pub(super) abort: AtomicBool,
     pub(super) error: Mutex<Option<String>>,
     pub(super) files: Mutex<Vec<(String, Vec<PathBuf>)>>,

@@ -175,3 +175,23 @@ pub fn commit(
         .commit(&tpl, CommitMode::Sync)
         .map_err(|e| err(&format!("committing offsets of group {group:?}"), e))
 }
+
+/// The high watermark of a partition as librdkafka last fetched it (no round trip to the
+/// broker), or `None` before the first fetch.
+pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is live for the consumer's lifetime; the topic is a valid
+    // NUL-terminated string, and the out-pointers point at two live i64s.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}

@@ -29,8 +29,7 @@ pub fn replay(
             workers,
             input: input.map(str::to_string),
             out_dir: Some(out.to_path_buf()),
-            cluster: None,
-            until_end: false,
+            ..RunOptions::default()
         },
     )
 }
@@ -49,8 +48,7 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
             workers,
             input: None,
             out_dir: Some(out.to_path_buf()),
-            cluster: None,
-            until_end: false,
+            ..RunOptions::default()
         },
     )
 }

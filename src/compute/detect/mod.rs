@@ -25,6 +25,7 @@ use super::segments;
 use crate::config::Device;
 use crate::detect::DetectorSpec;
 use crate::detect::cell::{Cell, Watch, block, step, watches};
+use crate::events::{BatchComputed, BatchFailed, CrossChecked, DeviceLost, Event as _, Stage};
 use std::time::Instant;
 
 /// One batch for `hyflow_detect` (see cuda/score.cu for the layout).
@@ -392,13 +393,21 @@ impl Sides {
         let work = job.x.len() as f64;
         if let Err(e) = dev.run(job, raw, after) {
             self.reports[1].errors += 1;
-            let lost = matches!(e, ComputeError::Lost(_));
-            tracing::warn!(
-                "{}: scoring detectors failed ({e}); this batch is scored on the CPU{}",
-                dev.name(),
-                if lost { ", and every later one" } else { "" }
-            );
-            if lost {
+            BatchFailed {
+                stage: Stage::Detect,
+                engine: dev.name(),
+                windows: job.order.len() as u64,
+                error: &e,
+                lost: matches!(e, ComputeError::Lost(_)),
+            }
+            .emit();
+            if matches!(e, ComputeError::Lost(_)) {
+                DeviceLost {
+                    stage: Stage::Detect,
+                    engine: dev.name(),
+                    reason: "is lost for this run",
+                }
+                .emit();
                 self.device = None;
             }
             return false;
@@ -429,19 +438,28 @@ impl Sides {
                     .iter()
                     .zip(after.iter())
                     .all(|(a, b)| a.same_bits(b));
-            if !same {
-                let diff = want_raw
+            let diff = if same {
+                0.0
+            } else {
+                want_raw
                     .iter()
                     .zip(raw.iter())
                     .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max);
+                    .fold(0.0, f64::max)
+            };
+            CrossChecked {
+                stage: Stage::Detect,
+                engine: &self.reports[1].name,
+                windows: job.order.len() as u64,
+                max_abs: diff,
+                max_rel: None,
+                mismatch: !same,
+            }
+            .emit();
+            if !same {
                 let r = &mut self.reports[1];
                 r.max_abs_diff = r.max_abs_diff.max(diff);
                 r.errors += 1;
-                tracing::warn!(
-                    "{}: detector scores or state differ from the CPU's (largest score difference {diff:e}); using the CPU's",
-                    r.name
-                );
                 return false;
             }
         }
@@ -449,6 +467,13 @@ impl Sides {
     }
 
     fn count(r: &mut EngineReport, windows: usize, work: f64, secs: f64) {
+        BatchComputed {
+            stage: Stage::Detect,
+            engine: &r.name,
+            windows: windows as u64,
+            seconds: secs,
+        }
+        .emit();
         r.batches += 1;
         r.windows += windows as u64;
         r.values += work as u64;

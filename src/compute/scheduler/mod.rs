@@ -12,6 +12,9 @@
 
 use super::cost::{CostBook, EngineReport, SharedCost};
 use super::{ComputeBackend, ComputeError, FeatureBatch, Ticket, WindowBatch};
+use crate::events::{
+    BatchComputed, BatchFailed, BatchSpilled, CrossChecked, DeviceLost, Event as _, Stage,
+};
 use crate::features::FeatureSet;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -37,6 +40,13 @@ impl Engine {
         self.report.windows += batch.len() as u64;
         self.report.values += batch.values.len() as u64;
         self.report.busy_secs += secs;
+        BatchComputed {
+            stage: Stage::Features,
+            engine: &self.report.name,
+            windows: batch.len() as u64,
+            seconds: secs,
+        }
+        .emit();
     }
 }
 
@@ -181,6 +191,11 @@ impl Hybrid {
             if self.engines[i].flight.len() >= depth {
                 if self.policy == Policy::Cheapest && self.cpu_sooner(i, batch.values.len()) {
                     self.engines[i].report.spilled += 1;
+                    BatchSpilled {
+                        engine: &self.engines[i].report.name,
+                        windows: batch.len() as u64,
+                    }
+                    .emit();
                     i = 0;
                 } else {
                     self.collect(i, features, window_ms, true);
@@ -327,13 +342,15 @@ impl Hybrid {
             e.cross_checked += 1;
             e.max_abs_diff = e.max_abs_diff.max(abs);
             e.max_rel_diff = e.max_rel_diff.max(rel);
-            if rel > self.tolerance || reference.data.len() != out.data.len() {
-                tracing::warn!(
-                    "cross-check: {} differs from the CPU by {rel:.3e} (relative), {abs:.3e} (absolute) on a batch of {} windows",
-                    e.name,
-                    batch.len()
-                );
+            CrossChecked {
+                stage: Stage::Features,
+                engine: &e.name,
+                windows: batch.len() as u64,
+                max_abs: abs,
+                max_rel: Some(rel),
+                mismatch: rel > self.tolerance || reference.data.len() != out.data.len(),
             }
+            .emit();
         }
         Ok(out)
     }
@@ -343,26 +360,31 @@ impl Hybrid {
         let e = &mut self.engines[i];
         e.report.errors += 1;
         e.failures_in_a_row += 1;
-        tracing::warn!(
-            "{} failed a batch of {windows} windows, recomputing it on the CPU: {err}",
-            e.report.name
-        );
+        BatchFailed {
+            stage: Stage::Features,
+            engine: &e.report.name,
+            windows: windows as u64,
+            error: err,
+            lost: false,
+        }
+        .emit();
         if e.disabled {
             return;
         }
-        if let ComputeError::Lost(_) = err {
-            e.disabled = true;
-            tracing::error!(
-                "{} is lost for this run: routing everything to the CPU from now on",
-                e.report.name
-            );
+        let reason = if let ComputeError::Lost(_) = err {
+            "is lost for this run"
         } else if e.failures_in_a_row >= 3 {
-            e.disabled = true;
-            tracing::error!(
-                "{} failed 3 batches in a row: routing everything to the CPU from now on",
-                e.report.name
-            );
+            "failed 3 batches in a row"
+        } else {
+            return;
+        };
+        e.disabled = true;
+        DeviceLost {
+            stage: Stage::Features,
+            engine: &e.report.name,
+            reason,
         }
+        .emit();
     }
 
     /// Computes `batch` on the CPU reference.
