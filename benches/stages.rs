@@ -3,15 +3,15 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
-use hyflow::config;
+use hyflow::plan;
 use hyflow::source::{Decoder, Partition, parquet::ParquetFile};
 use hyflow::window::WindowState;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-fn pipeline(name: &str) -> Arc<config::Pipeline> {
-    Arc::new(config::load(Path::new(&format!("pipelines/{name}.toml"))).expect("valid pipeline"))
+fn pipeline(name: &str) -> Arc<plan::Plan> {
+    Arc::new(plan::load(Path::new(&format!("pipelines/{name}.toml"))).expect("valid pipeline"))
 }
 
 fn window_batch(windows: usize, per: usize) -> WindowBatch {
@@ -32,7 +32,7 @@ fn window_batch(windows: usize, per: usize) -> WindowBatch {
 }
 
 /// The partitions of fixtures/bench.parquet (one row group) as one reader.
-fn read_fixture(p: &config::Pipeline) -> hyflow::source::parquet::ParquetPartition {
+fn read_fixture(p: &plan::Plan) -> hyflow::source::parquet::ParquetPartition {
     let src = &p.config.source;
     let file = ParquetFile::open(
         Path::new("fixtures/bench.parquet"),

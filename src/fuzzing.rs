@@ -12,7 +12,7 @@ use std::path::Path;
 /// Parses and validates a pipeline file; true when it is valid. An invalid one must come
 /// with at least one located diagnostic.
 pub fn pipeline_file(text: &str) -> bool {
-    match crate::config::parse(Path::new("fuzz.toml"), text) {
+    match crate::plan::parse(Path::new("fuzz.toml"), text) {
         Ok(_) => true,
         Err(crate::config::ConfigError::Invalid(d)) => {
             assert!(!d.is_empty(), "an invalid pipeline without a diagnostic");

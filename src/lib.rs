@@ -21,6 +21,7 @@ pub mod fuzzing;
 pub mod inspect;
 pub mod output;
 pub mod pipeline_test;
+pub mod plan;
 pub mod rules;
 pub mod scoring;
 pub mod sink;

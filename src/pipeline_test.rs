@@ -1,8 +1,9 @@
 //! Pipeline tests (`hyflow test`, like `vector test`): each `[[test]]` of a pipeline file
 //! replays its readings through the pipeline and checks the expected windows and alerts.
 
-use crate::config::{OutputKind, Pipeline, SinkConfig, SourceKind, TestConfig, TimeUnit};
+use crate::config::{OutputKind, SinkConfig, SourceKind, TestConfig, TimeUnit};
 use crate::dataflow::{self, RunOptions};
+use crate::plan::Plan;
 use crate::timefmt::{format_timestamp, parse_timestamp};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -20,7 +21,7 @@ pub struct Outcome {
 }
 
 /// Runs every `[[test]]` of `pipeline`, using `scratch` for inputs and outputs.
-pub fn run_all(pipeline: &Pipeline, scratch: &Path) -> anyhow::Result<Vec<Outcome>> {
+pub fn run_all(pipeline: &Plan, scratch: &Path) -> anyhow::Result<Vec<Outcome>> {
     pipeline
         .config
         .test
@@ -34,18 +35,15 @@ fn sink(name: &str, output: OutputKind, dir: &Path) -> SinkConfig {
     SinkConfig::internal_parquet(name, output, &dir.join(name))
 }
 
-fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcome> {
+fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcome> {
     std::fs::create_dir_all(dir)?;
-    let mut p = pipeline.clone();
-    p.config.sink = vec![
-        sink("windows", OutputKind::Windows, dir),
-        sink("alerts", OutputKind::Alerts, dir),
-    ];
+    let mut inline = false;
     let input = match &t.input {
         Some(input) => input.clone(),
         None => {
             // Inline series become a Parquet file in the pipeline's column names, times in ms.
-            let cols = &p.config.source.columns;
+            inline = true;
+            let cols = &pipeline.config.source.columns;
             let mut rows: Vec<(String, i64, f64)> = Vec::new();
             for s in &t.series {
                 let start = parse_timestamp(s.start.get_ref()).unwrap_or(0);
@@ -61,12 +59,21 @@ fn run_one(pipeline: &Pipeline, t: &TestConfig, dir: &Path) -> anyhow::Result<Ou
             rows.sort_by_key(|r| r.1);
             let path = dir.join("input.parquet");
             write_input(&path, &cols.sensor, &cols.time, &cols.value, &rows)?;
-            p.config.source.kind = SourceKind::Parquet;
-            p.config.source.time_unit = TimeUnit::Ms;
-            p.config.source.columns.quality = None;
             path.display().to_string()
         }
     };
+    let p = pipeline.with_config(|c| {
+        c.sink = vec![
+            sink("windows", OutputKind::Windows, dir),
+            sink("alerts", OutputKind::Alerts, dir),
+        ];
+        if inline {
+            c.source.path = toml::Spanned::new(0..0, input.clone());
+            c.source.kind = SourceKind::Parquet;
+            c.source.time_unit = TimeUnit::Ms;
+            c.source.columns.quality = None;
+        }
+    })?;
     let opts = RunOptions {
         workers: 1,
         input: Some(input),

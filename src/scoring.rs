@@ -4,8 +4,9 @@
 //! row: what the streaming pipeline knew once that window closed. With a window no longer than
 //! the input's sampling interval, that window holds no later row.
 
-use crate::config::{self, OutputKind, Pipeline, SinkConfig, SourceKind};
+use crate::config::{self, OutputKind, SinkConfig, SourceKind};
 use crate::dataflow::{self, RunOptions};
+use crate::plan::Plan;
 use anyhow::{Context, Result, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -31,19 +32,16 @@ pub struct ScoredRow {
 
 /// Scores every row of one input file through `pipeline`; returns the rows in input order and
 /// the number of windows computed.
-pub fn score_file(
-    pipeline: &Pipeline,
-    input: &Path,
-    workers: usize,
-) -> Result<(Vec<ScoredRow>, u64)> {
-    let mut p = pipeline.clone();
+pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<ScoredRow>, u64)> {
     let tmp = scratch_dir("score");
     let windows_dir = tmp.join("windows");
-    p.config.sink = vec![SinkConfig::internal_parquet(
-        "windows",
-        OutputKind::Windows,
-        &windows_dir,
-    )];
+    let p = pipeline.with_config(|c| {
+        c.sink = vec![SinkConfig::internal_parquet(
+            "windows",
+            OutputKind::Windows,
+            &windows_dir,
+        )]
+    })?;
     let p = Arc::new(p);
     let opts = RunOptions {
         workers,

@@ -85,10 +85,12 @@ fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
     use std::time::{Duration, Instant};
     use timely::dataflow::operators::{Input, Inspect, Probe};
 
-    let mut pipeline =
-        hyflow::config::load(&common::root().join("pipelines/manufacturing.toml")).expect("load");
-    pipeline.set_device("emu:0").expect("emu:0");
-    pipeline.config.compute.max_batch_delay = hyflow::config::Duration::from_ms(200);
+    let pipeline =
+        hyflow::plan::load_with(&common::root().join("pipelines/manufacturing.toml"), |c| {
+            c.set_device("emu:0");
+            c.compute.max_batch_delay = hyflow::config::Duration::from_ms(200);
+        })
+        .expect("load");
     let pipeline = Arc::new(pipeline);
     let got = Arc::new(Mutex::new(Vec::<(i64, usize, usize)>::new()));
     let seen = got.clone();
@@ -133,7 +135,7 @@ fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
         );
         drop(input);
     });
-    let width = hyflow::config::load(&common::root().join("pipelines/manufacturing.toml"))
+    let width = hyflow::plan::load(&common::root().join("pipelines/manufacturing.toml"))
         .expect("load")
         .features
         .len();

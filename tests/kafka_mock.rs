@@ -383,7 +383,7 @@ fn a_long_live_run_commits_offsets_as_its_outputs_become_durable() {
     );
     let file = tmp.path().join("p.toml");
     std::fs::write(&file, &text).expect("write");
-    let p = std::sync::Arc::new(hyflow::config::load(&file).expect("valid"));
+    let p = std::sync::Arc::new(hyflow::plan::load(&file).expect("valid"));
     let running = hyflow::dataflow::start(
         p,
         &hyflow::dataflow::RunOptions {
@@ -495,7 +495,7 @@ fn a_missing_topic_or_broker_is_a_clear_error_before_anything_is_written() {
     let start = |text: &str| {
         let file = tmp.path().join("p.toml");
         std::fs::write(&file, text).expect("write");
-        let p = std::sync::Arc::new(hyflow::config::load(&file).expect("valid"));
+        let p = std::sync::Arc::new(hyflow::plan::load(&file).expect("valid"));
         hyflow::dataflow::start(
             p,
             &hyflow::dataflow::RunOptions {

@@ -57,7 +57,7 @@ fn metrics_scraped_during_a_live_run_equal_its_summary() {
     );
     let file = tmp.path().join("p.toml");
     std::fs::write(&file, &text).expect("write");
-    let p = std::sync::Arc::new(hyflow::config::load(&file).expect("valid"));
+    let p = std::sync::Arc::new(hyflow::plan::load(&file).expect("valid"));
     let running = hyflow::dataflow::start(
         p,
         &hyflow::dataflow::RunOptions {

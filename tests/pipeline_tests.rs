@@ -1,7 +1,7 @@
 //! The `[[test]]` blocks of the shipped pipelines pass, and a wrong expectation is reported
 //! with what differed.
 
-use hyflow::config;
+use hyflow::plan;
 use std::path::Path;
 
 #[test]
@@ -9,7 +9,7 @@ fn shipped_pipeline_tests_pass() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut ran = 0;
     for name in ["manufacturing", "traffic", "bench", "nab", "nab-replay"] {
-        let p = config::load(
+        let p = plan::load(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{name}.toml")),
         )
         .expect("valid");
@@ -45,7 +45,7 @@ fn wrong_expectations_fail_with_details() {
         );
     let file = tmp.path().join("m.toml");
     std::fs::write(&file, text).expect("write");
-    let p = config::load(&file).expect("valid");
+    let p = plan::load(&file).expect("valid");
     let outcomes = hyflow::pipeline_test::run_all(&p, &tmp.path().join("s")).expect("tests run");
     assert_eq!(outcomes.len(), 2);
     assert_eq!(
@@ -68,7 +68,7 @@ fn invalid_tests_are_validation_errors() {
         "features = { count = 80, mean = 20.05 }",
         "features = { count = 80, median = 20.05 }",
     );
-    let err = config::parse(Path::new("b.toml"), &text)
+    let err = plan::parse(Path::new("b.toml"), &text)
         .expect_err("invalid")
         .to_string();
     assert!(

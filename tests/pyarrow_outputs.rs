@@ -31,7 +31,7 @@ fn outputs_open_in_pyarrow_with_the_documented_schema() {
     let out = tmp.path().join("out");
     common::replay("pipelines/manufacturing.toml", 2, None, &out).expect("replay");
     let p =
-        hyflow::config::load(std::path::Path::new("pipelines/manufacturing.toml")).expect("valid");
+        hyflow::plan::load(std::path::Path::new("pipelines/manufacturing.toml")).expect("valid");
     let feats = p.features.names.join(",");
     if let Some(text) = python(&[
         "tests/read_outputs.py",
@@ -43,7 +43,7 @@ fn outputs_open_in_pyarrow_with_the_documented_schema() {
     }
     let out = tmp.path().join("traffic");
     common::replay("pipelines/traffic.toml", 2, None, &out).expect("replay");
-    let p = hyflow::config::load(std::path::Path::new("pipelines/traffic.toml")).expect("valid");
+    let p = hyflow::plan::load(std::path::Path::new("pipelines/traffic.toml")).expect("valid");
     if let Some(text) = python(&[
         "tests/read_outputs.py",
         &out.display().to_string(),

@@ -1,6 +1,7 @@
 //! `hyflow validate`: each class of mistake is reported with file:line:column and a message.
 
-use hyflow::config::{self, ConfigError, Diagnostic};
+use hyflow::config::{ConfigError, Diagnostic};
+use hyflow::plan;
 use std::path::Path;
 
 const BASE: &str = r#"name = "t"
@@ -29,7 +30,7 @@ path = "out/t/alerts"
 "#;
 
 fn errors(text: &str) -> Vec<Diagnostic> {
-    match config::parse(Path::new("p.toml"), text) {
+    match plan::parse(Path::new("p.toml"), text) {
         Ok(_) => panic!("expected errors for:\n{text}"),
         Err(ConfigError::Invalid(d)) => d,
         Err(e) => panic!("unexpected {e}"),
@@ -54,7 +55,7 @@ fn pos(text: &str, needle: &str) -> (usize, usize) {
 
 #[test]
 fn the_base_and_shipped_pipelines_are_valid() {
-    config::parse(Path::new("p.toml"), BASE).expect("base is valid");
+    plan::parse(Path::new("p.toml"), BASE).expect("base is valid");
     for p in [
         "manufacturing",
         "manufacturing-live",
@@ -62,7 +63,7 @@ fn the_base_and_shipped_pipelines_are_valid() {
         "bench",
         "nab",
     ] {
-        config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{p}.toml")))
+        plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{p}.toml")))
             .unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }
@@ -181,7 +182,7 @@ fn an_asset_detector_needs_the_asset_delimiter() {
         d.message
     );
     let text = BASE.to_string() + "\n[detect]\nasset-delimiter = \"-\"\n" + det;
-    config::parse(Path::new("p.toml"), &text).expect("valid with a delimiter");
+    plan::parse(Path::new("p.toml"), &text).expect("valid with a delimiter");
 }
 
 #[test]
@@ -228,8 +229,8 @@ fn missing_section() {
 
 #[test]
 fn defaults_do_not_depend_on_whether_a_section_is_written() {
-    let without = config::parse(Path::new("p.toml"), BASE).expect("valid");
-    let with = config::parse(
+    let without = plan::parse(Path::new("p.toml"), BASE).expect("valid");
+    let with = plan::parse(
         Path::new("p.toml"),
         &format!("{BASE}\n[clean]\n[fuse]\n[detect]\n[compute]\n"),
     )

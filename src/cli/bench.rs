@@ -2,8 +2,8 @@
 //! (../shared/bench/WORKLOAD.md), plus the source stage alone.
 
 use anyhow::{Context, Result};
-use hyflow::config;
 use hyflow::dataflow::{self, RunOptions};
+use hyflow::plan;
 use hyflow::source::{Decoder, Partition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,10 +64,14 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         Some(p) => p,
         None => ensure_input(a.sensors, a.seconds)?,
     };
-    let mut pipeline = config::load(&a.pipeline)?;
     if let Some(d) = &a.device {
-        pipeline.set_device(d).map_err(anyhow::Error::msg)?;
+        plan::device_option(d).map_err(anyhow::Error::msg)?;
     }
+    let pipeline = plan::load_with(&a.pipeline, |c| {
+        if let Some(d) = &a.device {
+            c.set_device(d);
+        }
+    })?;
     let pipeline = Arc::new(pipeline);
     let rss_before = peak_rss_mib();
 

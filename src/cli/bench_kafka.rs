@@ -13,9 +13,10 @@
 
 use anyhow::{Context, Result, bail};
 use hyflow::batch::sensor_hash;
-use hyflow::config::{self, MessageFormat};
+use hyflow::config::MessageFormat;
 use hyflow::dataflow::{self, RunOptions};
 use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
+use hyflow::plan;
 use hyflow::sink::kafka::Producer;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,12 +75,7 @@ pub struct BenchKafkaArgs {
 
 /// `hyflow bench-kafka`.
 pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
-    let mut text = std::fs::read_to_string(&a.pipeline)
-        .with_context(|| format!("reading {}", a.pipeline.display()))?;
-    if matches!(a.mode, Mode::Latency) {
-        text = text.replace("size = \"10s\"", "size = \"1s\"");
-    }
-    let mut p = config::parse(&a.pipeline, &text)?;
+    let p = plan::load(&a.pipeline)?;
     let mut props = BTreeMap::new();
     for kv in &a.property {
         let (k, v) = kv.split_once('=').context("-X takes key=value")?;
@@ -94,14 +90,22 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
         .clone()
         .or_else(|| cluster.as_ref().map(|c| c.bootstrap_servers()))
         .unwrap_or_default();
-    let Some(k) = p.config.source.kafka.as_mut() else {
+    if p.config.source.kafka.is_none() {
         bail!("{}: needs a kafka source", a.pipeline.display());
-    };
-    *k.brokers.get_mut() = brokers.clone();
-    if let Some(f) = a.format {
-        k.format = f.into();
     }
-    let k = k.clone();
+    // The brokers, the format and, for latency, 1 s windows instead of 10 s, validated again.
+    let p = p.with_config(|c| {
+        if let Some(k) = c.source.kafka.as_mut() {
+            *k.brokers.get_mut() = brokers.clone();
+            if let Some(f) = a.format {
+                k.format = f.into();
+            }
+        }
+        if matches!(a.mode, Mode::Latency) && c.window.size.get_ref().ms == 10_000 {
+            c.window.size = toml::Spanned::new(0..0, hyflow::config::Duration::from_ms(1_000));
+        }
+    })?;
+    let k = p.config.source.kafka.clone().context("a kafka source")?;
     let topic = k.topics.get_ref()[0].clone();
     let alert_topic = p
         .config

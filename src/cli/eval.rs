@@ -10,9 +10,9 @@
 //! the other categories (`hyflow::eval::cv`).
 
 use anyhow::{Context, Result, bail};
-use hyflow::config;
 use hyflow::eval::cv::{Labelled, leave_one_group_out};
 use hyflow::eval::{PROFILES, ScoredFile, normalise, sweep};
+use hyflow::plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,7 +47,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<ExitCode> {
-    let p = config::load(&a.pipeline)?;
+    let p = plan::load(&a.pipeline)?;
     let text = std::fs::read_to_string(&a.labels)
         .with_context(|| format!("reading {}", a.labels.display()))?;
     if text.trim_start().starts_with('[') {
@@ -133,7 +133,7 @@ type NabLabels = std::collections::BTreeMap<String, Vec<(String, String)>>;
 /// Leave-one-category-out cross-validation over the pipeline and the candidates.
 fn cross_validate(
     a: &EvalArgs,
-    p: config::Pipeline,
+    p: plan::Plan,
     labels: &NabLabels,
     inputs: &[(String, PathBuf)],
 ) -> Result<ExitCode> {
@@ -141,7 +141,7 @@ fn cross_validate(
     let mut pipelines = vec![p];
     for c in &a.candidate {
         names.push(c.display().to_string());
-        pipelines.push(config::load(c)?);
+        pipelines.push(plan::load(c)?);
     }
     let mut candidates = Vec::new();
     for p in &pipelines {
@@ -192,7 +192,7 @@ fn cross_validate(
 /// Scores every labelled input with `p`: (label key, scored file) each, and the label windows.
 fn nab_files(
     a: &EvalArgs,
-    p: &config::Pipeline,
+    p: &plan::Plan,
     labels: &NabLabels,
     inputs: &[(String, PathBuf)],
 ) -> Result<(Vec<(String, ScoredFile)>, usize)> {
@@ -237,7 +237,7 @@ fn nab_files(
 }
 
 /// Episode-level evaluation of a replay against hyflow labels.
-fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result<ExitCode> {
+fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode> {
     use arrow_array::cast::AsArray;
     use hyflow::config::{OutputKind, SinkConfig};
     let labels: Vec<hyflow::eval::SensorLabel> = serde_json::from_str(text).with_context(|| {
@@ -247,11 +247,13 @@ fn episodes(a: &EvalArgs, mut p: hyflow::config::Pipeline, text: &str) -> Result
         )
     })?;
     let tmp = hyflow::scoring::scratch_dir("eval");
-    p.config.sink = vec![SinkConfig::internal_parquet(
-        "alerts",
-        OutputKind::Alerts,
-        &tmp.join("alerts"),
-    )];
+    let p = p.with_config(|c| {
+        c.sink = vec![SinkConfig::internal_parquet(
+            "alerts",
+            OutputKind::Alerts,
+            &tmp.join("alerts"),
+        )]
+    })?;
     let (window_ms, slide_ms) = (p.window.size, p.window.slide);
     let p_delimiter = p
         .config

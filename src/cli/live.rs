@@ -3,9 +3,11 @@
 //! `hyflow demo` (all of it against an embedded broker, no infrastructure).
 
 use anyhow::{Context, Result, bail};
-use hyflow::config::{self, ColumnMapping, MessageFormat, Pipeline, SourceKind, TimeUnit};
+use hyflow::config::{ColumnMapping, MessageFormat, SourceKind, TimeUnit};
 use hyflow::dataflow::{self, RunOptions, Running};
 use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
+use hyflow::plan;
+use hyflow::plan::Plan;
 use hyflow::sink::kafka::Producer;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,7 +64,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `hyflow run`.
 pub fn run(a: RunArgs) -> Result<ExitCode> {
-    let pipeline = Arc::new(config::load(&a.pipeline)?);
+    let pipeline = Arc::new(plan::load(&a.pipeline)?);
     if pipeline.config.source.kind != SourceKind::Kafka {
         bail!(
             "{}: `hyflow run` reads Kafka; this pipeline's source is a file (use `hyflow replay`)",
@@ -89,7 +91,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
 /// Prints the summary.
 fn watch(
     running: Running,
-    pipeline: &Pipeline,
+    pipeline: &Plan,
     stop: Option<&AtomicBool>,
     grace: Duration,
 ) -> Result<hyflow::dataflow::Summary> {
@@ -189,7 +191,7 @@ impl From<Format> for MessageFormat {
 
 /// `hyflow produce`.
 pub fn produce_cmd(a: ProduceArgs) -> Result<ExitCode> {
-    let pipeline = a.pipeline.as_deref().map(config::load).transpose()?;
+    let pipeline = a.pipeline.as_deref().map(plan::load).transpose()?;
     let kafka = pipeline
         .as_ref()
         .and_then(|p| p.config.source.kafka.clone());
@@ -288,24 +290,29 @@ pub struct DemoArgs {
 /// `hyflow demo`: an embedded broker (librdkafka's mock cluster), the fixture produced at
 /// `speed`, the pipeline live, and the alert topic printed as it fills.
 pub fn demo(a: DemoArgs) -> Result<ExitCode> {
-    let mut p = config::load(&a.pipeline)?;
-    let Some(k) = p.config.source.kafka.as_mut() else {
+    let p = plan::load(&a.pipeline)?;
+    if p.config.source.kafka.is_none() {
         bail!(
             "{}: the demo needs a pipeline with a kafka source",
             a.pipeline.display()
         );
-    };
+    }
     let cluster = rdkafka::mocking::MockCluster::new(1).context("starting the embedded broker")?;
     let brokers = cluster.bootstrap_servers();
-    *k.brokers.get_mut() = brokers.clone();
-    let k = k.clone();
     let mut alert_topics = Vec::new();
-    for s in &mut p.config.sink {
-        if let Some(sk) = s.kafka.as_mut() {
-            sk.brokers = None;
-            alert_topics.push(sk.topic.get_ref().clone());
+    // Everything to the embedded broker, validated again with it.
+    let p = p.with_config(|c| {
+        if let Some(k) = c.source.kafka.as_mut() {
+            *k.brokers.get_mut() = brokers.clone();
         }
-    }
+        for s in &mut c.sink {
+            if let Some(sk) = s.kafka.as_mut() {
+                sk.brokers = None;
+                alert_topics.push(sk.topic.get_ref().clone());
+            }
+        }
+    })?;
+    let k = p.config.source.kafka.clone().context("a kafka source")?;
     for t in k.topics.get_ref() {
         cluster.create_topic(t, 4, 1).context("creating a topic")?;
     }

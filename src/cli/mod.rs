@@ -10,6 +10,7 @@ mod score;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use hyflow::config;
+use hyflow::plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -169,7 +170,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate { files } => {
             let mut ok = true;
             for f in files {
-                match config::load(&f) {
+                match plan::load(&f) {
                     Ok(p) => println!(
                         "{}: ok ({} features, {} rules, {} sinks)",
                         f.display(),
@@ -194,7 +195,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Produce(args) => live::produce_cmd(args),
         Command::Demo(args) => live::demo(args),
         Command::Explain { file, workers } => {
-            let p = config::load(&file)?;
+            let p = plan::load(&file)?;
             print!("{}", hyflow::dataflow::explain::explain(&p, workers.max(1)));
             Ok(ExitCode::SUCCESS)
         }
@@ -223,7 +224,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let scratch = hyflow::scoring::scratch_dir("test");
             let (mut passed, mut failed) = (0, 0);
             for f in files {
-                let p = config::load(&f)?;
+                let p = plan::load(&f)?;
                 for o in hyflow::pipeline_test::run_all(&p, &scratch)? {
                     if o.failures.is_empty() {
                         passed += 1;

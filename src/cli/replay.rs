@@ -5,6 +5,7 @@ use anyhow::Result;
 use hyflow::config;
 use hyflow::dataflow::{self, RunOptions, Summary};
 use hyflow::energy::GpuEnergy;
+use hyflow::plan;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,26 +56,33 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
-    let mut pipeline = config::load(&a.pipeline)?;
     if let Some(d) = &a.device {
-        pipeline.set_device(d).map_err(anyhow::Error::msg)?;
+        plan::device_option(d).map_err(anyhow::Error::msg)?;
     }
+    // The overrides change the file before it is validated.
+    let mut redirected = Vec::new();
+    let pipeline = plan::load_with(&a.pipeline, |c| {
+        if let Some(d) = &a.device {
+            c.set_device(d);
+        }
+        if !a.kafka_sinks {
+            redirected = c.redirect_kafka_sinks();
+        }
+    })?;
     if pipeline.config.source.kind == config::SourceKind::Kafka && a.input.is_none() {
         anyhow::bail!(
             "{}: this pipeline reads Kafka, and a replay reads files: give --input FILE (Parquet or CSV), or use `hyflow run` to read the topics",
             a.pipeline.display()
         );
     }
-    if !a.kafka_sinks {
-        for (name, path) in pipeline.redirect_kafka_sinks() {
-            let shown = match &a.out {
-                Some(dir) => dir.join(&name).display().to_string(),
-                None => path,
-            };
-            eprintln!(
-                "note: Kafka sink {name:?} is written to {shown} (Parquet) in this replay; pass --kafka-sinks to publish to its topic"
-            );
-        }
+    for (name, path) in redirected {
+        let shown = match &a.out {
+            Some(dir) => dir.join(&name).display().to_string(),
+            None => path,
+        };
+        eprintln!(
+            "note: Kafka sink {name:?} is written to {shown} (Parquet) in this replay; pass --kafka-sinks to publish to its topic"
+        );
     }
     let pipeline = Arc::new(pipeline);
     let cluster = cluster_of(a.hosts.as_deref(), a.process)?;

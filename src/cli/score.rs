@@ -3,7 +3,7 @@
 //! sensors; see `hyflow::scoring`.
 
 use anyhow::Result;
-use hyflow::config;
+use hyflow::plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,7 +25,7 @@ pub struct ScoreArgs {
 }
 
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
-    let p = config::load(&a.pipeline)?;
+    let p = plan::load(&a.pipeline)?;
     let (rows, windows) = hyflow::scoring::score_file(&p, &a.input, a.workers)?;
     let delim = p
         .config

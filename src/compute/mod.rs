@@ -245,11 +245,11 @@ pub fn segments(slots: &[u32]) -> (Vec<i32>, Vec<u32>, Vec<u32>) {
 /// feature, for tests, `emu:N` (cuda/features.cu run on the host as a dedicated device, like
 /// `cuda:N`) and `auto-emu` (routing by cost between the CPU and `emu:0`, like `auto`).
 pub fn backend_for(
-    device: &str,
+    device: crate::plan::Device,
     cross_check: f64,
     tolerance: f64,
 ) -> Result<scheduler::Hybrid, ComputeError> {
-    use crate::config::Device;
+    use crate::plan::Device;
     use scheduler::{Hybrid, Policy};
     let cpu_only = || {
         Hybrid::new(
@@ -269,8 +269,7 @@ pub fn backend_for(
             tolerance,
         )
     };
-    let setting = Device::parse(device)
-        .ok_or_else(|| ComputeError::Unavailable(format!("bad device {device:?}")))?;
+    let setting = device;
     Ok(match setting {
         Device::Cpu => cpu_only(),
         Device::Cuda(n) => with(Box::new(cuda::CudaBackend::new(n)?), Policy::Accelerator),
@@ -297,7 +296,10 @@ pub fn backend_for(
 }
 
 /// Emulated device `n` for the setting `device`, in builds with `kernel-emulation`.
-fn emulated_backend(device: &str, n: usize) -> Result<Box<dyn ComputeBackend>, ComputeError> {
+fn emulated_backend(
+    device: crate::plan::Device,
+    n: usize,
+) -> Result<Box<dyn ComputeBackend>, ComputeError> {
     #[cfg(feature = "kernel-emulation")]
     {
         let _ = device; // named only in the error of builds without the feature
@@ -305,7 +307,7 @@ fn emulated_backend(device: &str, n: usize) -> Result<Box<dyn ComputeBackend>, C
     }
     #[cfg(not(feature = "kernel-emulation"))]
     Err(ComputeError::Unavailable(format!(
-        "device {device:?} (emulated device {n}) needs a build with the kernel-emulation feature"
+        "device \"{device}\" (emulated device {n}) needs a build with the kernel-emulation feature"
     )))
 }
 

@@ -1,20 +1,19 @@
-//! Pipeline definitions: the TOML types (the schema), loading with located errors, and
-//! validation into a [`Pipeline`] the dataflow can run. Knows nothing of timely or I/O beyond
-//! reading the file.
+//! Pipeline files: the TOML types (the schema: one file per section family) and parsing with
+//! located errors. Depends on nothing else in the crate; `plan` validates a parsed file into
+//! what the dataflow runs.
 
 pub mod detect;
 pub mod duration;
 pub mod kafka;
+mod overrides;
 pub mod schema;
 pub mod sink;
 pub mod testcase;
-mod validate;
 
 pub use detect::*;
 pub use duration::Duration;
 pub use kafka::*;
 pub use schema::*;
-pub use validate::{CompiledRule, Device, Pipeline};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -148,27 +147,11 @@ fn hint_for(msg: &str) -> Option<String> {
     }
 }
 
-/// Reads, parses and validates a pipeline file, reporting every mistake found.
-pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(path, &text)
-}
-
-/// Parses and validates pipeline text; `path` is used for messages.
-pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
-    let loc = Locator::new(path, text);
-    let config: PipelineConfig = match toml::from_str(text) {
-        Ok(c) => c,
-        Err(first) => {
-            return Err(ConfigError::Invalid(collect_parse_errors(
-                &loc, text, first,
-            )));
-        }
-    };
-    validate::validate(&loc, config).map_err(ConfigError::Invalid)
+/// Parses pipeline text (as `loc` holds it) into its types, reporting every section that
+/// does not parse.
+pub(crate) fn from_toml(loc: &Locator) -> Result<PipelineConfig, ConfigError> {
+    toml::from_str(loc.text)
+        .map_err(|first| ConfigError::Invalid(collect_parse_errors(loc, loc.text, first)))
 }
 
 /// serde stops at the first error; to report one error per section, each section is parsed
@@ -240,4 +223,45 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
         errs.push(loc.toml(first));
     }
     errs
+}
+
+#[cfg(test)]
+mod layout {
+    /// `config` is the schema only: it depends on nothing else in the crate (plan depends on
+    /// it, not the other way round).
+    #[test]
+    fn config_imports_nothing_else_of_the_crate() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
+        // Spelled in two parts so that this test does not find itself.
+        let needle = ["crate", "::"].concat();
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).expect("src/config") {
+            let path = e.expect("entry").path();
+            assert!(
+                path.is_file(),
+                "{}: config has no submodule folders",
+                path.display()
+            );
+            let text = std::fs::read_to_string(&path).expect("read");
+            seen += 1;
+            for (i, line) in text.lines().enumerate() {
+                let mut rest = line;
+                while let Some(at) = rest.find(&needle) {
+                    let after = &rest[at + needle.len()..];
+                    assert!(
+                        after.starts_with("config"),
+                        "{}:{}: config uses the crate's {}",
+                        path.display(),
+                        i + 1,
+                        after
+                            .split(|c: char| !c.is_alphanumeric() && c != '_')
+                            .next()
+                            .unwrap_or("")
+                    );
+                    rest = after;
+                }
+            }
+        }
+        assert!(seen >= 5, "read {seen} files of src/config");
+    }
 }

@@ -1,10 +1,11 @@
 //! `hyflow explain`: the dataflow a pipeline builds, stage by stage, with exchanges and devices.
 
-use crate::config::{FillMethod, Pipeline, WindowKind};
+use crate::config::{FillMethod, WindowKind};
+use crate::plan::Plan;
 use std::fmt::Write as _;
 
 /// Describes the dataflow of `p` for `workers` workers.
-pub fn explain(p: &Pipeline, workers: usize) -> String {
+pub fn explain(p: &Plan, workers: usize) -> String {
     let c = &p.config;
     let mut s = String::new();
     let _ = writeln!(

@@ -13,8 +13,8 @@ use super::Shared;
 use super::operators::Stage;
 use crate::compute::scheduler::Completed;
 use crate::compute::{FeatureBatch, Ticket, WindowBatch, backend_for};
-use crate::config::Pipeline;
 use crate::output::OutRecord;
+use crate::plan::Plan;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,7 +148,7 @@ fn rows(f: &FeatureBatch, from: usize, n: usize) -> FeatureBatch {
 /// The features stage (see the module doc).
 pub fn features_stage<'s>(
     stream: StreamVec<'s, i64, Stage>,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Stage> {
     let scope = stream.scope();
@@ -159,13 +159,13 @@ pub fn features_stage<'s>(
             let act = scope.activator_for(info.address);
             let c = &pipeline.config.compute;
             let mut engine =
-                match backend_for(c.device.get_ref(), c.cross_check, c.cross_check_tolerance) {
+                match backend_for(pipeline.device, c.cross_check, c.cross_check_tolerance) {
                     Ok(mut e) => {
                         e.share_costs(&shared.costs);
                         Some(e)
                     }
                     Err(e) => {
-                        shared.fail(format!("compute device {:?}: {e}", c.device.get_ref()));
+                        shared.fail(format!("compute device \"{}\": {e}", pipeline.device));
                         None
                     }
                 };

@@ -2,7 +2,7 @@
 //! dealt to workers.
 
 use super::operators;
-use crate::config::Pipeline;
+use crate::plan::Plan;
 use crate::source::{Partition, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Also returns the initial emission bound of every partition (for backpressure).
 pub(super) fn worker_parts(
     files: &[Input],
-    pipeline: &Pipeline,
+    pipeline: &Plan,
     batch_rows: usize,
     split: bool,
     delay: i64,

@@ -9,9 +9,10 @@
 use super::Shared;
 use super::operators::Msg;
 use crate::batch::{RejectKind, RejectRow};
-use crate::config::{KafkaSource, Pipeline};
+use crate::config::KafkaSource;
 use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
 use crate::output::OutRecord;
+use crate::plan::Plan;
 use crate::sink::kafka::Producer;
 use crate::source::Decoder;
 use crate::source::kafka::{KafkaPlan, assigned_consumer};
@@ -61,7 +62,7 @@ impl Part {
 #[allow(clippy::too_many_arguments)]
 pub fn kafka_source_stage<'s>(
     scope: Scope<'s, i64>,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     kafka: KafkaSource,
     plan: Arc<KafkaPlan>,
     progress: ProbeHandle<i64>,
@@ -73,7 +74,7 @@ pub fn kafka_source_stage<'s>(
     source::<_, CapacityContainerBuilder<Vec<Msg>>, _, _>(scope, "KafkaSource", move |cap, info| {
         let act = scope.activator_for(info.address);
         let src = &pipeline.config.source;
-        let delay = src.max_out_of_orderness.ms + pipeline.config.window.allowed_lateness.ms;
+        let delay = pipeline.watermark_delay;
         let lead = 4 * (pipeline.window.size + delay);
         let idle = Duration::from_millis(kafka.idle_timeout.ms.max(1) as u64);
         let mine: Vec<usize> = (0..plan.parts.len())

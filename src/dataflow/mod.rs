@@ -15,8 +15,8 @@ pub use shared::Shared;
 
 use crate::compute::cost::EngineReport;
 use crate::config::OnBadFile;
-use crate::config::Pipeline;
 use crate::config::SourceKind;
+use crate::plan::Plan;
 use crate::sink::{SinkError, SinkSet};
 use crate::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
@@ -292,7 +292,7 @@ pub fn file_kind(kind: SourceKind, path: &std::path::Path) -> SourceKind {
 
 /// Starts a pipeline: replays its input files (or `opts.input`) through its dataflow, or, for
 /// a Kafka source without `opts.input`, reads its topics live.
-pub fn start(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Running, RunError> {
+pub fn start(pipeline: Arc<Plan>, opts: &RunOptions) -> Result<Running, RunError> {
     let src = &pipeline.config.source;
     if src.kind == SourceKind::Kafka && opts.input.is_none() {
         let k = src
@@ -362,7 +362,7 @@ pub fn max_workers(cores: usize) -> usize {
 
 /// Opens the sinks and starts the workers.
 fn launch(
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     opts: &RunOptions,
     feed: Feed,
     files_in: usize,
@@ -405,12 +405,7 @@ fn launch(
             max_workers(cores)
         )));
     }
-    if let Some(n) = pipeline
-        .config
-        .compute
-        .device
-        .get_ref()
-        .strip_prefix("cuda:")
+    if let crate::plan::Device::Cuda(n) = pipeline.device
         && !crate::compute::cuda::available()
     {
         return Err(RunError::Failed(format!(
@@ -445,8 +440,7 @@ fn launch(
         let _metrics = sh.recorder.install();
         let _span = tracing::info_span!("worker", index).entered();
         let peers = worker.peers();
-        let delay = pipeline.config.source.max_out_of_orderness.ms
-            + pipeline.config.window.allowed_lateness.ms;
+        let delay = pipeline.watermark_delay;
         let sink_set = if index == 0 {
             sinks.lock().unwrap_or_else(|p| p.into_inner()).take()
         } else {
@@ -530,6 +524,6 @@ fn launch(
 }
 
 /// Runs a pipeline to the end.
-pub fn run(pipeline: Arc<Pipeline>, opts: &RunOptions) -> Result<Summary, RunError> {
+pub fn run(pipeline: Arc<Plan>, opts: &RunOptions) -> Result<Summary, RunError> {
     start(pipeline, opts)?.wait()
 }

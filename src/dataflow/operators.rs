@@ -5,9 +5,10 @@
 use super::Shared;
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch};
-use crate::config::{OnBadFile, Pipeline};
+use crate::config::OnBadFile;
 use crate::events::{Event as _, RowsDecoded, RowsRejected};
 use crate::output::OutRecord;
+use crate::plan::Plan;
 use crate::sink::SinkSet;
 use crate::source::{Decoder, Partition};
 use crate::window::WindowState;
@@ -74,7 +75,7 @@ pub fn initial_bound(part: &dyn Partition, delay: i64) -> i64 {
 /// the time of any of its on-time readings' windows, and the same in every run.
 pub fn source_stage<'s>(
     scope: Scope<'s, i64>,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     parts: Vec<(usize, Box<dyn Partition>)>,
     bounds: Arc<Vec<i64>>,
     progress: ProbeHandle<i64>,
@@ -84,8 +85,7 @@ pub fn source_stage<'s>(
     let peers = scope.peers();
     source::<_, CapacityContainerBuilder<Vec<Msg>>, _, _>(scope, "Source", move |cap, info| {
         let act = scope.activator_for(info.address);
-        let delay = pipeline.config.source.max_out_of_orderness.ms
-            + pipeline.config.window.allowed_lateness.ms;
+        let delay = pipeline.watermark_delay;
         let lead = 4 * (pipeline.window.size + delay);
         let mut states: Vec<PartState> = parts
             .into_iter()
@@ -238,7 +238,7 @@ pub fn source_stage<'s>(
 /// Side rows pass through to the sinks.
 pub fn window_stage<'s>(
     stream: StreamVec<'s, i64, Msg>,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
 ) -> StreamVec<'s, i64, Stage> {
     let exchange = Exchange::new(|m: &Msg| match m {
         Msg::Readings(b) => u64::from(b.dest),

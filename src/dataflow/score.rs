@@ -12,13 +12,13 @@ use super::Shared;
 use super::operators::Stage;
 use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
-use crate::config::Pipeline;
 use crate::detect::asset::{AssetScorer, asset_of};
 use crate::detect::{
     Contribution, EpisodeConfig, Episodes, Scorer, WindowMeta, episode::WindowInfo,
 };
 use crate::events::{Alerted, Event as _, Rebaselined, WindowsClosed};
 use crate::output::{OutRecord, WindowRow};
+use crate::plan::Plan;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -50,7 +50,7 @@ impl CellScores {
 
 /// Everything the stage keeps between calls.
 struct Scoring {
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     shared: Arc<Shared>,
     scorer: Scorer,
     assets: Option<AssetScorer>,
@@ -65,7 +65,7 @@ struct Scoring {
 /// Scores windows; see the module doc.
 pub fn score_stage<'s>(
     stream: StreamVec<'s, i64, Stage>,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, OutRecord> {
     stream.unary_frontier::<CapacityContainerBuilder<Vec<OutRecord>>, _, _, _>(
@@ -75,7 +75,7 @@ pub fn score_stage<'s>(
             let cfg = &pipeline.config;
             let c = &cfg.compute;
             let engine = match DetectEngine::for_device(
-                c.device.get_ref(),
+                pipeline.device,
                 &pipeline.detectors,
                 pipeline.zone.clone(),
                 c.cross_check,
@@ -88,8 +88,8 @@ pub fn score_stage<'s>(
                 }
                 Err(e) => {
                     shared.fail(format!(
-                        "compute device {:?} for the detectors: {e}",
-                        c.device.get_ref()
+                        "compute device \"{}\" for the detectors: {e}",
+                        pipeline.device
                     ));
                     None
                 }

@@ -18,7 +18,8 @@ pub mod tail;
 pub use baseline::Ewma;
 pub use episode::{EpisodeConfig, Episodes};
 
-use crate::config::{Calibration, CompiledRule, DetectorKind, FuseConfig, Season};
+use crate::config::{Calibration, DetectorKind, FuseConfig, Season};
+use crate::plan::CompiledRule;
 use baseline::{Level, Seasonal};
 use change::{Cusum, CusumParams, Dropout, Stuck};
 use context::{Context, ContextParams};

@@ -7,8 +7,9 @@ pub mod ipc;
 pub mod kafka;
 pub mod parquet;
 
-use crate::config::{OutputKind, Pipeline, SinkKind};
+use crate::config::{OutputKind, SinkKind};
 use crate::output::OutRecord;
+use crate::plan::Plan;
 use arrow_array::RecordBatch;
 use arrow_schema::ArrowError;
 use std::path::{Path, PathBuf};
@@ -92,11 +93,7 @@ impl SinkSet {
     /// Opens every sink of `pipeline`; with `out_dir`, sink `NAME` goes to `out_dir/NAME`
     /// (plus `.arrow`/`.arrows` for Arrow IPC sinks) instead of its configured path. With
     /// `append` (live runs), Parquet sinks keep the files of earlier runs.
-    pub fn open(
-        pipeline: &Pipeline,
-        out_dir: Option<&Path>,
-        append: bool,
-    ) -> Result<Self, SinkError> {
+    pub fn open(pipeline: &Plan, out_dir: Option<&Path>, append: bool) -> Result<Self, SinkError> {
         let windows_schema = arrow::windows_schema(&pipeline.features);
         let mut sinks: Vec<(OutputKind, String, Box<dyn Sink>)> = Vec::new();
         for cfg in &pipeline.config.sink {

@@ -5,7 +5,7 @@
 use super::columns::*;
 use crate::batch::{LateRow, ReadingBatch, RejectKind, RejectRow, sensor_hash};
 use crate::clean::{Verdict, Watermark, check_value};
-use crate::config::Pipeline;
+use crate::plan::Plan;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ struct SensorInfo {
 /// Cleans and routes the readings of one partition. Owns the partition's sensor dictionary
 /// and watermark.
 pub struct Decoder {
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<Plan>,
     peers: u32,
     names: Arc<Vec<Arc<str>>>,
     index: HashMap<Arc<str>, u32>,
@@ -55,13 +55,8 @@ impl Decoded {
 impl Decoder {
     /// A decoder for one partition of `pipeline`, routing to `peers` workers.
     /// Its watermark starts from `seed` (see [`Partition::watermark_seed`]).
-    pub fn new(pipeline: Arc<Pipeline>, peers: usize, seed: Option<i64>) -> Self {
-        let delay = pipeline
-            .config
-            .source
-            .max_out_of_orderness
-            .ms
-            .saturating_add(pipeline.config.window.allowed_lateness.ms);
+    pub fn new(pipeline: Arc<Plan>, peers: usize, seed: Option<i64>) -> Self {
+        let delay = pipeline.watermark_delay;
         let mut watermark = Watermark::new(delay);
         if let Some(t) = seed {
             watermark.observe(t);

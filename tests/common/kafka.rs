@@ -1,9 +1,10 @@
 //! Kafka helpers shared by the mock-cluster and the tansu tests.
 
 use super::root;
-use hyflow::config::{self, ColumnMapping, MessageFormat, TimeUnit};
+use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
 use hyflow::dataflow::{self, RunOptions};
 use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
+use hyflow::plan;
 use hyflow::sink::kafka::Producer;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -90,7 +91,7 @@ pub fn produce_fixture_with(
 pub fn run_live(text: &str, out: &Path, workers: usize) -> dataflow::Summary {
     let file = out.with_extension("toml");
     std::fs::write(&file, text).expect("write pipeline");
-    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    let p = Arc::new(plan::load(&file).unwrap_or_else(|e| panic!("{e}")));
     dataflow::run(
         p,
         &RunOptions {
@@ -106,7 +107,7 @@ pub fn run_live(text: &str, out: &Path, workers: usize) -> dataflow::Summary {
 pub fn replay(text: &str, input: &Path, out: &Path) -> dataflow::Summary {
     let file = out.with_extension("toml");
     std::fs::write(&file, text).expect("write pipeline");
-    let p = Arc::new(config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    let p = Arc::new(plan::load(&file).unwrap_or_else(|e| panic!("{e}")));
     dataflow::run(
         p,
         &RunOptions {

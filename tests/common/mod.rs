@@ -4,8 +4,8 @@
 pub mod device;
 pub mod kafka;
 
-use hyflow::config;
 use hyflow::dataflow::{self, RunOptions, Summary};
+use hyflow::plan;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ pub fn replay(
     out: &Path,
 ) -> Result<Summary, dataflow::RunError> {
     std::env::set_current_dir(root()).expect("cd root");
-    let p = Arc::new(config::load(Path::new(pipeline)).expect("pipeline is valid"));
+    let p = Arc::new(plan::load(Path::new(pipeline)).expect("pipeline is valid"));
     dataflow::run(
         p,
         &RunOptions {
@@ -41,7 +41,7 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
         .tempfile()
         .expect("pipeline file");
     std::fs::write(file.path(), toml).expect("write pipeline");
-    let p = Arc::new(config::load(file.path()).unwrap_or_else(|e| panic!("{e}")));
+    let p = Arc::new(plan::load(file.path()).unwrap_or_else(|e| panic!("{e}")));
     dataflow::run(
         p,
         &RunOptions {

@@ -22,10 +22,10 @@ use super::ComputeError;
 use super::cost::{CostBook, EngineReport, SharedCost};
 use super::cuda::available as cuda_present;
 use super::segments;
-use crate::config::Device;
 use crate::detect::DetectorSpec;
 use crate::detect::cell::{Cell, Watch, block, step, watches};
 use crate::events::{BatchComputed, BatchFailed, CrossChecked, DeviceLost, Event as _, Stage};
+use crate::plan::Device;
 use std::time::Instant;
 
 /// One batch for `hyflow_detect` (see cuda/score.cu for the layout).
@@ -111,7 +111,7 @@ pub fn run_cpu(
 }
 
 /// Emulated device `n` for the setting `device`, in builds with `kernel-emulation`.
-fn emulated_device(device: &str, n: usize) -> Result<Box<dyn DetectDevice>, ComputeError> {
+fn emulated_device(device: Device, n: usize) -> Result<Box<dyn DetectDevice>, ComputeError> {
     #[cfg(feature = "kernel-emulation")]
     {
         let _ = device; // named only in the error of builds without the feature
@@ -119,7 +119,7 @@ fn emulated_device(device: &str, n: usize) -> Result<Box<dyn DetectDevice>, Comp
     }
     #[cfg(not(feature = "kernel-emulation"))]
     Err(ComputeError::Unavailable(format!(
-        "device {device:?} (emulated device {n}) needs a build with the kernel-emulation feature"
+        "device \"{device}\" (emulated device {n}) needs a build with the kernel-emulation feature"
     )))
 }
 
@@ -162,13 +162,12 @@ impl DetectEngine {
     /// CUDA, routes by cost between the CPU and cuda:0; `emu:N` and `auto-emu` (builds with
     /// `kernel-emulation`) use the emulated device likewise.
     pub fn for_device(
-        device: &str,
+        device: Device,
         detectors: &[DetectorSpec],
         zone: crate::timefmt::Zone,
         cross_check: f64,
     ) -> Result<Option<Self>, ComputeError> {
-        let setting = Device::parse(device)
-            .ok_or_else(|| ComputeError::Unavailable(format!("bad device {device:?}")))?;
+        let setting = device;
         let ws = watches(detectors);
         if ws.is_empty() || setting == Device::Cpu {
             return Ok(None);

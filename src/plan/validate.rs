@@ -1,171 +1,37 @@
-//! Semantic checks of a parsed pipeline file, producing the validated [`Pipeline`].
+//! Semantic checks of a parsed pipeline file, producing the validated [`Plan`]: every mistake
+//! is a [`Diagnostic`] located in the file.
 
-mod detectors;
-mod kafka;
-
-use super::detect::*;
-use super::schema::*;
-use super::{Diagnostic, Locator};
+use super::detectors::detector_options;
+use super::kafka::{kafka_sink, kafka_source};
+use super::{CompiledRule, Device, MAX_WINDOWS_PER_READING, Plan, known_device};
 use crate::clean::{ClassRule, Classes};
+use crate::config::detect::*;
+use crate::config::schema::*;
+use crate::config::{Diagnostic, Locator};
 use crate::detect::DetectorSpec;
 use crate::features::{self, Feature, FeatureSet};
 use crate::rules::Condition;
 use crate::window::WindowSpec;
-use detectors::detector_options;
-use kafka::{kafka_sink, kafka_source};
 use std::collections::HashSet;
-use std::path::PathBuf;
 use toml::Spanned;
 
-/// The most windows one reading may belong to (window size / slide).
-pub const MAX_WINDOWS_PER_READING: i64 = 1000;
-
-/// A rule ready to evaluate.
-#[derive(Clone, Debug)]
-pub struct CompiledRule {
-    /// Its name.
-    pub name: String,
-    /// Its severity.
-    pub severity: Severity,
-    /// The condition.
-    pub condition: Condition,
-    /// Sensors it applies to (all when None).
-    pub sensors: Option<glob::Pattern>,
-}
-
-impl CompiledRule {
-    /// True when the rule applies to `sensor`.
-    pub fn applies_to(&self, sensor: &str) -> bool {
-        self.sensors.as_ref().is_none_or(|p| p.matches(sensor))
-    }
-}
-
-/// A `[compute] device` setting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Device {
-    /// `cpu`.
-    Cpu,
-    /// `cuda:N`.
-    Cuda(usize),
-    /// `auto`: routing between the CPU and cuda:0 by cost (the CPU alone without CUDA).
-    Auto,
-    /// `emu:N` (tests; builds with `kernel-emulation`): the kernels run on the host as a device.
-    Emu(usize),
-    /// `auto-emu` (tests): routing between the CPU and `emu:0` by cost.
-    AutoEmu,
-}
-
-impl Device {
-    /// The setting `dev`, if hyflow knows it.
-    pub fn parse(dev: &str) -> Option<Self> {
-        let numbered = |prefix: &str| dev.strip_prefix(prefix)?.parse::<usize>().ok();
-        match dev {
-            "cpu" => Some(Device::Cpu),
-            "auto" => Some(Device::Auto),
-            "auto-emu" => Some(Device::AutoEmu),
-            _ => numbered("cuda:")
-                .map(Device::Cuda)
-                .or_else(|| numbered("emu:").map(Device::Emu)),
-        }
-    }
-}
-
-/// True for the `[compute] device` settings hyflow knows: `auto`, `cpu`, `cuda:N`, and for
-/// tests `emu:N` and `auto-emu`.
-pub fn known_device(dev: &str) -> bool {
-    Device::parse(dev).is_some()
-}
-
-impl Pipeline {
-    /// Overrides `[compute] device` (the `--device` option of `replay` and `bench`).
-    pub fn set_device(&mut self, device: &str) -> Result<(), String> {
-        if !known_device(device) {
-            return Err(format!(
-                "unknown device {device:?}: use \"auto\", \"cpu\" or \"cuda:N\""
-            ));
-        }
-        self.config.compute.device = toml::Spanned::new(0..0, device.to_string());
-        Ok(())
-    }
-}
-
-impl Pipeline {
-    /// Turns every Kafka sink into a Parquet sink beside the pipeline's other file sinks (in
-    /// the directory that holds the first Parquet sink, else `out/<pipeline name>/`), named
-    /// as the sink: what `hyflow replay` does unless it is asked to write to Kafka. Returns
-    /// (sink name, new path) of each sink it changed.
-    pub fn redirect_kafka_sinks(&mut self) -> Vec<(String, String)> {
-        let sinks = &mut self.config.sink;
-        let base = sinks
-            .iter()
-            .find(|s| s.kind == SinkKind::Parquet)
-            .and_then(|s| {
-                std::path::Path::new(s.path.get_ref())
-                    .parent()
-                    .map(std::path::Path::to_path_buf)
-            })
-            .unwrap_or_else(|| PathBuf::from("out").join(&self.config.name));
-        let taken: HashSet<PathBuf> = sinks
-            .iter()
-            .filter(|s| s.kind != SinkKind::Kafka)
-            .map(|s| PathBuf::from(s.path.get_ref()))
-            .collect();
-        let mut changed = Vec::new();
-        for s in sinks.iter_mut().filter(|s| s.kind == SinkKind::Kafka) {
-            let mut path = base.join(s.name.get_ref());
-            if taken.contains(&path) {
-                path = base.join(format!("{}-kafka", s.name.get_ref()));
-            }
-            let path = path.display().to_string();
-            s.kind = SinkKind::Parquet;
-            s.kafka = None;
-            s.path = Spanned::new(0..0, path.clone());
-            changed.push((s.name.get_ref().clone(), path));
-        }
-        changed
-    }
-}
-
-/// A validated pipeline: the parsed file plus everything derived from it.
-#[derive(Clone, Debug)]
-pub struct Pipeline {
-    /// The file it came from.
-    pub file: PathBuf,
-    /// The definition as written (with defaults filled in).
-    pub config: PipelineConfig,
-    /// Features in row order.
-    pub features: FeatureSet,
-    /// Rules in file order.
-    pub rules: Vec<CompiledRule>,
-    /// Window assignment.
-    pub window: WindowSpec,
-    /// Detectors with feature indices resolved.
-    pub detectors: Vec<DetectorSpec>,
-    /// Sensor classes for range checks and unit scaling.
-    pub classes: Classes,
-    /// The zone of naive timestamps (`[source] time-zone`).
-    pub zone: crate::timefmt::Zone,
-    /// Event times accepted: `[clean] min-time` (inclusive) to `max-time` (exclusive), ms.
-    pub time_range: (i64, i64),
-}
-
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     loc: &'a Locator<'a>,
     errs: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
-    fn at<T>(&mut self, s: &Spanned<T>, msg: impl Into<String>, hint: Option<&str>) {
+    pub(super) fn at<T>(&mut self, s: &Spanned<T>, msg: impl Into<String>, hint: Option<&str>) {
         self.errs
             .push(self.loc.span(s.span(), msg, hint.map(str::to_string)));
     }
-    fn top(&mut self, msg: impl Into<String>, hint: Option<&str>) {
+    pub(super) fn top(&mut self, msg: impl Into<String>, hint: Option<&str>) {
         self.errs
             .push(self.loc.at(0, msg, hint.map(str::to_string)));
     }
 }
 
-pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline, Vec<Diagnostic>> {
+pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Vec<Diagnostic>> {
     let mut c = Checker {
         loc,
         errs: Vec::new(),
@@ -743,8 +609,13 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Pipeline
         c.errs.sort_by_key(|d| (d.line, d.column));
         return Err(c.errs);
     }
-    Ok(Pipeline {
+    let device = Device::parse(config.compute.device.get_ref()).unwrap_or(Device::Auto);
+    let watermark_delay = config.source.max_out_of_orderness.ms + config.window.allowed_lateness.ms;
+    Ok(Plan {
         file: loc.file.to_path_buf(),
+        text: std::sync::Arc::from(loc.text),
+        device,
+        watermark_delay,
         config,
         features: fs,
         rules: compiled,

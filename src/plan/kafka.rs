@@ -1,6 +1,6 @@
 //! Checks of the Kafka parts of a pipeline: `[source.kafka]` and `kind = "kafka"` sinks.
 
-use super::Checker;
+use super::validate::Checker;
 use crate::config::kafka::KafkaSource;
 use crate::config::schema::*;
 

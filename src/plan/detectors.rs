@@ -1,6 +1,6 @@
 //! Checks of `[[detect.detector]]` options: which kind takes which, and their ranges.
 
-use super::Checker;
+use super::validate::Checker;
 use crate::config::detect::*;
 use crate::detect::DetectorSpec;
 use toml::Spanned;

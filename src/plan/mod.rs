@@ -1,0 +1,174 @@
+//! The plan: a pipeline file validated into what the dataflow runs. [`load`] reads the file
+//! (`config`, the schema), checks every section (`validate.rs`; detector options in
+//! `detectors.rs`, Kafka settings in `kafka.rs`), and derives what the stages need: the
+//! feature set, compiled rules, detector specs, sensor classes, the time zone and range, the
+//! device and the watermark delay. Everything wrong is reported at once, each with its file,
+//! line and column.
+
+mod detectors;
+mod kafka;
+mod validate;
+
+use crate::clean::Classes;
+use crate::config::detect::Severity;
+use crate::config::{ConfigError, Locator, PipelineConfig};
+use crate::detect::DetectorSpec;
+use crate::features::FeatureSet;
+use crate::rules::Condition;
+use crate::window::WindowSpec;
+use std::path::{Path, PathBuf};
+
+/// Reads, parses and validates a pipeline file, reporting every mistake found.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Reads and parses a pipeline file, lets `edit` change it (command-line overrides such as
+/// `--device`), then validates the result: an override is checked as the file is.
+pub fn load_with(path: &Path, edit: impl FnOnce(&mut PipelineConfig)) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let loc = Locator::new(path, &text);
+    let mut config: PipelineConfig = crate::config::from_toml(&loc)?;
+    edit(&mut config);
+    validate::validate(&loc, config).map_err(ConfigError::Invalid)
+}
+
+/// Parses and validates pipeline text; `path` is used for messages.
+pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
+    let loc = Locator::new(path, text);
+    let config: PipelineConfig = crate::config::from_toml(&loc)?;
+    validate::validate(&loc, config).map_err(ConfigError::Invalid)
+}
+
+/// The most windows one reading may belong to (window size / slide).
+pub const MAX_WINDOWS_PER_READING: i64 = 1000;
+
+/// A rule ready to evaluate.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    /// Its name.
+    pub name: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// The condition.
+    pub condition: Condition,
+    /// Sensors it applies to (all when None).
+    pub sensors: Option<glob::Pattern>,
+}
+
+impl CompiledRule {
+    /// True when the rule applies to `sensor`.
+    pub fn applies_to(&self, sensor: &str) -> bool {
+        self.sensors.as_ref().is_none_or(|p| p.matches(sensor))
+    }
+}
+
+/// A `[compute] device` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// `cpu`.
+    Cpu,
+    /// `cuda:N`.
+    Cuda(usize),
+    /// `auto`: routing between the CPU and cuda:0 by cost (the CPU alone without CUDA).
+    Auto,
+    /// `emu:N` (tests; builds with `kernel-emulation`): the kernels run on the host as a device.
+    Emu(usize),
+    /// `auto-emu` (tests): routing between the CPU and `emu:0` by cost.
+    AutoEmu,
+}
+
+impl Device {
+    /// The setting `dev`, if hyflow knows it.
+    pub fn parse(dev: &str) -> Option<Self> {
+        let numbered = |prefix: &str| dev.strip_prefix(prefix)?.parse::<usize>().ok();
+        match dev {
+            "cpu" => Some(Device::Cpu),
+            "auto" => Some(Device::Auto),
+            "auto-emu" => Some(Device::AutoEmu),
+            _ => numbered("cuda:")
+                .map(Device::Cuda)
+                .or_else(|| numbered("emu:").map(Device::Emu)),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+            Device::Auto => write!(f, "auto"),
+            Device::Emu(n) => write!(f, "emu:{n}"),
+            Device::AutoEmu => write!(f, "auto-emu"),
+        }
+    }
+}
+
+/// Checks a `--device` option (the settings `[compute] device` takes), before it overrides
+/// the file's.
+pub fn device_option(device: &str) -> Result<(), String> {
+    if known_device(device) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown device {device:?}: use \"auto\", \"cpu\" or \"cuda:N\""
+        ))
+    }
+}
+
+/// True for the `[compute] device` settings hyflow knows: `auto`, `cpu`, `cuda:N`, and for
+/// tests `emu:N` and `auto-emu`.
+pub fn known_device(dev: &str) -> bool {
+    Device::parse(dev).is_some()
+}
+
+/// A validated pipeline: the parsed file plus everything derived from it. The dataflow is
+/// built from a plan alone.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The text of the file (diagnostics of [`Plan::with_config`] point into it).
+    pub text: std::sync::Arc<str>,
+    /// `[compute] device`, parsed.
+    pub device: Device,
+    /// How far a partition's watermark trails the largest event time it has read (ms):
+    /// `[source] max-out-of-orderness` + `[window] allowed-lateness`.
+    pub watermark_delay: i64,
+    /// The definition as written (with defaults filled in).
+    pub config: PipelineConfig,
+    /// Features in row order.
+    pub features: FeatureSet,
+    /// Rules in file order.
+    pub rules: Vec<CompiledRule>,
+    /// Window assignment.
+    pub window: WindowSpec,
+    /// Detectors with feature indices resolved.
+    pub detectors: Vec<DetectorSpec>,
+    /// Sensor classes for range checks and unit scaling.
+    pub classes: Classes,
+    /// The zone of naive timestamps (`[source] time-zone`).
+    pub zone: crate::timefmt::Zone,
+    /// Event times accepted: `[clean] min-time` (inclusive) to `max-time` (exclusive), ms.
+    pub time_range: (i64, i64),
+}
+
+impl Plan {
+    /// This plan's pipeline changed by `edit` (overrides of a run made by the library: test
+    /// and scoring sinks, brokers), validated again as a whole, so nothing derived can go
+    /// stale and an override is checked as the file is.
+    pub fn with_config(&self, edit: impl FnOnce(&mut PipelineConfig)) -> Result<Plan, ConfigError> {
+        let mut config = self.config.clone();
+        edit(&mut config);
+        let loc = Locator::new(&self.file, &self.text);
+        validate::validate(&loc, config).map_err(ConfigError::Invalid)
+    }
+}
