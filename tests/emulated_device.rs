@@ -80,7 +80,7 @@ fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
     // goes in, the input stays open (as a live source's does), and the features come out
     // once the deadline passes, not at the end of the input.
     use hyflow::compute::WindowBatch;
-    use hyflow::dataflow::{Shared, features::features_stage, operators::Stage};
+    use hyflow::dataflow::{Shared, features::features_stage, operators::Featured};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
     use timely::dataflow::operators::{Input, Inspect, Probe};
@@ -98,10 +98,10 @@ fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
         let shared = Arc::new(Shared::default());
         let probe = timely::dataflow::ProbeHandle::new();
         let mut input = worker.dataflow::<i64, _, _>(|scope| {
-            let (input, stream) = scope.new_input::<Vec<Stage>>();
+            let (input, stream) = scope.new_input::<Vec<WindowBatch>>();
             features_stage(stream, pipeline.clone(), shared)
-                .inspect(move |s: &Stage| {
-                    if let Stage::Features(w, f) = s {
+                .inspect(move |s: &Featured| {
+                    if let Ok((w, f)) = s {
                         seen.lock().unwrap().push((w.end[0], w.len(), f.data.len()));
                     }
                 })
@@ -118,7 +118,7 @@ fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
             batch.finish_window(0);
         }
         input.advance_to(10_000);
-        input.send(Stage::Windows(batch));
+        input.send(batch);
         input.advance_to(20_000);
         let started = Instant::now();
         while probe.less_than(&20_000) && started.elapsed() < Duration::from_secs(20) {

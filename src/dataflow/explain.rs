@@ -85,14 +85,20 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         "  3. window    [cpu] {kind}, epoch-aligned; dedup: {}; {fill}; a window closes when the frontier passes its end",
         c.clean.dedup
     );
+    if c.clean.dedup {
+        let _ = writeln!(
+            s,
+            "               side output: duplicate rejects  ──exchange──▶ worker 0 (sinks)"
+        );
+    }
     let _ = writeln!(
         s,
         "  4. features  [{}] {} (batches of at most {} windows)",
-        c.compute.device.get_ref(),
+        p.device,
         p.features.names.join(", "),
         c.compute.max_batch_windows
     );
-    if c.compute.device.get_ref() != "cpu" {
+    if p.device != crate::plan::Device::Cpu {
         let _ = writeln!(
             s,
             "               on a GPU: a warp per window when a batch averages at most {} values per window, else a block",
@@ -137,7 +143,7 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         },
         c.detect.warmup
     );
-    if c.compute.device.get_ref() != "cpu" && !on_device.is_empty() {
+    if p.device != crate::plan::Device::Cpu && !on_device.is_empty() {
         let rest = if on_device.len() < p.detectors.len() {
             "; the other detectors on the CPU"
         } else {

@@ -10,10 +10,9 @@
 //! there and would only add delay).
 
 use super::Shared;
-use super::operators::Stage;
+use super::operators::Featured;
 use crate::compute::scheduler::Completed;
 use crate::compute::{FeatureBatch, Ticket, WindowBatch, backend_for};
-use crate::output::OutRecord;
 use crate::plan::Plan;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,12 +146,12 @@ fn rows(f: &FeatureBatch, from: usize, n: usize) -> FeatureBatch {
 
 /// The features stage (see the module doc).
 pub fn features_stage<'s>(
-    stream: StreamVec<'s, i64, Stage>,
+    stream: StreamVec<'s, i64, WindowBatch>,
     pipeline: Arc<Plan>,
     shared: Arc<Shared>,
-) -> StreamVec<'s, i64, Stage> {
+) -> StreamVec<'s, i64, Featured> {
     let scope = stream.scope();
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<Featured>>, _, _, _>(
         Pipe,
         "Features",
         move |_cap, info| {
@@ -185,24 +184,21 @@ pub fn features_stage<'s>(
                 };
                 let coalesce = hybrid.accelerated();
                 input.for_each(|cap, data| {
-                    for s in data.drain(..) {
-                        match s {
-                            Stage::Windows(w) if w.is_empty() => {}
-                            Stage::Windows(w) => {
-                                let Some(cap) = cap.retain_least(output.output_index()) else {
-                                    continue;
-                                };
-                                if !gather.is_empty() && gather.windows() + w.len() > max {
-                                    let (batch, parts) = gather.take();
-                                    flight.begun(hybrid.submit(&features, size, batch), parts);
-                                }
-                                gather.push(cap, w);
-                                if !coalesce || gather.windows() >= max {
-                                    let (batch, parts) = gather.take();
-                                    flight.begun(hybrid.submit(&features, size, batch), parts);
-                                }
-                            }
-                            other => output.session(&cap).give(other),
+                    for w in data.drain(..) {
+                        if w.is_empty() {
+                            continue;
+                        }
+                        let Some(cap) = cap.retain_least(output.output_index()) else {
+                            continue;
+                        };
+                        if !gather.is_empty() && gather.windows() + w.len() > max {
+                            let (batch, parts) = gather.take();
+                            flight.begun(hybrid.submit(&features, size, batch), parts);
+                        }
+                        gather.push(cap, w);
+                        if !coalesce || gather.windows() >= max {
+                            let (batch, parts) = gather.take();
+                            flight.begun(hybrid.submit(&features, size, batch), parts);
                         }
                     }
                 });
@@ -248,7 +244,7 @@ pub fn features_stage<'s>(
 
 /// A finished batch, split back into the batches it was gathered from, each with the
 /// capability of its own time.
-fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64>, Stage)> {
+fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64>, Featured)> {
     let f = match c.result {
         Ok(f) => f,
         Err(e) => {
@@ -257,13 +253,13 @@ fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64
             return parts
                 .into_iter()
                 .take(1)
-                .map(|(cap, _)| (cap, Stage::Out(OutRecord::Failure(msg.clone()))))
+                .map(|(cap, _)| (cap, Err(msg.clone())))
                 .collect();
         }
     };
     if parts.len() == 1 && parts[0].1.is_none() {
         let (cap, _) = parts.pop().expect("one part");
-        return vec![(cap, Stage::Features(c.batch, f))];
+        return vec![(cap, Ok((c.batch, f)))];
     }
     let mut row = 0;
     parts
@@ -272,7 +268,7 @@ fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64
             let w = part.expect("gathered parts are kept");
             let mine = rows(&f, row, w.len());
             row += w.len();
-            (cap, Stage::Features(w, mine))
+            (cap, Ok((w, mine)))
         })
         .collect()
 }

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Concat, Probe};
 
 /// How to run a pipeline.
 #[derive(Clone, Debug, Default)]
@@ -484,10 +484,14 @@ fn launch(
                 ),
             }
             .probe_with(&progress);
-            let windows = operators::window_stage(msgs, p.clone());
+            // Typed streams: readings to the windows; rejects, late rows and failures
+            // straight to the sinks, as are the windows' duplicate rejects.
+            let (readings, source_side) = operators::split_source(msgs);
+            let (windows, window_side) = operators::window_stage(readings, p.clone());
             let feats = features::features_stage(windows, p.clone(), s.clone());
             let scored = score::score_stage(feats, p.clone(), s.clone());
-            operators::sink_stage(scored, sink_set, s.clone()).probe_with(&probe);
+            let rows = scored.concat(source_side).concat(window_side);
+            operators::sink_stage(rows, sink_set, s.clone()).probe_with(&probe);
         });
         while worker.step_or_park(None) {}
     })

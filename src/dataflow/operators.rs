@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
@@ -30,15 +31,23 @@ pub enum Msg {
     Side(OutRecord),
 }
 
-/// What flows between the window, features and score stages on one worker.
-#[derive(Clone, Debug)]
-pub enum Stage {
-    /// Closed windows.
-    Windows(WindowBatch),
-    /// Closed windows with their features.
-    Features(WindowBatch, FeatureBatch),
-    /// Rows for the sinks.
-    Out(OutRecord),
+/// Closed windows with their features, or the failure that stopped computing them (it goes
+/// on to the sinks, which then give up: in a cluster, the way process 0 hears of it).
+pub type Featured = Result<(WindowBatch, FeatureBatch), String>;
+
+/// Splits a source's output into its readings and its side rows (rejects and late rows, and
+/// failures), which go straight to the sinks.
+#[allow(clippy::result_large_err)] // a split of two streams, not an error path
+pub fn split_source<'s>(
+    stream: StreamVec<'s, i64, Msg>,
+) -> (
+    StreamVec<'s, i64, ReadingBatch>,
+    StreamVec<'s, i64, OutRecord>,
+) {
+    stream.ok_err(|m| match m {
+        Msg::Readings(b) => Ok(b),
+        Msg::Side(r) => Err(r),
+    })
 }
 
 struct PartState {
@@ -235,80 +244,74 @@ pub fn source_stage<'s>(
 }
 
 /// Windows: buffers readings per sensor and closes windows as the frontier passes their end.
-/// Side rows pass through to the sinks.
+/// Returns the closed windows and the duplicate rejects (for the sinks).
+#[allow(clippy::result_large_err)] // `Err` is the second output, not an error
 pub fn window_stage<'s>(
-    stream: StreamVec<'s, i64, Msg>,
+    stream: StreamVec<'s, i64, ReadingBatch>,
     pipeline: Arc<Plan>,
-) -> StreamVec<'s, i64, Stage> {
-    let exchange = Exchange::new(|m: &Msg| match m {
-        Msg::Readings(b) => u64::from(b.dest),
-        Msg::Side(_) => 0,
-    });
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<Stage>>, _, _, _>(
-        exchange,
-        "Window",
-        move |_cap, _info| {
-            let cfg = &pipeline.config;
-            let mut state =
-                WindowState::new(pipeline.window, cfg.clean.fill.clone(), cfg.clean.dedup);
-            let max_batch = cfg.compute.max_batch_windows.max(1);
-            let spec = pipeline.window;
-            let mut held: Option<Capability<i64>> = None;
-            let span = tracing::debug_span!("operator", name = "window");
-            move |(input, frontier), output| {
-                let _span = span.enter();
-                input.for_each(|cap, data| {
-                    let mut side = Vec::new();
-                    for m in data.drain(..) {
-                        match m {
-                            Msg::Readings(b) => {
-                                state.insert(&b);
-                                let Some(c) = cap.retain_least(output.output_index()) else {
-                                    continue;
-                                };
-                                if held.as_ref().is_none_or(|h| c.time() < h.time()) {
-                                    held = Some(c);
-                                }
+) -> (
+    StreamVec<'s, i64, WindowBatch>,
+    StreamVec<'s, i64, OutRecord>,
+) {
+    let exchange = Exchange::new(|b: &ReadingBatch| u64::from(b.dest));
+    let out = stream
+        .unary_frontier::<CapacityContainerBuilder<Vec<Result<WindowBatch, OutRecord>>>, _, _, _>(
+            exchange,
+            "Window",
+            move |_cap, _info| {
+                let cfg = &pipeline.config;
+                let mut state =
+                    WindowState::new(pipeline.window, cfg.clean.fill.clone(), cfg.clean.dedup);
+                let max_batch = cfg.compute.max_batch_windows.max(1);
+                let spec = pipeline.window;
+                let mut held: Option<Capability<i64>> = None;
+                let span = tracing::debug_span!("operator", name = "window");
+                move |(input, frontier), output| {
+                    let _span = span.enter();
+                    input.for_each(|cap, data| {
+                        for b in data.drain(..) {
+                            state.insert(&b);
+                            let Some(c) = cap.retain_least(output.output_index()) else {
+                                continue;
+                            };
+                            if held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                                held = Some(c);
                             }
-                            Msg::Side(r) => side.push(Stage::Out(r)),
+                        }
+                    });
+                    let Some(h) = held.as_mut() else { return };
+                    let upto = frontier
+                        .frontier()
+                        .iter()
+                        .copied()
+                        .min()
+                        .unwrap_or(i64::MAX);
+                    let mut rejects = Vec::new();
+                    let closed = state.close(upto, &mut rejects);
+                    RowsRejected {
+                        rows: rejects.iter().map(|r| &r.1),
+                    }
+                    .emit();
+                    for (end, batch) in closed {
+                        let t = h.delayed(&end);
+                        let mut session = output.session(&t);
+                        for part in split(batch, max_batch) {
+                            session.give(Ok(part));
                         }
                     }
-                    if !side.is_empty() {
-                        output.session(&cap).give_iterator(side.into_iter());
+                    for (t, r) in rejects {
+                        let t = h.delayed(&spec.last_end(t).max(*h.time()));
+                        output.session(&t).give(Err(OutRecord::Reject(r)));
                     }
-                });
-                let Some(h) = held.as_mut() else { return };
-                let upto = frontier
-                    .frontier()
-                    .iter()
-                    .copied()
-                    .min()
-                    .unwrap_or(i64::MAX);
-                let mut rejects = Vec::new();
-                let closed = state.close(upto, &mut rejects);
-                RowsRejected {
-                    rows: rejects.iter().map(|r| &r.1),
-                }
-                .emit();
-                for (end, batch) in closed {
-                    let t = h.delayed(&end);
-                    let mut session = output.session(&t);
-                    for part in split(batch, max_batch) {
-                        session.give(Stage::Windows(part));
+                    if state.buffered() == 0 {
+                        held = None;
+                    } else if upto > *h.time() {
+                        h.downgrade(&upto);
                     }
                 }
-                for (t, r) in rejects {
-                    let t = h.delayed(&spec.last_end(t).max(*h.time()));
-                    output.session(&t).give(Stage::Out(OutRecord::Reject(r)));
-                }
-                if state.buffered() == 0 {
-                    held = None;
-                } else if upto > *h.time() {
-                    h.downgrade(&upto);
-                }
-            }
-        },
-    )
+            },
+        );
+    out.ok_err(|r| r)
 }
 
 /// Splits a batch into batches of at most `max` windows.

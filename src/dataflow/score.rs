@@ -9,7 +9,7 @@
 //! together in one call; the rest of the scoring stays here, on the CPU.
 
 use super::Shared;
-use super::operators::Stage;
+use super::operators::Featured;
 use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::detect::asset::{AssetScorer, asset_of};
@@ -64,7 +64,7 @@ struct Scoring {
 
 /// Scores windows; see the module doc.
 pub fn score_stage<'s>(
-    stream: StreamVec<'s, i64, Stage>,
+    stream: StreamVec<'s, i64, Featured>,
     pipeline: Arc<Plan>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, OutRecord> {
@@ -126,10 +126,12 @@ pub fn score_stage<'s>(
                     for s in data.drain(..) {
                         match s {
                             // On the CPU alone there is no device call to gather for.
-                            Stage::Features(w, f) if st.assets.is_none() && st.engine.is_none() => {
+                            // A failure upstream: on to the sinks.
+                            Err(failure) => out.push(OutRecord::Failure(failure)),
+                            Ok((w, f)) if st.assets.is_none() && st.engine.is_none() => {
                                 st.score_batch(&w, &f, None, None, &mut out)
                             }
-                            Stage::Features(w, f) => {
+                            Ok((w, f)) => {
                                 let Some(c) = cap.retain_least(output.output_index()) else {
                                     continue;
                                 };
@@ -143,8 +145,6 @@ pub fn score_stage<'s>(
                                     arrived.push((c, (w, f)));
                                 }
                             }
-                            Stage::Out(r) => out.push(r),
-                            Stage::Windows(_) => unreachable!("features stage runs first"),
                         }
                     }
                     if !out.is_empty() {
