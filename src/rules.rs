@@ -408,6 +408,23 @@ fn describe(t: &Tok) -> String {
 
 impl Condition {
     /// Parses and type-checks a rule against the features a pipeline computes.
+    ///
+    /// ```
+    /// use hyflow::features::{Feature, FeatureSet};
+    /// use hyflow::rules::Condition;
+    /// let mut features = FeatureSet::default();
+    /// features.push("max", Feature::Max);
+    /// features.push("slope", Feature::Slope);
+    /// let rule = Condition::parse("max > 95 and abs(slope) > 0.5", &features).unwrap();
+    /// assert!(rule.eval(&[96.0, -1.0]));
+    /// assert!(!rule.eval(&[96.0, 0.1]));
+    /// // A mistake names what is wrong and where (0-based character offset).
+    /// let e = Condition::parse("max > 95 and speed > 1", &features).unwrap_err();
+    /// assert_eq!(e.offset, 13);
+    /// assert!(e.message.contains("speed"), "{}", e.message);
+    /// // A rule must be a condition, not a number.
+    /// assert!(Condition::parse("max + 1", &features).is_err());
+    /// ```
     pub fn parse(src: &str, features: &FeatureSet) -> Result<Self, RuleError> {
         let toks = lex(src)?;
         if toks.len() > MAX_TOKENS {

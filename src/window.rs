@@ -9,6 +9,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Window assignment: windows `[k·slide, k·slide + size)` for every integer k.
+///
+/// ```
+/// use hyflow::window::WindowSpec;
+/// // Sliding windows of 10 s every 5 s: a reading at 12 s is in [5 s, 15 s) and [10 s, 20 s).
+/// let w = WindowSpec::new(10_000, 5_000);
+/// assert_eq!((w.first_start(12_000), w.last_start(12_000)), (5_000, 10_000));
+/// assert_eq!(w.last_end(12_000), 20_000);
+/// // Tumbling windows are aligned to the epoch, before it too.
+/// let t = WindowSpec::new(10_000, 10_000);
+/// assert_eq!((t.first_start(-1), t.last_start(-1), t.last_end(-1)), (-10_000, -10_000, 0));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowSpec {
     /// Window length, ms.

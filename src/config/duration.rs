@@ -19,6 +19,16 @@ impl Duration {
 }
 
 /// Parses `"10s"`-style durations; the error says what was expected.
+///
+/// ```
+/// use hyflow::config::duration::parse_duration;
+/// assert_eq!(parse_duration("250ms").unwrap().ms, 250);
+/// assert_eq!(parse_duration("5m").unwrap().ms, 300_000);
+/// assert_eq!(parse_duration("90s").unwrap().to_string(), "90s");
+/// assert_eq!(parse_duration("120s").unwrap().to_string(), "2m");
+/// let e = parse_duration("10 sec").unwrap_err();
+/// assert!(e.starts_with("invalid duration \"10 sec\""), "{e}");
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
