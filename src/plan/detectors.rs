@@ -2,7 +2,9 @@
 
 use super::validate::Checker;
 use crate::config::detect::*;
+use crate::config::schema::PipelineConfig;
 use crate::detect::DetectorSpec;
+use crate::features::FeatureSet;
 use toml::Spanned;
 
 /// Checks the kind-specific options of a detector and copies them into `spec`: an option the
@@ -155,5 +157,128 @@ pub(super) fn detector_options(
             "a dropout detector watches windows, not features",
             Some("remove `features`"),
         );
+    }
+}
+
+/// `[detect]`; returns the detector specs with feature indices resolved.
+pub(super) fn detect(
+    c: &mut Checker,
+    config: &PipelineConfig,
+    fs: &FeatureSet,
+) -> Vec<DetectorSpec> {
+    if let Some(delim) = &config.detect.asset_delimiter
+        && delim.get_ref().is_empty()
+    {
+        c.at(delim, "asset-delimiter must not be empty", None);
+    }
+    let gate = *config.detect.gate.get_ref();
+    if !(gate.is_finite() && gate > 0.0) {
+        c.at(
+            &config.detect.gate,
+            format!("detect gate {gate} must be a positive number"),
+            Some(
+                "the raw score (a z-score for most detectors) above which a window is not learned",
+            ),
+        );
+    }
+    if config.detect.learn == LearnPolicy::Reference && config.detect.reference_windows == 0 {
+        c.top("detect reference-windows must be at least 1", None);
+    }
+    let mut detectors = Vec::new();
+    for d in &config.detect.detector {
+        let mut idx = Vec::new();
+        for f in &d.features {
+            match fs.index_of(f.get_ref()) {
+                Some(i) => idx.push(i),
+                None => c.at(
+                    f,
+                    format!(
+                        "detector watches feature {:?}, which is not computed",
+                        f.get_ref()
+                    ),
+                    Some(&format!(
+                        "add it to [features] compute; computed: {}",
+                        fs.names.join(", ")
+                    )),
+                ),
+            }
+        }
+        if d.features.is_empty() && *d.kind.get_ref() != DetectorKind::Dropout {
+            c.at(
+                &d.kind,
+                "a detector needs at least one feature",
+                Some("features = [\"mean\"]"),
+            );
+        }
+        let alpha = d.alpha.as_ref().map_or(0.1, |a| *a.get_ref());
+        if let Some(a) = &d.alpha
+            && !(alpha > 0.0 && alpha <= 1.0)
+        {
+            c.at(a, format!("alpha {alpha} must be in (0, 1]"), None);
+        }
+        if !(d.z_alert > 0.0 && d.z_alert.is_finite()) {
+            c.at(&d.kind, "detector z-alert must be positive", None);
+        }
+        let mut spec = DetectorSpec::new(*d.kind.get_ref(), idx);
+        spec.learn = learn_of(c, &config.detect, d);
+        spec.alpha = alpha;
+        spec.z_alert = d.z_alert;
+        if let Some(n) = &d.name {
+            spec.name = n.clone();
+        }
+        detector_options(
+            c,
+            d,
+            &mut spec,
+            config
+                .detect
+                .asset_delimiter
+                .as_ref()
+                .map(|s| s.get_ref().as_str()),
+        );
+        if let (Some(a), crate::detect::Learn::Reference { .. }) = (&d.alpha, spec.learn)
+            && matches!(
+                *d.kind.get_ref(),
+                DetectorKind::Mahalanobis | DetectorKind::AssetMahalanobis
+            )
+        {
+            c.at(
+                a,
+                "`alpha` does nothing under learn = \"reference\"",
+                Some("a reference baseline is the plain mean and covariance of the reference windows; remove `alpha`"),
+            );
+        }
+        detectors.push(spec);
+    }
+    detectors
+}
+
+/// A detector's learn policy: its own `learn`, else `[detect] learn` for the kinds that keep
+/// a baseline (others always learn: they have nothing a policy could govern).
+fn learn_of(c: &mut Checker, detect: &DetectConfig, d: &DetectorConfig) -> crate::detect::Learn {
+    use crate::detect::Learn;
+    let kind = *d.kind.get_ref();
+    let policy = match &d.learn {
+        Some(l) if !DetectorSpec::learns(kind) => {
+            c.at(
+                l,
+                format!("`learn` does not apply to a {} detector", kind.as_str()),
+                Some("it is an option of: ewma-z, level-z, seasonal-z, cusum, mahalanobis, asset-mahalanobis"),
+            );
+            return Learn::Always;
+        }
+        Some(l) => *l.get_ref(),
+        None if DetectorSpec::learns(kind) => detect.learn,
+        None => return Learn::Always,
+    };
+    match policy {
+        LearnPolicy::Always => Learn::Always,
+        LearnPolicy::Gated => Learn::Gated {
+            gate: *detect.gate.get_ref(),
+            relearn: detect.relearn,
+        },
+        LearnPolicy::Reference => Learn::Reference {
+            windows: detect.reference_windows,
+        },
     }
 }

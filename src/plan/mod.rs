@@ -6,8 +6,14 @@
 //! line and column.
 
 mod detectors;
+mod features;
+mod input;
 mod kafka;
+mod outputs;
+mod rules;
+mod testcases;
 mod validate;
+mod window;
 
 use crate::clean::Classes;
 use crate::config::detect::Severity;

@@ -1,0 +1,81 @@
+//! `[features]`: the features a window computes, in row order.
+
+use super::validate::Checker;
+use crate::config::schema::*;
+use crate::features::{self, Feature, FeatureSet};
+use std::collections::HashSet;
+
+/// `[features]`; returns the feature set.
+pub(super) fn features(c: &mut Checker, config: &PipelineConfig) -> FeatureSet {
+    let mut fs = FeatureSet::default();
+    let mut seen = HashSet::new();
+    for name in config.features.compute.get_ref() {
+        match features::scalar(name.get_ref()) {
+            Some(f) if seen.insert(features::column_name(name.get_ref())) => {
+                fs.push(name.get_ref(), f)
+            }
+            Some(_) => c.at(
+                name,
+                format!("feature {:?} is listed twice", name.get_ref()),
+                None,
+            ),
+            None => {
+                let known: Vec<&str> = features::SCALAR_FEATURES.iter().map(|(n, _)| *n).collect();
+                c.at(
+                    name,
+                    format!("unknown feature {:?}", name.get_ref()),
+                    Some(&format!(
+                        "known features: {}; spectral bands go in [[features.band]]",
+                        known.join(", ")
+                    )),
+                );
+            }
+        }
+    }
+    for band in &config.features.band {
+        let name = band.name.get_ref();
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_lowercase() || ch == '_')
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        if !ident {
+            c.at(
+                &band.name,
+                format!("band name {name:?} must be lower-case letters, digits and `_`"),
+                None,
+            );
+        } else if !seen.insert(name.clone()) || features::scalar(name).is_some() {
+            c.at(
+                &band.name,
+                format!("band name {name:?} is already used"),
+                None,
+            );
+        }
+        let hi = *band.high_hz.get_ref();
+        if !(band.low_hz >= 0.0 && hi > band.low_hz && hi.is_finite()) {
+            c.at(
+                &band.high_hz,
+                format!("band {name:?}: need 0 <= low-hz < high-hz"),
+                None,
+            );
+        }
+        fs.push(
+            name,
+            Feature::Band {
+                low_hz: band.low_hz,
+                high_hz: hi,
+            },
+        );
+    }
+    if fs.is_empty() {
+        c.at(
+            &config.features.compute,
+            "no features are computed",
+            Some("list at least one feature, e.g. compute = [\"mean\"]"),
+        );
+    }
+    fs
+}
