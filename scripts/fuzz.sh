@@ -4,7 +4,7 @@
 # (libFuzzer). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
 #
 # Each run starts from the committed corpus (tests/hostile/fuzz/TARGET: seeds, a sample of what
-# earlier runs found, and every input that once crashed; tests/hostile.rs replays it in CI) and
+# earlier runs found, and every input that once crashed; tests/it/hostile.rs replays it in CI) and
 # from fuzz/corpus/TARGET (this machine's own, not committed), where new inputs go. A crash
 # leaves its input in fuzz/artifacts/TARGET/ and the script goes on with the next target, then
 # exits 1: fix the bug, then copy the input into tests/hostile/fuzz/TARGET/.

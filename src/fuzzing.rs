@@ -1,5 +1,5 @@
 //! Entry points of the fuzz targets (`fuzz/`, cargo-fuzz) and of the regression test that
-//! replays their corpus (`tests/hostile.rs`): the parsers that read untrusted input, each with
+//! replays their corpus (`tests/it/hostile.rs`): the parsers that read untrusted input, each with
 //! the invariants it must keep on any input. A panic here is a bug.
 
 use crate::config::{ColumnMapping, MessageFormat, TimeUnit};

@@ -6,6 +6,7 @@
 //! driver (cuda/emu/fake_driver.cpp), whose figures mean nothing but whose run proves the
 //! script and the tests work before a GPU's minutes are spent on them.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use hyflow::compute::{

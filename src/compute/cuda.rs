@@ -12,7 +12,7 @@
 //! The detectors' kernel (cuda/score.cu) has an engine of its own, `compute::detect`. This
 //! engine has not run on a GPU yet: no device was lent while it was
 //! written; scripts/gpu-check.sh is the check to run when one is. CI runs it against a CUDA
-//! driver that runs on the CPU (cuda/emu/fake_driver.cpp, tests/fake_cuda.rs).
+//! driver that runs on the CPU (cuda/emu/fake_driver.cpp, tests/it/fake_cuda.rs).
 
 use super::{
     ComputeBackend, ComputeError, FeatureBatch, Finished, KernelLayout, Ticket, WindowBatch,

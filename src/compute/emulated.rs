@@ -36,7 +36,7 @@ unsafe extern "C" {
 /// Batches in flight at once, as on the GPU.
 const DEPTH: usize = 2;
 
-/// Threads per block: one warp (the kernel takes any multiple of 32; tests/kernel_emulation.rs
+/// Threads per block: one warp (the kernel takes any multiple of 32; tests/it/kernel_emulation.rs
 /// covers others). Every thread is a host thread here, so fewer is faster.
 const THREADS: u32 = 32;
 

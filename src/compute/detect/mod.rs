@@ -8,7 +8,7 @@
 //! (routed there by cost, after a device error, or when the device is lost) steps the mirror,
 //! and marks those sensors stale on the device; the next device batch with one of them sends
 //! its cells along (a patch the kernel loads first). No state is lost on a device failure, and
-//! the scores equal the CPU's bit for bit (no FMA contraction; tests/kernel_emulation.rs), so
+//! the scores equal the CPU's bit for bit (no FMA contraction; tests/it/kernel_emulation.rs), so
 //! a fraction of device batches (`cross-check`) is recomputed on the CPU and compared exactly.
 //!
 //! Scoring is synchronous: a batch is copied, scored and copied back before the worker goes on

@@ -1,7 +1,7 @@
 //! The CSV source: NAB-style files with timestamps as text, sensor ids from the file name,
 //! unparseable fields to rejects, and `hyflow score` writing one scored row per input row.
 
-mod common;
+use crate::common;
 
 use hyflow::config::{ColumnMapping, CsvOptions, CsvTime};
 use hyflow::source::{Partition, csv::CsvPartition};

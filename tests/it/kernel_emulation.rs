@@ -3,7 +3,7 @@
 //! random and edge-case windows. scripts/test.sh runs these with the feature on.
 #![cfg(feature = "kernel-emulation")]
 
-mod common;
+use crate::common;
 
 use hyflow::compute::{ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend};
 use hyflow::detect::cell::Cell;

@@ -3,9 +3,9 @@
 //! on 127.0.0.1 with memory storage. A fixture produced into a 4-partition topic and read live
 //! by 2 workers gives exactly the replay's outputs, and the alerts reach the alert topic.
 
-mod common;
+use crate::common;
 
-use common::kafka::*;
+use crate::common::kafka::*;
 use hyflow::config::MessageFormat;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -130,7 +130,7 @@ fn a_live_run_against_tansu_equals_the_replay() {
 /// broker that sends topic ids, as Kafka does, never takes that path; the fix belongs in
 /// librdkafka (skip a topic with neither id nor name). Until then this test would fail CI runs
 /// at random, so it is not run there:
-///     cargo test --features kernel-emulation --test kafka_tansu -- --ignored
+///     cargo test --features kernel-emulation --test it kafka_tansu:: -- --ignored
 /// (after `bash scripts/test.sh` has installed tansu).
 #[test]
 #[ignore = "reproduces a crash inside librdkafka (a NULL topic name after a broker restart), not fixed there yet: run by hand, see above"]

@@ -7,9 +7,9 @@
 //! (the `kernel-emulation` feature) and puts NVRTC on LD_LIBRARY_PATH.
 #![cfg(feature = "kernel-emulation")]
 
-mod common;
+use crate::common;
 
-use common::device;
+use crate::common::device;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -2,9 +2,7 @@
 //! bad rows go to the rejects output with a reason; late rows to the late output; nothing else
 //! is lost.
 
-mod common;
-
-use common::{dump, replay_text, write_readings};
+use crate::common::{dump, replay_text, write_readings};
 use std::path::Path;
 
 fn pipeline(input: &str, extra_source: &str) -> String {

@@ -3,10 +3,10 @@
 //! with 1 and with 2 workers.
 //!
 //! After an intended change, regenerate them with:
-//!     HYFLOW_BLESS=1 cargo test --test golden
+//!     HYFLOW_BLESS=1 cargo test --features kernel-emulation --test it golden::
 //! and review the difference (`zstdcat tests/golden/traffic/alerts.csv.zst | head`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -57,7 +57,7 @@ fn check(pipeline: &str, sinks: &[&str]) {
         assert!(!want.is_empty(), "{}: empty golden file", file.display());
         assert!(
             want == got,
-            "{pipeline}/{sink} differs from {} at {}\n(regenerate with HYFLOW_BLESS=1 cargo test --test golden if intended)",
+            "{pipeline}/{sink} differs from {} at {}\n(regenerate with HYFLOW_BLESS=1 cargo test --features kernel-emulation --test it golden:: if intended)",
             file.display(),
             first_difference(&want, &got)
         );

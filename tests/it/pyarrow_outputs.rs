@@ -3,7 +3,7 @@
 //! scripts/bench_reference.py. Needs python3 with pyarrow and numpy (the README's test command
 //! installs them); set HYFLOW_SKIP_PYTHON=1 to skip these two tests knowingly.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The same input gives the same outputs however it is split: one row group or many (each
 //! row group is its own input partition), any batch size, and 1, 2 or 3 workers.
 
-mod common;
+use crate::common;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};

@@ -1,7 +1,7 @@
 //! Source decoding: timestamp columns and time zones, integer time units, quality flags, gap
 //! filling end to end, and inputs whose file order is not their time order.
 
-mod common;
+use crate::common;
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMillisecondArray,

@@ -3,7 +3,7 @@
 //! failure while running travels to worker 0 as an `OutRecord::Failure` row, which makes the
 //! writing process give up: the same path as within one process.)
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

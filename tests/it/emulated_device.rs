@@ -4,9 +4,9 @@
 //! windows and alerts as `device = "cpu"`. scripts/test.sh runs it with the feature on.
 #![cfg(feature = "kernel-emulation")]
 
-mod common;
+use crate::common;
 
-use common::device;
+use crate::common::device;
 
 /// Summed counts of the engine named `name`: (batches, windows, cross-checked, largest
 /// relative difference, spilled).

@@ -3,9 +3,9 @@
 //! messages end in the dead-letter topic and the rejects, a broker that goes down and comes
 //! back costs nothing, offsets are committed.
 
-mod common;
+use crate::common;
 
-use common::kafka::*;
+use crate::common::kafka::*;
 use hyflow::config::MessageFormat;
 use hyflow::sink::kafka::Producer;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -1,7 +1,7 @@
 //! Sinks: rolling by rows and by event time, date/hour partitioning, no temporary files left,
 //! Arrow IPC file and stream, and a clear error when an output cannot be created.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,9 +2,9 @@
 //! prometheus_client's OpenMetrics parser (tests/scrape_metrics.py), its counters equal the
 //! run's summary, its per-partition gauges and offset commits are there, and `/health` is ok.
 
-mod common;
+use crate::common;
 
-use common::kafka::*;
+use crate::common::kafka::*;
 use hyflow::config::MessageFormat;
 use hyflow::sink::kafka::Producer;
 use rdkafka::mocking::MockCluster;

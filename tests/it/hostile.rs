@@ -2,15 +2,15 @@
 //! before its fix. The pipeline files of `tests/hostile/pipelines/` are the shipped corpus:
 //! each one's first line says what its error must say.
 
-mod common;
+use crate::common;
 
+use crate::common::{dump, replay_text, root, write_columns, write_readings};
 use arrow_array::types::*;
 use arrow_array::{
     ArrayRef, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array,
     LargeStringArray, StringArray, StringViewArray, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
-use common::{dump, replay_text, root, write_columns, write_readings};
 use hyflow::batch::RejectKind;
 use std::path::Path;
 use std::process::{Command, Output};
