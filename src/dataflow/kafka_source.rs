@@ -8,6 +8,7 @@
 
 use super::Shared;
 use super::operators::Msg;
+use super::source_driver::{Backpressure, emit_decoded};
 use crate::batch::{RejectKind, RejectRow};
 use crate::config::KafkaSource;
 use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
@@ -76,6 +77,7 @@ pub fn kafka_source_stage<'s>(
         let src = &pipeline.config.source;
         let delay = pipeline.watermark_delay;
         let lead = 4 * (pipeline.window.size + delay);
+        let pressure = Backpressure::new(progress.clone(), done.clone(), lead);
         let idle = Duration::from_millis(kafka.idle_timeout.ms.max(1) as u64);
         let mine: Vec<usize> = (0..plan.parts.len())
             .filter(|i| i % peers == index)
@@ -159,13 +161,7 @@ pub fn kafka_source_stage<'s>(
                 return;
             };
             // Backpressure: as the file source, stop fetching while far ahead of the sinks.
-            let finished = done
-                .with_frontier(|f| f.iter().copied().min())
-                .unwrap_or(i64::MAX);
-            let sent = progress
-                .with_frontier(|f| f.iter().copied().min())
-                .unwrap_or(i64::MAX);
-            if *c.time() > finished.saturating_add(lead) && finished < sent {
+            if pressure.should_wait(*c.time()) {
                 act.activate_after(Duration::from_millis(2));
                 return;
             }
@@ -274,26 +270,12 @@ pub fn kafka_source_stage<'s>(
                 let d = p
                     .decoder
                     .decode_rows(&p.name, |i| offsets[i], &decoded.batch, floor);
-                RowsDecoded {
-                    partition: &p.name,
-                    rows: decoded.batch.num_rows() as u64,
-                    accepted: d.accepted(),
-                    rejects: &d.rejects,
-                    late: d.late.len() as u64,
-                    dropped: d.dropped,
-                }
-                .emit();
-                output
-                    .session(&c.delayed(&at))
-                    .give_iterator(d.batches.into_iter().map(Msg::Readings));
-                let side = d
-                    .rejects
-                    .into_iter()
-                    .map(|(t, r)| (t, OutRecord::Reject(r)));
-                let side = side.chain(d.late.into_iter().map(|(t, r)| (t, OutRecord::Late(r))));
-                for (t, r) in side {
-                    output.session(&c.delayed(&t.max(floor))).give(Msg::Side(r));
-                }
+                let rows = decoded.batch.num_rows() as u64;
+                emit_decoded(&p.name, rows, d, at, floor, |t, msgs| {
+                    output
+                        .session(&c.delayed(&t))
+                        .give_iterator(msgs.into_iter())
+                });
                 if let Some(last) = batch.last() {
                     p.position = last.0 + 1;
                 }

@@ -8,6 +8,7 @@ pub mod kafka_source;
 pub mod operators;
 pub mod score;
 mod shared;
+mod source_driver;
 
 pub use crate::events::Counts;
 use inputs::{Input, worker_parts};

@@ -3,10 +3,11 @@
 //! exchange(worker 0) → sink.
 
 use super::Shared;
+use super::source_driver::{Backpressure, emit_decoded};
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::config::OnBadFile;
-use crate::events::{Event as _, RowsDecoded, RowsRejected};
+use crate::events::{Event as _, RowsRejected};
 use crate::output::OutRecord;
 use crate::plan::Plan;
 use crate::sink::SinkSet;
@@ -117,6 +118,7 @@ pub fn source_stage<'s>(
         if let (Some(c), Some(low)) = (cap.as_mut(), states.iter().map(PartState::bound).min()) {
             c.downgrade(&low);
         }
+        let pressure = Backpressure::new(progress, done, lead);
         let span = tracing::debug_span!("operator", name = "source");
         move |output| {
             let _span = span.enter();
@@ -135,27 +137,15 @@ pub fn source_stage<'s>(
             if !st.started {
                 if st.index >= peers {
                     let need = bounds[st.index + 1 - peers].min(st.bound());
-                    let front = progress
-                        .with_frontier(|f| f.iter().copied().min())
-                        .unwrap_or(i64::MAX);
-                    if front < need {
+                    if pressure.sent() < need {
                         act.activate();
                         return;
                     }
                 }
                 st.started = true;
             }
-            // Backpressure within the pipeline: read on only while what was read is at most
-            // `lead` of event time ahead of what the sinks have finished, unless the sinks have
-            // finished everything the sources sent (then waiting cannot help: another input
-            // partition holds the frontier back).
-            let finished = done
-                .with_frontier(|f| f.iter().copied().min())
-                .unwrap_or(i64::MAX);
-            let sent = progress
-                .with_frontier(|f| f.iter().copied().min())
-                .unwrap_or(i64::MAX);
-            if st.bound() > finished.saturating_add(lead) && finished < sent {
+            // Backpressure within the pipeline (see `Backpressure::should_wait`).
+            if pressure.should_wait(st.bound()) {
                 act.activate();
                 return;
             }
@@ -176,27 +166,11 @@ pub fn source_stage<'s>(
                 Some(Ok((first_row, rb))) => {
                     let at = st.bound();
                     let d = st.decoder.decode(&name, first_row, &rb, st.floor);
-                    RowsDecoded {
-                        partition: &name,
-                        rows: rb.num_rows() as u64,
-                        accepted: d.accepted(),
-                        rejects: &d.rejects,
-                        late: d.late.len() as u64,
-                        dropped: d.dropped,
-                    }
-                    .emit();
-                    let t = c.delayed(&at);
-                    output
-                        .session(&t)
-                        .give_iterator(d.batches.into_iter().map(Msg::Readings));
-                    let side = d
-                        .rejects
-                        .into_iter()
-                        .map(|(t, r)| (t, OutRecord::Reject(r)));
-                    let side = side.chain(d.late.into_iter().map(|(t, r)| (t, OutRecord::Late(r))));
-                    for (t, r) in side {
-                        output.session(&c.delayed(&t)).give(Msg::Side(r));
-                    }
+                    emit_decoded(&name, rb.num_rows() as u64, d, at, i64::MIN, |t, msgs| {
+                        output
+                            .session(&c.delayed(&t))
+                            .give_iterator(msgs.into_iter())
+                    });
                 }
                 Some(Err(e)) => {
                     if pipeline.config.source.on_bad_file == OnBadFile::Skip {

@@ -35,10 +35,8 @@ pub struct Decoder {
 pub struct Decoded {
     /// Readings per destination worker (empty batches omitted).
     pub batches: Vec<ReadingBatch>,
-    /// Rejected rows.
     /// Rejected rows, each with the timely time to emit it at (see [`Decoder::decode`]).
     pub rejects: Vec<(i64, RejectRow)>,
-    /// Late rows.
     /// Late rows, each with the timely time to emit it at.
     pub late: Vec<(i64, LateRow)>,
     /// Rows dropped by policy.
