@@ -97,8 +97,7 @@ fn source_and_window(c: &mut Criterion) {
         .collect();
     g.bench_function("window insert + close", |b| {
         b.iter(|| {
-            let mut w =
-                WindowState::new(p.window, p.config.clean.fill.clone(), p.config.clean.dedup);
+            let mut w = WindowState::new(p.window, p.fill, p.config.clean.dedup);
             for r in &decoded {
                 w.insert(r);
             }

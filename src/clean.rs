@@ -3,7 +3,6 @@
 //! Duplicate removal and gap filling need a sensor's whole series and live in `window`.
 
 use crate::batch::RejectKind;
-use crate::config::NonFinitePolicy;
 use crate::window::WindowSpec;
 
 /// A compiled `[[clean.class]]`.
@@ -57,6 +56,15 @@ pub enum Verdict {
     /// Reject it for this reason.
     Reject(RejectKind, String),
     /// Drop it silently (counted).
+    Drop,
+}
+
+/// What happens to a NaN or infinite value (`[clean] non-finite`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonFinitePolicy {
+    /// To the rejects output, with the reason.
+    Reject,
+    /// Dropped and counted.
     Drop,
 }
 

@@ -4,7 +4,6 @@
 
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::WindowBatch;
-use crate::config::{FillConfig, FillMethod};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -50,6 +49,29 @@ impl WindowSpec {
     }
 }
 
+/// How gaps in a sensor's series are filled before features are computed (`[clean.fill]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FillMethod {
+    /// No filling.
+    #[default]
+    None,
+    /// Repeat the last reading.
+    Hold,
+    /// Interpolate linearly between the readings around the gap.
+    Linear,
+}
+
+/// Gap filling on a regular grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Fill {
+    /// How.
+    pub method: FillMethod,
+    /// The nominal sampling interval (ms): a gap is a stretch longer than this.
+    pub interval_ms: i64,
+    /// Gaps longer than this (ms) are left unfilled.
+    pub max_gap_ms: i64,
+}
+
 struct Series {
     name: Arc<str>,
     /// Readings not yet past every window they belong to (unsorted between closes).
@@ -70,7 +92,7 @@ struct Series {
 /// The open windows of all sensors on one worker.
 pub struct WindowState {
     spec: WindowSpec,
-    fill: FillConfig,
+    fill: Fill,
     dedup: bool,
     series: Vec<Series>,
     slots: HashMap<Arc<str>, u32>,
@@ -81,7 +103,7 @@ pub struct WindowState {
 
 impl WindowState {
     /// Empty state.
-    pub fn new(spec: WindowSpec, fill: FillConfig, dedup: bool) -> Self {
+    pub fn new(spec: WindowSpec, fill: Fill, dedup: bool) -> Self {
         Self {
             spec,
             fill,
@@ -261,7 +283,7 @@ fn dedup(pending: &mut Vec<(i64, f64, i64)>, name: &Arc<str>, rejects: &mut Vec<
 /// Appends the window's readings to `batch`, filling gaps on the configured grid.
 /// Returns how many values were filled in.
 fn fill_window(
-    fill: &FillConfig,
+    fill: &Fill,
     before: Option<(i64, f64)>,
     readings: impl Iterator<Item = (i64, f64)>,
     batch: &mut WindowBatch,
@@ -279,8 +301,8 @@ fn fill_window(
     for (t, v) in readings {
         if let Some((pt, pv)) = prev {
             let gap = t - pt;
-            if gap > fill.interval.ms && gap <= fill.max_gap.ms {
-                let mut ft = pt + fill.interval.ms;
+            if gap > fill.interval_ms && gap <= fill.max_gap_ms {
+                let mut ft = pt + fill.interval_ms;
                 while ft < t {
                     if ft >= start {
                         let fv = match fill.method {
@@ -291,7 +313,7 @@ fn fill_window(
                         batch.values.push(fv);
                         filled += 1;
                     }
-                    ft += fill.interval.ms;
+                    ft += fill.interval_ms;
                 }
             }
         }
@@ -305,7 +327,6 @@ fn fill_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Duration;
 
     fn batch(rows: &[(&str, i64, f64)]) -> ReadingBatch {
         let mut names: Vec<Arc<str>> = Vec::new();
@@ -333,7 +354,7 @@ mod tests {
 
     #[test]
     fn tumbling_closes_by_frontier_and_dedups() {
-        let mut w = WindowState::new(WindowSpec::new(10, 10), FillConfig::default(), true);
+        let mut w = WindowState::new(WindowSpec::new(10, 10), Fill::default(), true);
         w.insert(&batch(&[
             ("a", 1, 1.0),
             ("a", 12, 2.0),
@@ -354,7 +375,7 @@ mod tests {
 
     #[test]
     fn sliding_windows_share_readings() {
-        let mut w = WindowState::new(WindowSpec::new(10, 5), FillConfig::default(), false);
+        let mut w = WindowState::new(WindowSpec::new(10, 5), Fill::default(), false);
         w.insert(&batch(&[("a", 7, 1.0), ("a", 12, 2.0)]));
         let out = w.close(i64::MAX, &mut Vec::new());
         let got: Vec<(i64, Vec<f64>)> = out
@@ -369,10 +390,10 @@ mod tests {
 
     #[test]
     fn linear_fill_within_max_gap() {
-        let fill = FillConfig {
+        let fill = Fill {
             method: FillMethod::Linear,
-            interval: Duration::from_ms(1),
-            max_gap: Duration::from_ms(3),
+            interval_ms: 1,
+            max_gap_ms: 3,
         };
         let mut w = WindowState::new(WindowSpec::new(100, 100), fill, true);
         w.insert(&batch(&[("a", 0, 0.0), ("a", 3, 3.0), ("a", 10, 0.0)]));

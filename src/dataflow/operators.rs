@@ -234,8 +234,7 @@ pub fn window_stage<'s>(
             "Window",
             move |_cap, _info| {
                 let cfg = &pipeline.config;
-                let mut state =
-                    WindowState::new(pipeline.window, cfg.clean.fill.clone(), cfg.clean.dedup);
+                let mut state = WindowState::new(pipeline.window, pipeline.fill, cfg.clean.dedup);
                 let max_batch = cfg.compute.max_batch_windows.max(1);
                 let spec = pipeline.window;
                 let mut held: Option<Capability<i64>> = None;

@@ -126,3 +126,18 @@ pub(super) fn clean(c: &mut Checker, config: &PipelineConfig) -> (Classes, (i64,
     }
     (Classes::new(rules), time_range)
 }
+
+/// `[clean.fill]` as the window stage takes it.
+pub(super) fn fill(config: &PipelineConfig) -> crate::window::Fill {
+    use crate::window::{Fill, FillMethod as M};
+    let f = &config.clean.fill;
+    Fill {
+        method: match f.method {
+            FillMethod::None => M::None,
+            FillMethod::Hold => M::Hold,
+            FillMethod::Linear => M::Linear,
+        },
+        interval_ms: f.interval.ms,
+        max_gap_ms: f.max_gap.ms,
+    }
+}

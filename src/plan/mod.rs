@@ -159,6 +159,10 @@ pub struct Plan {
     pub window: WindowSpec,
     /// Detectors with feature indices resolved.
     pub detectors: Vec<DetectorSpec>,
+    /// Gap filling (`[clean.fill]`).
+    pub fill: crate::window::Fill,
+    /// What happens to NaN and infinite values (`[clean] non-finite`).
+    pub non_finite: crate::clean::NonFinitePolicy,
     /// Sensor classes for range checks and unit scaling.
     pub classes: Classes,
     /// The zone of naive timestamps (`[source] time-zone`).

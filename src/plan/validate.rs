@@ -45,6 +45,11 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
         c.errs.sort_by_key(|d| (d.line, d.column));
         return Err(c.errs);
     }
+    let fill = super::input::fill(&config);
+    let non_finite = match config.clean.non_finite {
+        crate::config::NonFinitePolicy::Reject => crate::clean::NonFinitePolicy::Reject,
+        crate::config::NonFinitePolicy::Drop => crate::clean::NonFinitePolicy::Drop,
+    };
     let device = Device::parse(config.compute.device.get_ref()).unwrap_or(Device::Auto);
     let watermark_delay = config.source.max_out_of_orderness.ms + config.window.allowed_lateness.ms;
     Ok(Plan {
@@ -58,6 +63,8 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
         window,
         detectors,
         classes,
+        fill,
+        non_finite,
         zone,
         time_range,
     })

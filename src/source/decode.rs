@@ -283,13 +283,7 @@ impl Decoder {
             }
             let class = info.class.map(|c| p.classes.get(c));
             let good = quality.as_ref().is_none_or(|q| q[i]);
-            match check_value(
-                raw,
-                good,
-                class,
-                cfg.clean.non_finite,
-                cfg.clean.reject_bad_quality,
-            ) {
+            match check_value(raw, good, class, p.non_finite, cfg.clean.reject_bad_quality) {
                 Verdict::Keep(v) => {
                     let wm = self.watermark.get();
                     let late = self.watermark.is_late(t, &spec);
