@@ -13,7 +13,7 @@ use hyflow::compute::{
     ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend, cuda::CudaBackend,
 };
 use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
-use hyflow::fixture::Rng;
+use hyflow::tools::fixture::Rng;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -9,5 +9,5 @@ fuzz_target!(|data: &[u8]| {
     // panics on some damaged streams; the decoder turns that into an undecodable message). A
     // panic that escapes `kafka_message` is still caught by libfuzzer-sys and is a crash.
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    hyflow::fuzzing::kafka_message(data);
+    hyflow::tools::fuzzing::kafka_message(data);
 });

@@ -54,7 +54,7 @@ pub fn ensure_input(sensors: usize, seconds: i64) -> Result<PathBuf> {
     ));
     if !p.exists() {
         eprintln!("generating {} ...", p.display());
-        hyflow::fixture::bench::write(sensors, seconds, 42, &p)?;
+        hyflow::tools::fixture::bench::write(sensors, seconds, 42, &p)?;
     }
     Ok(p)
 }

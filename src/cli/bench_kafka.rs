@@ -15,9 +15,9 @@ use anyhow::{Context, Result, bail};
 use hyflow::batch::sensor_hash;
 use hyflow::config::MessageFormat;
 use hyflow::dataflow::{self, RunOptions};
-use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
 use hyflow::plan;
 use hyflow::sink::kafka::Producer;
+use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,7 +121,7 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
     let producer = Producer::new(&brokers, &props).map_err(anyhow::Error::msg)?;
     let partitions = producer.partitions(&topic).map_err(anyhow::Error::msg)?;
     let pipeline = Arc::new(p);
-    let out = hyflow::scoring::scratch_dir("bench-kafka");
+    let out = hyflow::tools::scoring::scratch_dir("bench-kafka");
     let start = || {
         dataflow::start(
             pipeline.clone(),
@@ -273,7 +273,7 @@ fn live_load(
     rate: f64,
     seconds: u64,
 ) -> Result<u64> {
-    let mut rng = hyflow::fixture::Rng::new(42);
+    let mut rng = hyflow::tools::fixture::Rng::new(42);
     let sensors: Vec<String> = (0..1000).map(|i| format!("s{i:04}")).collect();
     let tick = Duration::from_millis(10);
     let per_tick = (rate / 100.0).round().max(1.0) as usize;
@@ -310,7 +310,7 @@ fn live_load(
                 limit: None,
             };
             sent += rows.len() as u64;
-            hyflow::fixture::produce::send_rows(producer, &spec, part as i32, rows)
+            hyflow::tools::fixture::produce::send_rows(producer, &spec, part as i32, rows)
                 .map_err(anyhow::Error::msg)?;
         }
     }

@@ -7,12 +7,12 @@
 //!
 //! With NAB labels, `--cv category` cross-validates: the pipeline and every `--candidate`
 //! score each file, and each NAB category is scored by the candidate and threshold chosen on
-//! the other categories (`hyflow::eval::cv`).
+//! the other categories (`hyflow::tools::eval::cv`).
 
 use anyhow::{Context, Result, bail};
-use hyflow::eval::cv::{Labelled, leave_one_group_out};
-use hyflow::eval::{PROFILES, ScoredFile, normalise, sweep};
 use hyflow::plan;
+use hyflow::tools::eval::cv::{Labelled, leave_one_group_out};
+use hyflow::tools::eval::{PROFILES, ScoredFile, normalise, sweep};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -200,10 +200,10 @@ fn nab_files(
     let mut n_windows = 0;
     for (key, input) in inputs {
         let windows = &labels[key];
-        let (rows, _) = hyflow::scoring::score_file(p, input, a.workers)
+        let (rows, _) = hyflow::tools::scoring::score_file(p, input, a.workers)
             .with_context(|| format!("scoring {}", input.display()))?;
         if let Some(dir) = &a.results_dir {
-            hyflow::scoring::write_csv(&dir.join(key), &rows, None)?;
+            hyflow::tools::scoring::write_csv(&dir.join(key), &rows, None)?;
         }
         let times: Vec<i64> = rows
             .iter()
@@ -240,13 +240,14 @@ fn nab_files(
 fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode> {
     use arrow_array::cast::AsArray;
     use hyflow::config::{OutputKind, SinkConfig};
-    let labels: Vec<hyflow::eval::SensorLabel> = serde_json::from_str(text).with_context(|| {
-        format!(
-            "{}: expected [{{\"sensor\", \"start\", \"end\"}}, ...]",
-            a.labels.display()
-        )
-    })?;
-    let tmp = hyflow::scoring::scratch_dir("eval");
+    let labels: Vec<hyflow::tools::eval::SensorLabel> =
+        serde_json::from_str(text).with_context(|| {
+            format!(
+                "{}: expected [{{\"sensor\", \"start\", \"end\"}}, ...]",
+                a.labels.display()
+            )
+        })?;
+    let tmp = hyflow::tools::scoring::scratch_dir("eval");
     let p = p.with_config(|c| {
         c.sink = vec![SinkConfig::internal_parquet(
             "alerts",
@@ -272,7 +273,7 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
     let summary = hyflow::dataflow::run(std::sync::Arc::new(p), &opts)?;
     let mut opens = Vec::new();
     let mut events = Vec::new();
-    for b in hyflow::inspect::read(&tmp.join("alerts"))? {
+    for b in hyflow::tools::inspect::read(&tmp.join("alerts"))? {
         let sensor = b
             .column_by_name("sensor_id")
             .context("sensor_id")?
@@ -300,7 +301,7 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    let r = hyflow::eval::episodes(&labels, &opens, window_ms, slide_ms);
+    let r = hyflow::tools::eval::episodes(&labels, &opens, window_ms, slide_ms);
     println!(
         "episodes for {} ({} rows, {} windows): {} labels, {} alert episodes",
         a.pipeline.display(),
@@ -311,8 +312,8 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
     );
     print_report(&r);
     if let Some(d) = p_delimiter {
-        let (asset_labels, asset_opens) = hyflow::eval::by_asset(&labels, &events, &d);
-        let r = hyflow::eval::episodes(&asset_labels, &asset_opens, window_ms, slide_ms);
+        let (asset_labels, asset_opens) = hyflow::tools::eval::by_asset(&labels, &events, &d);
+        let r = hyflow::tools::eval::episodes(&asset_labels, &asset_opens, window_ms, slide_ms);
         println!(
             "by asset (asset-delimiter {d:?}; an asset's episode: from one of its sensors opening to none open): {} labels, {} episodes",
             r.labels,
@@ -324,7 +325,7 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
 }
 
 /// Precision, recall, F1, detected labels and the median delay of an episode report.
-fn print_report(r: &hyflow::eval::EpisodeReport) {
+fn print_report(r: &hyflow::tools::eval::EpisodeReport) {
     println!(
         "  precision {:.3}  recall {:.3}  F1 {:.3}",
         r.precision(),

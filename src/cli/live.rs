@@ -5,10 +5,10 @@
 use anyhow::{Context, Result, bail};
 use hyflow::config::{ColumnMapping, MessageFormat, SourceKind, TimeUnit};
 use hyflow::dataflow::{self, RunOptions, Running};
-use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
 use hyflow::plan;
 use hyflow::plan::Plan;
 use hyflow::sink::kafka::Producer;
+use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -206,12 +206,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Gen(a) => generate(a),
         Command::Cat { path } => {
-            let batches = hyflow::inspect::read(&path)
+            let batches = hyflow::tools::inspect::read(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             // A reader that stops early (`| head`) closes the pipe: that is not an error.
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
-            match out.write_all(hyflow::inspect::to_csv(&batches).as_bytes()) {
+            match out.write_all(hyflow::tools::inspect::to_csv(&batches).as_bytes()) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                 _ => Ok(ExitCode::SUCCESS),
             }
@@ -221,11 +221,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(a) => score::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Test { files } => {
-            let scratch = hyflow::scoring::scratch_dir("test");
+            let scratch = hyflow::tools::scoring::scratch_dir("test");
             let (mut passed, mut failed) = (0, 0);
             for f in files {
                 let p = plan::load(&f)?;
-                for o in hyflow::pipeline_test::run_all(&p, &scratch)? {
+                for o in hyflow::tools::pipeline_test::run_all(&p, &scratch)? {
                     if o.failures.is_empty() {
                         passed += 1;
                         println!("{}: test {:?} ... ok", f.display(), o.name);
@@ -250,7 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn generate(a: GenArgs) -> Result<ExitCode> {
-    use hyflow::fixture;
+    use hyflow::tools::fixture;
     let ms = a.duration.ms;
     match a.kind {
         GenKind::Manufacturing if a.long_faults => fixture::write(

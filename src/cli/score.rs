@@ -1,6 +1,6 @@
 //! `hyflow score`: one output row per input row, `timestamp,value,anomaly_score` (the NAB
 //! results layout), with `sensor_id` (and `asset`) columns for input that holds several
-//! sensors; see `hyflow::scoring`.
+//! sensors; see `hyflow::tools::scoring`.
 
 use anyhow::Result;
 use hyflow::plan;
@@ -26,14 +26,14 @@ pub struct ScoreArgs {
 
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let p = plan::load(&a.pipeline)?;
-    let (rows, windows) = hyflow::scoring::score_file(&p, &a.input, a.workers)?;
+    let (rows, windows) = hyflow::tools::scoring::score_file(&p, &a.input, a.workers)?;
     let delim = p
         .config
         .detect
         .asset_delimiter
         .as_ref()
         .map(|d| d.get_ref().as_str());
-    hyflow::scoring::write_csv(&a.out, &rows, delim)?;
+    hyflow::tools::scoring::write_csv(&a.out, &rows, delim)?;
     eprintln!(
         "scored {} rows ({windows} windows) into {}",
         rows.len(),

@@ -291,7 +291,7 @@ mod tests {
             }
             power
         }
-        let mut rng = crate::fixture::Rng::new(11);
+        let mut rng = crate::tools::fixture::Rng::new(11);
         for n in [2usize, 3, 7, 64, 199, 200, 1000] {
             let values: Vec<f64> = (0..n).map(|_| rng.normal() * 3.0 + 1.0).collect();
             let mean = values.iter().sum::<f64>() / n as f64;

@@ -1,5 +1,5 @@
 //! The schema of `[[test]]` blocks: pipeline tests declared beside the pipeline (run by
-//! `hyflow test`, src/pipeline_test.rs).
+//! `hyflow test`, src/tools/pipeline_test.rs).
 
 use super::duration::Duration;
 use schemars::JsonSchema;

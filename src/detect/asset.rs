@@ -251,7 +251,7 @@ mod tests {
             ..DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0])
         };
         let mut a = ratio_scorer(spec);
-        let mut rng = crate::fixture::Rng::new(6);
+        let mut rng = crate::tools::fixture::Rng::new(6);
         let mut normal = 0.0f64;
         for i in 0..3000 {
             // Demand drives flow up, speed down: the two move against each other.
@@ -284,7 +284,7 @@ mod tests {
         spec.alpha = 0.02;
         spec.z_alert = 8.0;
         let mut a = ratio_scorer(spec);
-        let mut rng = crate::fixture::Rng::new(9);
+        let mut rng = crate::tools::fixture::Rng::new(9);
         let mut score = |cur: f64, flow: f64, temp: f64| {
             let c = a.score(
                 "p1",
@@ -328,7 +328,7 @@ mod tests {
         spec.learn = crate::detect::Learn::Reference { windows: 400 };
         spec.z_alert = 8.0;
         let mut a = ratio_scorer(spec);
-        let mut rng = crate::fixture::Rng::new(12);
+        let mut rng = crate::tools::fixture::Rng::new(12);
         let mut score = |cur: f64, flow: f64, temp: f64, set: f64| {
             let c = a.score(
                 "p1",
@@ -386,8 +386,8 @@ mod tests {
             relearn: 0,
         };
         let mut a = ratio_scorer(spec);
-        let mut rng = crate::fixture::Rng::new(21);
-        let mut score = |shift: f64, rng: &mut crate::fixture::Rng| {
+        let mut rng = crate::tools::fixture::Rng::new(21);
+        let mut score = |shift: f64, rng: &mut crate::tools::fixture::Rng| {
             let load = rng.normal();
             let c = a.score(
                 "p1",

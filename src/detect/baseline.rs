@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn level_z_is_about_one_sigma_on_normal_noise_and_large_on_a_jump() {
-        let mut rng = crate::fixture::Rng::new(3);
+        let mut rng = crate::tools::fixture::Rng::new(3);
         let mut l = Level::default();
         let mut zs = Vec::new();
         for _ in 0..5000 {
@@ -190,7 +190,7 @@ mod tests {
     fn seasonal_learns_each_bucket_apart() {
         let mut s = Seasonal::default();
         // Bucket 0 is around 0, bucket 1 around 100; each is normal against its own level.
-        let mut rng = crate::fixture::Rng::new(5);
+        let mut rng = crate::tools::fixture::Rng::new(5);
         let mut last = (0.0, 0.0);
         for _ in 0..200 {
             let a = s.score_and_update(rng.normal(), 0, 24, 0.1, 0.05, 3);

@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn cells_round_trip_every_detector_state() {
-        let mut rng = crate::fixture::Rng::new(4);
+        let mut rng = crate::tools::fixture::Rng::new(4);
         let detectors: Vec<DetectorSpec> = [
             DetectorKind::EwmaZ,
             DetectorKind::LevelZ,

@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn cusum_accumulates_a_small_shift_that_no_single_window_shows() {
-        let mut rng = crate::fixture::Rng::new(9);
+        let mut rng = crate::tools::fixture::Rng::new(9);
         let mut c = Cusum::default();
         for _ in 0..2000 {
             c.score_and_update(rng.normal(), P);

@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_lasting_rise_scores_higher_than_one_spike() {
-        let mut rng = crate::fixture::Rng::new(4);
+        let mut rng = crate::tools::fixture::Rng::new(4);
         let (mut spike, mut lasting) = (Likelihood::default(), Likelihood::default());
         let (mut s_max, mut l_max) = (0.0f64, 0.0f64);
         for i in 0..600 {

@@ -374,7 +374,7 @@ mod tests {
     fn a_broken_correlation_scores_high_although_each_feature_is_normal() {
         // Two features that move together; then one moves without the other, by an amount
         // that is ordinary for each of them alone.
-        let mut rng = crate::fixture::Rng::new(4);
+        let mut rng = crate::tools::fixture::Rng::new(4);
         let mut m = Mahalanobis::default();
         let mut normal = 0.0f64;
         for i in 0..3000 {
@@ -428,14 +428,14 @@ mod tests {
         assert!((trace - 8.0).abs() < 1e-9, "{values:?}");
     }
 
-    fn correlated(rng: &mut crate::fixture::Rng) -> [f64; 3] {
+    fn correlated(rng: &mut crate::tools::fixture::Rng) -> [f64; 3] {
         let a = rng.normal();
         [a, 2.0 * a + 0.1 * rng.normal(), 10.0 + 0.5 * rng.normal()]
     }
 
     #[test]
     fn spe_scores_a_broken_relation_and_not_an_ordinary_vector() {
-        let mut rng = crate::fixture::Rng::new(9);
+        let mut rng = crate::tools::fixture::Rng::new(9);
         let mut m = Mahalanobis::default();
         for _ in 0..400 {
             let x = correlated(&mut rng);
@@ -482,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_feature_constant_in_the_reference_is_left_out() {
-        let mut rng = crate::fixture::Rng::new(3);
+        let mut rng = crate::tools::fixture::Rng::new(3);
         let mut m = Mahalanobis::default();
         for _ in 0..200 {
             let a = rng.normal();

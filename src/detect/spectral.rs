@@ -151,7 +151,7 @@ mod tests {
     fn a_spike_in_a_periodic_series_stands_out_and_the_pattern_does_not() {
         let mut sr = SpectralResidual::new(64);
         let mut buf = VecDeque::new();
-        let mut rng = crate::fixture::Rng::new(2);
+        let mut rng = crate::tools::fixture::Rng::new(2);
         let wave = |i: usize| (i as f64 * 2.0 * std::f64::consts::PI / 12.0).sin();
         let mut normal = 0.0f64;
         for i in 0..400 {

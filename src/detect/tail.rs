@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn scores_are_comparable_across_scales() {
         // The same shape of history at two scales gives the same calibrated scores.
-        let mut rng = crate::fixture::Rng::new(1);
+        let mut rng = crate::tools::fixture::Rng::new(1);
         let (mut a, mut b) = (Tail::default(), Tail::default());
         for _ in 0..1000 {
             let x = rng.normal().abs();
@@ -125,7 +125,7 @@ mod tests {
     fn start_up_and_non_finite_scores_are_never_learned() {
         // A baseline settling: raw scores in the thousands, then ordinary ones, then an
         // anomaly of 8. Learned from the start, the thousands make 8 look ordinary.
-        let mut rng = crate::fixture::Rng::new(3);
+        let mut rng = crate::tools::fixture::Rng::new(3);
         let (mut settled_only, mut everything) = (Tail::default(), Tail::default());
         for i in 0..400 {
             let x = if i < 50 {

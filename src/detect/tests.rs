@@ -30,7 +30,7 @@ fn ewma_z_keeps_the_workload_semantics() {
         FuseConfig::default(),
     );
     let mut e = Ewma::default();
-    let mut rng = crate::fixture::Rng::new(8);
+    let mut rng = crate::tools::fixture::Rng::new(8);
     for i in 0..100 {
         let x = rng.normal();
         let sc = s.score(0, "a", meta(i), &[x], &[]);
@@ -70,7 +70,7 @@ fn tail_calibration_makes_sensors_of_any_scale_comparable() {
         100,
         fuse,
     );
-    let mut rng = crate::fixture::Rng::new(12);
+    let mut rng = crate::tools::fixture::Rng::new(12);
     for i in 0..1000 {
         let x = rng.normal();
         let a = s.score(0, "small", meta(i), &[x], &[]);
@@ -118,7 +118,7 @@ fn contributions_name_the_detector_that_fired_first() {
         0,
         FuseConfig::default(),
     );
-    let mut rng = crate::fixture::Rng::new(1);
+    let mut rng = crate::tools::fixture::Rng::new(1);
     let mut last = Scored::default();
     for i in 0..20 {
         last = s.score(0, "a", meta(i), &[rng.normal(), 3.0], &[]);
@@ -161,7 +161,7 @@ fn seasonal_z_uses_local_time() {
         values: 1,
         filled: 0,
     };
-    let mut rng = crate::fixture::Rng::new(3);
+    let mut rng = crate::tools::fixture::Rng::new(3);
     // Local midnight is busy (100), other hours quiet (0).
     for day in 0..20 {
         for h in 0..24 {
@@ -189,7 +189,7 @@ fn shifted_at(learn: Learn) -> (Vec<f64>, Vec<i64>) {
     d.alpha = 0.1;
     d.learn = learn;
     let mut s = scorer(vec![d], 10, FuseConfig::default());
-    let mut rng = crate::fixture::Rng::new(5);
+    let mut rng = crate::tools::fixture::Rng::new(5);
     let mut raw = Vec::new();
     let mut at = Vec::new();
     let mut counted = 0;
@@ -270,7 +270,7 @@ fn gated_windows_do_not_enter_the_tail_calibration() {
         let mut d = DetectorSpec::new(DetectorKind::LevelZ, vec![0]);
         d.learn = learn;
         let mut s = scorer(vec![d], 10, fuse.clone());
-        let mut rng = crate::fixture::Rng::new(6);
+        let mut rng = crate::tools::fixture::Rng::new(6);
         let mut ai = Vec::new();
         for i in 0..900 {
             let x = rng.normal() + if i >= 500 { 10.0 } else { 0.0 };
@@ -327,7 +327,7 @@ fn a_gated_mahalanobis_settles_from_a_cold_start() {
         relearn: 0,
     };
     let mut s = scorer(vec![d], 0, FuseConfig::default());
-    let mut rng = crate::fixture::Rng::new(14);
+    let mut rng = crate::tools::fixture::Rng::new(14);
     let mut normal = 0.0f64;
     for i in 0..1500 {
         let a = rng.normal();

@@ -29,8 +29,8 @@ fn engine(s: &hyflow::dataflow::Summary, name: &str) -> (u64, u64, u64, f64, u64
 fn the_emulated_device_gives_the_cpu_results() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("m.parquet");
-    let ds = hyflow::fixture::manufacturing::generate(4, 5 * 60_000, 5);
-    hyflow::fixture::write(ds, &input).expect("fixture");
+    let ds = hyflow::tools::fixture::manufacturing::generate(4, 5 * 60_000, 5);
+    hyflow::tools::fixture::write(ds, &input).expect("fixture");
     let (cpu_out, emu_out) = (dir.path().join("cpu"), dir.path().join("emu"));
     let cpu = common::replay_text(&device::pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
     let emu =
@@ -60,8 +60,8 @@ fn routing_between_the_cpu_and_the_emulated_device_gives_the_cpu_results() {
     // reach the score stage in time order.
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("m.parquet");
-    let ds = hyflow::fixture::manufacturing::generate(4, 10 * 60_000, 6);
-    hyflow::fixture::write(ds, &input).expect("fixture");
+    let ds = hyflow::tools::fixture::manufacturing::generate(4, 10 * 60_000, 6);
+    hyflow::tools::fixture::write(ds, &input).expect("fixture");
     let (cpu_out, auto_out) = (dir.path().join("cpu"), dir.path().join("auto"));
     let cpu = common::replay_text(&device::pipeline(&input, "cpu"), 2, &cpu_out).expect("cpu run");
     let auto =
@@ -150,8 +150,8 @@ fn the_traffic_detectors_on_the_emulated_device_give_the_cpu_results() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("t.parquet");
     // 3 stations (9 sensors) over 26 hours: the seasonal buckets of a whole day warm up.
-    let ds = hyflow::fixture::traffic::generate(9, 26 * 3_600_000, 3);
-    hyflow::fixture::write(ds, &input).expect("fixture");
+    let ds = hyflow::tools::fixture::traffic::generate(9, 26 * 3_600_000, 3);
+    hyflow::tools::fixture::write(ds, &input).expect("fixture");
     let text = std::fs::read_to_string(common::root().join("pipelines/traffic.toml"))
         .expect("traffic.toml")
         .replace("fixtures/traffic.parquet", &input.display().to_string())

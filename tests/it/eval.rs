@@ -209,7 +209,7 @@ fn asset_rows_that_alert_name_the_sensors_of_a_labelled_anomaly() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let labels: Vec<hyflow::eval::SensorLabel> = serde_json::from_str(
+    let labels: Vec<hyflow::tools::eval::SensorLabel> = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/fixtures/traffic.labels.json"
@@ -217,7 +217,9 @@ fn asset_rows_that_alert_name_the_sensors_of_a_labelled_anomaly() {
         .expect("labels"),
     )
     .expect("json");
-    let csv = hyflow::inspect::to_csv(&hyflow::inspect::read(&out.join("assets")).expect("assets"));
+    let csv = hyflow::tools::inspect::to_csv(
+        &hyflow::tools::inspect::read(&out.join("assets")).expect("assets"),
+    );
     let (mut alerting, mut explained, mut opens) = (0, 0, 0);
     for line in csv.lines().skip(1) {
         // asset,window_start,window_end,score,ai_score,alert,"top_sensors",episode,state

@@ -81,8 +81,8 @@ impl Run {
 /// (2 workers: outputs do not depend on the number of workers).
 fn input_and_cpu_run(dir: &Path, sensors: usize, minutes: i64, seed: u64) -> (PathBuf, PathBuf) {
     let input = dir.join("m.parquet");
-    let ds = hyflow::fixture::manufacturing::generate(sensors, minutes * 60_000, seed);
-    hyflow::fixture::write(ds, &input).expect("fixture");
+    let ds = hyflow::tools::fixture::manufacturing::generate(sensors, minutes * 60_000, seed);
+    hyflow::tools::fixture::write(ds, &input).expect("fixture");
     let out = dir.join("cpu");
     let cpu = common::replay_text(&device::pipeline(&input, "cpu"), 2, &out).expect("cpu run");
     assert!(cpu.alert_events > 0, "the input has anomalies");

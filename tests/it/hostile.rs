@@ -692,28 +692,28 @@ fn settings_that_would_exhaust_memory_are_refused_with_the_numbers() {
 #[test]
 fn the_fuzz_corpus_replays_without_a_panic() {
     // What scripts/fuzz.sh found (and its seeds), run through the same entry points as the
-    // fuzz targets: each keeps its invariants (see src/fuzzing.rs).
+    // fuzz targets: each keeps its invariants (see src/tools/fuzzing.rs).
     let mut seen = 0;
     for (target, run) in [
         (
             "pipeline_file",
             &(|b: &[u8]| {
                 if let Ok(t) = std::str::from_utf8(b) {
-                    hyflow::fuzzing::pipeline_file(t);
+                    hyflow::tools::fuzzing::pipeline_file(t);
                 }
             }) as &dyn Fn(&[u8]),
         ),
         ("rule", &|b: &[u8]| {
             if let Ok(t) = std::str::from_utf8(b) {
-                hyflow::fuzzing::rule(t);
+                hyflow::tools::fuzzing::rule(t);
             }
         }),
         ("kafka_message", &|b: &[u8]| {
-            hyflow::fuzzing::kafka_message(b)
+            hyflow::tools::fuzzing::kafka_message(b)
         }),
         ("text_time", &|b: &[u8]| {
             if let Ok(t) = std::str::from_utf8(b) {
-                hyflow::fuzzing::text_time(t);
+                hyflow::tools::fuzzing::text_time(t);
             }
         }),
     ] {
@@ -734,8 +734,8 @@ fn the_fuzz_corpus_replays_without_a_panic() {
     assert!(seen >= 10);
     // The shipped pipelines are valid through the fuzz entry point too (it can fail).
     let traffic = std::fs::read_to_string(root().join("pipelines/traffic.toml")).expect("read");
-    assert!(hyflow::fuzzing::pipeline_file(&traffic));
-    assert!(!hyflow::fuzzing::pipeline_file("name = 1"));
+    assert!(hyflow::tools::fuzzing::pipeline_file(&traffic));
+    assert!(!hyflow::tools::fuzzing::pipeline_file("name = 1"));
 }
 
 #[test]

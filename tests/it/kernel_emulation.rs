@@ -8,7 +8,7 @@ use crate::common;
 use hyflow::compute::{ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend};
 use hyflow::detect::cell::Cell;
 use hyflow::features::{Feature, FeatureSet};
-use hyflow::fixture::Rng;
+use hyflow::tools::fixture::Rng;
 use std::sync::Arc;
 
 fn emulated(

@@ -13,7 +13,9 @@ fn shipped_pipeline_tests_pass() {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{name}.toml")),
         )
         .expect("valid");
-        for o in hyflow::pipeline_test::run_all(&p, &tmp.path().join(name)).expect("tests run") {
+        for o in
+            hyflow::tools::pipeline_test::run_all(&p, &tmp.path().join(name)).expect("tests run")
+        {
             assert!(
                 o.failures.is_empty(),
                 "{name}: {:?} failed: {:#?}",
@@ -46,7 +48,8 @@ fn wrong_expectations_fail_with_details() {
     let file = tmp.path().join("m.toml");
     std::fs::write(&file, text).expect("write");
     let p = plan::load(&file).expect("valid");
-    let outcomes = hyflow::pipeline_test::run_all(&p, &tmp.path().join("s")).expect("tests run");
+    let outcomes =
+        hyflow::tools::pipeline_test::run_all(&p, &tmp.path().join("s")).expect("tests run");
     assert_eq!(outcomes.len(), 2);
     assert_eq!(
         outcomes[0].failures,

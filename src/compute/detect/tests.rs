@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::DetectorKind::*;
-use crate::fixture::Rng;
+use crate::tools::fixture::Rng;
 
 /// A device modelled on the host: its own cells, which only patches and its own batches
 /// change, so an engine that forgets to patch after scoring on the CPU gets old scores back.

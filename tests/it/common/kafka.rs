@@ -3,9 +3,9 @@
 use super::root;
 use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
 use hyflow::dataflow::{self, RunOptions};
-use hyflow::fixture::produce::{Pace, ProduceSpec, produce};
 use hyflow::plan;
 use hyflow::sink::kafka::Producer;
+use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::BTreeMap;
@@ -57,8 +57,8 @@ kafka = { topic = "alerts" }
 /// A small traffic fixture: 9 sensors (3 stations) over 2 days, incidents included.
 pub fn fixture(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("traffic.parquet");
-    let ds = hyflow::fixture::traffic::generate(9, 2 * 86_400_000, 21);
-    hyflow::fixture::write(ds, &path).expect("fixture");
+    let ds = hyflow::tools::fixture::traffic::generate(9, 2 * 86_400_000, 21);
+    hyflow::tools::fixture::write(ds, &path).expect("fixture");
     path
 }
 

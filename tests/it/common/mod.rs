@@ -55,8 +55,9 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
 
 /// An output rendered as CSV.
 pub fn dump(path: &Path) -> String {
-    hyflow::inspect::to_csv(
-        &hyflow::inspect::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    hyflow::tools::inspect::to_csv(
+        &hyflow::tools::inspect::read(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
     )
 }
 

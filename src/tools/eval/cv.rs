@@ -103,7 +103,7 @@ pub fn leave_one_group_out(candidates: &[Vec<Labelled>], p: &Profile) -> CvRepor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::PROFILES;
+    use crate::tools::eval::PROFILES;
 
     /// A file of 100 rows with one window at rows 60-69 and a detection at `hit` (None: none).
     fn file(group: &str, hit: Option<usize>, noise_at: Option<usize>) -> Labelled {

@@ -83,8 +83,8 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcom
         metrics: None,
     };
     dataflow::run(Arc::new(p), &opts)?;
-    let windows = crate::inspect::read(&dir.join("windows"))?;
-    let alerts = crate::inspect::read(&dir.join("alerts"))?;
+    let windows = crate::tools::inspect::read(&dir.join("windows"))?;
+    let alerts = crate::tools::inspect::read(&dir.join("alerts"))?;
     let mut failures = Vec::new();
     for w in &t.expect_window {
         let start = parse_timestamp(w.start.get_ref()).unwrap_or(0);

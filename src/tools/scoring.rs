@@ -61,7 +61,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
     }
     // (sensor, window end) -> fused score
     let mut scores: HashMap<(String, i64), f64> = HashMap::new();
-    for b in crate::inspect::read(&windows_dir)? {
+    for b in crate::tools::inspect::read(&windows_dir)? {
         let sensor = b
             .column_by_name("sensor_id")
             .context("sensor_id")?
@@ -146,7 +146,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
         }
         SourceKind::Parquet | SourceKind::Kafka => {
             use crate::source::{arrow_cast_f64, sensor_strings, time_ms};
-            for b in crate::inspect::read(input)? {
+            for b in crate::tools::inspect::read(input)? {
                 let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));
                 let sensors = sensor_strings(col(&src.columns.sensor)?);
                 let times = time_ms(col(&src.columns.time)?, src.time_unit, &p.zone);
