@@ -381,18 +381,7 @@ fn a_long_live_run_commits_offsets_as_its_outputs_become_durable() {
         "json",
         "commit-interval = \"200ms\"\nidle-timeout = \"500ms\"",
     );
-    let file = tmp.path().join("p.toml");
-    std::fs::write(&file, &text).expect("write");
-    let p = std::sync::Arc::new(hyflow::plan::load(&file).expect("valid"));
-    let running = hyflow::dataflow::start(
-        p,
-        &hyflow::dataflow::RunOptions {
-            workers: 2,
-            out_dir: Some(tmp.path().join("out")),
-            ..Default::default()
-        },
-    )
-    .expect("start");
+    let running = start_live(&text, tmp.path(), None);
     let committed = || {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &brokers)

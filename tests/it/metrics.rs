@@ -55,19 +55,11 @@ fn metrics_scraped_during_a_live_run_equal_its_summary() {
         "json",
         "dead-letter-topic = \"dlq\"\ncommit-interval = \"200ms\"\nidle-timeout = \"300ms\"",
     );
-    let file = tmp.path().join("p.toml");
-    std::fs::write(&file, &text).expect("write");
-    let p = std::sync::Arc::new(hyflow::plan::load(&file).expect("valid"));
-    let running = hyflow::dataflow::start(
-        p,
-        &hyflow::dataflow::RunOptions {
-            workers: 2,
-            out_dir: Some(tmp.path().join("out")),
-            metrics: Some("127.0.0.1:0".parse().expect("addr")),
-            ..Default::default()
-        },
-    )
-    .expect("start");
+    let running = start_live(
+        &text,
+        tmp.path(),
+        Some("127.0.0.1:0".parse().expect("addr")),
+    );
     let addr = running.metrics_addr().expect("serving");
     // While it runs: every message read and the lag drained; then a reading a day later on
     // each partition closes the fixture's windows, so their offsets are committed.

@@ -148,3 +148,25 @@ pub fn consume_all(
     }
     out
 }
+
+/// Starts an unbounded live run of pipeline `text` (written to DIR/p.toml) on 2 workers, its
+/// outputs in DIR/out, serving `/metrics` on `metrics` when given.
+pub fn start_live(
+    text: &str,
+    dir: &Path,
+    metrics: Option<std::net::SocketAddr>,
+) -> dataflow::Running {
+    let file = dir.join("p.toml");
+    std::fs::write(&file, text).expect("write");
+    let p = Arc::new(plan::load(&file).expect("valid"));
+    dataflow::start(
+        p,
+        &RunOptions {
+            workers: 2,
+            out_dir: Some(dir.join("out")),
+            metrics,
+            ..RunOptions::default()
+        },
+    )
+    .expect("start")
+}
