@@ -253,12 +253,7 @@ pub fn window_stage<'s>(
                         }
                     });
                     let Some(h) = held.as_mut() else { return };
-                    let upto = frontier
-                        .frontier()
-                        .iter()
-                        .copied()
-                        .min()
-                        .unwrap_or(i64::MAX);
+                    let upto = least(frontier.frontier());
                     let mut rejects = Vec::new();
                     let closed = state.close(upto, &mut rejects);
                     RowsRejected {
@@ -285,6 +280,11 @@ pub fn window_stage<'s>(
             },
         );
     out.ok_err(|r| r)
+}
+
+/// The least time of a frontier (`i64::MAX` once it is empty: everything is complete).
+fn least(f: timely::progress::frontier::AntichainRef<'_, i64>) -> i64 {
+    f.iter().copied().min().unwrap_or(i64::MAX)
 }
 
 /// Splits a batch into batches of at most `max` windows.
@@ -373,12 +373,7 @@ pub fn sink_stage<'s>(
                     && !shared.aborted()
                 {
                     last_checkpoint = std::time::Instant::now();
-                    let upto = frontier
-                        .frontier()
-                        .iter()
-                        .copied()
-                        .min()
-                        .unwrap_or(i64::MAX);
+                    let upto = least(frontier.frontier());
                     match set.make_durable() {
                         Ok(true) => {
                             shared.set_durable(upto);
