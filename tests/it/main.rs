@@ -25,4 +25,5 @@ mod pipeline_tests;
 mod pyarrow_outputs;
 mod sinks;
 mod source_types;
+mod stages;
 mod validate;

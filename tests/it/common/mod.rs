@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod kafka;
+pub mod stage;
 
 use hyflow::dataflow::{self, RunOptions, Summary};
 use hyflow::plan;
