@@ -291,7 +291,7 @@ fn feature_kernel_bandwidth_with_two_batches_in_flight() {
 #[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
 fn detector_kernel_equals_the_cpu_bit_for_bit() {
     use hyflow::compute::detect::{DetectEngine, cuda::CudaDetect};
-    use hyflow::config::DetectorKind::*;
+    use hyflow::detect::DetectorKind::*;
     use hyflow::detect::DetectorSpec;
     use hyflow::detect::cell::watches;
     let ws = watches(&[

@@ -200,7 +200,7 @@ pub fn explain(p: &Plan, workers: usize) -> String {
 
 /// The settings of a detector that change what it does, as `explain` shows them.
 fn options(d: &crate::detect::DetectorSpec) -> String {
-    use crate::config::DetectorKind as K;
+    use crate::detect::DetectorKind as K;
     use crate::detect::Learn;
     let mut o = String::new();
     let learns = crate::detect::DetectorSpec::learns(d.kind);
@@ -211,8 +211,8 @@ fn options(d: &crate::detect::DetectorSpec) -> String {
     }
     if matches!(d.kind, K::Mahalanobis | K::AssetMahalanobis) {
         o += match d.statistic {
-            crate::config::Statistic::T2 => " statistic t2",
-            crate::config::Statistic::Spe => " statistic spe",
+            crate::detect::Statistic::T2 => " statistic t2",
+            crate::detect::Statistic::Spe => " statistic spe",
         };
     }
     if d.kind == K::Context {

@@ -6,10 +6,10 @@
 //! like rush hour. The score stage calls this once per (asset, window start) with all member
 //! windows, which requires windows to be exchanged by asset (see `asset_of`).
 
+use super::kinds::DetectorKind;
 use super::multivariate::Mahalanobis;
 use super::tail::Tail;
 use super::{Contribution, DetectorSpec};
-use crate::config::DetectorKind;
 use std::collections::HashMap;
 
 /// The asset of `sensor`: its id up to the last `delimiter` (the whole id when it has none).
@@ -220,7 +220,7 @@ impl AssetScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Statistic;
+    use crate::detect::Statistic;
 
     #[test]
     fn asset_is_the_id_up_to_the_last_delimiter() {
@@ -235,7 +235,7 @@ mod tests {
         AssetScorer::new(
             &[spec],
             crate::detect::Calibrator {
-                method: crate::config::Calibration::Ratio,
+                method: crate::detect::Calibration::Ratio,
                 history: 2000,
                 window: 10,
             },

@@ -2,7 +2,7 @@
 //! EWMA level with a mean-absolute-deviation spread (`level-z`), and the same learned per
 //! season bucket (`seasonal-z`).
 
-use crate::config::Season;
+use super::kinds::Season;
 
 /// E|X - μ| = σ·sqrt(2/π) for a normal X: multiply a mean absolute deviation by this for σ.
 const MAD_TO_SD: f64 = 1.253_314_137_315_500_3;

@@ -8,7 +8,7 @@
 use super::DetectorSpec;
 use super::baseline::{self, Ewma, Level, Seasonal};
 use super::change::{Cusum, CusumParams, Stuck};
-use crate::config::{DetectorKind, Season};
+use super::kinds::{DetectorKind, Season};
 
 /// One cell of state. Fields by kind (as `HfCell` in cuda/score.cu): ewma-z (`n`, `a` mean,
 /// `b` variance); level-z and each bucket of seasonal-z (`n`, `a` level, `b` mean absolute

@@ -3,7 +3,7 @@
 //! it lasts, and resolves after `quiet-windows` consecutive windows at or below `close`.
 
 use super::Scored;
-use crate::config::{FuseConfig, Severity};
+use super::kinds::{Fuse, Severity};
 use crate::output::{AlertRow, AlertState};
 
 /// Lifecycle settings.
@@ -19,13 +19,13 @@ pub struct EpisodeConfig {
     pub update_every: i64,
 }
 
-impl From<&FuseConfig> for EpisodeConfig {
-    fn from(f: &FuseConfig) -> Self {
+impl From<&Fuse> for EpisodeConfig {
+    fn from(f: &Fuse) -> Self {
         Self {
-            close: *f.close.get_ref(),
+            close: f.close,
             min_windows: f.min_windows,
             quiet_windows: f.quiet_windows,
-            update_every: f.update_every.ms,
+            update_every: f.update_every_ms,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod cell;
 pub mod change;
 pub mod context;
 pub mod episode;
+mod kinds;
 pub mod likelihood;
 pub mod multivariate;
 pub mod spectral;
@@ -18,11 +19,11 @@ pub mod tail;
 pub use baseline::Ewma;
 pub use episode::{EpisodeConfig, Episodes};
 
-use crate::config::{Calibration, DetectorKind, FuseConfig, Season};
 use crate::plan::CompiledRule;
 use baseline::{Level, Seasonal};
 use change::{Cusum, CusumParams, Dropout, Stuck};
 use context::{Context, ContextParams};
+pub use kinds::{Calibration, DetectorKind, Fuse, Season, Severity, Statistic};
 use multivariate::Mahalanobis;
 use spectral::SpectralResidual;
 use std::collections::VecDeque;
@@ -176,7 +177,7 @@ pub struct Calibrator {
 
 impl Calibrator {
     /// The calibration a pipeline's `[fuse]` asks for.
-    pub fn of(fuse: &FuseConfig) -> Self {
+    pub fn of(fuse: &Fuse) -> Self {
         Self {
             method: fuse.calibration,
             history: fuse.tail_history as usize,
@@ -313,7 +314,7 @@ pub struct Scorer {
     detectors: Vec<DetectorSpec>,
     rules: Vec<CompiledRule>,
     warmup: u32,
-    fuse: FuseConfig,
+    fuse: Fuse,
     slide_ms: i64,
     zone: crate::timefmt::Zone,
     spectral: Vec<Option<SpectralResidual>>,
@@ -329,7 +330,7 @@ impl Scorer {
         detectors: Vec<DetectorSpec>,
         rules: Vec<CompiledRule>,
         warmup: u32,
-        fuse: FuseConfig,
+        fuse: Fuse,
         slide_ms: i64,
         zone: crate::timefmt::Zone,
     ) -> Self {
@@ -492,9 +493,8 @@ impl Scorer {
                 out.rule = out.rule.max(r.severity.weight());
             }
         }
-        let fused = (self.fuse.ai_weight.get_ref() * out.ai
-            + self.fuse.rules_weight.get_ref() * out.rule)
-            .clamp(0.0, 1.0);
+        let fused =
+            (self.fuse.ai_weight * out.ai + self.fuse.rules_weight * out.rule).clamp(0.0, 1.0);
         out.fused = fused;
         let k = self.fuse.refractory as usize;
         if k > 0 {
@@ -506,7 +506,7 @@ impl Scorer {
                 st.recent.pop_front();
             }
         }
-        out.alert = out.fused > *self.fuse.open.get_ref();
+        out.alert = out.fused > self.fuse.open;
         out
     }
 

@@ -16,7 +16,7 @@
 //! was constant in the reference period is then left out of both statistics.
 
 /// Which statistic a multivariate detector reports.
-pub use crate::config::Statistic;
+pub use super::kinds::Statistic;
 
 /// Share of the normal variance the principal components kept by `spe` explain.
 pub const SPE_EXPLAINED: f64 = 0.9;

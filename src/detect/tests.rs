@@ -1,9 +1,9 @@
 //! Scorer tests: warm-up, calibration, fusion, refractory period, contributions.
 
+use super::kinds::{Calibration, Fuse};
 use super::*;
-use crate::config::{Calibration, FuseConfig};
 
-fn scorer(detectors: Vec<DetectorSpec>, warmup: u32, fuse: FuseConfig) -> Scorer {
+fn scorer(detectors: Vec<DetectorSpec>, warmup: u32, fuse: Fuse) -> Scorer {
     Scorer::new(
         detectors,
         Vec::new(),
@@ -27,7 +27,7 @@ fn ewma_z_keeps_the_workload_semantics() {
     let mut s = scorer(
         vec![DetectorSpec::new(DetectorKind::EwmaZ, vec![0])],
         0,
-        FuseConfig::default(),
+        Fuse::default(),
     );
     let mut e = Ewma::default();
     let mut rng = crate::tools::fixture::Rng::new(8);
@@ -46,7 +46,7 @@ fn nothing_scores_during_warm_up() {
     let mut s = scorer(
         vec![DetectorSpec::new(DetectorKind::LevelZ, vec![0])],
         10,
-        FuseConfig::default(),
+        Fuse::default(),
     );
     for i in 0..10 {
         let x = if i % 2 == 0 { 0.0 } else { 1e6 };
@@ -60,10 +60,10 @@ fn nothing_scores_during_warm_up() {
 
 #[test]
 fn tail_calibration_makes_sensors_of_any_scale_comparable() {
-    let fuse = FuseConfig {
+    let fuse = Fuse {
         calibration: Calibration::Tail,
         tail_history: 500,
-        ..FuseConfig::default()
+        ..Fuse::default()
     };
     let mut s = scorer(
         vec![DetectorSpec::new(DetectorKind::LevelZ, vec![0])],
@@ -88,9 +88,9 @@ fn tail_calibration_makes_sensors_of_any_scale_comparable() {
 
 #[test]
 fn refractory_halves_a_score_that_is_not_a_new_high() {
-    let fuse = FuseConfig {
+    let fuse = Fuse {
         refractory: 3,
-        ..FuseConfig::default()
+        ..Fuse::default()
     };
     let mut d = DetectorSpec::new(DetectorKind::Stuck, vec![0]);
     d.windows = 1;
@@ -116,7 +116,7 @@ fn contributions_name_the_detector_that_fired_first() {
     let mut s = scorer(
         vec![DetectorSpec::new(DetectorKind::LevelZ, vec![0]), stuck],
         0,
-        FuseConfig::default(),
+        Fuse::default(),
     );
     let mut rng = crate::tools::fixture::Rng::new(1);
     let mut last = Scored::default();
@@ -134,7 +134,7 @@ fn dropout_scores_missing_windows() {
     let mut s = scorer(
         vec![DetectorSpec::new(DetectorKind::Dropout, vec![])],
         0,
-        FuseConfig::default(),
+        Fuse::default(),
     );
     assert_eq!(s.score(0, "a", meta(0), &[1.0], &[]).ai, 0.0);
     assert_eq!(s.score(0, "a", meta(1), &[1.0], &[]).ai, 0.0);
@@ -152,7 +152,7 @@ fn seasonal_z_uses_local_time() {
         vec![d],
         Vec::new(),
         0,
-        FuseConfig::default(),
+        Fuse::default(),
         3_600_000,
         crate::timefmt::Zone::Fixed(5 * 3_600_000),
     );
@@ -188,7 +188,7 @@ fn shifted_at(learn: Learn) -> (Vec<f64>, Vec<i64>) {
     let mut d = DetectorSpec::new(DetectorKind::LevelZ, vec![0]);
     d.alpha = 0.1;
     d.learn = learn;
-    let mut s = scorer(vec![d], 10, FuseConfig::default());
+    let mut s = scorer(vec![d], 10, Fuse::default());
     let mut rng = crate::tools::fixture::Rng::new(5);
     let mut raw = Vec::new();
     let mut at = Vec::new();
@@ -262,9 +262,9 @@ fn a_shift_gated_for_relearn_windows_becomes_the_new_normal() {
 fn gated_windows_do_not_enter_the_tail_calibration() {
     // With tail calibration, a gated anomaly is judged but not learned: the score of the
     // shift's late windows stays high.
-    let fuse = FuseConfig {
+    let fuse = Fuse {
         calibration: Calibration::Tail,
-        ..FuseConfig::default()
+        ..Fuse::default()
     };
     let run = |learn| {
         let mut d = DetectorSpec::new(DetectorKind::LevelZ, vec![0]);
@@ -294,9 +294,9 @@ fn a_context_score_is_fused_as_it_is_under_any_calibration() {
         Calibration::Tail,
         Calibration::Likelihood,
     ] {
-        let fuse = FuseConfig {
+        let fuse = Fuse {
             calibration,
-            ..FuseConfig::default()
+            ..Fuse::default()
         };
         let mut s = scorer(
             vec![DetectorSpec::new(DetectorKind::Context, vec![0])],
@@ -326,7 +326,7 @@ fn a_gated_mahalanobis_settles_from_a_cold_start() {
         gate: 6.0,
         relearn: 0,
     };
-    let mut s = scorer(vec![d], 0, FuseConfig::default());
+    let mut s = scorer(vec![d], 0, Fuse::default());
     let mut rng = crate::tools::fixture::Rng::new(14);
     let mut normal = 0.0f64;
     for i in 0..1500 {

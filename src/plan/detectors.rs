@@ -62,7 +62,7 @@ pub(super) fn detector_options(
     if let Some(v) = &d.season
         && allowed(c, "season", &unit(v.span()), &[SeasonalZ])
     {
-        spec.season = *v.get_ref();
+        spec.season = super::vocabulary::season(*v.get_ref());
     }
     if let Some(v) = &d.bucket_warmup
         && allowed(c, "bucket-warmup", &unit(v.span()), &[SeasonalZ])
@@ -112,7 +112,7 @@ pub(super) fn detector_options(
             &[Mahalanobis, AssetMahalanobis],
         )
     {
-        spec.statistic = *v.get_ref();
+        spec.statistic = super::vocabulary::statistic(*v.get_ref());
     }
     if let Some(v) = &d.range_windows
         && allowed(c, "range-windows", &unit(v.span()), &[Context])
@@ -219,7 +219,7 @@ pub(super) fn detect(
         if !(d.z_alert > 0.0 && d.z_alert.is_finite()) {
             c.at(&d.kind, "detector z-alert must be positive", None);
         }
-        let mut spec = DetectorSpec::new(*d.kind.get_ref(), idx);
+        let mut spec = DetectorSpec::new(super::vocabulary::kind(*d.kind.get_ref()), idx);
         spec.learn = learn_of(c, &config.detect, d);
         spec.alpha = alpha;
         spec.z_alert = d.z_alert;
@@ -259,7 +259,7 @@ fn learn_of(c: &mut Checker, detect: &DetectConfig, d: &DetectorConfig) -> crate
     use crate::detect::Learn;
     let kind = *d.kind.get_ref();
     let policy = match &d.learn {
-        Some(l) if !DetectorSpec::learns(kind) => {
+        Some(l) if !DetectorSpec::learns(super::vocabulary::kind(kind)) => {
             c.at(
                 l,
                 format!("`learn` does not apply to a {} detector", kind.as_str()),
@@ -268,7 +268,7 @@ fn learn_of(c: &mut Checker, detect: &DetectConfig, d: &DetectorConfig) -> crate
             return Learn::Always;
         }
         Some(l) => *l.get_ref(),
-        None if DetectorSpec::learns(kind) => detect.learn,
+        None if DetectorSpec::learns(super::vocabulary::kind(kind)) => detect.learn,
         None => return Learn::Always,
     };
     match policy {

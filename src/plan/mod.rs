@@ -13,10 +13,10 @@ mod outputs;
 mod rules;
 mod testcases;
 mod validate;
+mod vocabulary;
 mod window;
 
 use crate::clean::Classes;
-use crate::config::detect::Severity;
 use crate::config::{ConfigError, Locator, PipelineConfig};
 use crate::detect::DetectorSpec;
 use crate::features::FeatureSet;
@@ -62,7 +62,7 @@ pub struct CompiledRule {
     /// Its name.
     pub name: String,
     /// Its severity.
-    pub severity: Severity,
+    pub severity: crate::detect::Severity,
     /// The condition.
     pub condition: Condition,
     /// Sensors it applies to (all when None).
@@ -163,6 +163,8 @@ pub struct Plan {
     pub fill: crate::window::Fill,
     /// What happens to NaN and infinite values (`[clean] non-finite`).
     pub non_finite: crate::clean::NonFinitePolicy,
+    /// Fusion, calibration and episode settings (`[fuse]`).
+    pub fuse: crate::detect::Fuse,
     /// Sensor classes for range checks and unit scaling.
     pub classes: Classes,
     /// The zone of naive timestamps (`[source] time-zone`).

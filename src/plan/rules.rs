@@ -37,7 +37,7 @@ pub(super) fn rules(
         match Condition::parse(r.when.get_ref(), fs) {
             Ok(condition) => compiled.push(CompiledRule {
                 name: r.name.clone(),
-                severity: r.severity,
+                severity: super::vocabulary::severity(r.severity),
                 condition,
                 sensors,
             }),

@@ -46,6 +46,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
         return Err(c.errs);
     }
     let fill = super::input::fill(&config);
+    let fuse = super::vocabulary::fuse(&config.fuse);
     let non_finite = match config.clean.non_finite {
         crate::config::NonFinitePolicy::Reject => crate::clean::NonFinitePolicy::Reject,
         crate::config::NonFinitePolicy::Drop => crate::clean::NonFinitePolicy::Drop,
@@ -65,6 +66,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
         classes,
         fill,
         non_finite,
+        fuse,
         zone,
         time_range,
     })

@@ -156,7 +156,7 @@ fn edge_cases_match_the_reference() {
 fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
     use hyflow::compute::detect::{DetectDevice, Job, emulated::EmulatedDetect};
     use hyflow::compute::segments;
-    use hyflow::config::DetectorKind::*;
+    use hyflow::detect::DetectorKind::*;
     use hyflow::detect::DetectorSpec;
     use hyflow::detect::cell::{CellKind, block, step, watches};
     let mut seasonal = DetectorSpec::new(SeasonalZ, vec![1]);
