@@ -3,9 +3,60 @@
 //! Grammar (lowest precedence first): `or`, `and`, `not`, comparisons (`> >= < <= == !=`),
 //! `+ -`, `* /`, unary `-`, atoms (numbers, feature names, `abs(x)`, `min(a, b)`, `max(a, b)`,
 //! parentheses). Rules are parsed and type-checked at validation time; errors carry the
-//! character column of the mistake within the expression.
+//! character column of the mistake within the expression. A [`CompiledRule`] is a rule ready
+//! to evaluate: its name, [`Severity`], condition and the sensors it applies to.
 
 use crate::features::FeatureSet;
+
+/// Rule severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Worth a look (rule score 0.2).
+    Info,
+    /// Needs attention (rule score 0.6).
+    Warning,
+    /// Act now (rule score 1.0).
+    Critical,
+}
+
+impl Severity {
+    /// The rule score a fired rule of this severity contributes.
+    pub fn weight(self) -> f64 {
+        match self {
+            Severity::Info => 0.2,
+            Severity::Warning => 0.6,
+            Severity::Critical => 1.0,
+        }
+    }
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A rule ready to evaluate.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    /// Its name.
+    pub name: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// The condition.
+    pub condition: Condition,
+    /// Sensors it applies to (all when None).
+    pub sensors: Option<glob::Pattern>,
+}
+
+impl CompiledRule {
+    /// True when the rule applies to `sensor`.
+    pub fn applies_to(&self, sensor: &str) -> bool {
+        self.sensors.as_ref().is_none_or(|p| p.matches(sensor))
+    }
+}
 
 /// A compiled rule condition.
 #[derive(Clone, Debug)]

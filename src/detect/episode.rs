@@ -3,8 +3,9 @@
 //! it lasts, and resolves after `quiet-windows` consecutive windows at or below `close`.
 
 use super::Scored;
-use super::kinds::{Fuse, Severity};
+use super::kinds::Fuse;
 use crate::output::{AlertRow, AlertState};
+use crate::rules::Severity;
 
 /// Lifecycle settings.
 #[derive(Clone, Debug)]

@@ -1,5 +1,5 @@
 //! The detection vocabulary the detectors own: detector kinds, seasons, statistics,
-//! calibrations, severities and the fusion settings. The plan maps the pipeline file's
+//! calibrations and the fusion settings (rule severities are the rule language's, `rules::Severity`). The plan maps the pipeline file's
 //! (`config::detect`) onto these, so that detection never reads the schema.
 
 /// What a detector computes (`kind` in a pipeline file; docs/pipeline.md says what each does).
@@ -79,36 +79,6 @@ pub enum Calibration {
     Likelihood,
     /// The larger of tail and likelihood.
     TailLikelihood,
-}
-
-/// Rule severity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    /// Worth a look (rule score 0.2).
-    Info,
-    /// Needs attention (rule score 0.6).
-    Warning,
-    /// Act now (rule score 1.0).
-    Critical,
-}
-
-impl Severity {
-    /// The rule score a fired rule of this severity contributes.
-    pub fn weight(self) -> f64 {
-        match self {
-            Severity::Info => 0.2,
-            Severity::Warning => 0.6,
-            Severity::Critical => 1.0,
-        }
-    }
-    /// Lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Fusion, calibration and episode settings (`[fuse]`).

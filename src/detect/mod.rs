@@ -19,11 +19,12 @@ pub mod tail;
 pub use baseline::Ewma;
 pub use episode::{EpisodeConfig, Episodes};
 
-use crate::plan::CompiledRule;
+use crate::rules::CompiledRule;
+pub use crate::rules::Severity;
 use baseline::{Level, Seasonal};
 use change::{Cusum, CusumParams, Dropout, Stuck};
 use context::{Context, ContextParams};
-pub use kinds::{Calibration, DetectorKind, Fuse, Season, Severity, Statistic};
+pub use kinds::{Calibration, DetectorKind, Fuse, Season, Statistic};
 use multivariate::Mahalanobis;
 use spectral::SpectralResidual;
 use std::collections::VecDeque;

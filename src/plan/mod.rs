@@ -20,7 +20,7 @@ use crate::clean::Classes;
 use crate::config::{ConfigError, Locator, PipelineConfig};
 use crate::detect::DetectorSpec;
 use crate::features::FeatureSet;
-use crate::rules::Condition;
+use crate::rules::CompiledRule;
 use crate::window::WindowSpec;
 use std::path::{Path, PathBuf};
 
@@ -55,26 +55,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
 
 /// The most windows one reading may belong to (window size / slide).
 pub const MAX_WINDOWS_PER_READING: i64 = 1000;
-
-/// A rule ready to evaluate.
-#[derive(Clone, Debug)]
-pub struct CompiledRule {
-    /// Its name.
-    pub name: String,
-    /// Its severity.
-    pub severity: crate::detect::Severity,
-    /// The condition.
-    pub condition: Condition,
-    /// Sensors it applies to (all when None).
-    pub sensors: Option<glob::Pattern>,
-}
-
-impl CompiledRule {
-    /// True when the rule applies to `sensor`.
-    pub fn applies_to(&self, sensor: &str) -> bool {
-        self.sensors.as_ref().is_none_or(|p| p.matches(sensor))
-    }
-}
 
 /// A `[compute] device` setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

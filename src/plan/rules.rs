@@ -1,9 +1,9 @@
 //! `[[rules]]` (compiled against the features) and `[fuse]`.
 
-use super::CompiledRule;
 use super::validate::Checker;
 use crate::config::schema::*;
 use crate::features::FeatureSet;
+use crate::rules::CompiledRule;
 use crate::rules::Condition;
 use std::collections::HashSet;
 

@@ -40,11 +40,12 @@ pub(super) fn statistic(s: c::Statistic) -> d::Statistic {
 }
 
 /// A severity.
-pub(super) fn severity(s: c::Severity) -> d::Severity {
+pub(super) fn severity(s: c::Severity) -> crate::rules::Severity {
+    use crate::rules::Severity as R;
     match s {
-        c::Severity::Info => d::Severity::Info,
-        c::Severity::Warning => d::Severity::Warning,
-        c::Severity::Critical => d::Severity::Critical,
+        c::Severity::Info => R::Info,
+        c::Severity::Warning => R::Warning,
+        c::Severity::Critical => R::Critical,
     }
 }
 
