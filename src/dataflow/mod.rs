@@ -434,6 +434,24 @@ fn launch(
             worker: timely::WorkerConfig::default(),
         },
     };
+    // The endpoint first: an address that cannot be bound fails the run before it starts.
+    let endpoint = match opts.metrics {
+        Some(addr) => {
+            let sh = shared.clone();
+            let health: crate::events::endpoint::Health = Arc::new(move || {
+                if sh.aborted() {
+                    let e = sh.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    Err(e.unwrap_or_else(|| "the run failed".into()))
+                } else {
+                    Ok(())
+                }
+            });
+            let e = crate::events::endpoint::serve(addr, shared.recorder.clone(), health)
+                .map_err(|e| RunError::Failed(format!("--metrics {addr}: {e}")))?;
+            Some(e)
+        }
+        None => None,
+    };
     let guards = timely::execute(config, move |worker| {
         let index = worker.index();
         let _done = shared::WorkerDone(sh.clone(), index);
@@ -497,23 +515,6 @@ fn launch(
         while worker.step_or_park(None) {}
     })
     .map_err(RunError::Failed)?;
-    let endpoint = match opts.metrics {
-        Some(addr) => {
-            let sh = shared.clone();
-            let health: crate::events::endpoint::Health = Arc::new(move || {
-                if sh.aborted() {
-                    let e = sh.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    Err(e.unwrap_or_else(|| "the run failed".into()))
-                } else {
-                    Ok(())
-                }
-            });
-            let e = crate::events::endpoint::serve(addr, shared.recorder.clone(), health)
-                .map_err(|e| RunError::Failed(format!("--metrics {addr}: {e}")))?;
-            Some(e)
-        }
-        None => None,
-    };
     Ok(Running {
         endpoint,
         shared,

@@ -356,4 +356,23 @@ fn metrics_and_json_logs_on_the_command_line() {
     let (code, _, err) = hyflow(&["replay", "pipelines/traffic.toml", "--metrics", "localhost"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not an address to listen on"), "{err}");
+    // A port already taken: a clear error before anything runs, and nothing written.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out2 = tmp.path().join("taken");
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/traffic.toml",
+        "-q",
+        "--out",
+        &out2.display().to_string(),
+        "--metrics",
+        &port,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("--metrics 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!out2.join("windows").join("part-00000.parquet").exists());
 }
