@@ -262,25 +262,6 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
-    /// The rule score a fired rule of this severity contributes.
-    pub fn weight(self) -> f64 {
-        match self {
-            Severity::Info => 0.2,
-            Severity::Warning => 0.6,
-            Severity::Critical => 1.0,
-        }
-    }
-    /// Lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
 /// A rule over the features of one window.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
