@@ -305,11 +305,17 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
     let mut gpu = DetectEngine::new(
         ws.clone(),
         Some(device()),
-        false,
+        hyflow::compute::router::Policy::Accelerator,
         0.0,
         hyflow::timefmt::Zone::UTC,
     );
-    let mut cpu = DetectEngine::new(ws.clone(), None, false, 0.0, hyflow::timefmt::Zone::UTC);
+    let mut cpu = DetectEngine::new(
+        ws.clone(),
+        None,
+        hyflow::compute::router::Policy::Accelerator,
+        0.0,
+        hyflow::timefmt::Zone::UTC,
+    );
     let mut rng = Rng::new(21);
     let sensors = scaled(5_000) as u64;
     let batch = |rng: &mut Rng, windows: usize| {

@@ -3,7 +3,8 @@
 //! and one layout out ([`FeatureBatch`]: a row of features per window). Engines: `cpu` (the
 //! reference), `cuda` (cuda/features.cu through cudarc, asynchronous: several batches in
 //! flight), `emulated` (the same kernel source run on the host, asynchronous, for tests), and the
-//! `scheduler` that routes batches between them.
+//! `scheduler` that keeps batches in flight on them, where `router` (shared with the detector
+//! engine) says.
 
 pub mod cost;
 pub mod cpu;
@@ -11,6 +12,7 @@ pub mod cuda;
 pub mod detect;
 #[cfg(feature = "kernel-emulation")]
 pub mod emulated;
+pub mod router;
 pub mod scheduler;
 
 use crate::features::FeatureSet;

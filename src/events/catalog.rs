@@ -110,6 +110,12 @@ pub const CATALOG: &[MetricInfo] = &[
         "Live runs: wall-clock time from the end of a batch of windows (windows that end together) to its scoring.",
     ),
     m(
+        "hyflow_batches_routed_total",
+        C,
+        &["stage", "engine", "route"],
+        "Routing decisions: batches sent to an engine, by why (probe: measuring its cost; cost: predicted soonest; dedicated: the configured device; cpu-only: no accelerator left).",
+    ),
+    m(
         "hyflow_batch_seconds",
         H,
         &["stage", "engine"],

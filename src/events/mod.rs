@@ -169,6 +169,51 @@ impl Stage {
     }
 }
 
+/// Why the router sent a batch where it did (`compute::router`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Measuring the engine's cost.
+    Probe,
+    /// The engine predicted to finish it soonest.
+    Cost,
+    /// The configured device (`cuda:N`).
+    Dedicated,
+    /// No accelerator is left: the CPU.
+    CpuOnly,
+}
+
+impl Route {
+    fn as_str(self) -> &'static str {
+        match self {
+            Route::Probe => "probe",
+            Route::Cost => "cost",
+            Route::Dedicated => "dedicated",
+            Route::CpuOnly => "cpu-only",
+        }
+    }
+}
+
+/// A batch routed to an engine.
+pub struct BatchRouted<'a> {
+    /// The stage.
+    pub stage: Stage,
+    /// The engine chosen.
+    pub engine: &'a str,
+    /// Windows in the batch.
+    pub windows: u64,
+    /// Why.
+    pub route: Route,
+}
+
+impl Event for BatchRouted<'_> {
+    fn emit(self) {
+        let (stage, engine, route) = (self.stage.as_str(), self.engine, self.route.as_str());
+        tracing::trace!(stage, engine, route, windows = self.windows, "batch routed");
+        counter!("hyflow_batches_routed_total", "stage" => stage, "engine" => engine.to_string(), "route" => route)
+            .increment(1);
+    }
+}
+
 /// A batch an engine computed.
 pub struct BatchComputed<'a> {
     /// The stage.

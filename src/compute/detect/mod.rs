@@ -4,12 +4,14 @@
 //!
 //! The host keeps a mirror of every cell: each device batch copies back, per window and watched
 //! feature, the cell its score left behind (a cell per score), so the mirror is always current. That makes
-//! every batch free to go to either side, as feature batches are: a batch scored on the CPU
-//! (routed there by cost, after a device error, or when the device is lost) steps the mirror,
+//! every batch free to go to either side, as feature batches are, where the same
+//! [`Router`] says: a batch scored on the CPU
+//! (routed there by cost, after a device error, or when the device is dropped) steps the mirror,
 //! and marks those sensors stale on the device; the next device batch with one of them sends
 //! its cells along (a patch the kernel loads first). No state is lost on a device failure, and
 //! the scores equal the CPU's bit for bit (no FMA contraction; tests/it/kernel_emulation.rs), so
-//! a fraction of device batches (`cross-check`) is recomputed on the CPU and compared exactly.
+//! a fraction of device batches (`cross-check`) is recomputed on the CPU and compared exactly
+//! ([`Check::Exact`]: a difference means the device is wrong; the CPU's scores are used).
 //!
 //! Scoring is synchronous: a batch is copied, scored and copied back before the worker goes on
 //! (the score stage must have a window's detector scores before its rules and episodes).
@@ -19,12 +21,13 @@ pub mod cuda;
 pub mod emulated;
 
 use super::ComputeError;
-use super::cost::{CostBook, EngineReport, SharedCost};
+use super::cost::{CostBook, EngineReport};
 use super::cuda::available as cuda_present;
+use super::router::{Check, Difference, Policy, Router};
 use super::segments;
 use crate::detect::DetectorSpec;
 use crate::detect::cell::{Cell, Watch, block, step, watches};
-use crate::events::{BatchComputed, BatchFailed, CrossChecked, DeviceLost, Event as _, Stage};
+use crate::events::Stage;
 use crate::plan::Device;
 use std::time::Instant;
 
@@ -137,22 +140,9 @@ pub struct DetectEngine {
     mirror: Vec<Cell>,
     /// Per slot: the device's cells are older than the mirror's.
     stale: Vec<bool>,
-    sides: Sides,
-}
-
-/// The CPU and the device: routing, costs, reports, cross-checks.
-struct Sides {
     device: Option<Box<dyn DetectDevice>>,
-    /// Route by measured cost (`auto`) instead of always to the device.
-    cheapest: bool,
-    /// [CPU, device] cost models and reports.
-    cost: [SharedCost; 2],
-    reports: [EngineReport; 2],
-    cross_check: f64,
-    /// Device batches so far and cross-checks made (a batch is checked when
-    /// `batches · cross_check` passes a whole number).
-    device_batches: u64,
-    checks: u64,
+    /// Engine 0 the CPU, 1 the device (when there is one).
+    router: Router,
 }
 
 impl DetectEngine {
@@ -172,11 +162,11 @@ impl DetectEngine {
         if ws.is_empty() || setting == Device::Cpu {
             return Ok(None);
         }
-        let (dev, cheapest): (Box<dyn DetectDevice>, bool) = match setting {
+        let (dev, policy): (Box<dyn DetectDevice>, Policy) = match setting {
             Device::Cpu => return Ok(None),
-            Device::Cuda(n) => (Box::new(cuda::CudaDetect::new(n)?), false),
+            Device::Cuda(n) => (Box::new(cuda::CudaDetect::new(n)?), Policy::Accelerator),
             Device::Auto => match cuda::CudaDetect::new(0) {
-                Ok(d) => (Box::new(d), true),
+                Ok(d) => (Box::new(d), Policy::Cheapest),
                 Err(e) => {
                     // Without CUDA the features stage says so; say it here only when CUDA is
                     // there and the detector kernel is what failed.
@@ -189,23 +179,25 @@ impl DetectEngine {
                     return Ok(None);
                 }
             },
-            Device::Emu(n) => (emulated_device(device, n)?, false),
-            Device::AutoEmu => (emulated_device(device, 0)?, true),
+            Device::Emu(n) => (emulated_device(device, n)?, Policy::Accelerator),
+            Device::AutoEmu => (emulated_device(device, 0)?, Policy::Cheapest),
         };
-        Ok(Some(Self::new(ws, Some(dev), cheapest, cross_check, zone)))
+        Ok(Some(Self::new(ws, Some(dev), policy, cross_check, zone)))
     }
 
-    /// An engine over `device` (None: the CPU only); `zone` turns UTC into the local
-    /// time of the season buckets.
+    /// An engine over `device` (None: the CPU only), routed by `policy`; `zone` turns UTC into
+    /// the local time of the season buckets.
     pub fn new(
         watches: Vec<Watch>,
         device: Option<Box<dyn DetectDevice>>,
-        cheapest: bool,
+        policy: Policy,
         cross_check: f64,
         zone: crate::timefmt::Zone,
     ) -> Self {
-        let name = |s: &str| format!("{s} detectors");
-        let dev_name = device.as_ref().map_or("none", |d| d.name()).to_string();
+        let names = std::iter::once("cpu")
+            .chain(device.as_ref().map(|d| d.name()))
+            .map(|s| format!("{s} detectors"))
+            .collect::<Vec<_>>();
         Self {
             kinds: watches.iter().map(|w| w.kind as i32).collect(),
             params: watches.iter().flat_map(|w| w.params).collect(),
@@ -215,32 +207,14 @@ impl DetectEngine {
             watches,
             mirror: Vec::new(),
             stale: Vec::new(),
-            sides: Sides {
-                device,
-                cheapest,
-                cost: Default::default(),
-                reports: [
-                    EngineReport {
-                        name: name("cpu"),
-                        ..Default::default()
-                    },
-                    EngineReport {
-                        name: name(&dev_name),
-                        ..Default::default()
-                    },
-                ],
-                cross_check: cross_check.clamp(0.0, 1.0),
-                device_batches: 0,
-                checks: 0,
-            },
+            device,
+            router: Router::new(Stage::Detect, names, policy, cross_check, Check::Exact),
         }
     }
 
     /// Makes both sides learn their costs in `book` (shared by the workers of a run).
     pub fn share_costs(&mut self, book: &CostBook) {
-        for (cost, report) in self.sides.cost.iter_mut().zip(&self.sides.reports) {
-            *cost = book.get(&report.name);
-        }
+        self.router.share_costs(book);
     }
 
     /// The watched pairs, in the order of the scores [`Self::score`] gives.
@@ -281,7 +255,7 @@ impl DetectEngine {
         let (order, seg_offsets, seg_slot) = segments(slots);
         let mut raw = vec![0.0; slots.len() * n];
         let work = (slots.len() * n) as f64;
-        let on_device = !slots.is_empty() && self.sides.to_device(work);
+        let on_device = !slots.is_empty() && self.router.route(work, slots.len()) == 1;
         let (mut seg_patch, mut patch) = (Vec::new(), Vec::new());
         if on_device {
             for &slot in &seg_slot {
@@ -311,10 +285,8 @@ impl DetectEngine {
         };
         if on_device {
             let mut after = vec![Cell::default(); raw.len()];
-            if self
-                .sides
-                .on_device(&self.watches, &job, &mut raw, &mut after)
-            {
+            let (device, router) = (&mut self.device, &mut self.router);
+            if run_on_device(device, router, &self.watches, &job, &mut raw, &mut after) {
                 // The mirror takes every cell a score left, in batch order (a sensor's
                 // windows are in time order, so its last one wins).
                 for (w, &slot) in slots.iter().enumerate() {
@@ -336,11 +308,10 @@ impl DetectEngine {
             .collect();
         let t = Instant::now();
         run_cpu(&self.watches, &job, &mut blocks, &mut raw, None);
-        let secs = t.elapsed().as_secs_f64();
-        self.sides.cost[0].observe(work, secs);
-        Sides::count(&mut self.sides.reports[0], slots.len(), work, secs);
+        self.router
+            .computed(0, slots.len(), work, t.elapsed().as_secs_f64());
         // The device lags whatever the CPU scored.
-        let device_stale = self.sides.device.is_some();
+        let device_stale = self.device.is_some();
         for (s, &slot) in seg_slot.iter().enumerate() {
             let i = slot as usize;
             self.mirror[i * b..(i + 1) * b].copy_from_slice(&blocks[s * b..(s + 1) * b]);
@@ -351,133 +322,74 @@ impl DetectEngine {
 
     /// What each side scored (for the cost report): the CPU, then the device when there is one.
     pub fn reports(&self) -> Vec<EngineReport> {
-        self.sides
-            .reports
-            .iter()
+        self.router
+            .reports()
+            .into_iter()
             .filter(|r| r.batches > 0 || r.errors > 0)
-            .cloned()
             .collect()
     }
 }
 
-impl Sides {
-    /// Whether the next batch (of `work` cells) goes to the device.
-    fn to_device(&self, work: f64) -> bool {
-        if self.device.is_none() {
-            return false;
+/// Runs `job` on the device; true when `raw` and `after` hold its results, false when it
+/// failed or its cross-check disagreed with the CPU (the caller then scores the batch on
+/// the CPU, from the mirror).
+fn run_on_device(
+    device: &mut Option<Box<dyn DetectDevice>>,
+    router: &mut Router,
+    ws: &[Watch],
+    job: &Job<'_>,
+    raw: &mut [f64],
+    after: &mut [Cell],
+) -> bool {
+    let Some(dev) = device.as_mut() else {
+        return false;
+    };
+    let windows = job.order.len();
+    let t = Instant::now();
+    if let Err(e) = dev.run(job, raw, after) {
+        router.failed(1, &e, windows);
+        if !router.live(1) {
+            *device = None;
         }
-        if !self.cheapest || self.cost[1].samples() < 3 {
-            return true;
-        }
-        if self.cost[0].samples() < 3 {
-            return false;
-        }
-        self.cost[1].predict(work) <= self.cost[0].predict(work)
+        return false;
     }
-
-    /// Runs `job` on the device; true when `raw` and `after` hold its results, false when it
-    /// failed or disagreed with the CPU (the caller then scores the batch on the CPU, from the
-    /// mirror).
-    fn on_device(
-        &mut self,
-        ws: &[Watch],
-        job: &Job<'_>,
-        raw: &mut [f64],
-        after: &mut [Cell],
-    ) -> bool {
-        let Some(dev) = self.device.as_mut() else {
-            return false;
-        };
-        let t = Instant::now();
-        let work = job.x.len() as f64;
-        if let Err(e) = dev.run(job, raw, after) {
-            self.reports[1].errors += 1;
-            BatchFailed {
-                stage: Stage::Detect,
-                engine: dev.name(),
-                windows: job.order.len() as u64,
-                error: &e,
-                lost: matches!(e, ComputeError::Lost(_)),
-            }
-            .emit();
-            if matches!(e, ComputeError::Lost(_)) {
-                DeviceLost {
-                    stage: Stage::Detect,
-                    engine: dev.name(),
-                    reason: "is lost for this run",
-                }
-                .emit();
-                self.device = None;
-            }
-            return false;
-        }
-        let secs = t.elapsed().as_secs_f64();
-        self.cost[1].observe(work, secs);
-        Self::count(&mut self.reports[1], job.order.len(), work, secs);
-        self.device_batches += 1;
-        let due = (self.device_batches as f64 * self.cross_check).floor() as u64;
-        if due > self.checks {
-            self.checks = due;
-            self.reports[1].cross_checked += 1;
-            let mut blocks: Vec<Cell> = job
-                .seg_slot
-                .iter()
-                .flat_map(|&s| {
-                    let at = s as usize * job.block;
-                    job.mirror[at..at + job.block].iter().copied()
-                })
-                .collect();
-            let (mut want_raw, mut want_after) = (vec![0.0; raw.len()], after.to_vec());
-            run_cpu(ws, job, &mut blocks, &mut want_raw, Some(&mut want_after));
-            let same = want_raw
-                .iter()
-                .zip(raw.iter())
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-                && want_after
-                    .iter()
-                    .zip(after.iter())
-                    .all(|(a, b)| a.same_bits(b));
-            let diff = if same {
-                0.0
-            } else {
-                want_raw
-                    .iter()
-                    .zip(raw.iter())
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max)
-            };
-            CrossChecked {
-                stage: Stage::Detect,
-                engine: &self.reports[1].name,
-                windows: job.order.len() as u64,
-                max_abs: diff,
-                max_rel: None,
-                mismatch: !same,
-            }
-            .emit();
-            if !same {
-                let r = &mut self.reports[1];
-                r.max_abs_diff = r.max_abs_diff.max(diff);
-                r.errors += 1;
-                return false;
-            }
-        }
-        true
+    let secs = t.elapsed().as_secs_f64();
+    if !router.computed(1, windows, job.x.len() as f64, secs) {
+        return true;
     }
-
-    fn count(r: &mut EngineReport, windows: usize, work: f64, secs: f64) {
-        BatchComputed {
-            stage: Stage::Detect,
-            engine: &r.name,
-            windows: windows as u64,
-            seconds: secs,
-        }
-        .emit();
-        r.batches += 1;
-        r.windows += windows as u64;
-        r.values += work as u64;
-        r.busy_secs += secs;
+    let mut blocks: Vec<Cell> = job
+        .seg_slot
+        .iter()
+        .flat_map(|&s| {
+            let at = s as usize * job.block;
+            job.mirror[at..at + job.block].iter().copied()
+        })
+        .collect();
+    let (mut want_raw, mut want_after) = (vec![0.0; raw.len()], after.to_vec());
+    run_cpu(ws, job, &mut blocks, &mut want_raw, Some(&mut want_after));
+    let same = want_raw
+        .iter()
+        .zip(raw.iter())
+        .all(|(a, b)| a.to_bits() == b.to_bits())
+        && want_after
+            .iter()
+            .zip(after.iter())
+            .all(|(a, b)| a.same_bits(b));
+    let max_abs = want_raw
+        .iter()
+        .zip(raw.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let d = Difference {
+        max_abs: if same { 0.0 } else { max_abs },
+        max_rel: None,
+        differs: !same,
+    };
+    let stands = router.checked(1, windows, d);
+    if !router.live(1) {
+        *device = None;
     }
+    stands
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ fn agrees_with_the_reference(engine: &mut DetectEngine, batches: usize) {
 fn host_engine(
     fail: fn(u64) -> Option<ComputeError>,
     corrupt: bool,
-    cheapest: bool,
+    policy: Policy,
     check: f64,
 ) -> DetectEngine {
     let ws = watches_of_every_kind();
@@ -133,7 +133,7 @@ fn host_engine(
     DetectEngine::new(
         ws,
         Some(Box::new(dev)),
-        cheapest,
+        policy,
         check,
         crate::timefmt::Zone::Fixed(7_200_000),
     )
@@ -141,7 +141,7 @@ fn host_engine(
 
 #[test]
 fn every_batch_on_the_device_gives_the_cpu_scores() {
-    let mut e = host_engine(|_| None, false, false, 0.0);
+    let mut e = host_engine(|_| None, false, Policy::Accelerator, 0.0);
     agrees_with_the_reference(&mut e, 30);
     let r = e.reports();
     assert_eq!(r.len(), 1, "{r:?}");
@@ -155,7 +155,7 @@ fn batches_the_device_fails_are_scored_on_the_cpu_and_the_device_catches_up() {
     let mut e = host_engine(
         |b| (b % 3 == 0).then(|| ComputeError::Device("out of memory".into())),
         false,
-        false,
+        Policy::Accelerator,
         0.0,
     );
     agrees_with_the_reference(&mut e, 30);
@@ -170,7 +170,7 @@ fn a_lost_device_hands_every_later_batch_to_the_cpu() {
     let mut e = host_engine(
         |b| (b == 4).then(|| ComputeError::Lost("illegal address".into())),
         false,
-        false,
+        Policy::Accelerator,
         0.0,
     );
     agrees_with_the_reference(&mut e, 20);
@@ -181,13 +181,16 @@ fn a_lost_device_hands_every_later_batch_to_the_cpu() {
 
 #[test]
 fn the_cross_check_catches_wrong_scores_and_the_cpu_ones_are_used() {
-    let mut e = host_engine(|_| None, true, false, 1.0);
+    // A device wrong every time: each of its batches is checked, the CPU's scores are used,
+    // and after 3 wrong batches in a row (the router's failure policy) it is dropped.
+    let mut e = host_engine(|_| None, true, Policy::Accelerator, 1.0);
     agrees_with_the_reference(&mut e, 10);
     let r = e.reports();
-    assert_eq!((r[1].cross_checked, r[1].errors), (10, 10));
+    assert_eq!((r[1].cross_checked, r[1].errors), (3, 3));
+    assert_eq!(r[0].batches, 10, "the CPU scored every batch");
     assert!((r[1].max_abs_diff - 1.0).abs() < 1e-9, "{r:?}");
     // A right device passes every check.
-    let mut e = host_engine(|_| None, false, false, 0.5);
+    let mut e = host_engine(|_| None, false, Policy::Accelerator, 0.5);
     agrees_with_the_reference(&mut e, 10);
     let r = e.reports();
     assert_eq!((r[0].cross_checked, r[0].errors), (5, 0));
@@ -195,7 +198,7 @@ fn the_cross_check_catches_wrong_scores_and_the_cpu_ones_are_used() {
 
 #[test]
 fn routing_by_cost_mixes_both_sides_without_changing_a_score() {
-    let mut e = host_engine(|_| None, false, true, 0.0);
+    let mut e = host_engine(|_| None, false, Policy::Cheapest, 0.0);
     agrees_with_the_reference(&mut e, 40);
     let r = e.reports();
     // Three probes each at least; which side wins depends on timing, not on correctness.

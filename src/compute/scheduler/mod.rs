@@ -1,63 +1,32 @@
-//! The hybrid scheduler, the one engine the features stage talks to: routes each batch of
-//! windows to the CPU reference or an accelerator (`cuda:N`, `emu:N`) by an online cost model
-//! per engine (`auto`), or to the accelerator always (`cuda:N`); keeps up to the accelerator's
-//! depth of batches in flight on it and, under `auto`, spills a batch to the CPU when that queue
-//! is full and the CPU is expected to finish it before the accelerator could (else waits); recomputes a batch on the CPU when an engine fails it (no batch is ever lost) and
-//! stops using an engine after 3 failures in a row; recomputes a fraction of the accelerator's
-//! batches on the CPU and reports the largest difference (the cross-check); and keeps the
-//! per-engine counts of the cost report.
+//! The hybrid scheduler, the one engine the features stage talks to: runs each batch of windows
+//! where the [`Router`] says (the CPU reference or an accelerator, `cuda:N` or `emu:N`); keeps
+//! up to the accelerator's depth of batches in flight on it and, under `auto`, spills a batch
+//! to the CPU when that queue is full and the CPU is expected to finish it before the
+//! accelerator could (else waits); recomputes a batch on the CPU when an engine fails it (no
+//! batch is ever lost), and when the router asks for a cross-check, compares the two. What is
+//! routed where, when an engine is dropped and what a cross-check concludes are the router's
+//! rules, shared with the detector engine.
 //!
 //! Batches go in with [`Hybrid::submit`] and come out, possibly in another order, from
 //! [`Hybrid::poll`], each with the ticket `submit` gave it.
 
-use super::cost::{CostBook, EngineReport, SharedCost};
+use super::cost::{CostBook, EngineReport};
+use super::router::{Check, Difference, Router};
 use super::{ComputeBackend, ComputeError, FeatureBatch, Ticket, WindowBatch};
-use crate::events::{
-    BatchComputed, BatchFailed, BatchSpilled, CrossChecked, DeviceLost, Event as _, Stage,
-};
+use crate::events::Stage;
 use crate::features::FeatureSet;
 use std::collections::VecDeque;
 use std::time::Instant;
+
+pub use super::router::Policy;
 
 #[cfg(test)]
 mod tests;
 
 struct Engine {
     backend: Box<dyn ComputeBackend>,
-    cost: SharedCost,
-    report: EngineReport,
-    failures_in_a_row: u32,
-    disabled: bool,
     /// Batches begun on this engine and not finished yet, oldest first.
     flight: VecDeque<(Ticket, WindowBatch)>,
-}
-
-impl Engine {
-    /// Learns the cost of a finished batch and counts it.
-    fn record(&mut self, batch: &WindowBatch, secs: f64) {
-        self.cost.observe(batch.values.len() as f64, secs);
-        self.report.batches += 1;
-        self.report.windows += batch.len() as u64;
-        self.report.values += batch.values.len() as u64;
-        self.report.busy_secs += secs;
-        BatchComputed {
-            stage: Stage::Features,
-            engine: &self.report.name,
-            windows: batch.len() as u64,
-            seconds: secs,
-        }
-        .emit();
-    }
-}
-
-/// Routing policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
-    /// By measured cost (`auto`); a batch for a full accelerator goes to the CPU when that is
-    /// expected to be sooner than waiting.
-    Cheapest,
-    /// Always the accelerator unless it fails (`cuda:N`); a full accelerator is waited for.
-    Accelerator,
 }
 
 /// A batch the scheduler has finished with.
@@ -74,10 +43,7 @@ pub struct Completed {
 /// The scheduler; engine 0 is always the CPU reference.
 pub struct Hybrid {
     engines: Vec<Engine>,
-    policy: Policy,
-    cross_check: f64,
-    tolerance: f64,
-    batches: u64,
+    router: Router,
     next_ticket: Ticket,
     done: VecDeque<Completed>,
 }
@@ -92,26 +58,24 @@ impl Hybrid {
         cross_check: f64,
         tolerance: f64,
     ) -> Self {
-        let engines = std::iter::once(cpu)
+        let engines: Vec<Engine> = std::iter::once(cpu)
             .chain(others)
             .map(|backend| Engine {
-                report: EngineReport {
-                    name: backend.name().to_string(),
-                    ..Default::default()
-                },
                 backend,
-                cost: SharedCost::default(),
-                failures_in_a_row: 0,
-                disabled: false,
                 flight: VecDeque::new(),
             })
             .collect();
+        let names = engines.iter().map(|e| e.backend.name().to_string());
+        let router = Router::new(
+            Stage::Features,
+            names,
+            policy,
+            cross_check,
+            Check::Within(tolerance),
+        );
         Self {
             engines,
-            policy,
-            cross_check: cross_check.clamp(0.0, 1.0),
-            tolerance,
-            batches: 0,
+            router,
             next_ticket: 0,
             done: VecDeque::new(),
         }
@@ -120,14 +84,12 @@ impl Hybrid {
     /// Makes the engines learn their costs in `book` (shared by the workers of a run) instead
     /// of on their own.
     pub fn share_costs(&mut self, book: &CostBook) {
-        for e in &mut self.engines {
-            e.cost = book.get(&e.report.name);
-        }
+        self.router.share_costs(book);
     }
 
     /// True when an accelerator is in use (batches are then worth filling up).
     pub fn accelerated(&self) -> bool {
-        self.engines.iter().skip(1).any(|e| !e.disabled)
+        self.router.accelerated()
     }
 
     /// Batches submitted and not yet returned by [`Self::poll`].
@@ -137,46 +99,19 @@ impl Hybrid {
 
     /// Per-engine counts so far.
     pub fn engine_reports(&self) -> Vec<EngineReport> {
-        self.engines.iter().map(|e| e.report.clone()).collect()
-    }
-
-    /// The engine for the next batch of `values` values.
-    fn choose(&self, values: f64) -> usize {
-        let live: Vec<usize> = (0..self.engines.len())
-            .filter(|&i| !self.engines[i].disabled)
-            .collect();
-        if self.policy == Policy::Accelerator {
-            return live.iter().copied().find(|&i| i > 0).unwrap_or(0);
-        }
-        // Measure every engine a few times first (over the run's workers, with shared costs),
-        // then now and then again (every 64th batch) so that estimates follow changing
-        // conditions.
-        if let Some(&i) = live.iter().find(|&&i| self.engines[i].cost.samples() < 3) {
-            return i;
-        }
-        if self.batches % 64 == 63 && live.len() > 1 {
-            return live[(self.batches as usize / 64) % live.len()];
-        }
-        live.iter()
-            .copied()
-            .min_by(|&a, &b| {
-                let cost = |i: usize| self.engines[i].cost.predict(values);
-                cost(a).total_cmp(&cost(b))
-            })
-            .unwrap_or(0)
+        self.router.reports()
     }
 
     /// True when the CPU is expected to finish a batch of `values` values before full
     /// accelerator `i` could (its batches in flight first, then this one).
     fn cpu_sooner(&self, i: usize, values: usize) -> bool {
-        let e = &self.engines[i];
-        let queued: f64 = e
+        let queued: f64 = self.engines[i]
             .flight
             .iter()
-            .map(|(_, b)| e.cost.predict(b.values.len() as f64))
+            .map(|(_, b)| self.router.predict(i, b.values.len() as f64))
             .sum();
-        let cpu = self.engines[0].cost.predict(values as f64);
-        self.engines[0].cost.samples() == 0 || cpu < queued + e.cost.predict(values as f64)
+        let cpu = self.router.predict(0, values as f64);
+        self.router.samples(0) == 0 || cpu < queued + self.router.predict(i, values as f64)
     }
 
     /// Hands `batch` to an engine; its features come back from [`Self::poll`] under the
@@ -184,18 +119,14 @@ impl Hybrid {
     pub fn submit(&mut self, features: &FeatureSet, window_ms: i64, batch: WindowBatch) -> Ticket {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        let mut i = self.choose(batch.values.len() as f64);
-        self.batches += 1;
+        let mut i = self.router.route(batch.values.len() as f64, batch.len());
         let depth = self.engines[i].backend.depth();
         if i > 0 && depth > 0 {
             if self.engines[i].flight.len() >= depth {
-                if self.policy == Policy::Cheapest && self.cpu_sooner(i, batch.values.len()) {
-                    self.engines[i].report.spilled += 1;
-                    BatchSpilled {
-                        engine: &self.engines[i].report.name,
-                        windows: batch.len() as u64,
-                    }
-                    .emit();
+                if self.router.policy() == Policy::Cheapest
+                    && self.cpu_sooner(i, batch.values.len())
+                {
+                    self.router.spilled(i, batch.len());
                     i = 0;
                 } else {
                     self.collect(i, features, window_ms, true);
@@ -209,7 +140,7 @@ impl Hybrid {
                         return ticket;
                     }
                     Err(err) => {
-                        self.failed(i, &err, batch.len());
+                        self.router.failed(i, &err, batch.len());
                         i = 0;
                     }
                 }
@@ -248,7 +179,7 @@ impl Hybrid {
         let result = match outcome {
             Ok((out, secs)) => self.succeeded(i, features, window_ms, &batch, out, secs),
             Err(err) => {
-                self.failed(i, &err, batch.len());
+                self.router.failed(i, &err, batch.len());
                 self.cpu(features, window_ms, &batch)
             }
         };
@@ -287,7 +218,7 @@ impl Hybrid {
                     // are recomputed on the CPU rather than waited for forever.
                     let err = ComputeError::Device(format!(
                         "{} lost {} batches in flight",
-                        self.engines[i].report.name,
+                        self.router.name(i),
                         self.engines[i].flight.len()
                     ));
                     while let Some((ticket, batch)) = self.engines[i].flight.pop_front() {
@@ -301,7 +232,7 @@ impl Hybrid {
             let Some(k) = flight.iter().position(|(t, _)| *t == f.ticket) else {
                 tracing::error!(
                     "{}: finished unknown batch {}",
-                    self.engines[i].report.name,
+                    self.router.name(i),
                     f.ticket
                 );
                 continue;
@@ -322,69 +253,30 @@ impl Hybrid {
         out: FeatureBatch,
         secs: f64,
     ) -> Result<FeatureBatch, ComputeError> {
-        let e = &mut self.engines[i];
-        e.record(batch, secs);
-        e.failures_in_a_row = 0;
-        // Cross-check: every k-th batch of the engine, k = 1 / fraction.
-        let every = (1.0 / self.cross_check).round().max(1.0) as u64;
-        if self.cross_check > 0.0 && e.report.batches.is_multiple_of(every) {
-            let reference = self.cpu(features, window_ms, batch)?;
-            let (mut abs, mut rel) = (0.0f64, 0.0f64);
-            for (a, b) in reference.data.iter().zip(&out.data) {
-                if a == b || (a.is_nan() && b.is_nan()) {
-                    continue;
-                }
-                let d = (a - b).abs();
-                abs = abs.max(d);
-                rel = rel.max(d / a.abs().max(b.abs()).max(f64::MIN_POSITIVE));
+        let work = batch.values.len() as f64;
+        if !self.router.computed(i, batch.len(), work, secs) {
+            return Ok(out);
+        }
+        let reference = self.cpu(features, window_ms, batch)?;
+        let (mut abs, mut rel) = (0.0f64, 0.0f64);
+        for (a, b) in reference.data.iter().zip(&out.data) {
+            if a == b || (a.is_nan() && b.is_nan()) {
+                continue;
             }
-            let e = &mut self.engines[i].report;
-            e.cross_checked += 1;
-            e.max_abs_diff = e.max_abs_diff.max(abs);
-            e.max_rel_diff = e.max_rel_diff.max(rel);
-            CrossChecked {
-                stage: Stage::Features,
-                engine: &e.name,
-                windows: batch.len() as u64,
-                max_abs: abs,
-                max_rel: Some(rel),
-                mismatch: rel > self.tolerance || reference.data.len() != out.data.len(),
-            }
-            .emit();
+            let d = (a - b).abs();
+            abs = abs.max(d);
+            rel = rel.max(d / a.abs().max(b.abs()).max(f64::MIN_POSITIVE));
         }
-        Ok(out)
-    }
-
-    /// Counts a batch engine `i` failed; stops using it after 3 failures in a row.
-    fn failed(&mut self, i: usize, err: &ComputeError, windows: usize) {
-        let e = &mut self.engines[i];
-        e.report.errors += 1;
-        e.failures_in_a_row += 1;
-        BatchFailed {
-            stage: Stage::Features,
-            engine: &e.report.name,
-            windows: windows as u64,
-            error: err,
-            lost: false,
-        }
-        .emit();
-        if e.disabled {
-            return;
-        }
-        let reason = if let ComputeError::Lost(_) = err {
-            "is lost for this run"
-        } else if e.failures_in_a_row >= 3 {
-            "failed 3 batches in a row"
-        } else {
-            return;
+        let d = Difference {
+            max_abs: abs,
+            max_rel: Some(rel),
+            differs: reference.data.len() != out.data.len(),
         };
-        e.disabled = true;
-        DeviceLost {
-            stage: Stage::Features,
-            engine: &e.report.name,
-            reason,
-        }
-        .emit();
+        Ok(if self.router.checked(i, batch.len(), d) {
+            out
+        } else {
+            reference
+        })
     }
 
     /// Computes `batch` on the CPU reference.
@@ -399,7 +291,9 @@ impl Hybrid {
         self.engines[0]
             .backend
             .features(features, window_ms, batch, &mut out)?;
-        self.engines[0].record(batch, started.elapsed().as_secs_f64());
+        let secs = started.elapsed().as_secs_f64();
+        self.router
+            .computed(0, batch.len(), batch.values.len() as f64, secs);
         Ok(out)
     }
 }

@@ -128,10 +128,12 @@ fn cheapest_policy_measures_then_prefers_the_faster_engine() {
     };
     let mut h = over(fake, Policy::Cheapest, 0.0);
     // Pretend the fake engine is 100× cheaper than measured for the CPU.
+    let book = CostBook::default();
     for _ in 0..3 {
-        h.engines[0].cost.observe(500.0, 1.0);
-        h.engines[1].cost.observe(500.0, 0.01);
+        book.get("cpu").observe(500.0, 1.0);
+        book.get("fake:0").observe(500.0, 0.01);
     }
+    h.share_costs(&book);
     let mut out = FeatureBatch::default();
     for _ in 0..10 {
         h.features(&f, 1000, &b, &mut out).expect("ok");
@@ -306,11 +308,13 @@ fn check_all(done: Vec<Completed>, tickets: &[Ticket], want: &[FeatureBatch]) {
 /// `cpu_secs` per batch, the accelerator 0.01 s.
 fn auto_over_async_fake(cpu_secs: f64) -> (Hybrid, Arc<AtomicU32>, Arc<AtomicU32>) {
     let (fake, begun, released) = AsyncFake::new(false, false);
-    let h = over(fake, Policy::Cheapest, 0.0);
+    let mut h = over(fake, Policy::Cheapest, 0.0);
+    let book = CostBook::default();
     for _ in 0..3 {
-        h.engines[0].cost.observe(500.0, cpu_secs);
-        h.engines[1].cost.observe(500.0, 0.01);
+        book.get("cpu").observe(500.0, cpu_secs);
+        book.get("async:0").observe(500.0, 0.01);
     }
+    h.share_costs(&book);
     (h, begun, released)
 }
 
