@@ -42,6 +42,14 @@ impl Classes {
             .position(|r| r.pattern.matches(sensor))
             .map(|i| i as u16)
     }
+    /// Number of classes.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
     /// The class at `index`.
     pub fn get(&self, index: u16) -> &ClassRule {
         &self.rules[index as usize]

@@ -67,16 +67,19 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if let Some(d) = &a.device {
         plan::device_option(d).map_err(anyhow::Error::msg)?;
     }
+    let out = tempdir()?;
     let pipeline = plan::load_with(&a.pipeline, |c| {
         if let Some(d) = &a.device {
             c.set_device(d);
         }
+        c.set_input(&input.display().to_string());
+        c.set_out_dir(&out);
     })?;
     let pipeline = Arc::new(pipeline);
     let rss_before = peak_rss_mib();
 
     // Source stage alone: decode + clean + route, one thread.
-    let src = &pipeline.config.source;
+    let src = &pipeline.source;
     let t = Instant::now();
     let file = Arc::new(ParquetFile::open(
         &input,
@@ -96,14 +99,11 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let source_secs = t.elapsed().as_secs_f64();
 
-    let out = tempdir()?;
     let mut secs = Vec::new();
     let mut last = None;
     for run in 0..a.runs.max(1) {
         let opts = RunOptions {
             workers: a.workers,
-            input: Some(input.display().to_string()),
-            out_dir: Some(out.clone()),
             cluster: None,
             until_end: false,
             metrics: a.metrics,

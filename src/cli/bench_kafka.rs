@@ -94,7 +94,9 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
         bail!("{}: needs a kafka source", a.pipeline.display());
     }
     // The brokers, the format and, for latency, 1 s windows instead of 10 s, validated again.
+    let out = hyflow::tools::scoring::scratch_dir("bench-kafka");
     let p = p.with_config(|c| {
+        c.set_out_dir(&out);
         if let Some(k) = c.source.kafka.as_mut() {
             *k.brokers.get_mut() = brokers.clone();
             if let Some(f) = a.format {
@@ -121,13 +123,11 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
     let producer = Producer::new(&brokers, &props).map_err(anyhow::Error::msg)?;
     let partitions = producer.partitions(&topic).map_err(anyhow::Error::msg)?;
     let pipeline = Arc::new(p);
-    let out = hyflow::tools::scoring::scratch_dir("bench-kafka");
     let start = || {
         dataflow::start(
             pipeline.clone(),
             &RunOptions {
                 workers: a.workers,
-                out_dir: Some(out.clone()),
                 ..RunOptions::default()
             },
         )

@@ -249,6 +249,9 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
         })?;
     let tmp = hyflow::tools::scoring::scratch_dir("eval");
     let p = p.with_config(|c| {
+        if let Some(input) = &a.input {
+            c.set_input(input);
+        }
         c.sink = vec![SinkConfig::internal_parquet(
             "alerts",
             OutputKind::Alerts,
@@ -256,16 +259,9 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
         )]
     })?;
     let (window_ms, slide_ms) = (p.window.size, p.window.slide);
-    let p_delimiter = p
-        .config
-        .detect
-        .asset_delimiter
-        .as_ref()
-        .map(|d| d.get_ref().clone());
+    let p_delimiter = p.source.asset_delimiter.clone();
     let opts = hyflow::dataflow::RunOptions {
         workers: a.workers,
-        input: a.input.clone(),
-        out_dir: None,
         cluster: None,
         until_end: false,
         metrics: None,

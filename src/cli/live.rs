@@ -3,7 +3,7 @@
 //! `hyflow demo` (all of it against an embedded broker, no infrastructure).
 
 use anyhow::{Context, Result, bail};
-use hyflow::config::{ColumnMapping, MessageFormat, SourceKind, TimeUnit};
+use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
 use hyflow::dataflow::{self, RunOptions, Running};
 use hyflow::plan;
 use hyflow::plan::Plan;
@@ -64,8 +64,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `hyflow run`.
 pub fn run(a: RunArgs) -> Result<ExitCode> {
-    let pipeline = Arc::new(plan::load(&a.pipeline)?);
-    if pipeline.config.source.kind != SourceKind::Kafka {
+    let pipeline = Arc::new(plan::load_with(&a.pipeline, |c| {
+        if let Some(dir) = &a.out {
+            c.set_out_dir(dir);
+        }
+    })?);
+    if !matches!(pipeline.source.feed, plan::Feed::Kafka(_)) {
         bail!(
             "{}: `hyflow run` reads Kafka; this pipeline's source is a file (use `hyflow replay`)",
             a.pipeline.display()
@@ -73,11 +77,9 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     }
     let opts = RunOptions {
         workers: a.workers,
-        out_dir: a.out,
         until_end: a.until_end,
         metrics: a.metrics,
         cluster: super::replay::cluster_of(a.hosts.as_deref(), a.process)?,
-        ..RunOptions::default()
     };
     let cluster = opts.cluster.is_some();
     let running = dataflow::start(pipeline.clone(), &opts)?;
@@ -139,7 +141,7 @@ fn watch(
         }
     }
     let summary = running.wait()?;
-    super::replay::print_summary(&pipeline.config.name, &summary);
+    super::replay::print_summary(&pipeline.name, &summary);
     Ok(summary)
 }
 
@@ -305,6 +307,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         if let Some(k) = c.source.kafka.as_mut() {
             *k.brokers.get_mut() = brokers.clone();
         }
+        c.set_out_dir(&a.out);
         for s in &mut c.sink {
             if let Some(sk) = s.kafka.as_mut() {
                 sk.brokers = None;
@@ -334,7 +337,6 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         pipeline.clone(),
         &RunOptions {
             workers: a.workers,
-            out_dir: Some(a.out.clone()),
             ..RunOptions::default()
         },
     )?;

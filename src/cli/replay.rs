@@ -2,7 +2,6 @@
 //! (plain log lines otherwise) and a summary at the end.
 
 use anyhow::Result;
-use hyflow::config;
 use hyflow::dataflow::{self, RunOptions, Summary};
 use hyflow::energy::GpuEnergy;
 use hyflow::plan;
@@ -68,28 +67,37 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         if !a.kafka_sinks {
             redirected = c.redirect_kafka_sinks();
         }
+        if let Some(input) = &a.input {
+            c.set_input(input);
+        }
+        if let Some(dir) = &a.out {
+            c.set_out_dir(dir);
+        }
     })?;
-    if pipeline.config.source.kind == config::SourceKind::Kafka && a.input.is_none() {
+    if let plan::Feed::Kafka(_) = pipeline.source.feed {
         anyhow::bail!(
             "{}: this pipeline reads Kafka, and a replay reads files: give --input FILE (Parquet or CSV), or use `hyflow run` to read the topics",
             a.pipeline.display()
         );
     }
-    for (name, path) in redirected {
-        let shown = match &a.out {
-            Some(dir) => dir.join(&name).display().to_string(),
-            None => path,
+    for (name, _) in redirected {
+        let Some(plan::SinkTarget::Parquet(t)) = pipeline
+            .sinks
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.target)
+        else {
+            continue;
         };
         eprintln!(
-            "note: Kafka sink {name:?} is written to {shown} (Parquet) in this replay; pass --kafka-sinks to publish to its topic"
+            "note: Kafka sink {name:?} is written to {} (Parquet) in this replay; pass --kafka-sinks to publish to its topic",
+            t.dir.display()
         );
     }
     let pipeline = Arc::new(pipeline);
     let cluster = cluster_of(a.hosts.as_deref(), a.process)?;
     let opts = RunOptions {
         workers: a.workers,
-        input: a.input,
-        out_dir: a.out,
         cluster,
         until_end: false,
         metrics: a.metrics,
@@ -135,7 +143,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
     let summary = running.wait()?;
-    print_summary(&pipeline.config.name, &summary);
+    print_summary(&pipeline.name, &summary);
     verdict(&summary, opts.cluster.is_some(), a.allow_empty)
 }
 

@@ -57,12 +57,12 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read pipeline {path}: {source}")]
+    #[error("cannot read pipeline {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not a `source()`: said once when the chain is printed).
+        error: std::io::Error,
     },
     /// The file has mistakes.
     #[error("{}", render(.0))]
@@ -287,5 +287,34 @@ mod layout {
                 f.display()
             );
         }
+    }
+
+    /// The dataflow, the sources and the sinks are built from the plan's typed fields: none
+    /// of them reads the parsed file (`Plan::config`) behind the plan's back.
+    #[test]
+    fn the_engine_reads_the_plan_not_the_config() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let needle = [".config", "."].concat();
+        let mut seen = 0;
+        for dir in ["dataflow", "source", "sink", "compute", "compute/detect"] {
+            for e in std::fs::read_dir(root.join(dir)).expect("src dir") {
+                let path = e.expect("entry").path();
+                if !path.is_file() {
+                    continue;
+                }
+                seen += 1;
+                let text = std::fs::read_to_string(&path).expect("read");
+                for (i, line) in text.lines().enumerate() {
+                    assert!(
+                        !line.contains(&needle) && !line.trim_start().starts_with(".config"),
+                        "{}:{}: reads the config, not the plan: {}",
+                        path.display(),
+                        i + 1,
+                        line.trim()
+                    );
+                }
+            }
+        }
+        assert!(seen >= 20, "read {seen} files");
     }
 }

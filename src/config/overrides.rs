@@ -13,6 +13,35 @@ impl PipelineConfig {
         self.compute.device = toml::Spanned::new(0..0, device.to_string());
     }
 
+    /// Reads `pattern` (a file or a glob) instead of the source's path: `--input`. A Kafka
+    /// source becomes a file source (a replay of what its topics held): CSV when the pattern
+    /// ends in `.csv`, Parquet otherwise.
+    pub fn set_input(&mut self, pattern: &str) {
+        self.source.path = Spanned::new(0..0, pattern.to_string());
+        if self.source.kind == SourceKind::Kafka {
+            self.source.kind = if pattern.ends_with(".csv") {
+                SourceKind::Csv
+            } else {
+                SourceKind::Parquet
+            };
+        }
+    }
+
+    /// Writes every file sink into `dir` instead of its path: sink NAME to `dir/NAME` (an
+    /// Arrow IPC sink to `dir/NAME.arrow`, or `.arrows` for a stream): `--out`. Kafka sinks
+    /// are left as they are.
+    pub fn set_out_dir(&mut self, dir: &std::path::Path) {
+        for s in &mut self.sink {
+            let file = match (s.kind, s.format) {
+                (SinkKind::Kafka, _) => continue,
+                (SinkKind::Parquet, _) => s.name.get_ref().clone(),
+                (SinkKind::ArrowIpc, IpcFormat::File) => format!("{}.arrow", s.name.get_ref()),
+                (SinkKind::ArrowIpc, IpcFormat::Stream) => format!("{}.arrows", s.name.get_ref()),
+            };
+            s.path = Spanned::new(0..0, dir.join(file).display().to_string());
+        }
+    }
+
     /// Turns every Kafka sink into a Parquet sink beside the pipeline's other file sinks (in
     /// the directory that holds the first Parquet sink, else `out/<pipeline name>/`), named
     /// as the sink: what `hyflow replay` does unless it is asked to write to Kafka. Returns

@@ -1,32 +1,59 @@
-//! `hyflow explain`: the dataflow a pipeline builds, stage by stage, with exchanges and devices.
+//! `hyflow explain`: the dataflow a plan builds, stage by stage, with exchanges and devices.
+//! It reads the validated [`Plan`] alone (the same values `dataflow::start` builds the graph
+//! from), and names settings as a pipeline file writes them.
 
-use crate::config::{FillMethod, WindowKind};
-use crate::plan::Plan;
+use crate::plan::{Feed, FileKind, Plan, SinkTarget};
 use std::fmt::Write as _;
+
+/// A setting's name in a pipeline file (the schema's kebab-case words).
+fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
+}
+
+fn dur(ms: i64) -> crate::config::Duration {
+    crate::config::Duration::from_ms(ms)
+}
 
 /// Describes the dataflow of `p` for `workers` workers.
 pub fn explain(p: &Plan, workers: usize) -> String {
-    let c = &p.config;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "pipeline {:?} ({}), {workers} worker(s)",
-        c.name,
+        p.name,
         p.file.display()
     );
-    let files = crate::source::expand(c.source.path.get_ref())
-        .map(|f| f.len())
-        .unwrap_or(0);
-    let cols = &c.source.columns;
+    let src = &p.source;
+    match &src.feed {
+        Feed::Files { pattern, kind } => {
+            let files = crate::source::expand(pattern).map_or(0, |f| f.len());
+            let kind = match kind {
+                FileKind::Parquet if src.split_row_groups => "parquet (a partition per row group)",
+                FileKind::Parquet => "parquet",
+                FileKind::Csv => "csv",
+            };
+            let _ = writeln!(
+                s,
+                "  1. source    [cpu] {kind} {pattern:?} ({files} file(s) now); partitions (by first event time) dealt to workers in turn"
+            );
+        }
+        Feed::Kafka(k) => {
+            let _ = writeln!(
+                s,
+                "  1. source    [cpu] kafka topics {:?} at {} ({} messages); partitions dealt to workers in turn",
+                k.topics.get_ref(),
+                k.brokers.get_ref(),
+                word(&k.format)
+            );
+        }
+    }
+    let cols = &src.columns;
     let _ = writeln!(
         s,
-        "  1. source    [cpu] {:?} {:?} ({files} file(s) now); partitions (files, by first event time) dealt to workers in turn",
-        c.source.kind,
-        c.source.path.get_ref()
-    );
-    let _ = writeln!(
-        s,
-        "               columns: sensor={} time={} value={}{}; time unit {:?}, zone {}",
+        "               columns: sensor={} time={} value={}{}; time unit {}, zone {}",
         cols.sensor,
         cols.time,
         cols.value,
@@ -34,58 +61,70 @@ pub fn explain(p: &Plan, workers: usize) -> String {
             .as_ref()
             .map(|q| format!(" quality={q}"))
             .unwrap_or_default(),
-        c.source.time_unit,
-        c.source.time_zone.get_ref()
+        word(&src.time_unit),
+        src.time_zone
     );
+    let non_finite = match p.non_finite {
+        crate::clean::NonFinitePolicy::Reject => "reject",
+        crate::clean::NonFinitePolicy::Drop => "drop",
+    };
     let _ = writeln!(
         s,
-        "     clean     [cpu] non-finite: {:?}; {} sensor class(es) (range, scaling); bad quality rejected: {}",
-        c.clean.non_finite,
-        c.clean.class.len(),
-        c.clean.reject_bad_quality
+        "     clean     [cpu] non-finite: {non_finite}; {} sensor class(es) (range, scaling); bad quality rejected: {}{}",
+        p.classes.len(),
+        p.clean.reject_bad_quality,
+        if p.clean.known_sensors_only {
+            "; unknown sensors rejected"
+        } else {
+            ""
+        }
     );
+    let ooo = src.max_out_of_orderness.ms;
     let _ = writeln!(
         s,
-        "     watermark per file: max event time - {} out-of-orderness - {} allowed lateness",
-        c.source.max_out_of_orderness, c.window.allowed_lateness
+        "     watermark per partition: max event time - {} out-of-orderness - {} allowed lateness",
+        dur(ooo),
+        dur(p.watermark_delay - ooo)
     );
     let _ = writeln!(
         s,
         "               side outputs: rejects, late  ──exchange──▶ worker 0 (sinks)"
     );
-    match &c.detect.asset_delimiter {
+    match &src.asset_delimiter {
         Some(d) => {
             let _ = writeln!(
                 s,
-                "  2. exchange  readings by hash(asset: sensor id up to the last {:?}) % {workers}",
-                d.get_ref()
+                "  2. exchange  readings by hash(asset: sensor id up to the last {d:?}) % {workers}"
             );
         }
         None => {
             let _ = writeln!(s, "  2. exchange  readings by hash(sensor id) % {workers}");
         }
     }
-    let kind = match c.window.kind {
-        WindowKind::Tumbling => format!("tumbling {}", c.window.size.get_ref()),
-        WindowKind::Sliding => format!(
-            "sliding {} every {}",
-            c.window.size.get_ref(),
-            crate::config::Duration::from_ms(p.window.slide)
-        ),
+    let w = p.window;
+    let kind = if w.slide == w.size {
+        format!("tumbling {}", dur(w.size))
+    } else {
+        format!("sliding {} every {}", dur(w.size), dur(w.slide))
     };
-    let fill = match c.clean.fill.method {
-        FillMethod::None => "no gap filling".to_string(),
+    let fill = match p.fill.method {
+        crate::window::FillMethod::None => "no gap filling".to_string(),
         m => format!(
-            "gap filling {m:?} every {} up to {}",
-            c.clean.fill.interval, c.clean.fill.max_gap
+            "gap filling {} every {} up to {}",
+            match m {
+                crate::window::FillMethod::Hold => "hold",
+                _ => "linear",
+            },
+            dur(p.fill.interval_ms),
+            dur(p.fill.max_gap_ms)
         ),
     };
     let _ = writeln!(
         s,
         "  3. window    [cpu] {kind}, epoch-aligned; dedup: {}; {fill}; a window closes when the frontier passes its end",
-        c.clean.dedup
+        p.clean.dedup
     );
-    if c.clean.dedup {
+    if p.clean.dedup {
         let _ = writeln!(
             s,
             "               side output: duplicate rejects  ──exchange──▶ worker 0 (sinks)"
@@ -96,13 +135,14 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         "  4. features  [{}] {} (batches of at most {} windows)",
         p.device,
         p.features.names.join(", "),
-        c.compute.max_batch_windows
+        p.compute.max_batch_windows
     );
     if p.device != crate::plan::Device::Cpu {
         let _ = writeln!(
             s,
-            "               on a GPU: a warp per window when a batch averages at most {} values per window, else a block",
-            crate::compute::WARP_MAX_VALUES
+            "               on a GPU: a warp per window when a batch averages at most {} values per window, else a block; {} of its batches cross-checked on the CPU",
+            crate::compute::WARP_MAX_VALUES,
+            p.compute.cross_check
         );
     }
     let dets: Vec<String> = p
@@ -141,7 +181,7 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         } else {
             dets.join("; ")
         },
-        c.detect.warmup
+        p.warmup
     );
     if p.device != crate::plan::Device::Cpu && !on_device.is_empty() {
         let rest = if on_device.len() < p.detectors.len() {
@@ -164,35 +204,50 @@ pub fn explain(p: &Plan, workers: usize) -> String {
             rules.join(", ")
         }
     );
+    let f = &p.fuse;
     let _ = writeln!(
         s,
-        "               fuse: {:?} calibration; min(1, {} * ai + {} * rules){}; alert above {}; episodes open after {} window(s), resolve after {} at or below {}",
-        c.fuse.calibration,
-        c.fuse.ai_weight.get_ref(),
-        c.fuse.rules_weight.get_ref(),
-        if c.fuse.refractory > 0 {
-            format!(
-                ", halved unless a new high in {} windows",
-                c.fuse.refractory
-            )
+        "               fuse: {} calibration; min(1, {} * ai + {} * rules){}; alert above {}; episodes open after {} window(s), resolve after {} at or below {}",
+        f.calibration.as_str(),
+        f.ai_weight,
+        f.rules_weight,
+        if f.refractory > 0 {
+            format!(", halved unless a new high in {} windows", f.refractory)
         } else {
             String::new()
         },
-        c.fuse.open.get_ref(),
-        c.fuse.min_windows,
-        c.fuse.quiet_windows,
-        c.fuse.close.get_ref()
+        f.open,
+        f.min_windows,
+        f.quiet_windows,
+        f.close
     );
     let _ = writeln!(s, "  6. exchange  all output rows ──▶ worker 0");
     let _ = writeln!(
         s,
         "  7. sinks     [cpu] rows ordered canonically once their time is complete:"
     );
-    for k in &c.sink {
+    for k in &p.sinks {
+        let target = match &k.target {
+            SinkTarget::Parquet(t) => format!(
+                "parquet {} ({}, partition {}, a file per {} rows{})",
+                t.dir.display(),
+                word(&t.compression),
+                word(&t.partition),
+                t.roll_rows,
+                t.roll_ms
+                    .map(|ms| format!(" or {}", dur(ms)))
+                    .unwrap_or_default()
+            ),
+            SinkTarget::ArrowIpc { path, format } => {
+                format!("arrow-ipc {} ({})", path.display(), word(format))
+            }
+            SinkTarget::Kafka { topic, brokers, .. } => format!("kafka topic {topic} at {brokers}"),
+        };
         let _ = writeln!(
             s,
-            "               {:<10} {:?} → {:?} {} ({:?}, partition {:?})",
-            k.name, k.output, k.kind, k.path, k.compression, k.partition
+            "               {:<10} {} → {target}",
+            k.name,
+            word(&k.output)
         );
     }
     s

@@ -156,7 +156,7 @@ pub fn features_stage<'s>(
         "Features",
         move |_cap, info| {
             let act = scope.activator_for(info.address);
-            let c = &pipeline.config.compute;
+            let c = &pipeline.compute;
             let mut engine =
                 match backend_for(pipeline.device, c.cross_check, c.cross_check_tolerance) {
                     Ok(mut e) => {
@@ -170,7 +170,7 @@ pub fn features_stage<'s>(
                 };
             let (max, delay) = (
                 c.max_batch_windows.max(1),
-                Duration::from_millis(c.max_batch_delay.ms.max(0) as u64),
+                Duration::from_millis(c.max_batch_delay_ms.max(0) as u64),
             );
             let (features, size) = (pipeline.features.clone(), pipeline.window.size);
             let mut gather = Gather::default();

@@ -14,12 +14,12 @@ use std::sync::Arc;
 pub(super) fn worker_parts(
     files: &[Input],
     pipeline: &Plan,
-    batch_rows: usize,
-    split: bool,
     delay: i64,
     index: usize,
     peers: usize,
 ) -> (Vec<IndexedPartition>, Arc<Vec<i64>>) {
+    let src = &pipeline.source;
+    let (batch_rows, split) = (src.batch_rows, src.split_row_groups);
     let mut all: Vec<Box<dyn Partition>> = Vec::new();
     for f in files {
         let failed = |name: String, e: SourceError| {
@@ -35,7 +35,6 @@ pub(super) fn worker_parts(
                     .map(|p| Box::new(p) as Box<dyn Partition>),
             ),
             Input::Csv(path) => {
-                let src = &pipeline.config.source;
                 match CsvPartition::open(path, &src.columns, &src.csv, &pipeline.zone, batch_rows) {
                     Ok(p) => all.push(Box::new(p)),
                     Err(e) => all.push(failed(path.display().to_string(), e)),

@@ -74,7 +74,7 @@ pub fn kafka_source_stage<'s>(
     let index = scope.index();
     source::<_, CapacityContainerBuilder<Vec<Msg>>, _, _>(scope, "KafkaSource", move |cap, info| {
         let act = scope.activator_for(info.address);
-        let src = &pipeline.config.source;
+        let src = &pipeline.source;
         let delay = pipeline.watermark_delay;
         let lead = 4 * (pipeline.window.size + delay);
         let pressure = Backpressure::new(progress.clone(), done.clone(), lead);

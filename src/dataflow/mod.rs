@@ -15,9 +15,7 @@ use inputs::{Input, worker_parts};
 pub use shared::Shared;
 
 use crate::compute::cost::EngineReport;
-use crate::config::OnBadFile;
-use crate::config::SourceKind;
-use crate::plan::Plan;
+use crate::plan::{FileKind, Plan, SinkTarget};
 use crate::sink::{SinkError, SinkSet};
 use crate::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
@@ -30,12 +28,9 @@ use timely::dataflow::operators::{Concat, Probe};
 /// How to run a pipeline.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Worker threads (at least 1).
+    /// Worker threads (at least 1). (What is read and where outputs go is the plan's:
+    /// `--input` and `--out` change the pipeline before it is validated.)
     pub workers: usize,
-    /// Input path or glob overriding the pipeline's.
-    pub input: Option<String>,
-    /// Output directory overriding the sinks' paths (sink NAME goes to DIR/NAME).
-    pub out_dir: Option<PathBuf>,
     /// Run as process `process` of a cluster whose processes listen at `addresses`
     /// (`host:port`, one per process, the same list everywhere). Every process reads the
     /// inputs (a shared file system); process 0 writes the outputs.
@@ -281,44 +276,30 @@ enum Feed {
     Kafka(crate::config::KafkaSource, Arc<source::kafka::KafkaPlan>),
 }
 
-/// The file kind of `path` for a pipeline: its source kind, or for a Kafka pipeline replayed
-/// from files (`--input`), CSV for `.csv` files and Parquet otherwise.
-pub fn file_kind(kind: SourceKind, path: &std::path::Path) -> SourceKind {
-    match kind {
-        SourceKind::Kafka if path.extension().is_some_and(|e| e == "csv") => SourceKind::Csv,
-        SourceKind::Kafka => SourceKind::Parquet,
-        k => k,
-    }
-}
-
-/// Starts a pipeline: replays its input files (or `opts.input`) through its dataflow, or, for
-/// a Kafka source without `opts.input`, reads its topics live.
+/// Starts a pipeline: replays its input files through its dataflow, or reads its Kafka
+/// topics live.
 pub fn start(pipeline: Arc<Plan>, opts: &RunOptions) -> Result<Running, RunError> {
-    let src = &pipeline.config.source;
-    if src.kind == SourceKind::Kafka && opts.input.is_none() {
-        let k = src
-            .kafka
-            .clone()
-            .ok_or_else(|| RunError::Failed("a kafka source needs [source.kafka]".into()))?;
-        let plan = source::kafka::plan(&k, &pipeline.config.name, opts.until_end)?;
-        let parts = plan.parts.len();
-        return launch(pipeline, opts, Feed::Kafka(k, Arc::new(plan)), parts, 0);
-    }
-    let pattern = opts
-        .input
-        .clone()
-        .unwrap_or_else(|| pipeline.config.source.path.get_ref().clone());
-    let paths = source::expand(&pattern)?;
+    let src = &pipeline.source;
+    let (pattern, kind) = match &src.feed {
+        crate::plan::Feed::Kafka(k) => {
+            let plan = source::kafka::plan(k, &pipeline.name, opts.until_end)?;
+            let parts = plan.parts.len();
+            let feed = Feed::Kafka(k.clone(), Arc::new(plan));
+            return launch(pipeline, opts, feed, parts, 0);
+        }
+        crate::plan::Feed::Files { pattern, kind } => (pattern, *kind),
+    };
+    let paths = source::expand(pattern)?;
     // Open every footer now: a missing column or an unreadable file fails before any output
     // is touched (or, with on-bad-file = "skip", becomes a reject row).
     let mut files = Vec::new();
     for p in &paths {
-        let opened = match file_kind(src.kind, p) {
-            SourceKind::Csv => {
+        let opened = match kind {
+            FileKind::Csv => {
                 CsvPartition::open(p, &src.columns, &src.csv, &pipeline.zone, src.batch_rows)
                     .map(|_| Input::Csv(p.clone()))
             }
-            _ => ParquetFile::open(
+            FileKind::Parquet => ParquetFile::open(
                 p,
                 &src.columns,
                 src.time_unit,
@@ -329,7 +310,7 @@ pub fn start(pipeline: Arc<Plan>, opts: &RunOptions) -> Result<Running, RunError
         };
         match opened {
             Ok(input) => files.push(input),
-            Err(e) if src.on_bad_file == OnBadFile::Skip => {
+            Err(e) if src.skip_bad_files => {
                 tracing::error!("skipping {}: {e}", p.display());
                 files.push(Input::Failed(p.display().to_string(), e));
             }
@@ -371,11 +352,7 @@ fn launch(
 ) -> Result<Running, RunError> {
     let process = opts.cluster.as_ref().map_or(0, |c| c.0);
     let sinks = if process == 0 {
-        Some(SinkSet::open(
-            &pipeline,
-            opts.out_dir.as_deref(),
-            matches!(feed, Feed::Kafka(..)),
-        )?)
+        Some(SinkSet::open(&pipeline, matches!(feed, Feed::Kafka(..)))?)
     } else {
         None
     };
@@ -388,11 +365,11 @@ fn launch(
         shared
             .checkpoint_ms
             .store(k.commit_interval.ms.max(1), Ordering::SeqCst);
-        for s in &pipeline.config.sink {
-            if s.kind == crate::config::SinkKind::ArrowIpc {
+        for s in &pipeline.sinks {
+            if let SinkTarget::ArrowIpc { .. } = s.target {
                 tracing::warn!(
                     "sink {}: an Arrow IPC file is complete only at the end of the run, so offsets are committed only then (not every {})",
-                    s.name.get_ref(),
+                    s.name,
                     k.commit_interval
                 );
             }
@@ -414,7 +391,7 @@ fn launch(
         )));
     }
     let energy = crate::energy::rapl_now();
-    let gpu_energy = crate::energy::gpu_start(pipeline.config.compute.device.get_ref());
+    let gpu_energy = crate::energy::gpu_start(&pipeline.device.to_string());
     let started = Instant::now();
     let commit = match &feed {
         Feed::Kafka(k, plan) => Some((k.clone(), plan.group.clone())),
@@ -472,16 +449,7 @@ fn launch(
             let progress = ProbeHandle::new();
             let msgs = match &feed {
                 Feed::Files(files) => {
-                    let src = &p.config.source;
-                    let (parts, bounds) = worker_parts(
-                        files,
-                        &p,
-                        src.batch_rows,
-                        src.split_row_groups,
-                        delay,
-                        index,
-                        peers,
-                    );
+                    let (parts, bounds) = worker_parts(files, &p, delay, index, peers);
                     operators::source_stage(
                         scope,
                         p.clone(),

@@ -6,7 +6,6 @@ use super::Shared;
 use super::source_driver::{Backpressure, emit_decoded};
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::compute::{FeatureBatch, WindowBatch};
-use crate::config::OnBadFile;
 use crate::events::{Event as _, RowsRejected};
 use crate::output::OutRecord;
 use crate::plan::Plan;
@@ -173,7 +172,7 @@ pub fn source_stage<'s>(
                     });
                 }
                 Some(Err(e)) => {
-                    if pipeline.config.source.on_bad_file == OnBadFile::Skip {
+                    if pipeline.source.skip_bad_files {
                         tracing::error!("skipping the rest of {name}: {e}");
                         let t = c.delayed(&st.bound());
                         let row = RejectRow {
@@ -233,9 +232,9 @@ pub fn window_stage<'s>(
             exchange,
             "Window",
             move |_cap, _info| {
-                let cfg = &pipeline.config;
-                let mut state = WindowState::new(pipeline.window, pipeline.fill, cfg.clean.dedup);
-                let max_batch = cfg.compute.max_batch_windows.max(1);
+                let mut state =
+                    WindowState::new(pipeline.window, pipeline.fill, pipeline.clean.dedup);
+                let max_batch = pipeline.compute.max_batch_windows.max(1);
                 let spec = pipeline.window;
                 let mut held: Option<Capability<i64>> = None;
                 let span = tracing::debug_span!("operator", name = "window");

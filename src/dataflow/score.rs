@@ -72,8 +72,7 @@ pub fn score_stage<'s>(
         Pipe,
         "Score",
         move |_cap, _info| {
-            let cfg = &pipeline.config;
-            let c = &cfg.compute;
+            let c = &pipeline.compute;
             let engine = match DetectEngine::for_device(
                 pipeline.device,
                 &pipeline.detectors,
@@ -99,7 +98,7 @@ pub fn score_stage<'s>(
                 scorer: Scorer::new(
                     pipeline.detectors.clone(),
                     pipeline.rules.clone(),
-                    cfg.detect.warmup,
+                    pipeline.warmup,
                     pipeline.fuse.clone(),
                     pipeline.window.slide,
                     pipeline.zone.clone(),
@@ -107,7 +106,7 @@ pub fn score_stage<'s>(
                 assets: AssetScorer::new(
                     &pipeline.detectors,
                     crate::detect::Calibrator::of(&pipeline.fuse),
-                    cfg.detect.warmup,
+                    pipeline.warmup,
                 ),
                 episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
                 asset_episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
@@ -234,11 +233,10 @@ impl Scoring {
     fn score_time(&mut self, batches: &[(WindowBatch, FeatureBatch)], out: &mut Vec<OutRecord>) {
         let delim = self
             .pipeline
-            .config
-            .detect
+            .source
             .asset_delimiter
-            .as_ref()
-            .map_or("", |d| d.get_ref().as_str());
+            .as_deref()
+            .unwrap_or("");
         // (asset, start) -> members (sensor, batch, row), scored in sensor order.
         let mut groups = Groups::new();
         for (b, (w, _)) in batches.iter().enumerate() {
@@ -254,11 +252,10 @@ impl Scoring {
             vec![HashMap::new(); batches.len()];
         let asset_rows = self
             .pipeline
-            .config
-            .sink
+            .sinks
             .iter()
             .any(|s| s.output == crate::config::OutputKind::Assets);
-        let open = *self.pipeline.config.fuse.open.get_ref();
+        let open = self.pipeline.fuse.open;
         let size = self.pipeline.window.size;
         if let Some(assets) = self.assets.as_mut() {
             for ((asset, start), members) in groups.iter_mut() {

@@ -81,6 +81,18 @@ pub enum Calibration {
     TailLikelihood,
 }
 
+impl Calibration {
+    /// Its name in a pipeline file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Calibration::Ratio => "ratio",
+            Calibration::Tail => "tail",
+            Calibration::Likelihood => "likelihood",
+            Calibration::TailLikelihood => "tail-likelihood",
+        }
+    }
+}
+
 /// Fusion, calibration and episode settings (`[fuse]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fuse {

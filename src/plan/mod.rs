@@ -8,6 +8,7 @@
 mod detectors;
 mod features;
 mod input;
+mod io;
 mod kafka;
 mod outputs;
 mod rules;
@@ -24,11 +25,13 @@ use crate::rules::CompiledRule;
 use crate::window::WindowSpec;
 use std::path::{Path, PathBuf};
 
+pub use io::{Feed, FileKind, ParquetTarget, SinkPlan, SinkTarget, SourcePlan};
+
 /// Reads, parses and validates a pipeline file, reporting every mistake found.
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(path, &text)
 }
@@ -36,9 +39,9 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 /// Reads and parses a pipeline file, lets `edit` change it (command-line overrides such as
 /// `--device`), then validates the result: an override is checked as the file is.
 pub fn load_with(path: &Path, edit: impl FnOnce(&mut PipelineConfig)) -> Result<Plan, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let loc = Locator::new(path, &text);
     let mut config: PipelineConfig = crate::config::from_toml(&loc)?;
@@ -116,16 +119,50 @@ pub fn known_device(dev: &str) -> bool {
     Device::parse(dev).is_some()
 }
 
+/// The per-reading checks of `[clean]` besides classes, non-finite values and the time range.
+#[derive(Clone, Debug)]
+pub struct CleanPlan {
+    /// Readings whose quality flag says bad are rejected.
+    pub reject_bad_quality: bool,
+    /// A second reading of a sensor at the same time is rejected.
+    pub dedup: bool,
+    /// Readings of sensors no class matches are rejected.
+    pub known_sensors_only: bool,
+    /// `min-time` and `max-time` as written (for reject messages).
+    pub time_range_text: (String, String),
+}
+
+/// `[compute]` besides the device.
+#[derive(Clone, Copy, Debug)]
+pub struct ComputePlan {
+    /// The most windows in one accelerator batch.
+    pub max_batch_windows: usize,
+    /// How long a batch for an accelerator may wait for more windows (ms).
+    pub max_batch_delay_ms: i64,
+    /// The fraction of an accelerator's batches recomputed on the CPU.
+    pub cross_check: f64,
+    /// The relative difference of features the cross-check accepts silently.
+    pub cross_check_tolerance: f64,
+}
+
 /// A validated pipeline: the parsed file plus everything derived from it. The dataflow is
 /// built from a plan alone.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The pipeline's name.
+    pub name: String,
     /// The file it came from.
     pub file: PathBuf,
     /// The text of the file (diagnostics of [`Plan::with_config`] point into it).
     pub text: std::sync::Arc<str>,
     /// `[compute] device`, parsed.
     pub device: Device,
+    /// How windows are batched for the engines and cross-checked (`[compute]`).
+    pub compute: ComputePlan,
+    /// Where readings come from.
+    pub source: SourcePlan,
+    /// Where outputs go, one per `[[sink]]`.
+    pub sinks: Vec<SinkPlan>,
     /// How far a partition's watermark trails the largest event time it has read (ms):
     /// `[source] max-out-of-orderness` + `[window] allowed-lateness`.
     pub watermark_delay: i64,
@@ -151,6 +188,10 @@ pub struct Plan {
     pub zone: crate::timefmt::Zone,
     /// Event times accepted: `[clean] min-time` (inclusive) to `max-time` (exclusive), ms.
     pub time_range: (i64, i64),
+    /// The rest of `[clean]`.
+    pub clean: CleanPlan,
+    /// Windows a detector sees before it may score (`[detect] warmup`).
+    pub warmup: u32,
 }
 
 impl Plan {

@@ -53,7 +53,28 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
     };
     let device = Device::parse(config.compute.device.get_ref()).unwrap_or(Device::Auto);
     let watermark_delay = config.source.max_out_of_orderness.ms + config.window.allowed_lateness.ms;
+    let compute = super::ComputePlan {
+        max_batch_windows: config.compute.max_batch_windows,
+        max_batch_delay_ms: config.compute.max_batch_delay.ms,
+        cross_check: config.compute.cross_check,
+        cross_check_tolerance: config.compute.cross_check_tolerance,
+    };
+    let clean = super::CleanPlan {
+        reject_bad_quality: config.clean.reject_bad_quality,
+        dedup: config.clean.dedup,
+        known_sensors_only: config.clean.known_sensors_only,
+        time_range_text: (
+            config.clean.min_time.get_ref().clone(),
+            config.clean.max_time.get_ref().clone(),
+        ),
+    };
     Ok(Plan {
+        name: config.name.clone(),
+        clean,
+        warmup: config.detect.warmup,
+        compute,
+        source: super::io::source(&config),
+        sinks: super::io::sinks(&config),
         file: loc.file.to_path_buf(),
         text: std::sync::Arc::from(loc.text),
         device,

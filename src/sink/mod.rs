@@ -7,9 +7,10 @@ pub mod ipc;
 pub mod kafka;
 pub mod parquet;
 
-use crate::config::{OutputKind, SinkKind};
+use crate::config::OutputKind;
 use crate::output::OutRecord;
 use crate::plan::Plan;
+use crate::plan::SinkTarget;
 use arrow_array::RecordBatch;
 use arrow_schema::ArrowError;
 use std::path::{Path, PathBuf};
@@ -90,59 +91,34 @@ pub struct SinkSet {
 }
 
 impl SinkSet {
-    /// Opens every sink of `pipeline`; with `out_dir`, sink `NAME` goes to `out_dir/NAME`
-    /// (plus `.arrow`/`.arrows` for Arrow IPC sinks) instead of its configured path. With
-    /// `append` (live runs), Parquet sinks keep the files of earlier runs.
-    pub fn open(pipeline: &Plan, out_dir: Option<&Path>, append: bool) -> Result<Self, SinkError> {
+    /// Opens every sink of `pipeline` where its plan says. With `append` (live runs), Parquet
+    /// sinks keep the files of earlier runs.
+    pub fn open(pipeline: &Plan, append: bool) -> Result<Self, SinkError> {
         let windows_schema = arrow::windows_schema(&pipeline.features);
         let mut sinks: Vec<(OutputKind, String, Box<dyn Sink>)> = Vec::new();
-        for cfg in &pipeline.config.sink {
-            let schema = match cfg.output {
+        for plan in &pipeline.sinks {
+            let schema = match plan.output {
                 OutputKind::Windows => windows_schema.clone(),
                 OutputKind::Alerts => arrow::alerts_schema(),
                 OutputKind::Rejects => arrow::rejects_schema(),
                 OutputKind::Late => arrow::late_schema(),
                 OutputKind::Assets => arrow::assets_schema(),
             };
-            let sink: Box<dyn Sink> = match cfg.kind {
-                SinkKind::Parquet => {
-                    let dir = out_dir.map_or_else(
-                        || PathBuf::from(cfg.path.get_ref()),
-                        |d| d.join(cfg.name.get_ref()),
-                    );
-                    Box::new(parquet::ParquetSink::new(cfg, dir, schema, append)?)
+            let sink: Box<dyn Sink> = match &plan.target {
+                SinkTarget::Parquet(t) => Box::new(parquet::ParquetSink::new(t, schema, append)?),
+                SinkTarget::ArrowIpc { path, format } => {
+                    Box::new(ipc::IpcSink::new(path.clone(), schema, *format)?)
                 }
-                SinkKind::ArrowIpc => {
-                    let ext = match cfg.format {
-                        crate::config::IpcFormat::File => "arrow",
-                        crate::config::IpcFormat::Stream => "arrows",
-                    };
-                    let path = out_dir.map_or_else(
-                        || PathBuf::from(cfg.path.get_ref()),
-                        |d| d.join(format!("{}.{ext}", cfg.name)),
-                    );
-                    Box::new(ipc::IpcSink::new(path, schema, cfg.format)?)
-                }
-                SinkKind::Kafka => {
-                    let src = pipeline.config.source.kafka.as_ref();
-                    let k = cfg.kafka.as_ref().ok_or_else(|| SinkError::Kafka {
-                        topic: String::new(),
-                        message: format!("sink {} has no kafka options", cfg.name.get_ref()),
-                    })?;
-                    let brokers = k
-                        .brokers
-                        .clone()
-                        .or_else(|| src.map(|s| s.brokers.get_ref().clone()))
-                        .unwrap_or_default();
-                    let mut props = src.map(|s| s.properties.clone()).unwrap_or_default();
-                    props.extend(k.properties.clone());
-                    Box::new(kafka::KafkaSink::new(k.topic.get_ref(), &brokers, &props)?)
-                }
+                SinkTarget::Kafka {
+                    topic,
+                    brokers,
+                    properties,
+                } => Box::new(kafka::KafkaSink::new(topic, brokers, properties)?),
             };
-            sinks.push((cfg.output, cfg.name.get_ref().clone(), sink));
+            sinks.push((plan.output, plan.name.clone(), sink));
         }
         Ok(Self {
-            pipeline: pipeline.config.name.clone(),
+            pipeline: pipeline.name.clone(),
             features: pipeline.features.clone(),
             windows_schema,
             sinks,

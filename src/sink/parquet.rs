@@ -3,7 +3,8 @@
 //! when complete, so readers never see half a file.
 
 use super::{Sink, SinkError};
-use crate::config::{Compression, Partitioning, SinkConfig};
+use crate::config::{Compression, Partitioning};
+use crate::plan::ParquetTarget;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
@@ -41,15 +42,11 @@ impl ParquetSink {
     /// Creates the directory and removes part files a previous run left there; with `append`
     /// (a live run continuing an earlier one) it keeps them and numbers new files after them,
     /// removing only unfinished temporaries.
-    pub fn new(
-        cfg: &SinkConfig,
-        dir: PathBuf,
-        schema: SchemaRef,
-        append: bool,
-    ) -> Result<Self, SinkError> {
+    pub fn new(t: &ParquetTarget, schema: SchemaRef, append: bool) -> Result<Self, SinkError> {
+        let dir = t.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
         let next = old_parts(&dir, !append).map_err(|e| SinkError::io(&dir, e))?;
-        let compression = match cfg.compression {
+        let compression = match t.compression {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
             Compression::Snappy => PqCompression::SNAPPY,
             Compression::None => PqCompression::UNCOMPRESSED,
@@ -70,9 +67,9 @@ impl ParquetSink {
             dir,
             schema,
             props,
-            partition: cfg.partition,
-            roll_rows: cfg.roll_rows.max(1),
-            roll_ms: cfg.roll_interval.map(|d| d.ms),
+            partition: t.partition,
+            roll_rows: t.roll_rows.max(1),
+            roll_ms: t.roll_ms,
             seq: next,
             current: None,
             done: Vec::new(),

@@ -72,8 +72,8 @@ impl Decoder {
     /// What readings are exchanged by: the sensor id, or its asset when the pipeline scores
     /// assets (all sensors of an asset must meet on one worker).
     fn route_key<'n>(&self, name: &'n str) -> &'n str {
-        match &self.pipeline.config.detect.asset_delimiter {
-            Some(d) => crate::detect::asset::asset_of(name, d.get_ref()),
+        match &self.pipeline.source.asset_delimiter {
+            Some(d) => crate::detect::asset::asset_of(name, d),
             None => name,
         }
     }
@@ -151,14 +151,13 @@ impl Decoder {
         floor: i64,
     ) -> Decoded {
         let p = self.pipeline.clone();
-        let cfg = &p.config;
         let n = batch.num_rows();
         let ids = self.sensor_ids(batch.column(0));
         // Fast paths (no nulls, the common types) read Arrow's buffers in place; the general
         // path converts to Options first.
-        let tfast = fast_ms(batch.column(1), cfg.source.time_unit);
+        let tfast = fast_ms(batch.column(1), p.source.time_unit);
         let tslow = if tfast.is_none() {
-            time_ms(batch.column(1), cfg.source.time_unit, &p.zone)
+            time_ms(batch.column(1), p.source.time_unit, &p.zone)
         } else {
             Vec::new()
         };
@@ -219,8 +218,7 @@ impl Decoder {
                         RejectKind::TimeOutOfRange,
                         format!(
                             "time {t} ms is outside the accepted range {} .. {} ([clean] min-time, max-time)",
-                            cfg.clean.min_time.get_ref(),
-                            cfg.clean.max_time.get_ref()
+                            p.clean.time_range_text.0, p.clean.time_range_text.1
                         ),
                     ),
                 ));
@@ -266,7 +264,7 @@ impl Decoder {
                 continue;
             }
             let info = self.info[id as usize];
-            if info.class.is_none() && cfg.clean.known_sensors_only {
+            if info.class.is_none() && p.clean.known_sensors_only {
                 self.watermark.observe(t);
                 out.rejects.push((
                     self.watermark.get().max(floor),
@@ -283,7 +281,7 @@ impl Decoder {
             }
             let class = info.class.map(|c| p.classes.get(c));
             let good = quality.as_ref().is_none_or(|q| q[i]);
-            match check_value(raw, good, class, p.non_finite, cfg.clean.reject_bad_quality) {
+            match check_value(raw, good, class, p.non_finite, p.clean.reject_bad_quality) {
                 Verdict::Keep(v) => {
                     let wm = self.watermark.get();
                     let late = self.watermark.is_late(t, &spec);

@@ -43,7 +43,7 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcom
         None => {
             // Inline series become a Parquet file in the pipeline's column names, times in ms.
             inline = true;
-            let cols = &pipeline.config.source.columns;
+            let cols = &pipeline.source.columns;
             let mut rows: Vec<(String, i64, f64)> = Vec::new();
             for s in &t.series {
                 let start = parse_timestamp(s.start.get_ref()).unwrap_or(0);
@@ -67,8 +67,8 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcom
             sink("windows", OutputKind::Windows, dir),
             sink("alerts", OutputKind::Alerts, dir),
         ];
+        c.set_input(&input);
         if inline {
-            c.source.path = toml::Spanned::new(0..0, input.clone());
             c.source.kind = SourceKind::Parquet;
             c.source.time_unit = TimeUnit::Ms;
             c.source.columns.quality = None;
@@ -76,8 +76,6 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcom
     })?;
     let opts = RunOptions {
         workers: 1,
-        input: Some(input),
-        out_dir: None,
         cluster: None,
         until_end: false,
         metrics: None,

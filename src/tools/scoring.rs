@@ -4,8 +4,9 @@
 //! row: what the streaming pipeline knew once that window closed. With a window no longer than
 //! the input's sampling interval, that window holds no later row.
 
-use crate::config::{self, OutputKind, SinkConfig, SourceKind};
+use crate::config::{self, OutputKind, SinkConfig};
 use crate::dataflow::{self, RunOptions};
+use crate::plan::FileKind;
 use crate::plan::Plan;
 use anyhow::{Context, Result, bail};
 use arrow_array::cast::AsArray;
@@ -36,6 +37,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
     let tmp = scratch_dir("score");
     let windows_dir = tmp.join("windows");
     let p = pipeline.with_config(|c| {
+        c.set_input(&input.display().to_string());
         c.sink = vec![SinkConfig::internal_parquet(
             "windows",
             OutputKind::Windows,
@@ -45,8 +47,6 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
     let p = Arc::new(p);
     let opts = RunOptions {
         workers,
-        input: Some(input.display().to_string()),
-        out_dir: None,
         cluster: None,
         until_end: false,
         metrics: None,
@@ -91,10 +91,14 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
         })
         .unwrap_or(0.0)
     };
-    let src = &p.config.source;
+    let src = &p.source;
     let mut rows = Vec::new();
-    match crate::dataflow::file_kind(src.kind, input) {
-        SourceKind::Csv => {
+    let kind = match &src.feed {
+        crate::plan::Feed::Files { kind, .. } => *kind,
+        crate::plan::Feed::Kafka(_) => bail!("score reads a file, not Kafka"),
+    };
+    match kind {
+        FileKind::Csv => {
             // Echo the input's own timestamp and value text, row for row.
             let file = std::io::BufReader::new(std::fs::File::open(input)?);
             let mut lines = file.lines();
@@ -144,7 +148,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
                 });
             }
         }
-        SourceKind::Parquet | SourceKind::Kafka => {
+        FileKind::Parquet => {
             use crate::source::{arrow_cast_f64, sensor_strings, time_ms};
             for b in crate::tools::inspect::read(input)? {
                 let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));

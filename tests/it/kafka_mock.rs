@@ -484,11 +484,10 @@ fn a_missing_topic_or_broker_is_a_clear_error_before_anything_is_written() {
     let start = |text: &str| {
         let file = tmp.path().join("p.toml");
         std::fs::write(&file, text).expect("write");
-        let p = std::sync::Arc::new(hyflow::plan::load(&file).expect("valid"));
+        let p = common::load(&file, None, &tmp.path().join("out"));
         hyflow::dataflow::start(
             p,
             &hyflow::dataflow::RunOptions {
-                out_dir: Some(tmp.path().join("out")),
                 until_end: true,
                 ..Default::default()
             },

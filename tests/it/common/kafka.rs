@@ -3,14 +3,12 @@
 use super::root;
 use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
 use hyflow::dataflow::{self, RunOptions};
-use hyflow::plan;
 use hyflow::sink::kafka::Producer;
 use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A traffic pipeline reading `readings` from `brokers`, alerts also to the `alerts` topic.
@@ -91,12 +89,11 @@ pub fn produce_fixture_with(
 pub fn run_live(text: &str, out: &Path, workers: usize) -> dataflow::Summary {
     let file = out.with_extension("toml");
     std::fs::write(&file, text).expect("write pipeline");
-    let p = Arc::new(plan::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    let p = super::load(&file, None, out);
     dataflow::run(
         p,
         &RunOptions {
             workers,
-            out_dir: Some(out.to_path_buf()),
             until_end: true,
             ..RunOptions::default()
         },
@@ -107,13 +104,11 @@ pub fn run_live(text: &str, out: &Path, workers: usize) -> dataflow::Summary {
 pub fn replay(text: &str, input: &Path, out: &Path) -> dataflow::Summary {
     let file = out.with_extension("toml");
     std::fs::write(&file, text).expect("write pipeline");
-    let p = Arc::new(plan::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    let p = super::load(&file, Some(&input.display().to_string()), out);
     dataflow::run(
         p,
         &RunOptions {
             workers: 1,
-            input: Some(input.display().to_string()),
-            out_dir: Some(out.to_path_buf()),
             ..RunOptions::default()
         },
     )
@@ -158,12 +153,11 @@ pub fn start_live(
 ) -> dataflow::Running {
     let file = dir.join("p.toml");
     std::fs::write(&file, text).expect("write");
-    let p = Arc::new(plan::load(&file).expect("valid"));
+    let p = super::load(&file, None, &dir.join("out"));
     dataflow::start(
         p,
         &RunOptions {
             workers: 2,
-            out_dir: Some(dir.join("out")),
             metrics,
             ..RunOptions::default()
         },

@@ -15,6 +15,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The plan of pipeline file `path`, reading `input` (when given: `--input`) and writing its
+/// file sinks into `out` (`--out`); panics when it is not valid.
+pub fn load(path: &Path, input: Option<&str>, out: &Path) -> Arc<plan::Plan> {
+    let p = plan::load_with(path, |c| {
+        if let Some(input) = input {
+            c.set_input(input);
+        }
+        c.set_out_dir(out);
+    });
+    Arc::new(p.unwrap_or_else(|e| panic!("{e}")))
+}
+
 /// Replays `pipeline` (a path relative to the root) with `workers`, writing to `out`.
 pub fn replay(
     pipeline: &str,
@@ -23,13 +35,11 @@ pub fn replay(
     out: &Path,
 ) -> Result<Summary, dataflow::RunError> {
     std::env::set_current_dir(root()).expect("cd root");
-    let p = Arc::new(plan::load(Path::new(pipeline)).expect("pipeline is valid"));
+    let p = load(Path::new(pipeline), input, out);
     dataflow::run(
         p,
         &RunOptions {
             workers,
-            input: input.map(str::to_string),
-            out_dir: Some(out.to_path_buf()),
             ..RunOptions::default()
         },
     )
@@ -42,13 +52,11 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
         .tempfile()
         .expect("pipeline file");
     std::fs::write(file.path(), toml).expect("write pipeline");
-    let p = Arc::new(plan::load(file.path()).unwrap_or_else(|e| panic!("{e}")));
+    let p = load(file.path(), None, out);
     dataflow::run(
         p,
         &RunOptions {
             workers,
-            input: None,
-            out_dir: Some(out.to_path_buf()),
             ..RunOptions::default()
         },
     )
