@@ -1,7 +1,6 @@
 //! The input partitions of a replay: files opened before the run starts, put in time order and
 //! dealt to workers.
 
-use super::operators;
 use crate::plan::Plan;
 use crate::source::{Partition, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
@@ -48,7 +47,7 @@ pub(super) fn worker_parts(
     // disagree.
     let mut all: Vec<(i64, Box<dyn Partition>)> = all
         .into_iter()
-        .map(|p| (operators::initial_bound(p.as_ref(), delay), p))
+        .map(|p| (super::file_source::initial_bound(p.as_ref(), delay), p))
         .collect();
     all.sort_by_key(|(bound, _)| *bound);
     let bounds = Arc::new(all.iter().map(|(b, _)| *b).collect());

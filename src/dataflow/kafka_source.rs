@@ -7,9 +7,8 @@
 //! and a partition that wakes up again is raised to that time first (older readings are late).
 
 use super::Shared;
-use super::operators::Msg;
-use super::source_driver::{Backpressure, emit_decoded};
-use crate::batch::{RejectKind, RejectRow};
+use super::source_driver::{Backpressure, Emitted, Next, Pull, drive};
+use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::config::KafkaSource;
 use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
 use crate::output::OutRecord;
@@ -22,9 +21,6 @@ use rdkafka::Message as _;
 use rdkafka::consumer::BaseConsumer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
 /// Messages taken per activation at most (then the operator yields to the others).
@@ -59,9 +55,30 @@ impl Part {
     }
 }
 
-/// Reads this worker's share of the plan's partitions.
+/// This worker's share of the plan's partitions, with its consumer and dead-letter producer.
+struct KafkaReader {
+    pipeline: Arc<Plan>,
+    plan: Arc<KafkaPlan>,
+    shared: Arc<Shared>,
+    parts: Vec<Part>,
+    consumer: Option<BaseConsumer>,
+    messages: MessageDecoder,
+    dead_letters: Option<String>,
+    producer: Option<Producer>,
+    pressure: Backpressure,
+    delay: i64,
+    idle: Duration,
+    warned: Instant,
+    commit_every: Duration,
+    last_commit: Instant,
+    last_progress: Instant,
+    /// The least time it may still emit at; None once finished.
+    low: Option<i64>,
+}
+
+/// Reads this worker's share of the plan's partitions: (readings, side rows).
 #[allow(clippy::too_many_arguments)]
-pub fn kafka_source_stage<'s>(
+pub fn kafka_source<'s>(
     scope: Scope<'s, i64>,
     pipeline: Arc<Plan>,
     kafka: KafkaSource,
@@ -69,11 +86,13 @@ pub fn kafka_source_stage<'s>(
     progress: ProbeHandle<i64>,
     done: ProbeHandle<i64>,
     shared: Arc<Shared>,
-) -> StreamVec<'s, i64, Msg> {
+) -> (
+    StreamVec<'s, i64, ReadingBatch>,
+    StreamVec<'s, i64, OutRecord>,
+) {
     let peers = scope.peers();
     let index = scope.index();
-    source::<_, CapacityContainerBuilder<Vec<Msg>>, _, _>(scope, "KafkaSource", move |cap, info| {
-        let act = scope.activator_for(info.address);
+    drive(scope, "kafka-source", shared.clone(), move || {
         let src = &pipeline.source;
         let delay = pipeline.watermark_delay;
         let lead = 4 * (pipeline.window.size + delay);
@@ -90,7 +109,7 @@ pub fn kafka_source_stage<'s>(
             pipeline.zone.clone(),
         )
         .with_time_range(pipeline.time_range.0, pipeline.time_range.1);
-        let mut parts: Vec<Part> = mine
+        let parts: Vec<Part> = mine
             .iter()
             .map(|&i| {
                 let (topic, partition) = plan.parts[i].clone();
@@ -127,277 +146,319 @@ pub fn kafka_source_stage<'s>(
                 .map_err(|e| shared.fail(e))
                 .ok()
         });
-        let mut cap: Option<Capability<i64>> = Some(cap);
-        let mut warned = Instant::now() - Duration::from_secs(60);
-        let commit_every = Duration::from_millis(kafka.commit_interval.ms.max(1) as u64);
-        let mut last_commit = Instant::now();
-        let mut last_progress = Instant::now() - Duration::from_secs(1);
-        let span = tracing::debug_span!("operator", name = "kafka-source");
-        move |output| {
-            let _span = span.enter();
-            let Some(c) = cap.as_mut() else { return };
-            let finish = |parts: &[Part], shared: &Shared| {
-                shared.record_positions(
-                    parts
-                        .iter()
-                        .map(|p| (p.topic.clone(), p.partition, p.position)),
-                );
-                if let Some(p) = &producer
-                    && let Err(e) = p.flush(Duration::from_secs(60))
-                {
-                    shared.fail(format!("dead-letter topic: {e}"));
-                }
-            };
-            if shared.aborted() {
-                cap = None;
-                return;
-            }
-            if shared.stop_requested() || parts.iter().all(Part::done) || consumer.is_none() {
-                finish(&parts, &shared);
-                cap = None;
-                return;
-            }
-            let Some(consumer) = consumer.as_ref() else {
-                return;
-            };
-            // Backpressure: as the file source, stop fetching while far ahead of the sinks.
-            if pressure.should_wait(*c.time()) {
-                act.activate_after(Duration::from_millis(2));
-                return;
-            }
-            let started = Instant::now();
-            let mut got = 0;
-            while got < POLL_BUDGET && started.elapsed() < Duration::from_millis(20) {
-                match consumer.poll(Duration::ZERO) {
-                    None => break,
-                    Some(Ok(m)) => {
-                        got += 1;
-                        let (topic, partition) = (m.topic(), m.partition());
-                        let found = parts
-                            .iter()
-                            .position(|p| p.partition == partition && p.topic == topic);
-                        if let Some(k) = found {
-                            let p = &mut parts[k];
-                            if p.end.is_some_and(|e| m.offset() >= e) {
-                                continue; // beyond the end of a bounded run
-                            }
-                            p.buffered.push((
-                                m.offset(),
-                                m.timestamp().to_millis(),
-                                m.payload().map(<[u8]>::to_vec),
-                            ));
-                        }
-                    }
-                    Some(Err(e)) => {
-                        // librdkafka reconnects by itself; say so now and then.
-                        if warned.elapsed() > Duration::from_secs(10) {
-                            tracing::warn!("kafka: {e} (retrying)");
-                            warned = Instant::now();
-                        }
-                        break;
-                    }
-                }
-            }
-            let now = Instant::now();
-            let floor = *c.time();
-            for p in parts.iter_mut() {
-                if p.buffered.is_empty() {
-                    continue;
-                }
-                // A partition behind the operator's time (it was idle) rejoins at that time.
-                p.decoder.watermark.raise_to(floor);
-                let batch = std::mem::take(&mut p.buffered);
-                let msgs: Vec<Message<'_>> = batch
-                    .iter()
-                    .map(|(o, ts, pl)| Message {
-                        offset: *o,
-                        timestamp: *ts,
-                        payload: pl.as_deref(),
-                    })
-                    .collect();
-                let decoded = messages.decode(&msgs);
-                let at = p.bound().max(floor);
-                for (offset, reason) in &decoded.errors {
-                    let row = RejectRow {
-                        source: p.name.clone(),
-                        row: Some(*offset as u64),
-                        sensor: None,
-                        time: None,
-                        value: None,
-                        reason: format!("undecodable message: {reason}"),
-                        kind: RejectKind::Undecodable,
-                    };
-                    let rejected = (at, row);
-                    RowsDecoded {
-                        partition: &p.name,
-                        rows: 1,
-                        accepted: 0,
-                        rejects: std::slice::from_ref(&rejected),
-                        late: 0,
-                        dropped: 0,
-                    }
-                    .emit();
-                    output
-                        .session(&c.delayed(&at))
-                        .give(Msg::Side(OutRecord::Reject(rejected.1)));
-                    if let (Some(prod), Some(topic)) = (&producer, &dead_letters) {
-                        // A null payload stays null (not an empty one).
-                        let payload = batch
-                            .iter()
-                            .find(|m| m.0 == *offset)
-                            .and_then(|m| m.2.as_deref());
-                        let (o, part) = (offset.to_string(), p.partition.to_string());
-                        let headers = [
-                            ("hyflow-error", reason.as_str()),
-                            ("hyflow-topic", p.topic.as_str()),
-                            ("hyflow-partition", part.as_str()),
-                            ("hyflow-offset", o.as_str()),
-                        ];
-                        if let Err(e) = prod.send(topic, None, payload, &headers) {
-                            shared.fail(format!("dead-letter topic {topic}: {e}"));
-                        } else {
-                            DeadLettered {
-                                topic,
-                                from: &p.name,
-                                offset: *offset,
-                                reason,
-                            }
-                            .emit();
-                        }
-                    }
-                }
-                let offsets = decoded.offsets;
-                let d = p
-                    .decoder
-                    .decode_rows(&p.name, |i| offsets[i], &decoded.batch, floor);
-                let rows = decoded.batch.num_rows() as u64;
-                emit_decoded(&p.name, rows, d, at, floor, |t, msgs| {
-                    output
-                        .session(&c.delayed(&t))
-                        .give_iterator(msgs.into_iter())
-                });
-                if let Some(last) = batch.last() {
-                    p.position = last.0 + 1;
-                }
-                p.last_message = now;
-                // Every row these messages can cause has a time at most the end of the last
-                // window of the latest event time seen (rejects and late rows: the watermark).
-                let seen = p.bound().saturating_add(delay);
-                p.checkpoints
-                    .push_back((pipeline.window.last_end(seen).max(at), p.position));
-            }
-            // Commit the offsets whose outputs are durable, every commit interval.
-            if last_commit.elapsed() >= commit_every {
-                last_commit = Instant::now();
-                let durable = shared.durable();
-                let mut tpl = rdkafka::TopicPartitionList::new();
-                for p in parts.iter_mut() {
-                    while let Some(&(t, o)) = p.checkpoints.front() {
-                        if t >= durable {
-                            break;
-                        }
-                        p.safe = o;
-                        p.checkpoints.pop_front();
-                    }
-                    if p.safe > p.committed {
-                        let _ = tpl.add_partition_offset(
-                            &p.topic,
-                            p.partition,
-                            rdkafka::Offset::Offset(p.safe),
-                        );
-                        p.committed = p.safe;
-                    }
-                }
-                if tpl.count() > 0 {
-                    match rdkafka::consumer::Consumer::commit(
-                        consumer,
-                        &tpl,
-                        rdkafka::consumer::CommitMode::Async,
-                    ) {
-                        Err(e) => tracing::warn!("kafka: committing offsets: {e}"),
-                        Ok(()) => {
-                            for e in tpl.elements() {
-                                if let rdkafka::Offset::Offset(o) = e.offset() {
-                                    OffsetsCommitted {
-                                        topic: e.topic(),
-                                        partition: e.partition(),
-                                        offset: o,
-                                    }
-                                    .emit();
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            // Each partition's watermark and lag, for /metrics (the lag from the high
-            // watermark librdkafka last fetched: no round trip).
-            if last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                for p in &parts {
-                    let w = p.bound();
-                    PartitionProgress {
-                        topic: &p.topic,
-                        partition: p.partition,
-                        watermark_ms: (w > i64::MIN / 2).then_some(w),
-                        lag: crate::source::kafka::cached_high_watermark(
-                            consumer,
-                            &p.topic,
-                            p.partition,
-                        )
-                        .map(|high| high - p.position),
-                    }
-                    .emit();
-                }
-            }
-            // The capability: least bound over partitions still reading and not idle.
-            // (A bounded run has no idle partitions: it reads to the end offsets, like a replay.)
-            let bounded = plan.ends.is_some();
-            // A partition silent for the idle timeout is idle only if the broker has nothing
-            // more for it either: one that is merely slow to fetch (at start-up, say) must not
-            // let the others run ahead and make its readings late. Asked at most every 100 ms
-            // while it stays silent (a local round trip).
-            if !bounded {
-                for p in parts.iter_mut() {
-                    let silent = now.duration_since(p.last_message) >= idle;
-                    let ask = p.asked.is_none_or(|a| {
-                        now.duration_since(a) >= idle.min(Duration::from_millis(100))
-                    });
-                    if !p.done() && silent && ask {
-                        p.asked = Some(now);
-                        let pending = rdkafka::consumer::Consumer::fetch_watermarks(
-                            consumer,
-                            &p.topic,
-                            p.partition,
-                            Duration::from_millis(200),
-                        )
-                        .is_ok_and(|(_, high)| high > p.position);
-                        if pending {
-                            p.last_message = now;
-                        }
-                    }
-                }
-            }
-            let active = parts
-                .iter()
-                .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
-            let mine = parts.iter().map(Part::bound).max().unwrap_or(i64::MIN);
-            let most = shared.note_live_bound(mine);
-            let low = match active.map(Part::bound).min() {
-                Some(b) => b,
-                // All idle: follow the most advanced partition of the process, so that a
-                // worker whose partitions are silent does not hold everyone back.
-                None if parts.iter().any(|p| !p.done()) => most,
-                None => i64::MAX,
-            };
-            if low > *c.time() {
-                c.downgrade(&low);
-            }
-            if got == 0 {
-                act.activate_after(Duration::from_millis(5));
-            } else {
-                act.activate();
-            }
+        KafkaReader {
+            pipeline: pipeline.clone(),
+            plan: plan.clone(),
+            shared: shared.clone(),
+            parts,
+            consumer,
+            messages,
+            dead_letters,
+            producer,
+            pressure,
+            delay,
+            idle,
+            warned: Instant::now() - Duration::from_secs(60),
+            commit_every: Duration::from_millis(kafka.commit_interval.ms.max(1) as u64),
+            last_commit: Instant::now(),
+            last_progress: Instant::now() - Duration::from_secs(1),
+            low: Some(i64::MIN),
         }
     })
+}
+
+impl Pull for KafkaReader {
+    fn bound(&self) -> Option<i64> {
+        self.low
+    }
+
+    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, String> {
+        if self.shared.stop_requested()
+            || self.parts.iter().all(Part::done)
+            || self.consumer.is_none()
+        {
+            self.finish();
+            return Ok(Next::Now);
+        }
+        // Backpressure: as the file source, stop fetching while far ahead of the sinks.
+        if self.pressure.should_wait(floor) {
+            return Ok(Next::After(Duration::from_millis(2)));
+        }
+        let got = self.poll();
+        let now = Instant::now();
+        for k in 0..self.parts.len() {
+            if !self.parts[k].buffered.is_empty() {
+                self.decode(k, floor, now, out);
+            }
+        }
+        self.commit();
+        self.progress();
+        self.low = Some(self.capability(now));
+        Ok(if got == 0 {
+            Next::After(Duration::from_millis(5))
+        } else {
+            Next::Now
+        })
+    }
+}
+
+impl KafkaReader {
+    /// Records the positions reached and flushes the dead letters; the reader is done.
+    fn finish(&mut self) {
+        self.shared.record_positions(
+            self.parts
+                .iter()
+                .map(|p| (p.topic.clone(), p.partition, p.position)),
+        );
+        if let Some(p) = &self.producer
+            && let Err(e) = p.flush(Duration::from_secs(60))
+        {
+            self.shared.fail(format!("dead-letter topic: {e}"));
+        }
+        self.low = None;
+    }
+
+    /// Takes the messages the consumer has ready (within a budget) into the partitions'
+    /// buffers; returns how many.
+    fn poll(&mut self) -> usize {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return 0;
+        };
+        let started = Instant::now();
+        let mut got = 0;
+        while got < POLL_BUDGET && started.elapsed() < Duration::from_millis(20) {
+            match consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(m)) => {
+                    got += 1;
+                    let (topic, partition) = (m.topic(), m.partition());
+                    let found = self
+                        .parts
+                        .iter()
+                        .position(|p| p.partition == partition && p.topic == topic);
+                    if let Some(k) = found {
+                        let p = &mut self.parts[k];
+                        if p.end.is_some_and(|e| m.offset() >= e) {
+                            continue; // beyond the end of a bounded run
+                        }
+                        p.buffered.push((
+                            m.offset(),
+                            m.timestamp().to_millis(),
+                            m.payload().map(<[u8]>::to_vec),
+                        ));
+                    }
+                }
+                Some(Err(e)) => {
+                    // librdkafka reconnects by itself; say so now and then.
+                    if self.warned.elapsed() > Duration::from_secs(10) {
+                        tracing::warn!("kafka: {e} (retrying)");
+                        self.warned = Instant::now();
+                    }
+                    break;
+                }
+            }
+        }
+        got
+    }
+
+    /// Decodes partition `k`'s buffered messages into `out`: undecodable ones to the rejects
+    /// (and the dead-letter topic), the rest through the partition's decoder.
+    fn decode(&mut self, k: usize, floor: i64, now: Instant, out: &mut Emitted) {
+        let p = &mut self.parts[k];
+        // A partition behind the operator's time (it was idle) rejoins at that time.
+        p.decoder.watermark.raise_to(floor);
+        let batch = std::mem::take(&mut p.buffered);
+        let msgs: Vec<Message<'_>> = batch
+            .iter()
+            .map(|(o, ts, pl)| Message {
+                offset: *o,
+                timestamp: *ts,
+                payload: pl.as_deref(),
+            })
+            .collect();
+        let decoded = self.messages.decode(&msgs);
+        let at = p.bound().max(floor);
+        for (offset, reason) in &decoded.errors {
+            let row = RejectRow {
+                source: p.name.clone(),
+                row: Some(*offset as u64),
+                sensor: None,
+                time: None,
+                value: None,
+                reason: format!("undecodable message: {reason}"),
+                kind: RejectKind::Undecodable,
+            };
+            let rejected = (at, row);
+            RowsDecoded {
+                partition: &p.name,
+                rows: 1,
+                accepted: 0,
+                rejects: std::slice::from_ref(&rejected),
+                late: 0,
+                dropped: 0,
+            }
+            .emit();
+            out.side.push((at, OutRecord::Reject(rejected.1)));
+            if let (Some(prod), Some(topic)) = (&self.producer, &self.dead_letters) {
+                // A null payload stays null (not an empty one).
+                let payload = batch
+                    .iter()
+                    .find(|m| m.0 == *offset)
+                    .and_then(|m| m.2.as_deref());
+                let (o, part) = (offset.to_string(), p.partition.to_string());
+                let headers = [
+                    ("hyflow-error", reason.as_str()),
+                    ("hyflow-topic", p.topic.as_str()),
+                    ("hyflow-partition", part.as_str()),
+                    ("hyflow-offset", o.as_str()),
+                ];
+                if let Err(e) = prod.send(topic, None, payload, &headers) {
+                    self.shared.fail(format!("dead-letter topic {topic}: {e}"));
+                } else {
+                    DeadLettered {
+                        topic,
+                        from: &p.name,
+                        offset: *offset,
+                        reason,
+                    }
+                    .emit();
+                }
+            }
+        }
+        let offsets = decoded.offsets;
+        let d = p
+            .decoder
+            .decode_rows(&p.name, |i| offsets[i], &decoded.batch, floor);
+        let rows = decoded.batch.num_rows() as u64;
+        out.decoded(&p.name, rows, d, at, floor);
+        if let Some(last) = batch.last() {
+            p.position = last.0 + 1;
+        }
+        p.last_message = now;
+        // Every row these messages can cause has a time at most the end of the last window of
+        // the latest event time seen (rejects and late rows: the watermark).
+        let seen = p.bound().saturating_add(self.delay);
+        p.checkpoints
+            .push_back((self.pipeline.window.last_end(seen).max(at), p.position));
+    }
+
+    /// Commits the offsets whose outputs are durable, every commit interval.
+    fn commit(&mut self) {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return;
+        };
+        if self.last_commit.elapsed() < self.commit_every {
+            return;
+        }
+        self.last_commit = Instant::now();
+        let durable = self.shared.durable();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in self.parts.iter_mut() {
+            while let Some(&(t, o)) = p.checkpoints.front() {
+                if t >= durable {
+                    break;
+                }
+                p.safe = o;
+                p.checkpoints.pop_front();
+            }
+            if p.safe > p.committed {
+                let _ = tpl.add_partition_offset(
+                    &p.topic,
+                    p.partition,
+                    rdkafka::Offset::Offset(p.safe),
+                );
+                p.committed = p.safe;
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        match rdkafka::consumer::Consumer::commit(
+            consumer,
+            &tpl,
+            rdkafka::consumer::CommitMode::Async,
+        ) {
+            Err(e) => tracing::warn!("kafka: committing offsets: {e}"),
+            Ok(()) => {
+                for e in tpl.elements() {
+                    if let rdkafka::Offset::Offset(o) = e.offset() {
+                        OffsetsCommitted {
+                            topic: e.topic(),
+                            partition: e.partition(),
+                            offset: o,
+                        }
+                        .emit();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each partition's watermark and lag, for /metrics, every second (the lag from the high
+    /// watermark librdkafka last fetched: no round trip).
+    fn progress(&mut self) {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return;
+        };
+        if self.last_progress.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_progress = Instant::now();
+        for p in &self.parts {
+            let w = p.bound();
+            PartitionProgress {
+                topic: &p.topic,
+                partition: p.partition,
+                watermark_ms: (w > i64::MIN / 2).then_some(w),
+                lag: crate::source::kafka::cached_high_watermark(consumer, &p.topic, p.partition)
+                    .map(|high| high - p.position),
+            }
+            .emit();
+        }
+    }
+
+    /// The least bound over partitions still reading and not idle. (A bounded run has no
+    /// idle partitions: it reads to the end offsets, like a replay.)
+    fn capability(&mut self, now: Instant) -> i64 {
+        let bounded = self.plan.ends.is_some();
+        let idle = self.idle;
+        // A partition silent for the idle timeout is idle only if the broker has nothing more
+        // for it either: one that is merely slow to fetch (at start-up, say) must not let the
+        // others run ahead and make its readings late. Asked at most every 100 ms while it
+        // stays silent (a local round trip).
+        if !bounded && let Some(consumer) = self.consumer.as_ref() {
+            for p in self.parts.iter_mut() {
+                let silent = now.duration_since(p.last_message) >= idle;
+                let ask = p
+                    .asked
+                    .is_none_or(|a| now.duration_since(a) >= idle.min(Duration::from_millis(100)));
+                if !p.done() && silent && ask {
+                    p.asked = Some(now);
+                    let pending = rdkafka::consumer::Consumer::fetch_watermarks(
+                        consumer,
+                        &p.topic,
+                        p.partition,
+                        Duration::from_millis(200),
+                    )
+                    .is_ok_and(|(_, high)| high > p.position);
+                    if pending {
+                        p.last_message = now;
+                    }
+                }
+            }
+        }
+        let active = self
+            .parts
+            .iter()
+            .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
+        let mine = self.parts.iter().map(Part::bound).max().unwrap_or(i64::MIN);
+        let most = self.shared.note_live_bound(mine);
+        match active.map(Part::bound).min() {
+            Some(b) => b,
+            // All idle: follow the most advanced partition of the process, so that a worker
+            // whose partitions are silent does not hold everyone back.
+            None if self.parts.iter().any(|p| !p.done()) => most,
+            None => i64::MAX,
+        }
+    }
 }

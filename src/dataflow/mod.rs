@@ -3,6 +3,7 @@
 
 pub mod explain;
 pub mod features;
+mod file_source;
 mod inputs;
 pub mod kafka_source;
 pub mod operators;
@@ -447,10 +448,12 @@ fn launch(
         let s = sh.clone();
         worker.dataflow::<i64, _, _>(|scope| {
             let progress = ProbeHandle::new();
-            let msgs = match &feed {
+            // Typed streams: readings to the windows; rejects, late rows and failures
+            // straight to the sinks, as are the windows' duplicate rejects.
+            let (readings, source_side) = match &feed {
                 Feed::Files(files) => {
                     let (parts, bounds) = worker_parts(files, &p, delay, index, peers);
-                    operators::source_stage(
+                    file_source::file_source(
                         scope,
                         p.clone(),
                         parts,
@@ -460,7 +463,7 @@ fn launch(
                         s.clone(),
                     )
                 }
-                Feed::Kafka(k, plan) => kafka_source::kafka_source_stage(
+                Feed::Kafka(k, plan) => kafka_source::kafka_source(
                     scope,
                     p.clone(),
                     k.clone(),
@@ -469,11 +472,9 @@ fn launch(
                     probe.clone(),
                     s.clone(),
                 ),
-            }
-            .probe_with(&progress);
-            // Typed streams: readings to the windows; rejects, late rows and failures
-            // straight to the sinks, as are the windows' duplicate rejects.
-            let (readings, source_side) = operators::split_source(msgs);
+            };
+            // The sources' frontier (both outputs are held at the same time).
+            let readings = readings.probe_with(&progress);
             let (windows, window_side) = operators::window_stage(readings, p.clone());
             let feats = features::features_stage(windows, p.clone(), s.clone());
             let scored = score::score_stage(feats, p.clone(), s.clone());
