@@ -1,4 +1,7 @@
-//! Columnar batches of readings, and the rows of the side outputs (rejects, late readings).
+//! The batches that flow between the stages, with their split and concatenation: readings
+//! ([`ReadingBatch`], source → window), closed windows ([`WindowBatch`], window → features, the
+//! layout the kernels take) and their features ([`FeatureBatch`], features → score); and the
+//! rows of the side outputs (rejects, late readings).
 //!
 //! A [`ReadingBatch`] is a struct of arrays with a sensor dictionary: sensor ids are interned
 //! once at the source and travel as dense `u32` indices into the dictionary, which is shared
@@ -173,4 +176,130 @@ pub fn sensor_hash(name: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// Closed windows of many sensors, values concatenated in time order.
+#[derive(Clone, Debug, Default)]
+pub struct WindowBatch {
+    /// Worker-local sensor slot of each window.
+    pub slot: Vec<u32>,
+    /// Sensor id of each window.
+    pub sensor: Vec<Arc<str>>,
+    /// Window start (ms, inclusive).
+    pub start: Vec<i64>,
+    /// Window end (ms, exclusive).
+    pub end: Vec<i64>,
+    /// Values filled in by gap filling, per window.
+    pub filled: Vec<u32>,
+    /// `offsets[i]..offsets[i + 1]` are window i's values; `offsets.len() == windows + 1`.
+    pub offsets: Vec<u32>,
+    /// Event times of all values.
+    pub times: Vec<i64>,
+    /// All values.
+    pub values: Vec<f64>,
+}
+
+impl WindowBatch {
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.start.len()
+    }
+    /// True when it holds no window.
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty()
+    }
+    /// Begins a window; push its times and values, then call [`Self::finish_window`].
+    pub fn push_window(&mut self, slot: u32, sensor: Arc<str>, start: i64, end: i64) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.slot.push(slot);
+        self.sensor.push(sensor);
+        self.start.push(start);
+        self.end.push(end);
+    }
+    /// Ends the window begun last.
+    pub fn finish_window(&mut self, filled: u32) {
+        self.filled.push(filled);
+        self.offsets.push(self.values.len() as u32);
+    }
+    /// Values of window `i`.
+    pub fn window(&self, i: usize) -> (&[i64], &[f64]) {
+        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+        (&self.times[a..b], &self.values[a..b])
+    }
+}
+
+/// One row of features per window, row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeatureBatch {
+    /// Features per row.
+    pub width: usize,
+    /// `rows × width` values.
+    pub data: Vec<f64>,
+}
+
+impl FeatureBatch {
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.width..(i + 1) * self.width]
+    }
+
+    /// Rows `from..from + n`, as a batch of their own.
+    pub fn rows(&self, from: usize, n: usize) -> FeatureBatch {
+        FeatureBatch {
+            width: self.width,
+            data: self.data[from * self.width..(from + n) * self.width].to_vec(),
+        }
+    }
+}
+
+impl WindowBatch {
+    /// The windows of `parts` in one batch, in order.
+    pub fn concat<'a>(parts: impl Iterator<Item = &'a WindowBatch> + Clone) -> WindowBatch {
+        let mut all = WindowBatch::default();
+        let (windows, values) = parts
+            .clone()
+            .fold((0, 0), |(w, v), b| (w + b.len(), v + b.values.len()));
+        all.times.reserve(values);
+        all.values.reserve(values);
+        all.offsets.reserve(windows + 1);
+        for b in parts {
+            b.append_to(&mut all, 0..b.len());
+        }
+        all
+    }
+
+    /// This batch as batches of at most `max` windows, in order.
+    pub fn split(self, max: usize) -> Vec<WindowBatch> {
+        if self.len() <= max {
+            return vec![self];
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.len() {
+            let j = (i + max).min(self.len());
+            let mut b = WindowBatch::default();
+            self.append_to(&mut b, i..j);
+            out.push(b);
+            i = j;
+        }
+        out
+    }
+
+    /// Appends windows `range` of this batch to `to`.
+    fn append_to(&self, to: &mut WindowBatch, range: std::ops::Range<usize>) {
+        for k in range {
+            to.push_window(
+                self.slot[k],
+                self.sensor[k].clone(),
+                self.start[k],
+                self.end[k],
+            );
+            let (ts, vs) = self.window(k);
+            to.times.extend_from_slice(ts);
+            to.values.extend_from_slice(vs);
+            to.finish_window(self.filled[k]);
+        }
+    }
 }

@@ -16,75 +16,8 @@ pub mod router;
 pub mod scheduler;
 
 use crate::features::FeatureSet;
-use std::sync::Arc;
 
-/// Closed windows of many sensors, values concatenated in time order.
-#[derive(Clone, Debug, Default)]
-pub struct WindowBatch {
-    /// Worker-local sensor slot of each window.
-    pub slot: Vec<u32>,
-    /// Sensor id of each window.
-    pub sensor: Vec<Arc<str>>,
-    /// Window start (ms, inclusive).
-    pub start: Vec<i64>,
-    /// Window end (ms, exclusive).
-    pub end: Vec<i64>,
-    /// Values filled in by gap filling, per window.
-    pub filled: Vec<u32>,
-    /// `offsets[i]..offsets[i + 1]` are window i's values; `offsets.len() == windows + 1`.
-    pub offsets: Vec<u32>,
-    /// Event times of all values.
-    pub times: Vec<i64>,
-    /// All values.
-    pub values: Vec<f64>,
-}
-
-impl WindowBatch {
-    /// Number of windows.
-    pub fn len(&self) -> usize {
-        self.start.len()
-    }
-    /// True when it holds no window.
-    pub fn is_empty(&self) -> bool {
-        self.start.is_empty()
-    }
-    /// Begins a window; push its times and values, then call [`Self::finish_window`].
-    pub fn push_window(&mut self, slot: u32, sensor: Arc<str>, start: i64, end: i64) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        self.slot.push(slot);
-        self.sensor.push(sensor);
-        self.start.push(start);
-        self.end.push(end);
-    }
-    /// Ends the window begun last.
-    pub fn finish_window(&mut self, filled: u32) {
-        self.filled.push(filled);
-        self.offsets.push(self.values.len() as u32);
-    }
-    /// Values of window `i`.
-    pub fn window(&self, i: usize) -> (&[i64], &[f64]) {
-        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
-        (&self.times[a..b], &self.values[a..b])
-    }
-}
-
-/// One row of features per window, row-major.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FeatureBatch {
-    /// Features per row.
-    pub width: usize,
-    /// `rows × width` values.
-    pub data: Vec<f64>,
-}
-
-impl FeatureBatch {
-    /// Row `i`.
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.data[i * self.width..(i + 1) * self.width]
-    }
-}
+pub use crate::batch::{FeatureBatch, WindowBatch};
 
 /// A compute engine failure.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -10,17 +10,18 @@
 //! there and would only add delay).
 
 use super::Shared;
-use super::operators::Featured;
+use super::stage::{Arrived, Emit, Stage, unary};
 use crate::compute::scheduler::Completed;
-use crate::compute::{FeatureBatch, Ticket, WindowBatch, backend_for};
+use crate::compute::{Ticket, WindowBatch, backend_for};
 use crate::plan::Plan;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline as Pipe;
-use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::operators::Capability;
+use timely::progress::frontier::AntichainRef;
+use timely::scheduling::Activator;
 
 /// The batches an engine batch was gathered from, each with the capability of its time (the
 /// batch itself is kept only when there are several; a single one comes back from the engine).
@@ -109,38 +110,109 @@ impl Gather {
             return (batch, vec![(cap, None)]);
         }
         (
-            concat(parts.iter().map(|(_, b)| b)),
+            WindowBatch::concat(parts.iter().map(|(_, b)| b)),
             parts.into_iter().map(|(c, b)| (c, Some(b))).collect(),
         )
     }
 }
 
-/// The windows of `parts` in one batch, in order.
-pub fn concat<'a>(parts: impl Iterator<Item = &'a WindowBatch> + Clone) -> WindowBatch {
-    let mut all = WindowBatch::default();
-    let (windows, values) = parts
-        .clone()
-        .fold((0, 0), |(w, v), b| (w + b.len(), v + b.values.len()));
-    all.times.reserve(values);
-    all.values.reserve(values);
-    all.offsets.reserve(windows + 1);
-    for b in parts {
-        for k in 0..b.len() {
-            all.push_window(b.slot[k], b.sensor[k].clone(), b.start[k], b.end[k]);
-            let (ts, vs) = b.window(k);
-            all.times.extend_from_slice(ts);
-            all.values.extend_from_slice(vs);
-            all.finish_window(b.filled[k]);
-        }
-    }
-    all
+/// Closed windows with their features, or the failure that stopped computing them (it goes
+/// on to the sinks, which then give up: in a cluster, the way process 0 hears of it).
+pub type Featured = Result<(WindowBatch, crate::batch::FeatureBatch), String>;
+
+/// The features stage's state on one worker.
+struct Features {
+    /// The engine (None once its reports are in, or when it could not start).
+    engine: Option<crate::compute::scheduler::Hybrid>,
+    features: crate::features::FeatureSet,
+    /// Window size (ms).
+    size: i64,
+    /// Windows per engine batch at most, and how long a gathered batch may wait.
+    max: usize,
+    delay: Duration,
+    gather: Gather,
+    flight: InOrder,
+    shared: Arc<Shared>,
+    act: Activator,
 }
 
-/// Rows `from..from + n` of `f`.
-fn rows(f: &FeatureBatch, from: usize, n: usize) -> FeatureBatch {
-    FeatureBatch {
-        width: f.width,
-        data: f.data[from * f.width..(from + n) * f.width].to_vec(),
+impl Features {
+    fn submit(&mut self) {
+        let Some(hybrid) = self.engine.as_mut() else {
+            return;
+        };
+        let (batch, parts) = self.gather.take();
+        self.flight
+            .begun(hybrid.submit(&self.features, self.size, batch), parts);
+    }
+}
+
+impl Stage for Features {
+    type In = WindowBatch;
+    type Out = Featured;
+
+    fn on_input(&mut self, at: &Arrived<'_>, data: &mut Vec<WindowBatch>, _: &mut Emit<Featured>) {
+        let Some(hybrid) = self.engine.as_ref() else {
+            data.clear();
+            return;
+        };
+        let coalesce = hybrid.accelerated();
+        for w in data.drain(..) {
+            if w.is_empty() {
+                continue;
+            }
+            let Some(cap) = at.retain() else { continue };
+            if !self.gather.is_empty() && self.gather.windows() + w.len() > self.max {
+                self.submit();
+            }
+            self.gather.push(cap, w);
+            if !coalesce || self.gather.windows() >= self.max {
+                self.submit();
+            }
+        }
+    }
+
+    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, out: &mut Emit<Featured>) {
+        if self.engine.is_none() {
+            return;
+        }
+        let end = frontier.is_empty();
+        if !self.gather.is_empty() {
+            if end || self.gather.due_in(self.delay).is_zero() {
+                self.submit();
+            } else {
+                self.act.activate_after(self.gather.due_in(self.delay));
+            }
+        }
+        let Some(hybrid) = self.engine.as_mut() else {
+            return;
+        };
+        // Results: whatever is back; at the end of the input, everything.
+        loop {
+            let done = hybrid.poll(&self.features, self.size, end && !self.flight.is_empty());
+            if done.is_empty() {
+                break;
+            }
+            for c in done {
+                self.flight.finished(c);
+            }
+            while let Some((c, parts)) = self.flight.pop_ready() {
+                for (cap, featured) in split(c, parts, &self.shared) {
+                    out.give(&cap, [featured]);
+                }
+            }
+        }
+        if !self.flight.is_empty() {
+            // Look again soon: the accelerator finishes on its own (a batch takes
+            // milliseconds; polling every 100 µs lets an idle worker sleep meanwhile).
+            self.act.activate_after(POLL);
+        }
+        if end
+            && self.flight.is_empty()
+            && let Some(hybrid) = self.engine.take()
+        {
+            self.shared.add_engine_reports(hybrid.engine_reports());
+        }
     }
 }
 
@@ -150,96 +222,30 @@ pub fn features_stage<'s>(
     pipeline: Arc<Plan>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, Featured> {
-    let scope = stream.scope();
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<Featured>>, _, _, _>(
-        Pipe,
-        "Features",
-        move |_cap, info| {
-            let act = scope.activator_for(info.address);
-            let c = &pipeline.compute;
-            let mut engine =
-                match backend_for(pipeline.device, c.cross_check, c.cross_check_tolerance) {
-                    Ok(mut e) => {
-                        e.share_costs(&shared.costs);
-                        Some(e)
-                    }
-                    Err(e) => {
-                        shared.fail(format!("compute device \"{}\": {e}", pipeline.device));
-                        None
-                    }
-                };
-            let (max, delay) = (
-                c.max_batch_windows.max(1),
-                Duration::from_millis(c.max_batch_delay_ms.max(0) as u64),
-            );
-            let (features, size) = (pipeline.features.clone(), pipeline.window.size);
-            let mut gather = Gather::default();
-            let mut flight = InOrder::default();
-            let span = tracing::debug_span!("operator", name = "features");
-            move |(input, frontier), output| {
-                let _span = span.enter();
-                let Some(hybrid) = engine.as_mut() else {
-                    input.for_each(|_, data| data.clear());
-                    return;
-                };
-                let coalesce = hybrid.accelerated();
-                input.for_each(|cap, data| {
-                    for w in data.drain(..) {
-                        if w.is_empty() {
-                            continue;
-                        }
-                        let Some(cap) = cap.retain_least(output.output_index()) else {
-                            continue;
-                        };
-                        if !gather.is_empty() && gather.windows() + w.len() > max {
-                            let (batch, parts) = gather.take();
-                            flight.begun(hybrid.submit(&features, size, batch), parts);
-                        }
-                        gather.push(cap, w);
-                        if !coalesce || gather.windows() >= max {
-                            let (batch, parts) = gather.take();
-                            flight.begun(hybrid.submit(&features, size, batch), parts);
-                        }
-                    }
-                });
-                let end = frontier.is_empty();
-                if !gather.is_empty() {
-                    if end || gather.due_in(delay).is_zero() {
-                        let (batch, parts) = gather.take();
-                        flight.begun(hybrid.submit(&features, size, batch), parts);
-                    } else {
-                        act.activate_after(gather.due_in(delay));
-                    }
-                }
-                // Results: whatever is back; at the end of the input, everything.
-                loop {
-                    let done = hybrid.poll(&features, size, end && !flight.is_empty());
-                    if done.is_empty() {
-                        break;
-                    }
-                    for c in done {
-                        flight.finished(c);
-                    }
-                    while let Some((c, parts)) = flight.pop_ready() {
-                        for (cap, stage) in split(c, parts, &shared) {
-                            output.session(&cap).give(stage);
-                        }
-                    }
-                }
-                if !flight.is_empty() {
-                    // Look again soon: the accelerator finishes on its own (a batch takes
-                    // milliseconds; polling every 100 µs lets an idle worker sleep meanwhile).
-                    act.activate_after(POLL);
-                }
-                if end
-                    && flight.is_empty()
-                    && let Some(hybrid) = engine.take()
-                {
-                    shared.add_engine_reports(hybrid.engine_reports());
-                }
+    unary(stream, Pipe, "features", move |act| {
+        let c = &pipeline.compute;
+        let engine = match backend_for(pipeline.device, c.cross_check, c.cross_check_tolerance) {
+            Ok(mut e) => {
+                e.share_costs(&shared.costs);
+                Some(e)
             }
-        },
-    )
+            Err(e) => {
+                shared.fail(format!("compute device \"{}\": {e}", pipeline.device));
+                None
+            }
+        };
+        Features {
+            engine,
+            features: pipeline.features.clone(),
+            size: pipeline.window.size,
+            max: c.max_batch_windows.max(1),
+            delay: Duration::from_millis(c.max_batch_delay_ms.max(0) as u64),
+            gather: Gather::default(),
+            flight: InOrder::default(),
+            shared: shared.clone(),
+            act,
+        }
+    })
 }
 
 /// A finished batch, split back into the batches it was gathered from, each with the
@@ -266,7 +272,7 @@ fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64
         .into_iter()
         .map(|(cap, part)| {
             let w = part.expect("gathered parts are kept");
-            let mine = rows(&f, row, w.len());
+            let mine = f.rows(row, w.len());
             row += w.len();
             (cap, Ok((w, mine)))
         })

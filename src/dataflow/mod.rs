@@ -6,10 +6,12 @@ pub mod features;
 mod file_source;
 mod inputs;
 pub mod kafka_source;
-pub mod operators;
 pub mod score;
 mod shared;
+pub mod sink;
 mod source_driver;
+mod stage;
+pub mod window;
 
 pub use crate::events::Counts;
 use inputs::{Input, worker_parts};
@@ -475,11 +477,11 @@ fn launch(
             };
             // The sources' frontier (both outputs are held at the same time).
             let readings = readings.probe_with(&progress);
-            let (windows, window_side) = operators::window_stage(readings, p.clone());
+            let (windows, window_side) = window::window_stage(readings, p.clone());
             let feats = features::features_stage(windows, p.clone(), s.clone());
             let scored = score::score_stage(feats, p.clone(), s.clone());
             let rows = scored.concat(source_side).concat(window_side);
-            operators::sink_stage(rows, sink_set, s.clone()).probe_with(&probe);
+            sink::sink_stage(rows, sink_set, s.clone()).probe_with(&probe);
         });
         while worker.step_or_park(None) {}
     })

@@ -9,7 +9,8 @@
 //! together in one call; the rest of the scoring stays here, on the CPU.
 
 use super::Shared;
-use super::operators::Featured;
+use super::features::Featured;
+use super::stage::{Arrived, Emit, Stage, unary};
 use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::detect::asset::{AssetScorer, asset_of};
@@ -21,10 +22,10 @@ use crate::output::{OutRecord, WindowRow};
 use crate::plan::Plan;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline as Pipe;
-use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::operators::Capability;
+use timely::progress::frontier::AntichainRef;
 
 /// Windows held per time until the frontier passes it, with the capability to emit them at.
 type Stash = BTreeMap<i64, (Capability<i64>, Vec<(WindowBatch, FeatureBatch)>)>;
@@ -62,125 +63,135 @@ struct Scoring {
     engine: Option<DetectEngine>,
 }
 
+/// The score stage's state on one worker: the scoring, and what waits to be scored.
+struct ScoreStage {
+    st: Scoring,
+    /// Windows of asset pipelines, held per time until the frontier passes it.
+    stash: Stash,
+    /// With a device: the batches that arrived in this activation, scored together.
+    arrived: Vec<(Capability<i64>, (WindowBatch, FeatureBatch))>,
+}
+
+impl Stage for ScoreStage {
+    type In = Featured;
+    type Out = OutRecord;
+
+    fn on_input(&mut self, at: &Arrived<'_>, data: &mut Vec<Featured>, out: &mut Emit<OutRecord>) {
+        let Some(cap) = at.retain() else {
+            data.clear();
+            return;
+        };
+        let st = &mut self.st;
+        let mut rows = Vec::new();
+        for s in data.drain(..) {
+            match s {
+                // A failure upstream: on to the sinks.
+                Err(failure) => rows.push(OutRecord::Failure(failure)),
+                // On the CPU alone there is no device call to gather for.
+                Ok((w, f)) if st.assets.is_none() && st.engine.is_none() => {
+                    st.score_batch(&w, &f, None, None, &mut rows)
+                }
+                Ok((w, f)) if st.assets.is_some() => self
+                    .stash
+                    .entry(*cap.time())
+                    .or_insert_with(|| (cap.clone(), Vec::new()))
+                    .1
+                    .push((w, f)),
+                Ok(b) => self.arrived.push((cap.clone(), b)),
+            }
+        }
+        out.give(&cap, rows);
+    }
+
+    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, out: &mut Emit<OutRecord>) {
+        let st = &mut self.st;
+        if !self.arrived.is_empty() {
+            let arrived = std::mem::take(&mut self.arrived);
+            let batches: Vec<_> = arrived.iter().map(|(_, b)| b).collect();
+            let mut cells = st.cell_scores(&batches);
+            for (cap, (w, f)) in &arrived {
+                let mut rows = Vec::new();
+                let mine = cells.as_mut().map(|c| c.next(w.len()));
+                st.score_batch(w, f, None, mine, &mut rows);
+                out.give(cap, rows);
+            }
+        }
+        let ready: Vec<i64> = self
+            .stash
+            .keys()
+            .copied()
+            .filter(|t| !frontier.less_equal(t))
+            .collect();
+        for t in ready {
+            let Some((cap, batches)) = self.stash.remove(&t) else {
+                continue;
+            };
+            let mut rows = Vec::new();
+            st.score_time(&batches, &mut rows);
+            out.give(&cap, rows);
+        }
+        if frontier.is_empty()
+            && let Some(e) = st.engine.take()
+        {
+            st.shared.add_engine_reports(e.reports());
+        }
+    }
+}
+
 /// Scores windows; see the module doc.
 pub fn score_stage<'s>(
     stream: StreamVec<'s, i64, Featured>,
     pipeline: Arc<Plan>,
     shared: Arc<Shared>,
 ) -> StreamVec<'s, i64, OutRecord> {
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<OutRecord>>, _, _, _>(
-        Pipe,
-        "Score",
-        move |_cap, _info| {
-            let c = &pipeline.compute;
-            let engine = match DetectEngine::for_device(
-                pipeline.device,
-                &pipeline.detectors,
-                pipeline.zone.clone(),
-                c.cross_check,
-            ) {
-                Ok(mut e) => {
-                    if let Some(e) = e.as_mut() {
-                        e.share_costs(&shared.costs);
-                    }
-                    e
+    unary(stream, Pipe, "score", move |_| {
+        let engine = match DetectEngine::for_device(
+            pipeline.device,
+            &pipeline.detectors,
+            pipeline.zone.clone(),
+            pipeline.compute.cross_check,
+        ) {
+            Ok(mut e) => {
+                if let Some(e) = e.as_mut() {
+                    e.share_costs(&shared.costs);
                 }
-                Err(e) => {
-                    shared.fail(format!(
-                        "compute device \"{}\" for the detectors: {e}",
-                        pipeline.device
-                    ));
-                    None
-                }
-            };
-            let mut st = Scoring {
-                engine,
-                scorer: Scorer::new(
-                    pipeline.detectors.clone(),
-                    pipeline.rules.clone(),
-                    pipeline.warmup,
-                    pipeline.fuse.clone(),
-                    pipeline.window.slide,
-                    pipeline.zone.clone(),
-                ),
-                assets: AssetScorer::new(
-                    &pipeline.detectors,
-                    crate::detect::Calibrator::of(&pipeline.fuse),
-                    pipeline.warmup,
-                ),
-                episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
-                asset_episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
-                asset_slots: HashMap::new(),
-                pipeline: pipeline.clone(),
-                shared: shared.clone(),
-            };
-            let mut stash = Stash::new();
-            let span = tracing::debug_span!("operator", name = "score");
-            move |(input, frontier), output| {
-                let _span = span.enter();
-                // With a device, batches that arrived together are scored together (one call).
-                let mut arrived = Vec::new();
-                input.for_each(|cap, data| {
-                    let mut out = Vec::new();
-                    for s in data.drain(..) {
-                        match s {
-                            // On the CPU alone there is no device call to gather for.
-                            // A failure upstream: on to the sinks.
-                            Err(failure) => out.push(OutRecord::Failure(failure)),
-                            Ok((w, f)) if st.assets.is_none() && st.engine.is_none() => {
-                                st.score_batch(&w, &f, None, None, &mut out)
-                            }
-                            Ok((w, f)) => {
-                                let Some(c) = cap.retain_least(output.output_index()) else {
-                                    continue;
-                                };
-                                if st.assets.is_some() {
-                                    stash
-                                        .entry(*c.time())
-                                        .or_insert_with(|| (c, Vec::new()))
-                                        .1
-                                        .push((w, f));
-                                } else {
-                                    arrived.push((c, (w, f)));
-                                }
-                            }
-                        }
-                    }
-                    if !out.is_empty() {
-                        output.session(&cap).give_iterator(out.into_iter());
-                    }
-                });
-                if !arrived.is_empty() {
-                    let batches: Vec<_> = arrived.iter().map(|(_, b)| b).collect();
-                    let mut cells = st.cell_scores(&batches);
-                    for (cap, (w, f)) in &arrived {
-                        let mut out = Vec::new();
-                        let mine = cells.as_mut().map(|c| c.next(w.len()));
-                        st.score_batch(w, f, None, mine, &mut out);
-                        output.session(cap).give_iterator(out.into_iter());
-                    }
-                }
-                let ready: Vec<i64> = stash
-                    .keys()
-                    .copied()
-                    .filter(|t| !frontier.less_equal(t))
-                    .collect();
-                for t in ready {
-                    let Some((cap, batches)) = stash.remove(&t) else {
-                        continue;
-                    };
-                    let mut out = Vec::new();
-                    st.score_time(&batches, &mut out);
-                    output.session(&cap).give_iterator(out.into_iter());
-                }
-                if frontier.is_empty()
-                    && let Some(e) = st.engine.take()
-                {
-                    st.shared.add_engine_reports(e.reports());
-                }
+                e
             }
-        },
-    )
+            Err(e) => {
+                shared.fail(format!(
+                    "compute device \"{}\" for the detectors: {e}",
+                    pipeline.device
+                ));
+                None
+            }
+        };
+        let st = Scoring {
+            engine,
+            scorer: Scorer::new(
+                pipeline.detectors.clone(),
+                pipeline.rules.clone(),
+                pipeline.warmup,
+                pipeline.fuse.clone(),
+                pipeline.window.slide,
+                pipeline.zone.clone(),
+            ),
+            assets: AssetScorer::new(
+                &pipeline.detectors,
+                crate::detect::Calibrator::of(&pipeline.fuse),
+                pipeline.warmup,
+            ),
+            episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
+            asset_episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
+            asset_slots: HashMap::new(),
+            pipeline: pipeline.clone(),
+            shared: shared.clone(),
+        };
+        ScoreStage {
+            st,
+            stash: Stash::new(),
+            arrived: Vec::new(),
+        }
+    })
 }
 
 /// The `assets` row of one (asset, window start): the asset detector that scored highest, and

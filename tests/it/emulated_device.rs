@@ -80,7 +80,7 @@ fn a_gathered_batch_goes_out_at_its_deadline_while_the_input_stays_open() {
     // goes in, the input stays open (as a live source's does), and the features come out
     // once the deadline passes, not at the end of the input.
     use hyflow::compute::WindowBatch;
-    use hyflow::dataflow::{Shared, features::features_stage, operators::Featured};
+    use hyflow::dataflow::{Shared, features::Featured, features::features_stage};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
     use timely::dataflow::operators::{Input, Inspect, Probe};

@@ -3,7 +3,7 @@
 
 use crate::common::{root, stage::drive};
 use hyflow::batch::{ReadingBatch, RejectKind};
-use hyflow::dataflow::operators::window_stage;
+use hyflow::dataflow::window::window_stage;
 use hyflow::output::OutRecord;
 use std::sync::Arc;
 use timely::dataflow::operators::{Concat, vec::Map};

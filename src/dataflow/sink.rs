@@ -1,0 +1,113 @@
+//! The sink stage, on worker 0: every output row (scored windows, alerts, asset rows, and the
+//! side rows of the source and window stages) is held until its time is complete, then written
+//! in a canonical order ([`crate::sink::SinkSet`]). In live runs the outputs are made durable
+//! every commit interval, and the frontier written up to is published for the sources'
+//! offset commits. A failure row from any worker fails the run.
+
+use super::Shared;
+use super::stage::{Arrived, Emit, Stage, least, unary};
+use crate::events::Event as _;
+use crate::output::OutRecord;
+use crate::sink::SinkSet;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::progress::frontier::AntichainRef;
+use timely::scheduling::Activator;
+
+/// The sink stage's state (the sinks only on worker 0).
+struct Sinks {
+    pending: BTreeMap<i64, Vec<OutRecord>>,
+    sinks: Option<SinkSet>,
+    shared: Arc<Shared>,
+    last_checkpoint: Instant,
+    act: Activator,
+}
+
+impl Stage for Sinks {
+    type In = OutRecord;
+    type Out = ();
+
+    fn on_input(&mut self, at: &Arrived<'_>, data: &mut Vec<OutRecord>, _: &mut Emit<()>) {
+        if let Some(OutRecord::Failure(msg)) =
+            data.iter().find(|r| matches!(r, OutRecord::Failure(_)))
+        {
+            self.shared.fail(msg.clone());
+        }
+        self.pending.entry(at.time()).or_default().append(data);
+    }
+
+    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, _: &mut Emit<()>) {
+        let shared = &self.shared;
+        let Some(set) = self.sinks.as_mut() else {
+            self.pending.clear();
+            return;
+        };
+        let mut ready = Vec::new();
+        while let Some(entry) = self.pending.first_entry() {
+            if frontier.less_equal(entry.key()) {
+                break;
+            }
+            let (t, rows) = entry.remove_entry();
+            ready.extend(rows.into_iter().map(|r| (t, r)));
+        }
+        if !ready.is_empty()
+            && !shared.aborted()
+            && let Err(e) = set.write(ready)
+        {
+            shared.fail(format!("writing output: {e}"));
+        }
+        // Live runs: now and then make everything written durable; every row below the
+        // frontier is written, so the sources may commit the offsets behind it.
+        if let Some(every) = shared.checkpoint_every() {
+            // Come back even if nothing arrives: a quiet stream still gets committed.
+            self.act.activate_after(every);
+            if self.last_checkpoint.elapsed() >= every && !shared.aborted() {
+                self.last_checkpoint = Instant::now();
+                let upto = least(frontier);
+                match set.make_durable() {
+                    Ok(true) => {
+                        shared.set_durable(upto);
+                        crate::events::SinkDurable { upto_ms: upto }.emit();
+                    }
+                    Ok(false) => {}
+                    Err(e) => shared.fail(format!("making output durable: {e}")),
+                }
+            }
+        }
+        if (frontier.is_empty() || shared.aborted())
+            && let Some(mut set) = self.sinks.take()
+        {
+            if shared.aborted() {
+                set.abort();
+            } else {
+                match set.finish() {
+                    Ok(files) => *shared.files.lock().unwrap_or_else(|p| p.into_inner()) = files,
+                    Err(e) => shared.fail(format!("finishing output: {e}")),
+                }
+            }
+        }
+    }
+}
+
+/// The sink stage: every row to worker 0, written there by `sinks`.
+pub fn sink_stage<'s>(
+    stream: StreamVec<'s, i64, OutRecord>,
+    sinks: Option<SinkSet>,
+    shared: Arc<Shared>,
+) -> StreamVec<'s, i64, ()> {
+    unary(
+        stream,
+        Exchange::new(|_: &OutRecord| 0),
+        "sink",
+        move |act| Sinks {
+            pending: BTreeMap::new(),
+            sinks,
+            shared,
+            last_checkpoint: Instant::now(),
+            act,
+        },
+    )
+}
