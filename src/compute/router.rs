@@ -324,6 +324,9 @@ mod tests {
 
     #[test]
     fn three_failures_in_a_row_or_one_loss_drop_an_engine() {
+        // Every decision is an event: the run's recorder (here this thread's) counts them.
+        let events = crate::events::Recorder::default();
+        let _installed = events.install();
         let mut r = router(Policy::Accelerator, 0.0, Check::Exact);
         let oom = ComputeError::Device("out of memory".into());
         r.failed(1, &oom, 1);
@@ -336,6 +339,24 @@ mod tests {
         r.failed(1, &oom, 1);
         assert!(!r.live(1));
         assert_eq!(r.route(1.0, 1), 0, "everything to the CPU");
+        let count = |name, labels: &[(&str, &str)]| events.counter_with(name, labels);
+        assert_eq!(
+            count("hyflow_batch_failures_total", &[("engine", "dev:0")]),
+            5
+        );
+        assert_eq!(
+            count("hyflow_devices_lost_total", &[("engine", "dev:0")]),
+            1
+        );
+        let routed = "hyflow_batches_routed_total";
+        assert_eq!(
+            count(routed, &[("engine", "dev:0"), ("route", "dedicated")]),
+            1
+        );
+        assert_eq!(
+            count(routed, &[("engine", "cpu"), ("route", "cpu-only")]),
+            1
+        );
         let mut r = router(Policy::Accelerator, 0.0, Check::Exact);
         r.failed(1, &ComputeError::Lost("illegal address".into()), 1);
         assert!(!r.live(1) && r.live(0));

@@ -80,6 +80,9 @@ pub struct Summary {
     pub cpu_joules: Option<f64>,
     /// GPU energy over the run, when a GPU was used and its counter is readable.
     pub gpu_energy: crate::energy::GpuEnergy,
+    /// The run's metrics, as its events left them (what `/metrics` served): tests assert on
+    /// them, e.g. that an event was emitted ([`crate::events::Recorder::counter_with`]).
+    pub events: Arc<crate::events::Recorder>,
 }
 
 impl Summary {
@@ -267,6 +270,7 @@ impl Running {
             ),
             cpu_joules: self.energy.and_then(crate::energy::rapl_joules_since),
             gpu_energy: crate::energy::gpu_finish(&self.gpu_energy),
+            events: self.shared.recorder.clone(),
         })
     }
 }

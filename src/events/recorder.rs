@@ -61,6 +61,13 @@ pub struct Recorder {
     series: RwLock<BTreeMap<Series, Entry>>,
 }
 
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.series.read().map_or(0, |s| s.len());
+        write!(f, "Recorder({n} series)")
+    }
+}
+
 fn series_of(key: &Key) -> Series {
     let mut labels: Vec<(String, String)> = key
         .labels()
@@ -106,6 +113,20 @@ impl Recorder {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The sum of a counter over its label sets that carry every label of `labels` (other
+    /// labels may vary): how a test checks that an event was emitted, and how often.
+    pub fn counter_with(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.counters(name)
+            .into_iter()
+            .filter(|(l, _)| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// A gauge's value for one label set.

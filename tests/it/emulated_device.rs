@@ -50,6 +50,27 @@ fn the_emulated_device_gives_the_cpu_results() {
     );
     assert!(cpu.alert_events > 0, "the input has anomalies");
     assert_eq!(emu.alert_events, cpu.alert_events);
+    // The router's decisions, as events: every feature batch to the dedicated device, every
+    // check passed, no failure.
+    let routed = |labels: &[(&str, &str)]| {
+        emu.events
+            .counter_with("hyflow_batches_routed_total", labels)
+    };
+    let features = [
+        ("stage", "features"),
+        ("engine", "emu:0"),
+        ("route", "dedicated"),
+    ];
+    assert_eq!(routed(&features), batches);
+    assert!(routed(&[("stage", "detect"), ("route", "dedicated")]) > 0);
+    assert_eq!(routed(&[("engine", "cpu")]), 0, "nothing routed to the CPU");
+    let checks = [("stage", "features"), ("engine", "emu:0")];
+    assert_eq!(
+        emu.events
+            .counter_with("hyflow_cross_checks_total", &checks),
+        checked
+    );
+    assert_eq!(emu.events.counter("hyflow_batch_failures_total"), 0);
     device::same_outputs(&cpu_out, &emu_out);
 }
 
@@ -69,6 +90,21 @@ fn routing_between_the_cpu_and_the_emulated_device_gives_the_cpu_results() {
     let (on_emu, _, _, _, spilled) = engine(&auto, "emu:0");
     let (on_cpu, ..) = engine(&auto, "cpu");
     assert!(on_emu >= 2 && on_cpu > on_emu, "emu {on_emu}, cpu {on_cpu}");
+    // Each engine was probed (3 times each at least, over both workers).
+    let routed = |labels: &[(&str, &str)]| {
+        auto.events
+            .counter_with("hyflow_batches_routed_total", labels)
+    };
+    for engine in ["cpu", "emu:0"] {
+        let probes = routed(&[
+            ("stage", "features"),
+            ("engine", engine),
+            ("route", "probe"),
+        ]);
+        assert!(probes >= 3, "{engine}: {probes} probes");
+    }
+    // The detector batches, scored synchronously, are measured at once and then routed by cost.
+    assert!(routed(&[("stage", "detect"), ("route", "cost")]) > 0);
     println!("emu:0 {on_emu} batches, cpu {on_cpu}, spilled {spilled}");
     assert_eq!(auto.alert_events, cpu.alert_events);
     device::same_outputs(&cpu_out, &auto_out);

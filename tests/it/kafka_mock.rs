@@ -172,6 +172,11 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_processed() {
     );
     let dead = consume_all(&brokers, "dlq", bad.len());
     assert_eq!(dead.len(), bad.len());
+    // Each dead letter was an event, counted by topic.
+    let dead_letters = s
+        .events
+        .counter_with("hyflow_dead_letters_total", &[("topic", "dlq")]);
+    assert_eq!(dead_letters, bad.len() as u64);
     for m in &dead {
         let h = m.headers().expect("headers");
         let keys: Vec<&str> = h.iter().map(|x| x.key).collect();
