@@ -129,5 +129,5 @@ pub enum OutRecord {
     /// An asset's score.
     Asset(AssetRow),
     /// A failure on some worker (any process): the sinks give up instead of finishing.
-    Failure(String),
+    Failure(crate::dataflow::Failure),
 }

@@ -118,7 +118,7 @@ impl Gather {
 
 /// Closed windows with their features, or the failure that stopped computing them (it goes
 /// on to the sinks, which then give up: in a cluster, the way process 0 hears of it).
-pub type Featured = Result<(WindowBatch, crate::batch::FeatureBatch), String>;
+pub type Featured = Result<(WindowBatch, crate::batch::FeatureBatch), super::Failure>;
 
 /// The features stage's state on one worker.
 struct Features {
@@ -230,7 +230,11 @@ pub fn features_stage<'s>(
                 Some(e)
             }
             Err(e) => {
-                shared.fail(format!("compute device \"{}\": {e}", pipeline.device));
+                shared.fail(super::Failure::Engine {
+                    device: pipeline.device.to_string(),
+                    detectors: false,
+                    message: e.to_string(),
+                });
                 None
             }
         };
@@ -254,7 +258,7 @@ fn split(c: Completed, mut parts: Parts, shared: &Shared) -> Vec<(Capability<i64
     let f = match c.result {
         Ok(f) => f,
         Err(e) => {
-            let msg = format!("computing features: {e}");
+            let msg = super::Failure::Compute(e.to_string());
             shared.fail(msg.clone());
             return parts
                 .into_iter()

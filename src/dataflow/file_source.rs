@@ -58,7 +58,7 @@ impl Pull for FileReader {
         self.states.iter().map(PartState::bound).min()
     }
 
-    fn pull(&mut self, _floor: i64, out: &mut Emitted) -> Result<Next, String> {
+    fn pull(&mut self, _floor: i64, out: &mut Emitted) -> Result<Next, super::Failure> {
         let Some(st) = self.states.last_mut() else {
             return Ok(Next::Now);
         };
@@ -116,7 +116,7 @@ impl Pull for FileReader {
                 out.side.push((st.bound(), OutRecord::Reject(row)));
                 self.states.pop();
             }
-            Some(Err(e)) => return Err(e.to_string()),
+            Some(Err(e)) => return Err(super::Failure::Read(e.to_string())),
             None => {
                 self.states.pop();
             }

@@ -6,8 +6,8 @@
 //! nor idle (no message for `idle-timeout`); when all are idle it follows the most advanced,
 //! and a partition that wakes up again is raised to that time first (older readings are late).
 
-use super::Shared;
 use super::source_driver::{Backpressure, Emitted, Next, Pull, drive};
+use super::{Failure, Shared};
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::config::KafkaSource;
 use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
@@ -135,7 +135,7 @@ pub fn kafka_source<'s>(
             match assigned_consumer(&kafka, &plan, &mine) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    shared.fail(e.to_string());
+                    shared.fail(Failure::Kafka(e.to_string()));
                     None
                 }
             }
@@ -143,7 +143,7 @@ pub fn kafka_source<'s>(
         let dead_letters = kafka.dead_letter_topic.clone();
         let producer = dead_letters.as_ref().and_then(|_| {
             Producer::new(kafka.brokers.get_ref(), &kafka.properties)
-                .map_err(|e| shared.fail(e))
+                .map_err(|e| shared.fail(Failure::Kafka(e)))
                 .ok()
         });
         KafkaReader {
@@ -172,7 +172,7 @@ impl Pull for KafkaReader {
         self.low
     }
 
-    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, String> {
+    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, Failure> {
         if self.shared.stop_requested()
             || self.parts.iter().all(Part::done)
             || self.consumer.is_none()
@@ -213,7 +213,8 @@ impl KafkaReader {
         if let Some(p) = &self.producer
             && let Err(e) = p.flush(Duration::from_secs(60))
         {
-            self.shared.fail(format!("dead-letter topic: {e}"));
+            self.shared
+                .fail(Failure::Kafka(format!("dead-letter topic: {e}")));
         }
         self.low = None;
     }
@@ -313,7 +314,8 @@ impl KafkaReader {
                     ("hyflow-offset", o.as_str()),
                 ];
                 if let Err(e) = prod.send(topic, None, payload, &headers) {
-                    self.shared.fail(format!("dead-letter topic {topic}: {e}"));
+                    self.shared
+                        .fail(Failure::Kafka(format!("dead-letter topic {topic}: {e}")));
                 } else {
                     DeadLettered {
                         topic,

@@ -2,6 +2,7 @@
 //! the stages of `operators`, and collects counters, output files and the first error.
 
 pub mod explain;
+mod failure;
 pub mod features;
 mod file_source;
 mod inputs;
@@ -14,6 +15,7 @@ mod stage;
 pub mod window;
 
 pub use crate::events::Counts;
+pub use failure::{Failure, OutputStep};
 use inputs::{Input, worker_parts};
 pub use shared::Shared;
 
@@ -165,9 +167,12 @@ pub enum RunError {
     /// An output problem.
     #[error(transparent)]
     Sink(#[from] SinkError),
-    /// A problem found while running.
+    /// A problem found before the workers started (workers, device, cluster, endpoint).
     #[error("{0}")]
     Failed(String),
+    /// A stage stopped the run.
+    #[error(transparent)]
+    Stopped(#[from] Failure),
 }
 
 /// A run in progress: poll it for progress, then wait for its summary.
@@ -227,7 +232,7 @@ impl Running {
             .unwrap_or_else(|p| p.into_inner())
             .take()
         {
-            return Err(RunError::Failed(e));
+            return Err(RunError::Stopped(e));
         }
         for r in results {
             r.map_err(RunError::Failed)?;
@@ -425,7 +430,7 @@ fn launch(
             let health: crate::events::endpoint::Health = Arc::new(move || {
                 if sh.aborted() {
                     let e = sh.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    Err(e.unwrap_or_else(|| "the run failed".into()))
+                    Err(e.map_or_else(|| "the run failed".into(), |e| e.to_string()))
                 } else {
                     Ok(())
                 }

@@ -158,10 +158,11 @@ pub fn score_stage<'s>(
                 e
             }
             Err(e) => {
-                shared.fail(format!(
-                    "compute device \"{}\" for the detectors: {e}",
-                    pipeline.device
-                ));
+                shared.fail(super::Failure::Engine {
+                    device: pipeline.device.to_string(),
+                    detectors: true,
+                    message: e.to_string(),
+                });
                 None
             }
         };

@@ -17,7 +17,7 @@ pub struct Shared {
     /// A live run (window-close lag is measured against the wall clock).
     pub(super) live: AtomicBool,
     pub(super) abort: AtomicBool,
-    pub(super) error: Mutex<Option<String>>,
+    pub(super) error: Mutex<Option<super::Failure>>,
     pub(super) files: Mutex<Vec<(String, Vec<PathBuf>)>>,
     pub(super) engines: Mutex<Vec<EngineReport>>,
     /// The engines' cost models, shared by the workers (routing under `auto`).
@@ -42,10 +42,7 @@ pub(super) struct WorkerDone(pub(super) Arc<Shared>, pub(super) usize);
 impl Drop for WorkerDone {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.fail(format!(
-                "worker {} stopped by a panic (its message is above); the run is abandoned",
-                self.1
-            ));
+            self.0.fail(super::Failure::Panic(self.1));
             self.0.panicked.store(true, Ordering::SeqCst);
         }
         self.0.finished_workers.fetch_add(1, Ordering::SeqCst);
@@ -86,7 +83,7 @@ impl Shared {
         (ms > 0).then(|| Duration::from_millis(ms as u64))
     }
     /// Records the first error and asks every operator to stop.
-    pub fn fail(&self, e: String) {
+    pub fn fail(&self, e: super::Failure) {
         let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(e);
@@ -140,7 +137,9 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(shared.finished_workers.load(Ordering::SeqCst), 2);
         assert!(shared.panicked.load(Ordering::SeqCst) && shared.aborted());
-        let err = shared.error.lock().unwrap().clone().unwrap_or_default();
-        assert!(err.contains("worker 1 stopped by a panic"), "{err}");
+        let err = shared.error.lock().unwrap().clone();
+        assert_eq!(err, Some(super::super::Failure::Panic(1)));
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("worker 1 stopped by a panic"), "{text}");
     }
 }

@@ -4,8 +4,8 @@
 //! every commit interval, and the frontier written up to is published for the sources'
 //! offset commits. A failure row from any worker fails the run.
 
-use super::Shared;
 use super::stage::{Arrived, Emit, Stage, least, unary};
+use super::{Failure, OutputStep, Shared};
 use crate::events::Event as _;
 use crate::output::OutRecord;
 use crate::sink::SinkSet;
@@ -16,6 +16,13 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::progress::frontier::AntichainRef;
 use timely::scheduling::Activator;
+
+fn output(step: OutputStep, e: impl std::fmt::Display) -> Failure {
+    Failure::Output {
+        step,
+        message: e.to_string(),
+    }
+}
 
 /// The sink stage's state (the sinks only on worker 0).
 struct Sinks {
@@ -57,7 +64,7 @@ impl Stage for Sinks {
             && !shared.aborted()
             && let Err(e) = set.write(ready)
         {
-            shared.fail(format!("writing output: {e}"));
+            shared.fail(output(OutputStep::Write, e));
         }
         // Live runs: now and then make everything written durable; every row below the
         // frontier is written, so the sources may commit the offsets behind it.
@@ -73,7 +80,7 @@ impl Stage for Sinks {
                         crate::events::SinkDurable { upto_ms: upto }.emit();
                     }
                     Ok(false) => {}
-                    Err(e) => shared.fail(format!("making output durable: {e}")),
+                    Err(e) => shared.fail(output(OutputStep::Durable, e)),
                 }
             }
         }
@@ -85,7 +92,7 @@ impl Stage for Sinks {
             } else {
                 match set.finish() {
                     Ok(files) => *shared.files.lock().unwrap_or_else(|p| p.into_inner()) = files,
-                    Err(e) => shared.fail(format!("finishing output: {e}")),
+                    Err(e) => shared.fail(output(OutputStep::Finish, e)),
                 }
             }
         }

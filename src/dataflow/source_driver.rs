@@ -106,7 +106,7 @@ pub(super) trait Pull {
     fn bound(&self) -> Option<i64>;
     /// Reads what is ready into `out`, at times no lower than `floor` (the driver's current
     /// capability). An error stops the run (after it is sent to the sinks).
-    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, String>;
+    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, super::Failure>;
 }
 
 /// The source operator `name` over `reader`: (readings, side rows). The reader is made on
