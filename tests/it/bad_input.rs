@@ -2,49 +2,16 @@
 //! bad rows go to the rejects output with a reason; late rows to the late output; nothing else
 //! is lost.
 
-use crate::common::{dump, replay_text, write_readings};
+use crate::common::{Pipeline, dump, replay_text, write_readings};
 use std::path::Path;
 
 fn pipeline(input: &str, extra_source: &str) -> String {
-    format!(
-        r#"name = "bad"
-[source]
-kind = "parquet"
-path = "{input}"
-max-out-of-orderness = "1s"
-{extra_source}
-
-[[clean.class]]
-match = "*"
-min = -100.0
-max = 100.0
-
-[window]
-kind = "tumbling"
-size = "10s"
-
-[features]
-compute = ["count", "mean"]
-
-[[sink]]
-name = "windows"
-kind = "parquet"
-output = "windows"
-path = "out/windows"
-
-[[sink]]
-name = "rejects"
-kind = "parquet"
-output = "rejects"
-path = "out/rejects"
-
-[[sink]]
-name = "late"
-kind = "parquet"
-output = "late"
-path = "out/late"
-"#
-    )
+    Pipeline::parquet("bad", input)
+        .source("max-out-of-orderness = \"1s\"")
+        .source(extra_source)
+        .with("[[clean.class]]\nmatch = \"*\"\nmin = -100.0\nmax = 100.0")
+        .sinks(&["windows", "rejects", "late"])
+        .text()
 }
 
 fn good_rows() -> Vec<(Option<&'static str>, Option<i64>, Option<f64>)> {

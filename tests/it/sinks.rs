@@ -1,26 +1,13 @@
 //! Sinks: rolling by rows and by event time, date/hour partitioning, no temporary files left,
 //! Arrow IPC file and stream, and a clear error when an output cannot be created.
 
-use crate::common;
+use crate::common::{self, Pipeline};
 
 use std::path::Path;
 
-fn pipeline(input: &Path, sinks: &str) -> String {
-    format!(
-        r#"name = "sinks"
-[source]
-kind = "parquet"
-path = "{}"
-
-[window]
-kind = "tumbling"
-size = "10s"
-
-[features]
-compute = ["count", "mean"]
-{sinks}"#,
-        input.display()
-    )
+/// The test pipeline over `input` with the sinks `with` adds.
+fn pipeline(input: &Path, with: impl FnOnce(Pipeline) -> Pipeline) -> String {
+    with(Pipeline::parquet("sinks", input)).text()
 }
 
 /// 3 sensors, one reading per second for 2 hours, starting at 2024-03-04T23:00:00Z.
@@ -52,7 +39,13 @@ fn files_under(dir: &Path) -> Vec<String> {
 fn parquet_rolls_by_rows_and_partitions_by_hour() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input(tmp.path());
-    let sinks = "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\nroll-rows = 1000\npartition = \"hour\"\n";
+    let sinks = |p: Pipeline| {
+        p.sink_with(
+            "windows",
+            "windows",
+            "roll-rows = 1000\npartition = \"hour\"",
+        )
+    };
     let out = tmp.path().join("out");
     let s = common::replay_text(&pipeline(&input, sinks), 2, &out).expect("run");
     assert_eq!(s.windows, 3 * 720);
@@ -85,7 +78,7 @@ fn parquet_rolls_by_rows_and_partitions_by_hour() {
 fn parquet_rolls_by_event_time() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input(tmp.path());
-    let sinks = "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\nroll-interval = \"30m\"\n";
+    let sinks = |p: Pipeline| p.sink_with("windows", "windows", "roll-interval = \"30m\"");
     let out = tmp.path().join("out");
     common::replay_text(&pipeline(&input, sinks), 1, &out).expect("run");
     assert_eq!(files_under(&out.join("windows")).len(), 4);
@@ -95,7 +88,10 @@ fn parquet_rolls_by_event_time() {
 fn arrow_ipc_file_and_stream() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input(tmp.path());
-    let sinks = "[[sink]]\nname = \"w\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"s\"\nkind = \"arrow-ipc\"\noutput = \"windows\"\npath = \"y\"\nformat = \"stream\"\n";
+    let sinks = |p: Pipeline| {
+        p.sink_with("w", "windows", "kind = \"arrow-ipc\"")
+            .sink_with("s", "windows", "kind = \"arrow-ipc\"\nformat = \"stream\"")
+    };
     let out = tmp.path().join("out");
     common::replay_text(&pipeline(&input, sinks), 2, &out).expect("run");
     let file = common::dump(&out.join("w.arrow"));
@@ -111,8 +107,7 @@ fn an_output_that_cannot_be_created_is_a_clear_error() {
     let input = input(tmp.path());
     let blocker = tmp.path().join("not-a-dir");
     std::fs::write(&blocker, b"x").expect("write");
-    let sinks =
-        "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n";
+    let sinks = |p: Pipeline| p.sink("windows");
     let err = common::replay_text(&pipeline(&input, sinks), 1, &blocker.join("out"))
         .expect_err("must fail");
     assert!(err.to_string().contains("not-a-dir/out/windows"), "{err}");
@@ -123,11 +118,10 @@ fn a_rerun_replaces_the_previous_parts() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input(tmp.path());
     let out = tmp.path().join("out");
-    let many = "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\nroll-rows = 100\n";
+    let many = |p: Pipeline| p.sink_with("windows", "windows", "roll-rows = 100");
     common::replay_text(&pipeline(&input, many), 1, &out).expect("run");
     assert!(files_under(&out.join("windows")).len() > 20);
-    let one =
-        "[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n";
+    let one = |p: Pipeline| p.sink("windows");
     common::replay_text(&pipeline(&input, one), 1, &out).expect("run");
     assert_eq!(files_under(&out.join("windows")).len(), 1);
 }

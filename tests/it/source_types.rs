@@ -1,7 +1,7 @@
 //! Source decoding: timestamp columns and time zones, integer time units, quality flags, gap
 //! filling end to end, and inputs whose file order is not their time order.
 
-use crate::common;
+use crate::common::{self, Pipeline};
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMillisecondArray,
@@ -10,10 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn pipeline(input: &Path, source_extra: &str, rest: &str) -> String {
-    format!(
-        "name = \"t\"\n[source]\nkind = \"parquet\"\npath = \"{}\"\n{source_extra}\n[window]\nkind = \"tumbling\"\nsize = \"10s\"\n\n[features]\ncompute = [\"count\", \"mean\"]\n{rest}\n[[sink]]\nname = \"windows\"\nkind = \"parquet\"\noutput = \"windows\"\npath = \"x\"\n\n[[sink]]\nname = \"rejects\"\nkind = \"parquet\"\noutput = \"rejects\"\npath = \"y\"\n",
-        input.display()
-    )
+    Pipeline::parquet("t", input)
+        .source(source_extra)
+        .with(rest)
+        .sinks(&["windows", "rejects"])
+        .text()
 }
 
 fn column(csv: &str, name: &str) -> Vec<String> {

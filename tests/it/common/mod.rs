@@ -3,7 +3,11 @@
 
 pub mod device;
 pub mod kafka;
+pub mod pipeline;
 pub mod stage;
+
+#[allow(unused_imports)] // tests/gpu.rs includes these helpers without it
+pub use pipeline::Pipeline;
 
 use hyflow::dataflow::{self, RunOptions, Summary};
 use hyflow::plan;
