@@ -4,8 +4,8 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hyflow::compute::{ComputeBackend, FeatureBatch, WindowBatch, cpu::CpuBackend};
 use hyflow::plan;
-use hyflow::source::{Decoder, Partition, parquet::ParquetFile};
-use hyflow::window::WindowState;
+use hyflow::stages::source::{Decoder, Partition, parquet::ParquetFile};
+use hyflow::stages::window::WindowState;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn window_batch(windows: usize, per: usize) -> WindowBatch {
 }
 
 /// The partitions of fixtures/bench.parquet (one row group) as one reader.
-fn read_fixture(p: &plan::Plan) -> hyflow::source::parquet::ParquetPartition {
+fn read_fixture(p: &plan::Plan) -> hyflow::stages::source::parquet::ParquetPartition {
     let src = &p.config.source;
     let file = ParquetFile::open(
         Path::new("fixtures/bench.parquet"),
@@ -109,7 +109,7 @@ fn source_and_window(c: &mut Criterion) {
 
 fn messages(c: &mut Criterion) {
     use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
-    use hyflow::source::message::{Message, MessageDecoder};
+    use hyflow::stages::source::message::{Message, MessageDecoder};
     let n = 10_000;
     let json: Vec<Vec<u8>> = (0..n)
         .map(|i| {

@@ -7,19 +7,13 @@
 #![warn(missing_docs)]
 
 pub mod batch;
-pub mod clean;
 pub mod compute;
 pub mod config;
 pub mod dataflow;
-pub mod detect;
 pub mod energy;
 pub mod events;
-pub mod features;
 pub mod output;
 pub mod plan;
-pub mod rules;
-pub mod sink;
-pub mod source;
+pub mod stages;
 pub mod timefmt;
 pub mod tools;
-pub mod window;

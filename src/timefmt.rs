@@ -137,7 +137,7 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Formats ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC; `.fff` when not a whole second).
 pub fn format_timestamp(ms: i64) -> String {
-    let (y, mo, d, h) = crate::sink::parquet::civil(ms);
+    let (y, mo, d, h) = crate::stages::sink::parquet::civil(ms);
     let rem = ms.rem_euclid(3_600_000);
     let (mi, s, f) = (rem / 60_000, (rem / 1000) % 60, rem % 1000);
     if f == 0 {

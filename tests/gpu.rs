@@ -12,7 +12,7 @@ mod common;
 use hyflow::compute::{
     ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend, cuda::CudaBackend,
 };
-use hyflow::features::{Feature, FeatureSet, SCALAR_FEATURES};
+use hyflow::stages::features::{Feature, FeatureSet, SCALAR_FEATURES};
 use hyflow::tools::fixture::Rng;
 use std::sync::Arc;
 use std::time::Instant;
@@ -291,9 +291,9 @@ fn feature_kernel_bandwidth_with_two_batches_in_flight() {
 #[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
 fn detector_kernel_equals_the_cpu_bit_for_bit() {
     use hyflow::compute::detect::{DetectEngine, cuda::CudaDetect};
-    use hyflow::detect::DetectorKind::*;
-    use hyflow::detect::DetectorSpec;
-    use hyflow::detect::cell::watches;
+    use hyflow::stages::detect::DetectorKind::*;
+    use hyflow::stages::detect::DetectorSpec;
+    use hyflow::stages::detect::cell::watches;
     let ws = watches(&[
         DetectorSpec::new(EwmaZ, vec![0, 1]),
         DetectorSpec::new(LevelZ, vec![0, 2]),

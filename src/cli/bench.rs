@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use hyflow::dataflow::{self, RunOptions};
 use hyflow::plan;
-use hyflow::source::{Decoder, Partition, parquet::ParquetFile};
+use hyflow::stages::source::{Decoder, Partition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -16,7 +16,7 @@ use hyflow::batch::sensor_hash;
 use hyflow::config::MessageFormat;
 use hyflow::dataflow::{self, RunOptions};
 use hyflow::plan;
-use hyflow::sink::kafka::Producer;
+use hyflow::stages::sink::kafka::Producer;
 use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
 use hyflow::dataflow::{self, RunOptions, Running};
 use hyflow::plan;
 use hyflow::plan::Plan;
-use hyflow::sink::kafka::Producer;
+use hyflow::stages::sink::kafka::Producer;
 use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! moments) while staying allocation-free per window.
 
 use super::{ComputeBackend, ComputeError, FeatureBatch, WindowBatch};
-use crate::features::{Feature, FeatureSet};
+use crate::stages::features::{Feature, FeatureSet};
 
 /// The CPU engine.
 #[derive(Clone, Copy, Debug, Default)]
@@ -227,7 +227,7 @@ pub fn band_power(values: &[f64], mean: f64, window_ms: i64, low_hz: f64, high_h
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features;
+    use crate::stages::features;
 
     fn all() -> FeatureSet {
         let mut f = FeatureSet::default();

@@ -18,7 +18,7 @@ use super::{
     ComputeBackend, ComputeError, FeatureBatch, Finished, KernelLayout, Ticket, WindowBatch,
     kernel_codes,
 };
-use crate::features::FeatureSet;
+use crate::stages::features::FeatureSet;
 use cudarc::driver::sys::{CU_MEMHOSTALLOC_WRITECOMBINED, CUevent_flags};
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut,

@@ -10,7 +10,7 @@
 use super::{
     ComputeBackend, ComputeError, FeatureBatch, Finished, KernelLayout, Ticket, WindowBatch,
 };
-use crate::features::FeatureSet;
+use crate::stages::features::FeatureSet;
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;

@@ -15,7 +15,7 @@ pub mod emulated;
 pub mod router;
 pub mod scheduler;
 
-use crate::features::FeatureSet;
+use crate::stages::features::FeatureSet;
 
 pub use crate::batch::{FeatureBatch, WindowBatch};
 
@@ -131,7 +131,7 @@ impl KernelLayout {
 /// The feature codes the kernels in cuda/features.cu take (`kinds`), with each band's edges
 /// (`band_lo`, `band_hi`; 0 for other features). Keep in step with the `HF_*` defines there.
 pub fn kernel_codes(features: &FeatureSet) -> (Vec<i32>, Vec<f64>, Vec<f64>) {
-    use crate::features::Feature::*;
+    use crate::stages::features::Feature::*;
     let mut kinds = Vec::new();
     let (mut lo, mut hi) = (Vec::new(), Vec::new());
     for f in &features.kinds {

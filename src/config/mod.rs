@@ -268,14 +268,14 @@ mod layout {
     /// The domain modules own their types and take them from the plan, not the schema.
     #[test]
     fn domain_modules_do_not_import_config() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/stages");
         let needle = ["crate", "::", "config"].concat();
         let mut files: Vec<std::path::PathBuf> =
             ["clean.rs", "window.rs", "features.rs", "rules.rs"]
                 .iter()
                 .map(|m| root.join(m))
                 .collect();
-        for e in std::fs::read_dir(root.join("detect")).expect("src/detect") {
+        for e in std::fs::read_dir(root.join("detect")).expect("src/stages/detect") {
             files.push(e.expect("entry").path());
         }
         assert!(files.len() > 10, "{files:?}");
@@ -289,6 +289,28 @@ mod layout {
         }
     }
 
+    /// The stages know nothing of timely: their operators (`dataflow/`) drive them.
+    #[test]
+    fn stages_know_nothing_of_timely() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/stages");
+        let needle = ["timely", "::"].concat();
+        let mut seen = 0;
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).expect("src/stages") {
+                let path = e.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                seen += 1;
+                let text = std::fs::read_to_string(&path).expect("read");
+                assert!(!text.contains(&needle), "{} uses timely", path.display());
+            }
+        }
+        assert!(seen >= 25, "read {seen} files");
+    }
+
     /// The dataflow, the sources and the sinks are built from the plan's typed fields: none
     /// of them reads the parsed file (`Plan::config`) behind the plan's back.
     #[test]
@@ -296,7 +318,13 @@ mod layout {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let needle = [".config", "."].concat();
         let mut seen = 0;
-        for dir in ["dataflow", "source", "sink", "compute", "compute/detect"] {
+        for dir in [
+            "dataflow",
+            "stages/source",
+            "stages/sink",
+            "compute",
+            "compute/detect",
+        ] {
             for e in std::fs::read_dir(root.join(dir)).expect("src dir") {
                 let path = e.expect("entry").path();
                 if !path.is_file() {

@@ -29,7 +29,7 @@ pub fn explain(p: &Plan, workers: usize) -> String {
     let src = &p.source;
     match &src.feed {
         Feed::Files { pattern, kind } => {
-            let files = crate::source::expand(pattern).map_or(0, |f| f.len());
+            let files = crate::stages::source::expand(pattern).map_or(0, |f| f.len());
             let kind = match kind {
                 FileKind::Parquet if src.split_row_groups => "parquet (a partition per row group)",
                 FileKind::Parquet => "parquet",
@@ -65,8 +65,8 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         src.time_zone
     );
     let non_finite = match p.non_finite {
-        crate::clean::NonFinitePolicy::Reject => "reject",
-        crate::clean::NonFinitePolicy::Drop => "drop",
+        crate::stages::clean::NonFinitePolicy::Reject => "reject",
+        crate::stages::clean::NonFinitePolicy::Drop => "drop",
     };
     let _ = writeln!(
         s,
@@ -108,11 +108,11 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         format!("sliding {} every {}", dur(w.size), dur(w.slide))
     };
     let fill = match p.fill.method {
-        crate::window::FillMethod::None => "no gap filling".to_string(),
+        crate::stages::window::FillMethod::None => "no gap filling".to_string(),
         m => format!(
             "gap filling {} every {} up to {}",
             match m {
-                crate::window::FillMethod::Hold => "hold",
+                crate::stages::window::FillMethod::Hold => "hold",
                 _ => "linear",
             },
             dur(p.fill.interval_ms),
@@ -165,7 +165,7 @@ pub fn explain(p: &Plan, workers: usize) -> String {
     let on_device: Vec<&str> = p
         .detectors
         .iter()
-        .filter(|d| crate::detect::cell::on_cells(d).is_some())
+        .filter(|d| crate::stages::detect::cell::on_cells(d).is_some())
         .map(|d| d.name.as_str())
         .collect();
     let rules: Vec<String> = p
@@ -254,11 +254,11 @@ pub fn explain(p: &Plan, workers: usize) -> String {
 }
 
 /// The settings of a detector that change what it does, as `explain` shows them.
-fn options(d: &crate::detect::DetectorSpec) -> String {
-    use crate::detect::DetectorKind as K;
-    use crate::detect::Learn;
+fn options(d: &crate::stages::detect::DetectorSpec) -> String {
+    use crate::stages::detect::DetectorKind as K;
+    use crate::stages::detect::Learn;
     let mut o = String::new();
-    let learns = crate::detect::DetectorSpec::learns(d.kind);
+    let learns = crate::stages::detect::DetectorSpec::learns(d.kind);
     let plain = matches!(d.learn, Learn::Reference { .. })
         && matches!(d.kind, K::Mahalanobis | K::AssetMahalanobis);
     if learns && !plain {
@@ -266,8 +266,8 @@ fn options(d: &crate::detect::DetectorSpec) -> String {
     }
     if matches!(d.kind, K::Mahalanobis | K::AssetMahalanobis) {
         o += match d.statistic {
-            crate::detect::Statistic::T2 => " statistic t2",
-            crate::detect::Statistic::Spe => " statistic spe",
+            crate::stages::detect::Statistic::T2 => " statistic t2",
+            crate::stages::detect::Statistic::Spe => " statistic spe",
         };
     }
     if d.kind == K::Context {

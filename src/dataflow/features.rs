@@ -124,7 +124,7 @@ pub type Featured = Result<(WindowBatch, crate::batch::FeatureBatch), super::Fai
 struct Features {
     /// The engine (None once its reports are in, or when it could not start).
     engine: Option<crate::compute::scheduler::Hybrid>,
-    features: crate::features::FeatureSet,
+    features: crate::stages::features::FeatureSet,
     /// Window size (ms).
     size: i64,
     /// Windows per engine batch at most, and how long a gathered batch may wait.

@@ -9,7 +9,7 @@ use crate::batch::{ReadingBatch, RejectKind, RejectRow};
 use crate::events::{Event as _, RowsRejected};
 use crate::output::OutRecord;
 use crate::plan::Plan;
-use crate::source::{Decoder, Partition};
+use crate::stages::source::{Decoder, Partition};
 use std::sync::Arc;
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
@@ -85,8 +85,8 @@ impl Pull for FileReader {
         // whole run) down: it becomes an ordinary read error naming the file.
         let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| st.part.next_batch()))
             .unwrap_or_else(|p| {
-                let why = crate::source::panic_text(p.as_ref());
-                Some(Err(crate::source::SourceError::Read {
+                let why = crate::stages::source::panic_text(p.as_ref());
+                Some(Err(crate::stages::source::SourceError::Read {
                     file: name.clone(),
                     row: 0,
                     message: format!("the Parquet decoder failed: {why}"),

@@ -2,7 +2,7 @@
 //! dealt to workers.
 
 use crate::plan::Plan;
-use crate::source::{Partition, SourceError, csv::CsvPartition, parquet::ParquetFile};
+use crate::stages::source::{Partition, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -13,10 +13,10 @@ use crate::config::KafkaSource;
 use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
 use crate::output::OutRecord;
 use crate::plan::Plan;
-use crate::sink::kafka::Producer;
-use crate::source::Decoder;
-use crate::source::kafka::{KafkaPlan, assigned_consumer};
-use crate::source::message::{Message, MessageDecoder};
+use crate::stages::sink::kafka::Producer;
+use crate::stages::source::Decoder;
+use crate::stages::source::kafka::{KafkaPlan, assigned_consumer};
+use crate::stages::source::message::{Message, MessageDecoder};
 use rdkafka::Message as _;
 use rdkafka::consumer::BaseConsumer;
 use std::sync::Arc;
@@ -412,8 +412,12 @@ impl KafkaReader {
                 topic: &p.topic,
                 partition: p.partition,
                 watermark_ms: (w > i64::MIN / 2).then_some(w),
-                lag: crate::source::kafka::cached_high_watermark(consumer, &p.topic, p.partition)
-                    .map(|high| high - p.position),
+                lag: crate::stages::source::kafka::cached_high_watermark(
+                    consumer,
+                    &p.topic,
+                    p.partition,
+                )
+                .map(|high| high - p.position),
             }
             .emit();
         }

@@ -21,8 +21,8 @@ pub use shared::Shared;
 
 use crate::compute::cost::EngineReport;
 use crate::plan::{FileKind, Plan, SinkTarget};
-use crate::sink::{SinkError, SinkSet};
-use crate::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
+use crate::stages::sink::{SinkError, SinkSet};
+use crate::stages::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

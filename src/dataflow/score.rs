@@ -13,13 +13,13 @@ use super::features::Featured;
 use super::stage::{Arrived, Emit, Stage, unary};
 use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
-use crate::detect::asset::{AssetScorer, asset_of};
-use crate::detect::{
-    Contribution, EpisodeConfig, Episodes, Scorer, WindowMeta, episode::WindowInfo,
-};
 use crate::events::{Alerted, Event as _, Rebaselined, WindowsClosed};
 use crate::output::{OutRecord, WindowRow};
 use crate::plan::Plan;
+use crate::stages::detect::asset::{AssetScorer, asset_of};
+use crate::stages::detect::{
+    Contribution, EpisodeConfig, Episodes, Scorer, WindowMeta, episode::WindowInfo,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use timely::dataflow::StreamVec;
@@ -178,7 +178,7 @@ pub fn score_stage<'s>(
             ),
             assets: AssetScorer::new(
                 &pipeline.detectors,
-                crate::detect::Calibrator::of(&pipeline.fuse),
+                crate::stages::detect::Calibrator::of(&pipeline.fuse),
                 pipeline.warmup,
             ),
             episodes: Episodes::new(EpisodeConfig::from(&pipeline.fuse)),
@@ -281,14 +281,14 @@ impl Scoring {
                     let mut row = asset_row(asset, *start, size, open, &c, assets.last_shares());
                     let next = self.asset_slots.len() as u32;
                     let slot = *self.asset_slots.entry(asset.to_string()).or_insert(next);
-                    let judged = crate::detect::Scored {
+                    let judged = crate::stages::detect::Scored {
                         score: row.score,
                         ai: row.ai_score,
                         fused: row.ai_score,
                         alert: row.alert,
                         ..Default::default()
                     };
-                    let info = crate::detect::episode::WindowInfo {
+                    let info = crate::stages::detect::episode::WindowInfo {
                         sensor: asset,
                         start: row.start,
                         end: row.end,

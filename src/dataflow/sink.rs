@@ -1,6 +1,6 @@
 //! The sink stage, on worker 0: every output row (scored windows, alerts, asset rows, and the
 //! side rows of the source and window stages) is held until its time is complete, then written
-//! in a canonical order ([`crate::sink::SinkSet`]). In live runs the outputs are made durable
+//! in a canonical order ([`crate::stages::sink::SinkSet`]). In live runs the outputs are made durable
 //! every commit interval, and the frontier written up to is published for the sources'
 //! offset commits. A failure row from any worker fails the run.
 
@@ -8,7 +8,7 @@ use super::stage::{Arrived, Emit, Stage, least, unary};
 use super::{Failure, OutputStep, Shared};
 use crate::events::Event as _;
 use crate::output::OutRecord;
-use crate::sink::SinkSet;
+use crate::stages::sink::SinkSet;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -11,7 +11,7 @@ use super::Shared;
 use crate::batch::ReadingBatch;
 use crate::events::{Event as _, RowsDecoded};
 use crate::output::OutRecord;
-use crate::source::Decoded;
+use crate::stages::source::Decoded;
 use std::sync::Arc;
 use std::time::Duration;
 use timely::container::CapacityContainerBuilder;

@@ -1,5 +1,5 @@
 //! The window stage: readings exchanged by sensor (or asset) into per-sensor buffers
-//! ([`crate::window::WindowState`]); a window `[s, e)` closes once the input frontier reaches
+//! ([`crate::stages::window::WindowState`]); a window `[s, e)` closes once the input frontier reaches
 //! `e`, and goes on at time `e` in batches of at most `max-batch-windows`. Duplicate readings
 //! are rejected when their window closes, at the end of the reading's last window.
 
@@ -8,7 +8,7 @@ use crate::batch::{ReadingBatch, WindowBatch};
 use crate::events::{Event as _, RowsRejected};
 use crate::output::OutRecord;
 use crate::plan::Plan;
-use crate::window::{WindowSpec, WindowState};
+use crate::stages::window::{WindowSpec, WindowState};
 use std::sync::Arc;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;

@@ -3,8 +3,8 @@
 use super::validate::Checker;
 use crate::config::detect::*;
 use crate::config::schema::PipelineConfig;
-use crate::detect::DetectorSpec;
-use crate::features::FeatureSet;
+use crate::stages::detect::DetectorSpec;
+use crate::stages::features::FeatureSet;
 use toml::Spanned;
 
 /// Checks the kind-specific options of a detector and copies them into `spec`: an option the
@@ -236,7 +236,7 @@ pub(super) fn detect(
                 .as_ref()
                 .map(|s| s.get_ref().as_str()),
         );
-        if let (Some(a), crate::detect::Learn::Reference { .. }) = (&d.alpha, spec.learn)
+        if let (Some(a), crate::stages::detect::Learn::Reference { .. }) = (&d.alpha, spec.learn)
             && matches!(
                 *d.kind.get_ref(),
                 DetectorKind::Mahalanobis | DetectorKind::AssetMahalanobis
@@ -255,8 +255,12 @@ pub(super) fn detect(
 
 /// A detector's learn policy: its own `learn`, else `[detect] learn` for the kinds that keep
 /// a baseline (others always learn: they have nothing a policy could govern).
-fn learn_of(c: &mut Checker, detect: &DetectConfig, d: &DetectorConfig) -> crate::detect::Learn {
-    use crate::detect::Learn;
+fn learn_of(
+    c: &mut Checker,
+    detect: &DetectConfig,
+    d: &DetectorConfig,
+) -> crate::stages::detect::Learn {
+    use crate::stages::detect::Learn;
     let kind = *d.kind.get_ref();
     let policy = match &d.learn {
         Some(l) if !DetectorSpec::learns(super::vocabulary::kind(kind)) => {

@@ -2,7 +2,7 @@
 
 use super::validate::Checker;
 use crate::config::schema::*;
-use crate::features::{self, Feature, FeatureSet};
+use crate::stages::features::{self, Feature, FeatureSet};
 use std::collections::HashSet;
 
 /// `[features]`; returns the feature set.

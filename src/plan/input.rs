@@ -3,8 +3,8 @@
 
 use super::kafka::kafka_source;
 use super::validate::Checker;
-use crate::clean::{ClassRule, Classes};
 use crate::config::schema::*;
+use crate::stages::clean::{ClassRule, Classes};
 use crate::timefmt::Zone;
 use toml::Spanned;
 
@@ -128,8 +128,8 @@ pub(super) fn clean(c: &mut Checker, config: &PipelineConfig) -> (Classes, (i64,
 }
 
 /// `[clean.fill]` as the window stage takes it.
-pub(super) fn fill(config: &PipelineConfig) -> crate::window::Fill {
-    use crate::window::{Fill, FillMethod as M};
+pub(super) fn fill(config: &PipelineConfig) -> crate::stages::window::Fill {
+    use crate::stages::window::{Fill, FillMethod as M};
     let f = &config.clean.fill;
     Fill {
         method: match f.method {

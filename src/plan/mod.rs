@@ -17,12 +17,12 @@ mod validate;
 mod vocabulary;
 mod window;
 
-use crate::clean::Classes;
 use crate::config::{ConfigError, Locator, PipelineConfig};
-use crate::detect::DetectorSpec;
-use crate::features::FeatureSet;
-use crate::rules::CompiledRule;
-use crate::window::WindowSpec;
+use crate::stages::clean::Classes;
+use crate::stages::detect::DetectorSpec;
+use crate::stages::features::FeatureSet;
+use crate::stages::rules::CompiledRule;
+use crate::stages::window::WindowSpec;
 use std::path::{Path, PathBuf};
 
 pub use io::{Feed, FileKind, ParquetTarget, SinkPlan, SinkTarget, SourcePlan};
@@ -177,11 +177,11 @@ pub struct Plan {
     /// Detectors with feature indices resolved.
     pub detectors: Vec<DetectorSpec>,
     /// Gap filling (`[clean.fill]`).
-    pub fill: crate::window::Fill,
+    pub fill: crate::stages::window::Fill,
     /// What happens to NaN and infinite values (`[clean] non-finite`).
-    pub non_finite: crate::clean::NonFinitePolicy,
+    pub non_finite: crate::stages::clean::NonFinitePolicy,
     /// Fusion, calibration and episode settings (`[fuse]`).
-    pub fuse: crate::detect::Fuse,
+    pub fuse: crate::stages::detect::Fuse,
     /// Sensor classes for range checks and unit scaling.
     pub classes: Classes,
     /// The zone of naive timestamps (`[source] time-zone`).

@@ -2,9 +2,9 @@
 
 use super::validate::Checker;
 use crate::config::schema::*;
-use crate::features::FeatureSet;
-use crate::rules::CompiledRule;
-use crate::rules::Condition;
+use crate::stages::features::FeatureSet;
+use crate::stages::rules::CompiledRule;
+use crate::stages::rules::Condition;
 use std::collections::HashSet;
 
 /// `[[rules]]`; returns the compiled rules in file order.

@@ -2,7 +2,7 @@
 
 use super::validate::Checker;
 use crate::config::schema::*;
-use crate::features::FeatureSet;
+use crate::stages::features::FeatureSet;
 use toml::Spanned;
 
 /// `[[test]]`.

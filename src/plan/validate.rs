@@ -48,8 +48,8 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
     let fill = super::input::fill(&config);
     let fuse = super::vocabulary::fuse(&config.fuse);
     let non_finite = match config.clean.non_finite {
-        crate::config::NonFinitePolicy::Reject => crate::clean::NonFinitePolicy::Reject,
-        crate::config::NonFinitePolicy::Drop => crate::clean::NonFinitePolicy::Drop,
+        crate::config::NonFinitePolicy::Reject => crate::stages::clean::NonFinitePolicy::Reject,
+        crate::config::NonFinitePolicy::Drop => crate::stages::clean::NonFinitePolicy::Drop,
     };
     let device = Device::parse(config.compute.device.get_ref()).unwrap_or(Device::Auto);
     let watermark_delay = config.source.max_out_of_orderness.ms + config.window.allowed_lateness.ms;

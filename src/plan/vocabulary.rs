@@ -2,7 +2,7 @@
 //! (`detect::kinds`), so that detection never reads the schema.
 
 use crate::config::detect as c;
-use crate::detect as d;
+use crate::stages::detect as d;
 
 /// A detector kind.
 pub(super) fn kind(k: c::DetectorKind) -> d::DetectorKind {
@@ -40,8 +40,8 @@ pub(super) fn statistic(s: c::Statistic) -> d::Statistic {
 }
 
 /// A severity.
-pub(super) fn severity(s: c::Severity) -> crate::rules::Severity {
-    use crate::rules::Severity as R;
+pub(super) fn severity(s: c::Severity) -> crate::stages::rules::Severity {
+    use crate::stages::rules::Severity as R;
     match s {
         c::Severity::Info => R::Info,
         c::Severity::Warning => R::Warning,
@@ -78,7 +78,7 @@ mod tests {
     fn the_fuse_defaults_agree() {
         assert_eq!(
             super::fuse(&Default::default()),
-            crate::detect::Fuse::default()
+            crate::stages::detect::Fuse::default()
         );
     }
 }

@@ -3,7 +3,7 @@
 use super::MAX_WINDOWS_PER_READING;
 use super::validate::Checker;
 use crate::config::schema::*;
-use crate::window::WindowSpec;
+use crate::stages::window::WindowSpec;
 
 /// `[window]`; returns the window assignment.
 pub(super) fn window(c: &mut Checker, config: &PipelineConfig) -> WindowSpec {

@@ -357,7 +357,7 @@ pub fn by_asset(
     delimiter: &str,
 ) -> (Vec<SensorLabel>, Vec<(String, i64)>) {
     use std::collections::BTreeMap;
-    let asset = |s: &str| crate::detect::asset::asset_of(s, delimiter).to_string();
+    let asset = |s: &str| crate::stages::detect::asset::asset_of(s, delimiter).to_string();
     let mut spans: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     for l in labels {
         spans

@@ -3,9 +3,9 @@
 //! the invariants it must keep on any input. A panic here is a bug.
 
 use crate::config::{ColumnMapping, MessageFormat, TimeUnit};
-use crate::features::FeatureSet;
-use crate::rules::Condition;
-use crate::source::message::{Message, MessageDecoder};
+use crate::stages::features::FeatureSet;
+use crate::stages::rules::Condition;
+use crate::stages::source::message::{Message, MessageDecoder};
 use crate::timefmt::{Zone, parse_text_time};
 use std::path::Path;
 
@@ -25,7 +25,7 @@ pub fn pipeline_file(text: &str) -> bool {
 
 fn features() -> FeatureSet {
     let mut f = FeatureSet::default();
-    for (n, k) in crate::features::SCALAR_FEATURES {
+    for (n, k) in crate::stages::features::SCALAR_FEATURES {
         f.push(n, *k);
     }
     f

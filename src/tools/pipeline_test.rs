@@ -97,7 +97,7 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcom
             continue;
         };
         for (name, want) in &w.features {
-            let got = num_at(b, &crate::features::column_name(name), i);
+            let got = num_at(b, &crate::stages::features::column_name(name), i);
             if !(got == *want || (got - want).abs() <= 1e-9 * want.abs().max(got.abs())) {
                 failures.push(format!(
                     "window {:?} {}: {name} = {got}, expected {want}",

@@ -149,7 +149,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
             }
         }
         FileKind::Parquet => {
-            use crate::source::{arrow_cast_f64, sensor_strings, time_ms};
+            use crate::stages::source::{arrow_cast_f64, sensor_strings, time_ms};
             for b in crate::tools::inspect::read(input)? {
                 let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));
                 let sensors = sensor_strings(col(&src.columns.sensor)?);
@@ -219,7 +219,7 @@ pub fn write_csv(path: &Path, rows: &[ScoredRow], asset_delimiter: Option<&str>)
                 "{},{},{},{},{}",
                 r.timestamp,
                 quote(sensor),
-                quote(crate::detect::asset::asset_of(sensor, d)),
+                quote(crate::stages::detect::asset::asset_of(sensor, d)),
                 r.value,
                 r.score
             )?,

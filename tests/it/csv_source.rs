@@ -4,7 +4,7 @@
 use crate::common;
 
 use hyflow::config::{ColumnMapping, CsvOptions, CsvTime};
-use hyflow::source::{Partition, csv::CsvPartition};
+use hyflow::stages::source::{Partition, csv::CsvPartition};
 
 #[test]
 fn reads_batches_with_nulls_for_unreadable_fields() {

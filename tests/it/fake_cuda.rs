@@ -248,7 +248,7 @@ fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
     assert!(run.stat("pinned_allocs_write_combined") >= 4 && run.stat("pinned_allocs") >= 1);
     let p = hyflow::plan::load(&common::root().join("pipelines/manufacturing.toml")).expect("load");
     let width = p.features.len() as u64 - 1; // device::pipeline leaves mean-crossing-rate out
-    let watches = hyflow::detect::cell::watches(&p.detectors).len() as u64;
+    let watches = hyflow::stages::detect::cell::watches(&p.detectors).len() as u64;
     assert_eq!(
         run.stat("dtoh_pinned_bytes"),
         windows * width * 8 + run.stat("detect_out_bytes")

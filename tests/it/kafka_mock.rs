@@ -7,7 +7,7 @@ use crate::common;
 
 use crate::common::kafka::*;
 use hyflow::config::MessageFormat;
-use hyflow::sink::kafka::Producer;
+use hyflow::stages::sink::kafka::Producer;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::mocking::MockCluster;

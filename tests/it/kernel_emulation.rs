@@ -6,8 +6,8 @@
 use crate::common;
 
 use hyflow::compute::{ComputeBackend, FeatureBatch, KernelLayout, WindowBatch, cpu::CpuBackend};
-use hyflow::detect::cell::Cell;
-use hyflow::features::{Feature, FeatureSet};
+use hyflow::stages::detect::cell::Cell;
+use hyflow::stages::features::{Feature, FeatureSet};
 use hyflow::tools::fixture::Rng;
 use std::sync::Arc;
 
@@ -156,9 +156,9 @@ fn edge_cases_match_the_reference() {
 fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
     use hyflow::compute::detect::{DetectDevice, Job, emulated::EmulatedDetect};
     use hyflow::compute::segments;
-    use hyflow::detect::DetectorKind::*;
-    use hyflow::detect::DetectorSpec;
-    use hyflow::detect::cell::{CellKind, block, step, watches};
+    use hyflow::stages::detect::DetectorKind::*;
+    use hyflow::stages::detect::DetectorSpec;
+    use hyflow::stages::detect::cell::{CellKind, block, step, watches};
     let mut seasonal = DetectorSpec::new(SeasonalZ, vec![1]);
     seasonal.bucket_warmup = 2;
     let detectors = vec![

@@ -6,7 +6,7 @@ use crate::common;
 
 use crate::common::kafka::*;
 use hyflow::config::MessageFormat;
-use hyflow::sink::kafka::Producer;
+use hyflow::stages::sink::kafka::Producer;
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 use std::collections::BTreeMap;

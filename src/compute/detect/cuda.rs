@@ -8,7 +8,7 @@
 use super::{DetectDevice, Job};
 use crate::compute::ComputeError;
 use crate::compute::cuda::{Buffer, SCORE_CU, err, lost, note_lost, open};
-use crate::detect::cell::Cell;
+use crate::stages::detect::cell::Cell;
 use cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED;
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,

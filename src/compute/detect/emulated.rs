@@ -4,7 +4,7 @@
 
 use super::{DetectDevice, Job};
 use crate::compute::ComputeError;
-use crate::detect::cell::Cell;
+use crate::stages::detect::cell::Cell;
 
 unsafe extern "C" {
     fn hyflow_emu_detect(

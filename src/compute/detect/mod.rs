@@ -1,5 +1,5 @@
 //! Detector scoring on a device: the cell detectors (`ewma-z`, `level-z`, `cusum`, `stuck`,
-//! `seasonal-z`; [`crate::detect::cell`]) of one worker's sensors, run by cuda/score.cu with
+//! `seasonal-z`; [`crate::stages::detect::cell`]) of one worker's sensors, run by cuda/score.cu with
 //! their state kept on the device, a block of cells per sensor slot, updated in place.
 //!
 //! The host keeps a mirror of every cell: each device batch copies back, per window and watched
@@ -25,10 +25,10 @@ use super::cost::{CostBook, EngineReport};
 use super::cuda::available as cuda_present;
 use super::router::{Check, Difference, Policy, Router};
 use super::segments;
-use crate::detect::DetectorSpec;
-use crate::detect::cell::{Cell, Watch, block, step, watches};
 use crate::events::Stage;
 use crate::plan::Device;
+use crate::stages::detect::DetectorSpec;
+use crate::stages::detect::cell::{Cell, Watch, block, step, watches};
 use std::time::Instant;
 
 /// One batch for `hyflow_detect` (see cuda/score.cu for the layout).
@@ -147,7 +147,7 @@ pub struct DetectEngine {
 
 impl DetectEngine {
     /// The engine for a `[compute] device` setting, or None when the detectors are scored on
-    /// the CPU by [`crate::detect::Scorer`] itself (`cpu`, `auto` without CUDA, or no cell
+    /// the CPU by [`crate::stages::detect::Scorer`] itself (`cpu`, `auto` without CUDA, or no cell
     /// detector). `cuda:N` scores every batch on the device (the CPU on errors); `auto`, with
     /// CUDA, routes by cost between the CPU and cuda:0; `emu:N` and `auto-emu` (builds with
     /// `kernel-emulation`) use the emulated device likewise.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::detect::DetectorKind::*;
+use crate::stages::detect::DetectorKind::*;
 use crate::tools::fixture::Rng;
 
 /// A device modelled on the host: its own cells, which only patches and its own batches

@@ -14,7 +14,7 @@ use super::cost::{CostBook, EngineReport};
 use super::router::{Check, Difference, Router};
 use super::{ComputeBackend, ComputeError, FeatureBatch, Ticket, WindowBatch};
 use crate::events::Stage;
-use crate::features::FeatureSet;
+use crate::stages::features::FeatureSet;
 use std::collections::VecDeque;
 use std::time::Instant;
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::compute::Ticket;
 use crate::compute::cpu::CpuBackend;
-use crate::features::{Feature, FeatureSet};
+use crate::stages::features::{Feature, FeatureSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 

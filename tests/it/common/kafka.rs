@@ -3,7 +3,7 @@
 use super::root;
 use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
 use hyflow::dataflow::{self, RunOptions};
-use hyflow::sink::kafka::Producer;
+use hyflow::stages::sink::kafka::Producer;
 use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

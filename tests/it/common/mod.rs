@@ -153,21 +153,21 @@ pub fn write_readings(path: &Path, rows: &[(Option<&str>, Option<i64>, Option<f6
 }
 
 /// Every scalar feature and two spectral bands: the set the kernel tests check.
-pub fn all_features() -> hyflow::features::FeatureSet {
-    let mut f = hyflow::features::FeatureSet::default();
-    for (n, k) in hyflow::features::SCALAR_FEATURES {
+pub fn all_features() -> hyflow::stages::features::FeatureSet {
+    let mut f = hyflow::stages::features::FeatureSet::default();
+    for (n, k) in hyflow::stages::features::SCALAR_FEATURES {
         f.push(n, *k);
     }
     f.push(
         "band_low",
-        hyflow::features::Feature::Band {
+        hyflow::stages::features::Feature::Band {
             low_hz: 0.0,
             high_hz: 2.0,
         },
     );
     f.push(
         "band_mid",
-        hyflow::features::Feature::Band {
+        hyflow::stages::features::Feature::Band {
             low_hz: 2.0,
             high_hz: 7.5,
         },

@@ -85,7 +85,7 @@ pub trait Sink: Send {
 /// All sinks of a pipeline, grouped by the output they write.
 pub struct SinkSet {
     pipeline: String,
-    features: crate::features::FeatureSet,
+    features: crate::stages::features::FeatureSet,
     windows_schema: arrow_schema::SchemaRef,
     sinks: Vec<(OutputKind, String, Box<dyn Sink>)>,
 }

@@ -6,7 +6,7 @@
 //! character column of the mistake within the expression. A [`CompiledRule`] is a rule ready
 //! to evaluate: its name, [`Severity`], condition and the sensors it applies to.
 
-use crate::features::FeatureSet;
+use crate::stages::features::FeatureSet;
 
 /// Rule severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -461,8 +461,8 @@ impl Condition {
     /// Parses and type-checks a rule against the features a pipeline computes.
     ///
     /// ```
-    /// use hyflow::features::{Feature, FeatureSet};
-    /// use hyflow::rules::Condition;
+    /// use hyflow::stages::features::{Feature, FeatureSet};
+    /// use hyflow::stages::rules::Condition;
     /// let mut features = FeatureSet::default();
     /// features.push("max", Feature::Max);
     /// features.push("slope", Feature::Slope);
@@ -563,7 +563,7 @@ fn truth(n: &Node, row: &[f64]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{Feature, FeatureSet};
+    use crate::stages::features::{Feature, FeatureSet};
 
     fn fs() -> FeatureSet {
         let mut f = FeatureSet::default();

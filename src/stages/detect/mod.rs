@@ -19,8 +19,8 @@ pub mod tail;
 pub use baseline::Ewma;
 pub use episode::{EpisodeConfig, Episodes};
 
-use crate::rules::CompiledRule;
-pub use crate::rules::Severity;
+use crate::stages::rules::CompiledRule;
+pub use crate::stages::rules::Severity;
 use baseline::{Level, Seasonal};
 use change::{Cusum, CusumParams, Dropout, Stuck};
 use context::{Context, ContextParams};

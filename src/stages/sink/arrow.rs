@@ -2,8 +2,8 @@
 //! These schemas are the documented output contract (README, docs/outputs.md).
 
 use crate::batch::{LateRow, RejectRow};
-use crate::features::{Feature, FeatureSet};
 use crate::output::{AlertRow, AssetRow, WindowRow};
+use crate::stages::features::{Feature, FeatureSet};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};

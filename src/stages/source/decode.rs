@@ -4,8 +4,8 @@
 
 use super::columns::*;
 use crate::batch::{LateRow, ReadingBatch, RejectKind, RejectRow, sensor_hash};
-use crate::clean::{Verdict, Watermark, check_value};
 use crate::plan::Plan;
+use crate::stages::clean::{Verdict, Watermark, check_value};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use std::collections::HashMap;
@@ -73,7 +73,7 @@ impl Decoder {
     /// assets (all sensors of an asset must meet on one worker).
     fn route_key<'n>(&self, name: &'n str) -> &'n str {
         match &self.pipeline.source.asset_delimiter {
-            Some(d) => crate::detect::asset::asset_of(name, d),
+            Some(d) => crate::stages::detect::asset::asset_of(name, d),
             None => name,
         }
     }

@@ -3,7 +3,7 @@
 //! Duplicate removal and gap filling need a sensor's whole series and live in `window`.
 
 use crate::batch::RejectKind;
-use crate::window::WindowSpec;
+use crate::stages::window::WindowSpec;
 
 /// A compiled `[[clean.class]]`.
 #[derive(Clone, Debug)]

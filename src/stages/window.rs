@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// Window assignment: windows `[k·slide, k·slide + size)` for every integer k.
 ///
 /// ```
-/// use hyflow::window::WindowSpec;
+/// use hyflow::stages::window::WindowSpec;
 /// // Sliding windows of 10 s every 5 s: a reading at 12 s is in [5 s, 15 s) and [10 s, 20 s).
 /// let w = WindowSpec::new(10_000, 5_000);
 /// assert_eq!((w.first_start(12_000), w.last_start(12_000)), (5_000, 10_000));

@@ -5,7 +5,7 @@
 use super::Scored;
 use super::kinds::Fuse;
 use crate::output::{AlertRow, AlertState};
-use crate::rules::Severity;
+use crate::stages::rules::Severity;
 
 /// Lifecycle settings.
 #[derive(Clone, Debug)]

@@ -220,7 +220,7 @@ impl AssetScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Statistic;
+    use crate::stages::detect::Statistic;
 
     #[test]
     fn asset_is_the_id_up_to_the_last_delimiter() {
@@ -234,8 +234,8 @@ mod tests {
     fn ratio_scorer(spec: DetectorSpec) -> AssetScorer {
         AssetScorer::new(
             &[spec],
-            crate::detect::Calibrator {
-                method: crate::detect::Calibration::Ratio,
+            crate::stages::detect::Calibrator {
+                method: crate::stages::detect::Calibration::Ratio,
                 history: 2000,
                 window: 10,
             },
@@ -325,7 +325,7 @@ mod tests {
     ) -> (Contribution, Vec<(String, f64)>, f64) {
         let mut spec = DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0]);
         spec.statistic = statistic;
-        spec.learn = crate::detect::Learn::Reference { windows: 400 };
+        spec.learn = crate::stages::detect::Learn::Reference { windows: 400 };
         spec.z_alert = 8.0;
         let mut a = ratio_scorer(spec);
         let mut rng = crate::tools::fixture::Rng::new(12);
@@ -381,7 +381,7 @@ mod tests {
         let mut spec = DetectorSpec::new(DetectorKind::AssetMahalanobis, vec![0]);
         spec.alpha = 0.01;
         spec.z_alert = 10.0;
-        spec.learn = crate::detect::Learn::Gated {
+        spec.learn = crate::stages::detect::Learn::Gated {
             gate: 6.0,
             relearn: 0,
         };
