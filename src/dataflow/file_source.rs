@@ -142,7 +142,6 @@ pub fn file_source<'s>(
     let peers = scope.peers();
     drive(scope, "source", shared, move || {
         let delay = pipeline.watermark_delay;
-        let lead = 4 * (pipeline.window.size + delay);
         let mut states: Vec<PartState> = parts
             .into_iter()
             .map(|(index, part)| {
@@ -164,7 +163,7 @@ pub fn file_source<'s>(
             states,
             bounds,
             peers,
-            pressure: Backpressure::new(progress, done, lead),
+            pressure: Backpressure::new(progress, done, pipeline.lead),
             skip_bad_files: pipeline.source.skip_bad_files,
         }
     })

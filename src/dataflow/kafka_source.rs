@@ -95,8 +95,7 @@ pub fn kafka_source<'s>(
     drive(scope, "kafka-source", shared.clone(), move || {
         let src = &pipeline.source;
         let delay = pipeline.watermark_delay;
-        let lead = 4 * (pipeline.window.size + delay);
-        let pressure = Backpressure::new(progress.clone(), done.clone(), lead);
+        let pressure = Backpressure::new(progress.clone(), done.clone(), pipeline.lead);
         let idle = Duration::from_millis(kafka.idle_timeout.ms.max(1) as u64);
         let mine: Vec<usize> = (0..plan.parts.len())
             .filter(|i| i % peers == index)

@@ -166,6 +166,9 @@ pub struct Plan {
     /// How far a partition's watermark trails the largest event time it has read (ms):
     /// `[source] max-out-of-orderness` + `[window] allowed-lateness`.
     pub watermark_delay: i64,
+    /// How far (event time, ms) a source may read ahead of what the sinks have finished
+    /// before it waits (backpressure): 4 × (window size + watermark delay).
+    pub lead: i64,
     /// The definition as written (with defaults filled in).
     pub config: PipelineConfig,
     /// Features in row order.

@@ -68,8 +68,10 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
             config.clean.max_time.get_ref().clone(),
         ),
     };
+    let lead = 4 * (window.size + watermark_delay);
     Ok(Plan {
         name: config.name.clone(),
+        lead,
         clean,
         warmup: config.detect.warmup,
         compute,
