@@ -48,10 +48,7 @@ fn a_csv_pipeline_replays() {
         ));
     }
     std::fs::write(&path, text).expect("write");
-    let pipeline =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/nab.toml"))
-            .expect("nab.toml")
-            .replace("fixtures/nab/*.csv", &path.display().to_string());
+    let pipeline = common::pipeline::shipped("nab", |c| c.set_input(&path.display().to_string()));
     let s = common::replay_text(&pipeline, 1, &tmp.path().join("out")).expect("run");
     assert_eq!(s.rows_in, 200);
     assert_eq!(

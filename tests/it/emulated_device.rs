@@ -188,23 +188,33 @@ fn the_traffic_detectors_on_the_emulated_device_give_the_cpu_results() {
     // 3 stations (9 sensors) over 26 hours: the seasonal buckets of a whole day warm up.
     let ds = hyflow::tools::fixture::traffic::generate(9, 26 * 3_600_000, 3);
     hyflow::tools::fixture::write(ds, &input).expect("fixture");
-    let text = std::fs::read_to_string(common::root().join("pipelines/traffic.toml"))
-        .expect("traffic.toml")
-        .replace("fixtures/traffic.parquet", &input.display().to_string())
-        .replace("partition = \"date\"\n", "")
-        // Learned scores count after 6 hours (a day by default) so that some do.
-        .replace("warmup = 288", "warmup = 72")
-        .replace("bucket-warmup = 12", "bucket-warmup = 1")
-        // The kernel may round a window's mean in the last bit unlike the reference, and the
-        // detectors amplify that: stuck compares means exactly (see device::pipeline), level-z
-        // learns its spread from the first difference (4e-16 or 0). This test is about the
-        // detectors, so they watch max, which both compute exactly.
-        .replace("features = [\"mean\"]", "features = [\"max\"]");
-    assert!(!text.contains("features = [\"mean\"]"));
     let on = |device: &str| {
-        format!(
-            "{text}\n[compute]\ndevice = \"{device}\"\ncross-check = 0.5\nmax-batch-windows = 64\n"
-        )
+        common::pipeline::shipped("traffic", |c| {
+            c.set_input(&input.display().to_string());
+            c.set_device(device);
+            c.compute.cross_check = 0.5;
+            c.compute.max_batch_windows = 64;
+            for s in &mut c.sink {
+                s.partition = hyflow::config::Partitioning::None;
+            }
+            // Learned scores count after 6 hours (a day by default) so that some do.
+            c.detect.warmup = 72;
+            for d in &mut c.detect.detector {
+                if d.bucket_warmup.is_some() {
+                    d.bucket_warmup = Some(toml::Spanned::new(0..0, 1));
+                }
+                // The kernel may round a window's mean in the last bit unlike the reference,
+                // and the detectors amplify that: stuck compares means exactly (see
+                // device::pipeline), level-z learns its spread from the first difference
+                // (4e-16 or 0). This test is about the detectors, so they watch max, which
+                // both compute exactly.
+                for f in &mut d.features {
+                    if f.get_ref() == "mean" {
+                        *f = toml::Spanned::new(0..0, "max".to_string());
+                    }
+                }
+            }
+        })
     };
     let (cpu_out, emu_out) = (dir.path().join("cpu"), dir.path().join("emu"));
     let cpu = common::replay_text(&on("cpu"), 2, &cpu_out).expect("cpu run");

@@ -139,10 +139,12 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_processed() {
         .send_to("readings", 1, Some("zz-temp"), unknown.as_bytes())
         .expect("send");
     producer.flush(Duration::from_secs(30)).expect("flush");
-    let text = live_pipeline(&brokers, "json", "dead-letter-topic = \"dlq\"").replace(
-        "\n[window]",
-        "\n[clean]\nknown-sensors-only = true\n\n[[clean.class]]\nmatch = \"*-speed\"\n\n[window]",
-    ) + "\n[[sink]]\nname = \"rejects-kafka\"\nkind = \"kafka\"\noutput = \"rejects\"\nkafka = { topic = \"rejects\" }\n";
+    let text = live_pipeline_with(&brokers, "json", "dead-letter-topic = \"dlq\"", |c| {
+        c.clean.known_sensors_only = true;
+        c.clean.class = vec![toml::from_str("match = \"*-speed\"").expect("class")];
+        let sink = "name = \"rejects-kafka\"\nkind = \"kafka\"\noutput = \"rejects\"\nkafka = { topic = \"rejects\" }";
+        c.sink.push(toml::from_str(sink).expect("sink"));
+    });
     let out = tmp.path().join("live");
     let s = run_live(&text, &out, 2);
     // Every decodable reading is read, and every undecodable message counts as one row in.
@@ -501,14 +503,17 @@ fn a_missing_topic_or_broker_is_a_clear_error_before_anything_is_written() {
         .expect_err("cannot start")
         .to_string()
     };
-    let text = live_pipeline(&brokers, "json", "")
-        .replace("topics = [\"readings\"]", "topics = [\"no-such-topic\"]");
+    let text = live_pipeline_with(&brokers, "json", "", |c| {
+        let k = c.source.kafka.as_mut().expect("kafka");
+        k.topics = toml::Spanned::new(0..0, vec!["no-such-topic".into()]);
+    });
     let e = start(&text);
     assert!(e.contains("no-such-topic"), "{e}");
     // Nothing listens on port 9 of localhost.
-    let e = start(&live_pipeline("127.0.0.1:9", "json", "").replace(
-        "brokers = \"127.0.0.1:9\"",
-        "brokers = \"127.0.0.1:9\"\nproperties = { \"socket.timeout.ms\" = \"2000\" }",
+    let e = start(&live_pipeline(
+        "127.0.0.1:9",
+        "json",
+        "properties = { \"socket.timeout.ms\" = \"2000\" }",
     ));
     assert!(e.contains("127.0.0.1:9"), "{e}");
     assert!(!tmp.path().join("out").exists(), "no output was opened");
@@ -611,9 +616,11 @@ fn sigterm_stops_a_busy_live_run_within_its_stop_timeout() {
     let brokers = c.bootstrap_servers();
     produce_fixture(&brokers, &input, MessageFormat::Json);
     // Keep the dataflow busy: every reading joins 720 sliding windows.
-    let text = live_pipeline(&brokers, "json", "")
-        .replace("size = \"15m\"", "size = \"1h\"")
-        .replace("slide = \"5m\"", "slide = \"5s\"");
+    let text = live_pipeline_with(&brokers, "json", "", |c| {
+        let d = hyflow::config::Duration::from_ms;
+        c.window.size = toml::Spanned::new(0..0, d(3_600_000));
+        c.window.slide = Some(toml::Spanned::new(0..0, d(5_000)));
+    });
     assert!(text.contains("slide = \"5s\"") && text.contains("size = \"1h\""));
     let file = tmp.path().join("busy.toml");
     std::fs::write(&file, &text).expect("write");

@@ -1,7 +1,6 @@
 //! Kafka helpers shared by the mock-cluster and the tansu tests.
 
-use super::root;
-use hyflow::config::{ColumnMapping, MessageFormat, TimeUnit};
+use hyflow::config::{ColumnMapping, MessageFormat, PipelineConfig, TimeUnit};
 use hyflow::dataflow::{self, RunOptions};
 use hyflow::stages::sink::kafka::Producer;
 use hyflow::tools::fixture::produce::{Pace, ProduceSpec, produce};
@@ -11,45 +10,49 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// A traffic pipeline reading `readings` from `brokers`, alerts also to the `alerts` topic.
+/// A traffic pipeline reading `readings` from `brokers`, alerts also to the `alerts` topic;
+/// `extra_source` adds lines to its `[source.kafka]` table.
 pub fn live_pipeline(brokers: &str, format: &str, extra_source: &str) -> String {
-    let text = std::fs::read_to_string(root().join("pipelines/traffic.toml")).expect("read");
-    let start = text.find("[source]").expect("[source]");
-    let end = start + text[start..].find("\n[window]").expect("[window]");
-    let source = format!(
-        r#"[source]
-kind = "kafka"
+    live_pipeline_with(brokers, format, extra_source, |_| {})
+}
+
+/// [`live_pipeline`], changed by `edit` through the config types (validated).
+pub fn live_pipeline_with(
+    brokers: &str,
+    format: &str,
+    extra_source: &str,
+    edit: impl FnOnce(&mut PipelineConfig),
+) -> String {
+    super::pipeline::shipped("traffic", |c| {
+        let source = format!(
+            r#"kind = "kafka"
 columns = {{ sensor = "sensor_id", time = "ts", value = "value" }}
 max-out-of-orderness = "1m"
 
-[source.kafka]
+[kafka]
 brokers = "{brokers}"
 topics = ["readings"]
 format = "{format}"
 group-id = "test-group"
 {extra_source}
 "#
-    );
-    let mut t = format!("{}{}{}", &text[..start], source, &text[end..]);
-    // An Arrow IPC file is complete only at the end, which would hold periodic commits back.
-    if let Some(i) = t.find("[[sink]]\nname = \"alerts-arrow\"") {
-        let j = i + t[i + 8..].find("\n[[sink]]").map_or(t.len() - i, |j| j + 9);
-        t.replace_range(i..j, "");
-    }
-    // Tests declared in the shipped file replay fixtures; they are not what this checks.
-    if let Some(i) = t.find("\n[[test]]") {
-        t.truncate(i);
-    }
-    t.push_str(
-        r#"
-[[sink]]
-name = "alerts-kafka"
-kind = "kafka"
-output = "alerts"
-kafka = { topic = "alerts" }
-"#,
-    );
-    t
+        );
+        c.source = toml::from_str(&source).unwrap_or_else(|e| panic!("{e}\n{source}"));
+        // The readings are produced as they are: no classes, no range checks.
+        c.clean = Default::default();
+        // An Arrow IPC file is complete only at the end, which would hold periodic commits
+        // back.
+        c.sink.retain(|s| s.name.get_ref() != "alerts-arrow");
+        // Tests declared in the shipped file replay fixtures; they are not what this checks.
+        c.test.clear();
+        c.sink.push(
+            toml::from_str(
+                "name = \"alerts-kafka\"\nkind = \"kafka\"\noutput = \"alerts\"\nkafka = { topic = \"alerts\" }",
+            )
+            .expect("sink"),
+        );
+        edit(c);
+    })
 }
 
 /// A small traffic fixture: 9 sensors (3 stations) over 2 days, incidents included.
