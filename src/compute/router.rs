@@ -8,7 +8,8 @@
 //! Engine 0 is always the CPU reference, which is never dropped. The rules, the same for both
 //! stages:
 //! - **Routing.** `auto` ([`Policy::Cheapest`]): each live engine is measured on 3 batches
-//!   first (over the run's workers when the costs are shared), then every 64th batch goes to
+//!   first (over the run's workers when the costs are shared; a probe still in flight on an
+//!   accelerator counts, so the first batches do not all go to it), then every 64th batch goes to
 //!   the next engine in turn so that estimates follow changing conditions, and every other
 //!   batch to the engine predicted to finish it soonest. `cuda:N` ([`Policy::Accelerator`]):
 //!   the accelerator while it is live.
@@ -67,6 +68,8 @@ struct Lane {
     cost: SharedCost,
     failures_in_a_row: u32,
     dropped: bool,
+    /// Probes routed here and not yet computed, failed or spilled (this worker's).
+    probing: u64,
 }
 
 /// The router of one stage on one worker (see the module doc).
@@ -99,6 +102,7 @@ impl Router {
                 cost: SharedCost::default(),
                 failures_in_a_row: 0,
                 dropped: false,
+                probing: 0,
             })
             .collect();
         Self {
@@ -153,6 +157,9 @@ impl Router {
     pub fn route(&mut self, work: f64, windows: usize) -> usize {
         let (i, reason) = self.choose(work);
         self.batches += 1;
+        if reason == Route::Probe {
+            self.lanes[i].probing += 1;
+        }
         BatchRouted {
             stage: self.stage,
             engine: self.name(i),
@@ -171,7 +178,10 @@ impl Router {
         if self.policy == Policy::Accelerator {
             return (live[1], Route::Dedicated);
         }
-        if let Some(&i) = live.iter().find(|&&i| self.samples(i) < 3) {
+        if let Some(&i) = live
+            .iter()
+            .find(|&&i| self.samples(i) + self.lanes[i].probing < 3)
+        {
             return (i, Route::Probe);
         }
         if self.batches % 64 == 63 {
@@ -180,7 +190,19 @@ impl Router {
                 Route::Probe,
             );
         }
-        let best = live
+        // By cost among the engines measured (an engine whose probes are still in flight has
+        // no cost yet, and an empty model predicts 0).
+        let measured: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&i| self.samples(i) >= 3)
+            .collect();
+        let among = if measured.is_empty() {
+            &live
+        } else {
+            &measured
+        };
+        let best = among
             .iter()
             .copied()
             .min_by(|&a, &b| self.predict(a, work).total_cmp(&self.predict(b, work)))
@@ -193,6 +215,7 @@ impl Router {
     pub fn computed(&mut self, i: usize, windows: usize, work: f64, secs: f64) -> bool {
         let l = &mut self.lanes[i];
         l.cost.observe(work, secs);
+        l.probing = l.probing.saturating_sub(1);
         let r = &mut l.report;
         r.batches += 1;
         r.windows += windows as u64;
@@ -246,7 +269,9 @@ impl Router {
 
     /// A batch routed to accelerator `i` went to the CPU because `i` had no room for it.
     pub fn spilled(&mut self, i: usize, windows: usize) {
-        let r = &mut self.lanes[i].report;
+        let l = &mut self.lanes[i];
+        l.probing = l.probing.saturating_sub(1);
+        let r = &mut l.report;
         r.spilled += 1;
         BatchSpilled {
             engine: &r.name,
@@ -259,6 +284,7 @@ impl Router {
     /// Drops the engine when the failure policy says so.
     pub fn failed(&mut self, i: usize, err: &ComputeError, windows: usize) {
         let l = &mut self.lanes[i];
+        l.probing = l.probing.saturating_sub(1);
         l.report.errors += 1;
         l.failures_in_a_row += 1;
         let lost = matches!(err, ComputeError::Lost(_));
@@ -388,6 +414,34 @@ mod tests {
         let r = &within.reports()[1];
         assert_eq!((r.cross_checked, r.errors), (2, 0));
         assert!((r.max_rel_diff - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn probes_in_flight_count_so_an_unmeasured_accelerator_gets_three() {
+        // An asynchronous accelerator: its batches are routed but not finished yet. The CPU is
+        // measured already (shared costs).
+        let book = CostBook::default();
+        for _ in 0..3 {
+            book.get("cpu").observe(1000.0, 0.01);
+        }
+        let mut r = router(Policy::Cheapest, 0.0, Check::Exact);
+        r.share_costs(&book);
+        let got: Vec<usize> = (0..6).map(|_| r.route(1000.0, 1)).collect();
+        assert_eq!(
+            got,
+            [1, 1, 1, 0, 0, 0],
+            "3 probes in flight, then the measured CPU"
+        );
+        r.spilled(1, 1);
+        assert_eq!(
+            r.route(1000.0, 1),
+            1,
+            "a spilled probe did not probe: one more"
+        );
+        for _ in 0..3 {
+            r.computed(1, 1, 1000.0, 0.001);
+        }
+        assert_eq!(r.route(1000.0, 1), 1, "measured now, and faster");
     }
 
     #[test]
