@@ -289,6 +289,31 @@ mod layout {
         }
     }
 
+    /// Errors are typed (thiserror) in the library; the dynamic error crate (spelled in two
+    /// parts below, so that this file does not name it) only in the command line.
+    #[test]
+    fn dynamic_errors_only_in_the_command_line() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let needle = ["any", "how"].concat();
+        let mut seen = 0;
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).expect("src") {
+                let path = e.expect("entry").path();
+                if path.is_dir() {
+                    if path != root.join("cli") {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                seen += 1;
+                let text = std::fs::read_to_string(&path).expect("read");
+                assert!(!text.contains(&needle), "{} uses {needle}", path.display());
+            }
+        }
+        assert!(seen >= 80, "read {seen} files");
+    }
+
     /// The stages know nothing of timely: their operators (`dataflow/`) drive them.
     #[test]
     fn stages_know_nothing_of_timely() {

@@ -40,7 +40,7 @@ pub fn part_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Reads every record batch of an output (a Parquet directory or file, or an Arrow IPC file).
-pub fn read(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
+pub fn read(path: &Path) -> super::Result<Vec<RecordBatch>> {
     let mut batches = Vec::new();
     if path.extension().is_some_and(|x| x == "arrow") {
         let r = arrow_ipc::reader::FileReader::try_new(std::fs::File::open(path)?, None)?;
@@ -68,7 +68,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
             .collect();
         outputs.sort();
         if !outputs.is_empty() {
-            anyhow::bail!(
+            super::invalid!(
                 "{} holds several outputs ({}): name one, e.g. {}",
                 path.display(),
                 outputs.join(", "),

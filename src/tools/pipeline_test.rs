@@ -21,7 +21,7 @@ pub struct Outcome {
 }
 
 /// Runs every `[[test]]` of `pipeline`, using `scratch` for inputs and outputs.
-pub fn run_all(pipeline: &Plan, scratch: &Path) -> anyhow::Result<Vec<Outcome>> {
+pub fn run_all(pipeline: &Plan, scratch: &Path) -> super::Result<Vec<Outcome>> {
     pipeline
         .config
         .test
@@ -35,7 +35,7 @@ fn sink(name: &str, output: OutputKind, dir: &Path) -> SinkConfig {
     SinkConfig::internal_parquet(name, output, &dir.join(name))
 }
 
-fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> anyhow::Result<Outcome> {
+fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> super::Result<Outcome> {
     std::fs::create_dir_all(dir)?;
     let mut inline = false;
     let input = match &t.input {
@@ -213,7 +213,7 @@ fn write_input(
     time: &str,
     value: &str,
     rows: &[(String, i64, f64)],
-) -> anyhow::Result<()> {
+) -> super::Result<()> {
     use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
     let schema = Arc::new(Schema::new(vec![

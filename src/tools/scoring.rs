@@ -4,11 +4,11 @@
 //! row: what the streaming pipeline knew once that window closed. With a window no longer than
 //! the input's sampling interval, that window holds no later row.
 
+use super::{Needed, Result, ToolError, invalid};
 use crate::config::{self, OutputKind, SinkConfig};
 use crate::dataflow::{self, RunOptions};
 use crate::plan::FileKind;
 use crate::plan::Plan;
-use anyhow::{Context, Result, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use std::collections::HashMap;
@@ -53,7 +53,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
     };
     let summary = dataflow::run(p.clone(), &opts)?;
     if summary.files_in != 1 {
-        bail!(
+        invalid!(
             "score takes one input file; {} matched {}",
             summary.files_in,
             input.display()
@@ -64,17 +64,17 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
     for b in crate::tools::inspect::read(&windows_dir)? {
         let sensor = b
             .column_by_name("sensor_id")
-            .context("sensor_id")?
+            .needed("column sensor_id")?
             .as_string::<i32>()
             .clone();
         let end = b
             .column_by_name("window_end")
-            .context("window_end")?
+            .needed("column window_end")?
             .as_primitive::<Int64Type>()
             .clone();
         let fused = b
             .column_by_name("fused")
-            .context("fused")?
+            .needed("column fused")?
             .as_primitive::<Float64Type>()
             .clone();
         for i in 0..b.num_rows() {
@@ -95,14 +95,14 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
     let mut rows = Vec::new();
     let kind = match &src.feed {
         crate::plan::Feed::Files { kind, .. } => *kind,
-        crate::plan::Feed::Kafka(_) => bail!("score reads a file, not Kafka"),
+        crate::plan::Feed::Kafka(_) => invalid!("score reads a file, not Kafka"),
     };
     match kind {
         FileKind::Csv => {
             // Echo the input's own timestamp and value text, row for row.
             let file = std::io::BufReader::new(std::fs::File::open(input)?);
             let mut lines = file.lines();
-            let header = lines.next().context("empty input")??;
+            let header = lines.next().needed("header line (the input is empty)")??;
             let cols: Vec<String> = header
                 .trim_start_matches('\u{feff}')
                 .split(',')
@@ -111,7 +111,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
             let find = |c: &str| {
                 cols.iter()
                     .position(|h| h == c)
-                    .with_context(|| format!("column {c:?} not in the header"))
+                    .needed(format_args!("column {c:?} in the header"))
             };
             let (ti, vi) = (find(&src.columns.time)?, find(&src.columns.value)?);
             let si = if src.csv.sensor_from_file_name {
@@ -151,7 +151,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
         FileKind::Parquet => {
             use crate::stages::source::{arrow_cast_f64, sensor_strings, time_ms};
             for b in crate::tools::inspect::read(input)? {
-                let col = |n: &str| b.column_by_name(n).with_context(|| format!("column {n:?}"));
+                let col = |n: &str| b.column_by_name(n).needed(format_args!("column {n:?}"));
                 let sensors = sensor_strings(col(&src.columns.sensor)?);
                 let times = time_ms(col(&src.columns.time)?, src.time_unit, &p.zone);
                 let values = arrow_cast_f64(col(&src.columns.value)?);
@@ -187,7 +187,8 @@ pub fn write_csv(path: &Path, rows: &[ScoredRow], asset_delimiter: Option<&str>)
         std::fs::create_dir_all(dir)?;
     }
     let mut out = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        std::fs::File::create(path)
+            .map_err(|e| ToolError::Invalid(format!("creating {}: {e}", path.display())))?,
     );
     let with_sensor = rows.iter().any(|r| r.sensor.is_some());
     let quote = |s: &str| {
