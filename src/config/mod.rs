@@ -9,6 +9,7 @@ mod overrides;
 pub mod schema;
 pub mod sink;
 pub mod testcase;
+pub(crate) mod vars;
 
 pub use detect::*;
 pub use duration::Duration;

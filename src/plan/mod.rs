@@ -43,6 +43,7 @@ pub fn load_with(path: &Path, edit: impl FnOnce(&mut PipelineConfig)) -> Result<
         path: path.to_path_buf(),
         error,
     })?;
+    let text = expand(path, &text)?;
     let loc = Locator::new(path, &text);
     let mut config: PipelineConfig = crate::config::from_toml(&loc)?;
     edit(&mut config);
@@ -51,9 +52,18 @@ pub fn load_with(path: &Path, edit: impl FnOnce(&mut PipelineConfig)) -> Result<
 
 /// Parses and validates pipeline text; `path` is used for messages.
 pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
-    let loc = Locator::new(path, text);
+    let text = expand(path, text)?;
+    let loc = Locator::new(path, &text);
     let config: PipelineConfig = crate::config::from_toml(&loc)?;
     validate::validate(&loc, config).map_err(ConfigError::Invalid)
+}
+
+/// Pipeline text with its environment variables substituted (`${VAR}`, `${VAR:-default}`,
+/// `$$`; `config/vars.rs`). Later messages point into the substituted text.
+fn expand(path: &Path, text: &str) -> Result<String, ConfigError> {
+    let loc = Locator::new(path, text);
+    crate::config::vars::substitute(&loc, |name| std::env::var(name).ok())
+        .map_err(ConfigError::Invalid)
 }
 
 /// The most windows one reading may belong to (window size / slide).

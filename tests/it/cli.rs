@@ -376,3 +376,61 @@ fn metrics_and_json_logs_on_the_command_line() {
     );
     assert!(!out2.join("windows").join("part-00000.parquet").exists());
 }
+
+#[test]
+fn environment_variables_are_substituted_and_an_unset_one_is_a_located_error() {
+    // The manufacturing pipeline made portable: its input and window size from the
+    // environment, its name with a default, and a literal dollar in a comment.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string("pipelines/manufacturing.toml")
+        .expect("read")
+        .replacen(
+            "name = \"manufacturing\"",
+            "name = \"${LINE_NAME:-manufacturing}\"",
+            1,
+        )
+        .replace("\"fixtures/manufacturing.parquet\"", "\"${HYFLOW_INPUT}\"")
+        .replace("size = \"10s\"", "size = \"${WINDOW}\" # costs $$0 and $1");
+    assert!(text.contains("${HYFLOW_INPUT}") && text.contains("${WINDOW}"));
+    let file = tmp.path().join("portable.toml");
+    std::fs::write(&file, &text).expect("write");
+    let run = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+            .args(["explain", &file.display().to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("HYFLOW_INPUT")
+            .env_remove("LINE_NAME")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run hyflow");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(&[
+        ("HYFLOW_INPUT", "fixtures/manufacturing.parquet"),
+        ("WINDOW", "30s"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pipeline \"manufacturing\""), "{out}");
+    assert!(
+        out.contains("\"fixtures/manufacturing.parquet\" (1 file(s) now)"),
+        "{out}"
+    );
+    assert!(out.contains("tumbling 30s"), "{out}");
+    let (code, _, err) = run(&[("WINDOW", "30s")]);
+    assert_eq!(code, 2, "{err}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("${HYFLOW_INPUT}"))
+        .expect("line")
+        + 1;
+    assert!(
+        err.contains(&format!("portable.toml:{line}:"))
+            && err.contains("environment variable HYFLOW_INPUT is not set")
+            && err.contains("${HYFLOW_INPUT:-value}"),
+        "{err}"
+    );
+}
