@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 pub struct RunArgs {
     /// Pipeline file (a `kind = "kafka"` source).
     pipeline: PathBuf,
+    /// Change one setting of the pipeline before it is validated: KEY.PATH=VALUE, e.g.
+    /// `--set window.size=30s` or `--set source.kafka.brokers=kafka:9092` (the value is TOML,
+    /// or else a string). May be given several times.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE", value_parser = hyflow::config::set::parse_set)]
+    set: Vec<(String, String)>,
     /// Worker threads.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
@@ -64,7 +69,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `hyflow run`.
 pub fn run(a: RunArgs) -> Result<ExitCode> {
-    let pipeline = Arc::new(plan::load_with(&a.pipeline, |c| {
+    let pipeline = Arc::new(plan::load_with_sets(&a.pipeline, &a.set, |c| {
         if let Some(dir) = &a.out {
             c.set_out_dir(dir);
         }

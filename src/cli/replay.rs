@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 pub struct ReplayArgs {
     /// Pipeline file.
     pipeline: PathBuf,
+    /// Change one setting of the pipeline before it is validated: KEY.PATH=VALUE, e.g.
+    /// `--set window.size=30s` or `--set source.kafka.brokers=kafka:9092` (the value is TOML,
+    /// or else a string). May be given several times.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE", value_parser = hyflow::config::set::parse_set)]
+    set: Vec<(String, String)>,
     /// Input file or glob instead of the pipeline's.
     #[arg(long)]
     input: Option<String>,
@@ -60,7 +65,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     }
     // The overrides change the file before it is validated.
     let mut redirected = Vec::new();
-    let pipeline = plan::load_with(&a.pipeline, |c| {
+    let pipeline = plan::load_with_sets(&a.pipeline, &a.set, |c| {
         if let Some(d) = &a.device {
             c.set_device(d);
         }

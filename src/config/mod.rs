@@ -7,6 +7,7 @@ pub mod duration;
 pub mod kafka;
 mod overrides;
 pub mod schema;
+pub mod set;
 pub mod sink;
 pub mod testcase;
 pub(crate) mod vars;

@@ -39,13 +39,22 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 /// Reads and parses a pipeline file, lets `edit` change it (command-line overrides such as
 /// `--device`), then validates the result: an override is checked as the file is.
 pub fn load_with(path: &Path, edit: impl FnOnce(&mut PipelineConfig)) -> Result<Plan, ConfigError> {
+    load_with_sets(path, &[], edit)
+}
+
+/// [`load_with`], with `--set KEY.PATH=VALUE` settings (`config::set`) applied first.
+pub fn load_with_sets(
+    path: &Path,
+    sets: &[(String, String)],
+    edit: impl FnOnce(&mut PipelineConfig),
+) -> Result<Plan, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         path: path.to_path_buf(),
         error,
     })?;
     let text = expand(path, &text)?;
     let loc = Locator::new(path, &text);
-    let mut config: PipelineConfig = crate::config::from_toml(&loc)?;
+    let mut config: PipelineConfig = crate::config::set::from_toml_with(&loc, sets)?;
     edit(&mut config);
     validate::validate(&loc, config).map_err(ConfigError::Invalid)
 }

@@ -1,5 +1,6 @@
 //! The `hyflow` binary: exit codes and what it prints.
 
+use crate::common;
 use std::process::Command;
 
 fn hyflow(args: &[&str]) -> (i32, String, String) {
@@ -433,4 +434,49 @@ fn environment_variables_are_substituted_and_an_unset_one_is_a_located_error() {
             && err.contains("${HYFLOW_INPUT:-value}"),
         "{err}"
     );
+}
+
+#[test]
+fn set_changes_one_setting_before_validation() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let out_arg = out.display().to_string();
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/manufacturing.toml",
+        "--out",
+        &out_arg,
+        "--set",
+        "window.size=30s",
+        "--set",
+        "compute.device=cpu",
+        "--set",
+        "clean.reject-bad-quality=false",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let windows = common::dump(&out.join("windows"));
+    let row = windows.lines().nth(1).expect("a window");
+    let (start, end): (i64, i64) = {
+        let f: Vec<&str> = row.split(',').collect();
+        (f[1].parse().expect("start"), f[2].parse().expect("end"))
+    };
+    assert_eq!(end - start, 30_000, "{row}");
+    // A wrong value is an error naming the --set, and nothing is written.
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/manufacturing.toml",
+        "--out",
+        &tmp.path().join("bad").display().to_string(),
+        "--set",
+        "window.size=30 sec",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("invalid duration") && err.contains("(in --set window.size=30 sec)"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("bad").exists());
+    let (code, _, err) = hyflow(&["replay", "pipelines/manufacturing.toml", "--set", "size"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("expected KEY.PATH=VALUE"), "{err}");
 }
