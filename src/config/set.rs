@@ -100,3 +100,70 @@ fn set<'i>(table: &mut DeTable<'i>, path: &'i str, value: &'i str) -> Result<(),
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FILE: &str = "name = \"p\"\n[source]\nkind = \"parquet\"\npath = \"in.parquet\"\n[window]\nkind = \"tumbling\"\nsize = \"10s\"\n";
+
+    fn with(text: &str, sets: &[(&str, &str)]) -> Result<PipelineConfig, ConfigError> {
+        let loc = Locator::new(Path::new("p.toml"), text);
+        let sets: Vec<(String, String)> = sets
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect();
+        from_toml_with(&loc, &sets)
+    }
+
+    #[test]
+    fn values_replace_keys_and_make_missing_tables() {
+        let c = with(
+            FILE,
+            &[
+                ("window.size", "30s"),
+                ("detect.warmup", "5"),
+                ("compute.device", "cuda:1"),
+                ("features.compute", "[\"mean\", \"max\"]"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.window.size.get_ref().ms, 30_000);
+        assert_eq!(c.detect.warmup, 5);
+        assert_eq!(
+            c.compute.device.get_ref(),
+            "cuda:1",
+            "a bare word is a string"
+        );
+        let features: Vec<&str> = c
+            .features
+            .compute
+            .get_ref()
+            .iter()
+            .map(|f| f.get_ref().as_str())
+            .collect();
+        assert_eq!(features, ["mean", "max"]);
+    }
+
+    #[test]
+    fn errors_name_the_set_or_keep_their_place_in_the_file() {
+        let Err(ConfigError::Invalid(d)) = with(FILE, &[("window.size", "10")]) else {
+            panic!("an integer is not a duration");
+        };
+        assert!(
+            d[0].message.contains("(in --set window.size=10)"),
+            "{:?}",
+            d[0]
+        );
+        // A mistake in the file is still located there.
+        let bad = FILE.replace("kind = \"tumbling\"", "kind = \"round\"");
+        let Err(ConfigError::Invalid(d)) = with(&bad, &[("window.size", "30s")]) else {
+            panic!("an unknown window kind");
+        };
+        assert_eq!((d[0].line, d[0].column), (6, 8), "{:?}", d[0]);
+        assert_eq!(parse_set("a.b=c d"), Ok(("a.b".into(), "c d".into())));
+        assert!(parse_set("a b=c").is_err() && parse_set("novalue").is_err());
+        assert!(parse_set("a..b=1").is_err());
+    }
+}
