@@ -30,7 +30,7 @@ pub struct EvalArgs {
     /// hyflow labels: the input to replay (default: the pipeline's source path).
     #[arg(long)]
     input: Option<String>,
-    /// Also write the per-row scores in the NAB results layout (for ../shared/tools/nab_score.py).
+    /// Also write the per-row scores in the NAB results layout (what NAB's own scorer reads).
     #[arg(long)]
     results_dir: Option<PathBuf>,
     /// Worker threads.

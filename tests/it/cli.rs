@@ -480,3 +480,25 @@ fn set_changes_one_setting_before_validation() {
     assert_ne!(code, 0);
     assert!(err.contains("expected KEY.PATH=VALUE"), "{err}");
 }
+
+#[test]
+fn help_texts_point_at_nothing_outside_the_repository() {
+    let (_, top, _) = hyflow(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+    for c in commands {
+        let (code, help, err) = hyflow(&[c.as_str(), "--help"]);
+        assert_eq!(code, 0, "{c}: {err}");
+        assert!(
+            !help.contains("../"),
+            "hyflow {c} --help points outside:\n{help}"
+        );
+    }
+}
