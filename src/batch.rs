@@ -84,11 +84,15 @@ pub enum RejectKind {
     /// An input file skipped with `on-bad-file = "skip"` (one row per file; its rows are not
     /// counted as read).
     FileSkipped,
+    /// A window of a sensor the registry does not hold, with `unknown-sensors = "reject"` (one
+    /// row per window; its readings count as windowed, and it is counted as a window
+    /// refused, not as rejected rows).
+    Unregistered,
 }
 
 impl RejectKind {
     /// Every kind, in summary order.
-    pub const ALL: [RejectKind; 9] = [
+    pub const ALL: [RejectKind; 10] = [
         RejectKind::Unreadable,
         RejectKind::TimeOutOfRange,
         RejectKind::UnknownSensor,
@@ -98,6 +102,7 @@ impl RejectKind {
         RejectKind::Undecodable,
         RejectKind::Duplicate,
         RejectKind::FileSkipped,
+        RejectKind::Unregistered,
     ];
     /// Its name in metrics (the `reason` label of `hyflow_rows_rejected_total`).
     pub fn code(self) -> &'static str {
@@ -111,6 +116,7 @@ impl RejectKind {
             RejectKind::Undecodable => "undecodable",
             RejectKind::Duplicate => "duplicate",
             RejectKind::FileSkipped => "file_skipped",
+            RejectKind::Unregistered => "unregistered",
         }
     }
     /// Its name in the summary.
@@ -125,6 +131,7 @@ impl RejectKind {
             RejectKind::Undecodable => "undecodable message",
             RejectKind::Duplicate => "duplicate",
             RejectKind::FileSkipped => "file skipped",
+            RejectKind::Unregistered => "window of an unregistered sensor",
         }
     }
 }
@@ -197,6 +204,9 @@ pub struct WindowBatch {
     pub times: Vec<i64>,
     /// All values.
     pub values: Vec<f64>,
+    /// Each window's registry view as of its end (`dataflow/registry.rs`); empty when the
+    /// pipeline has no registry, `None` for a sensor it rejects as not registered.
+    pub registry: Vec<crate::stages::registry::View>,
 }
 
 impl WindowBatch {
@@ -245,6 +255,14 @@ impl FeatureBatch {
         &self.data[i * self.width..(i + 1) * self.width]
     }
 
+    /// Rows `keep` (in that order), as a batch of their own.
+    pub fn select(&self, keep: &[usize]) -> FeatureBatch {
+        FeatureBatch {
+            width: self.width,
+            data: keep.iter().flat_map(|&i| self.row(i)).copied().collect(),
+        }
+    }
+
     /// Rows `from..from + n`, as a batch of their own.
     pub fn rows(&self, from: usize, n: usize) -> FeatureBatch {
         FeatureBatch {
@@ -268,6 +286,15 @@ impl WindowBatch {
             b.append_to(&mut all, 0..b.len());
         }
         all
+    }
+
+    /// Windows `keep` (in that order), as a batch of their own.
+    pub fn select(&self, keep: &[usize]) -> WindowBatch {
+        let mut b = WindowBatch::default();
+        for &k in keep {
+            self.append_to(&mut b, k..k + 1);
+        }
+        b
     }
 
     /// This batch as batches of at most `max` windows, in order.
@@ -300,6 +327,9 @@ impl WindowBatch {
             to.times.extend_from_slice(ts);
             to.values.extend_from_slice(vs);
             to.finish_window(self.filled[k]);
+            if let Some(v) = self.registry.get(k) {
+                to.registry.push(v.clone());
+            }
         }
     }
 }

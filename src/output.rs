@@ -115,6 +115,64 @@ pub struct AlertRow {
     pub top_features: String,
 }
 
+/// State of an incident carried by an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum IncidentState {
+    /// A new incident: a sensor's episode opened with no open neighbour, or a part split off
+    /// (`related` names the incident it split from).
+    Open,
+    /// Its members changed.
+    Update,
+    /// It joined an older incident (`related`), which goes on under that one's id.
+    MergedInto,
+    /// Its last member episode resolved.
+    Resolved,
+}
+
+impl IncidentState {
+    /// Name as written in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Update => "update",
+            IncidentState::MergedInto => "merged-into",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One event in an incident's lifecycle (the `incidents` output): a connected set of sensors
+/// (or assets) with open alert episodes, connected through the registry's topology.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRow {
+    /// The incident's id: its earliest member episode, `sensor#episode`. Stable: it survives
+    /// merges (the merged incident has the older id) and splits (the part that holds that
+    /// episode keeps it).
+    pub incident: String,
+    /// open / update / merged-into / resolved.
+    pub state: IncidentState,
+    /// Event time (ms): the end of the window that caused the change.
+    pub time: i64,
+    /// When its earliest member episode opened.
+    pub start: i64,
+    /// When it ended (resolved or merged); None while open.
+    pub end: Option<i64>,
+    /// Member sensors (or assets) with open episodes, sorted, comma-separated (a resolved
+    /// incident lists the members it had last).
+    pub members: String,
+    /// Number of members.
+    pub size: u32,
+    /// Root-cause candidate: the member whose episode opened first.
+    pub root_cause: String,
+    /// The most upstream member along directed edges (empty when no directed edge joins
+    /// two members).
+    pub upstream: String,
+    /// Largest fused score of its members' episodes so far.
+    pub peak: f64,
+    /// merged-into: the incident it joined; open after a split: the one it split from.
+    pub related: String,
+}
+
 /// Anything that goes to a sink.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum OutRecord {
@@ -128,6 +186,8 @@ pub enum OutRecord {
     Late(LateRow),
     /// An asset's score.
     Asset(AssetRow),
+    /// An incident event.
+    Incident(IncidentRow),
     /// A failure on some worker (any process): the sinks give up instead of finishing.
     Failure(crate::dataflow::Failure),
 }

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod duration;
 pub mod kafka;
 mod overrides;
+pub mod registry;
 pub mod schema;
 pub mod set;
 pub mod sink;
@@ -15,6 +16,7 @@ pub(crate) mod vars;
 pub use detect::*;
 pub use duration::Duration;
 pub use kafka::*;
+pub use registry::*;
 pub use schema::*;
 
 use serde::Deserialize;
@@ -179,6 +181,8 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
         #[serde(default)]
         fuse: Option<IgnoredAny>,
         #[serde(default)]
+        registry: Option<IgnoredAny>,
+        #[serde(default)]
         sink: Option<IgnoredAny>,
         #[serde(default)]
         compute: Option<IgnoredAny>,
@@ -217,6 +221,7 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
     section!(errs, detect: DetectConfig);
     section!(errs, rules: Vec<RuleConfig>);
     section!(errs, fuse: FuseConfig);
+    section!(errs, registry: RegistryConfig);
     section!(errs, sink: Vec<SinkConfig>);
     section!(errs, compute: ComputeConfig);
     section!(errs, test: Vec<TestConfig>);

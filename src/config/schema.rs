@@ -39,6 +39,10 @@ pub struct PipelineConfig {
     /// How detector scores and rules make one score, and when alert episodes open and resolve.
     #[serde(default)]
     pub fuse: FuseConfig,
+    /// The sensor registry and topology: assets, attributes rules can name, which sensors
+    /// are enabled, and the edges incidents follow (docs/registry.md).
+    #[serde(default)]
+    pub registry: Option<super::registry::RegistryConfig>,
     /// Outputs.
     #[serde(default)]
     pub sink: Vec<SinkConfig>,

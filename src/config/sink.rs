@@ -33,6 +33,9 @@ pub enum OutputKind {
     /// One row per (asset, window start) scored by an `asset-mahalanobis` detector: its
     /// score and the sensors that contribute most.
     Assets,
+    /// Incident events: sets of sensors with open alert episodes that are connected through
+    /// the registry's topology (open, update, merged-into, resolved).
+    Incidents,
 }
 
 /// Compression of Parquet sinks.

@@ -7,6 +7,7 @@ pub mod features;
 mod file_source;
 mod inputs;
 pub mod kafka_source;
+pub mod registry;
 pub mod score;
 mod shared;
 pub mod sink;
@@ -68,6 +69,8 @@ pub struct Summary {
     pub late: u64,
     /// Windows computed.
     pub windows: u64,
+    /// Windows of sensors the registry does not hold, rejected (in the rejects output).
+    pub windows_unregistered: u64,
     /// Alert events.
     pub alert_events: u64,
     /// Baselines restarted after a lasting shift (`learn = "gated"`).
@@ -260,6 +263,7 @@ impl Running {
             dropped: m.dropped,
             late: m.late,
             windows: m.windows,
+            windows_unregistered: m.windows_unregistered,
             alert_events: m.alert_events,
             rebaselines: m.rebaselines,
             elapsed: self.started.elapsed(),
@@ -487,7 +491,11 @@ fn launch(
             // The sources' frontier (both outputs are held at the same time).
             let readings = readings.probe_with(&progress);
             let (windows, window_side) = window::window_stage(readings, p.clone());
-            let feats = features::features_stage(windows, p.clone(), s.clone());
+            let mut feats = features::features_stage(windows, p.clone(), s.clone());
+            if let Some(plan) = &p.registry {
+                let reg = registry::registry(scope, plan, p.source.asset_delimiter.clone());
+                feats = registry::enrich(feats, &reg.sensors, Arc::new(plan.clone()));
+            }
             let scored = score::score_stage(feats, p.clone(), s.clone());
             let rows = scored.concat(source_side).concat(window_side);
             sink::sink_stage(rows, sink_set, s.clone()).probe_with(&probe);

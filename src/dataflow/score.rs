@@ -84,6 +84,13 @@ impl Stage for ScoreStage {
         let st = &mut self.st;
         let mut rows = Vec::new();
         for s in data.drain(..) {
+            let s = match s {
+                Ok((w, f)) if !w.registry.is_empty() => match admit(w, f, &mut rows) {
+                    Some(b) => Ok(b),
+                    None => continue,
+                },
+                s => s,
+            };
             match s {
                 // A failure upstream: on to the sinks.
                 Err(failure) => rows.push(OutRecord::Failure(failure)),
@@ -240,6 +247,42 @@ fn asset_row(
     }
 }
 
+/// The windows of `w` whose sensors the registry holds (or accepts); each other window goes
+/// to `rows` as a reject. None when no window is left.
+fn admit(
+    w: WindowBatch,
+    f: FeatureBatch,
+    rows: &mut Vec<OutRecord>,
+) -> Option<(WindowBatch, FeatureBatch)> {
+    let keep: Vec<usize> = (0..w.len()).filter(|&i| w.registry[i].is_some()).collect();
+    if keep.len() == w.len() {
+        return Some((w, f));
+    }
+    for i in (0..w.len()).filter(|&i| w.registry[i].is_none()) {
+        rows.push(OutRecord::Reject(crate::batch::RejectRow {
+            source: "registry".into(),
+            row: None,
+            sensor: Some(w.sensor[i].to_string()),
+            time: Some(w.start[i]),
+            value: None,
+            reason: format!(
+                "the registry does not hold sensor {:?} as of {} (unknown-sensors = \"reject\"): its window [{}, {}) of {} readings was not scored",
+                &*w.sensor[i],
+                crate::timefmt::format_timestamp(w.end[i]),
+                crate::timefmt::format_timestamp(w.start[i]),
+                crate::timefmt::format_timestamp(w.end[i]),
+                w.offsets[i + 1] - w.offsets[i]
+            ),
+            kind: crate::batch::RejectKind::Unregistered,
+        }));
+    }
+    crate::events::WindowsUnregistered {
+        windows: (w.len() - keep.len()) as u64,
+    }
+    .emit();
+    (!keep.is_empty()).then(|| (w.select(&keep), f.select(&keep)))
+}
+
 impl Scoring {
     /// Scores all windows of one time, asset by asset first.
     fn score_time(&mut self, batches: &[(WindowBatch, FeatureBatch)], out: &mut Vec<OutRecord>) {
@@ -366,9 +409,16 @@ impl Scoring {
             };
             let extra = asset.and_then(|a| a.get(&i)).map_or(&[][..], Vec::as_slice);
             let mine = cells.map(|c| &c[i * n_cells..(i + 1) * n_cells]);
-            let sc = self
-                .scorer
-                .score_with(w.slot[i], &w.sensor[i], meta, row, extra, mine);
+            let view = w.registry.get(i).and_then(Option::as_ref);
+            let attrs = view.map(|v| v.values()).unwrap_or_default();
+            let mut sc =
+                self.scorer
+                    .score_with(w.slot[i], &w.sensor[i], meta, row, extra, mine, &attrs);
+            // A sensor disabled in the registry does not alert, and its episode ends now.
+            let disabled = view.is_some_and(|v| !v.enabled);
+            if disabled {
+                sc.alert = false;
+            }
             let rules = sc
                 .fired
                 .iter()
@@ -409,7 +459,12 @@ impl Scoring {
                 rule_severity,
                 top_features: top,
             };
-            if let Some(a) = self.episodes.step(w.slot[i], &sc, info) {
+            let event = if disabled {
+                self.episodes.resolve(w.slot[i], &sc, info)
+            } else {
+                self.episodes.step(w.slot[i], &sc, info)
+            };
+            if let Some(a) = event {
                 Alerted {
                     state: a.state.as_str(),
                     severity: &a.severity,

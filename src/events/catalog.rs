@@ -104,6 +104,12 @@ pub const CATALOG: &[MetricInfo] = &[
     ),
     m("hyflow_windows_closed_total", C, &[], "Windows computed."),
     m(
+        "hyflow_windows_unregistered_total",
+        C,
+        &[],
+        "Windows of sensors the registry does not hold, rejected (`unknown-sensors = \"reject\"`).",
+    ),
+    m(
         "hyflow_window_close_lag_seconds",
         H,
         &[],

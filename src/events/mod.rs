@@ -151,6 +151,25 @@ impl Event for WindowsClosed {
     }
 }
 
+/// Windows not scored because the registry does not hold their sensor
+/// (`unknown-sensors = "reject"`); each went to the rejects output.
+pub struct WindowsUnregistered {
+    /// How many.
+    pub windows: u64,
+}
+
+impl Event for WindowsUnregistered {
+    fn emit(self) {
+        if self.windows > 0 {
+            tracing::debug!(
+                windows = self.windows,
+                "windows of unregistered sensors rejected"
+            );
+            counter!("hyflow_windows_unregistered_total").increment(self.windows);
+        }
+    }
+}
+
 /// Which stage an engine computed a batch for.
 #[derive(Clone, Copy, Debug)]
 pub enum Stage {
@@ -467,6 +486,8 @@ pub struct Counts {
     pub late: u64,
     /// Windows computed.
     pub windows: u64,
+    /// Windows of sensors the registry does not hold, rejected.
+    pub windows_unregistered: u64,
     /// Alert events.
     pub alert_events: u64,
     /// Baselines restarted.
@@ -497,6 +518,7 @@ impl Recorder {
             dropped: self.counter("hyflow_rows_dropped_total"),
             late: self.counter("hyflow_rows_late_total"),
             windows: self.counter("hyflow_windows_closed_total"),
+            windows_unregistered: self.counter("hyflow_windows_unregistered_total"),
             alert_events: self.counter("hyflow_alert_events_total"),
             rebaselines: self.counter("hyflow_rebaselines_total"),
         }

@@ -11,6 +11,7 @@ mod input;
 mod io;
 mod kafka;
 mod outputs;
+mod registry;
 mod rules;
 mod testcases;
 mod validate;
@@ -26,6 +27,7 @@ use crate::stages::window::WindowSpec;
 use std::path::{Path, PathBuf};
 
 pub use io::{Feed, FileKind, ParquetTarget, SinkPlan, SinkTarget, SourcePlan};
+pub use registry::RegistryPlan;
 
 /// Reads, parses and validates a pipeline file, reporting every mistake found.
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
@@ -168,6 +170,8 @@ pub struct ComputePlan {
 /// built from a plan alone.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The sensor registry and topology (`[registry]`), read and checked.
+    pub registry: Option<RegistryPlan>,
     /// The pipeline's name.
     pub name: String,
     /// The file it came from.

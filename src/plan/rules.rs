@@ -12,6 +12,7 @@ pub(super) fn rules(
     c: &mut Checker,
     config: &PipelineConfig,
     fs: &FeatureSet,
+    registry: Option<&crate::stages::registry::Schema>,
 ) -> Vec<CompiledRule> {
     let mut compiled = Vec::new();
     let mut names = HashSet::new();
@@ -34,7 +35,7 @@ pub(super) fn rules(
                 None
             }
         };
-        match Condition::parse(r.when.get_ref(), fs) {
+        match Condition::parse_with(r.when.get_ref(), fs, registry) {
             Ok(condition) => compiled.push(CompiledRule {
                 name: r.name.clone(),
                 severity: super::vocabulary::severity(r.severity),

@@ -35,7 +35,9 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
     let window = super::window::window(&mut c, &config);
     let fs = super::features::features(&mut c, &config);
     let detectors = super::detectors::detect(&mut c, &config, &fs);
-    let compiled = super::rules::rules(&mut c, &config, &fs);
+    let registry = super::registry::registry(&mut c, &config);
+    let schema = super::registry::schema(&config);
+    let compiled = super::rules::rules(&mut c, &config, &fs, schema.as_ref());
     super::rules::fuse(&mut c, &config);
     super::outputs::sinks(&mut c, &config);
     super::outputs::compute(&mut c, &config);
@@ -71,6 +73,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
     let lead = 4 * (window.size + watermark_delay);
     Ok(Plan {
         name: config.name.clone(),
+        registry,
         lead,
         clean,
         warmup: config.detect.warmup,

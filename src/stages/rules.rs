@@ -2,7 +2,9 @@
 //!
 //! Grammar (lowest precedence first): `or`, `and`, `not`, comparisons (`> >= < <= == !=`),
 //! `+ -`, `* /`, unary `-`, atoms (numbers, feature names, `abs(x)`, `min(a, b)`, `max(a, b)`,
-//! parentheses). Rules are parsed and type-checked at validation time; errors carry the
+//! parentheses; `registry.NAME`, a registry attribute of the window's sensor, as of the
+//! window's end: a number, or a boolean used as a condition; a missing one is NaN, so every
+//! comparison with it is false). Rules are parsed and type-checked at validation time; errors carry the
 //! character column of the mistake within the expression. A [`CompiledRule`] is a rule ready
 //! to evaluate: its name, [`Severity`], condition and the sensors it applies to.
 
@@ -68,6 +70,10 @@ pub struct Condition {
 enum Node {
     Num(f64),
     Feat(usize),
+    /// A numeric registry attribute.
+    Attr(usize),
+    /// A boolean registry attribute (true when 1).
+    AttrBool(usize),
     Neg(Box<Node>),
     Arith(char, Box<Node>, Box<Node>),
     Cmp(Cmp, Box<Node>, Box<Node>),
@@ -148,6 +154,18 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, RuleError> {
             while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                 i += 1;
             }
+            // `registry.NAME` is one name.
+            if chars[start..i].iter().copied().eq("registry".chars())
+                && chars.get(i) == Some(&'.')
+                && chars
+                    .get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == '_')
+            {
+                i += 1;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+            }
             out.push((Tok::Ident(chars[start..i].iter().collect()), start));
             continue;
         }
@@ -207,6 +225,7 @@ struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     features: &'a FeatureSet,
+    registry: Option<&'a crate::stages::registry::Schema>,
     depth: usize,
 }
 
@@ -383,6 +402,29 @@ impl Parser<'_> {
                     }
                     _ => {}
                 }
+                if let Some(attr) = name.strip_prefix("registry.") {
+                    let Some(schema) = self.registry else {
+                        return self.err(
+                            at,
+                            format!("`{name}` names a registry attribute, but the pipeline has no [registry]"),
+                        );
+                    };
+                    return match schema.index_of(attr) {
+                        Some((i, false)) => Ok((Node::Attr(i), Ty::Num)),
+                        Some((i, true)) => Ok((Node::AttrBool(i), Ty::Bool)),
+                        None if schema.names.is_empty() => self.err(
+                            at,
+                            format!("unknown registry attribute `{attr}`: [registry] attributes declares none"),
+                        ),
+                        None => self.err(
+                            at,
+                            format!(
+                                "unknown registry attribute `{attr}`: [registry] attributes declares {}",
+                                schema.names.join(", ")
+                            ),
+                        ),
+                    };
+                }
                 match self.features.index_of(&name) {
                     Some(i) => Ok((Node::Feat(i), Ty::Num)),
                     None => self.err(
@@ -477,6 +519,15 @@ impl Condition {
     /// assert!(Condition::parse("max + 1", &features).is_err());
     /// ```
     pub fn parse(src: &str, features: &FeatureSet) -> Result<Self, RuleError> {
+        Self::parse_with(src, features, None)
+    }
+
+    /// [`Self::parse`], with the registry attributes a rule may name as `registry.NAME`.
+    pub fn parse_with(
+        src: &str,
+        features: &FeatureSet,
+        registry: Option<&crate::stages::registry::Schema>,
+    ) -> Result<Self, RuleError> {
         let toks = lex(src)?;
         if toks.len() > MAX_TOKENS {
             return Err(RuleError {
@@ -491,6 +542,7 @@ impl Condition {
             toks,
             pos: 0,
             features,
+            registry,
             depth: 0,
         };
         let (root, ty) = p.or()?;
@@ -514,17 +566,24 @@ impl Condition {
 
     /// Evaluates the rule on one feature row. Comparisons with NaN are false.
     pub fn eval(&self, row: &[f64]) -> bool {
-        truth(&self.root, row)
+        truth(&self.root, row, &[])
+    }
+
+    /// Evaluates the rule on one feature row and the sensor's registry attributes (schema
+    /// order; NaN where missing, and every attribute missing when `attrs` is shorter).
+    pub fn eval_with(&self, row: &[f64], attrs: &[f64]) -> bool {
+        truth(&self.root, row, attrs)
     }
 }
 
-fn num(n: &Node, row: &[f64]) -> f64 {
+fn num(n: &Node, row: &[f64], at: &[f64]) -> f64 {
     match n {
         Node::Num(v) => *v,
         Node::Feat(i) => row[*i],
-        Node::Neg(a) => -num(a, row),
+        Node::Attr(i) => at.get(*i).copied().unwrap_or(f64::NAN),
+        Node::Neg(a) => -num(a, row, at),
         Node::Arith(op, a, b) => {
-            let (a, b) = (num(a, row), num(b, row));
+            let (a, b) = (num(a, row, at), num(b, row, at));
             match op {
                 '+' => a + b,
                 '-' => a - b,
@@ -532,21 +591,22 @@ fn num(n: &Node, row: &[f64]) -> f64 {
                 _ => a / b,
             }
         }
-        Node::Abs(a) => num(a, row).abs(),
-        Node::Min(a, b) => num(a, row).min(num(b, row)),
-        Node::Max(a, b) => num(a, row).max(num(b, row)),
+        Node::Abs(a) => num(a, row, at).abs(),
+        Node::Min(a, b) => num(a, row, at).min(num(b, row, at)),
+        Node::Max(a, b) => num(a, row, at).max(num(b, row, at)),
         _ => f64::NAN,
     }
 }
 
-fn truth(n: &Node, row: &[f64]) -> bool {
+fn truth(n: &Node, row: &[f64], at: &[f64]) -> bool {
     match n {
         Node::Bool(b) => *b,
-        Node::And(a, b) => truth(a, row) && truth(b, row),
-        Node::Or(a, b) => truth(a, row) || truth(b, row),
-        Node::Not(a) => !truth(a, row),
+        Node::AttrBool(i) => at.get(*i) == Some(&1.0),
+        Node::And(a, b) => truth(a, row, at) && truth(b, row, at),
+        Node::Or(a, b) => truth(a, row, at) || truth(b, row, at),
+        Node::Not(a) => !truth(a, row, at),
         Node::Cmp(op, a, b) => {
-            let (a, b) = (num(a, row), num(b, row));
+            let (a, b) = (num(a, row, at), num(b, row, at));
             match op {
                 Cmp::Gt => a > b,
                 Cmp::Ge => a >= b,
@@ -571,6 +631,63 @@ mod tests {
         f.push("slope", Feature::Slope);
         f.push("peak-to-peak", Feature::PeakToPeak);
         f
+    }
+
+    #[test]
+    fn registry_attributes_are_typed_and_missing_ones_compare_false() {
+        let schema = crate::stages::registry::Schema {
+            names: vec!["max_temp".into(), "critical".into()],
+            is_bool: vec![false, true],
+        };
+        let c = Condition::parse_with("max > registry.max_temp", &fs(), Some(&schema)).unwrap();
+        assert!(c.eval_with(&[90.0, 0.0, 0.0], &[80.0, 0.0]));
+        assert!(!c.eval_with(&[70.0, 0.0, 0.0], &[80.0, 0.0]));
+        assert!(
+            !c.eval_with(&[90.0, 0.0, 0.0], &[f64::NAN, 0.0]),
+            "missing: false"
+        );
+        assert!(!c.eval(&[90.0, 0.0, 0.0]), "no attributes at all: false");
+        let c =
+            Condition::parse_with("registry.critical and max > 1", &fs(), Some(&schema)).unwrap();
+        assert!(c.eval_with(&[2.0, 0.0, 0.0], &[0.0, 1.0]));
+        assert!(!c.eval_with(&[2.0, 0.0, 0.0], &[0.0, 0.0]));
+        assert!(!c.eval_with(&[2.0, 0.0, 0.0], &[0.0, f64::NAN]));
+        for (rule, registry, offset, what) in [
+            (
+                "max > registry.min_temp",
+                Some(&schema),
+                6,
+                "unknown registry attribute `min_temp`: [registry] attributes declares max_temp, critical",
+            ),
+            (
+                "max > registry.max_temp",
+                None,
+                6,
+                "the pipeline has no [registry]",
+            ),
+            (
+                "registry.critical > 1",
+                Some(&schema),
+                0,
+                "a comparison needs a number here",
+            ),
+            (
+                "registry.max_temp",
+                Some(&schema),
+                0,
+                "a rule must be a condition",
+            ),
+            (
+                "max > registry",
+                Some(&schema),
+                6,
+                "unknown feature `registry`",
+            ),
+        ] {
+            let e = Condition::parse_with(rule, &fs(), registry).unwrap_err();
+            assert_eq!(e.offset, offset, "{rule}: {}", e.message);
+            assert!(e.message.contains(what), "{rule}: {}", e.message);
+        }
     }
 
     #[test]

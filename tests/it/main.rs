@@ -23,6 +23,7 @@ mod metrics;
 mod nvrtc_compile;
 mod pipeline_tests;
 mod pyarrow_outputs;
+mod registry;
 mod sinks;
 mod source_types;
 mod stages;

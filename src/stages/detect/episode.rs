@@ -84,6 +84,39 @@ impl Episodes {
         }
     }
 
+    /// Ends sensor `slot`'s open episode now (its sensor was disabled in the registry): the
+    /// `resolved` event, if an episode was open; a pending one is forgotten.
+    pub fn resolve(&mut self, slot: u32, s: &Scored, w: WindowInfo) -> Option<AlertRow> {
+        let st = self.state.get_mut(slot as usize)?;
+        let Phase::Open {
+            opened_at,
+            peak,
+            severity,
+            ..
+        } = st.phase
+        else {
+            st.phase = Phase::Idle;
+            return None;
+        };
+        st.phase = Phase::Idle;
+        Some(AlertRow {
+            sensor: w.sensor.to_string(),
+            episode: st.count,
+            state: AlertState::Resolved,
+            window_start: w.start,
+            window_end: w.end,
+            opened_at,
+            fused: s.fused,
+            peak,
+            score: s.score,
+            ai_score: s.ai,
+            rule_score: s.rule,
+            rules: w.rules,
+            severity: severity.as_str().to_string(),
+            top_features: w.top_features,
+        })
+    }
+
     /// Advances sensor `slot` by one scored window; returns the event it causes, if any.
     pub fn step(&mut self, slot: u32, s: &Scored, w: WindowInfo) -> Option<AlertRow> {
         let i = slot as usize;

@@ -365,13 +365,15 @@ impl Scorer {
         row: &[f64],
         asset: &[Contribution],
     ) -> Scored {
-        self.score_with(slot, sensor, meta, row, asset, None)
+        self.score_with(slot, sensor, meta, row, asset, None, &[])
     }
 
     /// [`Self::score`], with the raw scores of the cell detectors (`ewma-z`, `level-z`,
     /// `seasonal-z`, `cusum`, `stuck`) computed elsewhere (on a GPU, by `compute::detect`): `cells` holds
     /// one per watched pair, in the order of [`cell::watches`]. Those detectors' state here is
-    /// then left untouched: whoever computed the scores keeps it.
+    /// then left untouched: whoever computed the scores keeps it. `attrs` are the sensor's
+    /// registry attributes for rules that name them (NaN where missing).
+    #[allow(clippy::too_many_arguments)]
     pub fn score_with(
         &mut self,
         slot: u32,
@@ -380,6 +382,7 @@ impl Scorer {
         row: &[f64],
         asset: &[Contribution],
         cells: Option<&[f64]>,
+        attrs: &[f64],
     ) -> Scored {
         let s = slot as usize;
         if self.state.len() <= s {
@@ -489,7 +492,7 @@ impl Scorer {
         out.contributions
             .sort_by(|a, b| b.score.total_cmp(&a.score).then(b.raw.total_cmp(&a.raw)));
         for (i, r) in self.rules.iter().enumerate() {
-            if r.applies_to(sensor) && r.condition.eval(row) {
+            if r.applies_to(sensor) && r.condition.eval_with(row, attrs) {
                 out.fired.push(i);
                 out.rule = out.rule.max(r.severity.weight());
             }

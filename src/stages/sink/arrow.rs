@@ -2,10 +2,10 @@
 //! These schemas are the documented output contract (README, docs/outputs.md).
 
 use crate::batch::{LateRow, RejectRow};
-use crate::output::{AlertRow, AssetRow, WindowRow};
+use crate::output::{AlertRow, AssetRow, IncidentRow, WindowRow};
 use crate::stages::features::{Feature, FeatureSet};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
@@ -97,6 +97,50 @@ pub fn assets_batch(rows: &[&AssetRow]) -> Result<RecordBatch, ArrowError> {
             strings(rows.iter().map(|r| r.top_sensors.as_str())),
             ints(rows.iter().map(|r| r.episode as i64)),
             strings(rows.iter().map(|r| r.state.as_str())),
+        ],
+    )
+}
+
+/// Version of the incidents output's schema (docs/alerts.md).
+pub const INCIDENT_SCHEMA_VERSION: i64 = 1;
+
+/// Schema of the incidents output.
+pub fn incidents_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("schema_version", DataType::Int64, false),
+        f("pipeline", DataType::Utf8, false),
+        f("incident_id", DataType::Utf8, false),
+        f("state", DataType::Utf8, false),
+        f("time", DataType::Int64, false),
+        f("start", DataType::Int64, false),
+        f("end", DataType::Int64, true),
+        f("members", DataType::Utf8, false),
+        f("size", DataType::Int64, false),
+        f("root_cause", DataType::Utf8, false),
+        f("upstream", DataType::Utf8, false),
+        f("peak", DataType::Float64, false),
+        f("related", DataType::Utf8, false),
+    ]))
+}
+
+/// Incident rows as a record batch of [`incidents_schema`].
+pub fn incidents_batch(pipeline: &str, rows: &[&IncidentRow]) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(
+        incidents_schema(),
+        vec![
+            ints(rows.iter().map(|_| INCIDENT_SCHEMA_VERSION)),
+            strings(rows.iter().map(|_| pipeline)),
+            strings(rows.iter().map(|r| r.incident.as_str())),
+            strings(rows.iter().map(|r| r.state.as_str())),
+            ints(rows.iter().map(|r| r.time)),
+            ints(rows.iter().map(|r| r.start)),
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.end))),
+            strings(rows.iter().map(|r| r.members.as_str())),
+            ints(rows.iter().map(|r| i64::from(r.size))),
+            strings(rows.iter().map(|r| r.root_cause.as_str())),
+            strings(rows.iter().map(|r| r.upstream.as_str())),
+            floats(rows.iter().map(|r| r.peak)),
+            strings(rows.iter().map(|r| r.related.as_str())),
         ],
     )
 }

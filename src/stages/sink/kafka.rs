@@ -237,9 +237,11 @@ impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch, _times: &[i64]) -> Result<(), SinkError> {
         for i in 0..batch.num_rows() {
             let o = row_json(batch, i);
-            // Keyed by sensor (assets: by asset), so one key's events stay in order.
+            // Keyed by sensor (assets: by asset; incidents: by incident), so one key's
+            // events stay in order.
             let key = o
-                .get("sensor_id")
+                .get("incident_id")
+                .or_else(|| o.get("sensor_id"))
                 .or_else(|| o.get("asset"))
                 .and_then(Value::as_str)
                 .map(str::to_string);

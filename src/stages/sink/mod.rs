@@ -103,6 +103,7 @@ impl SinkSet {
                 OutputKind::Rejects => arrow::rejects_schema(),
                 OutputKind::Late => arrow::late_schema(),
                 OutputKind::Assets => arrow::assets_schema(),
+                OutputKind::Incidents => arrow::incidents_schema(),
             };
             let sink: Box<dyn Sink> = match &plan.target {
                 SinkTarget::Parquet(t) => Box::new(parquet::ParquetSink::new(t, schema, append)?),
@@ -139,6 +140,7 @@ impl SinkSet {
         let mut rejects = Vec::new();
         let mut late = Vec::new();
         let mut assets = Vec::new();
+        let mut incidents = Vec::new();
         for (t, r) in &records {
             match r {
                 OutRecord::Window(w) => windows.push((*t, w)),
@@ -146,6 +148,7 @@ impl SinkSet {
                 OutRecord::Reject(x) => rejects.push((*t, x)),
                 OutRecord::Late(l) => late.push((*t, l)),
                 OutRecord::Asset(a) => assets.push((*t, a)),
+                OutRecord::Incident(i) => incidents.push((*t, i)),
                 OutRecord::Failure(_) => {}
             }
         }
@@ -178,6 +181,13 @@ impl SinkSet {
             let times: Vec<i64> = rows.iter().map(|r| r.start).collect();
             let b = arrow::assets_batch(&rows).map_err(|e| SinkError::arrow(&path, e))?;
             self.emit(OutputKind::Assets, &b, &times)?;
+        }
+        if !incidents.is_empty() && self.wants(OutputKind::Incidents) {
+            let rows: Vec<_> = incidents.iter().map(|x| x.1).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.time).collect();
+            let b = arrow::incidents_batch(&self.pipeline, &rows)
+                .map_err(|e| SinkError::arrow(&path, e))?;
+            self.emit(OutputKind::Incidents, &b, &times)?;
         }
         if !late.is_empty() && self.wants(OutputKind::Late) {
             let rows: Vec<_> = late.iter().map(|x| x.1).collect();
@@ -251,7 +261,8 @@ fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
         Reject(_) => 2,
         Late(_) => 3,
         Asset(_) => 4,
-        Failure(_) => 5,
+        Incident(_) => 5,
+        Failure(_) => 6,
     };
     match (a, b) {
         (Window(x), Window(y)) => x.sensor.cmp(&y.sensor).then(x.start.cmp(&y.start)),
@@ -270,6 +281,11 @@ fn order(a: &OutRecord, b: &OutRecord) -> std::cmp::Ordering {
             .then(x.reason.cmp(&y.reason)),
         (Late(x), Late(y)) => x.source.cmp(&y.source).then(x.row.cmp(&y.row)),
         (Asset(x), Asset(y)) => x.asset.cmp(&y.asset).then(x.start.cmp(&y.start)),
+        (Incident(x), Incident(y)) => x
+            .incident
+            .cmp(&y.incident)
+            .then(x.state.cmp(&y.state))
+            .then(x.members.cmp(&y.members)),
         _ => rank(a).cmp(&rank(b)).then(Equal),
     }
 }

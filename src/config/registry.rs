@@ -1,0 +1,96 @@
+//! The schema of `[registry]`: what the plant or road network looks like (sensors, their
+//! assets and attributes, the topology between them), where it is read from, and what to do
+//! with readings of sensors it does not know.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The type of a registry attribute, as rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttributeType {
+    /// A number (`mean > registry.max_temp`).
+    Number,
+    /// `true` or `false` (`registry.critical and max > 90`).
+    Bool,
+}
+
+/// What happens to the windows of a sensor the registry does not hold (as of the window's end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownSensors {
+    /// Score them, with the attributes of the first `[[registry.class]]` that matches (none:
+    /// every attribute is missing, and a rule comparing one is false).
+    #[default]
+    Accept,
+    /// Do not score them: each window goes to the rejects output (reason
+    /// `unregistered`, one row per window) and to a Kafka rejects sink if there is one.
+    Reject,
+}
+
+/// Attribute values for sensors whose id matches a glob: the defaults of sensors the registry
+/// does not hold (`unknown-sensors = "accept"`) and of attributes a registry row leaves empty.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryClass {
+    /// Sensor id glob (`*-temp`).
+    #[serde(rename = "match")]
+    #[schemars(with = "String")]
+    pub pattern: Spanned<String>,
+    /// Attribute values (names declared in `[registry] attributes`).
+    #[serde(default = "no_entries::<AttributeValue>")]
+    #[schemars(with = "BTreeMap<String, f64>")]
+    pub attributes: Spanned<BTreeMap<String, AttributeValue>>,
+}
+
+/// A default attribute value: a number or a boolean.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AttributeValue {
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// `[registry]`: the sensor registry and topology (docs/registry.md).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryConfig {
+    /// The sensors at start: a CSV file with a header line (`sensor` and any of `asset`,
+    /// `segment`, `class`, `unit`, `enabled` and the declared attributes) or a TOML file of
+    /// `[[sensor]]` and `[[edge]]` tables. Relative to the current directory.
+    #[serde(default = "super::schema::empty")]
+    #[schemars(with = "String")]
+    pub sensors: Spanned<String>,
+    /// The topology at start: a CSV file with a header line (`from`, `to` and any of `kind`,
+    /// `directed`, `travel-time`), one edge per line. A directed edge runs downstream, from
+    /// `from` to `to`.
+    #[serde(default = "super::schema::empty")]
+    #[schemars(with = "String")]
+    pub edges: Spanned<String>,
+    /// Changes after the start: a JSON-lines file, one change per line, each with a `time`
+    /// (RFC 3339 or ms since the epoch) and either a `sensor` or an `edge` (`["from", "to"]`)
+    /// and a `value` (the whole new row; `null` deletes it). This is the registry topic's
+    /// contents with their times, so a replay applies what a live run applied.
+    #[serde(default = "super::schema::empty")]
+    #[schemars(with = "String")]
+    pub changes: Spanned<String>,
+    /// The attributes a registry row may carry and rules may name as `registry.NAME`, with
+    /// their types (`{ max_temp = "number", critical = "bool" }`).
+    #[serde(default = "no_entries::<AttributeType>")]
+    #[schemars(with = "BTreeMap<String, AttributeType>")]
+    pub attributes: Spanned<BTreeMap<String, AttributeType>>,
+    /// What happens to windows of sensors the registry does not hold.
+    #[serde(default)]
+    pub unknown_sensors: UnknownSensors,
+    /// Default attribute values by sensor id glob (the first match counts).
+    #[serde(default)]
+    pub class: Vec<RegistryClass>,
+}
+
+fn no_entries<T>() -> Spanned<BTreeMap<String, T>> {
+    Spanned::new(0..0, BTreeMap::new())
+}

@@ -1,0 +1,200 @@
+//! `[registry]`: the attribute schema, class defaults, the unknown-sensor policy, and the
+//! registry files read and checked (the registry is part of what a pipeline means, so
+//! `hyflow validate` reports a bad row with its file and line, as it does a bad setting).
+
+use super::validate::Checker;
+use crate::config::registry::{AttributeType, AttributeValue, RegistryConfig, UnknownSensors};
+use crate::config::schema::{OutputKind, PipelineConfig};
+use crate::stages::registry::{Change, Defaults, Schema, Unknown, load};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The registry a pipeline runs with.
+#[derive(Clone, Debug)]
+pub struct RegistryPlan {
+    /// Attributes rules may name.
+    pub schema: Schema,
+    /// Class defaults.
+    pub defaults: Defaults,
+    /// Windows of sensors the registry does not hold.
+    pub unknown: Unknown,
+    /// Every change in time order: the rows of the files at `i64::MIN`, then the change log.
+    pub changes: Arc<Vec<Change>>,
+    /// Rows of the sensors and edges files, and changes in the change log.
+    pub counts: (usize, usize, usize),
+}
+
+/// Names a registry row has whatever the schema says.
+const FIXED: [&str; 6] = ["sensor", "asset", "segment", "class", "unit", "enabled"];
+
+/// The attribute schema of `[registry]` (empty without one); checked by [`registry`].
+pub(super) fn schema(config: &PipelineConfig) -> Option<Schema> {
+    let r = config.registry.as_ref()?;
+    let attrs = r.attributes.get_ref();
+    Some(Schema {
+        names: attrs.keys().cloned().collect(),
+        is_bool: attrs.values().map(|t| *t == AttributeType::Bool).collect(),
+    })
+}
+
+/// `[registry]`, and sinks that need one.
+pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<RegistryPlan> {
+    let Some(r) = &config.registry else {
+        if let Some(s) = config
+            .sink
+            .iter()
+            .find(|s| s.output == OutputKind::Incidents)
+        {
+            c.at(
+                &s.name,
+                format!(
+                    "sink {:?} writes incidents, which follow the registry's topology, but the pipeline has no [registry]",
+                    s.name.get_ref()
+                ),
+                Some("add [registry] with `sensors` (assets) and `edges` (the topology)"),
+            );
+        }
+        return None;
+    };
+    let schema = schema(config).unwrap_or_default();
+    let errs_before = c.errs.len();
+    for name in r.attributes.get_ref().keys() {
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !ident {
+            c.at(
+                &r.attributes,
+                format!("registry attribute {name:?}: a name is letters, digits and `_`"),
+                Some("rules name it as registry.NAME"),
+            );
+        } else if FIXED.contains(&name.as_str()) {
+            c.at(
+                &r.attributes,
+                format!("registry attribute {name:?} is a column every registry row has"),
+                None,
+            );
+        }
+    }
+    let defaults = defaults(c, r, &schema);
+    let mut changes = Vec::new();
+    let mut counts = (0, 0, 0);
+    let mut read = |c: &mut Checker,
+                    key: &toml::Spanned<String>,
+                    what: &str,
+                    f: &dyn Fn(&Path) -> Result<Vec<Change>, load::LoadError>|
+     -> usize {
+        let path = key.get_ref();
+        if path.is_empty() {
+            return 0;
+        }
+        let ext = Path::new(path).extension().and_then(|e| e.to_str());
+        let want = if what == "changes" { "jsonl" } else { "csv" };
+        if ext != Some(want) && !(want == "jsonl" && ext == Some("json")) {
+            c.at(
+                key,
+                format!("registry {what} {path:?}: hyflow reads {what} from .{want} files"),
+                (what != "changes")
+                    .then_some("TOML and Parquet registry files are not supported yet"),
+            );
+            return 0;
+        }
+        match f(Path::new(path)) {
+            Ok(v) => {
+                let n = v.len();
+                changes.extend(v);
+                n
+            }
+            Err(e) => {
+                c.at(key, format!("registry {what}: {e}"), None);
+                0
+            }
+        }
+    };
+    counts.0 = read(c, &r.sensors, "sensors", &|p| load::sensors_csv(p, &schema));
+    counts.1 = read(c, &r.edges, "edges", &load::edges_csv);
+    counts.2 = read(c, &r.changes, "changes", &|p| {
+        load::changes_jsonl(p, &schema)
+    });
+    if r.sensors.get_ref().is_empty() && r.changes.get_ref().is_empty() {
+        c.top(
+            "[registry] has neither `sensors` nor `changes`: it would hold no sensor",
+            Some("sensors = \"registry/sensors.csv\""),
+        );
+    }
+    if c.errs.len() > errs_before {
+        return None;
+    }
+    // Rows at start first, then the log (each part is already in time order).
+    changes.sort_by_key(|ch| ch.time);
+    Some(RegistryPlan {
+        schema,
+        defaults,
+        unknown: match r.unknown_sensors {
+            UnknownSensors::Accept => Unknown::Accept,
+            UnknownSensors::Reject => Unknown::Reject,
+        },
+        changes: Arc::new(changes),
+        counts,
+    })
+}
+
+fn defaults(c: &mut Checker, r: &RegistryConfig, schema: &Schema) -> Defaults {
+    let mut classes = Vec::new();
+    for class in &r.class {
+        let pattern = match glob::Pattern::new(class.pattern.get_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                c.at(
+                    &class.pattern,
+                    format!(
+                        "registry class match {:?} is not a valid glob: {e}",
+                        class.pattern.get_ref()
+                    ),
+                    None,
+                );
+                continue;
+            }
+        };
+        let mut values = vec![None; schema.names.len()];
+        for (name, v) in class.attributes.get_ref() {
+            let Some((i, is_bool)) = schema.index_of(name) else {
+                c.at(
+                    &class.attributes,
+                    format!(
+                        "registry class {:?}: unknown attribute `{name}`",
+                        class.pattern.get_ref()
+                    ),
+                    Some("declare it in [registry] attributes"),
+                );
+                continue;
+            };
+            let x = match (v, is_bool) {
+                (AttributeValue::Number(x), false) if x.is_finite() => *x,
+                (AttributeValue::Bool(b), true) => f64::from(*b),
+                _ => {
+                    c.at(
+                        &class.attributes,
+                        format!(
+                            "registry class {:?}: attribute `{name}` is a {}",
+                            class.pattern.get_ref(),
+                            if is_bool { "boolean" } else { "finite number" }
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+            };
+            values[i] = Some(x.to_bits());
+        }
+        classes.push((pattern, values));
+    }
+    Defaults {
+        classes,
+        width: schema.names.len(),
+    }
+}
