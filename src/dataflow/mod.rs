@@ -5,6 +5,7 @@ pub mod explain;
 mod failure;
 pub mod features;
 mod file_source;
+pub mod incidents;
 mod inputs;
 pub mod kafka_source;
 pub mod registry;
@@ -21,6 +22,7 @@ use inputs::{Input, worker_parts};
 pub use shared::Shared;
 
 use crate::compute::cost::EngineReport;
+use crate::config::OutputKind;
 use crate::plan::{FileKind, Plan, SinkTarget};
 use crate::stages::sink::{SinkError, SinkSet};
 use crate::stages::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
@@ -492,11 +494,20 @@ fn launch(
             let readings = readings.probe_with(&progress);
             let (windows, window_side) = window::window_stage(readings, p.clone());
             let mut feats = features::features_stage(windows, p.clone(), s.clone());
-            if let Some(plan) = &p.registry {
+            let reg = p.registry.as_ref().map(|plan| {
                 let reg = registry::registry(scope, plan, p.source.asset_delimiter.clone());
-                feats = registry::enrich(feats, &reg.sensors, Arc::new(plan.clone()));
-            }
+                feats = registry::enrich(feats.clone(), &reg.sensors, Arc::new(plan.clone()));
+                reg
+            });
             let scored = score::score_stage(feats, p.clone(), s.clone());
+            let wants_incidents = p.sinks.iter().any(|k| k.output == OutputKind::Incidents);
+            let scored = match &reg {
+                Some(reg) if wants_incidents => {
+                    let found = incidents::incidents(&scored, reg);
+                    scored.concat(found)
+                }
+                _ => scored,
+            };
             let rows = scored.concat(source_side).concat(window_side);
             sink::sink_stage(rows, sink_set, s.clone()).probe_with(&probe);
         });

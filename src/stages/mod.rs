@@ -8,11 +8,13 @@
 //! 4. [`features`]: the feature catalog (computed by `compute/`, on the CPU or a device);
 //! 5. [`detect`] and [`rules`]: detectors, calibration, fusion with the rules, alert episodes;
 //! 6. [`registry`]: the sensor registry and topology (rows as of a time, class defaults);
+//!    [`incidents`]: connected open episodes, their lifecycle;
 //! 7. [`sink`]: the outputs (Parquet, Arrow IPC, Kafka) in a canonical order.
 
 pub mod clean;
 pub mod detect;
 pub mod features;
+pub mod incidents;
 pub mod registry;
 pub mod rules;
 pub mod sink;

@@ -16,6 +16,7 @@ mod eval;
 mod fake_cuda;
 mod golden;
 mod hostile;
+mod incidents;
 mod kafka_mock;
 mod kafka_tansu;
 mod kernel_emulation;
