@@ -256,8 +256,16 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
             "alerts",
             OutputKind::Alerts,
             &tmp.join("alerts"),
-        )]
+        )];
+        if c.registry.is_some() {
+            c.sink.push(SinkConfig::internal_parquet(
+                "incidents",
+                OutputKind::Incidents,
+                &tmp.join("incidents"),
+            ));
+        }
     })?;
+    let units = units_of(&p);
     let (window_ms, slide_ms) = (p.window.size, p.window.slide);
     let p_delimiter = p.source.asset_delimiter.clone();
     let opts = hyflow::dataflow::RunOptions {
@@ -296,6 +304,11 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
             }
         }
     }
+    let found = if tmp.join("incidents").exists() {
+        Some(found_incidents(&tmp.join("incidents"), &units)?)
+    } else {
+        None
+    };
     let _ = std::fs::remove_dir_all(&tmp);
     let r = hyflow::tools::eval::episodes(&labels, &opens, window_ms, slide_ms);
     println!(
@@ -317,7 +330,104 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
         );
         print_report(&r);
     }
+    let expected_path = a
+        .labels
+        .to_string_lossy()
+        .strip_suffix(".labels.json")
+        .map(|s| PathBuf::from(format!("{s}.incidents.json")));
+    match (found, expected_path.filter(|p| p.exists())) {
+        (Some(found), Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let expected: Vec<hyflow::tools::eval::incidents::ExpectedIncident> =
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{}: expected incidents", path.display()))?;
+            let r = hyflow::tools::eval::incidents::evaluate(&expected, &found, window_ms);
+            println!(
+                "incidents (against {}; members by registry asset): {} expected, {} found",
+                path.display(),
+                r.expected,
+                r.found
+            );
+            println!(
+                "  precision {:.3}  recall {:.3}  (found matching {}/{}, expected detected {}/{})",
+                r.precision(),
+                r.recall(),
+                r.matching,
+                r.found,
+                r.detected,
+                r.expected
+            );
+            println!(
+                "  root cause right {}/{}; most upstream right {}/{}",
+                r.root_right, r.detected, r.upstream_right, r.with_upstream
+            );
+        }
+        (Some(found), None) => println!(
+            "incidents: {} found (no FILE.incidents.json beside the labels to score them against)",
+            found.len()
+        ),
+        _ => {}
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each registered sensor's asset (at the start), for comparing incidents by unit.
+fn units_of(p: &hyflow::plan::Plan) -> std::collections::HashMap<String, String> {
+    use hyflow::stages::registry::{Key, Value};
+    let mut m = std::collections::HashMap::new();
+    for c in p.registry.iter().flat_map(|r| r.changes.iter()) {
+        if let (Key::Sensor(s), Some(Value::Sensor(e))) = (&c.key, &c.value)
+            && c.time == i64::MIN
+            && !e.asset.is_empty()
+        {
+            m.insert(s.clone(), e.asset.clone());
+        }
+    }
+    m
+}
+
+/// The incidents of an `incidents` output, folded by id.
+fn found_incidents(
+    dir: &std::path::Path,
+    units: &std::collections::HashMap<String, String>,
+) -> Result<Vec<hyflow::tools::eval::incidents::FoundIncident>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use hyflow::tools::eval::incidents::{Event, fold};
+    let batches = hyflow::tools::inspect::read(dir)?;
+    let unit = |s: &str| units.get(s).cloned().unwrap_or_else(|| s.to_string());
+    let mut events = Vec::new();
+    for b in &batches {
+        let s = |n: &str| -> Result<_> {
+            Ok(b.column_by_name(n)
+                .with_context(|| n.to_string())?
+                .as_string::<i32>())
+        };
+        let i = |n: &str| -> Result<_> {
+            Ok(b.column_by_name(n)
+                .with_context(|| n.to_string())?
+                .as_primitive::<Int64Type>())
+        };
+        let (id, members, root, up) = (
+            s("incident_id")?,
+            s("members")?,
+            s("root_cause")?,
+            s("upstream")?,
+        );
+        let (time, start) = (i("time")?, i("start")?);
+        for k in 0..b.num_rows() {
+            events.push(Event {
+                id: id.value(k),
+                time: time.value(k),
+                start: start.value(k),
+                members: members.value(k),
+                root: root.value(k),
+                upstream: up.value(k),
+            });
+        }
+    }
+    Ok(fold(events.into_iter(), &unit))
 }
 
 /// Precision, recall, F1, detected labels and the median delay of an episode report.

@@ -4,11 +4,11 @@
 //! its earliest episode); [`Tracker`] turns the changes of that membership, one event time
 //! at a time, into the incident lifecycle: open, update, merged-into, resolved.
 //!
-//! Ids are stable because a component's label is its earliest member episode
-//! (`sensor#episode`): a merge keeps the older incident's id (the younger one is
-//! `merged-into` it), and a split leaves the id with the part that holds that episode (the
-//! other parts open as new incidents, `related` to the one they left). Knows nothing of
-//! timely.
+//! Ids are stable. A new incident's id is its first episode (`sensor#episode`); a merge keeps
+//! the older incident's id (the younger one is `merged-into` it); a split leaves the id with
+//! the part that holds the incident's earliest open episode (the other parts open as new
+//! incidents, `related` to the one they left); and when the earliest episode resolves while
+//! the rest stays connected, the incident goes on under its id. Knows nothing of timely.
 
 use crate::output::{IncidentRow, IncidentState};
 use serde::{Deserialize, Serialize};
@@ -32,17 +32,35 @@ pub fn id(label: &Episode) -> String {
     format!("{}#{}", label.1, label.2)
 }
 
-#[derive(Clone, Debug, Default)]
-struct Incident {
-    members: BTreeSet<Member>,
+/// Who an incident is to its consumers: its id, start and root cause, which stay the same
+/// while it lasts, whatever its label becomes.
+#[derive(Clone, Debug)]
+struct Identity {
+    id: String,
+    start: i64,
+    root: String,
     peak: f64,
 }
 
+#[derive(Clone, Debug, Default)]
+struct Incident {
+    members: BTreeSet<Member>,
+}
+
 /// The incidents as they stand, and the events their changes cause.
+///
+/// The membership collection labels a component with its earliest *open* episode, so when
+/// that episode resolves while others stay connected the label changes. The incident does
+/// not: the new label takes over the identity (id, start, root cause) of the incident its
+/// members came from. A label whose members came from no vanished incident is a new
+/// incident (a split when they came from one that goes on).
 #[derive(Default)]
 pub struct Tracker {
+    /// Members by component label.
     incidents: BTreeMap<Episode, Incident>,
-    /// The incident each member episode belongs to.
+    /// Identity by component label.
+    ids: HashMap<Episode, Identity>,
+    /// The label each member episode has.
     of: HashMap<Episode, Episode>,
     /// Largest fused score of each open episode so far.
     peaks: HashMap<Episode, f64>,
@@ -55,17 +73,14 @@ impl Tracker {
         *p = p.max(peak);
     }
 
-    /// Applies the membership changes of one event time `t` ((incident label, member), +1 or
+    /// Applies the membership changes of one event time `t` ((component label, member), +1 or
     /// -1) and returns the events they cause, ordered by incident id.
     pub fn apply(&mut self, t: i64, changes: Vec<((Episode, Member), isize)>) -> Vec<IncidentRow> {
+        // Where each changed member was before.
         let before: HashMap<Episode, Episode> = changes
             .iter()
-            .filter_map(|((_, m), _)| {
-                let label = self.label_of(&m.episode)?;
-                Some((m.episode.clone(), label))
-            })
+            .filter_map(|((_, m), _)| Some((m.episode.clone(), self.of.get(&m.episode)?.clone())))
             .collect();
-        let mut touched = BTreeSet::new();
         let mut existed = BTreeMap::new();
         for ((label, member), diff) in &changes {
             existed
@@ -81,89 +96,120 @@ impl Tracker {
                     self.of.remove(&member.episode);
                 }
             }
-            touched.insert(label.clone());
         }
+        let now = |s: &Self, l: &Episode| s.incidents.get(l).is_some_and(|i| !i.members.is_empty());
+        let vanished: BTreeSet<Episode> = existed
+            .iter()
+            .filter(|(l, had)| **had && !now(self, l))
+            .map(|(l, _)| l.clone())
+            .collect();
+        let mut taken_over = BTreeSet::new();
         let mut out = Vec::new();
-        for label in touched {
-            let had = existed.get(&label).copied().unwrap_or(false);
-            let now = self
-                .incidents
-                .get(&label)
-                .is_some_and(|i| !i.members.is_empty());
-            if now {
-                let peak = {
-                    let inc = &self.incidents[&label];
-                    inc.members
-                        .iter()
-                        .filter_map(|m| self.peaks.get(&m.episode))
-                        .fold(inc.peak, |a, b| a.max(*b))
-                };
-                let inc = self.incidents.get_mut(&label).expect("present");
-                inc.peak = peak;
-                let (state, related) = if had {
-                    (IncidentState::Update, String::new())
-                } else {
-                    // A part that split off names the incident it left.
-                    let from = inc
-                        .members
-                        .iter()
-                        .filter_map(|m| before.get(&m.episode))
-                        .find(|l| **l != label)
-                        .map(id)
-                        .unwrap_or_default();
-                    (IncidentState::Open, from)
-                };
-                out.push(row(&label, inc, state, t, None, related));
-            } else if had {
-                let inc = self.incidents.remove(&label).unwrap_or_default();
-                // Where did its members go? Into another incident: merged; nowhere: resolved.
-                let last: BTreeSet<Member> = changes
-                    .iter()
-                    .filter(|((l, _), d)| *l == label && *d < 0)
-                    .map(|((_, m), _)| m.clone())
-                    .collect();
-                let into = last
-                    .iter()
-                    .filter_map(|m| self.label_of(&m.episode))
-                    .min()
-                    .map(|l| id(&l));
-                let peak = last
-                    .iter()
-                    .filter_map(|m| self.peaks.get(&m.episode))
-                    .fold(inc.peak, |a, b| a.max(*b));
-                let shown = Incident {
-                    members: last,
-                    peak,
-                };
-                let state = if into.is_some() {
-                    IncidentState::MergedInto
-                } else {
-                    IncidentState::Resolved
-                };
-                out.push(row(
-                    &label,
-                    &shown,
-                    state,
-                    t,
-                    Some(t),
-                    into.unwrap_or_default(),
-                ));
+        for (label, had) in &existed {
+            if !now(self, label) {
+                continue;
+            }
+            let (state, related) = if *had {
+                (IncidentState::Update, String::new())
             } else {
-                self.incidents.remove(&label);
+                let sources: BTreeSet<&Episode> = self.incidents[label]
+                    .members
+                    .iter()
+                    .filter_map(|m| before.get(&m.episode))
+                    .collect();
+                let heir = sources
+                    .iter()
+                    .filter(|l| vanished.contains(**l) && !taken_over.contains(**l))
+                    .filter_map(|l| Some(((*l).clone(), self.ids.get(*l)?.clone())))
+                    .min_by(|a, b| (a.1.start, &a.1.id).cmp(&(b.1.start, &b.1.id)));
+                match heir {
+                    Some((old, identity)) => {
+                        taken_over.insert(old);
+                        self.ids.insert(label.clone(), identity);
+                        (IncidentState::Update, String::new())
+                    }
+                    None => {
+                        self.ids.insert(
+                            label.clone(),
+                            Identity {
+                                id: id(label),
+                                start: label.0,
+                                root: label.1.clone(),
+                                peak: f64::NEG_INFINITY,
+                            },
+                        );
+                        let from = sources
+                            .iter()
+                            .filter_map(|l| self.ids.get(*l))
+                            .map(|i| i.id.clone())
+                            .next()
+                            .unwrap_or_default();
+                        (IncidentState::Open, from)
+                    }
+                }
+            };
+            let members = self.incidents[label].members.clone();
+            let identity = self.ids.get_mut(label).expect("identity");
+            for m in &members {
+                if let Some(p) = self.peaks.get(&m.episode) {
+                    identity.peak = identity.peak.max(*p);
+                }
+            }
+            out.push(row(identity, &members, state, t, None, related));
+        }
+        for label in &vanished {
+            self.incidents.remove(label);
+            let identity = self.ids.remove(label);
+            if taken_over.contains(label) {
+                continue;
+            }
+            let Some(mut identity) = identity else {
+                continue;
+            };
+            // Where did its members go? Into another incident: merged; nowhere: resolved.
+            let last: BTreeSet<Member> = changes
+                .iter()
+                .filter(|((l, _), d)| l == label && *d < 0)
+                .map(|((_, m), _)| m.clone())
+                .collect();
+            for m in &last {
+                if let Some(p) = self.peaks.get(&m.episode) {
+                    identity.peak = identity.peak.max(*p);
+                }
+            }
+            let into = last
+                .iter()
+                .filter_map(|m| self.of.get(&m.episode))
+                .filter_map(|l| self.ids.get(l))
+                .map(|i| i.id.clone())
+                .min();
+            let state = if into.is_some() {
+                IncidentState::MergedInto
+            } else {
+                IncidentState::Resolved
+            };
+            out.push(row(
+                &identity,
+                &last,
+                state,
+                t,
+                Some(t),
+                into.unwrap_or_default(),
+            ));
+        }
+        for label in existed.keys() {
+            if !now(self, label) {
+                self.incidents.remove(label);
             }
         }
         // Episodes no incident holds any more are over: forget their peaks.
         for ((_, m), d) in &changes {
-            if *d < 0 && self.label_of(&m.episode).is_none() {
+            if *d < 0 && !self.of.contains_key(&m.episode) {
                 self.peaks.remove(&m.episode);
             }
         }
+        out.sort_by(|a, b| a.incident.cmp(&b.incident).then(a.state.cmp(&b.state)));
         out
-    }
-
-    /// The incident `episode` belongs to now.
-    fn label_of(&self, episode: &Episode) -> Option<Episode> {
-        self.of.get(episode).cloned()
     }
 
     /// Open incidents.
@@ -173,19 +219,19 @@ impl Tracker {
 }
 
 fn row(
-    label: &Episode,
-    inc: &Incident,
+    who: &Identity,
+    members: &BTreeSet<Member>,
     state: IncidentState,
     t: i64,
     end: Option<i64>,
     related: String,
 ) -> IncidentRow {
-    let mut sensors: Vec<&str> = inc.members.iter().map(|m| m.episode.1.as_str()).collect();
+    let mut sensors: Vec<&str> = members.iter().map(|m| m.episode.1.as_str()).collect();
     sensors.sort_unstable();
     sensors.dedup();
-    let any_upstream = inc.members.iter().any(|m| m.has_upstream);
+    let any_upstream = members.iter().any(|m| m.has_upstream);
     let upstream = if any_upstream {
-        inc.members
+        members
             .iter()
             .filter(|m| !m.has_upstream)
             .map(|m| &m.episode)
@@ -196,16 +242,16 @@ fn row(
         String::new()
     };
     IncidentRow {
-        incident: id(label),
+        incident: who.id.clone(),
         state,
         time: t,
-        start: label.0,
+        start: who.start,
         end,
         members: sensors.join(","),
         size: sensors.len() as u32,
-        root_cause: label.1.clone(),
+        root_cause: who.root.clone(),
         upstream,
-        peak: if inc.peak.is_finite() { inc.peak } else { 0.0 },
+        peak: if who.peak.is_finite() { who.peak } else { 0.0 },
         related,
     }
 }
@@ -302,6 +348,44 @@ mod tests {
         assert_eq!((r[0].end, r[0].start), (Some(60), 10));
         assert_eq!(t.open(), 0);
         assert!(t.of.is_empty() && t.peaks.is_empty());
+    }
+
+    #[test]
+    fn an_incident_keeps_its_id_when_its_earliest_episode_resolves_first() {
+        let mut t = Tracker::default();
+        let (a, b) = (ep(10, "a"), ep(20, "b"));
+        t.apply(10, vec![((a.clone(), m(10, "a")), 1)]);
+        t.apply(
+            20,
+            vec![((a.clone(), m(20, "b")), 1), ((a.clone(), m(30, "c")), 1)],
+        );
+        // a resolves; b and c stay connected: the component's label becomes b's episode, the
+        // incident stays a#1.
+        let r = t.apply(
+            30,
+            vec![
+                ((a.clone(), m(10, "a")), -1),
+                ((a.clone(), m(20, "b")), -1),
+                ((a.clone(), m(30, "c")), -1),
+                ((b.clone(), m(20, "b")), 1),
+                ((b.clone(), m(30, "c")), 1),
+            ],
+        );
+        assert_eq!(
+            events(&r),
+            vec![("a#1".into(), "update", "b,c".into(), "".into())]
+        );
+        assert_eq!((r[0].start, r[0].root_cause.as_str()), (10, "a"));
+        let r = t.apply(
+            40,
+            vec![((b.clone(), m(20, "b")), -1), ((b, m(30, "c")), -1)],
+        );
+        assert_eq!(
+            events(&r),
+            vec![("a#1".into(), "resolved", "b,c".into(), "".into())]
+        );
+        assert_eq!(t.open(), 0);
+        assert!(t.ids.is_empty() && t.of.is_empty());
     }
 
     #[test]

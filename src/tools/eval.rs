@@ -8,6 +8,7 @@
 //! 0 = never firing.
 
 pub mod cv;
+pub mod incidents;
 
 /// A NAB application profile (cost matrix).
 #[derive(Clone, Copy, Debug)]

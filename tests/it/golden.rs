@@ -72,7 +72,10 @@ fn read_golden(file: &Path) -> String {
 
 #[test]
 fn manufacturing() {
-    check("manufacturing", &["windows", "alerts", "rejects", "late"]);
+    check(
+        "manufacturing",
+        &["windows", "alerts", "rejects", "late", "incidents"],
+    );
 }
 
 #[test]
@@ -86,6 +89,7 @@ fn traffic() {
             "rejects",
             "late",
             "assets",
+            "incidents",
         ],
     );
 }

@@ -262,12 +262,19 @@ pub fn edges_csv(path: &Path) -> Result<Vec<Change>, LoadError> {
         }
     }
     let mut out = Vec::with_capacity(rows.len());
+    let mut seen = std::collections::HashMap::new();
     for (line, f) in rows {
         let at = |message: String| LoadError {
             file: file.clone(),
             line,
             message,
         };
+        if let Some(first) = seen.insert((f[from].clone(), f[to].clone()), line) {
+            return Err(at(format!(
+                "the edge {} → {} is listed twice (first on line {first}); an edge is one row",
+                f[from], f[to]
+            )));
+        }
         if f[from].is_empty() || f[to].is_empty() || f[from] == f[to] {
             return Err(at(format!(
                 "an edge needs two different ends, got {:?} → {:?}",
@@ -475,6 +482,7 @@ mod tests {
             ("from,to\na,a\n", "two different ends"),
             ("from,to,travel-time\na,b,soon\n", "not a duration"),
             ("from,to,weight\na,b,1\n", "unknown column `weight`"),
+            ("from,to\na,b\nb,c\na,b\n", "listed twice (first on line 2)"),
         ] {
             let e = edges_csv(file(text).path()).unwrap_err();
             assert!(e.message.contains(what), "{text:?}: {e}");
