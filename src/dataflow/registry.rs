@@ -142,7 +142,7 @@ pub fn enrich<'s>(
                 let ready: Vec<i64> = waiting
                     .keys()
                     .copied()
-                    .take_while(|t| !reg_frontier.less_equal(&(t - 1)))
+                    .take_while(|t| !reg_frontier.less_equal(&t.saturating_sub(1)))
                     .collect();
                 if !ready.is_empty() {
                     let mut upper = Antichain::new();
@@ -154,7 +154,13 @@ pub fn enrich<'s>(
                             continue;
                         };
                         for (w, _) in items.iter_mut().flatten() {
-                            w.registry = lookup(&mut cursor, &storage, &w.sensor, t - 1, &plan);
+                            w.registry = lookup(
+                                &mut cursor,
+                                &storage,
+                                &w.sensor,
+                                t.saturating_sub(1),
+                                &plan,
+                            );
                         }
                         out.session(&cap).give_iterator(items.into_iter());
                     }
@@ -168,8 +174,8 @@ pub fn enrich<'s>(
                     .chain(frontier.frontier().iter().copied())
                     .min();
                 match next {
-                    Some(n) if n - 1 > compacted => {
-                        compacted = n - 1;
+                    Some(n) if n.saturating_sub(1) > compacted => {
+                        compacted = n.saturating_sub(1);
                         trace.set_logical_compaction(Antichain::from_elem(compacted).borrow());
                         trace.set_physical_compaction(Antichain::from_elem(compacted).borrow());
                     }
