@@ -70,7 +70,7 @@ pub fn incidents<'s>(
     let unit_of = registry
         .rows
         .clone()
-        .flat_map(|(s, e)| (!e.asset.is_empty()).then_some((s, e.asset)));
+        .flat_map(|(s, (_, e))| (!e.asset.is_empty()).then_some((s, e.asset)));
     // (unit, episode) of every open episode.
     let units = to_unit(open, &unit_of);
     // Edges between units (both ways), whether they run downstream.

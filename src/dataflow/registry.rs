@@ -8,7 +8,7 @@
 use super::features::Featured;
 use crate::batch::sensor_hash;
 use crate::plan::RegistryPlan;
-use crate::stages::registry::{Current, EdgeInfo, Entry, Key, Value};
+use crate::stages::registry::{Current, EdgeInfo, Entry, Key, Update, Value};
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent, arrangement::arrange_core};
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
@@ -23,20 +23,62 @@ use timely::dataflow::operators::generic::operator::{Operator, source};
 use timely::dataflow::{Scope, StreamVec};
 use timely::progress::Antichain;
 
-/// A registry update as a differential collection carries it.
-type Update = ((Key, Value), i64, isize);
-
-/// The arranged sensor rows.
-pub type SensorTrace = TraceAgent<ValSpine<String, Entry, i64, isize>>;
+/// The arranged sensor rows, each with the time from which it holds.
+pub type SensorTrace = TraceAgent<ValSpine<String, (i64, Entry), i64, isize>>;
 
 /// The registry's collections on one worker.
 pub struct Registry<'s> {
     /// Sensor rows, arranged by sensor id on the worker that scores the sensor's windows.
     pub sensors: Arranged<'s, SensorTrace>,
-    /// Sensor rows as a collection (for incidents: each sensor's asset).
-    pub rows: VecCollection<'s, i64, (String, Entry)>,
+    /// Sensor rows with the time from which they hold, as a collection (for incidents: each
+    /// sensor's asset).
+    pub rows: VecCollection<'s, i64, (String, (i64, Entry))>,
     /// Edges of the topology.
     pub edges: VecCollection<'s, i64, ((String, String), EdgeInfo)>,
+}
+
+/// The updates of `changes` (those `keep` selects) as a collection, emitted by worker 0, `map`
+/// turning each into the collection's record.
+fn changes_of<'s, D: Clone + 'static>(
+    scope: Scope<'s, i64>,
+    name: &str,
+    changes: Arc<Vec<crate::stages::registry::Change>>,
+    keep: fn(&Key) -> bool,
+    map: fn(Key, (i64, Value)) -> Option<D>,
+) -> VecCollection<'s, i64, D> {
+    let first = scope.index() == 0;
+    source::<_, CapacityContainerBuilder<Vec<(D, i64, isize)>>, _, _>(scope, name, move |cap, _| {
+        let mut cap = Some(cap);
+        move |out| {
+            // Everything at once: the plan holds every change. All at the first capability:
+            // each update carries its own (later) time, as differential allows, so a change
+            // log of a million times is a few batches rather than a million timestamps for
+            // progress tracking. (A live registry topic would keep the capability at its
+            // watermark instead.)
+            let Some(c) = cap.take() else { return };
+            if !first {
+                return;
+            }
+            let mut current = Current::default();
+            let mut buf: Vec<Update> = Vec::new();
+            let mut batch = Vec::with_capacity(8192);
+            for ch in changes.iter().filter(|ch| keep(&ch.key)) {
+                current.apply(ch.clone(), &mut buf);
+                for ((k, v), t, d) in buf.drain(..) {
+                    if let Some(x) = map(k, v) {
+                        batch.push((x, t, d));
+                    }
+                }
+                if batch.len() >= 8192 {
+                    out.session(&c).give_container(&mut batch);
+                }
+            }
+            if !batch.is_empty() {
+                out.session(&c).give_container(&mut batch);
+            }
+        }
+    })
+    .as_collection()
 }
 
 /// The registry's collections: `plan`'s changes, read by worker 0. Sensor rows go where the
@@ -47,44 +89,28 @@ pub fn registry<'s>(
     plan: &RegistryPlan,
     delimiter: Option<String>,
 ) -> Registry<'s> {
-    let changes = plan.changes.clone();
-    let first = scope.index() == 0;
-    let updates =
-        source::<_, CapacityContainerBuilder<Vec<_>>, _, _>(scope, "registry", move |cap, _| {
-            let mut cap = Some(cap);
-            move |out| {
-                // Everything at once: the plan holds every change. (A live registry topic
-                // would keep the capability at its watermark instead.)
-                let Some(c) = cap.take() else { return };
-                if !first {
-                    return;
-                }
-                let mut current = Current::default();
-                let mut by_time: BTreeMap<i64, Vec<Update>> = BTreeMap::new();
-                let mut buf = Vec::new();
-                for ch in changes.iter() {
-                    current.apply(ch.clone(), &mut buf);
-                    for u in buf.drain(..) {
-                        by_time.entry(u.1).or_default().push(u);
-                    }
-                }
-                for (t, mut ups) in by_time {
-                    let at = c.delayed(&t);
-                    out.session(&at).give_container(&mut ups);
-                }
-            }
-        });
-    let updates = updates.as_collection();
-    let rows = updates.clone().flat_map(|(k, v)| match (k, v) {
-        (Key::Sensor(s), Value::Sensor(e)) => Some((s, e)),
-        _ => None,
-    });
-    let edges = updates.flat_map(|(k, v)| match (k, v) {
-        (Key::Edge(a, b), Value::Edge(e)) => Some(((a, b), e)),
-        _ => None,
-    });
+    let rows = changes_of(
+        scope,
+        "registry sensors",
+        plan.changes.clone(),
+        |k| matches!(k, Key::Sensor(_)),
+        |k, (from, v)| match (k, v) {
+            (Key::Sensor(s), Value::Sensor(e)) => Some((s, (from, e))),
+            _ => None,
+        },
+    );
+    let edges = changes_of(
+        scope,
+        "registry edges",
+        plan.changes.clone(),
+        |k| matches!(k, Key::Edge(..)),
+        |k, (_, v)| match (k, v) {
+            (Key::Edge(a, b), Value::Edge(e)) => Some(((a, b), e)),
+            _ => None,
+        },
+    );
     let peers = scope.peers() as u64;
-    let exchange = Exchange::new(move |u: &((String, Entry), i64, isize)| {
+    let exchange = Exchange::new(move |u: &((String, (i64, Entry)), i64, isize)| {
         let id = (u.0).0.as_str();
         let key = match &delimiter {
             Some(d) => crate::stages::detect::asset::asset_of(id, d),
@@ -92,12 +118,13 @@ pub fn registry<'s>(
         };
         sensor_hash(key) % peers
     });
-    let sensors = arrange_core::<_, _, ValBatcher<String, Entry, i64, isize>, ValSpine<_, _, _, _>>(
-        rows.clone().inner,
-        exchange,
-        "registry by sensor",
-        ValBatcher::new,
-    );
+    let sensors =
+        arrange_core::<_, _, ValBatcher<String, (i64, Entry), i64, isize>, ValSpine<_, _, _, _>>(
+            rows.inner.clone(),
+            exchange,
+            "registry by sensor",
+            ValBatcher::new,
+        );
     Registry {
         sensors,
         rows,
@@ -200,7 +227,7 @@ fn lookup<C>(
     plan: &RegistryPlan,
 ) -> Vec<crate::stages::registry::View>
 where
-    C: for<'a> Cursor<Key<'a> = &'a String, Val<'a> = &'a Entry, Time = i64, Diff = isize>,
+    C: for<'a> Cursor<Key<'a> = &'a String, Val<'a> = &'a (i64, Entry), Time = i64, Diff = isize>,
     for<'a> C: Cursor<TimeGat<'a> = &'a i64, DiffGat<'a> = &'a isize>,
 {
     let mut order: Vec<usize> = (0..sensors.len()).collect();
@@ -219,7 +246,9 @@ where
         cursor.seek_key(storage, &key);
         let mut row = None;
         if cursor.get_key(storage) == Some(&key) {
-            while cursor.val_valid(storage) {
+            // Rows in the order they hold from: the row of `at` is the last one from before
+            // it that is present at `at`; those from after it are not looked at.
+            while cursor.val_valid(storage) && cursor.val(storage).0 <= at {
                 let mut n = 0;
                 cursor.map_times(storage, |t, d| {
                     if *t <= at {
@@ -227,13 +256,12 @@ where
                     }
                 });
                 if n > 0 {
-                    row = Some(cursor.val(storage).clone());
-                    break;
+                    row = Some(&cursor.val(storage).1);
                 }
                 cursor.step_val(storage);
             }
         }
-        let v = plan.defaults.view(&sensors[i], row.as_ref(), plan.unknown);
+        let v = plan.defaults.view(&sensors[i], row, plan.unknown);
         out[i] = v.clone();
         last = Some((i, v));
     }

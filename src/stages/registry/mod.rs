@@ -105,23 +105,30 @@ pub struct Change {
     pub value: Option<Value>,
 }
 
+/// A row with the time from which it holds (part of the value, so that an arrangement keeps
+/// a key's rows in time order and a lookup stops at the first row from after its time).
+pub type Dated = (i64, Value);
+
+/// A registry update as a differential collection carries it.
+pub type Update = ((Key, Dated), i64, isize);
+
 /// The registry as it stands after the changes applied so far: turns upserts into
 /// differential updates (the old row retracted, the new one inserted).
 #[derive(Default)]
 pub struct Current {
-    rows: HashMap<Key, Value>,
+    rows: HashMap<Key, Dated>,
 }
 
 impl Current {
     /// Applies `c`, appending the updates it makes to `out` (none when it changes nothing).
-    pub fn apply(&mut self, c: Change, out: &mut Vec<((Key, Value), i64, isize)>) {
+    pub fn apply(&mut self, c: Change, out: &mut Vec<Update>) {
         let old = match c.value {
             Some(v) => {
-                if self.rows.get(&c.key) == Some(&v) {
+                if self.rows.get(&c.key).map(|r| &r.1) == Some(&v) {
                     return;
                 }
-                out.push(((c.key.clone(), v.clone()), c.time, 1));
-                self.rows.insert(c.key.clone(), v)
+                out.push(((c.key.clone(), (c.time, v.clone())), c.time, 1));
+                self.rows.insert(c.key.clone(), (c.time, v))
             }
             None => self.rows.remove(&c.key),
         };
@@ -222,13 +229,14 @@ mod tests {
         cur.apply(change(20, Some(sensor(70.0))), &mut out);
         cur.apply(change(30, None), &mut out);
         cur.apply(change(40, None), &mut out); // nothing to delete
+        let at = i64::MIN;
         assert_eq!(
             out,
             vec![
-                ((key.clone(), sensor(80.0)), i64::MIN, 1),
-                ((key.clone(), sensor(70.0)), 20, 1),
-                ((key.clone(), sensor(80.0)), 20, -1),
-                ((key.clone(), sensor(70.0)), 30, -1),
+                ((key.clone(), (at, sensor(80.0))), at, 1),
+                ((key.clone(), (20, sensor(70.0))), 20, 1),
+                ((key.clone(), (at, sensor(80.0))), 20, -1),
+                ((key.clone(), (20, sensor(70.0))), 30, -1),
             ]
         );
         assert!(cur.is_empty());

@@ -1,0 +1,174 @@
+//! Incidents under load (issue #15): 10 k open episodes on a topology of 100 k edges
+//! (50 k sensors in a chain plus random edges), then episodes opening and resolving one at a
+//! time: the time from one episode's alert event entering the dataflow to its incident
+//! events being complete (p50, p99, max), and the process's peak resident memory.
+//! `cargo bench --bench incidents` (one worker; figures in docs/performance.md).
+
+use hyflow::output::{AlertRow, AlertState, OutRecord};
+use hyflow::plan::RegistryPlan;
+use hyflow::stages::registry::{Change, Defaults, EdgeInfo, Key, Schema, Unknown, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::{Input, Inspect, Probe};
+
+const SENSORS: u64 = 50_000;
+const EDGES: usize = 100_000;
+const OPEN: usize = 10_000;
+const ROUNDS: i64 = 2_000;
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn name(i: u64) -> String {
+    format!("s{i:05}")
+}
+
+fn alert(sensor: u64, opened_at: i64, state: AlertState, t: i64) -> OutRecord {
+    OutRecord::Alert(AlertRow {
+        sensor: name(sensor),
+        episode: 1,
+        state,
+        window_start: t - 10,
+        window_end: t,
+        opened_at,
+        fused: 0.9,
+        peak: 0.9,
+        score: 5.0,
+        ai_score: 0.9,
+        rule_score: 0.0,
+        rules: String::new(),
+        severity: "critical".into(),
+        top_features: String::new(),
+    })
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() {
+    let mut rng = Lcg(7);
+    let mut edges = HashSet::new();
+    for i in 0..SENSORS - 1 {
+        edges.insert((i, i + 1));
+    }
+    while edges.len() < EDGES {
+        let (a, b) = (rng.below(SENSORS), rng.below(SENSORS));
+        if a != b {
+            edges.insert((a, b));
+        }
+    }
+    let mut edges: Vec<(u64, u64)> = edges.into_iter().collect();
+    edges.sort_unstable();
+    let changes: Vec<Change> = edges
+        .iter()
+        .map(|&(a, b)| Change {
+            time: i64::MIN,
+            key: Key::Edge(name(a), name(b)),
+            value: Some(Value::Edge(EdgeInfo {
+                kind: "road".into(),
+                directed: true,
+                travel_ms: 0,
+            })),
+        })
+        .collect();
+    let plan = RegistryPlan {
+        schema: Schema::default(),
+        defaults: Defaults::default(),
+        unknown: Unknown::Accept,
+        changes: Arc::new(changes),
+        counts: (0, EDGES, 0),
+    };
+    let events = Arc::new(AtomicU64::new(0));
+    let seen = events.clone();
+    timely::execute_directly(move |worker| {
+        let probe = ProbeHandle::new();
+        let mut input = worker.dataflow::<i64, _, _>(|scope| {
+            let (input, alerts) = scope.new_input::<Vec<OutRecord>>();
+            let reg = hyflow::dataflow::registry::registry(scope, &plan, None);
+            hyflow::dataflow::incidents::incidents(&alerts, &reg)
+                .inspect(move |_| {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                })
+                .probe_with(&probe);
+            input
+        });
+        // Load: the topology and 10 k open episodes at time 1.
+        let start = Instant::now();
+        let mut open: Vec<(u64, i64)> = Vec::new();
+        let mut is_open = HashSet::new();
+        input.advance_to(1);
+        while open.len() < OPEN {
+            let s = rng.below(SENSORS);
+            if is_open.insert(s) {
+                input.send(alert(s, 1, AlertState::Open, 1));
+                open.push((s, 1));
+            }
+        }
+        input.advance_to(2);
+        while probe.less_than(&2) {
+            worker.step();
+        }
+        let load = start.elapsed();
+        let loaded_events = events.load(Ordering::Relaxed);
+        // One change per time: alternately an episode resolves and a new one opens.
+        let mut lat = Vec::new();
+        for r in 0..ROUNDS {
+            let t = 2 + r;
+            if r % 2 == 0 {
+                let k = rng.below(open.len() as u64) as usize;
+                let (s, at) = open.swap_remove(k);
+                is_open.remove(&s);
+                input.send(alert(s, at, AlertState::Resolved, t));
+            } else {
+                let s = loop {
+                    let s = rng.below(SENSORS);
+                    if !is_open.contains(&s) {
+                        break s;
+                    }
+                };
+                is_open.insert(s);
+                open.push((s, t));
+                input.send(alert(s, t, AlertState::Open, t));
+            }
+            let start = Instant::now();
+            input.advance_to(t + 1);
+            while probe.less_than(&(t + 1)) {
+                worker.step();
+            }
+            lat.push(start.elapsed());
+        }
+        lat.sort_unstable();
+        let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "incidents: {SENSORS} sensors, {EDGES} edges, {OPEN} open episodes: loaded in {:.2} s ({loaded_events} incident events)",
+            load.as_secs_f64()
+        );
+        println!(
+            "  one episode opening or resolving, {ROUNDS} times: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} incident events)",
+            ms(q(0.5)),
+            ms(q(0.99)),
+            ms(lat[lat.len() - 1]),
+            events.load(Ordering::Relaxed) - loaded_events
+        );
+        if let Some(m) = peak_rss_mib() {
+            println!("  peak resident memory {m:.0} MiB");
+        }
+    });
+}
