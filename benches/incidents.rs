@@ -14,10 +14,15 @@ use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::{Input, Inspect, Probe};
 
-const SENSORS: u64 = 50_000;
-const EDGES: usize = 100_000;
-const OPEN: usize = 10_000;
-const ROUNDS: i64 = 2_000;
+/// The sizes of a measurement (`cargo bench` passes `--bench`); `cargo test` runs the same
+/// code at a tenth of the size as a smoke test, whose figures mean nothing.
+fn sizes() -> (u64, usize, usize, i64) {
+    if std::env::args().any(|a| a == "--bench") {
+        (50_000, 100_000, 10_000, 2_000)
+    } else {
+        (5_000, 10_000, 1_000, 200)
+    }
+}
 
 struct Lcg(u64);
 
@@ -62,13 +67,14 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn main() {
+    let (sensors, edges_wanted, open_wanted, rounds) = sizes();
     let mut rng = Lcg(7);
     let mut edges = HashSet::new();
-    for i in 0..SENSORS - 1 {
+    for i in 0..sensors - 1 {
         edges.insert((i, i + 1));
     }
-    while edges.len() < EDGES {
-        let (a, b) = (rng.below(SENSORS), rng.below(SENSORS));
+    while edges.len() < edges_wanted {
+        let (a, b) = (rng.below(sensors), rng.below(sensors));
         if a != b {
             edges.insert((a, b));
         }
@@ -92,7 +98,7 @@ fn main() {
         defaults: Defaults::default(),
         unknown: Unknown::Accept,
         changes: Arc::new(changes),
-        counts: (0, EDGES, 0),
+        counts: (0, edges_wanted, 0),
     };
     let events = Arc::new(AtomicU64::new(0));
     let seen = events.clone();
@@ -113,8 +119,8 @@ fn main() {
         let mut open: Vec<(u64, i64)> = Vec::new();
         let mut is_open = HashSet::new();
         input.advance_to(1);
-        while open.len() < OPEN {
-            let s = rng.below(SENSORS);
+        while open.len() < open_wanted {
+            let s = rng.below(sensors);
             if is_open.insert(s) {
                 input.send(alert(s, 1, AlertState::Open, 1));
                 open.push((s, 1));
@@ -128,7 +134,7 @@ fn main() {
         let loaded_events = events.load(Ordering::Relaxed);
         // One change per time: alternately an episode resolves and a new one opens.
         let mut lat = Vec::new();
-        for r in 0..ROUNDS {
+        for r in 0..rounds {
             let t = 2 + r;
             if r % 2 == 0 {
                 let k = rng.below(open.len() as u64) as usize;
@@ -137,7 +143,7 @@ fn main() {
                 input.send(alert(s, at, AlertState::Resolved, t));
             } else {
                 let s = loop {
-                    let s = rng.below(SENSORS);
+                    let s = rng.below(sensors);
                     if !is_open.contains(&s) {
                         break s;
                     }
@@ -157,11 +163,11 @@ fn main() {
         let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "incidents: {SENSORS} sensors, {EDGES} edges, {OPEN} open episodes: loaded in {:.2} s ({loaded_events} incident events)",
+            "incidents: {sensors} sensors, {edges_wanted} edges, {open_wanted} open episodes: loaded in {:.2} s ({loaded_events} incident events)",
             load.as_secs_f64()
         );
         println!(
-            "  one episode opening or resolving, {ROUNDS} times: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} incident events)",
+            "  one episode opening or resolving, {rounds} times: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} incident events)",
             ms(q(0.5)),
             ms(q(0.99)),
             ms(lat[lat.len() - 1]),

@@ -173,6 +173,24 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         .iter()
         .map(|r| format!("{} ({})", r.name, r.severity.as_str()))
         .collect();
+    if let Some(r) = &p.registry {
+        let _ = writeln!(
+            s,
+            "     registry  [cpu] {} sensor row(s), {} edge(s), {} change(s); each window reads its sensor's row as of its end (differential arrangement, exchanged as windows are); unknown sensors: {}; attributes: {}",
+            r.counts.0,
+            r.counts.1,
+            r.counts.2,
+            match r.unknown {
+                crate::stages::registry::Unknown::Accept => "accept",
+                crate::stages::registry::Unknown::Reject => "reject",
+            },
+            if r.schema.names.is_empty() {
+                "none".to_string()
+            } else {
+                r.schema.names.join(", ")
+            }
+        );
+    }
     let _ = writeln!(
         s,
         "  5. score     [cpu] detectors: {}; warm-up {} windows",
@@ -221,6 +239,15 @@ pub fn explain(p: &Plan, workers: usize) -> String {
         f.quiet_windows,
         f.close
     );
+    if p.sinks
+        .iter()
+        .any(|k| k.output == crate::config::OutputKind::Incidents)
+    {
+        let _ = writeln!(
+            s,
+            "     incidents [cpu] open episodes of sensors connected through the registry's edges (a sensor stands for its asset), components by label propagation (differential); events on worker 0"
+        );
+    }
     let _ = writeln!(s, "  6. exchange  all output rows ──▶ worker 0");
     let _ = writeln!(
         s,

@@ -23,6 +23,7 @@ fn cluster() -> MockCluster<'static, DefaultProducerContext> {
     c.create_topic("alerts", 1, 1).expect("topic");
     c.create_topic("dlq", 1, 1).expect("topic");
     c.create_topic("rejects", 1, 1).expect("topic");
+    c.create_topic("incidents", 1, 1).expect("topic");
     c
 }
 
@@ -87,6 +88,44 @@ fn a_bounded_live_run_equals_the_replay_and_alerts_reach_the_topic() {
         .map(|e| e.offset().to_raw().unwrap_or(0))
         .sum();
     assert_eq!(total as u64, sent, "committed offsets cover every message");
+}
+
+#[test]
+fn incidents_reach_their_topic_keyed_by_incident_and_live_equals_replay() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    produce_fixture(&brokers, &input, MessageFormat::Json);
+    // The shipped traffic pipeline (registry and topology included) with its incidents also
+    // on a topic.
+    let text = live_pipeline_with(&brokers, "json", "", |c| {
+        c.sink.push(
+            toml::from_str(
+                "name = \"incidents-kafka\"\nkind = \"kafka\"\noutput = \"incidents\"\nkafka = { topic = \"incidents\" }",
+            )
+            .expect("sink"),
+        );
+    });
+    run_live(&text, &tmp.path().join("live"), 2);
+    let live = common::dump(&tmp.path().join("live").join("incidents"));
+    let rows = live.lines().count() - 1;
+    assert!(rows > 0, "the fixture's jams make incidents");
+    let msgs = consume_all(&brokers, "incidents", rows);
+    assert_eq!(msgs.len(), rows);
+    // (The replay writes to the topic too, so it runs after the topic is read.)
+    replay(&text, &input, &tmp.path().join("replay"));
+    assert_eq!(
+        live,
+        common::dump(&tmp.path().join("replay").join("incidents"))
+    );
+    for m in &msgs {
+        let v: serde_json::Value =
+            serde_json::from_slice(m.payload().expect("payload")).expect("json");
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(m.key(), v["incident_id"].as_str().map(str::as_bytes), "{v}");
+        assert!(v["members"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+    }
 }
 
 #[test]
