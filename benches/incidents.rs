@@ -107,7 +107,7 @@ fn main() {
         let mut input = worker.dataflow::<i64, _, _>(|scope| {
             let (input, alerts) = scope.new_input::<Vec<OutRecord>>();
             let reg = hyflow::dataflow::registry::registry(scope, &plan, None);
-            hyflow::dataflow::incidents::incidents(&alerts, &reg)
+            hyflow::dataflow::incidents::incidents(&alerts, &reg, 0)
                 .inspect(move |_| {
                     seen.fetch_add(1, Ordering::Relaxed);
                 })

@@ -2,7 +2,9 @@
 //! episodes are a collection (an episode is inserted at its `open` event and retracted at its
 //! `resolved` one, at those events' times); each sensor stands for its registry asset when it
 //! has one (the "unit": sensors of one machine belong together); the registry's edges, mapped
-//! to units, restricted to units with open episodes and made symmetric, connect them. Each
+//! to units, restricted to units with open episodes (and, for an edge with a travel time, to
+//! units whose first open episodes began within it plus a window) and made symmetric, connect
+//! them. Each
 //! connected component is labelled with its earliest episode by label propagation (an
 //! iterative computation), so incidents grow, merge, split and close as episodes open and
 //! resolve, retractions flowing through. The membership changes go to worker 0, where
@@ -38,9 +40,12 @@ where
 }
 
 /// The incident events of the alert events in `scored`, at their times (all on worker 0).
+/// An edge with a travel time joins two units only while their first open episodes opened
+/// within that time plus `slack_ms` (a window) of each other.
 pub fn incidents<'s>(
     scored: &StreamVec<'s, i64, OutRecord>,
     registry: &Registry<'s>,
+    slack_ms: i64,
 ) -> StreamVec<'s, i64, OutRecord> {
     // Episodes opening and resolving, each at its event's time; peaks on the side.
     let open = scored
@@ -73,32 +78,40 @@ pub fn incidents<'s>(
         .flat_map(|(s, (_, e))| (!e.asset.is_empty()).then_some((s, e.asset)));
     // (unit, episode) of every open episode.
     let units = to_unit(open, &unit_of);
-    // Edges between units (both ways), whether they run downstream.
+    // Edges between units: whether they run downstream, and their travel time.
     let edges = registry
         .edges
         .clone()
-        .map(|((a, b), info)| (a, (b, info.directed)));
-    let edges = to_unit(edges, &unit_of).map(|(ua, (b, d))| (b, (ua, d)));
+        .map(|((a, b), info)| (a, (b, info.directed, info.travel_ms)));
+    let edges = to_unit(edges, &unit_of).map(|(ua, (b, d, tr))| (b, (ua, d, tr)));
     let edges = to_unit(edges, &unit_of)
-        .filter(|(ub, (ua, _))| ua != ub)
-        .map(|(ub, (ua, d))| ((ua, ub), d))
+        .filter(|(ub, (ua, _, _))| ua != ub)
+        .map(|(ub, (ua, d, tr))| ((ua, ub), (d, tr)))
         .distinct();
-    let active = units.clone().map(|(u, _)| u).distinct();
+    // Each unit's first open episode (the label it starts propagation with).
+    let labels = units.clone().reduce(|_, input, output| {
+        output.push((input[0].0.clone(), 1));
+    });
+    // Edges whose ends both have open episodes (the joins), and, for an edge with a travel
+    // time, whose first episodes opened within it (plus a window) of each other.
     let live_edges = edges
-        .clone()
-        .map(|((a, b), d)| (a, (b, d)))
-        .semijoin(active.clone())
-        .map(|(a, (b, d))| (b, (a, d)))
-        .semijoin(active)
-        .map(|(b, (a, d))| ((a, b), d));
+        .map(|((a, b), (d, tr))| (a, (b, d, tr)))
+        .join_map(labels.clone(), |a, (b, d, tr), la: &Episode| {
+            (b.clone(), (a.clone(), *d, *tr, la.0))
+        })
+        .join_map(labels.clone(), |b, (a, d, tr, ta), lb: &Episode| {
+            ((a.clone(), b.clone()), (*d, *tr, *ta, lb.0))
+        })
+        .filter(move |(_, (_, tr, ta, tb))| {
+            *tr == 0 || ta.abs_diff(*tb) <= (*tr).saturating_add(slack_ms).max(0) as u64
+        })
+        .map(|(ab, (d, _, _, _))| (ab, d))
+        .distinct();
     let both_ways = live_edges
         .clone()
         .map(|((a, b), _)| (a, b))
         .concat(live_edges.clone().map(|((a, b), _)| (b, a)))
         .distinct();
-    let labels = units.clone().reduce(|_, input, output| {
-        output.push((input[0].0.clone(), 1));
-    });
     let components = propagate(both_ways, labels);
     // Units with an upstream unit in the same incident.
     let downstream = live_edges

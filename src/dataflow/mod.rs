@@ -503,7 +503,7 @@ fn launch(
             let wants_incidents = p.sinks.iter().any(|k| k.output == OutputKind::Incidents);
             let scored = match &reg {
                 Some(reg) if wants_incidents => {
-                    let found = incidents::incidents(&scored, reg);
+                    let found = incidents::incidents(&scored, reg, p.window.size);
                     scored.concat(found)
                 }
                 _ => scored,

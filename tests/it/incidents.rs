@@ -11,6 +11,11 @@ const MIN: i64 = 60_000;
 /// Speed detectors d01 → d02 → d03 along a road (directed edges, downstream), and d09
 /// elsewhere: 50 km/h, or 10 while jammed (minutes `from..to` after T0).
 fn road(dir: &Path) -> (String, String, std::path::PathBuf) {
+    road_with(dir, "2m")
+}
+
+/// [`road`], the edges with travel time `travel`.
+fn road_with(dir: &Path, travel: &str) -> (String, String, std::path::PathBuf) {
     let jams: &[(&str, i64, i64)] = &[
         ("d03-speed", 2, 8),
         ("d02-speed", 3, 5),
@@ -36,7 +41,7 @@ fn road(dir: &Path) -> (String, String, std::path::PathBuf) {
     let edges = dir.join("edges.csv");
     std::fs::write(
         &edges,
-        "from,to,kind,travel-time\nd01,d02,road,40s\nd02,d03,road,40s\n",
+        format!("from,to,kind,travel-time\nd01,d02,road,{travel}\nd02,d03,road,{travel}\n"),
     )
     .unwrap();
     (
@@ -174,6 +179,15 @@ fn a_jam_spreading_along_a_road_is_one_incident_that_grows_splits_and_resolves()
 
 #[test]
 fn two_jams_that_meet_merge_into_the_older_incident() {
+    merge_test("2m");
+}
+
+#[test]
+fn jams_further_apart_than_the_travel_time_are_incidents_of_their_own() {
+    merge_test("30s");
+}
+
+fn merge_test(travel: &str) {
     let dir = tempfile::tempdir().unwrap();
     // d01 and d03 jam apart first; d02 between them joins both.
     let mut rows = Vec::new();
@@ -189,7 +203,7 @@ fn two_jams_that_meet_merge_into_the_older_incident() {
             rows.push((Some(*s), Some(t), Some(if jammed { 10.0 } else { 50.0 })));
         }
     }
-    let (sensors, edges, _) = road(dir.path());
+    let (sensors, edges, _) = road_with(dir.path(), travel);
     let input = dir.path().join("merge.parquet");
     write_readings(&input, &rows);
     let toml = Pipeline::parquet("road", &input)
@@ -201,6 +215,21 @@ fn two_jams_that_meet_merge_into_the_older_incident() {
     let out = dir.path().join("out");
     crate::common::replay_text(&toml, 2, &out).unwrap_or_else(|e| panic!("{e}"));
     let got = events(&out);
+    if travel == "30s" {
+        // d02 opens a minute after d03 and two after d01: more than 30 s plus a window.
+        assert_eq!(
+            got,
+            vec![
+                e("1:10", "d01-speed#1", "open", "d01-speed", "", ""),
+                e("2:10", "d03-speed#1", "open", "d03-speed", "", ""),
+                e("3:10", "d02-speed#1", "open", "d02-speed", "", ""),
+                e("6:10", "d01-speed#1", "resolved", "d01-speed", "", ""),
+                e("6:10", "d02-speed#1", "resolved", "d02-speed", "", ""),
+                e("6:10", "d03-speed#1", "resolved", "d03-speed", "", ""),
+            ]
+        );
+        return;
+    }
     assert_eq!(
         got,
         vec![
