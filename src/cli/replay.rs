@@ -214,6 +214,12 @@ pub fn print_summary(name: &str, s: &Summary) {
     println!("  dropped      {:>12}", s.dropped);
     println!("  late         {:>12}", s.late);
     println!("  windows      {:>12}", s.windows);
+    if s.windows_unregistered > 0 {
+        println!(
+            "  windows refused {:>9}  (sensors the registry does not hold; in the rejects output)",
+            s.windows_unregistered
+        );
+    }
     println!("  alert events {:>12}", s.alert_events);
     if s.rebaselines > 0 {
         println!(

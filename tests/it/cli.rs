@@ -38,6 +38,28 @@ fn validate_reports_located_errors_and_exit_code() {
 }
 
 #[test]
+fn replay_summary_counts_windows_of_unregistered_sensors() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sensors = tmp.path().join("sensors.csv");
+    std::fs::write(&sensors, "sensor,asset\nm0000-temp,m0000\n").expect("write");
+    let (code, out, err) = hyflow(&[
+        "replay",
+        "pipelines/bench.toml",
+        "--out",
+        &tmp.path().display().to_string(),
+        "--set",
+        &format!("registry.sensors={}", sensors.display()),
+        "--set",
+        "registry.unknown-sensors=reject",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // 100 sensors × 10 windows; one sensor is registered.
+    for needle in ["windows                10", "windows refused       990"] {
+        assert!(out.contains(needle), "{needle:?} not in\n{out}");
+    }
+}
+
+#[test]
 fn replay_prints_a_summary() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (code, out, err) = hyflow(&[
