@@ -99,22 +99,15 @@ impl Episodes {
             return None;
         };
         st.phase = Phase::Idle;
-        Some(AlertRow {
-            sensor: w.sensor.to_string(),
-            episode: st.count,
-            state: AlertState::Resolved,
-            window_start: w.start,
-            window_end: w.end,
+        Some(event_row(
+            &w,
+            s,
+            AlertState::Resolved,
             opened_at,
-            fused: s.fused,
             peak,
-            score: s.score,
-            ai_score: s.ai,
-            rule_score: s.rule,
-            rules: w.rules,
-            severity: severity.as_str().to_string(),
-            top_features: w.top_features,
-        })
+            st.count,
+            severity,
+        ))
     }
 
     /// Advances sensor `slot` by one scored window; returns the event it causes, if any.
@@ -135,22 +128,7 @@ impl Episodes {
         };
         let event =
             |state: AlertState, opened_at: i64, peak: f64, episode: u64, severity: Severity| {
-                AlertRow {
-                    sensor: w.sensor.to_string(),
-                    episode,
-                    state,
-                    window_start: w.start,
-                    window_end: w.end,
-                    opened_at,
-                    fused: s.fused,
-                    peak,
-                    score: s.score,
-                    ai_score: s.ai,
-                    rule_score: s.rule,
-                    rules: w.rules.clone(),
-                    severity: severity.as_str().to_string(),
-                    top_features: w.top_features.clone(),
-                }
+                event_row(&w, s, state, opened_at, peak, episode, severity)
             };
         match &mut st.phase {
             Phase::Idle | Phase::Pending { .. } => {
@@ -203,6 +181,34 @@ impl Episodes {
                 Some(row)
             }
         }
+    }
+}
+
+/// The event of window `w` (scored `s`) in an episode.
+fn event_row(
+    w: &WindowInfo,
+    s: &Scored,
+    state: AlertState,
+    opened_at: i64,
+    peak: f64,
+    episode: u64,
+    severity: Severity,
+) -> AlertRow {
+    AlertRow {
+        sensor: w.sensor.to_string(),
+        episode,
+        state,
+        window_start: w.start,
+        window_end: w.end,
+        opened_at,
+        fused: s.fused,
+        peak,
+        score: s.score,
+        ai_score: s.ai,
+        rule_score: s.rule,
+        rules: w.rules.clone(),
+        severity: severity.as_str().to_string(),
+        top_features: w.top_features.clone(),
     }
 }
 
