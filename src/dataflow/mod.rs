@@ -128,6 +128,12 @@ impl Summary {
         if self.rows_in == 0 || self.windows > 0 {
             return None;
         }
+        if self.windows_unregistered > 0 {
+            return Some(format!(
+                "every one of the {} windows was refused: the registry holds none of their sensors (unknown-sensors = \"reject\"; see the rejects output)",
+                self.windows_unregistered
+            ));
+        }
         let rows_rejected = self.rejected - self.rejected_of(crate::batch::RejectKind::FileSkipped);
         if rows_rejected == self.rows_in {
             let (kind, n) = self

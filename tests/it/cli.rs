@@ -57,6 +57,23 @@ fn replay_summary_counts_windows_of_unregistered_sensors() {
     for needle in ["windows                10", "windows refused       990"] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");
     }
+    // A registry that holds none of them: nothing kept, which is not a success.
+    std::fs::write(&sensors, "sensor,asset\nnone-temp,none\n").expect("write");
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/bench.toml",
+        "--out",
+        &tmp.path().join("none").display().to_string(),
+        "--set",
+        &format!("registry.sensors={}", sensors.display()),
+        "--set",
+        "registry.unknown-sensors=reject",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("every one of the 1000 windows was refused"),
+        "{err}"
+    );
 }
 
 #[test]
