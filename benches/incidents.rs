@@ -99,14 +99,18 @@ fn main() {
         unknown: Unknown::Accept,
         changes: Arc::new(changes),
         counts: (0, edges_wanted, 0),
+        topic: None,
+        record: None,
     };
+    let plan = Arc::new(plan);
     let events = Arc::new(AtomicU64::new(0));
     let seen = events.clone();
     timely::execute_directly(move |worker| {
         let probe = ProbeHandle::new();
         let mut input = worker.dataflow::<i64, _, _>(|scope| {
             let (input, alerts) = scope.new_input::<Vec<OutRecord>>();
-            let reg = hyflow::dataflow::registry::registry(scope, &plan, None);
+            let shared = Arc::new(hyflow::dataflow::Shared::default());
+            let reg = hyflow::dataflow::registry::registry(scope, plan.clone(), None, None, shared);
             hyflow::dataflow::incidents::incidents(&alerts, &reg, 0)
                 .inspect(move |_| {
                     seen.fetch_add(1, Ordering::Relaxed);

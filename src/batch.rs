@@ -88,11 +88,14 @@ pub enum RejectKind {
     /// row per window; its readings count as windowed, and it is counted as a window
     /// refused, not as rejected rows).
     Unregistered,
+    /// A registry topic message that could not be read (one row per message; not a reading,
+    /// so not counted among rejected rows: `hyflow_registry_changes_rejected_total`).
+    RegistryChange,
 }
 
 impl RejectKind {
     /// Every kind, in summary order.
-    pub const ALL: [RejectKind; 10] = [
+    pub const ALL: [RejectKind; 11] = [
         RejectKind::Unreadable,
         RejectKind::TimeOutOfRange,
         RejectKind::UnknownSensor,
@@ -103,6 +106,7 @@ impl RejectKind {
         RejectKind::Duplicate,
         RejectKind::FileSkipped,
         RejectKind::Unregistered,
+        RejectKind::RegistryChange,
     ];
     /// Its name in metrics (the `reason` label of `hyflow_rows_rejected_total`).
     pub fn code(self) -> &'static str {
@@ -117,6 +121,7 @@ impl RejectKind {
             RejectKind::Duplicate => "duplicate",
             RejectKind::FileSkipped => "file_skipped",
             RejectKind::Unregistered => "unregistered",
+            RejectKind::RegistryChange => "registry_change",
         }
     }
     /// Its name in the summary.
@@ -132,6 +137,7 @@ impl RejectKind {
             RejectKind::Duplicate => "duplicate",
             RejectKind::FileSkipped => "file skipped",
             RejectKind::Unregistered => "window of an unregistered sensor",
+            RejectKind::RegistryChange => "unreadable registry change",
         }
     }
 }

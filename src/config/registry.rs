@@ -78,6 +78,21 @@ pub struct RegistryConfig {
     #[serde(default = "super::schema::empty")]
     #[schemars(with = "String")]
     pub changes: Spanned<String>,
+    /// Live changes: a Kafka topic (compacted) on the source's brokers, read from its beginning
+    /// when a live run (`[source] kind = "kafka"`) starts and followed while it runs. Key: the
+    /// sensor id, or `["from", "to"]` (JSON) for an edge; value: the whole new row as a JSON
+    /// object (null or empty deletes it); header `effective-time`: the event time it holds
+    /// from (ms since the epoch or RFC 3339; without it, the time it is read: every window not
+    /// yet scored). A live run reads the topic instead of `changes`; a replay reads `changes`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub topic: Option<Spanned<String>>,
+    /// A live run with `topic` writes every change it applied, with the time it took effect
+    /// from, to this JSON-lines file (the `changes` format, appended): the change log that
+    /// makes a replay of the run's readings equal the run.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub record: Option<Spanned<String>>,
     /// The attributes a registry row may carry and rules may name as `registry.NAME`, with
     /// their types (`{ max_temp = "number", critical = "bool" }`).
     #[serde(default = "no_entries::<AttributeType>")]

@@ -190,6 +190,23 @@ pub fn explain(p: &Plan, workers: usize) -> String {
                 r.schema.names.join(", ")
             }
         );
+        if let Some(t) = &r.topic {
+            let live = matches!(p.source.feed, crate::plan::Feed::Kafka(_));
+            let _ = writeln!(
+                s,
+                "               live: topic {t:?} {}{}",
+                if live {
+                    "read from its beginning (the change log is not read); windows wait for what it held at start, then changes count from their effective time or the windows not yet scored"
+                } else {
+                    "is read by live runs only: this replay reads the change log"
+                },
+                match &r.record {
+                    Some(path) if live =>
+                        format!("; changes applied recorded to {}", path.display()),
+                    _ => String::new(),
+                }
+            );
+        }
     }
     let _ = writeln!(
         s,

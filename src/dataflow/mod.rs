@@ -9,6 +9,7 @@ pub mod incidents;
 mod inputs;
 pub mod kafka_source;
 pub mod registry;
+pub mod registry_changes;
 pub mod score;
 mod shared;
 pub mod sink;
@@ -296,8 +297,12 @@ impl Running {
 enum Feed {
     /// Input files, opened.
     Files(Arc<Vec<Input>>),
-    /// Kafka partitions, live.
-    Kafka(crate::config::KafkaSource, Arc<source::kafka::KafkaPlan>),
+    /// Kafka partitions, live, and the registry topic when `[registry] topic` names one.
+    Kafka(
+        Box<crate::config::KafkaSource>,
+        Arc<source::kafka::KafkaPlan>,
+        Option<Arc<source::kafka::RegistryTopic>>,
+    ),
 }
 
 /// Starts a pipeline: replays its input files through its dataflow, or reads its Kafka
@@ -308,7 +313,15 @@ pub fn start(pipeline: Arc<Plan>, opts: &RunOptions) -> Result<Running, RunError
         crate::plan::Feed::Kafka(k) => {
             let plan = source::kafka::plan(k, &pipeline.name, opts.until_end)?;
             let parts = plan.parts.len();
-            let feed = Feed::Kafka(k.clone(), Arc::new(plan));
+            let registry = match pipeline.registry.as_ref().and_then(|r| r.topic.as_ref()) {
+                Some(t) => Some(Arc::new(source::kafka::registry_topic(
+                    k,
+                    t,
+                    &pipeline.name,
+                )?)),
+                None => None,
+            };
+            let feed = Feed::Kafka(Box::new(k.clone()), Arc::new(plan), registry);
             return launch(pipeline, opts, feed, parts, 0);
         }
         crate::plan::Feed::Files { pattern, kind } => (pattern, *kind),
@@ -384,7 +397,7 @@ fn launch(
     let shared = Arc::new(Shared::default());
     shared.durable.store(i64::MIN, Ordering::SeqCst);
     shared.live_max.store(i64::MIN, Ordering::SeqCst);
-    if let Feed::Kafka(k, _) = &feed {
+    if let Feed::Kafka(k, ..) = &feed {
         shared.live.store(true, Ordering::SeqCst);
         shared
             .checkpoint_ms
@@ -418,10 +431,11 @@ fn launch(
     let gpu_energy = crate::energy::gpu_start(&pipeline.device.to_string());
     let started = Instant::now();
     let commit = match &feed {
-        Feed::Kafka(k, plan) => Some((k.clone(), plan.group.clone())),
+        Feed::Kafka(k, plan, _) => Some((k.as_ref().clone(), plan.group.clone())),
         Feed::Files(_) => None,
     };
     let sh = shared.clone();
+    let until_end = opts.until_end;
     let config = match &opts.cluster {
         None => timely::Config::process(workers),
         Some((process, addresses)) => timely::Config {
@@ -486,10 +500,10 @@ fn launch(
                         s.clone(),
                     )
                 }
-                Feed::Kafka(k, plan) => kafka_source::kafka_source(
+                Feed::Kafka(k, plan, _) => kafka_source::kafka_source(
                     scope,
                     p.clone(),
-                    k.clone(),
+                    k.as_ref().clone(),
                     plan.clone(),
                     progress.clone(),
                     probe.clone(),
@@ -501,8 +515,24 @@ fn launch(
             let (windows, window_side) = window::window_stage(readings, p.clone());
             let mut feats = features::features_stage(windows, p.clone(), s.clone());
             let reg = p.registry.as_ref().map(|plan| {
-                let reg = registry::registry(scope, plan, p.source.asset_delimiter.clone());
-                feats = registry::enrich(feats.clone(), &reg.sensors, Arc::new(plan.clone()));
+                let plan = Arc::new(plan.clone());
+                let live = match &feed {
+                    Feed::Kafka(k, _, Some(topic)) => {
+                        let windows = ProbeHandle::new();
+                        feats = feats.clone().probe_with(&windows);
+                        Some(registry_changes::Live {
+                            kafka: k.as_ref().clone(),
+                            topic: topic.clone(),
+                            pipeline: p.name.clone(),
+                            bounded: until_end,
+                            windows,
+                        })
+                    }
+                    _ => None,
+                };
+                let delimiter = p.source.asset_delimiter.clone();
+                let reg = registry::registry(scope, plan.clone(), delimiter, live, s.clone());
+                feats = registry::enrich(feats.clone(), &reg.sensors, plan);
                 reg
             });
             let scored = score::score_stage(feats, p.clone(), s.clone());
@@ -515,6 +545,10 @@ fn launch(
                 _ => scored,
             };
             let rows = scored.concat(source_side).concat(window_side);
+            let rows = match reg {
+                Some(reg) => rows.concat(reg.side),
+                None => rows,
+            };
             sink::sink_stage(rows, sink_set, s.clone()).probe_with(&probe);
         });
         while worker.step_or_park(None) {}

@@ -1,25 +1,27 @@
-//! The registry in the dataflow. Its changes become a differential collection (worker 0 emits
-//! them, each at its effective time); sensor rows are arranged by sensor id, exchanged as
+//! The registry in the dataflow. Its changes become differential collections
+//! (`registry_changes.rs`: worker 0 emits them, each at its effective time); sensor rows are arranged by sensor id, exchanged as
 //! readings are (by sensor, or by asset), so each worker holds the rows of the sensors whose
 //! windows it scores. [`enrich`] gives every window its sensor's row as of the window's end,
 //! read from the arrangement's trace once the registry's frontier has passed that time: a
 //! change affects the windows that end after it, and never a row already written.
 
+use super::Shared;
 use super::features::Featured;
+use super::registry_changes::{Changes, Live, changes};
 use crate::batch::sensor_hash;
 use crate::plan::RegistryPlan;
-use crate::stages::registry::{Current, EdgeInfo, Entry, Key, Update, Value};
+use crate::stages::registry::{EdgeInfo, Entry};
+use differential_dataflow::VecCollection;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent, arrangement::arrange_core};
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
 use differential_dataflow::trace::implementations::{ValBatcher, ValSpine};
-use differential_dataflow::{AsCollection, VecCollection};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::operator::{Operator, source};
+use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::{Scope, StreamVec};
 use timely::progress::Antichain;
 
@@ -35,80 +37,25 @@ pub struct Registry<'s> {
     pub rows: VecCollection<'s, i64, (String, (i64, Entry))>,
     /// Edges of the topology.
     pub edges: VecCollection<'s, i64, ((String, String), EdgeInfo)>,
+    /// Registry messages refused (for the rejects output), and a failure.
+    pub side: StreamVec<'s, i64, crate::output::OutRecord>,
 }
 
-/// The updates of `changes` (those `keep` selects) as a collection, emitted by worker 0, `map`
-/// turning each into the collection's record.
-fn changes_of<'s, D: Clone + 'static>(
-    scope: Scope<'s, i64>,
-    name: &str,
-    changes: Arc<Vec<crate::stages::registry::Change>>,
-    keep: fn(&Key) -> bool,
-    map: fn(Key, (i64, Value)) -> Option<D>,
-) -> VecCollection<'s, i64, D> {
-    let first = scope.index() == 0;
-    source::<_, CapacityContainerBuilder<Vec<(D, i64, isize)>>, _, _>(scope, name, move |cap, _| {
-        let mut cap = Some(cap);
-        move |out| {
-            // Everything at once: the plan holds every change. All at the first capability:
-            // each update carries its own (later) time, as differential allows, so a change
-            // log of a million times is a few batches rather than a million timestamps for
-            // progress tracking. (A live registry topic would keep the capability at its
-            // watermark instead.)
-            let Some(c) = cap.take() else { return };
-            if !first {
-                return;
-            }
-            let mut current = Current::default();
-            let mut buf: Vec<Update> = Vec::new();
-            let mut batch = Vec::with_capacity(8192);
-            for ch in changes.iter().filter(|ch| keep(&ch.key)) {
-                current.apply(ch.clone(), &mut buf);
-                for ((k, v), t, d) in buf.drain(..) {
-                    if let Some(x) = map(k, v) {
-                        batch.push((x, t, d));
-                    }
-                }
-                if batch.len() >= 8192 {
-                    out.session(&c).give_container(&mut batch);
-                }
-            }
-            if !batch.is_empty() {
-                out.session(&c).give_container(&mut batch);
-            }
-        }
-    })
-    .as_collection()
-}
-
-/// The registry's collections: `plan`'s changes, read by worker 0. Sensor rows go where the
-/// sensor's windows go: by sensor id, or by its asset with `[detect] asset-delimiter`
-/// (`delimiter`).
+/// The registry's collections: `plan`'s changes, and with `live` its topic's, read by worker 0
+/// (`registry_changes.rs`). Sensor rows go where the sensor's windows go: by sensor id, or by
+/// its asset with `[detect] asset-delimiter` (`delimiter`).
 pub fn registry<'s>(
     scope: Scope<'s, i64>,
-    plan: &RegistryPlan,
+    plan: Arc<RegistryPlan>,
     delimiter: Option<String>,
+    live: Option<Live>,
+    shared: Arc<Shared>,
 ) -> Registry<'s> {
-    let rows = changes_of(
-        scope,
-        "registry sensors",
-        plan.changes.clone(),
-        |k| matches!(k, Key::Sensor(_)),
-        |k, (from, v)| match (k, v) {
-            (Key::Sensor(s), Value::Sensor(e)) => Some((s, (from, e))),
-            _ => None,
-        },
-    );
-    let edges = changes_of(
-        scope,
-        "registry edges",
-        plan.changes.clone(),
-        |k| matches!(k, Key::Edge(..)),
-        |k, (_, v)| match (k, v) {
-            (Key::Edge(a, b), Value::Edge(e)) => Some(((a, b), e)),
-            _ => None,
-        },
-    );
+    let Changes {
+        sensors: rows,
+        edges,
+        side,
+    } = changes(scope, plan, live, shared);
     let peers = scope.peers() as u64;
     let exchange = Exchange::new(move |u: &((String, (i64, Entry)), i64, isize)| {
         let id = (u.0).0.as_str();
@@ -129,6 +76,7 @@ pub fn registry<'s>(
         sensors,
         rows,
         edges,
+        side,
     }
 }
 

@@ -110,6 +110,24 @@ pub const CATALOG: &[MetricInfo] = &[
         "Windows of sensors the registry does not hold, rejected (`unknown-sensors = \"reject\"`).",
     ),
     m(
+        "hyflow_registry_changes_total",
+        C,
+        &[],
+        "Registry changes a live run applied from the registry topic (`[registry] topic`).",
+    ),
+    m(
+        "hyflow_registry_changes_late_total",
+        C,
+        &[],
+        "Registry changes whose effective time had passed when they were read: applied from the windows not yet scored.",
+    ),
+    m(
+        "hyflow_registry_changes_rejected_total",
+        C,
+        &[],
+        "Registry topic messages that could not be read (each in the rejects output).",
+    ),
+    m(
         "hyflow_window_close_lag_seconds",
         H,
         &[],

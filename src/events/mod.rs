@@ -170,6 +170,31 @@ impl Event for WindowsUnregistered {
     }
 }
 
+/// Messages of the registry topic read by a live run.
+pub struct RegistryChangesRead {
+    /// Changes applied.
+    pub applied: u64,
+    /// Of those, changes whose effective time had passed (applied from the windows not yet
+    /// scored).
+    pub late: u64,
+    /// Messages that could not be read (sent to the rejects output).
+    pub rejected: u64,
+}
+
+impl Event for RegistryChangesRead {
+    fn emit(self) {
+        tracing::debug!(
+            applied = self.applied,
+            late = self.late,
+            rejected = self.rejected,
+            "registry changes read"
+        );
+        counter!("hyflow_registry_changes_total").increment(self.applied);
+        counter!("hyflow_registry_changes_late_total").increment(self.late);
+        counter!("hyflow_registry_changes_rejected_total").increment(self.rejected);
+    }
+}
+
 /// Which stage an engine computed a batch for.
 #[derive(Clone, Copy, Debug)]
 pub enum Stage {

@@ -22,6 +22,23 @@ pub struct RegistryPlan {
     pub changes: Arc<Vec<Change>>,
     /// Rows of the sensors and edges files, and changes in the change log.
     pub counts: (usize, usize, usize),
+    /// The registry topic a live run reads instead of the change log.
+    pub topic: Option<String>,
+    /// Where a live run records the changes it applied from the topic.
+    pub record: Option<std::path::PathBuf>,
+}
+
+impl RegistryPlan {
+    /// What a run starts from: every change (a replay), or only the rows of the sensors and
+    /// edges files (a live run that reads the topic instead of the change log).
+    pub fn at_start(&self, reads_topic: bool) -> &[Change] {
+        if reads_topic {
+            // The files' rows are at i64::MIN, so they sort before every logged change.
+            &self.changes[..self.counts.0 + self.counts.1]
+        } else {
+            &self.changes
+        }
+    }
 }
 
 /// Names a registry row has whatever the schema says.
@@ -120,10 +137,27 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
     counts.2 = read(c, &r.changes, "changes", &|p| {
         load::changes_jsonl(p, &schema)
     });
-    if r.sensors.get_ref().is_empty() && r.changes.get_ref().is_empty() {
+    if r.sensors.get_ref().is_empty() && r.changes.get_ref().is_empty() && r.topic.is_none() {
         c.top(
-            "[registry] has neither `sensors` nor `changes`: it would hold no sensor",
+            "[registry] has no `sensors`, `changes` or `topic`: it would hold no sensor",
             Some("sensors = \"registry/sensors.csv\""),
+        );
+    }
+    if let (Some(record), None) = (&r.record, &r.topic) {
+        c.at(
+            record,
+            "[registry] record: only a live run that reads a registry `topic` records changes",
+            Some("topic = \"registry\""),
+        );
+    }
+    if r.topic
+        .as_ref()
+        .is_some_and(|t| t.get_ref().trim().is_empty())
+    {
+        c.at(
+            r.topic.as_ref().expect("checked"),
+            "[registry] topic is empty",
+            None,
         );
     }
     if c.errs.len() > errs_before {
@@ -140,6 +174,8 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
         },
         changes: Arc::new(changes),
         counts,
+        topic: r.topic.as_ref().map(|t| t.get_ref().clone()),
+        record: r.record.as_ref().map(|p| p.get_ref().into()),
     })
 }
 

@@ -34,9 +34,9 @@ fn tansu() -> PathBuf {
 }
 
 /// A broker process, killed when dropped.
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Broker {
@@ -46,7 +46,7 @@ impl Drop for Broker {
     }
 }
 
-fn start_broker() -> Broker {
+pub(crate) fn start_broker() -> Broker {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -79,7 +79,7 @@ fn start_broker_on(port: u16) -> Broker {
     Broker { child, url }
 }
 
-fn create_topic(b: &Broker, name: &str, partitions: u32) {
+pub(crate) fn create_topic(b: &Broker, name: &str, partitions: u32) {
     let out = Command::new(tansu())
         .args(["topic", "create", "--broker", &b.url, "--partitions"])
         .arg(partitions.to_string())
@@ -183,5 +183,27 @@ fn broker_restarts_under_a_live_run_never_crash_it() {
             "attempt {attempt}: hyflow run was killed by signal {:?}",
             status.signal()
         );
+    }
+}
+
+/// The registry topic against tansu: what it holds at start, and changes while a run goes on
+/// (tests/it/registry_live.rs; one message per batch, as above).
+#[test]
+fn the_registry_topic_against_tansu_at_start_and_while_running() {
+    let one_per_batch = [("batch.num.messages".to_string(), "1".to_string())].into();
+    for (i, check) in [
+        crate::registry_live::what_the_topic_holds_at_start_counts_from_its_effective_times
+            as fn(&str, &std::collections::BTreeMap<String, String>),
+        crate::registry_live::changes_while_running_count_from_their_time,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let broker = start_broker();
+        create_topic(&broker, "readings", 4);
+        create_topic(&broker, "registry", 2);
+        let brokers = broker.url.trim_start_matches("tcp://").to_string();
+        eprintln!("registry topic check {i} against tansu at {brokers}");
+        check(&brokers, &one_per_batch);
     }
 }

@@ -25,6 +25,7 @@ mod nvrtc_compile;
 mod pipeline_tests;
 mod pyarrow_outputs;
 mod registry;
+mod registry_live;
 mod sinks;
 mod source_types;
 mod stages;

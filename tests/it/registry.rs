@@ -280,6 +280,11 @@ fn registry_mistakes_are_located_in_the_pipeline_and_the_registry_file() {
             "mean > 1",
             "registry attribute \"enabled\" is a column every registry row has".into(),
         ),
+        (
+            format!("sensors = {good:?}\nrecord = \"out/changes.jsonl\""),
+            "mean > 1",
+            "only a live run that reads a registry `topic` records changes".into(),
+        ),
     ] {
         let input = readings(dir.path(), &["m01-temp"]);
         let toml = Pipeline::parquet("bad", &input)

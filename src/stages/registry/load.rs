@@ -310,48 +310,39 @@ fn json_text(v: &Json) -> Option<String> {
     }
 }
 
-/// One change-log line.
-fn change(line: &str, schema: &Schema) -> Result<Change, String> {
-    let j: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Json::Object(obj) = j else {
-        return Err("a change is a JSON object with time, sensor or edge, and value".into());
-    };
-    for k in obj.keys() {
-        if !matches!(k.as_str(), "time" | "sensor" | "edge" | "value") {
-            return Err(format!(
-                "unknown key `{k}`: a change has time, sensor or edge, and value"
-            ));
-        }
-    }
-    let time = match obj.get("time") {
-        Some(Json::Number(n)) => n
+/// An event time in a change: ms since the epoch, or RFC 3339 text.
+pub(super) fn time_of(v: &Json) -> Result<i64, String> {
+    match v {
+        Json::Number(n) => n
             .as_i64()
-            .ok_or_else(|| format!("`time` {n} is not a whole number of ms"))?,
-        Some(Json::String(s)) => crate::timefmt::parse_timestamp(s)
-            .ok_or_else(|| format!("`time` {s:?} is not an RFC 3339 time"))?,
-        _ => {
-            return Err(
-                "`time` is missing: a change needs the event time from which it holds".into(),
-            );
-        }
-    };
-    let value = match obj.get("value") {
-        None => return Err("`value` is missing (null deletes the row)".into()),
-        Some(Json::Null) => None,
-        Some(Json::Object(v)) => Some(v),
-        Some(_) => return Err("`value` is an object (the whole new row) or null".into()),
-    };
-    let key = match (obj.get("sensor"), obj.get("edge")) {
-        (Some(Json::String(s)), None) if !s.is_empty() => Key::Sensor(s.clone()),
-        (None, Some(Json::Array(a))) => match a.as_slice() {
+            .ok_or_else(|| format!("{n} is not a whole number of ms")),
+        Json::String(s) => crate::timefmt::parse_timestamp(s)
+            .or_else(|| s.trim().parse().ok())
+            .ok_or_else(|| format!("{s:?} is not an RFC 3339 time or ms since the epoch")),
+        _ => Err("is ms since the epoch or RFC 3339 text".into()),
+    }
+}
+
+/// An edge's key: `["from", "to"]`, two different ids.
+pub(super) fn edge_key(v: &Json) -> Result<Key, String> {
+    match v {
+        Json::Array(a) => match a.as_slice() {
             [Json::String(f), Json::String(t)] if f != t && !f.is_empty() && !t.is_empty() => {
-                Key::Edge(f.clone(), t.clone())
+                Ok(Key::Edge(f.clone(), t.clone()))
             }
-            _ => return Err("`edge` is [\"from\", \"to\"], two different ids".into()),
+            _ => Err("`edge` is [\"from\", \"to\"], two different ids".into()),
         },
-        _ => return Err("a change names one `sensor` (an id) or one `edge` ([from, to])".into()),
-    };
-    let value = match (value, &key) {
+        _ => Err("`edge` is [\"from\", \"to\"], two different ids".into()),
+    }
+}
+
+/// The row of `key` that a JSON object describes (`None`: a delete).
+pub(super) fn row(
+    key: &Key,
+    value: Option<&serde_json::Map<String, Json>>,
+    schema: &Schema,
+) -> Result<Option<Value>, String> {
+    Ok(match (value, key) {
         (None, _) => None,
         (Some(v), Key::Sensor(_)) => {
             let mut e = Entry {
@@ -376,7 +367,42 @@ fn change(line: &str, schema: &Schema) -> Result<Change, String> {
             }
             Some(Value::Edge(e))
         }
+    })
+}
+
+/// One change-log line.
+fn change(line: &str, schema: &Schema) -> Result<Change, String> {
+    let j: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Json::Object(obj) = j else {
+        return Err("a change is a JSON object with time, sensor or edge, and value".into());
     };
+    for k in obj.keys() {
+        if !matches!(k.as_str(), "time" | "sensor" | "edge" | "value") {
+            return Err(format!(
+                "unknown key `{k}`: a change has time, sensor or edge, and value"
+            ));
+        }
+    }
+    let time = match obj.get("time") {
+        Some(t) => time_of(t).map_err(|e| format!("`time` {e}"))?,
+        None => {
+            return Err(
+                "`time` is missing: a change needs the event time from which it holds".into(),
+            );
+        }
+    };
+    let value = match obj.get("value") {
+        None => return Err("`value` is missing (null deletes the row)".into()),
+        Some(Json::Null) => None,
+        Some(Json::Object(v)) => Some(v),
+        Some(_) => return Err("`value` is an object (the whole new row) or null".into()),
+    };
+    let key = match (obj.get("sensor"), obj.get("edge")) {
+        (Some(Json::String(s)), None) if !s.is_empty() => Key::Sensor(s.clone()),
+        (None, Some(e @ Json::Array(_))) => edge_key(e)?,
+        _ => return Err("a change names one `sensor` (an id) or one `edge` ([from, to])".into()),
+    };
+    let value = row(&key, value, schema)?;
     Ok(Change { time, key, value })
 }
 

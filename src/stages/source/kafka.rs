@@ -71,6 +71,90 @@ pub fn group_of(k: &KafkaSource, pipeline: &str) -> String {
         .unwrap_or_else(|| format!("hyflow-{pipeline}"))
 }
 
+/// The partitions of `topic`, asked of the source's brokers.
+fn partitions_of(
+    consumer: &BaseConsumer,
+    k: &KafkaSource,
+    topic: &str,
+) -> Result<Vec<i32>, SourceError> {
+    let md = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(|e| {
+        err(
+            &format!("metadata of topic {topic:?} from {}", k.brokers.get_ref()),
+            e,
+        )
+    })?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| err(&format!("topic {topic:?}"), "not in the metadata"))?;
+    if let Some(e) = t.error() {
+        return Err(err(&format!("topic {topic:?}"), format!("{e:?}")));
+    }
+    if t.partitions().is_empty() {
+        return Err(err(
+            &format!("topic {topic:?}"),
+            "has no partitions (does it exist?)",
+        ));
+    }
+    let mut parts: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    parts.sort_unstable();
+    Ok(parts)
+}
+
+/// The registry topic of a live run (`[registry] topic`): its partitions, and where each
+/// ended when the run started (what every window waits for: the registry as it stood then).
+#[derive(Clone, Debug)]
+pub struct RegistryTopic {
+    /// The topic.
+    pub topic: String,
+    /// Its partitions, sorted.
+    pub partitions: Vec<i32>,
+    /// Per partition: its end offset (high watermark) when the run started.
+    pub ends: Vec<i64>,
+}
+
+/// Asks the source's brokers for the registry topic's partitions and current ends.
+pub fn registry_topic(
+    k: &KafkaSource,
+    topic: &str,
+    pipeline: &str,
+) -> Result<RegistryTopic, SourceError> {
+    let consumer = create_consumer(k, &format!("{}-registry", group_of(k, pipeline)))?;
+    let partitions = partitions_of(&consumer, k, topic).map_err(|e| err("[registry] topic", e))?;
+    let mut ends = Vec::new();
+    for p in &partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, *p, TIMEOUT)
+            .map_err(|e| err(&format!("offsets of {topic}/{p}"), e))?;
+        ends.push(high);
+    }
+    Ok(RegistryTopic {
+        topic: topic.to_string(),
+        partitions,
+        ends,
+    })
+}
+
+/// A consumer of every partition of the registry topic from its beginning (a compacted topic
+/// read whole: no offsets are committed for it).
+pub fn registry_consumer(
+    k: &KafkaSource,
+    t: &RegistryTopic,
+    pipeline: &str,
+) -> Result<BaseConsumer, SourceError> {
+    let consumer = create_consumer(k, &format!("{}-registry", group_of(k, pipeline)))?;
+    let mut tpl = TopicPartitionList::new();
+    for p in &t.partitions {
+        tpl.add_partition_offset(&t.topic, *p, Offset::Beginning)
+            .map_err(|e| err(&format!("{}/{p}", t.topic), e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| err("assigning the registry topic's partitions", e))?;
+    Ok(consumer)
+}
+
 /// Asks the brokers for the partitions of the source's topics, the group's committed offsets
 /// and (for a bounded run) the current end of each partition.
 pub fn plan(k: &KafkaSource, pipeline: &str, bounded: bool) -> Result<KafkaPlan, SourceError> {
@@ -78,27 +162,11 @@ pub fn plan(k: &KafkaSource, pipeline: &str, bounded: bool) -> Result<KafkaPlan,
     let consumer = create_consumer(k, &group)?;
     let mut parts = Vec::new();
     for topic in k.topics.get_ref() {
-        let md = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(|e| {
-            err(
-                &format!("metadata of topic {topic:?} from {}", k.brokers.get_ref()),
-                e,
-            )
-        })?;
-        let t = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .ok_or_else(|| err(&format!("topic {topic:?}"), "not in the metadata"))?;
-        if let Some(e) = t.error() {
-            return Err(err(&format!("topic {topic:?}"), format!("{e:?}")));
-        }
-        if t.partitions().is_empty() {
-            return Err(err(
-                &format!("topic {topic:?}"),
-                "has no partitions (does it exist?)",
-            ));
-        }
-        parts.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+        parts.extend(
+            partitions_of(&consumer, k, topic)?
+                .into_iter()
+                .map(|p| (topic.clone(), p)),
+        );
     }
     parts.sort();
     let mut tpl = TopicPartitionList::new();
