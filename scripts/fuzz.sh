@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read untrusted input (fuzz/fuzz_targets/: pipeline files, the rule
-# language, Kafka message payloads, text timestamps) for a bounded time each, with cargo-fuzz
-# (libFuzzer). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
+# language, Kafka message payloads, text timestamps, registry topic messages and files) for a
+# bounded time each, with cargo-fuzz (libFuzzer).
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
 #
 # Each run starts from the committed corpus (tests/hostile/fuzz/TARGET: seeds, a sample of what
 # earlier runs found, and every input that once crashed; tests/it/hostile.rs replays it in CI) and
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pipeline_file rule kafka_message text_time)
+[ ${#targets[@]} -gt 0 ] || targets=(pipeline_file rule kafka_message text_time registry)
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz || exit 1
 export RUSTC_BOOTSTRAP=1
 failed=()

@@ -66,8 +66,8 @@ pub struct RegistryConfig {
     #[schemars(with = "String")]
     pub sensors: Spanned<String>,
     /// The topology at start: a CSV file with a header line (`from`, `to` and any of `kind`,
-    /// `directed`, `travel-time`), one edge per line. A directed edge runs downstream, from
-    /// `from` to `to`.
+    /// `directed`, `travel-time`), one edge per line, or a TOML file of `[[edge]]` tables with
+    /// those keys. A directed edge runs downstream, from `from` to `to`.
     #[serde(default = "super::schema::empty")]
     #[schemars(with = "String")]
     pub edges: Spanned<String>,

@@ -5,7 +5,7 @@
 use super::validate::Checker;
 use crate::config::registry::{AttributeType, AttributeValue, RegistryConfig, UnknownSensors};
 use crate::config::schema::{OutputKind, PipelineConfig};
-use crate::stages::registry::{Change, Defaults, Schema, Unknown, load};
+use crate::stages::registry::{Change, Defaults, Key, Schema, Unknown, load, tables};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -40,6 +40,9 @@ impl RegistryPlan {
         }
     }
 }
+
+/// Reads one registry file (true: it is TOML).
+type Loader<'a> = dyn Fn(&Path, bool) -> Result<Vec<Change>, load::LoadError> + 'a;
 
 /// Names a registry row has whatever the schema says.
 const FIXED: [&str; 6] = ["sensor", "asset", "segment", "class", "unit", "enabled"];
@@ -99,50 +102,70 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
     }
     let defaults = defaults(c, r, &schema);
     let mut changes = Vec::new();
-    let mut counts = (0, 0, 0);
-    let mut read = |c: &mut Checker,
-                    key: &toml::Spanned<String>,
-                    what: &str,
-                    f: &dyn Fn(&Path) -> Result<Vec<Change>, load::LoadError>|
-     -> usize {
-        let path = key.get_ref();
-        if path.is_empty() {
-            return 0;
-        }
-        let ext = Path::new(path).extension().and_then(|e| e.to_str());
-        let want = if what == "changes" { "jsonl" } else { "csv" };
-        if ext != Some(want) && !(want == "jsonl" && ext == Some("json")) {
-            c.at(
-                key,
-                format!("registry {what} {path:?}: hyflow reads {what} from .{want} files"),
-                (what != "changes")
-                    .then_some("TOML and Parquet registry files are not supported yet"),
-            );
-            return 0;
-        }
-        match f(Path::new(path)) {
-            Ok(v) => {
-                let n = v.len();
-                changes.extend(v);
-                n
+    let read =
+        |c: &mut Checker, key: &toml::Spanned<String>, what: &str, f: &Loader| -> Vec<Change> {
+            let path = key.get_ref();
+            if path.is_empty() {
+                return Vec::new();
             }
-            Err(e) => {
-                c.at(key, format!("registry {what}: {e}"), None);
-                0
+            let ext = Path::new(path).extension().and_then(|e| e.to_str());
+            let toml = ext == Some("toml") && what != "changes";
+            let ok = match what {
+                "changes" => matches!(ext, Some("jsonl" | "json")),
+                _ => matches!(ext, Some("csv" | "toml")),
+            };
+            if !ok {
+                let want = if what == "changes" {
+                    ".jsonl"
+                } else {
+                    ".csv or .toml"
+                };
+                c.at(
+                    key,
+                    format!("registry {what} {path:?}: hyflow reads {what} from {want} files"),
+                    (what != "changes").then_some("Parquet registry files are not supported yet"),
+                );
+                return Vec::new();
             }
+            match f(Path::new(path), toml) {
+                Ok(v) => v,
+                Err(e) => {
+                    c.at(key, format!("registry {what}: {e}"), None);
+                    Vec::new()
+                }
+            }
+        };
+    let rows = read(c, &r.sensors, "sensors", &|p, toml| {
+        if toml {
+            tables::toml_file(p, &schema, true)
+        } else {
+            load::sensors_csv(p, &schema)
         }
-    };
-    counts.0 = read(c, &r.sensors, "sensors", &|p| load::sensors_csv(p, &schema));
-    counts.1 = read(c, &r.edges, "edges", &load::edges_csv);
-    counts.2 = read(c, &r.changes, "changes", &|p| {
+    });
+    let edges = read(c, &r.edges, "edges", &|p, toml| {
+        if toml {
+            tables::toml_file(p, &schema, false)
+        } else {
+            load::edges_csv(p)
+        }
+    });
+    let log = read(c, &r.changes, "changes", &|p, _| {
         load::changes_jsonl(p, &schema)
     });
-    if r.sensors.get_ref().is_empty() && r.changes.get_ref().is_empty() && r.topic.is_none() {
-        c.top(
-            "[registry] has no `sensors`, `changes` or `topic`: it would hold no sensor",
-            Some("sensors = \"registry/sensors.csv\""),
-        );
-    }
+    // (A TOML sensors file may hold edges too.)
+    let sensor_rows = rows
+        .iter()
+        .filter(|ch| matches!(ch.key, Key::Sensor(_)))
+        .count();
+    let counts = (
+        sensor_rows,
+        rows.len() - sensor_rows + edges.len(),
+        log.len(),
+    );
+    // An edge given in both files: the edges file's row holds (it comes later).
+    changes.extend(rows);
+    changes.extend(edges);
+    changes.extend(log);
     if let (Some(record), None) = (&r.record, &r.topic) {
         c.at(
             record,

@@ -112,3 +112,42 @@ pub fn text_time(text: &str) {
         }
     }
 }
+
+/// The registry's parsers on one input: split at NUL bytes into a registry topic message's
+/// key, value and `effective-time` header, then the whole text as a change-log line and as a
+/// TOML registry file. A message that decodes is recorded as a change-log line that reads back
+/// as the same change; whatever fails says so, with a line inside the text for a file.
+pub fn registry(data: &[u8]) {
+    use crate::stages::registry::{Change, Schema, load, tables, topic};
+    let schema = Schema {
+        names: vec!["max_temp".into(), "critical".into()],
+        is_bool: vec![false, true],
+    };
+    let mut parts = data.splitn(3, |b| *b == 0);
+    let key = parts.next();
+    let payload = parts.next();
+    let header = parts.next();
+    if let Ok((key, value, time)) = topic::decode(key, payload, header, &schema) {
+        let c = Change {
+            time: time.unwrap_or(0),
+            key,
+            value,
+        };
+        let line = topic::to_line(&c, &schema);
+        let back = load::change(&line, &schema)
+            .unwrap_or_else(|e| panic!("a recorded change does not read back: {e}: {line}"));
+        assert_eq!(back, c, "a recorded change reads back as another: {line}");
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = load::change(text, &schema);
+        for sensors in [true, false] {
+            if let Err(e) = tables::toml_text("fuzz.toml", text, &schema, sensors) {
+                assert!(
+                    e.line >= 1 && e.line <= text.lines().count().max(1) + 1,
+                    "line {} outside the text: {e}",
+                    e.line
+                );
+            }
+        }
+    }
+}

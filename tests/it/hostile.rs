@@ -716,6 +716,7 @@ fn the_fuzz_corpus_replays_without_a_panic() {
                 hyflow::tools::fuzzing::text_time(t);
             }
         }),
+        ("registry", &|b: &[u8]| hyflow::tools::fuzzing::registry(b)),
     ] {
         let dir = root().join("tests/hostile/fuzz").join(target);
         let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -311,3 +311,36 @@ fn registry_mistakes_are_located_in_the_pipeline_and_the_registry_file() {
         "{e}"
     );
 }
+
+#[test]
+fn a_toml_registry_gives_what_the_same_rows_in_csv_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "sensors.csv",
+        "sensor,asset,max_temp\nm01-temp,m01,90\nm02-temp,m02,80\n",
+    );
+    let toml_rows = write(
+        dir.path(),
+        "sensors.toml",
+        "[[sensor]]\nsensor = \"m01-temp\"\nasset = \"m01\"\nmax_temp = 90\n\n[[sensor]]\nsensor = \"m02-temp\"\nasset = \"m02\"\nmax_temp = 80.0\n",
+    );
+    let mut got = Vec::new();
+    for (name, sensors) in [("csv", csv), ("toml", toml_rows)] {
+        let toml = pipeline(
+            dir.path(),
+            &["m01-temp", "m02-temp"],
+            &format!("sensors = {sensors:?}\nattributes = {{ max_temp = \"number\" }}"),
+        );
+        let out = dir.path().join(name);
+        run(&toml, 1, &out);
+        got.push(windows(&out));
+    }
+    // m02-temp (85 > 80) is hot throughout, m01-temp never.
+    assert!(
+        got[0]
+            .iter()
+            .all(|(s, _, r)| (r == "hot") == (s == "m02-temp"))
+    );
+    assert_eq!(got[0], got[1]);
+}

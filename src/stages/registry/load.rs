@@ -19,7 +19,7 @@ pub struct LoadError {
     pub message: String,
 }
 
-fn read(path: &Path) -> Result<String, LoadError> {
+pub(super) fn read(path: &Path) -> Result<String, LoadError> {
     std::fs::read_to_string(path).map_err(|e| LoadError {
         file: path.display().to_string(),
         line: 0,
@@ -105,7 +105,12 @@ fn parse_travel(s: &str) -> Option<i64> {
 }
 
 /// Sets one field of a sensor row from text; `Err` says what is wrong with it.
-fn set_sensor_field(e: &mut Entry, schema: &Schema, name: &str, v: &str) -> Result<(), String> {
+pub(super) fn set_sensor_field(
+    e: &mut Entry,
+    schema: &Schema,
+    name: &str,
+    v: &str,
+) -> Result<(), String> {
     match name {
         "asset" => e.asset = v.into(),
         "segment" => e.segment = v.into(),
@@ -210,7 +215,7 @@ pub fn sensors_csv(path: &Path, schema: &Schema) -> Result<Vec<Change>, LoadErro
     Ok(out)
 }
 
-fn set_edge_field(e: &mut EdgeInfo, name: &str, v: &str) -> Result<(), String> {
+pub(super) fn set_edge_field(e: &mut EdgeInfo, name: &str, v: &str) -> Result<(), String> {
     match name {
         "kind" => e.kind = v.into(),
         "directed" => {
@@ -370,8 +375,8 @@ pub(super) fn row(
     })
 }
 
-/// One change-log line.
-fn change(line: &str, schema: &Schema) -> Result<Change, String> {
+/// One change-log line (a registry topic message as a live run records it).
+pub fn change(line: &str, schema: &Schema) -> Result<Change, String> {
     let j: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let Json::Object(obj) = j else {
         return Err("a change is a JSON object with time, sensor or edge, and value".into());

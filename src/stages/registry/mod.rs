@@ -8,6 +8,7 @@
 //! window's time). Knows nothing of timely; `load.rs` reads the registry files.
 
 pub mod load;
+pub mod tables;
 pub mod topic;
 
 use serde::{Deserialize, Serialize};
