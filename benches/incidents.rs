@@ -110,7 +110,14 @@ fn main() {
         let mut input = worker.dataflow::<i64, _, _>(|scope| {
             let (input, alerts) = scope.new_input::<Vec<OutRecord>>();
             let shared = Arc::new(hyflow::dataflow::Shared::default());
-            let reg = hyflow::dataflow::registry::registry(scope, plan.clone(), None, None, shared);
+            let reg = hyflow::dataflow::registry::registry(
+                scope,
+                plan.clone(),
+                None,
+                hyflow::dataflow::registry_changes::WindowsFrontier::new(),
+                None,
+                shared,
+            );
             hyflow::dataflow::incidents::incidents(&alerts, &reg, 0)
                 .inspect(move |_| {
                     seen.fetch_add(1, Ordering::Relaxed);

@@ -516,23 +516,26 @@ fn launch(
             let mut feats = features::features_stage(windows, p.clone(), s.clone());
             let reg = p.registry.as_ref().map(|plan| {
                 let plan = Arc::new(plan.clone());
+                let windows = registry_changes::WindowsFrontier::new();
                 let live = match &feed {
-                    Feed::Kafka(k, _, Some(topic)) => {
-                        let windows = ProbeHandle::new();
-                        feats = feats.clone().probe_with(&windows);
-                        Some(registry_changes::Live {
-                            kafka: k.as_ref().clone(),
-                            topic: topic.clone(),
-                            pipeline: p.name.clone(),
-                            bounded: until_end,
-                            windows,
-                        })
-                    }
+                    Feed::Kafka(k, _, Some(topic)) => Some(registry_changes::Live {
+                        kafka: k.as_ref().clone(),
+                        topic: topic.clone(),
+                        pipeline: p.name.clone(),
+                        bounded: until_end,
+                    }),
                     _ => None,
                 };
                 let delimiter = p.source.asset_delimiter.clone();
-                let reg = registry::registry(scope, plan.clone(), delimiter, live, s.clone());
-                feats = registry::enrich(feats.clone(), &reg.sensors, plan);
+                let reg = registry::registry(
+                    scope,
+                    plan.clone(),
+                    delimiter,
+                    windows.clone(),
+                    live,
+                    s.clone(),
+                );
+                feats = registry::enrich(feats.clone(), &reg.sensors, plan, windows);
                 reg
             });
             let scored = score::score_stage(feats, p.clone(), s.clone());

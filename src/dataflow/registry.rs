@@ -7,7 +7,7 @@
 
 use super::Shared;
 use super::features::Featured;
-use super::registry_changes::{Changes, Live, changes};
+use super::registry_changes::{Changes, Live, WindowsFrontier, changes};
 use crate::batch::sensor_hash;
 use crate::plan::RegistryPlan;
 use crate::stages::registry::{EdgeInfo, Entry};
@@ -17,6 +17,7 @@ use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
 use differential_dataflow::trace::implementations::{ValBatcher, ValSpine};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -48,6 +49,7 @@ pub fn registry<'s>(
     scope: Scope<'s, i64>,
     plan: Arc<RegistryPlan>,
     delimiter: Option<String>,
+    windows: Rc<WindowsFrontier>,
     live: Option<Live>,
     shared: Arc<Shared>,
 ) -> Registry<'s> {
@@ -55,7 +57,7 @@ pub fn registry<'s>(
         sensors: rows,
         edges,
         side,
-    } = changes(scope, plan, live, shared);
+    } = changes(scope, plan, windows, live, shared);
     let peers = scope.peers() as u64;
     let exchange = Exchange::new(move |u: &((String, (i64, Entry)), i64, isize)| {
         let id = (u.0).0.as_str();
@@ -90,6 +92,7 @@ pub fn enrich<'s>(
     feats: StreamVec<'s, i64, Featured>,
     sensors: &Arranged<'s, SensorTrace>,
     plan: Arc<RegistryPlan>,
+    windows: Rc<WindowsFrontier>,
 ) -> StreamVec<'s, i64, Featured> {
     let mut trace = sensors.trace.clone();
     feats.binary_frontier::<_, CapacityContainerBuilder<Vec<Featured>>, _, _, _, _>(
@@ -140,6 +143,7 @@ pub fn enrich<'s>(
                         out.session(&cap).give_iterator(items.into_iter());
                     }
                 }
+                windows.set(frontier.frontier().iter().copied().min());
                 // Later reads are at times >= the least of what waits and what may come, less 1.
                 let next = waiting
                     .keys()

@@ -26,14 +26,16 @@ use differential_dataflow::{AsCollection, VecCollection};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::{ProbeHandle, Scope, StreamVec};
+use timely::dataflow::{Scope, StreamVec};
 
 /// A sensor row's update: (sensor, (time it holds from, row)), time, diff.
 type SensorUpdate = ((String, (i64, Entry)), i64, isize);
@@ -63,14 +65,44 @@ pub struct Live {
     pub pipeline: String,
     /// A bounded run (`--until-end`): read the snapshot only.
     pub bounded: bool,
-    /// The frontier of the windows that wait for the registry.
-    pub windows: ProbeHandle<i64>,
+}
+
+/// The frontier of the windows that wait for the registry, as the lookup on the same worker
+/// last saw it (its input from the features stage), and the registry operator's activator, so
+/// that the lookup wakes it when the windows move on.
+pub struct WindowsFrontier {
+    /// The least time a window may still arrive at; `None` once every window has arrived.
+    low: Cell<Option<i64>>,
+    wake: RefCell<Option<timely::scheduling::Activator>>,
+}
+
+impl WindowsFrontier {
+    /// At the start: windows may arrive at any time.
+    pub fn new() -> Rc<Self> {
+        Rc::new(Self {
+            low: Cell::new(Some(i64::MIN)),
+            wake: RefCell::new(None),
+        })
+    }
+    /// The lookup saw its windows' frontier at `low`: wakes the registry operator if it moved.
+    pub fn set(&self, low: Option<i64>) {
+        if self.low.replace(low) != low
+            && let Some(a) = self.wake.borrow().as_ref()
+        {
+            a.activate();
+        }
+    }
+    fn get(&self) -> Option<i64> {
+        self.low.get()
+    }
 }
 
 /// The registry's changes: `plan`'s (a replay), or the files' rows then `live`'s topic.
+/// `windows` is the frontier of the windows that wait for the registry.
 pub fn changes<'s>(
     scope: Scope<'s, i64>,
     plan: Arc<RegistryPlan>,
+    windows: Rc<WindowsFrontier>,
     live: Option<Live>,
     shared: Arc<Shared>,
 ) -> Changes<'s> {
@@ -84,12 +116,14 @@ pub fn changes<'s>(
     let mut side_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<OutRecord>>>::from(side_out);
     let first = scope.index() == 0;
     builder.build(move |caps| {
-        let act = scope.activator_for(info.address);
+        let act = scope.activator_for(info.address.clone());
+        *windows.wake.borrow_mut() = Some(scope.activator_for(info.address));
         // Worker 0 reads every change; the others hold nothing.
         let mut caps = first.then_some(caps);
         let mut reader = Reader {
             live: live.map(|l| LiveReader::new(l, &plan)),
             plan,
+            windows,
             loaded: 0,
             current: Current::default(),
             buf: Vec::new(),
@@ -175,6 +209,7 @@ impl Out {
 /// Worker 0's state.
 struct Reader {
     plan: Arc<RegistryPlan>,
+    windows: Rc<WindowsFrontier>,
     /// Changes of the plan applied so far.
     loaded: usize,
     current: Current,
@@ -190,6 +225,10 @@ impl Reader {
         floor: i64,
         out: &mut Out,
     ) -> Result<Option<(i64, Option<Duration>)>, Failure> {
+        // A replay applies the whole change log at once (each update at its own time); a live
+        // run the files' rows, then the topic. (Applying the log as the windows reach it
+        // halved the arrangement's memory on the registry benchmark but cost 40 % more time:
+        // docs/performance.md.)
         let start = self.plan.at_start(self.live.is_some());
         if self.loaded < start.len() {
             let end = (self.loaded + BUDGET).min(start.len());
@@ -200,6 +239,7 @@ impl Reader {
             self.loaded = end;
             return Ok(Some((floor, None)));
         }
+        let windows = self.windows.get();
         let Some(live) = self.live.as_mut() else {
             return Ok(None);
         };
@@ -212,10 +252,7 @@ impl Reader {
             return Ok(None);
         }
         // Follow the windows; once they are all done, so is the registry.
-        Ok(live
-            .windows
-            .with_frontier(|f| f.iter().copied().min())
-            .map(|t| (t.max(floor), after)))
+        Ok(windows.map(|t| (t.max(floor), after)))
     }
 }
 
@@ -225,7 +262,6 @@ struct LiveReader {
     topic: Arc<RegistryTopic>,
     pipeline: String,
     bounded: bool,
-    windows: ProbeHandle<i64>,
     consumer: Option<BaseConsumer>,
     /// Next offset per partition (in `topic.partitions` order).
     next: Vec<i64>,
@@ -243,7 +279,6 @@ impl LiveReader {
             topic: l.topic,
             pipeline: l.pipeline,
             bounded: l.bounded,
-            windows: l.windows,
             consumer: None,
             last: HashMap::new(),
             record: None,
