@@ -32,6 +32,11 @@ pub enum Mode {
     Throughput,
     /// Event-to-alert latency at a fixed rate.
     Latency,
+    /// The delay from a registry change's arrival to its effect, at a fixed rate: the
+    /// pipeline gets a registry topic and the rule `mean > registry.limit`; once a second a
+    /// sensor's limit drops to 0 (no effective time: from the windows not yet scored), and the
+    /// delay runs from sending the change to receiving the alert the rule opens.
+    Registry,
 }
 
 /// Arguments of `hyflow bench-kafka`.
@@ -103,10 +108,18 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 k.format = f.into();
             }
         }
-        if matches!(a.mode, Mode::Latency) && c.window.size.get_ref().ms == 10_000 {
+        if matches!(a.mode, Mode::Latency | Mode::Registry) && c.window.size.get_ref().ms == 10_000
+        {
             c.window.size = toml::Spanned::new(0..0, hyflow::config::Duration::from_ms(1_000));
         }
+        if matches!(a.mode, Mode::Registry) {
+            c.registry = toml::from_str(REGISTRY).ok();
+            c.rules.extend(toml::from_str(RULE).ok());
+        }
     })?;
+    if matches!(a.mode, Mode::Registry) && p.registry.is_none() {
+        bail!("bench-kafka registry: the pipeline with a registry topic did not validate");
+    }
     let k = p.config.source.kafka.clone().context("a kafka source")?;
     let topic = k.topics.get_ref()[0].clone();
     let alert_topic = p
@@ -116,6 +129,9 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
         .find_map(|s| s.kafka.as_ref().map(|k| k.topic.get_ref().clone()));
     if let Some(c) = &cluster {
         c.create_topic(&topic, a.partitions, 1)?;
+        if matches!(a.mode, Mode::Registry) {
+            c.create_topic(REGISTRY_TOPIC, 1, 1)?;
+        }
         if let Some(t) = &alert_topic {
             c.create_topic(t, 1, 1)?;
         }
@@ -205,6 +221,73 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 summary.rows_in as f64 / consumed / 1e6,
                 summary.windows
             );
+        }
+        Mode::Registry => {
+            let running = start()?;
+            let alert_topic = alert_topic.context("the pipeline needs a kafka alerts sink")?;
+            let done = Arc::new(AtomicBool::new(false));
+            let received = {
+                let (b, t, d) = (brokers.clone(), alert_topic.clone(), done.clone());
+                std::thread::spawn(move || alerts_received(&b, &t, &d))
+            };
+            std::thread::sleep(Duration::from_secs(2)); // the consumer is assigned
+            let changes = {
+                let (b, props, secs) = (brokers.clone(), props.clone(), a.seconds);
+                std::thread::spawn(move || send_changes(&b, &props, secs))
+            };
+            let columns = pipeline.config.source.columns.clone();
+            let sent = live_load(
+                &producer, &topic, partitions, format, &columns, a.rate, a.seconds,
+            )?;
+            let changes = changes
+                .join()
+                .map_err(|_| anyhow::anyhow!("registry producer panicked"))??;
+            std::thread::sleep(Duration::from_secs(3));
+            running.request_stop();
+            let summary = running.wait()?;
+            std::thread::sleep(Duration::from_secs(1));
+            done.store(true, Ordering::SeqCst);
+            let alerts = received
+                .join()
+                .map_err(|_| anyhow::anyhow!("consumer panicked"))?;
+            // Each change's delay: to the first alert of its sensor that the rule opened.
+            let mut l: Vec<f64> = changes
+                .iter()
+                .filter_map(|(sensor, at)| {
+                    alerts
+                        .iter()
+                        .filter(|x| &x.sensor == sensor && x.over_limit && x.received >= *at)
+                        .map(|x| (x.received - at) as f64)
+                        .reduce(f64::min)
+                })
+                .collect();
+            let missing = changes.len() - l.len();
+            l.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+                    .copied()
+            };
+            println!(
+                "bench-kafka registry: {sent} readings at {:.0}/s for {} s ({fmt_name}, 1 s windows, {} worker(s)); {} registry changes; {} windows, {} alert events",
+                a.rate,
+                a.seconds,
+                a.workers,
+                changes.len(),
+                summary.windows,
+                summary.alert_events
+            );
+            match (q(0.5), q(0.99), l.last()) {
+                (Some(p50), Some(p99), Some(max)) => println!(
+                    "  change-to-effect delay (alert received - change sent): p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms over {} changes{}",
+                    l.len(),
+                    if missing > 0 {
+                        format!("; {missing} without an alert")
+                    } else {
+                        String::new()
+                    }
+                ),
+                _ => println!("  no change took effect"),
+            }
         }
         Mode::Latency => {
             let running = start()?;
@@ -320,11 +403,90 @@ fn live_load(
     Ok(sent)
 }
 
+/// The registry topic of `bench-kafka registry`.
+const REGISTRY_TOPIC: &str = "bench-registry";
+/// Its `[registry]`: every sensor's limit 1e9 until a change lowers it.
+const REGISTRY: &str = r#"topic = "bench-registry"
+attributes = { limit = "number" }
+
+[[class]]
+match = "*"
+attributes = { limit = 1e9 }
+"#;
+/// The rule a lowered limit fires.
+const RULE: &str = r#"name = "over-limit"
+when = "mean > registry.limit"
+severity = "warning"
+"#;
+
+/// Once a second, after 7 s (the detectors' warm-up of 5 windows), lowers one sensor's limit
+/// to 0 on the registry topic, with no effective time: (sensor, wall ms when sent).
+fn send_changes(
+    brokers: &str,
+    props: &BTreeMap<String, String>,
+    seconds: u64,
+) -> Result<Vec<(String, i64)>> {
+    let producer = Producer::new(brokers, props).map_err(anyhow::Error::msg)?;
+    let mut out = Vec::new();
+    std::thread::sleep(Duration::from_secs(7));
+    for k in 0..seconds.saturating_sub(9) {
+        let sensor = format!("s{:04}", (k * 37) % 1000);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        producer
+            .send(REGISTRY_TOPIC, Some(&sensor), Some(br#"{"limit": 0}"#), &[])
+            .map_err(anyhow::Error::msg)?;
+        producer
+            .flush(Duration::from_secs(10))
+            .map_err(anyhow::Error::msg)?;
+        out.push((sensor, now));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok(out)
+}
+
+/// An alert event as a consumer of the alert topic received it.
+struct Received {
+    sensor: String,
+    received: i64,
+    over_limit: bool,
+}
+
+/// Every alert event on `topic` until `done`.
+fn alerts_received(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<Received> {
+    let mut out = Vec::new();
+    consume_alerts(brokers, topic, done, |v, now| {
+        out.push(Received {
+            sensor: v["sensor_id"].as_str().unwrap_or_default().to_string(),
+            received: now,
+            over_limit: v["rules"].to_string().contains("over-limit"),
+        });
+    });
+    out
+}
+
 /// (window end, receive time minus window end in ms) of every alert on `topic` until `done`.
 fn alert_latencies(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<(i64, f64)> {
+    let mut out = Vec::new();
+    consume_alerts(brokers, topic, done, |v, now| {
+        if let Some(end) = v["window_end"].as_i64() {
+            out.push((end, (now - end) as f64));
+        }
+    });
+    out
+}
+
+/// Reads `topic` from its current end until `done`, calling `each` with every alert event and
+/// the wall-clock ms it was received.
+fn consume_alerts(
+    brokers: &str,
+    topic: &str,
+    done: &AtomicBool,
+    mut each: impl FnMut(&serde_json::Value, i64),
+) {
     use rdkafka::Message;
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let mut out = Vec::new();
     let Ok(c) = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "hyflow-bench-latency")
@@ -332,7 +494,7 @@ fn alert_latencies(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<(i64, f
         .set("fetch.wait.max.ms", "10")
         .create::<BaseConsumer>()
     else {
-        return out;
+        return;
     };
     // Assigned, not subscribed: no group to join, reading from the current end.
     let mut tpl = rdkafka::TopicPartitionList::new();
@@ -341,7 +503,7 @@ fn alert_latencies(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<(i64, f
         .and_then(|()| c.assign(&tpl))
         .is_err()
     {
-        return out;
+        return;
     }
     while !done.load(Ordering::Relaxed) {
         let Some(Ok(m)) = c.poll(Duration::from_millis(20)) else {
@@ -353,9 +515,6 @@ fn alert_latencies(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<(i64, f
         let Some(Ok(v)) = m.payload().map(serde_json::from_slice::<serde_json::Value>) else {
             continue;
         };
-        if let Some(end) = v["window_end"].as_i64() {
-            out.push((end, (now - end) as f64));
-        }
+        each(&v, now);
     }
-    out
 }

@@ -385,7 +385,7 @@ fn late_readings_land_in_the_late_output_with_their_offset() {
 }
 
 #[test]
-fn bench_kafka_reports_throughput_and_latency() {
+fn bench_kafka_reports_throughput_latency_and_registry_delay() {
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
             .current_dir(common::root())
@@ -413,6 +413,15 @@ fn bench_kafka_reports_throughput_and_latency() {
         "{l}"
     );
     assert!(l.contains("readings at 5000/s for 4 s"), "{l}");
+    // Two registry changes (from 7 s in, one a second), each taking effect: an alert of its
+    // sensor that the rule over the changed attribute opened.
+    let r = run(&["registry", "--seconds", "11", "--rate", "5000"]);
+    assert!(r.contains("2 registry changes"), "{r}");
+    assert!(
+        r.contains("change-to-effect delay") && r.contains("over 2 changes"),
+        "{r}"
+    );
+    assert!(!r.contains("without an alert"), "{r}");
 }
 
 #[test]
