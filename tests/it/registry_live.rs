@@ -274,21 +274,24 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// Changes produced while a live run goes on: a threshold change with an effective time
-/// counts from it; a sensor disabled without one stops alerting from the windows not yet
-/// scored (the windows written before stay as they were); the replay with the run's record
-/// equals the run.
+/// counts from it; a sensor registered from a time is refused before it and scored after; a
+/// sensor disabled without an effective time stops alerting from the windows not yet scored
+/// (the windows written before stay as they were); the replay with the run's record equals
+/// the run.
 pub(crate) fn changes_while_running_count_from_their_time(brokers: &str, props: &Props) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let sensors = ["m01-temp", "m02-temp"];
+    let sensors = ["m01-temp", "m02-temp", "m03-temp"];
     let first = readings(dir, "in-1.parquet", &sensors, 0..300);
     let second = readings(dir, "in-2.parquet", &sensors, 300..600);
     produce_fixture_with(brokers, &first, MessageFormat::Json, props);
     let text = pipeline(dir, brokers, None);
     let run = crate::common::kafka::start_live(&text, dir, None);
-    // The first four minutes are scored (m02-temp alerting: 85 > 80) ...
+    // The first four minutes are scored (m02-temp alerting: 85 > 80; m03-temp, unknown,
+    // refused) ...
     wait_for("the first windows", || run.counts().windows >= 2 * 24);
-    // ... then m01-temp's limit drops to 80 from 00:07:00, and m02-temp is disabled now.
+    // ... then m01-temp's limit drops to 80 from 00:07:00, m03-temp is registered from
+    // 00:06:00, and m02-temp is disabled now.
     send_registry(
         brokers,
         props,
@@ -299,6 +302,11 @@ pub(crate) fn changes_while_running_count_from_their_time(brokers: &str, props: 
                 Some("2024-03-04T00:07:00Z"),
             ),
             (
+                "m03-temp",
+                Some(r#"{"asset": "m03", "max_temp": 90}"#),
+                Some("2024-03-04T00:06:00Z"),
+            ),
+            (
                 "m02-temp",
                 Some(r#"{"asset": "m02", "max_temp": 80, "enabled": false}"#),
                 None,
@@ -307,14 +315,16 @@ pub(crate) fn changes_while_running_count_from_their_time(brokers: &str, props: 
     );
     let recorded = dir.join("recorded.jsonl");
     wait_for("the changes to be applied", || {
-        std::fs::read_to_string(&recorded).is_ok_and(|t| t.lines().count() == 2)
+        std::fs::read_to_string(&recorded).is_ok_and(|t| t.lines().count() == 3)
     });
     produce_fixture_with(brokers, &second, MessageFormat::Json, props);
-    wait_for("the last windows", || run.counts().windows >= 2 * 59);
+    // (The last window of each sensor closes at the stop.)
+    wait_for("the last windows", || run.counts().windows >= 2 * 59 + 23);
     run.request_stop();
     let s = run.wait().expect("live run");
     s.check_accounting().expect("accounted");
-    assert_eq!(s.windows, 120);
+    // m03-temp's windows ending by 00:06:00 are refused, the 24 after it scored.
+    assert_eq!((s.windows, s.windows_unregistered), (144, 36));
     let out = dir.join("out");
     // m02-temp's change took effect at the windows' frontier when it was read: after the
     // windows already scored, before the second half of the readings.
@@ -332,7 +342,14 @@ pub(crate) fn changes_while_running_count_from_their_time(brokers: &str, props: 
     for (sensor, end, rules) in windows(&out) {
         let hot = match sensor.as_str() {
             "m01-temp" => end > T0 + 7 * MIN,
-            _ => true,
+            "m02-temp" => true,
+            _ => {
+                assert!(
+                    end > T0 + 6 * MIN,
+                    "m03-temp scored before it was registered: {end}"
+                );
+                false
+            }
         };
         assert_eq!(
             rules == "hot",
