@@ -86,7 +86,8 @@ impl Sink for IpcSink {
             })
             .map_err(|e| SinkError::arrow(&self.tmp, e))
             .and_then(|_| {
-                std::fs::rename(&self.tmp, &self.path).map_err(|e| SinkError::io(&self.path, e))
+                super::durable::publish(&self.tmp, &self.path)
+                    .map_err(|e| SinkError::io(&self.path, e))
             });
         if let Err(e) = done {
             // Never leave an unfinished file behind (a full disk, say).

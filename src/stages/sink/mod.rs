@@ -3,6 +3,7 @@
 
 pub mod arrow;
 pub mod chunk;
+pub mod durable;
 pub mod ipc;
 pub mod kafka;
 pub mod parquet;

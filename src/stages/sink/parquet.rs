@@ -120,7 +120,9 @@ impl ParquetSink {
                     path: tmp.clone(),
                     source: e,
                 })
-                .and_then(|_| std::fs::rename(&tmp, &path).map_err(|e| SinkError::io(&path, e)));
+                .and_then(|_| {
+                    super::durable::publish(&tmp, &path).map_err(|e| SinkError::io(&path, e))
+                });
             if let Err(e) = closed {
                 // A file that could not be completed (a full disk, say) is never left behind.
                 let _ = std::fs::remove_file(&tmp);
