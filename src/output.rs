@@ -115,6 +115,21 @@ pub struct AlertRow {
     pub top_features: String,
 }
 
+impl AlertRow {
+    /// The event's id, the same in every run over the same readings (a restarted or replayed
+    /// run included): `SENSOR@OPENED_AT/STATE@WINDOW_END`, times in ms. A consumer drops a
+    /// message whose id it has seen.
+    pub fn event_id(&self) -> String {
+        format!(
+            "{}@{}/{}@{}",
+            self.sensor,
+            self.opened_at,
+            self.state.as_str(),
+            self.window_end
+        )
+    }
+}
+
 /// State of an incident carried by an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum IncidentState {

@@ -255,4 +255,34 @@ mod tests {
         // update at 70 (30 after 40); two quiet windows resolve at 90.
         assert_eq!(got, vec![(40, "open"), (70, "update"), (90, "resolved")]);
     }
+
+    #[test]
+    fn event_ids_name_the_episode_and_the_event_and_repeat_in_a_second_run() {
+        let run = || {
+            let mut e = Episodes::new(EpisodeConfig {
+                close: 0.3,
+                min_windows: 1,
+                quiet_windows: 1,
+                update_every: 10,
+            });
+            [0.9, 0.9, 0.1, 0.9, 0.1]
+                .iter()
+                .enumerate()
+                .filter_map(|(k, f)| e.step(0, &scored(*f), info(10 * (k as i64 + 1))))
+                .map(|a| a.event_id())
+                .collect::<Vec<_>>()
+        };
+        let ids = run();
+        assert_eq!(
+            ids,
+            [
+                "s@10/open@10",
+                "s@10/update@20",
+                "s@10/resolved@30",
+                "s@40/open@40",
+                "s@40/resolved@50"
+            ]
+        );
+        assert_eq!(ids, run());
+    }
 }

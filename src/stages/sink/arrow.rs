@@ -49,6 +49,7 @@ pub fn alerts_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         f("schema_version", DataType::Int64, false),
         f("pipeline", DataType::Utf8, false),
+        f("event_id", DataType::Utf8, false),
         f("sensor_id", DataType::Utf8, false),
         f("episode", DataType::Int64, false),
         f("state", DataType::Utf8, false),
@@ -170,7 +171,7 @@ pub fn late_schema() -> SchemaRef {
     ]))
 }
 
-fn strings<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+fn strings<S: AsRef<str>>(it: impl Iterator<Item = S>) -> ArrayRef {
     let mut b = StringBuilder::new();
     it.for_each(|s| b.append_value(s));
     Arc::new(b.finish())
@@ -224,6 +225,7 @@ pub fn alerts_batch(pipeline: &str, rows: &[&AlertRow]) -> Result<RecordBatch, A
         vec![
             ints(rows.iter().map(|_| ALERT_SCHEMA_VERSION)),
             strings(rows.iter().map(|_| pipeline)),
+            strings(rows.iter().map(|r| r.event_id())),
             strings(rows.iter().map(|r| r.sensor.as_str())),
             ints(rows.iter().map(|r| r.episode as i64)),
             strings(rows.iter().map(|r| r.state.as_str())),
