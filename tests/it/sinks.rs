@@ -125,3 +125,37 @@ fn a_rerun_replaces_the_previous_parts() {
     common::replay_text(&pipeline(&input, one), 1, &out).expect("run");
     assert_eq!(files_under(&out.join("windows")).len(), 1);
 }
+
+#[test]
+fn parquet_files_say_what_wrote_them() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let out = tmp.path().join("out");
+    let text = pipeline(&input, |p| p.sinks(&["windows", "alerts"]));
+    common::replay_text(&text, 1, &out).expect("run");
+    let hash = format!("fnv1a64:{:016x}", hyflow::batch::sensor_hash(&text));
+    for (output, version) in [("windows", "1"), ("alerts", "1")] {
+        let dir = out.join(output);
+        let file = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .unwrap_or_else(|| panic!("no {output} file"));
+        let r =
+            SerializedFileReader::new(std::fs::File::open(&file).expect("open")).expect("parquet");
+        let kv: std::collections::BTreeMap<String, String> = r
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .expect("key-value metadata")
+            .iter()
+            .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(kv["hyflow.version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(kv["hyflow.pipeline"], "sinks");
+        assert_eq!(kv["hyflow.pipeline_hash"], hash);
+        assert_eq!(kv["hyflow.output"], output);
+        assert_eq!(kv["hyflow.schema_version"], version);
+    }
+}

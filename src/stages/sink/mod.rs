@@ -91,6 +91,31 @@ pub struct SinkSet {
     sinks: Vec<(OutputKind, String, Box<dyn Sink>)>,
 }
 
+/// The key-value metadata of every Parquet file of `output`: the hyflow version, the
+/// pipeline's name and a hash of its file (FNV-1a, 64 bits, hex), the output and the version
+/// of its schema.
+pub fn file_metadata(pipeline: &Plan, output: OutputKind) -> Vec<(String, String)> {
+    let version = match output {
+        OutputKind::Alerts => arrow::ALERT_SCHEMA_VERSION,
+        OutputKind::Incidents => arrow::INCIDENT_SCHEMA_VERSION,
+        _ => 1,
+    };
+    let output = serde_json::to_value(output)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    vec![
+        ("hyflow.version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("hyflow.pipeline".into(), pipeline.name.clone()),
+        (
+            "hyflow.pipeline_hash".into(),
+            format!("fnv1a64:{:016x}", crate::batch::sensor_hash(&pipeline.text)),
+        ),
+        ("hyflow.output".into(), output),
+        ("hyflow.schema_version".into(), version.to_string()),
+    ]
+}
+
 impl SinkSet {
     /// Opens every sink of `pipeline` where its plan says. With `append` (live runs), Parquet
     /// sinks keep the files of earlier runs.
@@ -107,7 +132,12 @@ impl SinkSet {
                 OutputKind::Incidents => arrow::incidents_schema(),
             };
             let sink: Box<dyn Sink> = match &plan.target {
-                SinkTarget::Parquet(t) => Box::new(parquet::ParquetSink::new(t, schema, append)?),
+                SinkTarget::Parquet(t) => Box::new(parquet::ParquetSink::new(
+                    t,
+                    schema,
+                    append,
+                    file_metadata(pipeline, plan.output),
+                )?),
                 SinkTarget::ArrowIpc { path, format } => {
                     Box::new(ipc::IpcSink::new(path.clone(), schema, *format)?)
                 }

@@ -42,7 +42,12 @@ impl ParquetSink {
     /// Creates the directory and removes part files a previous run left there; with `append`
     /// (a live run continuing an earlier one) it keeps them and numbers new files after them,
     /// removing only unfinished temporaries.
-    pub fn new(t: &ParquetTarget, schema: SchemaRef, append: bool) -> Result<Self, SinkError> {
+    pub fn new(
+        t: &ParquetTarget,
+        schema: SchemaRef,
+        append: bool,
+        metadata: Vec<(String, String)>,
+    ) -> Result<Self, SinkError> {
         let dir = t.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
         let next = old_parts(&dir, !append).map_err(|e| SinkError::io(&dir, e))?;
@@ -53,7 +58,12 @@ impl ParquetSink {
         };
         // Float columns (features, scores) are nearly all distinct: dictionary encoding them
         // costs a hash per value and falls back to plain anyway (9% of a manufacturing replay).
+        let metadata = metadata
+            .into_iter()
+            .map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v))
+            .collect();
         let mut props = WriterProperties::builder()
+            .set_key_value_metadata(Some(metadata))
             .set_compression(compression)
             .set_max_row_group_row_count(Some(131_072));
         for f in schema.fields() {
