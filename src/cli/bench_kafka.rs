@@ -262,11 +262,6 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 })
                 .collect();
             let missing = changes.len() - l.len();
-            l.sort_by(f64::total_cmp);
-            let q = |p: f64| {
-                l.get(((l.len() as f64 - 1.0) * p).round() as usize)
-                    .copied()
-            };
             println!(
                 "bench-kafka registry: {sent} readings at {:.0}/s for {} s ({fmt_name}, 1 s windows, {} worker(s)); {} registry changes; {} windows, {} alert events",
                 a.rate,
@@ -276,8 +271,8 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 summary.windows,
                 summary.alert_events
             );
-            match (q(0.5), q(0.99), l.last()) {
-                (Some(p50), Some(p99), Some(max)) => println!(
+            match quantiles(&mut l) {
+                Some((p50, p99, max)) => println!(
                     "  change-to-effect delay (alert received - change sent): p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms over {} changes{}",
                     l.len(),
                     if missing > 0 {
@@ -323,17 +318,12 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 .filter(|(end, _)| *end > load_start && *end <= load_end - 1000)
                 .map(|(_, ms)| *ms)
                 .collect();
-            l.sort_by(f64::total_cmp);
-            let q = |p: f64| {
-                l.get(((l.len() as f64 - 1.0) * p).round() as usize)
-                    .copied()
-            };
             println!(
                 "bench-kafka latency: {sent} readings at {:.0}/s for {} s ({fmt_name}, 1 s windows, {} worker(s)); {} windows, {} alert events",
                 a.rate, a.seconds, a.workers, summary.windows, summary.alert_events
             );
-            match (q(0.5), q(0.99), l.last()) {
-                (Some(p50), Some(p99), Some(max)) => println!(
+            match quantiles(&mut l) {
+                Some((p50, p99, max)) => println!(
                     "  event-to-alert latency (alert received - window end): p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms over {} alerts",
                     l.len()
                 ),
@@ -401,6 +391,14 @@ fn live_load(
         .flush(Duration::from_secs(60))
         .map_err(anyhow::Error::msg)?;
     Ok(sent)
+}
+
+/// p50, p99 and the largest of `l` (sorted in place); `None` when it is empty.
+fn quantiles(l: &mut [f64]) -> Option<(f64, f64, f64)> {
+    l.sort_by(f64::total_cmp);
+    let q = |p: f64| l[((l.len() as f64 - 1.0) * p).round() as usize];
+    let max = *l.last()?;
+    Some((q(0.5), q(0.99), max))
 }
 
 /// The registry topic of `bench-kafka registry`.
