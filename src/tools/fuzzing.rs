@@ -119,10 +119,7 @@ pub fn text_time(text: &str) {
 /// as the same change; whatever fails says so, with a line inside the text for a file.
 pub fn registry(data: &[u8]) {
     use crate::stages::registry::{Change, Schema, load, tables, topic};
-    let schema = Schema {
-        names: vec!["max_temp".into(), "critical".into()],
-        is_bool: vec![false, true],
-    };
+    let schema = Schema::example();
     let mut parts = data.splitn(3, |b| *b == 0);
     let key = parts.next();
     let payload = parts.next();

@@ -44,7 +44,7 @@ fn pipeline(dir: &Path, sensors: &[&str], registry: &str) -> String {
 }
 
 /// (sensor, window end, rules fired) of every window written.
-fn windows(out: &Path) -> Vec<(String, i64, String)> {
+pub(crate) fn windows(out: &Path) -> Vec<(String, i64, String)> {
     let csv = dump(&out.join("windows"));
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
@@ -63,7 +63,7 @@ fn windows(out: &Path) -> Vec<(String, i64, String)> {
 }
 
 /// (sensor, state, window end) of every alert event.
-fn alerts(out: &Path) -> Vec<(String, String, i64)> {
+pub(crate) fn alerts(out: &Path) -> Vec<(String, String, i64)> {
     let path = out.join("alerts");
     if !path.exists() {
         return Vec::new();

@@ -120,43 +120,14 @@ path = "out/rejects"
     )
 }
 
-/// Columns `names` of every row of a CSV dump.
-fn rows(csv: &str, names: &[&str]) -> Vec<Vec<String>> {
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().map_or(vec![], |h| h.split(',').collect());
-    let cols: Vec<usize> = names
-        .iter()
-        .map(|n| header.iter().position(|h| h == n).expect(n))
-        .collect();
-    lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            cols.iter().map(|&c| f[c].to_string()).collect()
-        })
-        .collect()
-}
+use crate::registry::windows; // (sensor, window end, rules) of the windows written to `out`
 
-/// (sensor, window end, rules) of the windows written to `out`.
-fn windows(out: &Path) -> Vec<(String, i64, String)> {
-    rows(
-        &dump(&out.join("windows")),
-        &["sensor_id", "window_end", "rules"],
-    )
-    .into_iter()
-    .map(|r| (r[0].clone(), r[1].parse().expect("end"), r[2].clone()))
-    .collect()
-}
-
-/// (sensor, state, window end) of the alert events written to `out`.
+/// (sensor, state, window end) of the alert events written to `out`, updates left out.
 fn alerts(out: &Path) -> Vec<(String, String, i64)> {
-    rows(
-        &dump(&out.join("alerts")),
-        &["sensor_id", "state", "window_end"],
-    )
-    .into_iter()
-    .map(|r| (r[0].clone(), r[1].clone(), r[2].parse().expect("end")))
-    .filter(|a| a.1 != "update")
-    .collect()
+    crate::registry::alerts(out)
+        .into_iter()
+        .filter(|a| a.1 != "update")
+        .collect()
 }
 
 /// The registry topic's contents when the run starts count from their effective times: a

@@ -26,6 +26,14 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Two attributes, `max_temp` (a number) and `critical` (a boolean): the schema of the
+    /// registry's unit tests and of its fuzz target.
+    pub fn example() -> Self {
+        Self {
+            names: vec!["max_temp".into(), "critical".into()],
+            is_bool: vec![false, true],
+        }
+    }
     /// Index and type (true: boolean) of attribute `name`.
     pub fn index_of(&self, name: &str) -> Option<(usize, bool)> {
         let i = self.names.iter().position(|n| n == name)?;

@@ -146,10 +146,7 @@ mod tests {
     use std::io::Write;
 
     fn schema() -> Schema {
-        Schema {
-            names: vec!["max_temp".into(), "critical".into()],
-            is_bool: vec![false, true],
-        }
+        Schema::example()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {

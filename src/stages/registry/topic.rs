@@ -129,10 +129,7 @@ mod tests {
     use super::*;
 
     fn schema() -> Schema {
-        Schema {
-            names: vec!["max_temp".into(), "critical".into()],
-            is_bool: vec![false, true],
-        }
+        Schema::example()
     }
 
     #[test]
