@@ -33,8 +33,8 @@ pub enum Mode {
     /// Event-to-alert latency at a fixed rate.
     Latency,
     /// The delay from a registry change's arrival to its effect, at a fixed rate: the
-    /// pipeline gets a registry topic and the rule `mean > registry.limit`; once a second a
-    /// sensor's limit drops to 0 (no effective time: from the windows not yet scored), and the
+    /// pipeline gets a registry topic and the rule `mean > registry.limit`; once a second the
+    /// limit of a sensor without an open episode drops to 0 (no effective time: from the windows not yet scored), and the
     /// delay runs from sending the change to receiving the alert the rule opens.
     Registry,
 }
@@ -226,14 +226,20 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
             let running = start()?;
             let alert_topic = alert_topic.context("the pipeline needs a kafka alerts sink")?;
             let done = Arc::new(AtomicBool::new(false));
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
             let received = {
-                let (b, t, d) = (brokers.clone(), alert_topic.clone(), done.clone());
-                std::thread::spawn(move || alerts_received(&b, &t, &d))
+                let (b, t, d, s) = (
+                    brokers.clone(),
+                    alert_topic.clone(),
+                    done.clone(),
+                    seen.clone(),
+                );
+                std::thread::spawn(move || alerts_received(&b, &t, &d, &s))
             };
             std::thread::sleep(Duration::from_secs(2)); // the consumer is assigned
             let changes = {
-                let (b, props, secs) = (brokers.clone(), props.clone(), a.seconds);
-                std::thread::spawn(move || send_changes(&b, &props, secs))
+                let (b, props, secs, s) = (brokers.clone(), props.clone(), a.seconds, seen.clone());
+                std::thread::spawn(move || send_changes(&b, &props, secs, &s))
             };
             let columns = pipeline.config.source.columns.clone();
             let sent = live_load(
@@ -247,9 +253,10 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
             let summary = running.wait()?;
             std::thread::sleep(Duration::from_secs(1));
             done.store(true, Ordering::SeqCst);
-            let alerts = received
+            received
                 .join()
                 .map_err(|_| anyhow::anyhow!("consumer panicked"))?;
+            let alerts = std::mem::take(&mut *seen.lock().expect("alerts received"));
             // Each change's delay: to the first alert of its sensor that the rule opened.
             let mut l: Vec<f64> = changes
                 .iter()
@@ -419,16 +426,34 @@ severity = "warning"
 
 /// Once a second, after 7 s (the detectors' warm-up of 5 windows), lowers one sensor's limit
 /// to 0 on the registry topic, with no effective time: (sensor, wall ms when sent).
+///
+/// The sensor is one without an open episode in the alerts `seen` so far: in an open episode
+/// the rule's firing changes no event (it escalates nothing), so its effect could not be seen.
 fn send_changes(
     brokers: &str,
     props: &BTreeMap<String, String>,
     seconds: u64,
+    seen: &std::sync::Mutex<Vec<Received>>,
 ) -> Result<Vec<(String, i64)>> {
     let producer = Producer::new(brokers, props).map_err(anyhow::Error::msg)?;
-    let mut out = Vec::new();
+    let mut out: Vec<(String, i64)> = Vec::new();
     std::thread::sleep(Duration::from_secs(7));
-    for k in 0..seconds.saturating_sub(9) {
-        let sensor = format!("s{:04}", (k * 37) % 1000);
+    let mut candidates = (0..1000u64).map(|k| format!("s{:04}", (k * 37) % 1000));
+    for _ in 0..seconds.saturating_sub(9) {
+        let open: std::collections::HashSet<String> = {
+            let seen = seen.lock().expect("alerts received");
+            let mut last = std::collections::HashMap::new();
+            for r in seen.iter() {
+                last.insert(r.sensor.clone(), r.resolved);
+            }
+            last.into_iter()
+                .filter(|(_, resolved)| !resolved)
+                .map(|(s, _)| s)
+                .collect()
+        };
+        let Some(sensor) = candidates.find(|s| !open.contains(s)) else {
+            break;
+        };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
@@ -449,19 +474,25 @@ struct Received {
     sensor: String,
     received: i64,
     over_limit: bool,
+    /// The event resolves its episode.
+    resolved: bool,
 }
 
-/// Every alert event on `topic` until `done`.
-fn alerts_received(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<Received> {
-    let mut out = Vec::new();
+/// Every alert event on `topic` until `done`, appended to `out` as it arrives.
+fn alerts_received(
+    brokers: &str,
+    topic: &str,
+    done: &AtomicBool,
+    out: &std::sync::Mutex<Vec<Received>>,
+) {
     consume_alerts(brokers, topic, done, |v, now| {
-        out.push(Received {
+        out.lock().expect("alerts received").push(Received {
             sensor: v["sensor_id"].as_str().unwrap_or_default().to_string(),
             received: now,
             over_limit: v["rules"].to_string().contains("over-limit"),
+            resolved: v["state"] == "resolved",
         });
     });
-    out
 }
 
 /// (window end, receive time minus window end in ms) of every alert on `topic` until `done`.
