@@ -60,14 +60,15 @@ pub enum AttributeValue {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistryConfig {
     /// The sensors at start: a CSV file with a header line (`sensor` and any of `asset`,
-    /// `segment`, `class`, `unit`, `enabled` and the declared attributes) or a TOML file of
-    /// `[[sensor]]` and `[[edge]]` tables. Relative to the current directory.
+    /// `segment`, `class`, `unit`, `enabled` and the declared attributes), a Parquet file with
+    /// those columns, or a TOML file of `[[sensor]]` and `[[edge]]` tables. Relative to the
+    /// current directory.
     #[serde(default = "super::schema::empty")]
     #[schemars(with = "String")]
     pub sensors: Spanned<String>,
     /// The topology at start: a CSV file with a header line (`from`, `to` and any of `kind`,
-    /// `directed`, `travel-time`), one edge per line, or a TOML file of `[[edge]]` tables with
-    /// those keys. A directed edge runs downstream, from `from` to `to`.
+    /// `directed`, `travel-time`), one edge per line, a Parquet file with those columns, or a
+    /// TOML file of `[[edge]]` tables with those keys. A directed edge runs downstream, from `from` to `to`.
     #[serde(default = "super::schema::empty")]
     #[schemars(with = "String")]
     pub edges: Spanned<String>,

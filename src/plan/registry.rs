@@ -5,7 +5,7 @@
 use super::validate::Checker;
 use crate::config::registry::{AttributeType, AttributeValue, RegistryConfig, UnknownSensors};
 use crate::config::schema::{OutputKind, PipelineConfig};
-use crate::stages::registry::{Change, Defaults, Key, Schema, Unknown, load, tables};
+use crate::stages::registry::{Change, Defaults, Key, Schema, Unknown, load, parquet, tables};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -42,7 +42,16 @@ impl RegistryPlan {
 }
 
 /// Reads one registry file (true: it is TOML).
-type Loader<'a> = dyn Fn(&Path, bool) -> Result<Vec<Change>, load::LoadError> + 'a;
+type Loader<'a> = dyn Fn(&Path, Format) -> Result<Vec<Change>, load::LoadError> + 'a;
+
+/// A registry file's format, by its extension.
+#[derive(Clone, Copy)]
+enum Format {
+    Csv,
+    Parquet,
+    Toml,
+    Jsonl,
+}
 
 /// Names a registry row has whatever the schema says.
 const FIXED: [&str; 6] = ["sensor", "asset", "segment", "class", "unit", "enabled"];
@@ -109,25 +118,28 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
                 return Vec::new();
             }
             let ext = Path::new(path).extension().and_then(|e| e.to_str());
-            let toml = ext == Some("toml") && what != "changes";
-            let ok = match what {
-                "changes" => matches!(ext, Some("jsonl" | "json")),
-                _ => matches!(ext, Some("csv" | "toml")),
+            let format = match (what, ext) {
+                ("changes", Some("jsonl" | "json")) => Some(Format::Jsonl),
+                ("changes", _) => None,
+                (_, Some("csv")) => Some(Format::Csv),
+                (_, Some("toml")) => Some(Format::Toml),
+                (_, Some("parquet")) => Some(Format::Parquet),
+                _ => None,
             };
-            if !ok {
+            let Some(format) = format else {
                 let want = if what == "changes" {
                     ".jsonl"
                 } else {
-                    ".csv or .toml"
+                    ".csv, .parquet or .toml"
                 };
                 c.at(
                     key,
                     format!("registry {what} {path:?}: hyflow reads {what} from {want} files"),
-                    (what != "changes").then_some("Parquet registry files are not supported yet"),
+                    None,
                 );
                 return Vec::new();
-            }
-            match f(Path::new(path), toml) {
+            };
+            match f(Path::new(path), format) {
                 Ok(v) => v,
                 Err(e) => {
                     c.at(key, format!("registry {what}: {e}"), None);
@@ -135,19 +147,15 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
                 }
             }
         };
-    let rows = read(c, &r.sensors, "sensors", &|p, toml| {
-        if toml {
-            tables::toml_file(p, &schema, true)
-        } else {
-            load::sensors_csv(p, &schema)
-        }
+    let rows = read(c, &r.sensors, "sensors", &|p, format| match format {
+        Format::Toml => tables::toml_file(p, &schema, true),
+        Format::Parquet => parquet::sensors(p, &schema),
+        Format::Csv | Format::Jsonl => load::sensors_csv(p, &schema),
     });
-    let edges = read(c, &r.edges, "edges", &|p, toml| {
-        if toml {
-            tables::toml_file(p, &schema, false)
-        } else {
-            load::edges_csv(p)
-        }
+    let edges = read(c, &r.edges, "edges", &|p, format| match format {
+        Format::Toml => tables::toml_file(p, &schema, false),
+        Format::Parquet => parquet::edges(p),
+        Format::Csv | Format::Jsonl => load::edges_csv(p),
     });
     let log = read(c, &r.changes, "changes", &|p, _| {
         load::changes_jsonl(p, &schema)

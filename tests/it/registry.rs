@@ -23,6 +23,24 @@ fn readings(dir: &Path, sensors: &[&str]) -> std::path::PathBuf {
     path
 }
 
+/// A Parquet registry file of string columns (`None`: null).
+fn write_parquet(dir: &Path, name: &str, cols: &[(&str, &[Option<&str>])]) -> String {
+    use std::sync::Arc;
+    let p = dir.join(name);
+    let batch = arrow_array::RecordBatch::try_from_iter(cols.iter().map(|(n, v)| {
+        (
+            *n,
+            Arc::new(arrow_array::StringArray::from(v.to_vec())) as arrow_array::ArrayRef,
+        )
+    }))
+    .expect("batch");
+    let f = std::fs::File::create(&p).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    p.display().to_string()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
@@ -256,6 +274,14 @@ fn registry_mistakes_are_located_in_the_pipeline_and_the_registry_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad_row = write(dir.path(), "bad.csv", "sensor,max_temp\nm01-temp,hot\n");
     let good = write(dir.path(), "good.csv", "sensor,max_temp\nm01-temp,80\n");
+    let bad_parquet = write_parquet(
+        dir.path(),
+        "bad.parquet",
+        &[
+            ("sensor", &[Some("m01-temp")]),
+            ("max_temp", &[Some("hot")]),
+        ],
+    );
     for (registry, rule, what) in [
         (
             format!("sensors = {bad_row:?}\nattributes = {{ max_temp = \"number\" }}"),
@@ -279,6 +305,21 @@ fn registry_mistakes_are_located_in_the_pipeline_and_the_registry_file() {
             format!("sensors = {good:?}\nattributes = {{ enabled = \"bool\" }}"),
             "mean > 1",
             "registry attribute \"enabled\" is a column every registry row has".into(),
+        ),
+        (
+            format!("sensors = {bad_parquet:?}\nattributes = {{ max_temp = \"number\" }}"),
+            "mean > registry.max_temp",
+            format!(
+                "registry sensors: {bad_parquet}: row 1: attribute `max_temp` is a number, not \"hot\""
+            ),
+        ),
+        (
+            format!(
+                "sensors = {:?}\nattributes = {{ max_temp = \"number\" }}",
+                dir.path().join("sensors.xlsx").display()
+            ),
+            "mean > registry.max_temp",
+            "hyflow reads sensors from .csv, .parquet or .toml files".into(),
         ),
         (
             format!("sensors = {good:?}\nrecord = \"out/changes.jsonl\""),
@@ -313,7 +354,7 @@ fn registry_mistakes_are_located_in_the_pipeline_and_the_registry_file() {
 }
 
 #[test]
-fn a_toml_registry_gives_what_the_same_rows_in_csv_give() {
+fn toml_and_parquet_registries_give_what_the_same_rows_in_csv_give() {
     let dir = tempfile::tempdir().unwrap();
     let csv = write(
         dir.path(),
@@ -325,8 +366,18 @@ fn a_toml_registry_gives_what_the_same_rows_in_csv_give() {
         "sensors.toml",
         "[[sensor]]\nsensor = \"m01-temp\"\nasset = \"m01\"\nmax_temp = 90\n\n[[sensor]]\nsensor = \"m02-temp\"\nasset = \"m02\"\nmax_temp = 80.0\n",
     );
+    // Columns in another order, the number as text: found by name, read as the CSV's field.
+    let parquet_rows = write_parquet(
+        dir.path(),
+        "sensors.parquet",
+        &[
+            ("max_temp", &[Some("90"), Some("80.0")]),
+            ("asset", &[Some("m01"), Some("m02")]),
+            ("sensor", &[Some("m01-temp"), Some("m02-temp")]),
+        ],
+    );
     let mut got = Vec::new();
-    for (name, sensors) in [("csv", csv), ("toml", toml_rows)] {
+    for (name, sensors) in [("csv", csv), ("toml", toml_rows), ("parquet", parquet_rows)] {
         let toml = pipeline(
             dir.path(),
             &["m01-temp", "m02-temp"],
@@ -343,4 +394,5 @@ fn a_toml_registry_gives_what_the_same_rows_in_csv_give() {
             .all(|(s, _, r)| (r == "hot") == (s == "m02-temp"))
     );
     assert_eq!(got[0], got[1]);
+    assert_eq!(got[0], got[2]);
 }

@@ -1,4 +1,5 @@
-//! Reading the registry files: sensors and edges as CSV with a header line, and the change log
+//! Reading the registry files: sensors and edges as CSV with a header line (or as Parquet,
+//! `parquet.rs`, whose cells are read as the text a CSV field would hold), and the change log
 //! as JSON lines. Every mistake names the file, the line and what is wrong; a file with
 //! mistakes is refused whole (a registry half read would enrich windows wrongly without a
 //! word).
@@ -9,14 +10,38 @@ use std::path::Path;
 
 /// A mistake in a registry file.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
 pub struct LoadError {
     /// The file.
     pub file: String,
-    /// 1-based line (0: the file as a whole).
+    /// 1-based line, in a Parquet file the 1-based row (0: the file as a whole, or a Parquet
+    /// file's columns).
     pub line: usize,
     /// What is wrong.
     pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, place(&self.file)) {
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            (n, "row") => write!(f, "{}: row {n}: {}", self.file, self.message),
+            (n, _) => write!(f, "{}:{n}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// What a file's rows are numbered as: `row` in a Parquet file, `line` in a text file.
+pub(super) fn place(file: &str) -> &'static str {
+    if file.ends_with(".parquet") {
+        "row"
+    } else {
+        "line"
+    }
+}
+
+/// Where a header mistake is: line 1 of a text file, the whole of a Parquet file.
+fn header_line(file: &str) -> usize {
+    usize::from(place(file) == "line")
 }
 
 pub(super) fn read(path: &Path) -> Result<String, LoadError> {
@@ -36,8 +61,8 @@ fn split(line: &str) -> Vec<&str> {
 
 /// The lines of a CSV file after its header, with their 1-based numbers, and the header's
 /// column names.
-/// A CSV file's column names, and its lines (1-based number, fields).
-type Csv = (Vec<String>, Vec<(usize, Vec<String>)>);
+/// A table's column names, and its rows (1-based line or row number, fields as text).
+pub(super) type Csv = (Vec<String>, Vec<(usize, Vec<String>)>);
 
 fn csv(path: &Path, text: &str) -> Result<Csv, LoadError> {
     let file = path.display().to_string();
@@ -159,12 +184,20 @@ fn unknown_field(name: &str, schema: &Schema) -> String {
 /// `unit`, `enabled` and the schema's attributes), as changes at the start of time.
 pub fn sensors_csv(path: &Path, schema: &Schema) -> Result<Vec<Change>, LoadError> {
     let text = read(path)?;
+    sensors_table(path, csv(path, &text)?, schema)
+}
+
+/// The sensors of a table (`sensors_csv`'s columns; a header mistake is on line 1).
+pub(super) fn sensors_table(
+    path: &Path,
+    (header, rows): Csv,
+    schema: &Schema,
+) -> Result<Vec<Change>, LoadError> {
     let file = path.display().to_string();
-    let (header, rows) = csv(path, &text)?;
     let Some(id) = header.iter().position(|h| h == "sensor") else {
         return Err(LoadError {
+            line: header_line(&file),
             file,
-            line: 1,
             message: "no `sensor` column in the header".into(),
         });
     };
@@ -173,8 +206,8 @@ pub fn sensors_csv(path: &Path, schema: &Schema) -> Result<Vec<Change>, LoadErro
             && let Err(m) = set_sensor_field(&mut Entry::default(), schema, h, "")
         {
             return Err(LoadError {
+                line: header_line(&file),
                 file,
-                line: 1,
                 message: m,
             });
         }
@@ -192,8 +225,9 @@ pub fn sensors_csv(path: &Path, schema: &Schema) -> Result<Vec<Change>, LoadErro
         }
         if let Some(first) = seen.insert(f[id].clone(), line) {
             return Err(at(format!(
-                "sensor {:?} is listed twice (first on line {first})",
-                f[id]
+                "sensor {:?} is listed twice (first on {} {first})",
+                f[id],
+                place(&file)
             )));
         }
         let mut e = Entry {
@@ -244,13 +278,17 @@ pub(super) fn set_edge_field(e: &mut EdgeInfo, name: &str, v: &str) -> Result<()
 /// true), `travel-time`), as changes at the start of time.
 pub fn edges_csv(path: &Path) -> Result<Vec<Change>, LoadError> {
     let text = read(path)?;
+    edges_table(path, csv(path, &text)?)
+}
+
+/// The edges of a table (`edges_csv`'s columns).
+pub(super) fn edges_table(path: &Path, (header, rows): Csv) -> Result<Vec<Change>, LoadError> {
     let file = path.display().to_string();
-    let (header, rows) = csv(path, &text)?;
     let col = |name: &str| header.iter().position(|h| h == name);
     let (Some(from), Some(to)) = (col("from"), col("to")) else {
         return Err(LoadError {
+            line: header_line(&file),
             file,
-            line: 1,
             message: "an edges file needs `from` and `to` columns".into(),
         });
     };
@@ -260,8 +298,8 @@ pub fn edges_csv(path: &Path) -> Result<Vec<Change>, LoadError> {
             && let Err(message) = set_edge_field(&mut EdgeInfo::default(), h, "")
         {
             return Err(LoadError {
+                line: header_line(&file),
                 file,
-                line: 1,
                 message,
             });
         }
@@ -276,8 +314,10 @@ pub fn edges_csv(path: &Path) -> Result<Vec<Change>, LoadError> {
         };
         if let Some(first) = seen.insert((f[from].clone(), f[to].clone()), line) {
             return Err(at(format!(
-                "the edge {} → {} is listed twice (first on line {first}); an edge is one row",
-                f[from], f[to]
+                "the edge {} → {} is listed twice (first on {} {first}); an edge is one row",
+                f[from],
+                f[to],
+                place(&file)
             )));
         }
         if f[from].is_empty() || f[to].is_empty() || f[from] == f[to] {

@@ -8,6 +8,7 @@
 //! window's time). Knows nothing of timely; `load.rs` reads the registry files.
 
 pub mod load;
+pub mod parquet;
 pub mod tables;
 pub mod topic;
 
