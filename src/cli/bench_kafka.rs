@@ -290,6 +290,23 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
                 ),
                 _ => println!("  no change took effect"),
             }
+            // What the consumer saw of a sensor whose change had no visible effect.
+            for (sensor, at) in &changes {
+                let of: Vec<&Received> = alerts.iter().filter(|x| &x.sensor == sensor).collect();
+                if !of.iter().any(|x| x.over_limit && x.received >= *at) {
+                    let seen: Vec<String> = of
+                        .iter()
+                        .map(|x| {
+                            let rule = if x.over_limit { " over-limit" } else { "" };
+                            format!("{}{rule} at {:+} ms", x.state, x.received - at)
+                        })
+                        .collect();
+                    println!(
+                        "  {sensor}: no alert of the rule after its change; its events: [{}]",
+                        seen.join(", ")
+                    );
+                }
+            }
         }
         Mode::Latency => {
             let running = start()?;
@@ -476,6 +493,8 @@ struct Received {
     over_limit: bool,
     /// The event resolves its episode.
     resolved: bool,
+    /// Its state (`open`, `update`, `resolved`).
+    state: String,
 }
 
 /// Every alert event on `topic` until `done`, appended to `out` as it arrives.
@@ -491,6 +510,7 @@ fn alerts_received(
             received: now,
             over_limit: v["rules"].to_string().contains("over-limit"),
             resolved: v["state"] == "resolved",
+            state: v["state"].as_str().unwrap_or_default().to_string(),
         });
     });
 }

@@ -40,8 +40,9 @@ pub struct KafkaSource {
     /// acknowledged) and the offsets they cover committed to the group; also at a clean stop.
     #[serde(default = "default_commit")]
     pub commit_interval: Duration,
-    /// Topic that undecodable messages are copied to, with the error and their topic,
-    /// partition and offset in headers (they always go to the `rejects` output too).
+    /// Topic that undecodable messages (readings, and `[registry] topic` messages) are
+    /// copied to, with the error and their topic, partition and offset in headers (they
+    /// always go to the `rejects` output too).
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
     /// librdkafka properties passed through to the consumer and producers (SASL, SSL, ...),

@@ -12,15 +12,17 @@
 //! if its time has passed (it then counts from the windows not yet scored, never rewriting
 //! one already written), and never before the key's previous change. Changes it applied are
 //! appended to `[registry] record` with the time they took effect: the change log a replay
-//! needs to equal the run. A message that cannot be read goes to the rejects output.
+//! needs to equal the run. A message that cannot be read goes to the rejects output, and to
+//! the source's `dead-letter-topic` when it has one (as an undecodable reading does).
 
 use super::{Failure, OutputStep, Shared};
 use crate::batch::{RejectKind, RejectRow};
 use crate::config::KafkaSource;
-use crate::events::{Event as _, RegistryChangesRead};
+use crate::events::{DeadLettered, Event as _, RegistryChangesRead};
 use crate::output::OutRecord;
 use crate::plan::RegistryPlan;
 use crate::stages::registry::{Change, Current, EdgeInfo, Entry, Key, Update, Value, topic};
+use crate::stages::sink::kafka::Producer;
 use crate::stages::source::kafka::{RegistryTopic, registry_consumer};
 use differential_dataflow::{AsCollection, VecCollection};
 use rdkafka::Message as _;
@@ -269,6 +271,8 @@ struct LiveReader {
     last: HashMap<Key, i64>,
     record: Option<(String, std::io::BufWriter<std::fs::File>)>,
     record_path: Option<std::path::PathBuf>,
+    /// The source's dead-letter topic and its producer (opened with the consumer).
+    dead: Option<(String, Producer)>,
 }
 
 impl LiveReader {
@@ -283,6 +287,7 @@ impl LiveReader {
             last: HashMap::new(),
             record: None,
             record_path: plan.record.clone(),
+            dead: None,
         }
     }
 
@@ -297,6 +302,11 @@ impl LiveReader {
             let c = registry_consumer(&self.kafka, &self.topic, &self.pipeline)
                 .map_err(|e| Failure::Kafka(e.to_string()))?;
             self.consumer = Some(c);
+            if let Some(topic) = &self.kafka.dead_letter_topic {
+                let p = Producer::new(self.kafka.brokers.get_ref(), &self.kafka.properties)
+                    .map_err(Failure::Kafka)?;
+                self.dead = Some((topic.clone(), p));
+            }
         }
         if let (None, Some(path)) = (&self.record, &self.record_path) {
             let fail = |e: std::io::Error| Failure::Output {
@@ -386,6 +396,9 @@ impl LiveReader {
                     rejected += 1;
                     let at = format!("{}/{}", self.topic.topic, m.partition());
                     tracing::warn!("registry topic {at} offset {}: {reason}", m.offset());
+                    if let Some((dlq, p)) = &self.dead {
+                        dead_letter(p, dlq, &m, &at, &reason)?;
+                    }
                     out.side.push(OutRecord::Reject(RejectRow {
                         source: format!("registry topic {at}"),
                         row: u64::try_from(m.offset()).ok(),
@@ -409,6 +422,11 @@ impl LiveReader {
                 }
             }
         }
+        if let (Some((dlq, p)), true) = (&self.dead, rejected > 0) {
+            // Rare: wait for the broker, so that a dead letter is not lost with a crash.
+            p.flush(Duration::from_secs(60))
+                .map_err(|e| Failure::Kafka(format!("dead-letter topic {dlq}: {e}")))?;
+        }
         if let Some((path, w)) = self.record.as_mut()
             && applied > 0
         {
@@ -427,4 +445,33 @@ impl LiveReader {
         }
         Ok(n >= BUDGET)
     }
+}
+
+/// Copies registry message `m` (of partition `at`, refused for `reason`) to the dead-letter
+/// topic `dlq`, key and value as they were, with the error and where it came from in headers.
+fn dead_letter(
+    p: &Producer,
+    dlq: &str,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+    at: &str,
+    reason: &str,
+) -> Result<(), Failure> {
+    let key = m.key().map(String::from_utf8_lossy);
+    let (o, part) = (m.offset().to_string(), m.partition().to_string());
+    let headers = [
+        ("hyflow-error", reason),
+        ("hyflow-topic", m.topic()),
+        ("hyflow-partition", part.as_str()),
+        ("hyflow-offset", o.as_str()),
+    ];
+    p.send(dlq, key.as_deref(), m.payload(), &headers)
+        .map_err(|e| Failure::Kafka(format!("dead-letter topic {dlq}: {e}")))?;
+    DeadLettered {
+        topic: dlq,
+        from: &format!("registry topic {at}"),
+        offset: m.offset(),
+        reason,
+    }
+    .emit();
+    Ok(())
 }

@@ -202,6 +202,7 @@ fn the_registry_topic_against_tansu_at_start_and_while_running() {
         let broker = start_broker();
         create_topic(&broker, "readings", 4);
         create_topic(&broker, "registry", 2);
+        create_topic(&broker, "dead", 1);
         let brokers = broker.url.trim_start_matches("tcp://").to_string();
         eprintln!("registry topic check {i} against tansu at {brokers}");
         check(&brokers, &one_per_batch);

@@ -3,13 +3,15 @@
 //! change's effective time; a change produced while the run goes on alters rule results from
 //! its effective time, or (without one) from the windows not yet scored; a new sensor is
 //! accepted, a disabled one stops alerting and its episode resolves; an unreadable message
-//! goes to the rejects. Every run records the changes it applied, and the replay of the same
+//! goes to the rejects and the dead-letter topic. Every run records the changes it applied, and the replay of the same
 //! readings with that record equals the run.
 
-use crate::common::kafka::{produce_fixture_with, replay};
+use crate::common::kafka::{consume_all, produce_fixture_with, replay};
 use crate::common::{dump, write_readings};
 use hyflow::config::MessageFormat;
 use hyflow::stages::sink::kafka::Producer;
+use rdkafka::Message as _;
+use rdkafka::message::Headers as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,6 +72,7 @@ brokers = "{brokers}"
 topics = ["readings"]
 group-id = "registry-live"
 idle-timeout = "300ms"
+dead-letter-topic = "dead"
 
 [window]
 kind = "tumbling"
@@ -214,6 +217,31 @@ pub(crate) fn what_the_topic_holds_at_start_counts_from_its_effective_times(
         bad[0].contains("m04-temp") && bad[0].contains("not JSON"),
         "{}",
         bad[0]
+    );
+    // ... and to the source's dead-letter topic, as it was, with the error in a header.
+    let dead = consume_all(brokers, "dead", 1);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].key(), dead[0].payload()),
+        (Some(&b"m04-temp"[..]), Some(&b"{bad"[..]))
+    );
+    let headers: BTreeMap<&str, String> = dead[0]
+        .headers()
+        .expect("headers")
+        .iter()
+        .map(|h| {
+            (
+                h.key,
+                String::from_utf8_lossy(h.value.unwrap_or_default()).into(),
+            )
+        })
+        .collect();
+    assert_eq!(headers["hyflow-topic"], "registry");
+    assert!(headers["hyflow-error"].contains("not JSON"), "{headers:?}");
+    assert_eq!(
+        live.events
+            .counter_with("hyflow_dead_letters_total", &[("topic", "dead")]),
+        1
     );
 
     // The record holds the four changes with their times; the replay with it equals the run.
@@ -363,6 +391,7 @@ fn mock_cluster_what_the_topic_holds_at_start_counts_from_its_effective_times() 
     let c = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     c.create_topic("readings", 4, 1).expect("topic");
     c.create_topic("registry", 2, 1).expect("topic");
+    c.create_topic("dead", 1, 1).expect("topic");
     what_the_topic_holds_at_start_counts_from_its_effective_times(
         &c.bootstrap_servers(),
         &Props::new(),
@@ -374,5 +403,6 @@ fn mock_cluster_changes_while_running_count_from_their_time() {
     let c = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     c.create_topic("readings", 4, 1).expect("topic");
     c.create_topic("registry", 2, 1).expect("topic");
+    c.create_topic("dead", 1, 1).expect("topic");
     changes_while_running_count_from_their_time(&c.bootstrap_servers(), &Props::new());
 }
