@@ -77,10 +77,10 @@ echo "== equivalence and kernel throughput on the device"
 "$gpu_tests" --ignored --nocapture --test-threads=1
 echo "== end-to-end replay of the manufacturing pipeline (spectral bands) on a larger input"
 input=target/gpu-check/manufacturing_${sensors}x$duration.parquet
-[ -e "$input" ] || "$hyflow" gen manufacturing --sensors "$sensors" --duration "$duration" --seed 1 --out "$input" >/dev/null
+[ -e "$input" ] || "$hyflow" gen manufacturing --sensors "$sensors" --duration "$duration" --seed 1 --out-file "$input" >/dev/null
 for device in cpu cuda:0 auto; do
   echo "-- device = $device"
-  "$hyflow" replay -q -w 4 pipelines/manufacturing.toml --device "$device" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|^    (cpu|cuda)|energy"
+  "$hyflow" replay -w 4 pipelines/manufacturing.toml --device "$device" --input "$input" --out "target/gpu-check/out-$device" | grep -E "replayed|rows in|compute engines|^    (cpu|cuda)|energy"
 done
 echo "== the benchmark workload (pipelines/bench.toml), 4 workers"
 for device in cpu cuda:0 auto; do

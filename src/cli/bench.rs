@@ -14,7 +14,7 @@ use std::time::Instant;
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// The benchmark pipeline.
-    #[arg(long, default_value = "pipelines/bench.toml")]
+    #[arg(default_value = "pipelines/bench.toml")]
     pipeline: PathBuf,
     /// Input Parquet (default: generated into target/bench/ once).
     #[arg(long)]
@@ -26,7 +26,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1000)]
     seconds: i64,
     /// Worker threads.
-    #[arg(short = 'w', long, default_value_t = 2)]
+    #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
     /// Compute device instead of the pipeline's `[compute] device` (`auto`, `cpu`, `cuda:N`).
     #[arg(long)]

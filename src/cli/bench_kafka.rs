@@ -42,11 +42,11 @@ pub enum Mode {
 /// Arguments of `hyflow bench-kafka`.
 #[derive(clap::Args)]
 pub struct BenchKafkaArgs {
-    /// throughput or latency.
+    /// What to measure: `throughput`, `latency` or `registry` (see below).
     #[arg(value_enum)]
     mode: Mode,
     /// Pipeline (a Kafka source; its brokers are replaced).
-    #[arg(long, default_value = "pipelines/bench-live.toml")]
+    #[arg(default_value = "pipelines/bench-live.toml")]
     pipeline: PathBuf,
     /// Brokers (default: an embedded broker with the topics created).
     #[arg(long)]
@@ -64,7 +64,7 @@ pub struct BenchKafkaArgs {
     #[arg(long, default_value_t = 20)]
     seconds: u64,
     /// Worker threads.
-    #[arg(short = 'w', long, default_value_t = 2)]
+    #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
     /// Partitions of the readings topic on the embedded broker.
     #[arg(long, default_value_t = 4)]

@@ -68,7 +68,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// `hyflow run`.
-pub fn run(a: RunArgs) -> Result<ExitCode> {
+pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
     let pipeline = Arc::new(plan::load_with_sets(&a.pipeline, &a.set, |c| {
         if let Some(dir) = &a.out {
             c.set_out_dir(dir);
@@ -88,19 +88,20 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     };
     let cluster = opts.cluster.is_some();
     let running = dataflow::start(pipeline.clone(), &opts)?;
-    let summary = watch(running, &pipeline, None, a.stop_timeout)?;
+    let summary = watch(running, &pipeline, None, a.stop_timeout, quiet)?;
     super::replay::verdict(&summary, cluster, a.allow_empty)
 }
 
 /// Waits for a run, logging progress every few seconds; SIGINT or SIGTERM (or `stop`) asks
 /// it to stop cleanly, and a run that has not stopped `grace` later (or at a second signal)
 /// ends the process with status 1: a busy or stuck dataflow cannot make a signal go unheard.
-/// Prints the summary.
+/// Prints the summary unless `quiet`.
 fn watch(
     running: Running,
     pipeline: &Plan,
     stop: Option<&AtomicBool>,
     grace: Duration,
+    quiet: bool,
 ) -> Result<hyflow::dataflow::Summary> {
     let signal = Arc::new(AtomicBool::new(false));
     for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -146,14 +147,20 @@ fn watch(
         }
     }
     let summary = running.wait()?;
-    super::replay::print_summary(&pipeline.name, &summary);
+    if !quiet {
+        super::replay::print_summary(&pipeline.name, &summary);
+    }
     Ok(summary)
 }
 
 /// Arguments of `hyflow produce`.
 #[derive(clap::Args)]
 pub struct ProduceArgs {
+    /// Pipeline whose source gives the message format, field names and brokers (without it:
+    /// `--format`, and `--brokers` or 127.0.0.1:9092).
+    pipeline: Option<PathBuf>,
     /// Fixture to replay (Parquet with columns sensor_id, ts (ms), value).
+    #[arg(long)]
     fixture: PathBuf,
     /// Topic to write.
     #[arg(long)]
@@ -161,9 +168,6 @@ pub struct ProduceArgs {
     /// Bootstrap servers (default: the pipeline's, else 127.0.0.1:9092).
     #[arg(long)]
     brokers: Option<String>,
-    /// Take the message format, field names and brokers from this pipeline's source.
-    #[arg(long)]
-    pipeline: Option<PathBuf>,
     /// Message format when no pipeline is given.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
@@ -197,7 +201,7 @@ impl From<Format> for MessageFormat {
 }
 
 /// `hyflow produce`.
-pub fn produce_cmd(a: ProduceArgs) -> Result<ExitCode> {
+pub fn produce_cmd(a: ProduceArgs, quiet: bool) -> Result<ExitCode> {
     let pipeline = a.pipeline.as_deref().map(plan::load).transpose()?;
     let kafka = pipeline
         .as_ref()
@@ -241,6 +245,9 @@ pub fn produce_cmd(a: ProduceArgs) -> Result<ExitCode> {
         pace,
     )?;
     let secs = started.elapsed().as_secs_f64();
+    if quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "produced {sent} readings from {} to {} on {brokers} in {secs:.2} s ({:.0} readings/s)",
         a.fixture.display(),
@@ -287,7 +294,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 120.0)]
     speed: f64,
     /// Worker threads.
-    #[arg(short = 'w', long, default_value_t = 2)]
+    #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
     /// Write sink NAME to DIR/NAME.
     #[arg(long, default_value = "out/demo")]
@@ -376,8 +383,14 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
             Ok(n)
         })
     };
-    let code = watch(running, &pipeline, Some(&stop), Duration::from_secs(30))
-        .and_then(|s| super::replay::verdict(&s, false, false));
+    let code = watch(
+        running,
+        &pipeline,
+        Some(&stop),
+        Duration::from_secs(30),
+        false,
+    )
+    .and_then(|s| super::replay::verdict(&s, false, false));
     let produced = producer_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the producer thread panicked"))??;

@@ -1,4 +1,11 @@
 //! The commands: the only place that prints for humans.
+//!
+//! Conventions every command follows (tests/it/cli_conventions.rs checks them on the help
+//! texts): the pipeline is the first positional argument (after the mode of `bench-kafka`);
+//! `--out` is a directory, `--out-file` a file; `-w/--workers` defaults to 1 (outputs do not
+//! depend on it; more workers use more cores); `-q/--quiet` prints nothing but errors (what a
+//! command exists to print, such as `cat`'s CSV, still goes to stdout); exit status 0 success,
+//! 1 the command failed, 2 an invalid pipeline file, 64 a usage error.
 
 mod bench;
 mod bench_kafka;
@@ -17,7 +24,15 @@ use std::process::ExitCode;
 /// hyflow: streaming sensor analytics on the CPU and the GPU.
 #[derive(Parser)]
 #[command(name = "hyflow", version, about)]
+#[command(
+    after_help = "Exit status: 0 success, 1 the command failed, 2 an invalid pipeline file, 64 a usage error."
+)]
 struct Cli {
+    /// Print nothing but errors: no log lines below `error` (unless RUST_LOG says otherwise),
+    /// no progress, notes or summaries. What a command exists to print (`cat`, `schema`,
+    /// `explain`, `bench`, `eval`, `completions`) still goes to stdout.
+    #[arg(short = 'q', long, global = true)]
+    quiet: bool,
     /// Log lines as text (colours only on a terminal) or one JSON object per line, with the
     /// events' fields. Levels and targets follow RUST_LOG (e.g. `RUST_LOG=hyflow=debug`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -39,10 +54,10 @@ enum Command {
     /// Check pipeline files; prints every error with file:line:column and a hint.
     Validate {
         /// Pipeline files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        #[arg(required = true, value_name = "PIPELINE")]
+        pipelines: Vec<PathBuf>,
     },
-    /// Replay the pipeline's Parquet input as fast as the machine allows.
+    /// Replay the pipeline's input files (Parquet or CSV) as fast as the machine allows.
     Replay(replay::ReplayArgs),
     /// Run a pipeline on its Kafka topics until SIGINT/SIGTERM (or to their end with
     /// --until-end); offsets are committed once the outputs are complete.
@@ -55,7 +70,7 @@ enum Command {
     /// Print the dataflow a pipeline builds: stages, exchanges, devices.
     Explain {
         /// Pipeline file.
-        file: PathBuf,
+        pipeline: PathBuf,
         /// Workers to explain for.
         #[arg(short = 'w', long, default_value_t = 1)]
         workers: usize,
@@ -80,8 +95,14 @@ enum Command {
     /// Run the `[[test]]` blocks of pipeline files; prints pass/fail and what differed.
     Test {
         /// Pipeline files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        #[arg(required = true, value_name = "PIPELINE")]
+        pipelines: Vec<PathBuf>,
+    },
+    /// Print a shell completion script: `hyflow completions bash > /etc/bash_completion.d/hyflow`
+    /// (zsh: into a directory of `$fpath` as `_hyflow`; fish: `~/.config/fish/completions/hyflow.fish`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -110,9 +131,9 @@ struct GenArgs {
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Output Parquet file.
+    /// Output Parquet file (the labels go beside it as FILE.labels.json).
     #[arg(long)]
-    out: PathBuf,
+    out_file: PathBuf,
     /// Manufacturing: machines whose sensors share a load, with faults of 30 minutes or more
     /// (level shift, drift, broken relation, valve step) instead of the short ones.
     #[arg(long)]
@@ -131,8 +152,11 @@ fn parse_duration(s: &str) -> Result<config::Duration, String> {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    init_logging(cli.log_format, cli.quiet);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -146,12 +170,26 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Help and version go to stdout with status 0; a command line clap cannot read is a usage
+/// error: its message on stderr and status 64 (EX_USAGE), never confused with a failed run (1)
+/// or an invalid pipeline (2).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::from(64),
+    }
+}
+
+fn init_logging(format: LogFormat, quiet: bool) {
     // RUST_LOG as everywhere in Rust (e.g. `RUST_LOG=debug`, `RUST_LOG=hyflow=debug`);
-    // HYFLOW_LOG, the older name, when RUST_LOG is not set; else info.
+    // HYFLOW_LOG, the older name, when RUST_LOG is not set; else info (error with -q).
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("HYFLOW_LOG"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(if quiet { "error" } else { "info" })
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -166,11 +204,13 @@ fn init_logging(format: LogFormat) {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
     match cli.command {
-        Command::Validate { files } => {
+        Command::Validate { pipelines } => {
             let mut ok = true;
-            for f in files {
+            for f in pipelines {
                 match plan::load(&f) {
+                    Ok(_) if quiet => {}
                     Ok(p) => println!(
                         "{}: ok ({} features, {} rules, {} sinks)",
                         f.display(),
@@ -190,12 +230,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
-        Command::Replay(args) => replay::run(args),
-        Command::Run(args) => live::run(args),
-        Command::Produce(args) => live::produce_cmd(args),
+        Command::Replay(args) => replay::run(args, quiet),
+        Command::Run(args) => live::run(args, quiet),
+        Command::Produce(args) => live::produce_cmd(args, quiet),
         Command::Demo(args) => live::demo(args),
-        Command::Explain { file, workers } => {
-            let p = plan::load(&file)?;
+        Command::Explain { pipeline, workers } => {
+            let p = plan::load(&pipeline)?;
             print!("{}", hyflow::dataflow::explain::explain(&p, workers.max(1)));
             Ok(ExitCode::SUCCESS)
         }
@@ -204,7 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gen(a) => generate(a),
+        Command::Gen(a) => generate(a, quiet),
         Command::Cat { path } => {
             let batches = hyflow::tools::inspect::read(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -218,17 +258,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(a) => bench::run(a),
         Command::BenchKafka(a) => bench_kafka::run(a),
-        Command::Score(a) => score::run(a),
+        Command::Score(a) => score::run(a, quiet),
         Command::Eval(a) => eval::run(a),
-        Command::Test { files } => {
+        Command::Test { pipelines } => {
             let scratch = hyflow::tools::scoring::scratch_dir("test");
             let (mut passed, mut failed) = (0, 0);
-            for f in files {
+            for f in pipelines {
                 let p = plan::load(&f)?;
                 for o in hyflow::tools::pipeline_test::run_all(&p, &scratch)? {
                     if o.failures.is_empty() {
                         passed += 1;
-                        println!("{}: test {:?} ... ok", f.display(), o.name);
+                        if !quiet {
+                            println!("{}: test {:?} ... ok", f.display(), o.name);
+                        }
                     } else {
                         failed += 1;
                         println!("{}: test {:?} ... FAILED", f.display(), o.name);
@@ -239,34 +281,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             let _ = std::fs::remove_dir_all(&scratch);
-            println!("{passed} passed, {failed} failed");
+            if !quiet || failed > 0 {
+                println!("{passed} passed, {failed} failed");
+            }
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "hyflow", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-fn generate(a: GenArgs) -> Result<ExitCode> {
+fn generate(a: GenArgs, quiet: bool) -> Result<ExitCode> {
     use hyflow::tools::fixture;
     let ms = a.duration.ms;
     match a.kind {
         GenKind::Manufacturing if a.long_faults => fixture::write(
             fixture::long_faults::generate(a.sensors, ms, a.seed),
-            &a.out,
+            &a.out_file,
         )?,
         GenKind::Manufacturing => fixture::write(
             fixture::manufacturing::generate(a.sensors, ms, a.seed),
-            &a.out,
+            &a.out_file,
         )?,
-        GenKind::Traffic => {
-            fixture::write(fixture::traffic::generate(a.sensors, ms, a.seed), &a.out)?
-        }
+        GenKind::Traffic => fixture::write(
+            fixture::traffic::generate(a.sensors, ms, a.seed),
+            &a.out_file,
+        )?,
         GenKind::Bench => {
-            let rows = fixture::bench::write(a.sensors, ms / 1000, a.seed, &a.out)?;
-            println!("wrote {}: {rows} rows", a.out.display());
+            let rows = fixture::bench::write(a.sensors, ms / 1000, a.seed, &a.out_file)?;
+            if !quiet {
+                println!("wrote {}: {rows} rows", a.out_file.display());
+            }
             return Ok(ExitCode::SUCCESS);
         }
         GenKind::Nab => {
@@ -287,13 +340,16 @@ fn generate(a: GenArgs) -> Result<ExitCode> {
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default()
             );
-            fixture::write(fixture::nab::convert(&input, &windows, &key)?, &a.out)?;
+            fixture::write(fixture::nab::convert(&input, &windows, &key)?, &a.out_file)?;
         }
+    }
+    if quiet {
+        return Ok(ExitCode::SUCCESS);
     }
     println!(
         "wrote {} and {}",
-        a.out.display(),
-        a.out.with_extension("labels.json").display()
+        a.out_file.display(),
+        a.out_file.with_extension("labels.json").display()
     );
     Ok(ExitCode::SUCCESS)
 }

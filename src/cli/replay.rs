@@ -33,9 +33,6 @@ pub struct ReplayArgs {
     /// Compute device instead of the pipeline's `[compute] device` (`auto`, `cpu`, `cuda:N`).
     #[arg(long)]
     device: Option<String>,
-    /// No progress bar or log lines while running.
-    #[arg(short, long)]
-    quiet: bool,
     /// Cluster: a file listing every process's `host:port`, one per line (the same file for
     /// all processes). Every process reads the inputs; process 0 writes the outputs.
     #[arg(long, requires = "process")]
@@ -59,7 +56,7 @@ pub struct ReplayArgs {
     metrics: Option<std::net::SocketAddr>,
 }
 
-pub fn run(a: ReplayArgs) -> Result<ExitCode> {
+pub fn run(a: ReplayArgs, quiet: bool) -> Result<ExitCode> {
     if let Some(d) = &a.device {
         plan::device_option(d).map_err(anyhow::Error::msg)?;
     }
@@ -85,7 +82,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             a.pipeline.display()
         );
     }
-    for (name, _) in redirected {
+    for (name, _) in redirected.into_iter().filter(|_| !quiet) {
         let Some(plan::SinkTarget::Parquet(t)) = pipeline
             .sinks
             .iter()
@@ -109,7 +106,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     };
     let running = dataflow::start(pipeline.clone(), &opts)?;
     let total = running.total_rows;
-    let tty = std::io::stderr().is_terminal() && !a.quiet;
+    let tty = std::io::stderr().is_terminal() && !quiet;
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -123,7 +120,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let mut last_log = Instant::now();
     let mut last_draw = Instant::now();
-    while !a.quiet && !running.is_done() {
+    while !quiet && !running.is_done() {
         std::thread::sleep(Duration::from_millis(5));
         if last_draw.elapsed() < Duration::from_millis(100) {
             continue;
@@ -138,7 +135,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
                 rows as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6,
                 counts.windows
             ));
-        } else if !a.quiet && last_log.elapsed() > Duration::from_secs(5) {
+        } else if !quiet && last_log.elapsed() > Duration::from_secs(5) {
             last_log = Instant::now();
             let rate = rows as f64 / started.elapsed().as_secs_f64();
             tracing::info!("{rows}/{total} rows, {rate:.0} rows/s");
@@ -148,7 +145,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
     let summary = running.wait()?;
-    print_summary(&pipeline.name, &summary);
+    if !quiet {
+        print_summary(&pipeline.name, &summary);
+    }
     verdict(&summary, opts.cluster.is_some(), a.allow_empty)
 }
 

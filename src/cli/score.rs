@@ -18,13 +18,13 @@ pub struct ScoreArgs {
     /// Output CSV: timestamp,value,anomaly_score; with a sensor column in the input,
     /// timestamp,sensor_id[,asset],value,anomaly_score.
     #[arg(long)]
-    out: PathBuf,
+    out_file: PathBuf,
     /// Worker threads.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
 }
 
-pub fn run(a: ScoreArgs) -> Result<ExitCode> {
+pub fn run(a: ScoreArgs, quiet: bool) -> Result<ExitCode> {
     let p = plan::load(&a.pipeline)?;
     let (rows, windows) = hyflow::tools::scoring::score_file(&p, &a.input, a.workers)?;
     let delim = p
@@ -33,11 +33,14 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
         .asset_delimiter
         .as_ref()
         .map(|d| d.get_ref().as_str());
-    hyflow::tools::scoring::write_csv(&a.out, &rows, delim)?;
+    hyflow::tools::scoring::write_csv(&a.out_file, &rows, delim)?;
+    if quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "scored {} rows ({windows} windows) into {}",
         rows.len(),
-        a.out.display()
+        a.out_file.display()
     );
     Ok(ExitCode::SUCCESS)
 }

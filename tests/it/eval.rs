@@ -282,7 +282,7 @@ fn manufacturing_finds_every_long_fault_by_machine() {
         let data = tmp.path().join(format!("plant{seed}.parquet"));
         let made = Command::new(env!("CARGO_BIN_EXE_hyflow"))
             .args(["gen", "manufacturing", "--long-faults", "--sensors", "8"])
-            .args(["--duration", "2h", "--seed", seed, "--out"])
+            .args(["--duration", "2h", "--seed", seed, "--out-file"])
             .arg(&data)
             .output()
             .expect("hyflow gen");

@@ -559,7 +559,6 @@ fn every_row_in_is_accounted_for_by_reason() {
     std::fs::write(&pfile, &text).expect("write");
     let o = hyflow(&[
         "replay",
-        "-q",
         &pfile.display().to_string(),
         "--out",
         &tmp.path().join("cli").display().to_string(),
@@ -651,7 +650,6 @@ fn replaying_a_live_pipeline_writes_its_kafka_sinks_as_parquet() {
     let o = within(Duration::from_secs(120), move || {
         hyflow(&[
             "replay",
-            "-q",
             "pipelines/manufacturing-live.toml",
             "--input",
             "fixtures/manufacturing.parquet",

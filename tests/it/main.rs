@@ -8,6 +8,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod cli_conventions;
 mod cluster;
 mod csv_source;
 mod determinism;
