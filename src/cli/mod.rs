@@ -77,7 +77,8 @@ enum Command {
     },
     /// Print the JSON Schema of pipeline files.
     Schema,
-    /// Generate a fixture with labelled anomalies (Parquet + FILE.labels.json).
+    /// Generate a fixture with labelled anomalies (Parquet with a `label` column +
+    /// FILE.labels.json; `bench`, the benchmark's input, has no labels).
     Gen(GenArgs),
     /// Print an output (Parquet directory or file, Arrow IPC file) as CSV.
     Cat {
@@ -112,7 +113,8 @@ enum GenKind {
     Manufacturing,
     /// Loop detectors: flow, occupancy, speed.
     Traffic,
-    /// The throughput benchmark's input: 1,000 sensors at 10 Hz (docs/performance.md).
+    /// The throughput benchmark's input: sensors at 10 Hz, no anomalies and no labels
+    /// (docs/performance.md).
     Bench,
     /// Convert a NAB CSV series (give --input and --nab-windows).
     Nab,

@@ -6,10 +6,10 @@ use crate::stages::features::{self, Feature, FeatureSet};
 use std::collections::HashSet;
 
 /// `[features]`; returns the feature set.
-pub(super) fn features(c: &mut Checker, config: &PipelineConfig) -> FeatureSet {
+pub(super) fn features(c: &mut Checker, cfg: &FeaturesConfig) -> FeatureSet {
     let mut fs = FeatureSet::default();
     let mut seen = HashSet::new();
-    for name in config.features.compute.get_ref() {
+    for name in cfg.compute.get_ref() {
         match features::scalar(name.get_ref()) {
             Some(f) if seen.insert(features::column_name(name.get_ref())) => {
                 fs.push(name.get_ref(), f)
@@ -32,7 +32,7 @@ pub(super) fn features(c: &mut Checker, config: &PipelineConfig) -> FeatureSet {
             }
         }
     }
-    for band in &config.features.band {
+    for band in &cfg.band {
         let name = band.name.get_ref();
         let ident = name
             .chars()
@@ -72,7 +72,7 @@ pub(super) fn features(c: &mut Checker, config: &PipelineConfig) -> FeatureSet {
     }
     if fs.is_empty() {
         c.at(
-            &config.features.compute,
+            &cfg.compute,
             "no features are computed",
             Some("list at least one feature, e.g. compute = [\"mean\"]"),
         );

@@ -56,7 +56,8 @@ pub fn load_with_sets(
     })?;
     let text = expand(path, &text)?;
     let loc = Locator::new(path, &text);
-    let mut config: PipelineConfig = crate::config::set::from_toml_with(&loc, sets)?;
+    let mut config: PipelineConfig =
+        crate::config::set::from_toml_with(&loc, sets).map_err(|e| with_rules(&loc, e))?;
     edit(&mut config);
     validate::validate(&loc, config).map_err(ConfigError::Invalid)
 }
@@ -65,8 +66,24 @@ pub fn load_with_sets(
 pub fn parse(path: &Path, text: &str) -> Result<Plan, ConfigError> {
     let text = expand(path, text)?;
     let loc = Locator::new(path, &text);
-    let config: PipelineConfig = crate::config::from_toml(&loc)?;
+    let config: PipelineConfig = crate::config::from_toml(&loc).map_err(|e| with_rules(&loc, e))?;
     validate::validate(&loc, config).map_err(ConfigError::Invalid)
+}
+
+/// A file whose sections did not all parse: its parse errors, and the mistakes of its rules
+/// (when `[features]` and `[[rules]]` parse), in file order.
+fn with_rules(loc: &Locator, e: ConfigError) -> ConfigError {
+    match e {
+        ConfigError::Invalid(mut errs) => {
+            errs.extend(validate::rules_alone(loc));
+            errs.sort_by_key(|d| (d.line, d.column));
+            errs.dedup_by(|a, b| {
+                a.line == b.line && a.column == b.column && a.message == b.message
+            });
+            ConfigError::Invalid(errs)
+        }
+        other => other,
+    }
 }
 
 /// Pipeline text with its environment variables substituted (`${VAR}`, `${VAR:-default}`,

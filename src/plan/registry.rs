@@ -57,8 +57,8 @@ enum Format {
 const FIXED: [&str; 6] = ["sensor", "asset", "segment", "class", "unit", "enabled"];
 
 /// The attribute schema of `[registry]` (empty without one); checked by [`registry`].
-pub(super) fn schema(config: &PipelineConfig) -> Option<Schema> {
-    let r = config.registry.as_ref()?;
+pub(super) fn schema(registry: Option<&RegistryConfig>) -> Option<Schema> {
+    let r = registry?;
     let attrs = r.attributes.get_ref();
     Some(Schema {
         names: attrs.keys().cloned().collect(),
@@ -85,7 +85,7 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
         }
         return None;
     };
-    let schema = schema(config).unwrap_or_default();
+    let schema = schema(Some(r)).unwrap_or_default();
     let errs_before = c.errs.len();
     for name in r.attributes.get_ref().keys() {
         let ident = name

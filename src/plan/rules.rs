@@ -10,13 +10,13 @@ use std::collections::HashSet;
 /// `[[rules]]`; returns the compiled rules in file order.
 pub(super) fn rules(
     c: &mut Checker,
-    config: &PipelineConfig,
+    rules: &[crate::config::detect::RuleConfig],
     fs: &FeatureSet,
     registry: Option<&crate::stages::registry::Schema>,
 ) -> Vec<CompiledRule> {
     let mut compiled = Vec::new();
     let mut names = HashSet::new();
-    for r in &config.rules {
+    for r in rules {
         if !names.insert(r.name.clone()) {
             c.at(
                 &r.when,
@@ -35,31 +35,33 @@ pub(super) fn rules(
                 None
             }
         };
-        match Condition::parse_with(r.when.get_ref(), fs, registry) {
+        match Condition::parse_all(r.when.get_ref(), fs, registry) {
             Ok(condition) => compiled.push(CompiledRule {
                 name: r.name.clone(),
                 severity: super::vocabulary::severity(r.severity),
                 condition,
                 sensors,
             }),
-            Err(e) => {
+            Err(errs) => {
                 let start = r.when.span().start;
                 let quote = if loc_text_starts_with_triple(c.loc, start) {
                     3
                 } else {
                     1
                 };
-                let byte = r
-                    .when
-                    .get_ref()
-                    .char_indices()
-                    .nth(e.offset)
-                    .map_or(r.when.get_ref().len(), |(b, _)| b);
-                c.errs.push(c.loc.at(
-                    start + quote + byte,
-                    format!("rule {:?}: {}", r.name, e.message),
-                    None,
-                ));
+                for e in errs {
+                    let byte = r
+                        .when
+                        .get_ref()
+                        .char_indices()
+                        .nth(e.offset)
+                        .map_or(r.when.get_ref().len(), |(b, _)| b);
+                    c.errs.push(c.loc.at(
+                        start + quote + byte,
+                        format!("rule {:?}: {}", r.name, e.message),
+                        None,
+                    ));
+                }
             }
         }
     }

@@ -6,6 +6,35 @@ use crate::config::schema::PipelineConfig;
 use crate::config::{Diagnostic, Locator};
 use toml::Spanned;
 
+/// The mistakes of `[features]` and `[[rules]]` (against the features and `[registry]
+/// attributes`) in pipeline text whose other sections did not parse: `validate` reports
+/// every mistake, so a schema error elsewhere does not hide a rule's. Nothing when those
+/// sections do not parse themselves (their parse errors are reported already).
+pub(super) fn rules_alone(loc: &Locator) -> Vec<Diagnostic> {
+    #[derive(serde::Deserialize)]
+    struct Part {
+        #[serde(default)]
+        features: crate::config::schema::FeaturesConfig,
+        #[serde(default)]
+        rules: Vec<crate::config::detect::RuleConfig>,
+        #[serde(default)]
+        registry: Option<crate::config::registry::RegistryConfig>,
+        #[serde(flatten)]
+        _rest: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    }
+    let Ok(part) = toml::from_str::<Part>(loc.text) else {
+        return Vec::new();
+    };
+    let mut c = Checker {
+        loc,
+        errs: Vec::new(),
+    };
+    let fs = super::features::features(&mut c, &part.features);
+    let schema = super::registry::schema(part.registry.as_ref());
+    super::rules::rules(&mut c, &part.rules, &fs, schema.as_ref());
+    c.errs
+}
+
 /// Collects the diagnostics of one file: each section's validator (`input.rs`, `window.rs`,
 /// `features.rs`, `detectors.rs`, `rules.rs`, `outputs.rs`, `testcases.rs`) adds to it.
 pub(super) struct Checker<'a> {
@@ -33,11 +62,11 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
     let zone = super::input::source(&mut c, &config);
     let (classes, time_range) = super::input::clean(&mut c, &config);
     let window = super::window::window(&mut c, &config);
-    let fs = super::features::features(&mut c, &config);
+    let fs = super::features::features(&mut c, &config.features);
     let detectors = super::detectors::detect(&mut c, &config, &fs);
     let registry = super::registry::registry(&mut c, &config);
-    let schema = super::registry::schema(&config);
-    let compiled = super::rules::rules(&mut c, &config, &fs, schema.as_ref());
+    let schema = super::registry::schema(config.registry.as_ref());
+    let compiled = super::rules::rules(&mut c, &config.rules, &fs, schema.as_ref());
     super::rules::fuse(&mut c, &config);
     super::outputs::sinks(&mut c, &config);
     super::outputs::compute(&mut c, &config);

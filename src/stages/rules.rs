@@ -227,9 +227,19 @@ struct Parser<'a> {
     features: &'a FeatureSet,
     registry: Option<&'a crate::stages::registry::Schema>,
     depth: usize,
+    /// Unknown names met so far: each is reported, and parsing goes on as if it were a
+    /// number, so that one rule's every unknown name is reported at once.
+    unknown: Vec<RuleError>,
 }
 
 impl Parser<'_> {
+    /// Records unknown name error `e` and stands a number in for the name.
+    fn unknown_name(&mut self, e: Result<(Node, Ty), RuleError>) -> Result<(Node, Ty), RuleError> {
+        if let Err(e) = e {
+            self.unknown.push(e);
+        }
+        Ok((Node::Num(f64::NAN), Ty::Num))
+    }
     fn peek(&self) -> &Tok {
         &self.toks[self.pos].0
     }
@@ -412,28 +422,37 @@ impl Parser<'_> {
                     return match schema.index_of(attr) {
                         Some((i, false)) => Ok((Node::Attr(i), Ty::Num)),
                         Some((i, true)) => Ok((Node::AttrBool(i), Ty::Bool)),
-                        None if schema.names.is_empty() => self.err(
-                            at,
-                            format!("unknown registry attribute `{attr}`: [registry] attributes declares none"),
-                        ),
-                        None => self.err(
-                            at,
-                            format!(
-                                "unknown registry attribute `{attr}`: [registry] attributes declares {}",
-                                schema.names.join(", ")
-                            ),
-                        ),
+                        None if schema.names.is_empty() => {
+                            let e = self.err(
+                                at,
+                                format!("unknown registry attribute `{attr}`: [registry] attributes declares none"),
+                            );
+                            self.unknown_name(e)
+                        }
+                        None => {
+                            let e = self.err(
+                                at,
+                                format!(
+                                    "unknown registry attribute `{attr}`: [registry] attributes declares {}",
+                                    schema.names.join(", ")
+                                ),
+                            );
+                            self.unknown_name(e)
+                        }
                     };
                 }
                 match self.features.index_of(&name) {
                     Some(i) => Ok((Node::Feat(i), Ty::Num)),
-                    None => self.err(
-                        at,
-                        format!(
-                            "unknown feature `{name}`: this pipeline computes {}",
-                            self.features.names.join(", ")
-                        ),
-                    ),
+                    None => {
+                        let e = self.err(
+                            at,
+                            format!(
+                                "unknown feature `{name}`: this pipeline computes {}",
+                                self.features.names.join(", ")
+                            ),
+                        );
+                        self.unknown_name(e)
+                    }
                 }
             }
             Tok::End => self.err(at, "the expression ends too early"),
@@ -528,6 +547,42 @@ impl Condition {
         features: &FeatureSet,
         registry: Option<&crate::stages::registry::Schema>,
     ) -> Result<Self, RuleError> {
+        Self::parse_all(src, features, registry).map_err(|mut e| e.swap_remove(0))
+    }
+
+    /// [`Condition::parse_with`], reporting every unknown name of the expression (then, if
+    /// the rest parsed, nothing more), or its one other mistake; errors in text order.
+    pub fn parse_all(
+        src: &str,
+        features: &FeatureSet,
+        registry: Option<&crate::stages::registry::Schema>,
+    ) -> Result<Self, Vec<RuleError>> {
+        let mut p = Self::parser(src, features, registry).map_err(|e| vec![e])?;
+        let parsed = p.whole();
+        let mut errs = std::mem::take(&mut p.unknown);
+        match parsed {
+            Ok(root) if errs.is_empty() => return Ok(Self { root }),
+            Ok(_) => {}
+            Err(e) if errs.is_empty() => errs.push(e),
+            // Unknown names stand in as numbers, so a type mismatch may be theirs: only a
+            // mistake of another kind (syntax) is added to them.
+            Err(e)
+                if !(e.message.contains("found a number")
+                    || e.message.contains("not a number")) =>
+            {
+                errs.push(e)
+            }
+            Err(_) => {}
+        }
+        errs.sort_by_key(|e| e.offset);
+        Err(errs)
+    }
+
+    fn parser<'a>(
+        src: &str,
+        features: &'a FeatureSet,
+        registry: Option<&'a crate::stages::registry::Schema>,
+    ) -> Result<Parser<'a>, RuleError> {
         let toks = lex(src)?;
         if toks.len() > MAX_TOKENS {
             return Err(RuleError {
@@ -538,13 +593,21 @@ impl Condition {
                 ),
             });
         }
-        let mut p = Parser {
+        Ok(Parser {
             toks,
             pos: 0,
             features,
             registry,
             depth: 0,
-        };
+            unknown: Vec::new(),
+        })
+    }
+}
+
+impl Parser<'_> {
+    /// The whole expression: a condition and nothing after it.
+    fn whole(&mut self) -> Result<Node, RuleError> {
+        let p = self;
         let (root, ty) = p.or()?;
         if p.peek() != &Tok::End {
             return p.err(
@@ -561,9 +624,11 @@ impl Condition {
                 "a rule must be a condition (e.g. `max > 95`), not a number",
             );
         }
-        Ok(Self { root })
+        Ok(root)
     }
+}
 
+impl Condition {
     /// Evaluates the rule on one feature row. Comparisons with NaN are false.
     pub fn eval(&self, row: &[f64]) -> bool {
         truth(&self.root, row, &[])

@@ -112,6 +112,13 @@ fn a_live_run_against_tansu_equals_the_replay() {
     assert!(live.alert_events > 0);
     let alerts = consume_all(&brokers, "alerts", live.alert_events as usize);
     assert_eq!(alerts.len() as u64, live.alert_events);
+    // docs/alerts.md's Python consumer, as written there, reads every one of them.
+    let printed = python_consumer_of_alerts_md(&brokers, "alerts");
+    assert_eq!(
+        printed.lines().count() as u64,
+        live.alert_events,
+        "{printed}"
+    );
     replay(&text, &input, &tmp.path().join("replay"));
     for out in ["windows", "alerts", "rejects", "late"] {
         let a = common::dump(&tmp.path().join("live").join(out));
@@ -207,4 +214,29 @@ fn the_registry_topic_against_tansu_at_start_and_while_running() {
         eprintln!("registry topic check {i} against tansu at {brokers}");
         check(&brokers, &one_per_batch);
     }
+}
+
+/// Runs the Python consumer example of docs/alerts.md (confluent-kafka, installed by
+/// scripts/test.sh) against `brokers` and `topic`; returns what it printed.
+fn python_consumer_of_alerts_md(brokers: &str, topic: &str) -> String {
+    let doc = std::fs::read_to_string(crate::common::root().join("docs/alerts.md")).expect("doc");
+    let code = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a python example in docs/alerts.md");
+    assert!(code.contains("\"127.0.0.1:9092\"") && code.contains("\"hyflow-alerts\""));
+    let code = code
+        .replace("\"127.0.0.1:9092\"", &format!("{brokers:?}"))
+        .replace("\"hyflow-alerts\"", &format!("{topic:?}"));
+    let out = Command::new("python3")
+        .args(["-c", &code])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "the example failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -130,6 +130,30 @@ fn rule_naming_a_feature_that_is_not_computed() {
 }
 
 #[test]
+fn every_unknown_name_of_a_rule_is_reported_even_beside_a_schema_error() {
+    // Two unknown names in one rule: both, each at its column.
+    let text = BASE.replace("max > 95 and slope > 0.5", "maxx > 95 and slop > 0.5");
+    let d = errors(&text);
+    assert_eq!(d.len(), 2, "{d:#?}");
+    assert_eq!((d[0].line, d[0].column), pos(&text, "maxx"));
+    assert_eq!((d[1].line, d[1].column), pos(&text, "slop "));
+    assert!(d[1].message.contains("unknown feature `slop`"), "{d:#?}");
+    // A mistake in another section (a schema error, found before the rules are compiled)
+    // does not hide them.
+    let text = text.replace("size = \"10s\"", "size = \"10 sec\"");
+    let d = errors(&text);
+    assert_eq!(d.len(), 3, "{d:#?}");
+    assert_eq!((d[0].line, d[0].column), pos(&text, "\"10 sec\""));
+    assert!(d[1].message.contains("unknown feature `maxx`"), "{d:#?}");
+    assert!(d[2].message.contains("unknown feature `slop`"), "{d:#?}");
+    // An unknown name and a syntax error after it: both.
+    let text = BASE.replace("max > 95 and slope > 0.5", "maxx > 95 and slope >");
+    let d = errors(&text);
+    assert_eq!(d.len(), 2, "{d:#?}");
+    assert!(d[1].message.contains("ends too early"), "{d:#?}");
+}
+
+#[test]
 fn rule_syntax_error_points_at_the_column() {
     let text = BASE.replace("max > 95 and slope > 0.5", "max > and slope > 0.5");
     let d = one(&text);
