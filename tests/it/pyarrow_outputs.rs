@@ -1,7 +1,8 @@
 //! The outputs open in pyarrow with the documented schemas, and the benchmark pipeline's
 //! output equals the reference semantics of ../shared/bench/WORKLOAD.md computed by
-//! scripts/bench_reference.py. Needs python3 with pyarrow and numpy (the README's test command
-//! installs them); set HYFLOW_SKIP_PYTHON=1 to skip these two tests knowingly.
+//! scripts/bench_reference.py, and partitioned outputs read the same in pyarrow, polars and
+//! DuckDB. Needs python3 with pyarrow, numpy, polars and duckdb (the README's test command
+//! installs them); set HYFLOW_SKIP_PYTHON=1 to skip these tests knowingly.
 
 use crate::common;
 
@@ -52,6 +53,27 @@ fn outputs_open_in_pyarrow_with_the_documented_schema() {
     ]) {
         assert!(
             text.contains("alerts-arrow:") && text.contains("\nok"),
+            "{text}"
+        );
+    }
+}
+
+/// docs/outputs.md's reading of partitioned outputs, run by tests/read_partitions.py: pyarrow,
+/// polars and DuckDB read `date=`/`hour=` directories with the same columns, types and rows.
+#[test]
+fn partitioned_outputs_read_the_same_in_pyarrow_polars_and_duckdb() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    std::env::set_current_dir(common::root()).expect("cd root");
+    let text = std::fs::read_to_string("pipelines/traffic.toml").expect("pipeline");
+    assert!(text.contains("partition = \"date\""));
+    let text = text.replace("partition = \"date\"", "partition = \"hour\"");
+    common::replay_text(&text, 2, &out).expect("replay");
+    let windows = out.join("windows");
+    assert!(windows.join("date=2024-03-04").join("hour=08").is_dir());
+    if let Some(text) = python(&["tests/read_partitions.py", &windows.display().to_string()]) {
+        assert!(
+            text.starts_with("partitions: pyarrow, polars and DuckDB agree on"),
             "{text}"
         );
     }
