@@ -125,13 +125,49 @@ impl<'a> Locator<'a> {
 
     fn toml(&self, e: toml::de::Error) -> Diagnostic {
         let start = e.span().map_or(0, |s| s.start);
-        let mut msg = e.message().trim().to_string();
+        let mut msg = plain_words(e.message().trim());
         if msg.starts_with("wanted ") {
             msg = format!("invalid type: {msg}");
         }
         let hint = hint_for(&msg);
         self.at(start, msg, hint)
     }
+}
+
+/// serde's message in the user's words: Rust type names (`expected u32`, `f64`) become what
+/// the key takes (`a whole number, 0 or more`, `a number`).
+fn plain_words(msg: &str) -> String {
+    let mut out = msg.replace("floating point `", "number `");
+    for (rust, plain) in [
+        ("usize", "a whole number, 0 or more"),
+        ("u64", "a whole number, 0 or more"),
+        ("u32", "a whole number, 0 or more"),
+        ("u16", "a whole number, 0 or more"),
+        ("u8", "a whole number, 0 or more"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("f64", "a number"),
+        ("f32", "a number"),
+    ] {
+        // Only the type after "expected " (a key or value that merely contains the letters is
+        // left alone).
+        let word = format!("expected {rust}");
+        let mut from = 0;
+        while let Some(i) = out[from..].find(&word).map(|i| i + from) {
+            let end = i + word.len();
+            let boundary = out[end..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
+            if boundary {
+                out.replace_range(i..end, &format!("expected {plain}"));
+                from = i + "expected ".len() + plain.len();
+            } else {
+                from = end;
+            }
+        }
+    }
+    out
 }
 
 fn hint_for(msg: &str) -> Option<String> {
@@ -230,6 +266,30 @@ fn collect_parse_errors(loc: &Locator, text: &str, first: toml::de::Error) -> Ve
         errs.push(loc.toml(first));
     }
     errs
+}
+
+#[cfg(test)]
+mod words {
+    #[test]
+    fn rust_type_names_become_what_the_key_takes() {
+        assert_eq!(
+            super::plain_words("invalid type: floating point `1.5`, expected u32"),
+            "invalid type: number `1.5`, expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            super::plain_words("invalid type: string \"x\", expected f64"),
+            "invalid type: string \"x\", expected a number"
+        );
+        assert_eq!(
+            super::plain_words("invalid value: integer `-3`, expected usize"),
+            "invalid value: integer `-3`, expected a whole number, 0 or more"
+        );
+        // Not a type name: left alone.
+        assert_eq!(
+            super::plain_words("unknown field `u32x`, expected u32x_or"),
+            "unknown field `u32x`, expected u32x_or"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -109,8 +109,12 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> super::Result<Outcome
         if let Some(want) = w.alert {
             let got = b.column_by_name("alert").map(|c| c.as_boolean().value(i));
             if got != Some(want) {
+                let got = got.map_or(
+                    "missing (the windows output has no alert column)".into(),
+                    |g| g.to_string(),
+                );
                 failures.push(format!(
-                    "window {:?} {}: alert = {got:?}, expected {want}",
+                    "window {:?} {}: alert = {got}, expected {want}",
                     w.sensor,
                     w.start.get_ref()
                 ));

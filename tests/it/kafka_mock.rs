@@ -732,3 +732,73 @@ fn sigterm_stops_a_busy_live_run_within_its_stop_timeout() {
         }
     }
 }
+
+/// SIGHUP (asking for the pipeline file to be read again) does not end a live run: reloading
+/// needs checkpoints (#16), so the run says that and goes on; SIGTERM then stops it cleanly,
+/// with no unfinished part file left behind.
+#[test]
+fn sighup_leaves_a_live_run_running_and_says_why() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = fixture(tmp.path());
+    let c = cluster();
+    let brokers = c.bootstrap_servers();
+    produce_fixture(&brokers, &input, MessageFormat::Json);
+    let file = tmp.path().join("p.toml");
+    std::fs::write(&file, live_pipeline(&brokers, "json", "")).expect("write");
+    let out = tmp.path().join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .current_dir(common::root())
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    kill("-HUP");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "SIGHUP ended the run"
+    );
+    kill("-TERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM: still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("SIGHUP: reloading the pipeline file while running is not built yet"),
+        "{err}"
+    );
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir") {
+            let p = e.expect("entry").path();
+            assert!(
+                !p.display().to_string().ends_with(".tmp"),
+                "left behind: {}",
+                p.display()
+            );
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    assert!(out.join("windows").is_dir(), "no windows written");
+}
