@@ -11,6 +11,7 @@ Usage: bench_reference.py INPUT.parquet HYFLOW_WINDOWS_DIR
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -58,7 +59,9 @@ def hyflow(path):
     t = ds.dataset(path, format="parquet").to_table()
     t = t.sort_by([("sensor_id", "ascending"), ("window_start", "ascending")])
     out = {c: t[c].to_numpy() for c in ["count", "mean", "std", "min", "max", "score", "alert"]}
-    out["key"] = list(zip(t["sensor_id"].to_pylist(), t["window_start"].to_pylist()))
+    # window_start is a timestamp (ms, UTC): compared as ms since the epoch, as the reference's.
+    starts = t["window_start"].cast(pa.int64()).to_pylist()
+    out["key"] = list(zip(t["sensor_id"].to_pylist(), starts))
     return out
 
 

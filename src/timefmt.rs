@@ -147,6 +147,19 @@ pub fn format_timestamp(ms: i64) -> String {
     }
 }
 
+/// `ms` since the epoch as RFC 3339 in UTC: `2024-03-04T00:05:00Z`, with `.123` before the `Z`
+/// when it has milliseconds (what `hyflow cat` prints for time columns).
+pub fn format_rfc3339(ms: i64) -> String {
+    let (y, mo, d, h) = crate::stages::sink::parquet::civil(ms);
+    let rem = ms.rem_euclid(3_600_000);
+    let (mi, s, f) = (rem / 60_000, (rem / 1000) % 60, rem % 1000);
+    if f == 0 {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{f:03}Z")
+    }
+}
+
 /// The time zone of naive times (`[source] time-zone`): UTC, a fixed offset, or an IANA zone
 /// whose offset follows daylight saving.
 #[derive(Clone)]

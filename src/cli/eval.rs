@@ -290,16 +290,15 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
             .clone();
         let end = b
             .column_by_name("window_end")
-            .context("window_end")?
-            .as_primitive::<arrow_array::types::Int64Type>()
-            .clone();
+            .and_then(|c| hyflow::tools::inspect::millis(c.as_ref()))
+            .context("window_end (a time column)")?;
         for i in 0..b.num_rows() {
             match state.value(i) {
                 "open" => {
-                    opens.push((sensor.value(i).to_string(), end.value(i)));
-                    events.push((sensor.value(i).to_string(), end.value(i), true));
+                    opens.push((sensor.value(i).to_string(), end[i]));
+                    events.push((sensor.value(i).to_string(), end[i], true));
                 }
-                "resolved" => events.push((sensor.value(i).to_string(), end.value(i), false)),
+                "resolved" => events.push((sensor.value(i).to_string(), end[i], false)),
                 _ => {}
             }
         }
@@ -393,7 +392,6 @@ fn found_incidents(
     units: &std::collections::HashMap<String, String>,
 ) -> Result<Vec<hyflow::tools::eval::incidents::FoundIncident>> {
     use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
     use hyflow::tools::eval::incidents::{Event, fold};
     let batches = hyflow::tools::inspect::read(dir)?;
     let unit = |s: &str| units.get(s).cloned().unwrap_or_else(|| s.to_string());
@@ -405,9 +403,9 @@ fn found_incidents(
                 .as_string::<i32>())
         };
         let i = |n: &str| -> Result<_> {
-            Ok(b.column_by_name(n)
-                .with_context(|| n.to_string())?
-                .as_primitive::<Int64Type>())
+            b.column_by_name(n)
+                .and_then(|c| hyflow::tools::inspect::millis(c.as_ref()))
+                .with_context(|| format!("{n} (a time column)"))
         };
         let (id, members, root, up) = (
             s("incident_id")?,
@@ -419,8 +417,8 @@ fn found_incidents(
         for k in 0..b.num_rows() {
             events.push(Event {
                 id: id.value(k),
-                time: time.value(k),
-                start: start.value(k),
+                time: time[k],
+                start: start[k],
                 members: members.value(k),
                 root: root.value(k),
                 upstream: up.value(k),

@@ -109,6 +109,23 @@ pub struct SinkConfig {
     /// Arrow IPC flavour (arrow-ipc sinks only).
     #[serde(default)]
     pub format: IpcFormat,
+    /// Type of the time columns (`window_start`, `window_end`, `time`, ...) in Parquet and
+    /// Arrow IPC files: `timestamp` (ms, UTC: what pyarrow, polars and DuckDB read as times)
+    /// or `int64` (ms since the epoch, the files' schema version 1). Kafka messages always
+    /// carry ms since the epoch.
+    #[serde(default)]
+    pub times: TimeColumns,
+}
+
+/// Type of the time columns of a file sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeColumns {
+    /// `timestamp[ms, UTC]`.
+    #[default]
+    Timestamp,
+    /// `int64`, ms since the epoch.
+    Int64,
 }
 
 impl SinkConfig {
@@ -126,6 +143,7 @@ impl SinkConfig {
             roll_interval: None,
             format: IpcFormat::File,
             kafka: None,
+            times: TimeColumns::Timestamp,
         }
     }
 }

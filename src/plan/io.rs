@@ -106,6 +106,8 @@ pub struct SinkPlan {
     pub output: OutputKind,
     /// Where.
     pub target: SinkTarget,
+    /// Time columns as int64 instead of timestamps (`times = "int64"`; file sinks).
+    pub int64_times: bool,
 }
 
 /// The source plan of a validated config.
@@ -180,6 +182,7 @@ pub(super) fn sinks(config: &PipelineConfig) -> Vec<SinkPlan> {
                 name: s.name.get_ref().clone(),
                 output: s.output,
                 target,
+                int64_times: s.times == crate::config::sink::TimeColumns::Int64,
             }
         })
         .collect()

@@ -2,9 +2,9 @@
 //! them as CSV: used by `hyflow cat` and by the golden-output tests.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -90,8 +90,38 @@ pub fn read(path: &Path) -> super::Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
-/// Renders batches as CSV with a header; floats use Rust's shortest round-trip form.
+/// The values of a time column as ms since the epoch: a timestamp (ms) column, or an int64
+/// one (outputs written before times were typed, or with `times = "int64"`). `None` for any
+/// other type.
+pub fn millis(col: &dyn Array) -> Option<arrow_buffer::ScalarBuffer<i64>> {
+    match col.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Some(
+            col.as_primitive::<TimestampMillisecondType>()
+                .values()
+                .clone(),
+        ),
+        DataType::Int64 => Some(col.as_primitive::<Int64Type>().values().clone()),
+        _ => None,
+    }
+}
+
+/// How [`to_csv_with`] prints time (timestamp) columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Times {
+    /// RFC 3339 in UTC, `2024-03-04T00:05:00Z` (what `hyflow cat` prints).
+    Rfc3339,
+    /// Milliseconds since the epoch (the stored value; the golden outputs hold these).
+    Millis,
+}
+
+/// Renders batches as CSV with a header; floats use Rust's shortest round-trip form, times
+/// RFC 3339.
 pub fn to_csv(batches: &[RecordBatch]) -> String {
+    to_csv_with(batches, Times::Rfc3339)
+}
+
+/// [`to_csv`], with time columns printed as `times` says.
+pub fn to_csv_with(batches: &[RecordBatch], times: Times) -> String {
     let mut s = String::new();
     let Some(first) = batches.first() else {
         return s;
@@ -116,6 +146,15 @@ pub fn to_csv(batches: &[RecordBatch]) -> String {
                 match col.data_type() {
                     DataType::Int64 => {
                         let _ = write!(s, "{}", col.as_primitive::<Int64Type>().value(row));
+                    }
+                    DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                        let ms = col.as_primitive::<TimestampMillisecondType>().value(row);
+                        match times {
+                            Times::Rfc3339 => s.push_str(&crate::timefmt::format_rfc3339(ms)),
+                            Times::Millis => {
+                                let _ = write!(s, "{ms}");
+                            }
+                        }
                     }
                     DataType::Float64 => {
                         let _ = write!(s, "{:?}", col.as_primitive::<Float64Type>().value(row));

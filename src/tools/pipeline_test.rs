@@ -195,9 +195,11 @@ fn str_at(b: &RecordBatch, col: &str, i: usize) -> String {
         .map(|c| c.as_string::<i32>().value(i).to_string())
         .unwrap_or_default()
 }
+/// A time column's value (ms since the epoch).
 fn int_at(b: &RecordBatch, col: &str, i: usize) -> i64 {
     b.column_by_name(col)
-        .map_or(i64::MIN, |c| c.as_primitive::<Int64Type>().value(i))
+        .and_then(|c| crate::tools::inspect::millis(c.as_ref()))
+        .map_or(i64::MIN, |v| v[i])
 }
 fn num_at(b: &RecordBatch, col: &str, i: usize) -> f64 {
     match b.column_by_name(col) {

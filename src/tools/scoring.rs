@@ -10,7 +10,7 @@ use crate::dataflow::{self, RunOptions};
 use crate::plan::FileKind;
 use crate::plan::Plan;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::Float64Type;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -69,16 +69,15 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
             .clone();
         let end = b
             .column_by_name("window_end")
-            .needed("column window_end")?
-            .as_primitive::<Int64Type>()
-            .clone();
+            .and_then(|c| crate::tools::inspect::millis(c.as_ref()))
+            .needed("column window_end")?;
         let fused = b
             .column_by_name("fused")
             .needed("column fused")?
             .as_primitive::<Float64Type>()
             .clone();
         for i in 0..b.num_rows() {
-            scores.insert((sensor.value(i).to_string(), end.value(i)), fused.value(i));
+            scores.insert((sensor.value(i).to_string(), end[i]), fused.value(i));
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);

@@ -217,8 +217,9 @@ fn asset_rows_that_alert_name_the_sensors_of_a_labelled_anomaly() {
         .expect("labels"),
     )
     .expect("json");
-    let csv = hyflow::tools::inspect::to_csv(
+    let csv = hyflow::tools::inspect::to_csv_with(
         &hyflow::tools::inspect::read(&out.join("assets")).expect("assets"),
+        hyflow::tools::inspect::Times::Millis,
     );
     let (mut alerting, mut explained, mut opens) = (0, 0, 0);
     for line in csv.lines().skip(1) {

@@ -132,10 +132,14 @@ fn parquet_files_say_what_wrote_them() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = input(tmp.path());
     let out = tmp.path().join("out");
-    let text = pipeline(&input, |p| p.sinks(&["windows", "alerts"]));
+    let text = pipeline(&input, |p| {
+        p.sinks(&["windows", "alerts"])
+            .sink_with("windows-int", "windows", "times = \"int64\"\n")
+    });
     common::replay_text(&text, 1, &out).expect("run");
     let hash = format!("fnv1a64:{:016x}", hyflow::batch::sensor_hash(&text));
-    for (output, version) in [("windows", "1"), ("alerts", "1")] {
+    // Schema version 2: typed times; 1 (int64 times) where the sink asks for it.
+    for (output, version) in [("windows", "2"), ("alerts", "2"), ("windows-int", "1")] {
         let dir = out.join(output);
         let file = std::fs::read_dir(&dir)
             .expect("dir")
@@ -155,7 +159,81 @@ fn parquet_files_say_what_wrote_them() {
         assert_eq!(kv["hyflow.version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(kv["hyflow.pipeline"], "sinks");
         assert_eq!(kv["hyflow.pipeline_hash"], hash);
-        assert_eq!(kv["hyflow.output"], output);
+        assert_eq!(kv["hyflow.output"], output.trim_end_matches("-int"));
         assert_eq!(kv["hyflow.schema_version"], version);
     }
+}
+
+/// Time columns are `timestamp[ms, UTC]` (`times = "int64"` keeps int64 ms), `hyflow cat`
+/// prints them as RFC 3339, and the values are the same either way.
+#[test]
+fn time_columns_are_utc_timestamps_unless_a_sink_asks_for_int64() {
+    use arrow_schema::{DataType, TimeUnit};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = input(tmp.path());
+    let out = tmp.path().join("out");
+    let text = pipeline(&input, |p| {
+        p.sinks(&["windows", "late"])
+            .sink_with("windows-int", "windows", "times = \"int64\"\n")
+            .sink_with(
+                "windows-ipc",
+                "windows",
+                "kind = \"arrow-ipc\"\ntimes = \"int64\"\n",
+            )
+    });
+    common::replay_text(&text, 1, &out).expect("run");
+    let utc = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let typed = hyflow::tools::inspect::read(&out.join("windows")).expect("windows");
+    let plain = hyflow::tools::inspect::read(&out.join("windows-int")).expect("windows-int");
+    let ipc = hyflow::tools::inspect::read(&out.join("windows-ipc.arrow")).expect("windows-ipc");
+    for c in ["window_start", "window_end"] {
+        assert_eq!(
+            typed[0].schema().field_with_name(c).expect(c).data_type(),
+            &utc
+        );
+        assert_eq!(
+            plain[0].schema().field_with_name(c).expect(c).data_type(),
+            &DataType::Int64
+        );
+        assert_eq!(
+            ipc[0].schema().field_with_name(c).expect(c).data_type(),
+            &DataType::Int64
+        );
+    }
+    let late = hyflow::tools::inspect::read(&out.join("late")).expect("late");
+    if let Some(b) = late.first() {
+        assert_eq!(
+            b.schema()
+                .field_with_name("time")
+                .expect("time")
+                .data_type(),
+            &utc
+        );
+        assert_eq!(
+            b.schema()
+                .field_with_name("watermark")
+                .expect("wm")
+                .data_type(),
+            &utc
+        );
+    }
+    // The same values: ms in the dump of both.
+    assert_eq!(
+        common::dump(&out.join("windows")),
+        common::dump(&out.join("windows-int"))
+    );
+    // `hyflow cat` prints RFC 3339 (the input starts 2024-03-04T23:00:00Z; 10 s windows).
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .arg("cat")
+        .arg(out.join("windows"))
+        .output()
+        .expect("cat");
+    let csv = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("a,2024-03-04T23:00:00Z,2024-03-04T23:00:10Z,")),
+        "{}",
+        csv.lines().take(3).collect::<Vec<_>>().join("\n")
+    );
 }

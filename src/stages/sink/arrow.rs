@@ -5,9 +5,50 @@ use crate::batch::{LateRow, RejectRow};
 use crate::output::{AlertRow, AssetRow, IncidentRow, WindowRow};
 use crate::stages::features::{Feature, FeatureSet};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, Int64Array, RecordBatch};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
+
+/// Version of every output file's schema, in its `hyflow.schema_version` metadata: 2 since the
+/// time columns are timestamps (1: int64 ms, still written with `times = "int64"`).
+pub const FILE_SCHEMA_VERSION: i64 = 2;
+
+/// `schema` with its time (timestamp) columns as int64.
+pub fn int64_times(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if matches!(f.data_type(), DataType::Timestamp(..)) {
+                f.as_ref().clone().with_data_type(DataType::Int64)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch` with its time columns as int64 (the same values), of `schema` ([`int64_times`]).
+pub fn with_int64_times(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, ArrowError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let cols = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
+                c.as_primitive::<arrow_array::types::TimestampMillisecondType>()
+                    .reinterpret_cast::<arrow_array::types::Int64Type>(),
+            ) as ArrayRef,
+            _ => c.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), cols)
+}
 
 /// Version of the alert schema (bumped on any incompatible change).
 pub const ALERT_SCHEMA_VERSION: i64 = 1;
@@ -16,12 +57,22 @@ fn f(name: &str, dt: DataType, nullable: bool) -> Field {
     Field::new(name, dt, nullable)
 }
 
+/// The type of every time column: milliseconds since the epoch, in UTC, as a timestamp that
+/// pyarrow, polars and DuckDB read as one (not a bare int64).
+pub fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn ts(name: &str, nullable: bool) -> Field {
+    Field::new(name, time_type(), nullable)
+}
+
 /// Schema of the windows output for a feature set.
 pub fn windows_schema(features: &FeatureSet) -> SchemaRef {
     let mut fields = vec![
         f("sensor_id", DataType::Utf8, false),
-        f("window_start", DataType::Int64, false),
-        f("window_end", DataType::Int64, false),
+        ts("window_start", false),
+        ts("window_end", false),
     ];
     for (name, kind) in features.names.iter().zip(&features.kinds) {
         let dt = if *kind == Feature::Count {
@@ -53,9 +104,9 @@ pub fn alerts_schema() -> SchemaRef {
         f("sensor_id", DataType::Utf8, false),
         f("episode", DataType::Int64, false),
         f("state", DataType::Utf8, false),
-        f("window_start", DataType::Int64, false),
-        f("window_end", DataType::Int64, false),
-        f("opened_at", DataType::Int64, false),
+        ts("window_start", false),
+        ts("window_end", false),
+        ts("opened_at", false),
         f("fused", DataType::Float64, false),
         f("peak", DataType::Float64, false),
         f("score", DataType::Float64, false),
@@ -71,8 +122,8 @@ pub fn alerts_schema() -> SchemaRef {
 pub fn assets_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         f("asset", DataType::Utf8, false),
-        f("window_start", DataType::Int64, false),
-        f("window_end", DataType::Int64, false),
+        ts("window_start", false),
+        ts("window_end", false),
         f("score", DataType::Float64, false),
         f("ai_score", DataType::Float64, false),
         f("alert", DataType::Boolean, false),
@@ -90,8 +141,8 @@ pub fn assets_batch(rows: &[&AssetRow]) -> Result<RecordBatch, ArrowError> {
         assets_schema(),
         vec![
             strings(rows.iter().map(|r| r.asset.as_str())),
-            ints(rows.iter().map(|r| r.start)),
-            ints(rows.iter().map(|r| r.end)),
+            times(rows.iter().map(|r| r.start)),
+            times(rows.iter().map(|r| r.end)),
             floats(rows.iter().map(|r| r.score)),
             floats(rows.iter().map(|r| r.ai_score)),
             Arc::new(alert.finish()),
@@ -112,9 +163,9 @@ pub fn incidents_schema() -> SchemaRef {
         f("pipeline", DataType::Utf8, false),
         f("incident_id", DataType::Utf8, false),
         f("state", DataType::Utf8, false),
-        f("time", DataType::Int64, false),
-        f("start", DataType::Int64, false),
-        f("end", DataType::Int64, true),
+        ts("time", false),
+        ts("start", false),
+        ts("end", true),
         f("members", DataType::Utf8, false),
         f("size", DataType::Int64, false),
         f("root_cause", DataType::Utf8, false),
@@ -133,9 +184,9 @@ pub fn incidents_batch(pipeline: &str, rows: &[&IncidentRow]) -> Result<RecordBa
             strings(rows.iter().map(|_| pipeline)),
             strings(rows.iter().map(|r| r.incident.as_str())),
             strings(rows.iter().map(|r| r.state.as_str())),
-            ints(rows.iter().map(|r| r.time)),
-            ints(rows.iter().map(|r| r.start)),
-            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.end))),
+            times(rows.iter().map(|r| r.time)),
+            times(rows.iter().map(|r| r.start)),
+            times_opt(rows.iter().map(|r| r.end)),
             strings(rows.iter().map(|r| r.members.as_str())),
             ints(rows.iter().map(|r| i64::from(r.size))),
             strings(rows.iter().map(|r| r.root_cause.as_str())),
@@ -152,7 +203,7 @@ pub fn rejects_schema() -> SchemaRef {
         f("source", DataType::Utf8, false),
         f("row", DataType::Int64, true),
         f("sensor_id", DataType::Utf8, true),
-        f("time", DataType::Int64, true),
+        ts("time", true),
         f("value", DataType::Float64, true),
         f("reason", DataType::Utf8, false),
     ]))
@@ -164,9 +215,9 @@ pub fn late_schema() -> SchemaRef {
         f("source", DataType::Utf8, false),
         f("row", DataType::Int64, false),
         f("sensor_id", DataType::Utf8, false),
-        f("time", DataType::Int64, false),
+        ts("time", false),
         f("value", DataType::Float64, false),
-        f("watermark", DataType::Int64, false),
+        ts("watermark", false),
         f("reason", DataType::Utf8, false),
     ]))
 }
@@ -180,6 +231,12 @@ fn ints(it: impl Iterator<Item = i64>) -> ArrayRef {
     let mut b = Int64Builder::new();
     it.for_each(|v| b.append_value(v));
     Arc::new(b.finish())
+}
+fn times(it: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from_iter_values(it).with_timezone("UTC"))
+}
+fn times_opt(it: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from_iter(it).with_timezone("UTC"))
 }
 fn floats(it: impl Iterator<Item = f64>) -> ArrayRef {
     let mut b = Float64Builder::new();
@@ -195,8 +252,8 @@ pub fn windows_batch(
 ) -> Result<RecordBatch, ArrowError> {
     let mut cols = vec![
         strings(rows.iter().map(|r| r.sensor.as_str())),
-        ints(rows.iter().map(|r| r.start)),
-        ints(rows.iter().map(|r| r.end)),
+        times(rows.iter().map(|r| r.start)),
+        times(rows.iter().map(|r| r.end)),
     ];
     for (j, kind) in features.kinds.iter().enumerate() {
         cols.push(if *kind == Feature::Count {
@@ -229,9 +286,9 @@ pub fn alerts_batch(pipeline: &str, rows: &[&AlertRow]) -> Result<RecordBatch, A
             strings(rows.iter().map(|r| r.sensor.as_str())),
             ints(rows.iter().map(|r| r.episode as i64)),
             strings(rows.iter().map(|r| r.state.as_str())),
-            ints(rows.iter().map(|r| r.window_start)),
-            ints(rows.iter().map(|r| r.window_end)),
-            ints(rows.iter().map(|r| r.opened_at)),
+            times(rows.iter().map(|r| r.window_start)),
+            times(rows.iter().map(|r| r.window_end)),
+            times(rows.iter().map(|r| r.opened_at)),
             floats(rows.iter().map(|r| r.fused)),
             floats(rows.iter().map(|r| r.peak)),
             floats(rows.iter().map(|r| r.score)),
@@ -248,12 +305,10 @@ pub fn alerts_batch(pipeline: &str, rows: &[&AlertRow]) -> Result<RecordBatch, A
 pub fn rejects_batch(rows: &[&RejectRow]) -> Result<RecordBatch, ArrowError> {
     let mut row = Int64Builder::new();
     let mut sensor = StringBuilder::new();
-    let mut time = Int64Builder::new();
     let mut value = Float64Builder::new();
     for r in rows {
         row.append_option(r.row.map(|v| v as i64));
         sensor.append_option(r.sensor.as_deref());
-        time.append_option(r.time);
         value.append_option(r.value);
     }
     RecordBatch::try_new(
@@ -262,7 +317,7 @@ pub fn rejects_batch(rows: &[&RejectRow]) -> Result<RecordBatch, ArrowError> {
             strings(rows.iter().map(|r| r.source.as_str())),
             Arc::new(row.finish()),
             Arc::new(sensor.finish()),
-            Arc::new(time.finish()),
+            times_opt(rows.iter().map(|r| r.time)),
             Arc::new(value.finish()),
             strings(rows.iter().map(|r| r.reason.as_str())),
         ],
@@ -277,9 +332,9 @@ pub fn late_batch(rows: &[&LateRow]) -> Result<RecordBatch, ArrowError> {
             strings(rows.iter().map(|r| r.source.as_str())),
             ints(rows.iter().map(|r| r.row as i64)),
             strings(rows.iter().map(|r| r.sensor.as_str())),
-            ints(rows.iter().map(|r| r.time)),
+            times(rows.iter().map(|r| r.time)),
             floats(rows.iter().map(|r| r.value)),
-            ints(rows.iter().map(|r| r.watermark)),
+            times(rows.iter().map(|r| r.watermark)),
             strings(rows.iter().map(|r| r.reason.as_str())),
         ],
     )

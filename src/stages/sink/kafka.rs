@@ -5,7 +5,7 @@
 
 use super::{Sink, SinkError};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use rdkafka::ClientConfig;
@@ -219,6 +219,10 @@ pub fn row_json(batch: &RecordBatch, i: usize) -> Map<String, Value> {
         } else {
             match col.data_type() {
                 DataType::Int64 => Value::from(col.as_primitive::<Int64Type>().value(i)),
+                // Times stay ms since the epoch in the JSON (docs/alerts.md).
+                DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, _) => {
+                    Value::from(col.as_primitive::<TimestampMillisecondType>().value(i))
+                }
                 DataType::Float64 => {
                     let x = col.as_primitive::<Float64Type>().value(i);
                     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)

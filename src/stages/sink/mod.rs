@@ -83,6 +83,29 @@ pub trait Sink: Send {
     fn abort(&mut self);
 }
 
+/// A file sink with `times = "int64"`: its batches' time columns as int64 (the same ms).
+struct Int64Times {
+    inner: Box<dyn Sink>,
+    schema: arrow_schema::SchemaRef,
+}
+
+impl Sink for Int64Times {
+    fn write(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<(), SinkError> {
+        let b = arrow::with_int64_times(batch, &self.schema)
+            .map_err(|e| SinkError::arrow(&PathBuf::from("<memory>"), e))?;
+        self.inner.write(&b, times)
+    }
+    fn finish(&mut self) -> Result<Vec<PathBuf>, SinkError> {
+        self.inner.finish()
+    }
+    fn make_durable(&mut self) -> Result<bool, SinkError> {
+        self.inner.make_durable()
+    }
+    fn abort(&mut self) {
+        self.inner.abort()
+    }
+}
+
 /// All sinks of a pipeline, grouped by the output they write.
 pub struct SinkSet {
     pipeline: String,
@@ -94,11 +117,15 @@ pub struct SinkSet {
 /// The key-value metadata of every Parquet file of `output`: the hyflow version, the
 /// pipeline's name and a hash of its file (FNV-1a, 64 bits, hex), the output and the version
 /// of its schema.
-pub fn file_metadata(pipeline: &Plan, output: OutputKind) -> Vec<(String, String)> {
-    let version = match output {
-        OutputKind::Alerts => arrow::ALERT_SCHEMA_VERSION,
-        OutputKind::Incidents => arrow::INCIDENT_SCHEMA_VERSION,
-        _ => 1,
+pub fn file_metadata(
+    pipeline: &Plan,
+    output: OutputKind,
+    int64_times: bool,
+) -> Vec<(String, String)> {
+    let version = if int64_times {
+        1
+    } else {
+        arrow::FILE_SCHEMA_VERSION
     };
     let output = serde_json::to_value(output)
         .ok()
@@ -131,21 +158,36 @@ impl SinkSet {
                 OutputKind::Assets => arrow::assets_schema(),
                 OutputKind::Incidents => arrow::incidents_schema(),
             };
+            let file_schema = if plan.int64_times {
+                arrow::int64_times(&schema)
+            } else {
+                schema.clone()
+            };
             let sink: Box<dyn Sink> = match &plan.target {
                 SinkTarget::Parquet(t) => Box::new(parquet::ParquetSink::new(
                     t,
-                    schema,
+                    file_schema.clone(),
                     append,
-                    file_metadata(pipeline, plan.output),
+                    file_metadata(pipeline, plan.output, plan.int64_times),
                 )?),
-                SinkTarget::ArrowIpc { path, format } => {
-                    Box::new(ipc::IpcSink::new(path.clone(), schema, *format)?)
-                }
+                SinkTarget::ArrowIpc { path, format } => Box::new(ipc::IpcSink::new(
+                    path.clone(),
+                    file_schema.clone(),
+                    *format,
+                )?),
                 SinkTarget::Kafka {
                     topic,
                     brokers,
                     properties,
                 } => Box::new(kafka::KafkaSink::new(topic, brokers, properties)?),
+            };
+            let sink = if plan.int64_times && !matches!(plan.target, SinkTarget::Kafka { .. }) {
+                Box::new(Int64Times {
+                    inner: sink,
+                    schema: file_schema,
+                })
+            } else {
+                sink
             };
             sinks.push((plan.output, plan.name.clone(), sink));
         }

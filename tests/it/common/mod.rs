@@ -66,11 +66,13 @@ pub fn replay_text(toml: &str, workers: usize, out: &Path) -> Result<Summary, da
     )
 }
 
-/// An output rendered as CSV.
+/// An output rendered as CSV, times as ms since the epoch (the golden outputs hold these;
+/// `hyflow cat` prints RFC 3339).
 pub fn dump(path: &Path) -> String {
-    hyflow::tools::inspect::to_csv(
+    hyflow::tools::inspect::to_csv_with(
         &hyflow::tools::inspect::read(path)
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+        hyflow::tools::inspect::Times::Millis,
     )
 }
 
