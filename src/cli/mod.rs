@@ -99,6 +99,29 @@ enum Command {
         #[arg(required = true, value_name = "PIPELINE")]
         pipelines: Vec<PathBuf>,
     },
+    /// Write one self-contained HTML report of a run's outputs: a summary, and per sensor its
+    /// signal and scores over time with alert episodes shaded and rule firings marked.
+    Report {
+        /// The run's output directory (holding `windows`, and `alerts`, `rejects`, `late` when
+        /// written): the replay's `--out DIR`.
+        dir: PathBuf,
+        /// Plot the sensors this glob matches (quote it: `--sensors 'm01-*'`); default: the
+        /// sensors longest in alert.
+        #[arg(long)]
+        sensors: Option<String>,
+        /// Only windows ending at or after this time (RFC 3339 or `YYYY-MM-DD`).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only windows ending before this time (RFC 3339 or `YYYY-MM-DD`).
+        #[arg(long)]
+        to: Option<String>,
+        /// Plot at most this many sensors.
+        #[arg(long, default_value_t = 12)]
+        max_sensors: usize,
+        /// The HTML file to write.
+        #[arg(long)]
+        out_file: PathBuf,
+    },
     /// Print a shell completion script: `hyflow completions bash > /etc/bash_completion.d/hyflow`
     /// (zsh: into a directory of `$fpath` as `_hyflow`; fish: `~/.config/fish/completions/hyflow.fish`).
     Completions {
@@ -291,6 +314,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Report {
+            dir,
+            sensors,
+            from,
+            to,
+            max_sensors,
+            out_file,
+        } => {
+            let time = |flag: &str, v: Option<String>| -> Result<Option<i64>> {
+                v.map(|s| {
+                    hyflow::timefmt::parse_timestamp(&s).with_context(|| {
+                        format!("--{flag} {s:?} is not a time (RFC 3339, or YYYY-MM-DD)")
+                    })
+                })
+                .transpose()
+            };
+            let opts = hyflow::tools::report::Options {
+                sensors: sensors
+                    .map(|g| glob::Pattern::new(&g).with_context(|| format!("--sensors {g:?}")))
+                    .transpose()?,
+                from: time("from", from)?,
+                to: time("to", to)?,
+                max_sensors,
+            };
+            let r = hyflow::tools::report::build(&dir, &opts).map_err(anyhow::Error::msg)?;
+            if r.windows == 0 {
+                anyhow::bail!("{}: no window in the selected time range", dir.display());
+            }
+            let title = format!("hyflow report: {}", dir.display());
+            std::fs::write(&out_file, hyflow::tools::report::html(&r, &title))
+                .with_context(|| format!("writing {}", out_file.display()))?;
+            if !quiet {
+                println!(
+                    "wrote {}: {} windows, {} alert episodes, {} sensor(s) plotted",
+                    out_file.display(),
+                    r.windows,
+                    r.episode_count,
+                    r.plotted.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;

@@ -28,6 +28,7 @@ mod pipeline_tests;
 mod pyarrow_outputs;
 mod registry;
 mod registry_live;
+mod report;
 mod sinks;
 mod source_types;
 mod stages;
