@@ -137,27 +137,25 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Formats ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC; `.fff` when not a whole second).
 pub fn format_timestamp(ms: i64) -> String {
+    civil_text(ms, ' ', "")
+}
+
+/// `ms` as `YYYY-MM-DD{sep}hh:mm:ss[.fff]{zone}`, in UTC.
+fn civil_text(ms: i64, sep: char, zone: &str) -> String {
     let (y, mo, d, h) = crate::stages::sink::parquet::civil(ms);
     let rem = ms.rem_euclid(3_600_000);
     let (mi, s, f) = (rem / 60_000, (rem / 1000) % 60, rem % 1000);
     if f == 0 {
-        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+        format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{zone}")
     } else {
-        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{f:03}")
+        format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}.{f:03}{zone}")
     }
 }
 
 /// `ms` since the epoch as RFC 3339 in UTC: `2024-03-04T00:05:00Z`, with `.123` before the `Z`
 /// when it has milliseconds (what `hyflow cat` prints for time columns).
 pub fn format_rfc3339(ms: i64) -> String {
-    let (y, mo, d, h) = crate::stages::sink::parquet::civil(ms);
-    let rem = ms.rem_euclid(3_600_000);
-    let (mi, s, f) = (rem / 60_000, (rem / 1000) % 60, rem % 1000);
-    if f == 0 {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-    } else {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{f:03}Z")
-    }
+    civil_text(ms, 'T', "Z")
 }
 
 /// The time zone of naive times (`[source] time-zone`): UTC, a fixed offset, or an IANA zone
