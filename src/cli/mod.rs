@@ -199,8 +199,18 @@ pub fn main() -> ExitCode {
 /// error: its message on stderr and status 64 (EX_USAGE), never confused with a failed run (1)
 /// or an invalid pipeline (2).
 fn usage_error(e: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     let _ = e.print();
+    // A file where no argument is expected is most often a glob the shell expanded.
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+        && !arg.starts_with('-')
+        && std::path::Path::new(arg).exists()
+    {
+        eprintln!(
+            "hint: {arg:?} is a file: if the shell expanded a glob (`*`) into several files, quote it (e.g. --input 'data/*.parquet') so that hyflow expands it"
+        );
+    }
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
         _ => ExitCode::from(64),

@@ -138,6 +138,20 @@ fn exit_statuses_say_what_went_wrong() {
             "{args:?}: {err}"
         );
     }
+    // A glob the shell expanded (several files where one is expected): a hint to quote it.
+    let (code, _, err) = hyflow(&[
+        "replay",
+        "pipelines/nab-replay.toml",
+        "--input",
+        "fixtures/nab/nyc_taxi.parquet",
+        "fixtures/nab/speed_7578.parquet",
+    ]);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("hint: \"fixtures/nab/speed_7578.parquet\" is a file")
+            && err.contains("quote it"),
+        "{err}"
+    );
     // Help and version: 0, on stdout.
     for args in [&["--help"][..], &["--version"], &["replay", "--help"]] {
         let (code, out, err) = hyflow(args);
