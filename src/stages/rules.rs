@@ -233,11 +233,10 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    /// Records unknown name error `e` and stands a number in for the name.
-    fn unknown_name(&mut self, e: Result<(Node, Ty), RuleError>) -> Result<(Node, Ty), RuleError> {
-        if let Err(e) = e {
-            self.unknown.push(e);
-        }
+    /// Records an unknown name at `offset` (`message` says which) and stands a number in for
+    /// it, so that parsing goes on.
+    fn unknown_name(&mut self, offset: usize, message: String) -> Result<(Node, Ty), RuleError> {
+        self.unknown.push(RuleError { offset, message });
         Ok((Node::Num(f64::NAN), Ty::Num))
     }
     fn peek(&self) -> &Tok {
@@ -422,37 +421,28 @@ impl Parser<'_> {
                     return match schema.index_of(attr) {
                         Some((i, false)) => Ok((Node::Attr(i), Ty::Num)),
                         Some((i, true)) => Ok((Node::AttrBool(i), Ty::Bool)),
-                        None if schema.names.is_empty() => {
-                            let e = self.err(
-                                at,
+                        None if schema.names.is_empty() => self.unknown_name(
+                            at,
                                 format!("unknown registry attribute `{attr}`: [registry] attributes declares none"),
-                            );
-                            self.unknown_name(e)
-                        }
-                        None => {
-                            let e = self.err(
-                                at,
+                        ),
+                        None => self.unknown_name(
+                            at,
                                 format!(
                                     "unknown registry attribute `{attr}`: [registry] attributes declares {}",
                                     schema.names.join(", ")
                                 ),
-                            );
-                            self.unknown_name(e)
-                        }
+                        ),
                     };
                 }
                 match self.features.index_of(&name) {
                     Some(i) => Ok((Node::Feat(i), Ty::Num)),
-                    None => {
-                        let e = self.err(
-                            at,
-                            format!(
-                                "unknown feature `{name}`: this pipeline computes {}",
-                                self.features.names.join(", ")
-                            ),
-                        );
-                        self.unknown_name(e)
-                    }
+                    None => self.unknown_name(
+                        at,
+                        format!(
+                            "unknown feature `{name}`: this pipeline computes {}",
+                            self.features.names.join(", ")
+                        ),
+                    ),
                 }
             }
             Tok::End => self.err(at, "the expression ends too early"),

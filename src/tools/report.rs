@@ -150,7 +150,11 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Report, String> {
         for b in load("alerts")? {
             let (sensor, severity) = (strings(&b, "sensor_id")?, strings(&b, "severity")?);
             let (start, end) = (times(&b, "window_start")?, times(&b, "window_end")?);
-            let ep = millis(column(&b, "episode")?).ok_or("column episode is not an integer")?;
+            let ep = column(&b, "episode")?;
+            if ep.data_type() != &DataType::Int64 {
+                return Err("column episode is not an int64".into());
+            }
+            let ep = ep.as_primitive::<arrow_array::types::Int64Type>().values();
             for i in 0..b.num_rows() {
                 let (Some(s), Some(e)) = (start[i], end[i]) else {
                     continue;
