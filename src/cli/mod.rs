@@ -181,6 +181,11 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    // tests/it/docs_commands.rs: every command line shown in the docs is one hyflow takes.
+    if std::env::var_os("HYFLOW_CHECK_ARGS").is_some() {
+        println!("ok: the command line is valid (HYFLOW_CHECK_ARGS is set: nothing was run)");
+        return ExitCode::SUCCESS;
+    }
     init_logging(cli.log_format, cli.quiet);
     match run(cli) {
         Ok(code) => code,

@@ -12,6 +12,7 @@ mod cli_conventions;
 mod cluster;
 mod csv_source;
 mod determinism;
+mod docs_commands;
 mod docs_examples;
 mod emulated_device;
 mod eval;
