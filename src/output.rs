@@ -29,6 +29,9 @@ pub struct WindowRow {
     pub alert: bool,
     /// Names of the rules that fired, comma-separated.
     pub rules: String,
+    /// Each detector's calibrated score in [0, 1] (the largest over its features), in the
+    /// pipeline's detector order: the windows output's `score_<detector>` columns.
+    pub detector_scores: Vec<f64>,
     /// Names of the detectors that re-baselined at this window (`learn = "gated"`: a shift
     /// held for `relearn` windows is taken as the new normal), comma-separated.
     pub rebaselined: String,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads hyflow outputs with pyarrow and checks them against the documented schemas
 (README.md, docs/outputs.md).
-Usage: read_outputs.py OUT_DIR FEATURE[,FEATURE...] NONEMPTY_OUTPUT[,...]"""
+Usage: read_outputs.py OUT_DIR FEATURE[,FEATURE...] NONEMPTY_OUTPUT[,...] DETECTOR[,DETECTOR...]"""
 import sys
 
 import pyarrow as pa
@@ -9,6 +9,7 @@ import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 out, features, nonempty = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+detectors = [d for d in sys.argv[4].split(",") if d]
 # Every time column: milliseconds, in UTC.
 TIME = pa.timestamp("ms", tz="UTC")
 
@@ -17,7 +18,8 @@ expected = {
     + [(f, pa.int64() if f == "count" else pa.float64()) for f in features]
     + [("filled", pa.int64()), ("score", pa.float64()), ("ai_score", pa.float64()),
        ("rule_score", pa.float64()), ("fused", pa.float64()), ("alert", pa.bool_()), ("rules", pa.string()),
-       ("rebaselined", pa.string())],
+       ("rebaselined", pa.string())]
+    + [("score_" + d, pa.float64()) for d in detectors],
     "alerts": [("schema_version", pa.int64()), ("pipeline", pa.string()), ("event_id", pa.string()),
                ("sensor_id", pa.string()),
                ("episode", pa.int64()), ("state", pa.string()), ("window_start", TIME),

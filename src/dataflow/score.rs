@@ -451,6 +451,12 @@ impl Scoring {
                 .map(|c| self.scorer.detectors()[c.detector].name.as_str())
                 .collect();
             rebaselined.sort_unstable();
+            let mut detector_scores = vec![0.0; self.scorer.detectors().len()];
+            for c in &sc.contributions {
+                if let Some(s) = detector_scores.get_mut(c.detector) {
+                    *s = f64::max(*s, c.score);
+                }
+            }
             let info = WindowInfo {
                 sensor: &w.sensor[i],
                 start: w.start[i],
@@ -486,6 +492,7 @@ impl Scoring {
                 fused: sc.fused,
                 alert: sc.alert,
                 rules,
+                detector_scores,
                 rebaselined: rebaselined.join(","),
             }));
         }

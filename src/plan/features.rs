@@ -5,6 +5,22 @@ use crate::config::schema::*;
 use crate::stages::features::{self, Feature, FeatureSet};
 use std::collections::HashSet;
 
+/// The windows output's columns besides the features (`score_<detector>` ones aside): a band
+/// may not take one of their names.
+const WINDOW_COLUMNS: [&str; 11] = [
+    "sensor_id",
+    "window_start",
+    "window_end",
+    "filled",
+    "score",
+    "ai_score",
+    "rule_score",
+    "fused",
+    "alert",
+    "rules",
+    "rebaselined",
+];
+
 /// `[features]`; returns the feature set.
 pub(super) fn features(c: &mut Checker, cfg: &FeaturesConfig) -> FeatureSet {
     let mut fs = FeatureSet::default();
@@ -52,6 +68,12 @@ pub(super) fn features(c: &mut Checker, cfg: &FeaturesConfig) -> FeatureSet {
                 &band.name,
                 format!("band name {name:?} is already used"),
                 None,
+            );
+        } else if WINDOW_COLUMNS.contains(&name.as_str()) || name.starts_with("score_") {
+            c.at(
+                &band.name,
+                format!("band name {name:?} is a column of the windows output"),
+                Some("the windows output has sensor_id, window_start, window_end, filled, score, ai_score, rule_score, fused, alert, rules, rebaselined and a score_<detector> column per detector; choose another name"),
             );
         }
         let hi = *band.high_hz.get_ref();

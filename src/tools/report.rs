@@ -1,8 +1,10 @@
 //! `hyflow report`: one self-contained HTML file about a run's outputs (no script, no network
 //! at view time; plots are inline SVG written here). A summary table (windows, sensors,
 //! rejects by reason, late rows, alert episodes by severity, the sensors longest in alert),
-//! then per selected sensor its signal and its scores over time, alert episodes shaded and
-//! rule firings marked. Reads the outputs as `hyflow cat` does (`inspect`).
+//! then per selected sensor its signal, its scores and each detector's score over time (the
+//! windows output's `score_<detector>` columns), alert episodes shaded and
+//! rule firings marked, and the incidents (from an `incidents` output) with the sensors they
+//! joined. Reads the outputs as `hyflow cat` does (`inspect`).
 
 use super::inspect::{millis, read};
 use crate::timefmt::format_rfc3339;
@@ -36,6 +38,8 @@ struct Point {
     ai: f64,
     rule: f64,
     fired: bool,
+    /// Each detector's calibrated score, in the order of [`Report::detectors`].
+    detectors: Vec<f64>,
 }
 
 /// An alert episode: sensor, start and end (ms), its highest severity.
@@ -46,10 +50,32 @@ struct Episode {
     severity: String,
 }
 
+/// An incident, gathered from its events.
+#[derive(Clone, Debug)]
+struct Incident {
+    id: String,
+    start: i64,
+    /// When it resolved or merged; `None` while open at the end of the outputs.
+    end: Option<i64>,
+    /// Its last state (`open`, `update`, `merged-into`, `resolved`).
+    state: String,
+    /// `merged-into`: the incident it joined.
+    related: String,
+    /// Every sensor that was a member at some event.
+    members: std::collections::BTreeSet<String>,
+    /// The most members at one time.
+    size: i64,
+    root_cause: String,
+    upstream: String,
+    peak: f64,
+}
+
 /// What the report shows, read from the outputs.
 #[derive(Debug, Default)]
 pub struct Report {
     signal_name: String,
+    /// The detectors whose scores the windows output holds (its `score_<detector>` columns).
+    detectors: Vec<String>,
     points: BTreeMap<String, Vec<Point>>,
     episodes: BTreeMap<String, Vec<Episode>>,
     rejects: BTreeMap<String, u64>,
@@ -60,6 +86,15 @@ pub struct Report {
     pub episode_count: u64,
     /// The sensors plotted, in order.
     pub plotted: Vec<String>,
+    /// Incidents that overlap the time range, by start (empty without an incidents output).
+    incidents: Vec<Incident>,
+}
+
+impl Report {
+    /// Incidents in the report.
+    pub fn incident_count(&self) -> usize {
+        self.incidents.len()
+    }
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, String> {
@@ -129,6 +164,19 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Report, String> {
             floats(&b, "rule_score")?,
         );
         let rules = strings(&b, "rules")?;
+        if r.detectors.is_empty() {
+            r.detectors = b
+                .schema()
+                .fields()
+                .iter()
+                .filter_map(|f| f.name().strip_prefix("score_").map(String::from))
+                .collect();
+        }
+        let detectors = r
+            .detectors
+            .iter()
+            .map(|d| floats(&b, &format!("score_{d}")))
+            .collect::<Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
             let Some(end) = end[i].filter(|t| in_range(*t)) else {
                 continue;
@@ -141,6 +189,7 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Report, String> {
                 ai: ai[i],
                 rule: rule[i],
                 fired: !rules[i].is_empty(),
+                detectors: detectors.iter().map(|d| d[i]).collect(),
             });
         }
     }
@@ -177,6 +226,9 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Report, String> {
             }
         }
     }
+    if dir.join("incidents").exists() {
+        r.incidents = incidents(&load("incidents")?, opts)?;
+    }
     if dir.join("rejects").exists() {
         for b in load("rejects")? {
             let t = times(&b, "time")?;
@@ -211,6 +263,62 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Report, String> {
         .map(|(_, s)| s)
         .collect();
     Ok(r)
+}
+
+/// Incidents from their events (in event order), those overlapping the time range, by start.
+fn incidents(batches: &[RecordBatch], opts: &Options) -> Result<Vec<Incident>, String> {
+    let mut by_id: BTreeMap<String, Incident> = BTreeMap::new();
+    for b in batches {
+        let (id, state) = (strings(b, "incident_id")?, strings(b, "state")?);
+        let (start, end) = (times(b, "start")?, times(b, "end")?);
+        let (members, related) = (strings(b, "members")?, strings(b, "related")?);
+        let (root, upstream) = (strings(b, "root_cause")?, strings(b, "upstream")?);
+        let peak = floats(b, "peak")?;
+        let size = column(b, "size")?;
+        if size.data_type() != &DataType::Int64 {
+            return Err("column size is not an int64".into());
+        }
+        let size = size
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .values();
+        for i in 0..b.num_rows() {
+            let x = by_id.entry(id[i].clone()).or_insert_with(|| Incident {
+                id: id[i].clone(),
+                start: start[i].unwrap_or(i64::MAX),
+                end: None,
+                state: String::new(),
+                related: String::new(),
+                members: Default::default(),
+                size: 0,
+                root_cause: String::new(),
+                upstream: String::new(),
+                peak: 0.0,
+            });
+            x.start = x.start.min(start[i].unwrap_or(i64::MAX));
+            x.end = end[i];
+            x.state = state[i].clone();
+            x.related = related[i].clone();
+            x.members.extend(
+                members[i]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(String::from),
+            );
+            x.size = x.size.max(size[i]);
+            x.root_cause = root[i].clone();
+            x.upstream = upstream[i].clone();
+            x.peak = x.peak.max(peak[i]);
+        }
+    }
+    let mut v: Vec<Incident> = by_id
+        .into_values()
+        .filter(|x| {
+            opts.to.is_none_or(|t| x.start < t)
+                && opts.from.is_none_or(|f| x.end.is_none_or(|e| e >= f))
+        })
+        .collect();
+    v.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
+    Ok(v)
 }
 
 fn rank(severity: &str) -> u8 {
@@ -365,6 +473,13 @@ fn thin(points: &[Point], n: usize) -> Vec<Point> {
                 ai: max(|p| p.ai),
                 rule: max(|p| p.rule),
                 fired: c.iter().any(|p| p.fired),
+                detectors: (0..c[0].detectors.len())
+                    .map(|d| {
+                        c.iter()
+                            .map(|p| p.detectors[d])
+                            .fold(f64::NEG_INFINITY, f64::max)
+                    })
+                    .collect(),
             }
         })
         .collect()
@@ -406,6 +521,16 @@ pub fn html(r: &Report, title: &str) -> String {
     for (s, n) in &severities {
         row(&mut h, &format!("alert episodes: {s}"), n.to_string());
     }
+    if !r.incidents.is_empty() {
+        row(&mut h, "incidents", r.incidents.len().to_string());
+        let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+        for x in &r.incidents {
+            *states.entry(x.state.as_str()).or_default() += 1;
+        }
+        for (s, n) in &states {
+            row(&mut h, &format!("incidents: last {s}"), n.to_string());
+        }
+    }
     h.push_str("</table>\n<h2>Sensors longest in alert</h2><table id=\"top\"><tr><th>sensor</th><th>episodes</th><th>time in alert</th></tr>");
     let mut top: Vec<(i64, &String)> = r
         .episodes
@@ -423,6 +548,7 @@ pub fn html(r: &Report, title: &str) -> String {
         );
     }
     h.push_str("</table>\n");
+    incidents_table(&mut h, &r.incidents);
     h.push_str("<p class=\"legend\"><span style=\"color:#1565c0\">&#9632; signal</span><span style=\"color:#c62828\">&#9632; fused score</span><span style=\"color:#2e7d32\">&#9632; learned (ai) score</span><span style=\"color:#ef6c00\">&#9632; rule score</span><span style=\"color:#7b1fa2\">| rule fired</span><span style=\"background:#f4b6b6\">critical episode</span> <span style=\"background:#f8dcaa\">other episode</span></p>\n");
     for s in &r.plotted {
         let pts = thin(&r.points[s], 1500);
@@ -445,6 +571,19 @@ pub fn html(r: &Report, title: &str) -> String {
             eps.len(),
             esc(&r.signal_name),
         );
+        let joined: Vec<&str> = r
+            .incidents
+            .iter()
+            .filter(|x| x.members.contains(s))
+            .map(|x| x.id.as_str())
+            .collect();
+        if !joined.is_empty() {
+            let _ = write!(
+                h,
+                "<p class=\"joined\">member of incident(s): {}</p>",
+                esc(&joined.join(", "))
+            );
+        }
         h.push_str(&svg(
             &ends,
             &[(&r.signal_name, "#1565c0", sig)],
@@ -475,10 +614,79 @@ pub fn html(r: &Report, title: &str) -> String {
             &eps,
             &marks,
         ));
+        if !r.detectors.is_empty() {
+            let series: Vec<(&str, &str, Vec<f64>)> = r
+                .detectors
+                .iter()
+                .enumerate()
+                .map(|(d, name)| {
+                    (
+                        name.as_str(),
+                        PALETTE[d % PALETTE.len()],
+                        pts.iter().map(|p| p.detectors[d]).collect(),
+                    )
+                })
+                .collect();
+            h.push_str("<p class=\"legend\">each detector's calibrated score: ");
+            for (name, colour, _) in &series {
+                let _ = write!(
+                    h,
+                    "<span style=\"color:{colour}\">&#9632; {}</span>",
+                    esc(name)
+                );
+            }
+            h.push_str("</p>");
+            h.push_str(&svg(&ends, &series, (0.0, 1.0), &eps, &[]));
+        }
         h.push_str("</section>\n");
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// Line colours of the detectors' scores (repeated past eight detectors).
+const PALETTE: [&str; 8] = [
+    "#00838f", "#6a1b9a", "#ad1457", "#558b2f", "#4e342e", "#283593", "#f9a825", "#37474f",
+];
+
+/// Incidents shown in the table at most (the summary counts them all).
+const MAX_INCIDENT_ROWS: usize = 50;
+
+/// The incidents table: one row per incident, by start.
+fn incidents_table(h: &mut String, incidents: &[Incident]) {
+    if incidents.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Incidents</h2><table id=\"incidents\"><tr><th>incident</th><th>start</th><th>end</th><th>last state</th><th>most members</th><th>members (all)</th><th>root cause</th><th>most upstream</th><th>peak</th></tr>");
+    for x in incidents.iter().take(MAX_INCIDENT_ROWS) {
+        let state = if x.related.is_empty() || x.state != "merged-into" {
+            x.state.clone()
+        } else {
+            format!("merged into {}", x.related)
+        };
+        let members: Vec<&str> = x.members.iter().map(String::as_str).collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{:.3}</td></tr>",
+            esc(&x.id),
+            esc(&format_rfc3339(x.start)),
+            esc(&x.end.map_or("open".to_string(), format_rfc3339)),
+            esc(&state),
+            x.size,
+            esc(&members.join(", ")),
+            esc(&x.root_cause),
+            esc(&x.upstream),
+            x.peak
+        );
+    }
+    h.push_str("</table>\n");
+    if incidents.len() > MAX_INCIDENT_ROWS {
+        let _ = write!(
+            h,
+            "<p>The first {MAX_INCIDENT_ROWS} of {} incidents; <code>hyflow cat DIR/incidents</code> prints all.</p>\n",
+            incidents.len()
+        );
+    }
 }
 
 #[cfg(test)]
@@ -502,6 +710,7 @@ mod tests {
                 ai: 0.0,
                 rule: 0.0,
                 fired: i == 7_001,
+                detectors: vec![if i == 9_000 { 0.7 } else { 0.1 }],
             })
             .collect();
         let t = thin(&pts, 100);
@@ -509,5 +718,6 @@ mod tests {
         assert!(t.iter().any(|p| p.fused == 0.9));
         assert_eq!(t.iter().filter(|p| p.fired).count(), 1);
         assert!(t.iter().all(|p| p.signal == 1.0));
+        assert!(t.iter().any(|p| p.detectors == [0.7]));
     }
 }

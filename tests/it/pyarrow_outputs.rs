@@ -26,6 +26,12 @@ fn python(args: &[&str]) -> Option<String> {
     Some(text)
 }
 
+/// The pipeline's detectors, comma-separated (the windows output's `score_<detector>` columns).
+fn detectors(p: &hyflow::plan::Plan) -> String {
+    let names: Vec<&str> = p.detectors.iter().map(|d| d.name.as_str()).collect();
+    names.join(",")
+}
+
 #[test]
 fn outputs_open_in_pyarrow_with_the_documented_schema() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -39,6 +45,7 @@ fn outputs_open_in_pyarrow_with_the_documented_schema() {
         &out.display().to_string(),
         &feats,
         "windows,alerts,rejects,late",
+        &detectors(&p),
     ]) {
         assert!(text.contains("\nok"), "{text}");
     }
@@ -50,6 +57,7 @@ fn outputs_open_in_pyarrow_with_the_documented_schema() {
         &out.display().to_string(),
         &p.features.names.join(","),
         "windows,alerts",
+        &detectors(&p),
     ]) {
         assert!(
             text.contains("alerts-arrow:") && text.contains("\nok"),

@@ -1,5 +1,6 @@
 //! `hyflow report`: the HTML report of the manufacturing fixture's replay holds the summary
-//! that the outputs give, a plot per alerting sensor and nothing fetched at view time; rendered
+//! that the outputs give, a plot per alerting sensor, its incidents and nothing fetched at
+//! view time; rendered
 //! by headless Chromium (Debian's `chromium`, installed by scripts/test.sh) it is not blank.
 
 use crate::common;
@@ -93,7 +94,7 @@ fn the_report_of_a_replay_shows_its_counts_and_plots_its_alerting_sensors() {
     assert_eq!(summary(&html, "rejected readings"), rejects);
     let late = common::dump(&out.join("late")).lines().count() as u64 - 1;
     assert_eq!(summary(&html, "late readings"), late);
-    // Every alerting sensor is plotted (12 at most; the fixture has fewer): two plots each,
+    // Every alerting sensor is plotted (12 at most; the fixture has fewer): three plots each,
     // its episodes shaded.
     let alerting: BTreeSet<&String> = episodes.iter().map(|(s, _)| s).collect();
     assert!(alerting.len() <= 12);
@@ -102,7 +103,14 @@ fn the_report_of_a_replay_shows_its_counts_and_plots_its_alerting_sensors() {
             .find(&format!("id=\"sensor-{sensor}\""))
             .unwrap_or_else(|| panic!("no plot of {sensor}"));
         let section = &html[at..html[at..].find("</section>").expect("section end") + at];
-        assert_eq!(section.matches("<svg").count(), 2, "{sensor}");
+        // The signal, the fused/learned/rule scores, and each detector's score.
+        assert_eq!(section.matches("<svg").count(), 3, "{sensor}");
+        for d in ["machine", "level", "bearing", "stuck"] {
+            assert!(
+                section.contains(&format!("<title>{d}</title>")),
+                "{sensor}: no {d} line"
+            );
+        }
         assert!(
             section.contains("class=\"episode\""),
             "{sensor}: no episode shaded"
@@ -111,6 +119,31 @@ fn the_report_of_a_replay_shows_its_counts_and_plots_its_alerting_sensors() {
             section.contains("class=\"series\" d=\"M"),
             "{sensor}: no line"
         );
+    }
+    // Incidents: the summary counts each incident of the output once, the table has a row
+    // for each, and the section of an incident's first sensor names it.
+    let incidents = common::dump(&out.join("incidents"));
+    let ids: BTreeSet<String> = incidents
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).expect("incident_id").to_string())
+        .collect();
+    assert!(!ids.is_empty(), "the fixture's replay has incidents");
+    assert_eq!(summary(&html, "incidents"), ids.len() as u64);
+    let table = &html[html.find("id=\"incidents\"").expect("incidents table")..];
+    for id in &ids {
+        assert!(
+            table.contains(&format!("<tr><td>{id}</td>")),
+            "no row of {id}"
+        );
+        let first = id.split('#').next().expect("sensor");
+        if let Some(at) = html.find(&format!("id=\"sensor-{first}\"")) {
+            let section = &html[at..html[at..].find("</section>").expect("end") + at];
+            assert!(
+                section.contains(id.as_str()),
+                "{first}'s section does not name {id}"
+            );
+        }
     }
     // --sensors picks them; --from/--to narrow the windows.
     let (code, _, err) = hyflow(&[

@@ -279,3 +279,22 @@ fn sinks_and_classes_are_located() {
     assert_eq!((d[2].line, d[2].column), pos(&text, "\"out/./w\""));
     assert!(msgs[2].contains("like another sink"));
 }
+
+#[test]
+fn a_band_may_not_take_the_name_of_a_windows_column() {
+    for name in ["fused", "score_level"] {
+        let text = BASE.replace(
+            "compute = [\"count\", \"mean\", \"max\", \"slope\"]",
+            &format!(
+                "compute = [\"count\", \"mean\", \"max\", \"slope\"]\n\n[[features.band]]\nname = \"{name}\"\nlow-hz = 1.0\nhigh-hz = 2.0"
+            ),
+        );
+        let d = one(&text);
+        assert_eq!((d.line, d.column), pos(&text, &format!("\"{name}\"")));
+        assert!(
+            d.message.contains("is a column of the windows output"),
+            "{}",
+            d.message
+        );
+    }
+}

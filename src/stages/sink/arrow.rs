@@ -67,8 +67,13 @@ fn ts(name: &str, nullable: bool) -> Field {
     Field::new(name, time_type(), nullable)
 }
 
-/// Schema of the windows output for a feature set.
-pub fn windows_schema(features: &FeatureSet) -> SchemaRef {
+/// The windows output's column of a detector's calibrated score.
+pub fn detector_column(detector: &str) -> String {
+    format!("score_{detector}")
+}
+
+/// Schema of the windows output for a feature set and the pipeline's detectors (by name).
+pub fn windows_schema(features: &FeatureSet, detectors: &[&str]) -> SchemaRef {
     let mut fields = vec![
         f("sensor_id", DataType::Utf8, false),
         ts("window_start", false),
@@ -92,6 +97,11 @@ pub fn windows_schema(features: &FeatureSet) -> SchemaRef {
         f("rules", DataType::Utf8, false),
         f("rebaselined", DataType::Utf8, false),
     ]);
+    fields.extend(
+        detectors
+            .iter()
+            .map(|d| f(&detector_column(d), DataType::Float64, false)),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -272,6 +282,14 @@ pub fn windows_batch(
     cols.push(Arc::new(alert.finish()));
     cols.push(strings(rows.iter().map(|r| r.rules.as_str())));
     cols.push(strings(rows.iter().map(|r| r.rebaselined.as_str())));
+    // One column per detector: the columns the schema has after the fixed ones.
+    let detectors = schema.fields().len().saturating_sub(cols.len());
+    for d in 0..detectors {
+        cols.push(floats(
+            rows.iter()
+                .map(|r| r.detector_scores.get(d).copied().unwrap_or(0.0)),
+        ));
+    }
     RecordBatch::try_new(schema.clone(), cols)
 }
 

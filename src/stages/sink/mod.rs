@@ -147,7 +147,8 @@ impl SinkSet {
     /// Opens every sink of `pipeline` where its plan says. With `append` (live runs), Parquet
     /// sinks keep the files of earlier runs.
     pub fn open(pipeline: &Plan, append: bool) -> Result<Self, SinkError> {
-        let windows_schema = arrow::windows_schema(&pipeline.features);
+        let detectors: Vec<&str> = pipeline.detectors.iter().map(|d| d.name.as_str()).collect();
+        let windows_schema = arrow::windows_schema(&pipeline.features, &detectors);
         let mut sinks: Vec<(OutputKind, String, Box<dyn Sink>)> = Vec::new();
         for plan in &pipeline.sinks {
             let schema = match plan.output {
