@@ -681,9 +681,9 @@ fn incidents_table(h: &mut String, incidents: &[Incident]) {
     }
     h.push_str("</table>\n");
     if incidents.len() > MAX_INCIDENT_ROWS {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p>The first {MAX_INCIDENT_ROWS} of {} incidents; <code>hyflow cat DIR/incidents</code> prints all.</p>\n",
+            "<p>The first {MAX_INCIDENT_ROWS} of {} incidents; <code>hyflow cat DIR/incidents</code> prints all.</p>",
             incidents.len()
         );
     }
