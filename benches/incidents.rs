@@ -101,6 +101,7 @@ fn main() {
         counts: (0, edges_wanted, 0),
         topic: None,
         record: None,
+        incident_grace_ms: 0,
     };
     let plan = Arc::new(plan);
     let events = Arc::new(AtomicU64::new(0));
@@ -118,7 +119,7 @@ fn main() {
                 None,
                 shared,
             );
-            hyflow::dataflow::incidents::incidents(&alerts, &reg, 0)
+            hyflow::dataflow::incidents::incidents(&alerts, &reg, 0, 0)
                 .inspect(move |_| {
                     seen.fetch_add(1, Ordering::Relaxed);
                 })

@@ -105,6 +105,12 @@ pub struct RegistryConfig {
     /// Default attribute values by sensor id glob (the first match counts).
     #[serde(default)]
     pub class: Vec<RegistryClass>,
+    /// Incidents: a sensor whose episode resolves stays a member of its incident for this
+    /// much more event time (default "0s": it leaves at once). An incident whose members'
+    /// episodes break up and open again within the grace stays one incident, and an incident
+    /// resolves this long after its last episode did.
+    #[serde(default)]
+    pub incident_grace: crate::config::duration::Duration,
 }
 
 fn no_entries<T>() -> Spanned<BTreeMap<String, T>> {

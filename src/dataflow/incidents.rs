@@ -1,6 +1,7 @@
 //! Incidents in the dataflow, maintained incrementally with differential dataflow. Open
 //! episodes are a collection (an episode is inserted at its `open` event and retracted at its
-//! `resolved` one, at those events' times); each sensor stands for its registry asset when it
+//! `resolved` one, at those events' times, the retraction delayed by `[registry]
+//! incident-grace`); each sensor stands for its registry asset when it
 //! has one (the "unit": sensors of one machine belong together); the registry's edges, mapped
 //! to units, restricted to units with open episodes (and, for an edge with a travel time, to
 //! units whose first open episodes began within it plus a window) and made symmetric, connect
@@ -41,11 +42,14 @@ where
 
 /// The incident events of the alert events in `scored`, at their times (all on worker 0).
 /// An edge with a travel time joins two units only while their first open episodes opened
-/// within that time plus `slack_ms` (a window) of each other.
+/// within that time plus `slack_ms` (a window) of each other. A resolved episode leaves the
+/// collection `grace_ms` after its `resolved` event (an update at that later time, which
+/// differential holds until the frontier passes it).
 pub fn incidents<'s>(
     scored: &StreamVec<'s, i64, OutRecord>,
     registry: &Registry<'s>,
     slack_ms: i64,
+    grace_ms: i64,
 ) -> StreamVec<'s, i64, OutRecord> {
     // Episodes opening and resolving, each at its event's time; peaks on the side.
     let open = scored
@@ -61,12 +65,12 @@ pub fn incidents<'s>(
                     for r in data.iter() {
                         let OutRecord::Alert(a) = r else { continue };
                         let ep: Episode = (a.opened_at, a.sensor.clone(), a.episode);
-                        let diff: isize = match a.state {
-                            AlertState::Open => 1,
-                            AlertState::Resolved => -1,
+                        let (at, diff): (i64, isize) = match a.state {
+                            AlertState::Open => (t, 1),
+                            AlertState::Resolved => (t.saturating_add(grace_ms), -1),
                             AlertState::Update => continue,
                         };
-                        session.give(((a.sensor.clone(), ep), t, diff));
+                        session.give(((a.sensor.clone(), ep), at, diff));
                     }
                 });
             }

@@ -542,7 +542,8 @@ fn launch(
             let wants_incidents = p.sinks.iter().any(|k| k.output == OutputKind::Incidents);
             let scored = match &reg {
                 Some(reg) if wants_incidents => {
-                    let found = incidents::incidents(&scored, reg, p.window.size);
+                    let grace = p.registry.as_ref().map_or(0, |r| r.incident_grace_ms);
+                    let found = incidents::incidents(&scored, reg, p.window.size, grace);
                     scored.concat(found)
                 }
                 _ => scored,

@@ -26,6 +26,8 @@ pub struct RegistryPlan {
     pub topic: Option<String>,
     /// Where a live run records the changes it applied from the topic.
     pub record: Option<std::path::PathBuf>,
+    /// Incidents: how long a member stays after its episode resolves, ms.
+    pub incident_grace_ms: i64,
 }
 
 impl RegistryPlan {
@@ -207,6 +209,7 @@ pub(super) fn registry(c: &mut Checker, config: &PipelineConfig) -> Option<Regis
         counts,
         topic: r.topic.as_ref().map(|t| t.get_ref().clone()),
         record: r.record.as_ref().map(|p| p.get_ref().into()),
+        incident_grace_ms: r.incident_grace.ms,
     })
 }
 

@@ -64,6 +64,10 @@ pub struct Tracker {
     of: HashMap<Episode, Episode>,
     /// Largest fused score of each open episode so far.
     peaks: HashMap<Episode, f64>,
+    /// What the last event of each open incident showed (members, upstream, peak): an
+    /// `update` that would show the same is not sent (a member episode replaced by another of
+    /// the same sensor, as an episode that breaks up within `incident-grace` does).
+    shown: HashMap<String, (String, String, u64)>,
 }
 
 impl Tracker {
@@ -208,6 +212,22 @@ impl Tracker {
                 self.peaks.remove(&m.episode);
             }
         }
+        out.retain(|r| {
+            let seen = (r.members.clone(), r.upstream.clone(), r.peak.to_bits());
+            match r.state {
+                IncidentState::Open => {
+                    self.shown.insert(r.incident.clone(), seen);
+                    true
+                }
+                IncidentState::Update => {
+                    self.shown.insert(r.incident.clone(), seen.clone()) != Some(seen)
+                }
+                IncidentState::MergedInto | IncidentState::Resolved => {
+                    self.shown.remove(&r.incident);
+                    true
+                }
+            }
+        });
         out.sort_by(|a, b| a.incident.cmp(&b.incident).then(a.state.cmp(&b.state)));
         out
     }

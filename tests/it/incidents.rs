@@ -262,3 +262,116 @@ fn merge_test(travel: &str) {
         ]
     );
 }
+
+#[test]
+fn with_a_grace_period_a_member_stays_after_its_episode_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml =
+        pipeline(dir.path()).replace("[registry]\n", "[registry]\nincident-grace = \"90s\"\n");
+    assert!(toml.contains("incident-grace"));
+    let out = dir.path().join("out");
+    crate::common::replay_text(&toml, 2, &out).unwrap_or_else(|e| panic!("{e}"));
+    // As without a grace (above), each leave 90 s later: d09 resolves at 5:40, d02's
+    // leaving splits d01 off at 6:40, and the rest resolves at 9:40.
+    let want = vec![
+        e("2:10", "d03-speed#1", "open", "d03-speed", "", ""),
+        e(
+            "3:10",
+            "d03-speed#1",
+            "update",
+            "d02-speed,d03-speed",
+            "",
+            "d02-speed",
+        ),
+        e("3:10", "d09-speed#1", "open", "d09-speed", "", ""),
+        e(
+            "4:10",
+            "d03-speed#1",
+            "update",
+            "d01-speed,d02-speed,d03-speed",
+            "",
+            "d01-speed",
+        ),
+        e("5:40", "d09-speed#1", "resolved", "d09-speed", "", ""),
+        e(
+            "6:40",
+            "d01-speed#1",
+            "open",
+            "d01-speed",
+            "d03-speed#1",
+            "",
+        ),
+        e("6:40", "d03-speed#1", "update", "d03-speed", "", ""),
+        e("9:40", "d01-speed#1", "resolved", "d01-speed", "", ""),
+        e("9:40", "d03-speed#1", "resolved", "d03-speed", "", ""),
+    ];
+    assert_eq!(events(&out), want);
+}
+
+#[test]
+fn a_grace_period_keeps_an_incident_whole_while_an_episode_breaks_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // d03's jam breaks for 30 s (its episode resolves and a second one opens); d02's lasts.
+    let mut rows = Vec::new();
+    let jams: &[(&str, i64, i64)] = &[
+        ("d03-speed", 2 * MIN, 4 * MIN),
+        ("d03-speed", 4 * MIN + 30_000, 7 * MIN),
+        ("d02-speed", 3 * MIN, 7 * MIN),
+    ];
+    for k in 0..600 {
+        let t = T0 + k * 1000;
+        for s in ["d02-speed", "d03-speed"] {
+            let jammed = jams
+                .iter()
+                .any(|(j, from, to)| *j == s && t >= T0 + from && t < T0 + to);
+            rows.push((Some(s), Some(t), Some(if jammed { 10.0 } else { 50.0 })));
+        }
+    }
+    let (sensors, edges, _) = road_with(dir.path(), "2m");
+    let input = dir.path().join("break.parquet");
+    write_readings(&input, &rows);
+    let run = |grace: &str| {
+        let toml = Pipeline::parquet("road", &input)
+            .with(&format!(
+                "[registry]\nsensors = {sensors:?}\nedges = {edges:?}\nincident-grace = {grace:?}"
+            ))
+            .with("[[rules]]\nname = \"jam\"\nwhen = \"mean < 20\"\nseverity = \"critical\"")
+            .with("[fuse]\nai-weight = 0.0\nrules-weight = 1.0\nopen = 0.5\nclose = 0.3\nquiet-windows = 1")
+            .sink("incidents")
+            .text();
+        let out = dir.path().join(format!("out-{grace}"));
+        crate::common::replay_text(&toml, 2, &out).unwrap_or_else(|e| panic!("{e}"));
+        events(&out)
+    };
+    let joined = |at: &str, state: &str| {
+        e(
+            at,
+            "d03-speed#1",
+            state,
+            "d02-speed,d03-speed",
+            "",
+            "d02-speed",
+        )
+    };
+    // Without a grace, d03 leaves while its jam breaks and comes back with its second episode.
+    assert_eq!(
+        run("0s"),
+        vec![
+            e("2:10", "d03-speed#1", "open", "d03-speed", "", ""),
+            joined("3:10", "update"),
+            e("4:10", "d03-speed#1", "update", "d02-speed", "", ""),
+            joined("4:40", "update"),
+            joined("7:10", "resolved"),
+        ]
+    );
+    // With a minute's grace d03 never leaves: its second episode joins before its first one
+    // goes, and that change of episodes shows nothing new, so no update is sent for it.
+    assert_eq!(
+        run("1m"),
+        vec![
+            e("2:10", "d03-speed#1", "open", "d03-speed", "", ""),
+            joined("3:10", "update"),
+            joined("8:10", "resolved"),
+        ]
+    );
+}
