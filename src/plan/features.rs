@@ -5,21 +5,16 @@ use crate::config::schema::*;
 use crate::stages::features::{self, Feature, FeatureSet};
 use std::collections::HashSet;
 
-/// The windows output's columns besides the features (`score_<detector>` ones aside): a band
-/// may not take one of their names.
-const WINDOW_COLUMNS: [&str; 11] = [
-    "sensor_id",
-    "window_start",
-    "window_end",
-    "filled",
-    "score",
-    "ai_score",
-    "rule_score",
-    "fused",
-    "alert",
-    "rules",
-    "rebaselined",
-];
+/// Whether `name` is a column of the windows output besides the features (its fixed columns
+/// and any per-detector score column): a band may not take it.
+fn is_window_column(name: &str) -> bool {
+    use crate::stages::sink::arrow;
+    name.starts_with(arrow::DETECTOR_COLUMN_PREFIX)
+        || arrow::windows_schema(&FeatureSet::default(), &[])
+            .fields()
+            .iter()
+            .any(|f| f.name() == name)
+}
 
 /// `[features]`; returns the feature set.
 pub(super) fn features(c: &mut Checker, cfg: &FeaturesConfig) -> FeatureSet {
@@ -69,7 +64,7 @@ pub(super) fn features(c: &mut Checker, cfg: &FeaturesConfig) -> FeatureSet {
                 format!("band name {name:?} is already used"),
                 None,
             );
-        } else if WINDOW_COLUMNS.contains(&name.as_str()) || name.starts_with("score_") {
+        } else if is_window_column(name) {
             c.at(
                 &band.name,
                 format!("band name {name:?} is a column of the windows output"),

@@ -90,13 +90,6 @@ pub struct Report {
     incidents: Vec<Incident>,
 }
 
-impl Report {
-    /// Incidents in the report.
-    pub fn incident_count(&self) -> usize {
-        self.incidents.len()
-    }
-}
-
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, String> {
     b.column_by_name(name)
         .map(|c| c.as_ref())
@@ -169,13 +162,17 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Report, String> {
                 .schema()
                 .fields()
                 .iter()
-                .filter_map(|f| f.name().strip_prefix("score_").map(String::from))
+                .filter_map(|f| {
+                    f.name()
+                        .strip_prefix(crate::stages::sink::arrow::DETECTOR_COLUMN_PREFIX)
+                        .map(String::from)
+                })
                 .collect();
         }
         let detectors = r
             .detectors
             .iter()
-            .map(|d| floats(&b, &format!("score_{d}")))
+            .map(|d| floats(&b, &crate::stages::sink::arrow::detector_column(d)))
             .collect::<Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
             let Some(end) = end[i].filter(|t| in_range(*t)) else {

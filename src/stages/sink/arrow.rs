@@ -67,9 +67,12 @@ fn ts(name: &str, nullable: bool) -> Field {
     Field::new(name, time_type(), nullable)
 }
 
+/// The prefix of the windows output's per-detector score columns.
+pub const DETECTOR_COLUMN_PREFIX: &str = "score_";
+
 /// The windows output's column of a detector's calibrated score.
 pub fn detector_column(detector: &str) -> String {
-    format!("score_{detector}")
+    format!("{DETECTOR_COLUMN_PREFIX}{detector}")
 }
 
 /// Schema of the windows output for a feature set and the pipeline's detectors (by name).
