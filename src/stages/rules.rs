@@ -11,7 +11,9 @@
 use crate::stages::features::FeatureSet;
 
 /// Rule severity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Severity {
     /// Worth a look (rule score 0.2).
     Info,

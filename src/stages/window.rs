@@ -252,6 +252,55 @@ impl WindowState {
     }
 }
 
+/// One sensor's open windows, as a checkpoint keeps them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeriesSnapshot {
+    /// Sensor id.
+    pub name: String,
+    /// Buffered readings: (time, value, watermark when read).
+    pub pending: Vec<(i64, f64, i64)>,
+    /// Smallest window start not yet emitted.
+    pub next_start: i64,
+    /// The last reading dropped, for gap filling across windows.
+    pub prev: Option<(i64, f64)>,
+}
+
+impl WindowState {
+    /// Every sensor's open windows, in slot order (the scorer's state is indexed by the same
+    /// slots, so a restored worker numbers its sensors as before).
+    pub fn snapshot(&self) -> Vec<SeriesSnapshot> {
+        self.series
+            .iter()
+            .map(|s| SeriesSnapshot {
+                name: s.name.to_string(),
+                pending: s.pending.clone(),
+                next_start: s.next_start,
+                prev: s.prev,
+            })
+            .collect()
+    }
+
+    /// The state a [`Self::snapshot`] was taken of (into an empty state).
+    pub fn restore(&mut self, series: Vec<SeriesSnapshot>) {
+        for snap in series {
+            let slot = self.slot(&Arc::from(snap.name.as_str())) as usize;
+            let s = &mut self.series[slot];
+            s.min_t = snap.pending.iter().map(|r| r.0).min().unwrap_or(i64::MAX);
+            s.sorted = snap
+                .pending
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 <= w[1].1));
+            s.pending = snap.pending;
+            s.next_start = snap.next_start;
+            s.prev = snap.prev;
+            if !s.pending.is_empty() && !self.is_active[slot] {
+                self.is_active[slot] = true;
+                self.active.push(slot as u32);
+            }
+        }
+    }
+}
+
 fn dedup(pending: &mut Vec<(i64, f64, i64)>, name: &Arc<str>, rejects: &mut Vec<(i64, RejectRow)>) {
     let mut w = 0;
     for r in 0..pending.len() {
@@ -340,6 +389,55 @@ mod tests {
         }
         b.names = Arc::new(names);
         b
+    }
+
+    /// Closes windows up to each of `cuts` in turn; between `cuts[k]` and the rest the state
+    /// is (optionally) saved and restored into a fresh one. Windows as text, and rejects.
+    fn run_with_restore(restore_after: Option<usize>) -> (Vec<String>, usize) {
+        let fill = Fill {
+            method: FillMethod::Linear,
+            interval_ms: 2,
+            max_gap_ms: 20,
+        };
+        let new = || WindowState::new(WindowSpec::new(10, 5), fill, true);
+        let mut w = new();
+        let (mut seen, mut rejects) = (Vec::new(), Vec::new());
+        for k in 0..8i64 {
+            let rows: Vec<(&str, i64, f64)> = (0..12)
+                .map(|i| {
+                    let t = k * 10 + (i * 7 + k * 3) % 13;
+                    (["a", "b", "c"][(i % 3) as usize], t, (t * i) as f64)
+                })
+                .collect();
+            w.insert(&batch(&rows));
+            for (end, b) in w.close(k * 10, &mut rejects) {
+                seen.push(format!(
+                    "{end} {:?} {:?} {:?} {:?}",
+                    b.start, b.times, b.values, b.filled
+                ));
+            }
+            if restore_after == Some(k as usize) {
+                let snap = w.snapshot();
+                w = new();
+                w.restore(snap);
+            }
+        }
+        for (end, b) in w.close(i64::MAX, &mut rejects) {
+            seen.push(format!(
+                "{end} {:?} {:?} {:?} {:?}",
+                b.start, b.times, b.values, b.filled
+            ));
+        }
+        (seen, rejects.len())
+    }
+
+    #[test]
+    fn a_restored_state_closes_the_same_windows() {
+        let whole = run_with_restore(None);
+        assert!(whole.0.len() > 10 && whole.1 > 0, "{whole:?}");
+        for k in 0..8 {
+            assert_eq!(run_with_restore(Some(k)), whole, "restored after step {k}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn asset_of<'a>(sensor: &'a str, delimiter: &str) -> &'a str {
 }
 
 /// Learned state of one asset.
-#[derive(Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 struct AssetState {
     /// Member sensors, sorted, that the state was learned on.
     sensors: Vec<String>,
@@ -33,6 +33,12 @@ struct AssetState {
     likes: Vec<super::likelihood::Likelihood>,
     /// Per asset detector: gated windows in a row (`learn = "gated"`).
     gated: Vec<u32>,
+}
+
+/// An [`AssetScorer`]'s learned state (per asset, sorted by asset), as a checkpoint keeps it.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct AssetScorerState {
+    state: std::collections::BTreeMap<String, AssetState>,
 }
 
 /// Scores groups of windows of one asset.
@@ -88,6 +94,22 @@ impl AssetScorer {
             rebaselines: 0,
             last_shares: Vec::new(),
         })
+    }
+
+    /// Every asset's learned state, for a checkpoint.
+    pub fn save(&self) -> AssetScorerState {
+        AssetScorerState {
+            state: self
+                .state
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Restores what [`Self::save`] returned.
+    pub fn restore(&mut self, saved: AssetScorerState) {
+        self.state = saved.state.into_iter().collect();
     }
 
     /// Re-baselinings since the last call (`learn = "gated"`).

@@ -8,7 +8,7 @@ use super::kinds::Season;
 const MAD_TO_SD: f64 = 1.253_314_137_315_500_3;
 
 /// EWMA of a feature's mean and variance (the streaming baseline of one feature).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Ewma {
     /// Windows seen.
     pub n: u32,
@@ -45,7 +45,7 @@ impl Ewma {
 
 /// A robust level: EWMA of the value and EWMA of the absolute residual. One outlier moves the
 /// spread by `spread_alpha` times its size, not by its square as a variance would.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Level {
     /// Windows seen.
     pub n: u32,
@@ -105,7 +105,7 @@ pub fn buckets(season: Season) -> usize {
 }
 
 /// A [`Level`] per season bucket.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Seasonal {
     levels: Vec<Level>,
 }

@@ -3,7 +3,7 @@
 /// Two-sided CUSUM of residuals standardised against a slow EWMA baseline (Page, 1954).
 /// The score is the larger cumulative sum in standard deviations; once it passes `threshold`
 /// the shift is taken as the new normal (baseline reset to the value, sums to 0).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Cusum {
     n: u32,
     m: f64,
@@ -86,7 +86,7 @@ impl Cusum {
 }
 
 /// Counts consecutive windows in which a feature kept exactly its previous value.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Stuck {
     prev: Option<f64>,
     run: u32,
@@ -126,7 +126,7 @@ impl Stuck {
 }
 
 /// Tracks the start of a sensor's previous window, for the windows missing in between.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Dropout {
     prev_start: Option<i64>,
 }

@@ -59,7 +59,7 @@ impl Default for ContextParams {
 }
 
 /// A set of facts that is one side of contexts.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Semi {
     /// Its facts that the last crossing found.
     matched: Vec<u64>,
@@ -73,7 +73,7 @@ struct Semi {
 
 /// One context: how often it came true, whether it was seen as a whole (not only made by
 /// crossing), and its two sides.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ctx {
     count: u64,
     zero: bool,
@@ -82,7 +82,7 @@ struct Ctx {
 }
 
 /// CAD-OSE's context memory (`ContextOperator`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Operator {
     /// Per side: fact -> semi-contexts holding it.
     facts: [HashMap<u64, Vec<usize>>; 2],
@@ -220,7 +220,7 @@ impl Operator {
 }
 
 /// One sensor's `context` detector.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     /// The first `range-windows` windows' values (rows of the watched features).
     head: Vec<f64>,

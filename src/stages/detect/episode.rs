@@ -31,7 +31,7 @@ impl From<&Fuse> for EpisodeConfig {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 enum Phase {
     #[default]
     Idle,
@@ -47,10 +47,17 @@ enum Phase {
     },
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct SensorEpisodes {
     phase: Phase,
     count: u64,
+}
+
+/// [`Episodes`]' state (each sensor's phase and episode count, by slot), as a checkpoint
+/// keeps it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct EpisodesState {
+    state: Vec<SensorEpisodes>,
 }
 
 /// Episode state of all sensors of a worker, by slot.
@@ -82,6 +89,18 @@ impl Episodes {
             cfg,
             state: Vec::new(),
         }
+    }
+
+    /// Every sensor's episode state, by slot, for a checkpoint.
+    pub fn save(&self) -> EpisodesState {
+        EpisodesState {
+            state: self.state.clone(),
+        }
+    }
+
+    /// Restores what [`Self::save`] returned.
+    pub fn restore(&mut self, saved: EpisodesState) {
+        self.state = saved.state;
     }
 
     /// Ends sensor `slot`'s open episode now (its sensor was disabled in the registry): the

@@ -16,7 +16,7 @@ pub const MIN_HISTORY: usize = 100;
 const SD_FLOOR: f64 = 0.05;
 
 /// The likelihood state of one (sensor, detector).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Likelihood {
     recent: VecDeque<f64>,
     history: VecDeque<f64>,

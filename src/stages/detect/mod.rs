@@ -17,7 +17,7 @@ pub mod spectral;
 pub mod tail;
 
 pub use baseline::Ewma;
-pub use episode::{EpisodeConfig, Episodes};
+pub use episode::{EpisodeConfig, Episodes, EpisodesState};
 
 use crate::stages::rules::CompiledRule;
 pub use crate::stages::rules::Severity;
@@ -264,7 +264,7 @@ pub struct Scored {
 }
 
 /// Learned state of one detector for one sensor.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 enum State {
     Ewma(Vec<Ewma>),
     Level(Vec<Level>),
@@ -298,7 +298,7 @@ impl State {
 }
 
 /// All state of one sensor.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Sensor {
     windows: u32,
     detectors: Vec<State>,
@@ -308,6 +308,24 @@ struct Sensor {
     likes: Vec<likelihood::Likelihood>,
     /// Raw fused scores of the last `refractory` windows.
     recent: VecDeque<f64>,
+}
+
+/// A [`Scorer`]'s learned state (every sensor's detectors, calibration and recent scores, by
+/// slot), as a checkpoint keeps it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ScorerState {
+    sensors: Vec<Sensor>,
+}
+
+impl ScorerState {
+    /// Sensors held.
+    pub fn len(&self) -> usize {
+        self.sensors.len()
+    }
+    /// True when no sensor is held.
+    pub fn is_empty(&self) -> bool {
+        self.sensors.is_empty()
+    }
 }
 
 /// Detector state for all sensors of a worker.
@@ -353,6 +371,18 @@ impl Scorer {
             scratch: Vec::new(),
             rebaselines: 0,
         }
+    }
+
+    /// The learned state of every sensor, by slot, for a checkpoint.
+    pub fn save(&self) -> ScorerState {
+        ScorerState {
+            sensors: self.state.clone(),
+        }
+    }
+
+    /// Restores what [`Self::save`] returned (into a scorer of the same detectors).
+    pub fn restore(&mut self, saved: ScorerState) {
+        self.state = saved.sensors;
     }
 
     /// Scores the next window of sensor `slot`, whose feature row is `row`; `asset` holds the

@@ -22,7 +22,7 @@ pub use super::kinds::Statistic;
 pub const SPE_EXPLAINED: f64 = 0.9;
 
 /// Mean and covariance of k features (EWMA, or plain), and what a frozen model keeps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Mahalanobis {
     n: u32,
     mean: Vec<f64>,
@@ -37,7 +37,7 @@ pub struct Mahalanobis {
 }
 
 /// What a frozen model computes once.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Frozen {
     /// Features kept (not constant in the reference period).
     keep: Vec<usize>,
@@ -46,7 +46,7 @@ struct Frozen {
 }
 
 /// PCA of a correlation matrix: what SPE needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Pca {
     /// Standard deviation of each feature used.
     sd: Vec<f64>,

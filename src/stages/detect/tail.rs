@@ -17,7 +17,7 @@ pub const TAIL_QUANTILE: f64 = 0.95;
 pub const MIN_HISTORY: usize = 100;
 
 /// The calibration state of one (sensor, detector).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Tail {
     order: VecDeque<f64>,
     sorted: Vec<f64>,

@@ -355,3 +355,101 @@ fn a_gated_mahalanobis_settles_from_a_cold_start() {
     late.sort_by(f64::total_cmp);
     assert!(late[25] > 6.0, "median of the last 50: {late:?}");
 }
+
+/// Scores 3 sensors × 120 windows with every per-sensor detector under tail-likelihood
+/// calibration; after window `restore_after` the state goes through a checkpoint's encoding
+/// into a fresh scorer (and episodes). Returns every score and alert event as text.
+fn scored_with_restore(restore_after: Option<i64>) -> Vec<String> {
+    let kinds = [
+        DetectorKind::EwmaZ,
+        DetectorKind::LevelZ,
+        DetectorKind::SeasonalZ,
+        DetectorKind::Mahalanobis,
+        DetectorKind::SpectralResidual,
+        DetectorKind::Cusum,
+        DetectorKind::Stuck,
+        DetectorKind::Dropout,
+        DetectorKind::Context,
+    ];
+    let specs: Vec<DetectorSpec> = kinds
+        .iter()
+        .map(|&k| {
+            let mut d = DetectorSpec::new(
+                k,
+                if k == DetectorKind::Dropout {
+                    vec![]
+                } else {
+                    vec![0, 1]
+                },
+            );
+            if k == DetectorKind::LevelZ {
+                d.learn = Learn::Gated {
+                    gate: 3.0,
+                    relearn: 5,
+                };
+            }
+            d
+        })
+        .collect();
+    let fuse = Fuse {
+        calibration: Calibration::TailLikelihood,
+        ..Fuse::default()
+    };
+    let new = || {
+        (
+            scorer(specs.clone(), 5, fuse.clone()),
+            Episodes::new(EpisodeConfig::from(&fuse)),
+        )
+    };
+    let (mut s, mut e) = new();
+    let mut rng = crate::tools::fixture::Rng::new(3);
+    let mut out = Vec::new();
+    for i in 0..120i64 {
+        for (slot, name) in ["a", "b", "c"].iter().enumerate() {
+            let shift = if (70..80).contains(&i) && slot == 1 {
+                40.0
+            } else {
+                0.0
+            };
+            let row = [rng.normal() + shift, (i % 7) as f64 + rng.normal() * 0.1];
+            let sc = s.score(slot as u32, name, meta(i * 3600), &row, &[]);
+            let ev = e.step(
+                slot as u32,
+                &sc,
+                episode::WindowInfo {
+                    sensor: name,
+                    start: i * 3600_000,
+                    end: (i + 1) * 3600_000,
+                    rules: String::new(),
+                    rule_severity: None,
+                    top_features: String::new(),
+                },
+            );
+            out.push(format!("{i} {name} {sc:?} {ev:?}"));
+        }
+        if restore_after == Some(i) {
+            let bytes = bincode::serialize(&(s.save(), e.save())).expect("encodes");
+            let (saved, episodes): (ScorerState, EpisodesState) =
+                bincode::deserialize(&bytes).expect("decodes");
+            assert_eq!(saved.len(), 3);
+            (s, e) = new();
+            s.restore(saved);
+            e.restore(episodes);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_restored_scorer_scores_as_if_never_stopped() {
+    let whole = scored_with_restore(None);
+    assert!(
+        whole.iter().any(|l| l.contains("Some(AlertRow")),
+        "an alert is raised"
+    );
+    for k in [0, 4, 30, 72, 90] {
+        let got = scored_with_restore(Some(k));
+        let first = whole.iter().zip(&got).position(|(a, b)| a != b);
+        assert_eq!(first, None, "restored after window {k}: first difference");
+    }
+}
