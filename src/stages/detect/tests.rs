@@ -418,8 +418,8 @@ fn scored_with_restore(restore_after: Option<i64>) -> Vec<String> {
                 &sc,
                 episode::WindowInfo {
                     sensor: name,
-                    start: i * 3600_000,
-                    end: (i + 1) * 3600_000,
+                    start: i * 3_600_000,
+                    end: (i + 1) * 3_600_000,
                     rules: String::new(),
                     rule_severity: None,
                     top_features: String::new(),
