@@ -1,0 +1,384 @@
+//! Checkpoints: what a run saves so that a restarted run goes on exactly where it stopped, and
+//! the files that hold them. A checkpoint is taken at a *cut* `at` (event time): every output
+//! row with a time below `at` is in the outputs, every source partition's position is the
+//! first input row that emits at `at` or later, and each worker's state (open windows,
+//! detectors, calibration, episodes) is what it was after all input below the cut and none
+//! above. The dataflow side (choosing the cut, collecting the parts) is
+//! `dataflow/checkpoint.rs`; this module knows nothing of timely.
+//!
+//! # The file
+//! `checkpoint-<id, 10 digits>.hfck` in the recovery directory: an envelope (the magic
+//! `HYFLOWCK`, the format version, the pipeline hash, the payload's length and its FNV-1a
+//! checksum), then the payload in bincode (serde's compact binary encoding, already in the
+//! dependency tree through timely; floats bit for bit, NaN included, which JSON cannot
+//! carry). Written under a temporary name, flushed, renamed and the directory flushed: a file
+//! with its own name is complete. The newest `keep` are kept.
+
+use crate::stages::detect::asset::AssetScorerState;
+use crate::stages::detect::{EpisodesState, ScorerState};
+use crate::stages::window::SeriesSnapshot;
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The version of the checkpoint format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"HYFLOWCK";
+/// Envelope: magic, version (u32), pipeline hash (u64), payload length (u64), checksum (u64).
+const HEADER: usize = 8 + 4 + 8 + 8 + 8;
+
+/// Everything a run needs to go on from a cut.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Sequence number (1, 2, ...; a resumed run goes on counting).
+    pub id: u64,
+    /// The cut: event time (ms) below which every output row is written.
+    pub at: i64,
+    /// The pipeline's hash ([`pipeline_hash`]).
+    pub pipeline_hash: u64,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Worker threads of the run that wrote it (state is kept per worker).
+    pub workers: usize,
+    /// When it was written (ms since the epoch, wall clock).
+    pub written_ms: i64,
+    /// Every source partition's position at the cut, in the run's partition order.
+    pub sources: Vec<SourceCut>,
+    /// Each worker's state, by worker index.
+    pub state: Vec<WorkerState>,
+    /// Each sink's durable position, by sink name.
+    pub sinks: Vec<SinkPosition>,
+}
+
+/// Where a source partition goes on from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SourceCut {
+    /// A file partition (or row group): its name, the first row not yet read, and the largest
+    /// event time its watermark has seen (None: nothing yet).
+    File {
+        /// The partition's name (its file path).
+        name: String,
+        /// The first row to read.
+        row: u64,
+        /// The watermark's largest time seen.
+        seen: Option<i64>,
+    },
+    /// A file partition read to its end.
+    FileDone {
+        /// The partition's name.
+        name: String,
+    },
+    /// A Kafka partition: the next offset and its watermark's largest time seen.
+    Kafka {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The next offset to read.
+        offset: i64,
+        /// The watermark's largest time seen.
+        seen: Option<i64>,
+    },
+}
+
+impl SourceCut {
+    /// The partition's name (file path, or `topic/partition`).
+    pub fn name(&self) -> String {
+        match self {
+            SourceCut::File { name, .. } | SourceCut::FileDone { name } => name.clone(),
+            SourceCut::Kafka {
+                topic, partition, ..
+            } => format!("{topic}/{partition}"),
+        }
+    }
+}
+
+/// One worker's state at the cut.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorkerState {
+    /// Open windows, per sensor, in slot order.
+    pub windows: Vec<SeriesSnapshot>,
+    /// The scoring state (None: the worker's score stage saved nothing).
+    pub scoring: Option<ScoringState>,
+}
+
+/// The score stage's state on one worker.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ScoringState {
+    /// Detectors, calibration and recent scores per sensor slot.
+    pub scorer: ScorerState,
+    /// Alert episodes per sensor slot.
+    pub episodes: EpisodesState,
+    /// Asset detectors (pipelines with `asset-mahalanobis`).
+    pub assets: Option<AssetScorerStateBox>,
+    /// Asset alert episodes, by asset slot.
+    pub asset_episodes: EpisodesState,
+    /// Asset slots: (asset, slot).
+    pub asset_slots: Vec<(String, u32)>,
+}
+
+/// [`AssetScorerState`] (a wrapper so that [`ScoringState`] can derive `Debug`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct AssetScorerStateBox(pub AssetScorerState);
+
+impl std::fmt::Debug for AssetScorerStateBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AssetScorerState")
+    }
+}
+
+/// A sink's durable position at the cut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinkPosition {
+    /// The sink's name.
+    pub name: String,
+    /// Parquet: the next part number; every `part-N.parquet` with N below it holds rows below
+    /// the cut, and none at or above it exists yet. None for sinks that cannot be rolled back
+    /// (Kafka: messages after the cut are sent again, with the same event ids).
+    pub next_part: Option<u64>,
+    /// The files written up to the cut.
+    pub files: Vec<PathBuf>,
+}
+
+/// Why a checkpoint file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not a checkpoint, is cut short, or its contents do not match its checksum.
+    #[error("{path}: {what}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// Written by a format this build does not read.
+    #[error("{path}: checkpoint format {found}, this hyflow reads format {FORMAT_VERSION}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
+    },
+}
+
+/// FNV-1a, 64 bits.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The hash a checkpoint is tied to: the pipeline definition as written, defaults filled in,
+/// less its description and tests. A run resumes only from a checkpoint of the same hash.
+pub fn pipeline_hash(config: &crate::config::PipelineConfig) -> u64 {
+    let mut c = config.clone();
+    c.description.clear();
+    c.test.clear();
+    fnv(serde_json::to_string(&c).unwrap_or_default().as_bytes())
+}
+
+/// The file name of checkpoint `id`.
+pub fn file_name(id: u64) -> String {
+    format!("checkpoint-{id:010}.hfck")
+}
+
+/// The encoded file: envelope and payload.
+pub fn encode(c: &Checkpoint) -> Vec<u8> {
+    let payload = bincode::serialize(c).expect("checkpoint state encodes");
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&c.pipeline_hash.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Decodes a file's bytes; `path` names it in errors.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    let damaged = |what: String| CheckpointError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(damaged(format!(
+            "not a hyflow checkpoint ({} bytes, no HYFLOWCK header)",
+            bytes.len()
+        )));
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8]));
+    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4]));
+    if version != FORMAT_VERSION {
+        return Err(CheckpointError::Version {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    let len = u64_at(20);
+    let sum = u64_at(28);
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != len {
+        return Err(damaged(format!(
+            "cut short or padded: the header says {len} bytes of state, the file has {}",
+            payload.len()
+        )));
+    }
+    if fnv(payload) != sum {
+        return Err(damaged("the state does not match its checksum".into()));
+    }
+    let c: Checkpoint = bincode::deserialize(payload)
+        .map_err(|e| damaged(format!("the state cannot be decoded: {e}")))?;
+    if c.pipeline_hash != u64_at(12) {
+        return Err(damaged("the header and the state disagree".into()));
+    }
+    Ok(c)
+}
+
+/// Reads one checkpoint file.
+pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|e| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    decode(path, &bytes)
+}
+
+/// Writes `c` into `dir` durably (temporary, flush, rename, flush the directory), then removes
+/// all but the newest `keep` checkpoints. Returns the file written.
+pub fn write(dir: &Path, c: &Checkpoint, keep: usize) -> Result<PathBuf, CheckpointError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CheckpointError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(file_name(c.id));
+    let tmp = dir.join(format!(".{}.tmp", file_name(c.id)));
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    if let Err(e) = f.write_all(&encode(c)) {
+        drop(f);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
+    drop(f);
+    if let Err(e) = crate::stages::sink::durable::publish(&tmp, &path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&path)(e));
+    }
+    for (_, old) in list(dir).into_iter().skip(keep.max(1)) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(path)
+}
+
+/// The checkpoint files in `dir`, newest (largest id) first. Temporaries are not listed.
+pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let id = name
+                .strip_prefix("checkpoint-")?
+                .strip_suffix(".hfck")?
+                .parse()
+                .ok()?;
+            Some((id, e.path()))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found
+}
+
+/// The newest checkpoint in `dir` that reads back whole, and the errors of newer ones that
+/// did not (each to be reported: the run then goes on from an older one).
+pub fn latest(dir: &Path) -> (Option<(PathBuf, Checkpoint)>, Vec<CheckpointError>) {
+    let mut bad = Vec::new();
+    for (_, path) in list(dir) {
+        match read(&path) {
+            Ok(c) => return (Some((path, c)), bad),
+            Err(e) => bad.push(e),
+        }
+    }
+    (None, bad)
+}
+
+/// What `hyflow checkpoint inspect` prints: a summary of a checkpoint.
+pub fn describe(path: &Path, c: &Checkpoint) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let at = crate::timefmt::format_rfc3339(c.at);
+    let _ = writeln!(s, "{}", path.display());
+    let _ = writeln!(
+        s,
+        "  checkpoint {} of pipeline {:?} (hash {:016x}), format {FORMAT_VERSION}",
+        c.id, c.pipeline, c.pipeline_hash
+    );
+    let _ = writeln!(
+        s,
+        "  cut at {at}: every output row before it is written; {} worker(s)",
+        c.workers
+    );
+    let _ = writeln!(s, "  sources ({} partitions):", c.sources.len());
+    for p in &c.sources {
+        let line = match p {
+            SourceCut::File { name, row, seen } => format!(
+                "{name}: from row {row} (watermark seen {})",
+                seen.map_or("nothing".into(), crate::timefmt::format_rfc3339)
+            ),
+            SourceCut::FileDone { name } => format!("{name}: read to its end"),
+            SourceCut::Kafka {
+                topic,
+                partition,
+                offset,
+                seen,
+            } => format!(
+                "{topic}/{partition}: from offset {offset} (watermark seen {})",
+                seen.map_or("nothing".into(), crate::timefmt::format_rfc3339)
+            ),
+        };
+        let _ = writeln!(s, "    {line}");
+    }
+    let sensors: usize = c.state.iter().map(|w| w.windows.len()).sum();
+    let buffered: usize = c
+        .state
+        .iter()
+        .flat_map(|w| &w.windows)
+        .map(|s| s.pending.len())
+        .sum();
+    let scored: usize = c
+        .state
+        .iter()
+        .filter_map(|w| w.scoring.as_ref())
+        .map(|s| s.scorer.len())
+        .sum();
+    let _ = writeln!(
+        s,
+        "  state: {sensors} sensor(s) with {buffered} buffered reading(s); detector state of {scored} sensor(s)"
+    );
+    let _ = writeln!(s, "  sinks:");
+    for k in &c.sinks {
+        let pos = match k.next_part {
+            Some(n) => format!("{} file(s), next part {n}", k.files.len()),
+            None => "not rolled back on resume (sent again from the cut)".into(),
+        };
+        let _ = writeln!(s, "    {}: {pos}", k.name);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;
