@@ -299,7 +299,7 @@ pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
             Some((id, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found
 }
 
