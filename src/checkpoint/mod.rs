@@ -180,11 +180,13 @@ fn fnv(bytes: &[u8]) -> u64 {
 }
 
 /// The hash a checkpoint is tied to: the pipeline definition as written, defaults filled in,
-/// less its description and tests. A run resumes only from a checkpoint of the same hash.
+/// less its description, tests and `[recovery]` settings. A run resumes only from a
+/// checkpoint of the same hash.
 pub fn pipeline_hash(config: &crate::config::PipelineConfig) -> u64 {
     let mut c = config.clone();
     c.description.clear();
     c.test.clear();
+    c.recovery = None;
     fnv(serde_json::to_string(&c).unwrap_or_default().as_bytes())
 }
 

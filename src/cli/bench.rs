@@ -107,6 +107,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             cluster: None,
             until_end: false,
             metrics: a.metrics,
+            ..Default::default()
         };
         let s = dataflow::run(pipeline.clone(), &opts).with_context(|| format!("run {run}"))?;
         eprintln!(

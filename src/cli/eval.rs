@@ -273,6 +273,7 @@ fn episodes(a: &EvalArgs, p: hyflow::plan::Plan, text: &str) -> Result<ExitCode>
         cluster: None,
         until_end: false,
         metrics: None,
+        ..Default::default()
     };
     let summary = hyflow::dataflow::run(std::sync::Arc::new(p), &opts)?;
     let mut opens = Vec::new();

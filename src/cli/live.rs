@@ -85,6 +85,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
         until_end: a.until_end,
         metrics: a.metrics,
         cluster: super::replay::cluster_of(a.hosts.as_deref(), a.process)?,
+        ..Default::default()
     };
     let cluster = opts.cluster.is_some();
     let running = dataflow::start(pipeline.clone(), &opts)?;

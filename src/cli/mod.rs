@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_kafka;
+mod checkpoint;
 mod eval;
 mod live;
 mod replay;
@@ -67,6 +68,9 @@ enum Command {
     /// No infrastructure: an embedded Kafka broker, a fixture produced into it, the pipeline
     /// live, and its alerts printed as they arrive.
     Demo(live::DemoArgs),
+    /// Checkpoints (`[recovery]`): inspect what one holds.
+    #[command(subcommand)]
+    Checkpoint(checkpoint::CheckpointCommand),
     /// Print the dataflow a pipeline builds: stages, exchanges, devices.
     Explain {
         /// Pipeline file.
@@ -274,6 +278,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => live::run(args, quiet),
         Command::Produce(args) => live::produce_cmd(args, quiet),
         Command::Demo(args) => live::demo(args),
+        Command::Checkpoint(c) => checkpoint::run(c),
         Command::Explain { pipeline, workers } => {
             let p = plan::load(&pipeline)?;
             print!("{}", hyflow::dataflow::explain::explain(&p, workers.max(1)));

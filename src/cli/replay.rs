@@ -54,6 +54,12 @@ pub struct ReplayArgs {
     /// docs/observability.md.
     #[arg(long, value_name = "ADDR", value_parser = hyflow::events::endpoint::parse_addr)]
     metrics: Option<std::net::SocketAddr>,
+    /// Go on from the newest checkpoint in the pipeline's `[recovery]` directory (taken by
+    /// the same pipeline, with as many workers) instead of starting over: the outputs then
+    /// hold exactly the rows of a replay that was never stopped. Without a checkpoint yet,
+    /// starts from the beginning.
+    #[arg(long)]
+    resume: bool,
 }
 
 pub fn run(a: ReplayArgs, quiet: bool) -> Result<ExitCode> {
@@ -98,11 +104,26 @@ pub fn run(a: ReplayArgs, quiet: bool) -> Result<ExitCode> {
     }
     let pipeline = Arc::new(pipeline);
     let cluster = cluster_of(a.hosts.as_deref(), a.process)?;
+    let resume = if a.resume {
+        super::checkpoint::choose(&pipeline, &a.pipeline, quiet)?
+    } else {
+        None
+    };
+    let checkpoints = pipeline
+        .recovery
+        .as_ref()
+        .map(|r| dataflow::checkpoint::CheckpointOptions {
+            dir: r.dir.clone(),
+            every: Duration::from_millis(r.every_ms as u64),
+            keep: r.keep,
+        });
     let opts = RunOptions {
         workers: a.workers,
         cluster,
         until_end: false,
         metrics: a.metrics,
+        checkpoints,
+        resume,
     };
     let running = dataflow::start(pipeline.clone(), &opts)?;
     let total = running.total_rows;

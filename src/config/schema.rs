@@ -51,6 +51,10 @@ pub struct PipelineConfig {
     /// and how windows are batched for it.
     #[serde(default)]
     pub compute: ComputeConfig,
+    /// Checkpoints, from which a run that was stopped or killed goes on exactly where it was
+    /// (`[recovery]`; without it no checkpoint is taken).
+    #[serde(default)]
+    pub recovery: Option<RecoveryConfig>,
     /// Pipeline tests (`hyflow test`): input readings and the windows and alerts they must give.
     #[serde(default)]
     pub test: Vec<TestConfig>,
@@ -433,6 +437,35 @@ pub struct BandConfig {
     /// Upper edge in Hz (exclusive).
     #[schemars(with = "f64")]
     pub high_hz: Spanned<f64>,
+}
+
+/// Checkpoints (`[recovery]`): every `checkpoint-interval` the run saves, at a cut in event
+/// time, every source partition's position, every worker's open windows and detector,
+/// calibration and episode state, and the sinks' durable positions; `--resume` goes on from
+/// the newest one, and the outputs then hold exactly the rows of a run never stopped.
+/// Replays only for now (see docs/recovery.md for what is not covered yet).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RecoveryConfig {
+    /// Directory of the checkpoint files. Default: `checkpoints` beside the first Parquet
+    /// sink's directory (`out/windows` → `out/checkpoints`).
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// How often a checkpoint is taken (wall clock).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: Duration,
+    /// How many checkpoints are kept (the newest; at least 1). An older one is used when a
+    /// newer one is damaged.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_ms(30_000)
+}
+
+fn default_keep() -> usize {
+    3
 }
 
 /// Compute device.

@@ -15,6 +15,8 @@ pub enum OutputStep {
     Durable,
     /// Finishing the files at the end of the run.
     Finish,
+    /// Writing a checkpoint (`[recovery]`).
+    Checkpoint,
 }
 
 impl OutputStep {
@@ -23,6 +25,7 @@ impl OutputStep {
             OutputStep::Write => "writing output",
             OutputStep::Durable => "making output durable",
             OutputStep::Finish => "finishing output",
+            OutputStep::Checkpoint => "writing a checkpoint",
         }
     }
 }

@@ -4,12 +4,15 @@
 //! of its on-time readings' windows, and the same in every run.
 
 use super::Shared;
+use super::checkpoint::{Cut, PartReport};
 use super::source_driver::{Backpressure, Emitted, Next, Pull, drive};
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
+use crate::checkpoint::SourceCut;
 use crate::events::{Event as _, RowsRejected};
 use crate::output::OutRecord;
 use crate::plan::Plan;
 use crate::stages::source::{Decoder, Partition};
+use arrow_array::RecordBatch;
 use std::sync::Arc;
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
@@ -17,6 +20,9 @@ struct PartState {
     /// Index in the global partition order.
     index: usize,
     started: bool,
+    /// The next row to read (rows before `skip` are passed over: a resumed run).
+    row: u64,
+    skip: u64,
     part: Box<dyn Partition>,
     decoder: Decoder,
     /// The input's smallest event time minus the watermark delay (or the beginning of time).
@@ -27,6 +33,72 @@ impl PartState {
     /// Lower bound of the times this partition will still emit at.
     fn bound(&self) -> i64 {
         self.floor.max(self.decoder.watermark.get())
+    }
+
+    /// Its position: the next row, and what its watermark has seen.
+    fn position(&self) -> SourceCut {
+        SourceCut::File {
+            name: self.part.name().to_string(),
+            row: self.row,
+            seen: self.decoder.watermark.seen(),
+        }
+    }
+
+    /// Its position once read to the end.
+    fn done(self) -> (usize, SourceCut) {
+        let name = self.part.name().to_string();
+        (self.index, SourceCut::FileDone { name })
+    }
+
+    /// Decodes `rb` (rows from `first_row`) into `out`. With a checkpoint's `cut` that this
+    /// batch's rows take the watermark to, the batch is split where they do: the rows before
+    /// are emitted below the cut, the rest at it or later, and where the rest begins is the
+    /// partition's position in the checkpoint.
+    fn decode_cut(
+        &mut self,
+        name: &str,
+        first_row: u64,
+        rb: &RecordBatch,
+        cut: Option<Cut>,
+        out: &mut Emitted,
+    ) {
+        let n = rb.num_rows();
+        let split = match cut {
+            Some((_, at)) if self.bound() >= at => Some(0),
+            Some((_, at)) => self.decoder.crossing(rb, at),
+            None => None,
+        };
+        let upto = split.unwrap_or(n);
+        if upto > 0 {
+            let part = rb.slice(0, upto);
+            let at = self.bound();
+            let d = self.decoder.decode(name, first_row, &part, self.floor);
+            out.decoded(name, upto as u64, d, at, i64::MIN);
+            self.row = first_row + upto as u64;
+        }
+        if let (Some((_, cut_at)), Some(k)) = (cut, split) {
+            out.reports.push(PartReport {
+                index: self.index,
+                cut: self.position(),
+                crossed: true,
+            });
+            // From here on nothing is emitted below the cut (as in a run resumed from it).
+            self.floor = self.floor.max(cut_at);
+            if k < n {
+                let rest = rb.slice(k, n - k);
+                let at = self.bound();
+                let first = first_row + k as u64;
+                let d = self.decoder.decode(name, first, &rest, self.floor);
+                out.decoded(name, (n - k) as u64, d, at, i64::MIN);
+                self.row = first_row + n as u64;
+            }
+        } else if cut.is_some() {
+            out.reports.push(PartReport {
+                index: self.index,
+                cut: self.position(),
+                crossed: false,
+            });
+        }
     }
 }
 
@@ -58,7 +130,12 @@ impl Pull for FileReader {
         self.states.iter().map(PartState::bound).min()
     }
 
-    fn pull(&mut self, _floor: i64, out: &mut Emitted) -> Result<Next, super::Failure> {
+    fn pull(
+        &mut self,
+        _floor: i64,
+        cut: Option<Cut>,
+        out: &mut Emitted,
+    ) -> Result<Next, super::Failure> {
         let Some(st) = self.states.last_mut() else {
             return Ok(Next::Now);
         };
@@ -94,9 +171,18 @@ impl Pull for FileReader {
             });
         match next {
             Some(Ok((first_row, rb))) => {
-                let at = st.bound();
-                let d = st.decoder.decode(&name, first_row, &rb, st.floor);
-                out.decoded(&name, rb.num_rows() as u64, d, at, i64::MIN);
+                // A resumed run passes over the rows before its checkpoint's position.
+                let end = first_row + rb.num_rows() as u64;
+                if end <= st.skip {
+                    st.row = end;
+                    return Ok(Next::Now);
+                }
+                let from = st.skip.saturating_sub(first_row) as usize;
+                let (first_row, rb) = (
+                    first_row + from as u64,
+                    rb.slice(from, rb.num_rows() - from),
+                );
+                st.decode_cut(&name, first_row, &rb, cut, out);
             }
             Some(Err(e)) if self.skip_bad_files => {
                 tracing::error!("skipping the rest of {name}: {e}");
@@ -114,11 +200,13 @@ impl Pull for FileReader {
                 }
                 .emit();
                 out.side.push((st.bound(), OutRecord::Reject(row)));
-                self.states.pop();
+                let done = self.states.pop();
+                out.finished.extend(done.map(|st| st.done()));
             }
             Some(Err(e)) => return Err(super::Failure::Read(e.to_string())),
             None => {
-                self.states.pop();
+                let done = self.states.pop();
+                out.finished.extend(done.map(|st| st.done()));
             }
         }
         Ok(Next::Now)
@@ -126,7 +214,9 @@ impl Pull for FileReader {
 }
 
 /// The file source over this worker's `parts` (with their index in the global order); `bounds`
-/// holds the initial bound of every partition of the run. Returns (readings, side rows).
+/// holds the initial bound of every partition of the run; `resume`, the checkpoint the run
+/// goes on from. Returns (readings, side rows).
+#[allow(clippy::too_many_arguments)]
 pub fn file_source<'s>(
     scope: Scope<'s, i64>,
     pipeline: Arc<Plan>,
@@ -135,6 +225,7 @@ pub fn file_source<'s>(
     progress: ProbeHandle<i64>,
     done: ProbeHandle<i64>,
     shared: Arc<Shared>,
+    resume: Option<Arc<crate::checkpoint::Checkpoint>>,
 ) -> (
     StreamVec<'s, i64, ReadingBatch>,
     StreamVec<'s, i64, OutRecord>,
@@ -144,18 +235,36 @@ pub fn file_source<'s>(
         let delay = pipeline.watermark_delay;
         let mut states: Vec<PartState> = parts
             .into_iter()
-            .map(|(index, part)| {
-                let floor = part
+            .filter_map(|(index, part)| {
+                let mut floor = part
                     .min_time()
                     .map_or(i64::MIN, |t| t.saturating_sub(delay).saturating_sub(1));
-                let seed = part.watermark_seed();
-                PartState {
+                let mut seed = part.watermark_seed();
+                let mut skip = 0;
+                // A resumed run: each partition goes on from its position at the cut, and
+                // nothing is emitted below the cut (the state already holds what was).
+                if let Some(r) = &resume {
+                    floor = floor.max(r.at);
+                    match r.sources.get(index) {
+                        Some(SourceCut::FileDone { .. }) => return None,
+                        Some(SourceCut::File { row, seen, .. }) => {
+                            skip = *row;
+                            if *row > 0 {
+                                seed = *seen;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Some(PartState {
                     index,
                     started: false,
+                    row: skip,
+                    skip,
                     part,
                     decoder: Decoder::new(pipeline.clone(), peers, seed),
                     floor,
-                }
+                })
             })
             .collect();
         states.reverse(); // pop from the end = file order

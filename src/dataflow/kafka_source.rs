@@ -171,7 +171,14 @@ impl Pull for KafkaReader {
         self.low
     }
 
-    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, Failure> {
+    // Checkpoints of live runs are not taken yet (the run refuses `[recovery]`), so no cut is
+    // ever armed here.
+    fn pull(
+        &mut self,
+        floor: i64,
+        _cut: Option<super::checkpoint::Cut>,
+        out: &mut Emitted,
+    ) -> Result<Next, Failure> {
         if self.shared.stop_requested()
             || self.parts.iter().all(Part::done)
             || self.consumer.is_none()

@@ -9,8 +9,9 @@
 //! together in one call; the rest of the scoring stays here, on the CPU.
 
 use super::Shared;
+use super::checkpoint::{Cut, Holding};
 use super::features::Featured;
-use super::stage::{Arrived, Emit, Stage, unary};
+use super::stage::{Arrived, Emit, Stage, least, unary};
 use crate::compute::detect::DetectEngine;
 use crate::compute::{FeatureBatch, WindowBatch};
 use crate::events::{Alerted, Event as _, Rebaselined, WindowsClosed};
@@ -66,51 +67,55 @@ struct Scoring {
 /// The score stage's state on one worker: the scoring, and what waits to be scored.
 struct ScoreStage {
     st: Scoring,
+    worker: usize,
+    /// Windows at or after a checkpoint's cut, held back until the state is saved.
+    holding: Holding<(Capability<i64>, Featured)>,
     /// Windows of asset pipelines, held per time until the frontier passes it.
     stash: Stash,
     /// With a device: the batches that arrived in this activation, scored together.
     arrived: Vec<(Capability<i64>, (WindowBatch, FeatureBatch))>,
 }
 
-impl Stage for ScoreStage {
-    type In = Featured;
-    type Out = OutRecord;
-
-    fn on_input(&mut self, at: &Arrived<'_>, data: &mut Vec<Featured>, out: &mut Emit<OutRecord>) {
-        let Some(cap) = at.retain() else {
-            data.clear();
-            return;
-        };
+impl ScoreStage {
+    /// Takes in what arrived at `cap`: scored now, or kept for the frontier (assets, device).
+    fn take(&mut self, cap: &Capability<i64>, s: Featured, rows: &mut Vec<OutRecord>) {
         let st = &mut self.st;
-        let mut rows = Vec::new();
-        for s in data.drain(..) {
-            let s = match s {
-                Ok((w, f)) if !w.registry.is_empty() => match admit(w, f, &mut rows) {
-                    Some(b) => Ok(b),
-                    None => continue,
-                },
-                s => s,
-            };
-            match s {
-                // A failure upstream: on to the sinks.
-                Err(failure) => rows.push(OutRecord::Failure(failure)),
-                // On the CPU alone there is no device call to gather for.
-                Ok((w, f)) if st.assets.is_none() && st.engine.is_none() => {
-                    st.score_batch(&w, &f, None, None, &mut rows)
-                }
-                Ok((w, f)) if st.assets.is_some() => self
-                    .stash
-                    .entry(*cap.time())
-                    .or_insert_with(|| (cap.clone(), Vec::new()))
-                    .1
-                    .push((w, f)),
-                Ok(b) => self.arrived.push((cap.clone(), b)),
+        let s = match s {
+            Ok((w, f)) if !w.registry.is_empty() => match admit(w, f, rows) {
+                Some(b) => Ok(b),
+                None => return,
+            },
+            s => s,
+        };
+        match s {
+            // A failure upstream: on to the sinks.
+            Err(failure) => rows.push(OutRecord::Failure(failure)),
+            // On the CPU alone there is no device call to gather for.
+            Ok((w, f)) if st.assets.is_none() && st.engine.is_none() => {
+                st.score_batch(&w, &f, None, None, rows)
             }
+            Ok((w, f)) if st.assets.is_some() => self
+                .stash
+                .entry(*cap.time())
+                .or_insert_with(|| (cap.clone(), Vec::new()))
+                .1
+                .push((w, f)),
+            Ok(b) => self.arrived.push((cap.clone(), b)),
         }
-        out.give(&cap, rows);
     }
 
-    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, out: &mut Emit<OutRecord>) {
+    /// Takes in what was held back for a checkpoint and may now be.
+    fn release(&mut self, cut: Option<Cut>, out: &mut Emit<OutRecord>) {
+        for (_, (cap, s)) in self.holding.release(cut) {
+            let mut rows = Vec::new();
+            self.take(&cap, s, &mut rows);
+            out.give(&cap, rows);
+        }
+    }
+
+    /// Scores what was kept for the frontier: everything that arrived with a device, and the
+    /// asset stash's times below `upto`.
+    fn score_kept(&mut self, upto: i64, out: &mut Emit<OutRecord>) {
         let st = &mut self.st;
         if !self.arrived.is_empty() {
             let arrived = std::mem::take(&mut self.arrived);
@@ -123,12 +128,7 @@ impl Stage for ScoreStage {
                 out.give(cap, rows);
             }
         }
-        let ready: Vec<i64> = self
-            .stash
-            .keys()
-            .copied()
-            .filter(|t| !frontier.less_equal(t))
-            .collect();
+        let ready: Vec<i64> = self.stash.range(..upto).map(|(t, _)| *t).collect();
         for t in ready {
             let Some((cap, batches)) = self.stash.remove(&t) else {
                 continue;
@@ -137,6 +137,44 @@ impl Stage for ScoreStage {
             st.score_time(&batches, &mut rows);
             out.give(&cap, rows);
         }
+    }
+}
+
+impl Stage for ScoreStage {
+    type In = Featured;
+    type Out = OutRecord;
+
+    fn on_input(&mut self, at: &Arrived<'_>, data: &mut Vec<Featured>, out: &mut Emit<OutRecord>) {
+        let Some(cap) = at.retain() else {
+            data.clear();
+            return;
+        };
+        let cut = self.st.shared.checkpoints.as_ref().and_then(|c| c.armed());
+        let mut rows = Vec::new();
+        for s in data.drain(..) {
+            if let Some(s) = self.holding.hold(cut, *cap.time(), (cap.clone(), s)) {
+                self.take(&cap, s.1, &mut rows);
+            }
+        }
+        out.give(&cap, rows);
+    }
+
+    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, out: &mut Emit<OutRecord>) {
+        let upto = least(frontier);
+        let shared = self.st.shared.clone();
+        if let Some(c) = shared.checkpoints.as_ref() {
+            let cut = c.armed();
+            self.release(cut, out);
+            if let (Some(id), Some((_, at))) = (self.holding.due(cut, upto), cut) {
+                // Everything below the cut has arrived: score it, save, then go on.
+                self.score_kept(at, out);
+                c.put_scoring(self.worker, id, self.st.save());
+                self.holding.saved(id);
+                self.release(cut, out);
+            }
+        }
+        self.score_kept(upto, out);
+        let st = &mut self.st;
         if frontier.is_empty()
             && let Some(e) = st.engine.take()
         {
@@ -150,7 +188,9 @@ pub fn score_stage<'s>(
     stream: StreamVec<'s, i64, Featured>,
     pipeline: Arc<Plan>,
     shared: Arc<Shared>,
+    resume: Option<Arc<crate::checkpoint::Checkpoint>>,
 ) -> StreamVec<'s, i64, OutRecord> {
+    let worker = stream.scope().index();
     unary(stream, Pipe, "score", move |_| {
         let engine = match DetectEngine::for_device(
             pipeline.device,
@@ -173,6 +213,18 @@ pub fn score_stage<'s>(
                 None
             }
         };
+        // Not saved yet: detector state kept on a device.
+        let engine = match engine {
+            Some(_) if shared.checkpoints.is_some() || resume.is_some() => {
+                shared.fail(super::Failure::Engine {
+                    device: pipeline.device.to_string(),
+                    detectors: true,
+                    message: "checkpoints ([recovery]) do not save detector state kept on a device yet: use [compute] device = \"cpu\" with [recovery]".into(),
+                });
+                None
+            }
+            e => e,
+        };
         let st = Scoring {
             engine,
             scorer: Scorer::new(
@@ -194,8 +246,14 @@ pub fn score_stage<'s>(
             pipeline: pipeline.clone(),
             shared: shared.clone(),
         };
+        let mut st = st;
+        if let Some(saved) = resume.and_then(|r| r.state.get(worker).cloned()?.scoring) {
+            st.restore(saved);
+        }
         ScoreStage {
             st,
+            worker,
+            holding: Holding::default(),
             stash: Stash::new(),
             arrived: Vec::new(),
         }
@@ -355,6 +413,37 @@ impl Scoring {
             let mine = cells.as_mut().map(|c| c.next(w.len()));
             self.score_batch(w, f, Some(&contributions[b]), mine, out);
         }
+    }
+
+    /// The state a checkpoint keeps.
+    fn save(&self) -> crate::checkpoint::ScoringState {
+        let mut asset_slots: Vec<(String, u32)> = self
+            .asset_slots
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        asset_slots.sort();
+        crate::checkpoint::ScoringState {
+            scorer: self.scorer.save(),
+            episodes: self.episodes.save(),
+            assets: self
+                .assets
+                .as_ref()
+                .map(|a| crate::checkpoint::AssetScorerStateBox(a.save())),
+            asset_episodes: self.asset_episodes.save(),
+            asset_slots,
+        }
+    }
+
+    /// Restores what [`Self::save`] returned.
+    fn restore(&mut self, saved: crate::checkpoint::ScoringState) {
+        self.scorer.restore(saved.scorer);
+        self.episodes.restore(saved.episodes);
+        if let (Some(a), Some(s)) = (self.assets.as_mut(), saved.assets) {
+            a.restore(s.0);
+        }
+        self.asset_episodes.restore(saved.asset_episodes);
+        self.asset_slots = saved.asset_slots.into_iter().collect();
     }
 
     /// The cell detectors' raw scores of every window of `batches`, in order, from the engine

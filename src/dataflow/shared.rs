@@ -33,6 +33,8 @@ pub struct Shared {
     pub(super) checkpoint_ms: std::sync::atomic::AtomicI64,
     /// Live runs: the largest partition watermark any worker of this process has reached.
     pub(super) live_max: std::sync::atomic::AtomicI64,
+    /// Checkpoints, when the run takes them.
+    pub(super) checkpoints: Option<super::checkpoint::Coordinator>,
 }
 
 /// Counts its worker as finished when dropped, at the end of the worker's loop or when the

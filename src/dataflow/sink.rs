@@ -31,6 +31,8 @@ struct Sinks {
     shared: Arc<Shared>,
     last_checkpoint: Instant,
     act: Activator,
+    /// The cut of the checkpoint this run resumed from (i64::MIN: none).
+    resumed_at: i64,
 }
 
 impl Stage for Sinks {
@@ -43,6 +45,12 @@ impl Stage for Sinks {
         {
             self.shared.fail(msg.clone());
         }
+        // A resumed run: every row below the cut was written before it (a registry's rejects,
+        // emitted again as its files are read again).
+        if at.time() < self.resumed_at {
+            data.clear();
+            return;
+        }
         self.pending.entry(at.time()).or_default().append(data);
     }
 
@@ -52,20 +60,47 @@ impl Stage for Sinks {
             self.pending.clear();
             return;
         };
-        let mut ready = Vec::new();
-        while let Some(entry) = self.pending.first_entry() {
-            if frontier.less_equal(entry.key()) {
-                break;
-            }
-            let (t, rows) = entry.remove_entry();
-            ready.extend(rows.into_iter().map(|r| (t, r)));
-        }
-        if !ready.is_empty()
+        let upto = least(frontier);
+        // A checkpoint: the rows below its cut are written and made durable, and the
+        // checkpoint written, before any row at or after the cut.
+        let checkpoints = shared.checkpoints.as_ref();
+        if let Some(c) = checkpoints
             && !shared.aborted()
-            && let Err(e) = set.write(ready)
+            && let Some((id, at)) = c.maybe_arm(frontier.is_empty())
         {
-            shared.fail(output(OutputStep::Write, e));
+            write_below(&mut self.pending, set, upto.min(at), shared);
+            if upto >= at {
+                if frontier.is_empty() && !c.parts_in(id) {
+                    // The input is complete: the run ends here, and stages that have nothing
+                    // left to do may never save for this cut.
+                    c.cancel(id);
+                } else if !c.parts_in(id) {
+                    // Some worker's stages have not saved yet: come back soon.
+                    self.act.activate_after(std::time::Duration::from_millis(1));
+                    return;
+                } else {
+                    let done = set
+                        .make_durable()
+                        .map_err(|e| output(OutputStep::Durable, e));
+                    let written = done.and_then(|_| {
+                        c.complete(id, set.positions())
+                            .map_err(|e| output(OutputStep::Checkpoint, e))
+                    });
+                    match written {
+                        Ok(path) => {
+                            crate::events::CheckpointWritten {
+                                id,
+                                at_ms: at,
+                                path: &path,
+                            }
+                            .emit();
+                        }
+                        Err(e) => shared.fail(e),
+                    }
+                }
+            }
         }
+        write_below(&mut self.pending, set, upto, shared);
         // Live runs: now and then make everything written durable; every row below the
         // frontier is written, so the sources may commit the offsets behind it.
         if let Some(every) = shared.checkpoint_every() {
@@ -73,7 +108,6 @@ impl Stage for Sinks {
             self.act.activate_after(every);
             if self.last_checkpoint.elapsed() >= every && !shared.aborted() {
                 self.last_checkpoint = Instant::now();
-                let upto = least(frontier);
                 match set.make_durable() {
                     Ok(true) => {
                         shared.set_durable(upto);
@@ -99,11 +133,35 @@ impl Stage for Sinks {
     }
 }
 
+/// Writes the pending rows with times below `upto`.
+fn write_below(
+    pending: &mut BTreeMap<i64, Vec<OutRecord>>,
+    set: &mut SinkSet,
+    upto: i64,
+    shared: &Shared,
+) {
+    let mut ready = Vec::new();
+    while let Some(entry) = pending.first_entry() {
+        if *entry.key() >= upto {
+            break;
+        }
+        let (t, rows) = entry.remove_entry();
+        ready.extend(rows.into_iter().map(|r| (t, r)));
+    }
+    if !ready.is_empty()
+        && !shared.aborted()
+        && let Err(e) = set.write(ready)
+    {
+        shared.fail(output(OutputStep::Write, e));
+    }
+}
+
 /// The sink stage: every row to worker 0, written there by `sinks`.
 pub fn sink_stage<'s>(
     stream: StreamVec<'s, i64, OutRecord>,
     sinks: Option<SinkSet>,
     shared: Arc<Shared>,
+    resumed_at: i64,
 ) -> StreamVec<'s, i64, ()> {
     unary(
         stream,
@@ -115,6 +173,7 @@ pub fn sink_stage<'s>(
             shared,
             last_checkpoint: Instant::now(),
             act,
+            resumed_at,
         },
     )
 }

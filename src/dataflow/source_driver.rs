@@ -64,6 +64,19 @@ pub(super) struct Emitted {
     pub(super) readings: Vec<(i64, ReadingBatch)>,
     /// Reject and late rows, for the sinks.
     pub(super) side: Vec<(i64, OutRecord)>,
+    /// With a checkpoint's cut armed: where the partitions read stand.
+    pub(super) reports: Vec<super::checkpoint::PartReport>,
+    /// Partitions read to their end in this pull: (index, position).
+    pub(super) finished: Vec<(usize, crate::checkpoint::SourceCut)>,
+}
+
+impl Emitted {
+    /// The largest time anything is emitted at (i64::MIN: nothing).
+    fn latest(&self) -> i64 {
+        let r = self.readings.iter().map(|(t, _)| *t);
+        let s = self.side.iter().map(|(t, _)| *t);
+        r.chain(s).max().unwrap_or(i64::MIN)
+    }
 }
 
 impl Emitted {
@@ -105,8 +118,15 @@ pub(super) trait Pull {
     /// The least time the reader may still emit at; `None` once it will emit nothing more.
     fn bound(&self) -> Option<i64>;
     /// Reads what is ready into `out`, at times no lower than `floor` (the driver's current
-    /// capability). An error stops the run (after it is sent to the sinks).
-    fn pull(&mut self, floor: i64, out: &mut Emitted) -> Result<Next, super::Failure>;
+    /// capability). With `cut` (a checkpoint being taken), a partition whose watermark reaches
+    /// the cut splits its batch there and reports its position. An error stops the run (after
+    /// it is sent to the sinks).
+    fn pull(
+        &mut self,
+        floor: i64,
+        cut: Option<super::checkpoint::Cut>,
+        out: &mut Emitted,
+    ) -> Result<Next, super::Failure>;
 }
 
 /// The source operator `name` over `reader`: (readings, side rows). The reader is made on
@@ -129,6 +149,7 @@ pub(super) fn drive<'s, P: Pull + 'static>(
     let mut side_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<OutRecord>>>::from(side_out);
     builder.build(move |caps| {
         let act = scope.activator_for(info.address);
+        let worker = scope.index();
         let mut reader = make();
         let mut caps: Option<Vec<Capability<i64>>> = Some(caps);
         hold(&mut caps, reader.bound());
@@ -143,7 +164,18 @@ pub(super) fn drive<'s, P: Pull + 'static>(
                 return;
             }
             let mut out = Emitted::default();
-            let next = reader.pull(floor, &mut out);
+            let checkpoints = shared.checkpoints.as_ref();
+            let cut = checkpoints.and_then(|c| c.armed());
+            let next = reader.pull(floor, cut, &mut out);
+            // Before anything is sent: a cut armed while this pull decoded, which it passed
+            // without splitting, is cancelled before any stage sees what it emitted.
+            if let Some(c) = checkpoints {
+                let (reports, finished) = (
+                    std::mem::take(&mut out.reports),
+                    std::mem::take(&mut out.finished),
+                );
+                c.source_pulled(worker, cut, out.latest(), reports, finished);
+            }
             if let Some(c) = caps.as_ref() {
                 let mut r = readings_out.activate();
                 for (t, b) in out.readings {

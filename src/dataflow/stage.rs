@@ -71,12 +71,30 @@ where
     S::Out: Clone + 'static,
     P: ParallelizationContract<i64, Vec<S::In>>,
 {
+    unary_from(stream, pact, name, move |act, _| make(act))
+}
+
+/// As [`unary`], with the operator's initial capability handed to `make` (a stage restored
+/// from a checkpoint keeps one for what its restored state will emit; dropping it lets the
+/// frontier pass).
+pub(super) fn unary_from<'s, S, P>(
+    stream: StreamVec<'s, i64, S::In>,
+    pact: P,
+    name: &'static str,
+    make: impl FnOnce(Activator, Capability<i64>) -> S + 'static,
+) -> StreamVec<'s, i64, S::Out>
+where
+    S: Stage,
+    S::In: Clone + 'static,
+    S::Out: Clone + 'static,
+    P: ParallelizationContract<i64, Vec<S::In>>,
+{
     let scope = stream.scope();
     stream.unary_frontier::<CapacityContainerBuilder<Vec<S::Out>>, _, _, _>(
         pact,
         name,
-        move |_cap, info| {
-            let mut stage = make(scope.activator_for(info.address));
+        move |cap, info| {
+            let mut stage = make(scope.activator_for(info.address), cap);
             let span = tracing::debug_span!("operator", name);
             move |(input, frontier), output| {
                 let _span = span.enter();

@@ -3,7 +3,9 @@
 //! `e`, and goes on at time `e` in batches of at most `max-batch-windows`. Duplicate readings
 //! are rejected when their window closes, at the end of the reading's last window.
 
-use super::stage::{Arrived, Emit, Stage, least, unary};
+use super::Shared;
+use super::checkpoint::Holding;
+use super::stage::{Arrived, Emit, Stage, least, unary_from};
 use crate::batch::{ReadingBatch, WindowBatch};
 use crate::events::{Event as _, RowsRejected};
 use crate::output::OutRecord;
@@ -23,30 +25,16 @@ struct Windows {
     max_batch: usize,
     /// Held while any reading is buffered: at most the time of the earliest of them.
     held: Option<Capability<i64>>,
+    shared: Arc<Shared>,
+    worker: usize,
+    /// Readings at or after a checkpoint's cut, held back until the state is saved.
+    holding: Holding<ReadingBatch>,
 }
 
-impl Stage for Windows {
-    type In = ReadingBatch;
-    type Out = Result<WindowBatch, OutRecord>;
-
-    fn on_input(
-        &mut self,
-        at: &Arrived<'_>,
-        data: &mut Vec<ReadingBatch>,
-        _: &mut Emit<Self::Out>,
-    ) {
-        for b in data.drain(..) {
-            self.state.insert(&b);
-            let Some(c) = at.retain() else { continue };
-            if self.held.as_ref().is_none_or(|h| c.time() < h.time()) {
-                self.held = Some(c);
-            }
-        }
-    }
-
-    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, out: &mut Emit<Self::Out>) {
+impl Windows {
+    /// Closes every window ending by `upto`, emitting them and the duplicates they held.
+    fn close(&mut self, upto: i64, out: &mut Emit<Result<WindowBatch, OutRecord>>) {
         let Some(h) = self.held.as_mut() else { return };
-        let upto = least(frontier);
         let mut rejects = Vec::new();
         let closed = self.state.close(upto, &mut rejects);
         RowsRejected {
@@ -63,6 +51,55 @@ impl Stage for Windows {
             let t = h.delayed(&self.spec.last_end(t).max(*h.time()));
             out.give(&t, [Err(OutRecord::Reject(r))]);
         }
+    }
+}
+
+impl Stage for Windows {
+    type In = ReadingBatch;
+    type Out = Result<WindowBatch, OutRecord>;
+
+    fn on_input(
+        &mut self,
+        at: &Arrived<'_>,
+        data: &mut Vec<ReadingBatch>,
+        _: &mut Emit<Self::Out>,
+    ) {
+        let cut = self.shared.checkpoints.as_ref().and_then(|c| c.armed());
+        for b in data.drain(..) {
+            if let Some(b) = self.holding.hold(cut, at.time(), b) {
+                self.state.insert(&b);
+            }
+            let Some(c) = at.retain() else { continue };
+            if self.held.as_ref().is_none_or(|h| c.time() < h.time()) {
+                self.held = Some(c);
+            }
+        }
+    }
+
+    fn on_frontier(&mut self, frontier: AntichainRef<'_, i64>, out: &mut Emit<Self::Out>) {
+        let upto = least(frontier);
+        let shared = self.shared.clone();
+        if let Some(c) = shared.checkpoints.as_ref() {
+            let cut = c.armed();
+            for (_, b) in self.holding.release(cut) {
+                self.state.insert(&b);
+            }
+            if let (Some(id), Some((_, at))) = (self.holding.due(cut, upto), cut) {
+                // Everything below the cut has arrived: close what ends by it, save the
+                // rest, then take in what was held back.
+                self.close(at, out);
+                c.put_windows(self.worker, id, self.state.snapshot());
+                self.holding.saved(id);
+                for (_, b) in self.holding.release(cut) {
+                    self.state.insert(&b);
+                }
+            }
+        }
+        if self.held.is_none() {
+            return;
+        }
+        self.close(upto, out);
+        let Some(h) = self.held.as_mut() else { return };
         if self.state.buffered() == 0 {
             self.held = None;
         } else if upto > *h.time() {
@@ -76,16 +113,36 @@ impl Stage for Windows {
 pub fn window_stage<'s>(
     stream: StreamVec<'s, i64, ReadingBatch>,
     pipeline: Arc<Plan>,
+    shared: Arc<Shared>,
+    resume: Option<Arc<crate::checkpoint::Checkpoint>>,
 ) -> (
     StreamVec<'s, i64, WindowBatch>,
     StreamVec<'s, i64, OutRecord>,
 ) {
     let exchange = Exchange::new(|b: &ReadingBatch| u64::from(b.dest));
-    unary(stream, exchange, "window", move |_| Windows {
-        state: WindowState::new(pipeline.window, pipeline.fill, pipeline.clean.dedup),
-        spec: pipeline.window,
-        max_batch: pipeline.compute.max_batch_windows.max(1),
-        held: None,
+    let worker = stream.scope().index();
+    unary_from(stream, exchange, "window", move |_, cap| {
+        let mut state = WindowState::new(pipeline.window, pipeline.fill, pipeline.clean.dedup);
+        let mut held = None;
+        if let Some(r) = &resume {
+            if let Some(w) = r.state.get(worker) {
+                state.restore(w.windows.clone());
+            }
+            // Restored readings: a capability for the windows they will close (all end
+            // after the cut).
+            if state.buffered() > 0 {
+                held = Some(cap.delayed(&r.at));
+            }
+        }
+        Windows {
+            state,
+            spec: pipeline.window,
+            max_batch: pipeline.compute.max_batch_windows.max(1),
+            held,
+            shared,
+            worker,
+            holding: Holding::default(),
+        }
     })
     .ok_err(|r| r)
 }

@@ -206,6 +206,18 @@ pub const CATALOG: &[MetricInfo] = &[
         "When the outputs were last made durable (seconds since the epoch); its age says how much a crash would redo.",
     ),
     m(
+        "hyflow_checkpoints_total",
+        C,
+        &[],
+        "Checkpoints written (`[recovery]`): state, source positions and durable outputs at a cut.",
+    ),
+    m(
+        "hyflow_checkpoint_cut_seconds",
+        G,
+        &[],
+        "The cut of the last checkpoint written (event time, seconds since the epoch): a restarted run goes on from there.",
+    ),
+    m(
         "hyflow_offset_commits_total",
         C,
         &["topic", "partition"],

@@ -469,6 +469,29 @@ impl Event for SinkDurable {
     }
 }
 
+/// A checkpoint was written.
+pub struct CheckpointWritten<'a> {
+    /// Its id.
+    pub id: u64,
+    /// Its cut (event time, ms).
+    pub at_ms: i64,
+    /// Its file.
+    pub path: &'a std::path::Path,
+}
+
+impl Event for CheckpointWritten<'_> {
+    fn emit(self) {
+        tracing::info!(
+            id = self.id,
+            cut = %crate::timefmt::format_rfc3339(self.at_ms),
+            "checkpoint written: {}",
+            self.path.display()
+        );
+        counter!("hyflow_checkpoints_total").increment(1);
+        gauge!("hyflow_checkpoint_cut_seconds").set(self.at_ms as f64 / 1000.0);
+    }
+}
+
 /// Offsets committed for a Kafka partition.
 pub struct OffsetsCommitted<'a> {
     /// Topic.

@@ -187,3 +187,27 @@ pub(super) fn sinks(config: &PipelineConfig) -> Vec<SinkPlan> {
         })
         .collect()
 }
+
+/// `[recovery]`, resolved: its directory defaults to `checkpoints` beside the first Parquet
+/// sink's directory (or in the working directory without one).
+pub(super) fn recovery(config: &PipelineConfig) -> Option<super::RecoveryPlan> {
+    let r = config.recovery.as_ref()?;
+    let dir = match &r.dir {
+        Some(d) => PathBuf::from(d),
+        None => config
+            .sink
+            .iter()
+            .find(|s| s.kind == SinkKind::Parquet)
+            .and_then(|s| {
+                PathBuf::from(s.path.get_ref())
+                    .parent()
+                    .map(|p| p.join("checkpoints"))
+            })
+            .unwrap_or_else(|| PathBuf::from("checkpoints")),
+    };
+    Some(super::RecoveryPlan {
+        dir,
+        every_ms: r.checkpoint_interval.ms.max(1),
+        keep: r.keep.max(1),
+    })
+}

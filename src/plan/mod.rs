@@ -183,6 +183,17 @@ pub struct ComputePlan {
     pub cross_check_tolerance: f64,
 }
 
+/// Checkpoints, resolved (`[recovery]`).
+#[derive(Clone, Debug)]
+pub struct RecoveryPlan {
+    /// Where checkpoint files go.
+    pub dir: PathBuf,
+    /// How often one is taken (ms, wall clock).
+    pub every_ms: i64,
+    /// How many are kept.
+    pub keep: usize,
+}
+
 /// A validated pipeline: the parsed file plus everything derived from it. The dataflow is
 /// built from a plan alone.
 #[derive(Clone, Debug)]
@@ -199,6 +210,8 @@ pub struct Plan {
     pub device: Device,
     /// How windows are batched for the engines and cross-checked (`[compute]`).
     pub compute: ComputePlan,
+    /// Checkpoints (`[recovery]`), when taken.
+    pub recovery: Option<RecoveryPlan>,
     /// Where readings come from.
     pub source: SourcePlan,
     /// Where outputs go, one per `[[sink]]`.

@@ -109,6 +109,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
         compute,
         source: super::io::source(&config),
         sinks: super::io::sinks(&config),
+        recovery: super::io::recovery(&config),
         file: loc.file.to_path_buf(),
         text: std::sync::Arc::from(loc.text),
         device,

@@ -157,6 +157,11 @@ impl Watermark {
     pub fn is_late(&self, t: i64, spec: &WindowSpec) -> bool {
         spec.last_end(t) <= self.get()
     }
+    /// The largest time seen (None before any): what a checkpoint keeps, and a restored
+    /// watermark starts from ([`Self::observe`]).
+    pub fn seen(&self) -> Option<i64> {
+        (self.max_seen != i64::MIN).then_some(self.max_seen)
+    }
     /// Raises the watermark to at least `w` (a partition that was idle rejoins at the time
     /// the others reached: what it sends from before that is late).
     pub fn raise_to(&mut self, w: i64) {

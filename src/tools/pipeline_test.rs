@@ -79,6 +79,7 @@ fn run_one(pipeline: &Plan, t: &TestConfig, dir: &Path) -> super::Result<Outcome
         cluster: None,
         until_end: false,
         metrics: None,
+        ..Default::default()
     };
     dataflow::run(Arc::new(p), &opts)?;
     let windows = crate::tools::inspect::read(&dir.join("windows"))?;

@@ -50,6 +50,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
         cluster: None,
         until_end: false,
         metrics: None,
+        ..Default::default()
     };
     let summary = dataflow::run(p.clone(), &opts)?;
     if summary.files_in != 1 {

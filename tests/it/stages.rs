@@ -20,7 +20,7 @@ fn the_window_stage_sends_windows_one_way_and_duplicates_the_other() {
         b.push(0, t, v);
     }
     let (out, counts) = drive(vec![(0, vec![b])], move |readings| {
-        let (windows, side) = window_stage(readings, plan);
+        let (windows, side) = window_stage(readings, plan, Default::default(), None);
         windows.map(Ok).concat(side.map(Err))
     });
     let windows: Vec<(i64, i64, usize)> = out

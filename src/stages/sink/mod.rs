@@ -81,6 +81,11 @@ pub trait Sink: Send {
     }
     /// Gives up: removes temporary files, leaves completed ones.
     fn abort(&mut self);
+    /// After [`Self::make_durable`]: the next part number and the files written so far (what a
+    /// checkpoint keeps); None for sinks that cannot go back to it on resume.
+    fn position(&self) -> Option<(u64, Vec<PathBuf>)> {
+        None
+    }
 }
 
 /// A file sink with `times = "int64"`: its batches' time columns as int64 (the same ms).
@@ -100,6 +105,9 @@ impl Sink for Int64Times {
     }
     fn make_durable(&mut self) -> Result<bool, SinkError> {
         self.inner.make_durable()
+    }
+    fn position(&self) -> Option<(u64, Vec<PathBuf>)> {
+        self.inner.position()
     }
     fn abort(&mut self) {
         self.inner.abort()
@@ -147,6 +155,16 @@ impl SinkSet {
     /// Opens every sink of `pipeline` where its plan says. With `append` (live runs), Parquet
     /// sinks keep the files of earlier runs.
     pub fn open(pipeline: &Plan, append: bool) -> Result<Self, SinkError> {
+        Self::open_at(pipeline, append, &[])
+    }
+
+    /// As [`Self::open`], going on from a checkpoint's sink positions: a Parquet sink keeps
+    /// the parts numbered below its position and removes the rest (written after the cut).
+    pub fn open_at(
+        pipeline: &Plan,
+        append: bool,
+        at: &[crate::checkpoint::SinkPosition],
+    ) -> Result<Self, SinkError> {
         let detectors: Vec<&str> = pipeline.detectors.iter().map(|d| d.name.as_str()).collect();
         let windows_schema = arrow::windows_schema(&pipeline.features, &detectors);
         let mut sinks: Vec<(OutputKind, String, Box<dyn Sink>)> = Vec::new();
@@ -165,12 +183,25 @@ impl SinkSet {
                 schema.clone()
             };
             let sink: Box<dyn Sink> = match &plan.target {
-                SinkTarget::Parquet(t) => Box::new(parquet::ParquetSink::new(
-                    t,
-                    file_schema.clone(),
-                    append,
-                    file_metadata(pipeline, plan.output, plan.int64_times),
-                )?),
+                SinkTarget::Parquet(t) => {
+                    let metadata = file_metadata(pipeline, plan.output, plan.int64_times);
+                    let from = at.iter().find(|p| p.name == plan.name);
+                    match from.and_then(|p| Some((p.next_part?, p.files.clone()))) {
+                        Some((next, files)) => Box::new(parquet::ParquetSink::resume(
+                            t,
+                            file_schema.clone(),
+                            metadata,
+                            next,
+                            files,
+                        )?),
+                        None => Box::new(parquet::ParquetSink::new(
+                            t,
+                            file_schema.clone(),
+                            append,
+                            metadata,
+                        )?),
+                    }
+                }
                 SinkTarget::ArrowIpc { path, format } => Box::new(ipc::IpcSink::new(
                     path.clone(),
                     file_schema.clone(),
@@ -294,6 +325,24 @@ impl SinkSet {
             all &= sink.make_durable()?;
         }
         Ok(all)
+    }
+
+    /// Every sink's durable position, after [`Self::make_durable`] (what a checkpoint keeps).
+    pub fn positions(&self) -> Vec<crate::checkpoint::SinkPosition> {
+        self.sinks
+            .iter()
+            .map(|(_, name, sink)| {
+                let (next_part, files) = match sink.position() {
+                    Some((n, f)) => (Some(n), f),
+                    None => (None, Vec::new()),
+                };
+                crate::checkpoint::SinkPosition {
+                    name: name.clone(),
+                    next_part,
+                    files,
+                }
+            })
+            .collect()
     }
 
     /// Completes every sink; returns (sink name, files). When one fails, the sinks after it

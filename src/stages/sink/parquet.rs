@@ -86,6 +86,34 @@ impl ParquetSink {
         })
     }
 
+    /// A sink going on from a checkpoint: the parts numbered below `next` (listed in `files`)
+    /// stay, every later one (written after the cut) and every temporary is removed, and new
+    /// parts are numbered from `next`. Part numbers only grow, and a checkpoint is taken
+    /// right after its part is closed, so the parts below its number hold exactly the rows
+    /// before its cut.
+    pub fn resume(
+        t: &ParquetTarget,
+        schema: SchemaRef,
+        metadata: Vec<(String, String)>,
+        next: u64,
+        files: Vec<PathBuf>,
+    ) -> Result<Self, SinkError> {
+        let mut sink = Self::new(t, schema, true, metadata)?;
+        remove_parts_from(&sink.dir, next).map_err(|e| SinkError::io(&sink.dir, e))?;
+        if let Some(missing) = files.iter().find(|f| !f.exists()) {
+            return Err(SinkError::io(
+                missing,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "a part file the checkpoint counts as written is gone",
+                ),
+            ));
+        }
+        sink.seq = next;
+        sink.done = files;
+        Ok(sink)
+    }
+
     fn open(&mut self, key: &str, first_time: i64) -> Result<(), SinkError> {
         let dir = if key.is_empty() {
             self.dir.clone()
@@ -213,6 +241,10 @@ impl Sink for ParquetSink {
         Ok(std::mem::take(&mut self.done))
     }
 
+    fn position(&self) -> Option<(u64, Vec<PathBuf>)> {
+        Some((self.seq, self.done.clone()))
+    }
+
     fn abort(&mut self) {
         if let Some(f) = self.current.take() {
             drop(f.writer);
@@ -246,6 +278,28 @@ fn old_parts(dir: &Path, remove: bool) -> std::io::Result<u64> {
         }
     }
     Ok(next)
+}
+
+/// Removes the `part-N.parquet` files under `dir` (and its `date=`/`hour=` directories)
+/// numbered `next` or above.
+fn remove_parts_from(dir: &Path, next: u64) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        if entry.file_type()?.is_dir() && (name.starts_with("date=") || name.starts_with("hour=")) {
+            remove_parts_from(&path, next)?;
+            let _ = std::fs::remove_dir(&path); // only if now empty
+        } else if let Some(n) = name
+            .strip_prefix("part-")
+            .and_then(|r| r.strip_suffix(".parquet"))
+            .and_then(|n| n.parse::<u64>().ok())
+            && n >= next
+        {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// (year, month, day, hour) in UTC of a time in ms since the epoch.

@@ -125,6 +125,37 @@ impl Decoder {
         ids
     }
 
+    /// The first row of `batch` (columns as [`Self::decode`] takes them) after which this
+    /// partition's watermark would be at `at` or above; None when it stays below through the
+    /// batch. Rows before it emit below `at`, the rest at `at` or later (a checkpoint's cut).
+    pub fn crossing(&self, batch: &RecordBatch, at: i64) -> Option<usize> {
+        let p = &self.pipeline;
+        let (lo, hi) = p.time_range;
+        let tfast = fast_ms(batch.column(1), p.source.time_unit);
+        let tslow = if tfast.is_none() {
+            time_ms(batch.column(1), p.source.time_unit, &p.zone)
+        } else {
+            Vec::new()
+        };
+        let mut w = self.watermark.clone();
+        for i in 0..batch.num_rows() {
+            let t = match tfast {
+                Some(s) => Some(s[i]),
+                None => tslow[i],
+            };
+            // As in `decode_rows`: every readable time in the accepted range moves it.
+            if let Some(t) = t
+                && (lo..hi).contains(&t)
+            {
+                w.observe(t);
+                if w.get() >= at {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
     /// Decodes, cleans and routes one batch whose columns are (sensor, time, value[, quality]).
     ///
     /// Reject and late rows carry the timely time to emit them at: the partition's watermark at

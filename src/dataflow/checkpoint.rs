@@ -1,0 +1,362 @@
+//! Taking checkpoints in a running dataflow (one process; the file format and what a
+//! checkpoint holds are `crate::checkpoint`'s). The [`Coordinator`] is shared by the workers:
+//!
+//! 1. **Arm.** Every `checkpoint-interval` the sink stage (worker 0) arms a cut `at` above
+//!    every time any source has emitted at so far (each source publishes its largest emission
+//!    time after every pull).
+//! 2. **Cut the sources.** A source that sees the cut splits the batch in which its
+//!    partition's watermark first reaches `at`: the rows before go out as usual, the rest at
+//!    `at` or later, and the row where the rest begins (with the watermark before it) is the
+//!    partition's position in the checkpoint. A source that was mid-pull when the cut was
+//!    armed and emitted at or above it cancels the cut (the sink arms another next time).
+//! 3. **Save the stages.** The window and score stages hold back what arrives at `at` or
+//!    later; once their input frontier reaches `at` (everything below has arrived and been
+//!    taken in), they hand their state over, then take in what they held back.
+//! 4. **Complete.** When the sinks' frontier reaches `at` and every worker's state is in, the
+//!    sinks write the rows below `at`, make them durable (close the Parquet part), and the
+//!    checkpoint file is written; the rows at `at` and later follow.
+//!
+//! Holding back and splitting never change an output: a reading emitted at `at` or later
+//! belongs only to windows ending after `at`, and windows reach the scorer in order per
+//! sensor either way.
+
+use crate::checkpoint::{self, Checkpoint, ScoringState, SinkPosition, SourceCut};
+use crate::stages::window::SeriesSnapshot;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a run's checkpoints are and where they go.
+#[derive(Clone, Debug)]
+pub struct CheckpointOptions {
+    /// The directory.
+    pub dir: PathBuf,
+    /// How often (wall clock).
+    pub every: Duration,
+    /// How many to keep.
+    pub keep: usize,
+}
+
+/// A cut being taken: its id and time.
+pub type Cut = (u64, i64);
+
+/// Where a source partition stands after a pull, for the armed cut.
+pub(super) struct PartReport {
+    /// The partition's index in the run's order.
+    pub index: usize,
+    /// Its position: where rows at the cut or later begin (when `crossed`), else the next row.
+    pub cut: SourceCut,
+    /// It emitted at the cut or later in this pull; `cut` is where that began.
+    pub crossed: bool,
+}
+
+struct Inner {
+    next_id: u64,
+    /// Per worker: the largest time its source has emitted at.
+    hi: Vec<i64>,
+    /// The armed cut's partition positions: (position, crossed).
+    parts: BTreeMap<usize, (SourceCut, bool)>,
+    /// Partitions read to their end (any cut).
+    finished: BTreeMap<usize, SourceCut>,
+    windows: Vec<Option<Vec<SeriesSnapshot>>>,
+    scoring: Vec<Option<ScoringState>>,
+    last: Instant,
+    written: u64,
+    /// How far above every source's emissions the next cut goes (doubles after each cancelled
+    /// cut, so that sources decoding while it is armed fall below it).
+    margin: i64,
+    /// The last cut was cancelled: arm the next one without waiting for the interval.
+    retry: bool,
+}
+
+/// Shared by the workers of one process: arms cuts, collects the parts, writes the file.
+pub struct Coordinator {
+    opts: CheckpointOptions,
+    pipeline: String,
+    hash: u64,
+    workers: usize,
+    /// Every partition's position when the run started, in the run's order.
+    initial: Vec<SourceCut>,
+    armed_id: AtomicU64,
+    armed_at: AtomicI64,
+    inner: Mutex<Inner>,
+}
+
+const NONE: u64 = 0;
+
+impl Coordinator {
+    /// A coordinator for a run of `workers` workers whose partitions start at `initial`;
+    /// checkpoint ids go on from `after` (the checkpoint resumed from, or 0), and cuts from
+    /// `floor` (its cut, or the beginning of time).
+    pub fn new(
+        opts: CheckpointOptions,
+        plan: &crate::plan::Plan,
+        workers: usize,
+        initial: Vec<SourceCut>,
+        after: (u64, i64),
+    ) -> Self {
+        let (after, floor) = after;
+        Self {
+            opts,
+            pipeline: plan.name.clone(),
+            hash: checkpoint::pipeline_hash(&plan.config),
+            workers,
+            initial,
+            armed_id: AtomicU64::new(NONE),
+            armed_at: AtomicI64::new(i64::MIN),
+            inner: Mutex::new(Inner {
+                next_id: after + 1,
+                // Nothing is emitted below the cut resumed from: no new cut goes below it.
+                hi: vec![floor; workers],
+                parts: BTreeMap::new(),
+                finished: BTreeMap::new(),
+                windows: vec![None; workers],
+                scoring: vec![None; workers],
+                last: Instant::now(),
+                written: 0,
+                margin: plan.window.slide.max(1),
+                retry: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cut being taken, if any.
+    pub fn armed(&self) -> Option<Cut> {
+        let id = self.armed_id.load(Ordering::SeqCst);
+        (id != NONE).then(|| (id, self.armed_at.load(Ordering::SeqCst)))
+    }
+
+    /// Checkpoints written by this run.
+    pub fn written(&self) -> u64 {
+        self.lock().written
+    }
+
+    fn disarm(&self, inner: &mut Inner) {
+        self.armed_id.store(NONE, Ordering::SeqCst);
+        self.armed_at.store(i64::MIN, Ordering::SeqCst);
+        inner.parts.clear();
+        inner.windows.iter_mut().for_each(|w| *w = None);
+        inner.scoring.iter_mut().for_each(|s| *s = None);
+    }
+
+    /// The sink stage, now and then: arms a cut when the interval has passed and none is
+    /// being taken (nor the run `ending`: its input is complete); returns the cut being taken.
+    pub(super) fn maybe_arm(&self, ending: bool) -> Option<Cut> {
+        if let Some(c) = self.armed() {
+            return Some(c);
+        }
+        if ending {
+            return None;
+        }
+        let mut inner = self.lock();
+        if inner.last.elapsed() < self.opts.every && !inner.retry {
+            return None;
+        }
+        inner.retry = false;
+        let at = inner
+            .hi
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(i64::MIN)
+            .saturating_add(inner.margin);
+        let id = inner.next_id;
+        inner.next_id += 1;
+        // The time first, then the id that makes it visible.
+        self.armed_at.store(at, Ordering::SeqCst);
+        self.armed_id.store(id, Ordering::SeqCst);
+        Some((id, at))
+    }
+
+    /// A source's pull is over: `seen` is the cut it split for (read before decoding),
+    /// `emitted` the largest time it emitted at, `reports` its partitions' positions and
+    /// `finished` those it read to the end.
+    pub(super) fn source_pulled(
+        &self,
+        worker: usize,
+        seen: Option<Cut>,
+        emitted: i64,
+        reports: Vec<PartReport>,
+        finished: Vec<(usize, SourceCut)>,
+    ) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        inner.hi[worker] = inner.hi[worker].max(emitted);
+        for (i, c) in finished {
+            inner.finished.insert(i, c);
+        }
+        let Some((id, at)) = self.armed() else {
+            return;
+        };
+        let same = seen.is_some_and(|s| s.0 == id);
+        if !same && emitted >= at {
+            // Armed while this pull was decoding, which emitted at or above the cut without
+            // splitting: this cut cannot be taken. The sink arms another.
+            tracing::debug!("checkpoint {id} at {at} cancelled: a source passed it mid-pull");
+            self.disarm(inner);
+            inner.retry = true;
+            inner.margin = inner.margin.saturating_mul(2);
+            return;
+        }
+        for r in reports {
+            let crossed = same && r.crossed;
+            match inner.parts.get(&r.index) {
+                Some((_, true)) => {} // the position where the cut was crossed is final
+                _ => {
+                    inner.parts.insert(r.index, (r.cut, crossed));
+                }
+            }
+        }
+    }
+
+    /// Gives up the cut `id` (the run is ending before every stage saved for it).
+    pub(super) fn cancel(&self, id: u64) {
+        let mut inner = self.lock();
+        if self.armed().is_some_and(|c| c.0 == id) {
+            self.disarm(&mut inner);
+        }
+    }
+
+    /// A window stage's state at the cut `id`.
+    pub(super) fn put_windows(&self, worker: usize, id: u64, state: Vec<SeriesSnapshot>) {
+        let mut inner = self.lock();
+        if self.armed().is_some_and(|c| c.0 == id) {
+            inner.windows[worker] = Some(state);
+        }
+    }
+
+    /// A score stage's state at the cut `id`.
+    pub(super) fn put_scoring(&self, worker: usize, id: u64, state: ScoringState) {
+        let mut inner = self.lock();
+        if self.armed().is_some_and(|c| c.0 == id) {
+            inner.scoring[worker] = Some(state);
+        }
+    }
+
+    /// True when every worker's state for cut `id` is in.
+    pub(super) fn parts_in(&self, id: u64) -> bool {
+        let inner = self.lock();
+        self.armed().is_some_and(|c| c.0 == id)
+            && inner.windows.iter().all(Option::is_some)
+            && inner.scoring.iter().all(Option::is_some)
+    }
+
+    /// Writes the checkpoint of cut `id` (the sinks are durable at `sinks`); returns its file.
+    pub(super) fn complete(
+        &self,
+        id: u64,
+        sinks: Vec<SinkPosition>,
+    ) -> Result<PathBuf, checkpoint::CheckpointError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let at = self.armed_at.load(Ordering::SeqCst);
+        let sources = self
+            .initial
+            .iter()
+            .enumerate()
+            .map(
+                |(i, start)| match (inner.parts.get(&i), inner.finished.get(&i)) {
+                    (Some((c, true)), _) => c.clone(),
+                    (_, Some(done)) => done.clone(),
+                    (Some((c, false)), None) => c.clone(),
+                    (None, None) => start.clone(),
+                },
+            )
+            .collect();
+        let state = inner
+            .windows
+            .iter_mut()
+            .zip(inner.scoring.iter_mut())
+            .map(|(w, s)| checkpoint::WorkerState {
+                windows: w.take().unwrap_or_default(),
+                scoring: s.take(),
+            })
+            .collect();
+        let c = Checkpoint {
+            id,
+            at,
+            pipeline_hash: self.hash,
+            pipeline: self.pipeline.clone(),
+            workers: self.workers,
+            written_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            sources,
+            state,
+            sinks,
+        };
+        let written = checkpoint::write(&self.opts.dir, &c, self.opts.keep);
+        self.disarm(inner);
+        inner.last = Instant::now();
+        if written.is_ok() {
+            inner.written += 1;
+        }
+        written
+    }
+}
+
+/// What a stage holds back while a cut is being taken, and when it saves its state.
+pub(super) struct Holding<T> {
+    held: Vec<(i64, T)>,
+    /// The last cut this stage saved its state for.
+    saved: u64,
+}
+
+impl<T> Default for Holding<T> {
+    fn default() -> Self {
+        Self {
+            held: Vec::new(),
+            saved: NONE,
+        }
+    }
+}
+
+impl<T> Holding<T> {
+    /// Holds `item` (arrived at `time`) back if the cut `cut` is being taken, this stage has not
+    /// saved for it, and `time` is at or above it; otherwise gives it back.
+    pub(super) fn hold(&mut self, cut: Option<Cut>, time: i64, item: T) -> Option<T> {
+        match cut {
+            Some((id, at)) if self.saved != id && time >= at => {
+                self.held.push((time, item));
+                None
+            }
+            _ => Some(item),
+        }
+    }
+
+    /// At the input frontier `upto`: whether the stage should save its state for `cut` now
+    /// (everything below the cut has arrived, and it has not saved yet). Afterwards call
+    /// [`Self::release`].
+    pub(super) fn due(&self, cut: Option<Cut>, upto: i64) -> Option<u64> {
+        match cut {
+            Some((id, at)) if self.saved != id && upto >= at => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Records that the stage saved for `id`.
+    pub(super) fn saved(&mut self, id: u64) {
+        self.saved = id;
+    }
+
+    /// What may be taken in now: everything when no cut is pending for this stage, else what
+    /// arrived below the cut (held under an earlier, cancelled one).
+    pub(super) fn release(&mut self, cut: Option<Cut>) -> Vec<(i64, T)> {
+        match cut {
+            Some((id, at)) if self.saved != id => {
+                let (below, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition(|(t, _)| *t < at);
+                self.held = keep;
+                below
+            }
+            _ => std::mem::take(&mut self.held),
+        }
+    }
+}
