@@ -53,7 +53,7 @@ for name, title in [("SourceConfig", "[source]"), ("ColumnMapping", "[source.col
                     ("FeaturesConfig", "[features]"), ("BandConfig", "[[features.band]]"), ("DetectConfig", "[detect]"),
                     ("DetectorConfig", "[[detect.detector]]"), ("RuleConfig", "[[rules]]"), ("FuseConfig", "[fuse]"), ("RegistryConfig", "[registry]"),
                     ("RegistryClass", "[[registry.class]]"),
-                    ("SinkConfig", "[[sink]]"), ("ComputeConfig", "[compute]"), ("TestConfig", "[[test]]"),
+                    ("SinkConfig", "[[sink]]"), ("ComputeConfig", "[compute]"), ("RecoveryConfig", "[recovery]"), ("TestConfig", "[[test]]"),
                     ("SeriesConfig", "[[test.series]]"), ("ExpectWindow", "[[test.expect-window]]"),
                     ("ExpectAlert", "[[test.expect-alert]]"), ("CsvOptions", "[source.csv]"),
                     ("KafkaSource", "[source.kafka]"), ("KafkaSink", "[[sink]] kafka = { ... }")]:

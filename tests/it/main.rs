@@ -27,6 +27,7 @@ mod metrics;
 mod nvrtc_compile;
 mod pipeline_tests;
 mod pyarrow_outputs;
+mod recovery;
 mod registry;
 mod registry_live;
 mod report;

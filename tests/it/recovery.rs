@@ -1,0 +1,363 @@
+//! Checkpoints and `--resume` (`[recovery]`): a replay stopped at any point — killed with
+//! SIGKILL at random moments, or "crashed" right after each of its checkpoints with the parts
+//! it wrote later still on disk — goes on to exactly the rows of a replay never stopped; a
+//! damaged newest checkpoint is named and the one before it used; what cannot be saved yet
+//! is refused by name.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn hyflow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hyflow"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// The manufacturing pipeline on the CPU, without its incidents sink (not saved yet) and its
+/// tests, taking a checkpoint every millisecond into `dir/checkpoints` (all kept), and
+/// optionally without `[recovery]`.
+fn pipeline(dir: &Path, recovery: bool) -> PathBuf {
+    pipeline_of("pipelines/manufacturing.toml", dir, recovery)
+}
+
+/// [`pipeline`], of another shipped pipeline.
+fn pipeline_of(file: &str, dir: &Path, recovery: bool) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(file)).expect("read");
+    let mut kept = Vec::new();
+    for block in text.split("\n[").enumerate().map(|(i, b)| {
+        if i == 0 {
+            b.to_string()
+        } else {
+            format!("[{b}")
+        }
+    }) {
+        let incidents = block.starts_with("[[sink]]") && block.contains("output = \"incidents\"");
+        if incidents || block.starts_with("[[test") {
+            continue;
+        }
+        kept.push(block.replace("device = \"auto\"", "device = \"cpu\""));
+    }
+    let mut p = kept.join("\n");
+    if recovery {
+        p.push_str(&format!(
+            "\n[recovery]\ncheckpoint-interval = \"1ms\"\nkeep = 1000\ndir = \"{}\"\n",
+            dir.join("checkpoints").display()
+        ));
+    }
+    let path = dir.join(if recovery {
+        "recovery.toml"
+    } else {
+        "plain.toml"
+    });
+    std::fs::write(&path, p).expect("write pipeline");
+    path
+}
+
+fn replay(pipeline: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
+    let o = hyflow()
+        .arg("replay")
+        .arg(pipeline)
+        .arg("--out")
+        .arg(out)
+        .args(["-w", "2"])
+        .args(extra)
+        .output()
+        .expect("run hyflow");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// Every output's rows as CSV (file boundaries aside: a checkpoint closes the current part).
+fn rows(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .expect("outputs")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir() && e.file_name() != "checkpoints")
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert!(
+        ["windows", "alerts", "rejects"]
+            .iter()
+            .all(|o| names.iter().any(|n| n == o)),
+        "{names:?}"
+    );
+    names
+        .iter()
+        .map(|o| {
+            let b = hyflow::tools::inspect::read(&out.join(o)).expect("read output");
+            hyflow::tools::inspect::to_csv(&b)
+        })
+        .collect()
+}
+
+/// The outputs of a replay never stopped, and of one that took checkpoints.
+fn reference(tmp: &Path) -> (Vec<String>, PathBuf) {
+    let plain = pipeline(tmp, false);
+    let out = tmp.join("plain");
+    let (code, err) = replay(&plain, &out, &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    (rows(&out), pipeline(tmp, true))
+}
+
+fn assert_same(want: &[String], out: &Path, what: &str) {
+    let got = rows(out);
+    assert_eq!(got.len(), want.len(), "{what}: outputs");
+    for (w, g) in want.iter().zip(&got) {
+        let o = w.lines().next().unwrap_or_default();
+        assert!(
+            w.lines().count() > 1,
+            "{what}: the reference has rows ({o})"
+        );
+        if w != g {
+            let line = w.lines().zip(g.lines()).position(|(a, b)| a != b);
+            panic!(
+                "{what}: the output with columns {o} differs from the replay never stopped ({} rows against {}; first different line {line:?})",
+                g.lines().count(),
+                w.lines().count()
+            );
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).expect("copy");
+        }
+    }
+}
+
+/// Replays `file` taking checkpoints (the rows must be those of a replay taking none), then
+/// for every checkpoint it took: the outputs as the run left them (with the parts written
+/// after that checkpoint, which the resumed run must remove) and that checkpoint the newest,
+/// resumed. Returns how many checkpoints were resumed from.
+fn every_checkpoint_resumes(file: &str) -> usize {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plain = pipeline_of(file, tmp.path(), false);
+    let (code, err) = replay(&plain, &tmp.path().join("plain"), &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    let want = rows(&tmp.path().join("plain"));
+    let with = pipeline_of(file, tmp.path(), true);
+    let out = tmp.path().join("out");
+    let (code, err) = replay(&with, &out, &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert_same(&want, &out, "a replay taking checkpoints");
+    let all = tmp.path().join("checkpoints");
+    let saved = tmp.path().join("saved");
+    copy_dir(&all, &saved);
+    let ids: Vec<PathBuf> = hyflow::checkpoint::list(&saved)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert!(ids.len() >= 2, "checkpoints taken: {ids:?}");
+    let done = tmp.path().join("done");
+    copy_dir(&out, &done);
+    for cp in &ids {
+        let _ = std::fs::remove_dir_all(&out);
+        copy_dir(&done, &out);
+        let _ = std::fs::remove_dir_all(&all);
+        std::fs::create_dir_all(&all).expect("mkdir");
+        std::fs::copy(cp, all.join(cp.file_name().expect("name"))).expect("copy");
+        let (code, err) = replay(&with, &out, &["--resume"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("resuming from"), "{err}");
+        assert_same(
+            &want,
+            &out,
+            &format!("{file} resumed from {}", cp.display()),
+        );
+    }
+    ids.len()
+}
+
+#[test]
+fn checkpoints_change_no_output_and_every_one_resumes_to_the_same_rows() {
+    every_checkpoint_resumes("pipelines/manufacturing.toml");
+}
+
+#[test]
+fn asset_detectors_and_asset_episodes_resume_too() {
+    every_checkpoint_resumes("pipelines/asset.toml");
+}
+
+/// `n` points in (0.1, 1.0), pseudo-random from `seed` (xorshift).
+fn fractions(seed: u64, n: usize) -> Vec<f64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            0.1 + 0.9 * (x % 1000) as f64 / 1000.0
+        })
+        .collect()
+}
+
+#[test]
+fn a_replay_killed_five_times_ends_with_the_rows_of_one_never_stopped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (want, with) = reference(tmp.path());
+    // How long a whole replay taking checkpoints takes here (a debug build is much slower):
+    // the kills land within it.
+    let started = std::time::Instant::now();
+    let (code, err) = replay(&with, &tmp.path().join("timed"), &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    let whole = started.elapsed();
+    let _ = std::fs::remove_dir_all(tmp.path().join("checkpoints"));
+    let out = tmp.path().join("out");
+    let kills: Vec<Duration> = fractions(0x5eed_cafe, 5)
+        .into_iter()
+        .map(|f| whole.mul_f64(f))
+        .collect();
+    let mut killed = 0;
+    for (k, after) in kills.iter().enumerate() {
+        let mut child = hyflow()
+            .arg("replay")
+            .arg(&with)
+            .arg("--out")
+            .arg(&out)
+            .args(["-w", "2", "-q"])
+            .args(if k > 0 { &["--resume"][..] } else { &[][..] })
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(*after);
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reap");
+    }
+    assert!(
+        killed > 0,
+        "every run ended before its kill ({kills:?}, whole {whole:?})"
+    );
+    let taken = hyflow::checkpoint::list(&tmp.path().join("checkpoints"));
+    assert!(
+        !taken.is_empty(),
+        "no checkpoint before the kills ({kills:?}, whole {whole:?})"
+    );
+    let (code, err) = replay(&with, &out, &["--resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert_same(
+        &want,
+        &out,
+        &format!("killed after {kills:?} (whole {whole:?})"),
+    );
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_is_named_and_the_one_before_it_used() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (want, with) = reference(tmp.path());
+    let out = tmp.path().join("out");
+    let (code, err) = replay(&with, &out, &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    let all = hyflow::checkpoint::list(&tmp.path().join("checkpoints"));
+    assert!(all.len() >= 2, "{all:?}");
+    // Cut short (a disk that lost the file's tail), and a temporary left by a crash while
+    // writing the next one.
+    let newest = &all[0].1;
+    let bytes = std::fs::read(newest).expect("read");
+    std::fs::write(newest, &bytes[..bytes.len() / 2]).expect("truncate");
+    std::fs::write(
+        tmp.path()
+            .join("checkpoints/.checkpoint-9999999999.hfck.tmp"),
+        b"half",
+    )
+    .expect("write");
+    let (code, err) = replay(&with, &out, &["--resume"]);
+    assert_eq!(code, 0, "{err}");
+    let name = newest
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        err.contains(&format!("{name}: cut short")) && err.contains("trying an older checkpoint"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("resuming from {}", all[1].1.display())),
+        "{err}"
+    );
+    assert_same(
+        &want,
+        &out,
+        "resumed from the checkpoint before a damaged one",
+    );
+    // What `checkpoint inspect` says of the directory: the newest whole one.
+    let o = hyflow()
+        .args(["checkpoint", "inspect"])
+        .arg(tmp.path().join("checkpoints"))
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("fixtures/manufacturing.parquet: "), "{text}");
+    assert!(text.contains("state: 32 sensor(s)"), "{text}");
+}
+
+#[test]
+fn a_checkpoint_of_another_pipeline_or_worker_count_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let with = pipeline(tmp.path(), true);
+    let out = tmp.path().join("out");
+    let (code, err) = replay(&with, &out, &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = replay(&with, &out, &["--resume", "--set", "window.size=\"20s\""]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("taken by another version of the pipeline"),
+        "{err}"
+    );
+    let o = hyflow()
+        .arg("replay")
+        .arg(&with)
+        .arg("--out")
+        .arg(&out)
+        .args(["-w", "3", "--resume", "-q"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("resume it with -w 2"), "{err}");
+}
+
+#[test]
+fn what_checkpoints_cannot_save_yet_is_refused_by_name() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The shipped pipeline has an incidents sink.
+    let (code, err) = replay(
+        Path::new("pipelines/manufacturing.toml"),
+        &tmp.path().join("out"),
+        &[
+            "-q",
+            "--set",
+            &format!("recovery.dir=\"{}\"", tmp.path().join("cps").display()),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "checkpoints ([recovery]) are not implemented yet for pipelines with an incidents sink"
+        ),
+        "{err}"
+    );
+    // --resume without [recovery].
+    let plain = pipeline(tmp.path(), false);
+    let (code, err) = replay(&plain, &tmp.path().join("out"), &["--resume"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("add a [recovery] section"), "{err}");
+}
