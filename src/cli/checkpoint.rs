@@ -40,7 +40,7 @@ pub fn run(c: CheckpointCommand) -> Result<ExitCode> {
     }
 }
 
-/// The checkpoint a `--resume` run of `plan` goes on from: the newest in its `[recovery]`
+/// The checkpoint a `--resume` replay of `plan` goes on from: the newest in its `[recovery]`
 /// directory that reads back whole (damaged newer ones are named), which must be of the same
 /// pipeline. None (and a note) when there is none yet: the run starts from the beginning.
 pub fn choose(plan: &Plan, pipeline_file: &Path, quiet: bool) -> Result<Option<Arc<Checkpoint>>> {
@@ -49,6 +49,33 @@ pub fn choose(plan: &Plan, pipeline_file: &Path, quiet: bool) -> Result<Option<A
             "{}: --resume goes on from a checkpoint, and this pipeline takes none: add a [recovery] section",
             pipeline_file.display()
         );
+    };
+    let _ = r;
+    pick(plan, pipeline_file, quiet, true)
+}
+
+/// The checkpoint `hyflow run` goes on from: as [`choose`], but a checkpoint of another
+/// version of the pipeline is not an error: the run starts from the consumer group's committed
+/// offsets, fresh, and says so. None without `[recovery]`.
+pub fn choose_live(
+    plan: &Plan,
+    pipeline_file: &Path,
+    quiet: bool,
+) -> Result<Option<Arc<Checkpoint>>> {
+    if plan.recovery.is_none() {
+        return Ok(None);
+    }
+    pick(plan, pipeline_file, quiet, false)
+}
+
+fn pick(
+    plan: &Plan,
+    pipeline_file: &Path,
+    quiet: bool,
+    strict: bool,
+) -> Result<Option<Arc<Checkpoint>>> {
+    let Some(r) = &plan.recovery else {
+        return Ok(None);
     };
     let (found, bad) = checkpoint::latest(&r.dir);
     for e in &bad {
@@ -64,6 +91,15 @@ pub fn choose(plan: &Plan, pipeline_file: &Path, quiet: bool) -> Result<Option<A
         return Ok(None);
     };
     let now = checkpoint::pipeline_hash(&plan.config);
+    if c.pipeline_hash != now && !strict {
+        eprintln!(
+            "note: {} was taken by another version of the pipeline (hash {:016x}, {} now has {now:016x}): starting fresh from the consumer group's committed offsets, without its state",
+            file.display(),
+            c.pipeline_hash,
+            pipeline_file.display()
+        );
+        return Ok(None);
+    }
     if c.pipeline_hash != now {
         bail!(
             "{}: taken by another version of the pipeline (hash {:016x}, {} now has {now:016x}); its state would not fit. Start over without --resume (and remove {} to keep the checkpoints apart)",

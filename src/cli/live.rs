@@ -80,12 +80,23 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
             a.pipeline.display()
         );
     }
+    // With [recovery], a run goes on from the newest checkpoint of the same pipeline.
+    let resume = super::checkpoint::choose_live(&pipeline, &a.pipeline, quiet)?;
+    let checkpoints = pipeline
+        .recovery
+        .as_ref()
+        .map(|r| dataflow::checkpoint::CheckpointOptions {
+            dir: r.dir.clone(),
+            every: Duration::from_millis(r.every_ms as u64),
+            keep: r.keep,
+        });
     let opts = RunOptions {
         workers: a.workers,
         until_end: a.until_end,
         metrics: a.metrics,
         cluster: super::replay::cluster_of(a.hosts.as_deref(), a.process)?,
-        ..Default::default()
+        checkpoints,
+        resume,
     };
     let cluster = opts.cluster.is_some();
     let running = dataflow::start(pipeline.clone(), &opts)?;

@@ -56,9 +56,12 @@ struct Inner {
     next_id: u64,
     /// Per worker: the largest time its source has emitted at.
     hi: Vec<i64>,
+    /// Per worker: its source's capability after its last read (i64::MAX once finished).
+    caps: Vec<i64>,
     /// The armed cut's partition positions: (position, crossed).
     parts: BTreeMap<usize, (SourceCut, bool)>,
-    /// Partitions read to their end (any cut).
+    /// Partitions whose reader has finished (read to their end, or a live run stopped): their
+    /// last position, for every cut.
     finished: BTreeMap<usize, SourceCut>,
     windows: Vec<Option<Vec<SeriesSnapshot>>>,
     scoring: Vec<Option<ScoringState>>,
@@ -69,6 +72,9 @@ struct Inner {
     margin: i64,
     /// The last cut was cancelled: arm the next one without waiting for the interval.
     retry: bool,
+    /// The cut resumed from (or the beginning of time): until a source emits above it there is
+    /// nothing to save.
+    floor: i64,
 }
 
 /// Shared by the workers of one process: arms cuts, collects the parts, writes the file.
@@ -82,6 +88,9 @@ pub struct Coordinator {
     armed_id: AtomicU64,
     armed_at: AtomicI64,
     inner: Mutex<Inner>,
+    /// The source positions of the last checkpoint written, with its id: what live sources
+    /// commit to their consumer group (never ahead of saved state).
+    committed: Mutex<(u64, Vec<SourceCut>)>,
 }
 
 const NONE: u64 = 0;
@@ -106,10 +115,12 @@ impl Coordinator {
             initial,
             armed_id: AtomicU64::new(NONE),
             armed_at: AtomicI64::new(i64::MIN),
+            committed: Mutex::new((NONE, Vec::new())),
             inner: Mutex::new(Inner {
                 next_id: after + 1,
                 // Nothing is emitted below the cut resumed from: no new cut goes below it.
                 hi: vec![floor; workers],
+                caps: vec![floor; workers],
                 parts: BTreeMap::new(),
                 finished: BTreeMap::new(),
                 windows: vec![None; workers],
@@ -118,6 +129,7 @@ impl Coordinator {
                 written: 0,
                 margin: plan.window.slide.max(1),
                 retry: false,
+                floor,
             }),
         }
     }
@@ -158,14 +170,15 @@ impl Coordinator {
         if inner.last.elapsed() < self.opts.every && !inner.retry {
             return None;
         }
+        let hi = inner.hi.iter().copied().max().unwrap_or(i64::MIN);
+        // No stage's input frontier is past the least capability of the sources still
+        // reading: a cut above it (and above every emission) is one no stage has reached.
+        let frontier = inner.caps.iter().copied().min().unwrap_or(i64::MAX);
+        if hi <= inner.floor || frontier == i64::MAX {
+            return None; // nothing read yet, or every source has finished
+        }
         inner.retry = false;
-        let at = inner
-            .hi
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(i64::MIN)
-            .saturating_add(inner.margin);
+        let at = hi.max(frontier).saturating_add(inner.margin);
         let id = inner.next_id;
         inner.next_id += 1;
         // The time first, then the id that makes it visible.
@@ -175,19 +188,21 @@ impl Coordinator {
     }
 
     /// A source's pull is over: `seen` is the cut it split for (read before decoding),
-    /// `emitted` the largest time it emitted at, `reports` its partitions' positions and
-    /// `finished` those it read to the end.
+    /// `emitted` the largest time it emitted at, `bound` its capability now (None: finished),
+    /// `reports` its partitions' positions and `finished` those it read to the end.
     pub(super) fn source_pulled(
         &self,
         worker: usize,
         seen: Option<Cut>,
         emitted: i64,
+        bound: Option<i64>,
         reports: Vec<PartReport>,
         finished: Vec<(usize, SourceCut)>,
     ) {
         let mut inner = self.lock();
         let inner = &mut *inner;
         inner.hi[worker] = inner.hi[worker].max(emitted);
+        inner.caps[worker] = bound.unwrap_or(i64::MAX);
         for (i, c) in finished {
             inner.finished.insert(i, c);
         }
@@ -296,8 +311,17 @@ impl Coordinator {
         inner.last = Instant::now();
         if written.is_ok() {
             inner.written += 1;
+            *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = (c.id, c.sources);
         }
         written
+    }
+
+    /// The source positions of the last checkpoint written and its id (0: none yet).
+    pub(super) fn last_positions(&self) -> (u64, Vec<SourceCut>) {
+        self.committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -338,6 +362,11 @@ impl<T> Holding<T> {
             Some((id, at)) if self.saved != id && upto >= at => Some(id),
             _ => None,
         }
+    }
+
+    /// True when nothing is held back.
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty()
     }
 
     /// Records that the stage saved for `id`.

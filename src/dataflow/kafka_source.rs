@@ -6,9 +6,11 @@
 //! nor idle (no message for `idle-timeout`); when all are idle it follows the most advanced,
 //! and a partition that wakes up again is raised to that time first (older readings are late).
 
+use super::checkpoint::{Cut, PartReport};
 use super::source_driver::{Backpressure, Emitted, Next, Pull, drive};
 use super::{Failure, Shared};
 use crate::batch::{ReadingBatch, RejectKind, RejectRow};
+use crate::checkpoint::SourceCut;
 use crate::config::KafkaSource;
 use crate::events::{DeadLettered, Event as _, OffsetsCommitted, PartitionProgress, RowsDecoded};
 use crate::output::OutRecord;
@@ -47,6 +49,15 @@ struct Part {
 }
 
 impl Part {
+    /// Its position in a checkpoint: the next offset, and what its watermark has seen.
+    fn position(&self) -> SourceCut {
+        SourceCut::Kafka {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.position,
+            seen: self.decoder.watermark.seen(),
+        }
+    }
     fn done(&self) -> bool {
         self.end.is_some_and(|e| self.position >= e)
     }
@@ -86,6 +97,7 @@ pub fn kafka_source<'s>(
     progress: ProbeHandle<i64>,
     done: ProbeHandle<i64>,
     shared: Arc<Shared>,
+    resume: Option<Arc<crate::checkpoint::Checkpoint>>,
 ) -> (
     StreamVec<'s, i64, ReadingBatch>,
     StreamVec<'s, i64, OutRecord>,
@@ -112,11 +124,24 @@ pub fn kafka_source<'s>(
             .iter()
             .map(|&i| {
                 let (topic, partition) = plan.parts[i].clone();
+                // Resuming: the watermark as it was at the checkpoint's cut (the plan's start
+                // is already the cut's offset).
+                let seen = resume.as_ref().and_then(|r| {
+                    r.sources.iter().find_map(|c| match c {
+                        SourceCut::Kafka {
+                            topic: t,
+                            partition: p,
+                            seen,
+                            ..
+                        } if *t == topic && *p == partition => *seen,
+                        _ => None,
+                    })
+                });
                 Part {
                     name: format!("{topic}/{partition}"),
                     topic,
                     partition,
-                    decoder: Decoder::new(pipeline.clone(), peers, None),
+                    decoder: Decoder::new(pipeline.clone(), peers, seen),
                     position: plan.starts[i],
                     end: plan.ends.as_ref().map(|e| e[i]),
                     last_message: Instant::now(),
@@ -161,7 +186,8 @@ pub fn kafka_source<'s>(
             commit_every: Duration::from_millis(kafka.commit_interval.ms.max(1) as u64),
             last_commit: Instant::now(),
             last_progress: Instant::now() - Duration::from_secs(1),
-            low: Some(i64::MIN),
+            // A resumed run emits nothing below the cut.
+            low: Some(resume.as_ref().map_or(i64::MIN, |r| r.at)),
         }
     })
 }
@@ -171,19 +197,18 @@ impl Pull for KafkaReader {
         self.low
     }
 
-    // Checkpoints of live runs are not taken yet (the run refuses `[recovery]`), so no cut is
-    // ever armed here.
-    fn pull(
-        &mut self,
-        floor: i64,
-        _cut: Option<super::checkpoint::Cut>,
-        out: &mut Emitted,
-    ) -> Result<Next, Failure> {
+    fn pull(&mut self, floor: i64, cut: Option<Cut>, out: &mut Emitted) -> Result<Next, Failure> {
         if self.shared.stop_requested()
             || self.parts.iter().all(Part::done)
             || self.consumer.is_none()
         {
             self.finish();
+            // Where each partition ended, for every later checkpoint (this reader is not
+            // pulled again).
+            for k in 0..self.parts.len() {
+                out.finished
+                    .push((self.index_of(k), self.parts[k].position()));
+            }
             return Ok(Next::Now);
         }
         // Backpressure: as the file source, stop fetching while far ahead of the sinks.
@@ -194,7 +219,16 @@ impl Pull for KafkaReader {
         let now = Instant::now();
         for k in 0..self.parts.len() {
             if !self.parts[k].buffered.is_empty() {
-                self.decode(k, floor, now, out);
+                self.decode_cut(k, floor, now, cut, out);
+            } else if let Some((_, at)) = cut {
+                // A partition with nothing new: where it stands (all it emitted is below
+                // the cut unless its next batch goes at or above it).
+                let p = &self.parts[k];
+                out.reports.push(PartReport {
+                    index: self.index_of(k),
+                    cut: p.position(),
+                    crossed: p.bound().max(floor) >= at,
+                });
             }
         }
         self.commit();
@@ -266,6 +300,85 @@ impl KafkaReader {
             }
         }
         got
+    }
+
+    /// The partition's index in the run's order.
+    fn index_of(&self, k: usize) -> usize {
+        let p = &self.parts[k];
+        self.plan
+            .parts
+            .iter()
+            .position(|(t, n)| *t == p.topic && *n == p.partition)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// [`Self::decode`], with a checkpoint's `cut`: the messages are split where the
+    /// partition's watermark reaches the cut (the ones before emitted below it, the rest at it
+    /// or later), and the partition's position reported.
+    fn decode_cut(
+        &mut self,
+        k: usize,
+        floor: i64,
+        now: Instant,
+        cut: Option<Cut>,
+        out: &mut Emitted,
+    ) {
+        let Some((_, at)) = cut else {
+            self.decode(k, floor, now, out);
+            return;
+        };
+        let index = self.index_of(k);
+        let p = &mut self.parts[k];
+        p.decoder.watermark.raise_to(floor);
+        let split = if p.bound().max(floor) >= at {
+            Some(0)
+        } else {
+            // Where the readings take the watermark to the cut, as a message index.
+            let msgs: Vec<Message<'_>> = p
+                .buffered
+                .iter()
+                .map(|(o, ts, pl)| Message {
+                    offset: *o,
+                    timestamp: *ts,
+                    payload: pl.as_deref(),
+                })
+                .collect();
+            let decoded = self.messages.decode(&msgs);
+            p.decoder.crossing(&decoded.batch, at).map(|row| {
+                let offset = decoded.offsets[row];
+                p.buffered
+                    .iter()
+                    .position(|m| m.0 as u64 == offset)
+                    .unwrap_or(0)
+            })
+        };
+        match split {
+            None => {
+                self.decode(k, floor, now, out);
+                let p = &self.parts[k];
+                out.reports.push(PartReport {
+                    index,
+                    cut: p.position(),
+                    crossed: false,
+                });
+            }
+            Some(j) => {
+                let rest = self.parts[k].buffered.split_off(j);
+                if !self.parts[k].buffered.is_empty() {
+                    self.decode(k, floor, now, out);
+                }
+                let p = &mut self.parts[k];
+                out.reports.push(PartReport {
+                    index,
+                    cut: p.position(),
+                    crossed: true,
+                });
+                p.buffered = rest;
+                if !p.buffered.is_empty() {
+                    self.decode(k, floor.max(at), now, out);
+                }
+            }
+        }
     }
 
     /// Decodes partition `k`'s buffered messages into `out`: undecodable ones to the rejects
@@ -360,8 +473,31 @@ impl KafkaReader {
         }
         self.last_commit = Instant::now();
         let durable = self.shared.durable();
+        // With checkpoints, the offsets committed are those of the last checkpoint written:
+        // never ahead of the state saved with them.
+        let saved = self
+            .shared
+            .checkpoints
+            .as_ref()
+            .map(|c| c.last_positions().1);
         let mut tpl = rdkafka::TopicPartitionList::new();
         for p in self.parts.iter_mut() {
+            if let Some(saved) = &saved {
+                for c in saved {
+                    if let SourceCut::Kafka {
+                        topic,
+                        partition,
+                        offset,
+                        ..
+                    } = c
+                        && *topic == p.topic
+                        && *partition == p.partition
+                    {
+                        p.safe = p.safe.max(*offset);
+                    }
+                }
+                p.checkpoints.clear();
+            }
             while let Some(&(t, o)) = p.checkpoints.front() {
                 if t >= durable {
                     break;

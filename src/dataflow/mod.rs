@@ -316,7 +316,26 @@ pub fn start(pipeline: Arc<Plan>, opts: &RunOptions) -> Result<Running, RunError
     let src = &pipeline.source;
     let (pattern, kind) = match &src.feed {
         crate::plan::Feed::Kafka(k) => {
-            let plan = source::kafka::plan(k, &pipeline.name, opts.until_end)?;
+            let mut plan = source::kafka::plan(k, &pipeline.name, opts.until_end)?;
+            // Resuming: every partition goes on from its offset in the checkpoint, not from
+            // the group's committed one.
+            if let Some(r) = &opts.resume {
+                for c in &r.sources {
+                    if let crate::checkpoint::SourceCut::Kafka {
+                        topic,
+                        partition,
+                        offset,
+                        ..
+                    } = c
+                        && let Some(i) = plan
+                            .parts
+                            .iter()
+                            .position(|(t, p)| t == topic && p == partition)
+                    {
+                        plan.starts[i] = *offset;
+                    }
+                }
+            }
             let parts = plan.parts.len();
             let registry = match pipeline.registry.as_ref().and_then(|r| r.topic.as_ref()) {
                 Some(t) => Some(Arc::new(source::kafka::registry_topic(
@@ -524,6 +543,7 @@ fn launch(
                     progress.clone(),
                     probe.clone(),
                     s.clone(),
+                    resume.clone(),
                 ),
             };
             // The sources' frontier (both outputs are held at the same time).
@@ -607,9 +627,12 @@ fn checkpoints_for(
             "checkpoints ([recovery]) are not implemented yet for {what}; run without them"
         )))
     };
-    let Feed::Files(files) = feed else {
+    // Live runs: the Kafka reader splits at a cut and reports its partitions, and a resumed
+    // run starts from the checkpoint's offsets, but tests/it/recovery.rs's live test still
+    // finds windows missing after a resume in some runs: refused until it passes.
+    if let Feed::Kafka(..) = feed {
         return refuse("Kafka sources (live runs)");
-    };
+    }
     if opts.cluster.is_some() {
         return refuse("clusters of several processes");
     }
@@ -632,15 +655,32 @@ fn checkpoints_for(
             s.name
         ));
     }
-    let (all, _) = worker_parts(files, pipeline, pipeline.watermark_delay, 0, 1);
-    let initial: Vec<crate::checkpoint::SourceCut> = all
-        .iter()
-        .map(|(_, p)| crate::checkpoint::SourceCut::File {
-            name: p.name().to_string(),
-            row: 0,
-            seen: None,
-        })
-        .collect();
+    let initial: Vec<crate::checkpoint::SourceCut> = match feed {
+        Feed::Files(files) => {
+            let (all, _) = worker_parts(files, pipeline, pipeline.watermark_delay, 0, 1);
+            all.iter()
+                .map(|(_, p)| crate::checkpoint::SourceCut::File {
+                    name: p.name().to_string(),
+                    row: 0,
+                    seen: None,
+                })
+                .collect()
+        }
+        // (The plan's starts are the checkpoint's offsets when resuming: see `start`.)
+        Feed::Kafka(_, plan, _) => plan
+            .parts
+            .iter()
+            .zip(&plan.starts)
+            .map(
+                |((topic, partition), &offset)| crate::checkpoint::SourceCut::Kafka {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset,
+                    seen: None,
+                },
+            )
+            .collect(),
+    };
     let mut after = (0, i64::MIN);
     if let Some(r) = &opts.resume {
         if r.workers != workers {

@@ -174,7 +174,11 @@ pub(super) fn drive<'s, P: Pull + 'static>(
                     std::mem::take(&mut out.reports),
                     std::mem::take(&mut out.finished),
                 );
-                c.source_pulled(worker, cut, out.latest(), reports, finished);
+                let bound = match &next {
+                    Ok(_) => reader.bound(),
+                    Err(_) => None,
+                };
+                c.source_pulled(worker, cut, out.latest(), bound, reports, finished);
             }
             if let Some(c) = caps.as_ref() {
                 let mut r = readings_out.activate();

@@ -100,7 +100,7 @@ impl Stage for Windows {
         }
         self.close(upto, out);
         let Some(h) = self.held.as_mut() else { return };
-        if self.state.buffered() == 0 {
+        if self.state.buffered() == 0 && self.holding.is_empty() {
             self.held = None;
         } else if upto > *h.time() {
             h.downgrade(&upto);

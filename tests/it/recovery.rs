@@ -361,3 +361,157 @@ fn what_checkpoints_cannot_save_yet_is_refused_by_name() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("add a [recovery] section"), "{err}");
 }
+
+/// A live run (librdkafka's mock cluster, 4 partitions, 2 workers, bounded by `--until-end`)
+/// taking a checkpoint every millisecond writes the rows of one taking none; resumed from each
+/// of its checkpoints, with the parts written later still on disk, it writes them again
+/// exactly; and the offsets committed for its group are those of its last checkpoint or,
+/// after a clean end, the end.
+// Unfinished (issue #16): a resumed live run still misses a few windows in some runs (120 of
+// 34,801 in one), so `hyflow run` refuses `[recovery]` and this test cannot run (the run
+// would be refused); remove the refusal in `dataflow::checkpoints_for` to work on it.
+#[test]
+#[ignore = "live checkpoints are refused until a resumed live run equals one never stopped"]
+fn a_live_run_resumed_from_each_of_its_checkpoints_writes_the_rows_of_one_never_stopped() {
+    use crate::common::kafka::{live_pipeline_with, produce_fixture};
+    use hyflow::config::{MessageFormat, OutputKind, RecoveryConfig};
+    use hyflow::dataflow::{self, RunOptions, checkpoint::CheckpointOptions};
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Large enough that the sources read it in several polls, held back by backpressure, so
+    // that cuts complete before the end.
+    let input = tmp.path().join("traffic.parquet");
+    let ds = hyflow::tools::fixture::traffic::generate(120, 86_400_000, 21);
+    hyflow::tools::fixture::write(ds, &input).expect("fixture");
+    let c = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    c.create_topic("readings", 4, 1).expect("topic");
+    c.create_topic("alerts", 1, 1).expect("topic");
+    let brokers = c.bootstrap_servers();
+    let sent = produce_fixture(&brokers, &input, MessageFormat::Json);
+    // Every message is in the topic before a bounded run takes its end offsets.
+    let probe: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("consumer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let high: i64 = (0..4)
+            .map(|p| {
+                rdkafka::consumer::Consumer::fetch_watermarks(
+                    &probe,
+                    "readings",
+                    p,
+                    Duration::from_secs(5),
+                )
+                .map_or(0, |w| w.1)
+            })
+            .sum();
+        if high as u64 >= sent || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cps = tmp.path().join("checkpoints");
+    let text = |recovery: bool| {
+        live_pipeline_with(&brokers, "json", "", |c| {
+            c.sink.retain(|s| s.output != OutputKind::Incidents);
+            c.set_device("cpu");
+            // Each run its own group: a run commits its offsets when it ends.
+            if let Some(k) = c.source.kafka.as_mut() {
+                k.group_id = Some(format!("group-{recovery}"));
+            }
+            if recovery {
+                c.recovery = Some(RecoveryConfig {
+                    dir: Some(cps.display().to_string()),
+                    checkpoint_interval: hyflow::config::Duration::from_ms(1),
+                    keep: 1000,
+                });
+            }
+        })
+    };
+    let run = |recovery: bool, out: &Path, resume: Option<Arc<hyflow::checkpoint::Checkpoint>>| {
+        let file = out.with_extension("toml");
+        std::fs::write(&file, text(recovery)).expect("write pipeline");
+        let p = crate::common::load(&file, None, out);
+        let checkpoints = p.recovery.as_ref().map(|r| CheckpointOptions {
+            dir: r.dir.clone(),
+            every: Duration::from_millis(r.every_ms as u64),
+            keep: r.keep,
+        });
+        dataflow::run(
+            p,
+            &RunOptions {
+                workers: 2,
+                until_end: true,
+                checkpoints,
+                resume,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("live run: {e}"))
+    };
+    let dumps = |out: &Path| -> Vec<String> {
+        ["windows", "alerts", "rejects", "late"]
+            .iter()
+            .map(|o| crate::common::dump(&out.join(o)))
+            .collect()
+    };
+    let plain = tmp.path().join("plain");
+    let s = run(false, &plain, None);
+    assert_eq!(s.rows_in, sent);
+    let want = dumps(&plain);
+    assert!(want[1].lines().count() > 1, "the fixture has alerts");
+    let out = tmp.path().join("out");
+    let s = run(true, &out, None);
+    assert_eq!(s.rows_in, sent);
+    let got = dumps(&out);
+    for (k, o) in ["windows", "alerts", "rejects", "late"].iter().enumerate() {
+        assert!(
+            got[k] == want[k],
+            "a live run taking checkpoints: {o} differ from one taking none ({} rows against {})",
+            got[k].lines().count(),
+            want[k].lines().count()
+        );
+    }
+    let saved = tmp.path().join("saved");
+    copy_dir(&cps, &saved);
+    let all = hyflow::checkpoint::list(&saved);
+    // A bounded live run reads its topic quickly: few cuts complete before the end.
+    assert!(!all.is_empty(), "no checkpoint taken");
+    let done = tmp.path().join("done");
+    copy_dir(&out, &done);
+    for (id, path) in all.iter().rev() {
+        let _ = std::fs::remove_dir_all(&out);
+        copy_dir(&done, &out);
+        let _ = std::fs::remove_dir_all(&cps);
+        let cp = hyflow::checkpoint::read(path).expect("checkpoint");
+        assert!(
+            cp.sources
+                .iter()
+                .all(|s| matches!(s, hyflow::checkpoint::SourceCut::Kafka { .. })),
+            "{:?}",
+            cp.sources
+        );
+        let read: i64 = cp
+            .sources
+            .iter()
+            .map(|s| match s {
+                hyflow::checkpoint::SourceCut::Kafka { offset, .. } => *offset,
+                _ => 0,
+            })
+            .sum();
+        let s = run(true, &out, Some(Arc::new(cp)));
+        // It reads only what follows the checkpoint's offsets.
+        assert_eq!(s.rows_in + read as u64, sent, "checkpoint {id}");
+        assert!(read > 0, "checkpoint {id} is past the start");
+        let got = dumps(&out);
+        for (k, o) in ["windows", "alerts", "rejects", "late"].iter().enumerate() {
+            assert!(
+                got[k] == want[k],
+                "resumed from checkpoint {id}: {o} differ from the run never stopped ({} rows against {})",
+                got[k].lines().count(),
+                want[k].lines().count()
+            );
+        }
+    }
+}
