@@ -442,8 +442,8 @@ pub struct BandConfig {
 /// Checkpoints (`[recovery]`): every `checkpoint-interval` the run saves, at a cut in event
 /// time, every source partition's position, every worker's open windows and detector,
 /// calibration and episode state, and the sinks' durable positions; `--resume` goes on from
-/// the newest one, and the outputs then hold exactly the rows of a run never stopped.
-/// Replays only for now (see docs/recovery.md for what is not covered yet).
+/// the newest one (`hyflow run` on its own), and the outputs then hold exactly the rows of a
+/// run never stopped (see docs/recovery.md for what is not covered yet).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RecoveryConfig {

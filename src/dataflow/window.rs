@@ -85,9 +85,10 @@ impl Stage for Windows {
                 self.state.insert(&b);
             }
             if let (Some(id), Some((_, at))) = (self.holding.due(cut, upto), cut) {
-                // Everything below the cut has arrived: close what ends by it, save the
-                // rest, then take in what was held back.
-                self.close(at, out);
+                // Everything below the cut has arrived: close what ends before it (a window
+                // ending at the cut is a row at the cut: after it), save the rest, then take
+                // in what was held back.
+                self.close(at.saturating_sub(1), out);
                 c.put_windows(self.worker, id, self.state.snapshot());
                 self.holding.saved(id);
                 for (_, b) in self.holding.release(cut) {
