@@ -44,13 +44,12 @@ pub fn run(c: CheckpointCommand) -> Result<ExitCode> {
 /// directory that reads back whole (damaged newer ones are named), which must be of the same
 /// pipeline. None (and a note) when there is none yet: the run starts from the beginning.
 pub fn choose(plan: &Plan, pipeline_file: &Path, quiet: bool) -> Result<Option<Arc<Checkpoint>>> {
-    let Some(r) = &plan.recovery else {
+    if plan.recovery.is_none() {
         bail!(
             "{}: --resume goes on from a checkpoint, and this pipeline takes none: add a [recovery] section",
             pipeline_file.display()
         );
-    };
-    let _ = r;
+    }
     pick(plan, pipeline_file, quiet, true)
 }
 

@@ -85,11 +85,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
     let checkpoints = pipeline
         .recovery
         .as_ref()
-        .map(|r| dataflow::checkpoint::CheckpointOptions {
-            dir: r.dir.clone(),
-            every: Duration::from_millis(r.every_ms as u64),
-            keep: r.keep,
-        });
+        .map(dataflow::checkpoint::CheckpointOptions::of);
     let opts = RunOptions {
         workers: a.workers,
         until_end: a.until_end,

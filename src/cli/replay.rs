@@ -112,11 +112,7 @@ pub fn run(a: ReplayArgs, quiet: bool) -> Result<ExitCode> {
     let checkpoints = pipeline
         .recovery
         .as_ref()
-        .map(|r| dataflow::checkpoint::CheckpointOptions {
-            dir: r.dir.clone(),
-            every: Duration::from_millis(r.every_ms as u64),
-            keep: r.keep,
-        });
+        .map(dataflow::checkpoint::CheckpointOptions::of);
     let opts = RunOptions {
         workers: a.workers,
         cluster,

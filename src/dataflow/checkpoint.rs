@@ -39,6 +39,17 @@ pub struct CheckpointOptions {
     pub keep: usize,
 }
 
+impl CheckpointOptions {
+    /// A pipeline's `[recovery]` settings as a run takes them.
+    pub fn of(r: &crate::plan::RecoveryPlan) -> Self {
+        Self {
+            dir: r.dir.clone(),
+            every: Duration::from_millis(r.every_ms.max(1) as u64),
+            keep: r.keep,
+        }
+    }
+}
+
 /// A cut being taken: its id and time.
 pub type Cut = (u64, i64);
 

@@ -37,7 +37,7 @@ struct Part {
     position: i64,
     end: Option<i64>,
     last_message: Instant,
-    buffered: Vec<(i64, Option<i64>, Option<Vec<u8>>)>,
+    buffered: Vec<Polled>,
     /// (latest time of any output row the messages before `offset` can cause, offset): once
     /// the outputs below that time are durable, `offset` may be committed.
     checkpoints: std::collections::VecDeque<(i64, i64)>,
@@ -46,6 +46,21 @@ struct Part {
     committed: i64,
     /// When the broker was last asked whether this silent partition has data.
     asked: Option<Instant>,
+}
+
+/// A message as polled: offset, timestamp, payload.
+type Polled = (i64, Option<i64>, Option<Vec<u8>>);
+
+/// Buffered messages as the message decoder takes them.
+fn messages(buffered: &[Polled]) -> Vec<Message<'_>> {
+    buffered
+        .iter()
+        .map(|(o, ts, pl)| Message {
+            offset: *o,
+            timestamp: *ts,
+            payload: pl.as_deref(),
+        })
+        .collect()
 }
 
 impl Part {
@@ -334,15 +349,7 @@ impl KafkaReader {
             Some(0)
         } else {
             // Where the readings take the watermark to the cut, as a message index.
-            let msgs: Vec<Message<'_>> = p
-                .buffered
-                .iter()
-                .map(|(o, ts, pl)| Message {
-                    offset: *o,
-                    timestamp: *ts,
-                    payload: pl.as_deref(),
-                })
-                .collect();
+            let msgs = messages(&p.buffered);
             let decoded = self.messages.decode(&msgs);
             p.decoder.crossing(&decoded.batch, at).map(|row| {
                 let offset = decoded.offsets[row];
@@ -388,14 +395,7 @@ impl KafkaReader {
         // A partition behind the operator's time (it was idle) rejoins at that time.
         p.decoder.watermark.raise_to(floor);
         let batch = std::mem::take(&mut p.buffered);
-        let msgs: Vec<Message<'_>> = batch
-            .iter()
-            .map(|(o, ts, pl)| Message {
-                offset: *o,
-                timestamp: *ts,
-                payload: pl.as_deref(),
-            })
-            .collect();
+        let msgs = messages(&batch);
         let decoded = self.messages.decode(&msgs);
         let at = p.bound().max(floor);
         for (offset, reason) in &decoded.errors {

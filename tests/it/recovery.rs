@@ -432,11 +432,7 @@ fn a_live_run_resumed_from_each_of_its_checkpoints_writes_the_rows_of_one_never_
         let file = out.with_extension("toml");
         std::fs::write(&file, text(recovery)).expect("write pipeline");
         let p = crate::common::load(&file, None, out);
-        let checkpoints = p.recovery.as_ref().map(|r| CheckpointOptions {
-            dir: r.dir.clone(),
-            every: Duration::from_millis(r.every_ms as u64),
-            keep: r.keep,
-        });
+        let checkpoints = p.recovery.as_ref().map(CheckpointOptions::of);
         dataflow::run(
             p,
             &RunOptions {
