@@ -149,7 +149,13 @@ fn watch(
         }
         if wanted && asked.is_none() {
             asked = Some(Instant::now());
-            tracing::info!("stopping: finishing what was read, then committing offsets");
+            if pipeline.recovery.is_some() {
+                tracing::info!(
+                    "stopping: taking a last checkpoint (open windows are saved, not flushed), then committing its offsets"
+                );
+            } else {
+                tracing::info!("stopping: finishing what was read, then committing offsets");
+            }
             running.request_stop();
         }
         if last.elapsed() > Duration::from_secs(5) {

@@ -16,6 +16,11 @@
 //!    sinks write the rows below `at`, make them durable (close the Parquet part), and the
 //!    checkpoint file is written; the rows at `at` and later follow.
 //!
+//! 5. **Stop.** A live run asked to stop ([`Coordinator::stop`]) arms a cut at once; the
+//!    sources read on until it is taken (partitions with nothing more to read count as idle
+//!    up to it), then finish; the open windows stay in the checkpoint (not flushed) and no row
+//!    at or after the cut is written ([`Coordinator::final_cut`]).
+//!
 //! Holding back and splitting never change an output: a reading emitted at `at` or later
 //! belongs only to windows ending after `at`, and windows reach the scorer in order per
 //! sensor either way.
@@ -25,7 +30,7 @@ use crate::stages::window::SeriesSnapshot;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a run's checkpoints are and where they go.
@@ -102,6 +107,12 @@ pub struct Coordinator {
     /// The source positions of the last checkpoint written, with its id: what live sources
     /// commit to their consumer group (never ahead of saved state).
     committed: Mutex<(u64, Vec<SourceCut>)>,
+    /// A live run was asked to stop: the next cut is armed at once, and the first completed
+    /// afterwards is the run's last.
+    stopping: AtomicBool,
+    /// The cut of the run's last checkpoint, once taken (`i64::MAX`: not yet): nothing at or
+    /// after it is written, and the sources stop.
+    final_at: AtomicI64,
 }
 
 const NONE: u64 = 0;
@@ -127,6 +138,8 @@ impl Coordinator {
             armed_id: AtomicU64::new(NONE),
             armed_at: AtomicI64::new(i64::MIN),
             committed: Mutex::new((NONE, Vec::new())),
+            stopping: AtomicBool::new(false),
+            final_at: AtomicI64::new(i64::MAX),
             inner: Mutex::new(Inner {
                 next_id: after + 1,
                 // Nothing is emitted below the cut resumed from: no new cut goes below it.
@@ -155,6 +168,38 @@ impl Coordinator {
         (id != NONE).then(|| (id, self.armed_at.load(Ordering::SeqCst)))
     }
 
+    /// A live run is asked to stop: take a checkpoint now, the run's last (see
+    /// [`Self::final_cut`]).
+    pub(super) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// True once a stop was asked for.
+    pub(super) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The cut of a stopped run's last checkpoint, once it is written: the sources stop, the
+    /// open windows stay unflushed (they are in the checkpoint) and no row at or after it is
+    /// written, so that the run resumed from it goes on as if never stopped.
+    pub(super) fn final_cut(&self) -> Option<i64> {
+        let at = self.final_at.load(Ordering::SeqCst);
+        (at != i64::MAX).then_some(at)
+    }
+
+    /// The positions a stopped run commits to its consumer group: those of its last
+    /// checkpoint (or of the one it resumed from, when it wrote none); `None` before the last
+    /// checkpoint is written.
+    pub fn final_positions(&self) -> Option<Vec<SourceCut>> {
+        self.final_cut()?;
+        let (id, positions) = self.last_positions();
+        Some(if id == NONE {
+            self.initial.clone()
+        } else {
+            positions
+        })
+    }
+
     /// Checkpoints written by this run.
     pub fn written(&self) -> u64 {
         self.lock().written
@@ -168,23 +213,31 @@ impl Coordinator {
         inner.scoring.iter_mut().for_each(|s| *s = None);
     }
 
-    /// The sink stage, now and then: arms a cut when the interval has passed and none is
-    /// being taken (nor the run `ending`: its input is complete); returns the cut being taken.
+    /// The sink stage, now and then: arms a cut when the interval has passed (or a stop was
+    /// asked for) and none is being taken (nor the run `ending`: its input is complete);
+    /// returns the cut being taken.
     pub(super) fn maybe_arm(&self, ending: bool) -> Option<Cut> {
         if let Some(c) = self.armed() {
             return Some(c);
         }
-        if ending {
+        if ending || self.final_cut().is_some() {
             return None;
         }
+        let stopping = self.stopping();
         let mut inner = self.lock();
-        if inner.last.elapsed() < self.opts.every && !inner.retry {
+        if inner.last.elapsed() < self.opts.every && !inner.retry && !stopping {
             return None;
         }
         let hi = inner.hi.iter().copied().max().unwrap_or(i64::MIN);
         // No stage's input frontier is past the least capability of the sources still
         // reading: a cut above it (and above every emission) is one no stage has reached.
         let frontier = inner.caps.iter().copied().min().unwrap_or(i64::MAX);
+        if stopping && hi <= inner.floor && frontier != i64::MAX {
+            // Stopped before reading anything: the checkpoint resumed from (or none) is
+            // still the state; nothing after it is written.
+            self.final_at.store(inner.floor, Ordering::SeqCst);
+            return None;
+        }
         if hi <= inner.floor || frontier == i64::MAX {
             return None; // nothing read yet, or every source has finished
         }
@@ -221,9 +274,10 @@ impl Coordinator {
             return;
         };
         let same = seen.is_some_and(|s| s.0 == id);
-        if !same && emitted >= at {
+        if !same && (emitted >= at || bound.is_some_and(|b| b >= at)) {
             // Armed while this pull was decoding, which emitted at or above the cut without
-            // splitting: this cut cannot be taken. The sink arms another.
+            // splitting, or took its capability there without reporting where its partitions
+            // stand: this cut cannot be taken. The sink arms another.
             tracing::debug!("checkpoint {id} at {at} cancelled: a source passed it mid-pull");
             self.disarm(inner);
             inner.retry = true;
@@ -323,6 +377,9 @@ impl Coordinator {
         if written.is_ok() {
             inner.written += 1;
             *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = (c.id, c.sources);
+            if self.stopping() {
+                self.final_at.store(at, Ordering::SeqCst);
+            }
         }
         written
     }

@@ -46,6 +46,9 @@ struct Part {
     committed: i64,
     /// When the broker was last asked whether this silent partition has data.
     asked: Option<Instant>,
+    /// A stopping run: the broker had nothing more for this partition when last asked (and
+    /// nothing came since).
+    caught_up: bool,
 }
 
 /// A message as polled: offset, timestamp, payload.
@@ -165,6 +168,7 @@ pub fn kafka_source<'s>(
                     safe: plan.starts[i],
                     committed: plan.starts[i],
                     asked: None,
+                    caught_up: false,
                 }
             })
             .collect();
@@ -213,10 +217,8 @@ impl Pull for KafkaReader {
     }
 
     fn pull(&mut self, floor: i64, cut: Option<Cut>, out: &mut Emitted) -> Result<Next, Failure> {
-        if self.shared.stop_requested()
-            || self.parts.iter().all(Part::done)
-            || self.consumer.is_none()
-        {
+        // Stopping with checkpoints: read on until the last checkpoint is taken.
+        if self.shared.stop_now() || self.parts.iter().all(Part::done) || self.consumer.is_none() {
             self.finish();
             // Where each partition ended, for every later checkpoint (this reader is not
             // pulled again).
@@ -248,7 +250,7 @@ impl Pull for KafkaReader {
         }
         self.commit();
         self.progress();
-        self.low = Some(self.capability(now));
+        self.low = Some(self.capability(now, cut));
         Ok(if got == 0 {
             Next::After(Duration::from_millis(5))
         } else {
@@ -297,6 +299,7 @@ impl KafkaReader {
                         if p.end.is_some_and(|e| m.offset() >= e) {
                             continue; // beyond the end of a bounded run
                         }
+                        p.caught_up = false;
                         p.buffered.push((
                             m.offset(),
                             m.timestamp().to_millis(),
@@ -567,7 +570,7 @@ impl KafkaReader {
 
     /// The least bound over partitions still reading and not idle. (A bounded run has no
     /// idle partitions: it reads to the end offsets, like a replay.)
-    fn capability(&mut self, now: Instant) -> i64 {
+    fn capability(&mut self, now: Instant, cut: Option<Cut>) -> i64 {
         let bounded = self.plan.ends.is_some();
         let idle = self.idle;
         // A partition silent for the idle timeout is idle only if the broker has nothing more
@@ -595,17 +598,52 @@ impl KafkaReader {
                 }
             }
         }
+        // A run stopping at its last checkpoint: a partition the broker has nothing more for
+        // counts as idle at once (not after the idle timeout), up to the cut, so that the cut
+        // is taken; one with more to read reads on past the cut, as for any checkpoint.
+        let stop_at = cut
+            .filter(|_| {
+                self.shared
+                    .checkpoints
+                    .as_ref()
+                    .is_some_and(|c| c.stopping())
+            })
+            .map(|(_, at)| at);
+        if let Some(consumer) = self.consumer.as_ref()
+            && stop_at.is_some()
+        {
+            for p in self.parts.iter_mut() {
+                let ask = p
+                    .asked
+                    .is_none_or(|a| now.duration_since(a) >= Duration::from_millis(100));
+                if !p.done() && !p.caught_up && p.buffered.is_empty() && ask {
+                    p.asked = Some(now);
+                    p.caught_up = rdkafka::consumer::Consumer::fetch_watermarks(
+                        consumer,
+                        &p.topic,
+                        p.partition,
+                        Duration::from_millis(200),
+                    )
+                    .is_ok_and(|(_, high)| high <= p.position);
+                }
+            }
+        }
+        let bound = |p: &Part| match stop_at {
+            Some(at) if p.caught_up => p.bound().max(at),
+            _ => p.bound(),
+        };
         let active = self
             .parts
             .iter()
             .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
         let mine = self.parts.iter().map(Part::bound).max().unwrap_or(i64::MIN);
         let most = self.shared.note_live_bound(mine);
-        match active.map(Part::bound).min() {
+        match active.map(bound).min() {
             Some(b) => b,
             // All idle: follow the most advanced partition of the process, so that a worker
-            // whose partitions are silent does not hold everyone back.
-            None if self.parts.iter().any(|p| !p.done()) => most,
+            // whose partitions are silent does not hold everyone back (stopping: up to the
+            // cut).
+            None if self.parts.iter().any(|p| !p.done()) => most.max(stop_at.unwrap_or(i64::MIN)),
             None => i64::MAX,
         }
     }

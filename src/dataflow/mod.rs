@@ -257,13 +257,34 @@ impl Running {
         // Every sink has finished (files renamed, alerts acknowledged): the offsets read are
         // safe to commit.
         if let Some((k, group)) = &self.commit {
-            let positions = std::mem::take(
+            let mut positions = std::mem::take(
                 &mut *self
                     .shared
                     .positions
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()),
             );
+            // Stopped at a last checkpoint: its positions (what was read after its cut is
+            // read again by the run that resumes from it).
+            if let Some(last) = self
+                .shared
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.final_positions())
+            {
+                positions = last
+                    .into_iter()
+                    .filter_map(|c| match c {
+                        crate::checkpoint::SourceCut::Kafka {
+                            topic,
+                            partition,
+                            offset,
+                            ..
+                        } => Some((topic, partition, offset)),
+                        _ => None,
+                    })
+                    .collect();
+            }
             source::kafka::commit(k, group, &positions)?;
         }
         let m = self.shared.recorder.counts();

@@ -52,13 +52,30 @@ impl Drop for WorkerDone {
 }
 
 impl Shared {
-    /// Asks live sources to stop reading: the run then finishes what it read and ends cleanly.
+    /// Asks live sources to stop reading: the run then finishes what it read and ends cleanly
+    /// or, taking checkpoints, takes one last checkpoint and ends there (its open windows are
+    /// in it, not flushed).
     pub fn request_stop(&self) {
+        if self.live.load(Ordering::SeqCst)
+            && let Some(c) = &self.checkpoints
+        {
+            c.stop();
+        }
         self.stop.store(true, Ordering::SeqCst);
     }
     /// True once a stop was asked for.
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+    /// True once live sources should finish: a stop was asked for and, when the run takes
+    /// checkpoints, its last one is written (or the run failed).
+    pub fn stop_now(&self) -> bool {
+        self.stop_requested()
+            && (self.aborted()
+                || self
+                    .checkpoints
+                    .as_ref()
+                    .is_none_or(|c| !c.stopping() || c.final_cut().is_some()))
     }
     /// Records where a live source stopped, per (topic, partition): the next offset to read.
     pub fn record_positions(&self, positions: impl Iterator<Item = (String, i32, i64)>) {

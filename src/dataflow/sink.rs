@@ -60,7 +60,10 @@ impl Stage for Sinks {
             self.pending.clear();
             return;
         };
-        let upto = least(frontier);
+        // A live run stopped at its last checkpoint writes nothing at or after its cut: the
+        // run resumed from it writes those rows.
+        let last = shared.checkpoints.as_ref().and_then(|c| c.final_cut());
+        let upto = least(frontier).min(last.unwrap_or(i64::MAX));
         // A checkpoint: the rows below its cut are written and made durable, and the
         // checkpoint written, before any row at or after the cut.
         let checkpoints = shared.checkpoints.as_ref();
@@ -100,12 +103,21 @@ impl Stage for Sinks {
                 }
             }
         }
+        // (The checkpoint just written may be the last.)
+        let last = shared.checkpoints.as_ref().and_then(|c| c.final_cut());
+        let upto = upto.min(last.unwrap_or(i64::MAX));
         write_below(&mut self.pending, set, upto, shared);
         // Live runs: now and then make everything written durable; every row below the
         // frontier is written, so the sources may commit the offsets behind it.
         if let Some(every) = shared.checkpoint_every() {
-            // Come back even if nothing arrives: a quiet stream still gets committed.
-            self.act.activate_after(every);
+            // Come back even if nothing arrives: a quiet stream still gets committed (and a
+            // stop asked for gets its checkpoint soon).
+            let soon = if checkpoints.is_some() {
+                every.min(std::time::Duration::from_millis(50))
+            } else {
+                every
+            };
+            self.act.activate_after(soon);
             if self.last_checkpoint.elapsed() >= every && !shared.aborted() {
                 self.last_checkpoint = Instant::now();
                 match set.make_durable() {
@@ -117,6 +129,9 @@ impl Stage for Sinks {
                     Err(e) => shared.fail(output(OutputStep::Durable, e)),
                 }
             }
+        }
+        if frontier.is_empty() && last.is_some() {
+            self.pending.clear();
         }
         if (frontier.is_empty() || shared.aborted())
             && let Some(mut set) = self.sinks.take()

@@ -99,6 +99,17 @@ impl Stage for Windows {
         if self.held.is_none() {
             return;
         }
+        if upto == i64::MAX
+            && shared
+                .checkpoints
+                .as_ref()
+                .is_some_and(|c| c.final_cut().is_some())
+        {
+            // A live run stopped at its last checkpoint, which holds the open windows: they
+            // close in the run that resumes from it, not here.
+            self.held = None;
+            return;
+        }
         self.close(upto, out);
         let Some(h) = self.held.as_mut() else { return };
         if self.state.buffered() == 0 && self.holding.is_empty() {

@@ -28,6 +28,7 @@ mod nvrtc_compile;
 mod pipeline_tests;
 mod pyarrow_outputs;
 mod recovery;
+mod recovery_live;
 mod registry;
 mod registry_live;
 mod report;
