@@ -329,11 +329,19 @@ pub fn describe(path: &Path, c: &Checkpoint) -> String {
         "  checkpoint {} of pipeline {:?} (hash {:016x}), format {FORMAT_VERSION}",
         c.id, c.pipeline, c.pipeline_hash
     );
-    let _ = writeln!(
-        s,
-        "  cut at {at}: every output row before it is written; {} worker(s)",
-        c.workers
-    );
+    if c.at == i64::MIN {
+        let _ = writeln!(
+            s,
+            "  the start of a run (nothing read yet: a run killed before its first checkpoint goes on from here); {} worker(s)",
+            c.workers
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "  cut at {at}: every output row before it is written; {} worker(s)",
+            c.workers
+        );
+    }
     let _ = writeln!(s, "  sources ({} partitions):", c.sources.len());
     for p in &c.sources {
         let line = match p {

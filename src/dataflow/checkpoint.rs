@@ -384,6 +384,35 @@ impl Coordinator {
         written
     }
 
+    /// Writes the checkpoint of a live run's start (nothing read, no state; the sinks as
+    /// opened), so that a run killed before its first checkpoint goes on from here: the parts
+    /// it wrote are removed, and it reads again from the same offsets.
+    pub(super) fn write_start(
+        &self,
+        sinks: Vec<SinkPosition>,
+    ) -> Result<PathBuf, checkpoint::CheckpointError> {
+        let mut inner = self.lock();
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let c = Checkpoint {
+            id,
+            at: i64::MIN,
+            pipeline_hash: self.hash,
+            pipeline: self.pipeline.clone(),
+            workers: self.workers,
+            written_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            sources: self.initial.clone(),
+            state: vec![checkpoint::WorkerState::default(); self.workers],
+            sinks,
+        };
+        let path = checkpoint::write(&self.opts.dir, &c, self.opts.keep)?;
+        inner.written += 1;
+        *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = (c.id, c.sources);
+        Ok(path)
+    }
+
     /// The source positions of the last checkpoint written and its id (0: none yet).
     pub(super) fn last_positions(&self) -> (u64, Vec<SourceCut>) {
         self.committed

@@ -446,6 +446,15 @@ fn launch(
     } else {
         None
     };
+    // A live run that starts fresh records where it starts (see `Coordinator::write_start`).
+    if let (Some(c), Some(set), None, Feed::Kafka(..)) = (&coordinator, &sinks, &resume, &feed) {
+        c.write_start(set.positions()).map_err(|e| {
+            RunError::Stopped(Failure::Output {
+                step: OutputStep::Checkpoint,
+                message: e.to_string(),
+            })
+        })?;
+    }
     let sinks = Arc::new(Mutex::new(sinks));
     let shared = Arc::new(Shared {
         checkpoints: coordinator,
@@ -727,6 +736,11 @@ fn checkpoints_for(
     let Some(o) = opts.checkpoints.clone() else {
         return Ok(None);
     };
+    // Ids go on past every checkpoint in the directory (of this pipeline or an earlier
+    // version), so that the newest is always this run's.
+    if let Some((newest, _)) = crate::checkpoint::list(&o.dir).first() {
+        after.0 = after.0.max(*newest);
+    }
     // A resumed run goes on from its checkpoint's positions: partitions it had finished stay
     // finished in later checkpoints.
     let initial = match &opts.resume {

@@ -335,6 +335,34 @@ fn a_checkpoint_of_another_pipeline_or_worker_count_is_refused() {
     assert!(err.contains("resume it with -w 2"), "{err}");
 }
 
+/// A run of a changed pipeline numbers its checkpoints after those of the earlier version
+/// in the same directory: its own are the newest (a run that resumes takes them), and pruning
+/// removes the earlier version's first.
+#[test]
+fn a_changed_pipeline_numbers_its_checkpoints_after_the_earlier_versions() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let with = pipeline(tmp.path(), true);
+    let out = tmp.path().join("out");
+    let (code, err) = replay(&with, &out, &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    let cps = tmp.path().join("checkpoints");
+    let first = hyflow::checkpoint::list(&cps);
+    assert!(!first.is_empty());
+    let (code, err) = replay(&with, &out, &["-q", "--set", "window.size=\"20s\""]);
+    assert_eq!(code, 0, "{err}");
+    let all = hyflow::checkpoint::list(&cps);
+    let (newest, _) = hyflow::checkpoint::latest(&cps);
+    let (_, newest) = newest.expect("a checkpoint");
+    assert!(all.len() > first.len());
+    assert!(newest.id > first[0].0, "{} after {}", newest.id, first[0].0);
+    assert_ne!(
+        newest.pipeline_hash,
+        hyflow::checkpoint::read(&first[0].1)
+            .expect("read")
+            .pipeline_hash
+    );
+}
+
 #[test]
 fn what_checkpoints_cannot_save_yet_is_refused_by_name() {
     let tmp = tempfile::tempdir().expect("tmp");

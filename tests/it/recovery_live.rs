@@ -235,10 +235,16 @@ fn a_live_run_resumed_from_each_of_its_checkpoints_writes_the_rows_of_one_never_
         let _ = std::fs::remove_dir_all(&cps);
         let cp = hyflow::checkpoint::read(path).expect("checkpoint");
         let read: i64 = offsets(&cp).iter().map(|o| o.1).sum();
+        let start = cp.at == i64::MIN;
         let s = l.run(&text, &out, Some(cp));
         // It reads only what follows the checkpoint's offsets.
         assert_eq!(s.rows_in + read as u64, l.sent, "checkpoint {id}");
-        assert!(read > 0, "checkpoint {id} is past the start");
+        // The checkpoint of the run's start (a run killed before its first checkpoint goes
+        // on from it) holds the offsets it started at.
+        assert!(
+            (read > 0) != start,
+            "checkpoint {id} (the start: {start}): {read} read"
+        );
         assert_same(&want, &out, &format!("resumed from checkpoint {id}"));
     }
 }
@@ -275,13 +281,14 @@ fn a_live_run_stopped_and_started_again_writes_the_rows_and_alert_events_of_one_
         let (last, damaged) = hyflow::checkpoint::latest(&cps);
         assert!(damaged.is_empty(), "{damaged:?}");
         let Some((_, last)) = last else {
+            panic!("stopped at {fraction}: no checkpoint, not even the run's start");
+        };
+        if last.at == i64::MIN {
             assert_eq!(
                 s.rows_in, 0,
                 "stopped at {fraction}: read, but no checkpoint"
             );
-            continue;
-        };
-        if Some(last.id) != before {
+        } else if Some(last.id) != before {
             stops += 1;
         }
         // Nothing after the cut was written: every part that holds a row is the
