@@ -67,8 +67,33 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// SIGINT/SIGTERM and SIGHUP, as flags: installed before a run starts, so that a signal that
+/// comes while it starts stops it cleanly too (rather than by the default action).
+struct Signals {
+    stop: Arc<AtomicBool>,
+    hangup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(s, stop.clone()).context("installing a signal handler")?;
+        }
+        // SIGHUP asks for the pipeline file to be read again. Switching to it without losing
+        // state is not built: the run says so and goes on with the pipeline it started with
+        // (SIGHUP's default action ended it, status 129, with unfinished `.tmp` parts left
+        // behind).
+        let hangup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+            .context("installing a signal handler")?;
+        Ok(Self { stop, hangup })
+    }
+}
+
 /// `hyflow run`.
 pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
+    let signals = Signals::install()?;
     let pipeline = Arc::new(plan::load_with_sets(&a.pipeline, &a.set, |c| {
         if let Some(dir) = &a.out {
             c.set_out_dir(dir);
@@ -96,7 +121,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
     };
     let cluster = opts.cluster.is_some();
     let running = dataflow::start(pipeline.clone(), &opts)?;
-    let summary = watch(running, &pipeline, None, a.stop_timeout, quiet)?;
+    let summary = watch(running, &pipeline, signals, None, a.stop_timeout, quiet)?;
     super::replay::verdict(&summary, cluster, a.allow_empty)
 }
 
@@ -107,21 +132,15 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
 fn watch(
     running: Running,
     pipeline: &Plan,
+    signals: Signals,
     stop: Option<&AtomicBool>,
     grace: Duration,
     quiet: bool,
 ) -> Result<hyflow::dataflow::Summary> {
-    let signal = Arc::new(AtomicBool::new(false));
-    for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(s, signal.clone()).context("installing a signal handler")?;
-    }
-    // SIGHUP asks for the pipeline file to be read again. Switching to it without losing
-    // state needs checkpoints (issue #16), which are not built: the run says so and goes on
-    // with the pipeline it started with (SIGHUP's default action ended it, status 129, with
-    // unfinished `.tmp` parts left behind).
-    let hangup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
-        .context("installing a signal handler")?;
+    let Signals {
+        stop: signal,
+        hangup,
+    } = signals;
     let started = Instant::now();
     let mut last = Instant::now();
     let mut asked: Option<Instant> = None;
@@ -130,7 +149,7 @@ fn watch(
         let signalled = signal.swap(false, Ordering::Relaxed);
         if hangup.swap(false, Ordering::Relaxed) {
             tracing::warn!(
-                "SIGHUP: reloading the pipeline file while running is not built yet (it needs the checkpoints of issue #16); the run goes on with the pipeline it started with (stop it with SIGTERM and start it again to change it)"
+                "SIGHUP: reloading the pipeline file while running is not built yet; the run goes on with the pipeline it started with (stop it with SIGTERM and start it again to change it: with [recovery] it goes on from its last checkpoint)"
             );
         }
         let wanted = signalled || stop.is_some_and(|s| s.load(Ordering::Relaxed));
@@ -330,6 +349,7 @@ pub struct DemoArgs {
 /// `hyflow demo`: an embedded broker (librdkafka's mock cluster), the fixture produced at
 /// `speed`, the pipeline live, and the alert topic printed as it fills.
 pub fn demo(a: DemoArgs) -> Result<ExitCode> {
+    let signals = Signals::install()?;
     let p = plan::load(&a.pipeline)?;
     if p.config.source.kafka.is_none() {
         bail!(
@@ -412,6 +432,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     let code = watch(
         running,
         &pipeline,
+        signals,
         Some(&stop),
         Duration::from_secs(30),
         false,

@@ -147,6 +147,45 @@ pub fn consume_all(
     out
 }
 
+/// As [`consume_all`], reading every partition of `topic` by assignment from its beginning
+/// (no group coordination: tansu takes many seconds to form a group).
+pub fn consume_assigned(
+    brokers: &str,
+    topic: &str,
+    expect: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{topic}"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let meta = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for t in meta.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)
+                .expect("offset");
+        }
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let mut deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut extra = false;
+    while std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            out.push(m.detach());
+        }
+        if out.len() >= expect && !extra {
+            extra = true;
+            deadline = std::time::Instant::now() + Duration::from_secs(1);
+        }
+    }
+    out
+}
+
 /// Starts an unbounded live run of pipeline `text` (written to DIR/p.toml) on 2 workers, its
 /// outputs in DIR/out, serving `/metrics` on `metrics` when given.
 pub fn start_live(
