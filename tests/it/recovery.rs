@@ -257,6 +257,72 @@ fn a_replay_killed_five_times_ends_with_the_rows_of_one_never_stopped() {
     );
 }
 
+/// A full disk, made by a file-size limit (`ulimit -f`, SIGXFSZ ignored: a write past it
+/// fails with EFBIG as one to a full disk fails with ENOSPC): the replay fails with the file
+/// and the OS error named, leaves no temporary behind and no checkpoint past what is durable;
+/// resumed (under growing limits, then none), it ends with the rows of a replay never
+/// stopped.
+#[test]
+fn a_full_disk_fails_the_run_cleanly_and_the_resume_loses_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (want, with) = reference(tmp.path());
+    let out = tmp.path().join("out");
+    let cps = tmp.path().join("checkpoints");
+    let temporaries = |dir: &Path| -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(".tmp") {
+                    v.push(p);
+                }
+            }
+        }
+        v
+    };
+    let mut failed = 0;
+    for kib in [16, 64, 128, 256] {
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -f {kib}; trap '' XFSZ; exec \"$0\" replay \"$1\" --out \"$2\" -w 2 -q --resume"
+            ))
+            .arg(env!("CARGO_BIN_EXE_hyflow"))
+            .arg(&with)
+            .arg(&out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.success() {
+            break; // every file it still had to write fitted
+        }
+        failed += 1;
+        assert_eq!(o.status.code(), Some(1), "limit {kib} KiB: {err}");
+        assert!(
+            err.contains("File too large") && (err.contains(".parquet") || err.contains(".hfck")),
+            "limit {kib} KiB: {err}"
+        );
+        assert_eq!(
+            temporaries(tmp.path()),
+            Vec::<PathBuf>::new(),
+            "limit {kib} KiB"
+        );
+    }
+    // (Parts and checkpoints are tens of KiB at least: the first limit is always hit.)
+    assert!(failed >= 1);
+    // Every checkpoint left reads back whole: none is a half-written one.
+    for (_, f) in hyflow::checkpoint::list(&cps) {
+        hyflow::checkpoint::read(&f).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (code, err) = replay(&with, &out, &["--resume", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert_same(&want, &out, "resumed after a full disk");
+}
+
 #[test]
 fn a_damaged_newest_checkpoint_is_named_and_the_one_before_it_used() {
     let tmp = tempfile::tempdir().expect("tmp");
