@@ -2,8 +2,9 @@
 //! checkpoint holds are `crate::checkpoint`'s). The [`Coordinator`] is shared by the workers:
 //!
 //! 1. **Arm.** Every `checkpoint-interval` the sink stage (worker 0) arms a cut `at` above
-//!    every time any source has emitted at so far (each source publishes its largest emission
-//!    time after every pull).
+//!    every time any source has emitted at so far and above every source's capability (each
+//!    source publishes both after every pull), so that every source still reading must read
+//!    again, and report where its partitions stand, before any stage reaches the cut.
 //! 2. **Cut the sources.** A source that sees the cut splits the batch in which its
 //!    partition's watermark first reaches `at`: the rows before go out as usual, the rest at
 //!    `at` or later, and the row where the rest begins (with the watermark before it) is the
@@ -88,9 +89,13 @@ struct Inner {
     margin: i64,
     /// The last cut was cancelled: arm the next one without waiting for the interval.
     retry: bool,
-    /// The cut resumed from (or the beginning of time): until a source emits above it there is
-    /// nothing to save.
+    /// The cut resumed from (or the beginning of time).
     floor: i64,
+    /// A source has emitted something, or taken its capability above `floor`: from then on the
+    /// stages may write rows, and there is something to save. (Not the emission times: a
+    /// resumed run emits its first readings at the cut itself, and a fresh one perhaps at the
+    /// beginning of time.)
+    moved: bool,
 }
 
 /// Shared by the workers of one process: arms cuts, collects the parts, writes the file.
@@ -154,6 +159,7 @@ impl Coordinator {
                 margin: plan.window.slide.max(1),
                 retry: false,
                 floor,
+                moved: false,
             }),
         }
     }
@@ -232,17 +238,26 @@ impl Coordinator {
         // No stage's input frontier is past the least capability of the sources still
         // reading: a cut above it (and above every emission) is one no stage has reached.
         let frontier = inner.caps.iter().copied().min().unwrap_or(i64::MAX);
-        if stopping && hi <= inner.floor && frontier != i64::MAX {
-            // Stopped before reading anything: the checkpoint resumed from (or none) is
-            // still the state; nothing after it is written.
+        if stopping && !inner.moved && frontier != i64::MAX {
+            // Stopped before reading anything: the checkpoint resumed from (or the run's
+            // start) is still the state; nothing after it was written.
             self.final_at.store(inner.floor, Ordering::SeqCst);
             return None;
         }
-        if hi <= inner.floor || frontier == i64::MAX {
+        if !inner.moved || frontier == i64::MAX {
             return None; // nothing read yet, or every source has finished
         }
         inner.retry = false;
-        let at = hi.max(frontier).saturating_add(inner.margin);
+        // Above every source's capability too, not only the least: a source already at the
+        // cut need not read again before the cut completes, and then its partitions would
+        // never report where they stand (found by the stop test under load: a worker's
+        // last batch took its capability hours of event time past its emissions, the cut
+        // completed while it slept, and the checkpoint held its partitions' old offsets).
+        let reading = inner.caps.iter().copied().filter(|&c| c != i64::MAX).max();
+        let at = hi
+            .max(frontier)
+            .max(reading.unwrap_or(i64::MIN))
+            .saturating_add(inner.margin);
         let id = inner.next_id;
         inner.next_id += 1;
         // The time first, then the id that makes it visible.
@@ -252,21 +267,25 @@ impl Coordinator {
     }
 
     /// A source's pull is over: `seen` is the cut it split for (read before decoding),
-    /// `emitted` the largest time it emitted at, `bound` its capability now (None: finished),
+    /// `emitted` the largest time it emitted at (None: nothing), `bound` its capability now
+    /// (None: finished),
     /// `reports` its partitions' positions and `finished` those it read to the end.
     pub(super) fn source_pulled(
         &self,
         worker: usize,
         seen: Option<Cut>,
-        emitted: i64,
+        emitted: Option<i64>,
         bound: Option<i64>,
         reports: Vec<PartReport>,
         finished: Vec<(usize, SourceCut)>,
     ) {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        inner.hi[worker] = inner.hi[worker].max(emitted);
+        if let Some(e) = emitted {
+            inner.hi[worker] = inner.hi[worker].max(e);
+        }
         inner.caps[worker] = bound.unwrap_or(i64::MAX);
+        inner.moved |= emitted.is_some() || bound.is_none_or(|b| b > inner.floor);
         for (i, c) in finished {
             inner.finished.insert(i, c);
         }
@@ -274,7 +293,7 @@ impl Coordinator {
             return;
         };
         let same = seen.is_some_and(|s| s.0 == id);
-        if !same && (emitted >= at || bound.is_some_and(|b| b >= at)) {
+        if !same && (emitted.is_some_and(|e| e >= at) || bound.is_some_and(|b| b >= at)) {
             // Armed while this pull was decoding, which emitted at or above the cut without
             // splitting, or took its capability there without reporting where its partitions
             // stand: this cut cannot be taken. The sink arms another.
@@ -484,5 +503,66 @@ impl<T> Holding<T> {
             }
             _ => std::mem::take(&mut self.held),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A coordinator for `workers` workers of the manufacturing pipeline, resumed from a cut
+    /// at `floor` (i64::MIN: a fresh run), taking a checkpoint whenever asked.
+    fn coordinator(workers: usize, floor: i64) -> Coordinator {
+        let plan =
+            crate::plan::load(std::path::Path::new("pipelines/manufacturing.toml")).expect("plan");
+        let opts = CheckpointOptions {
+            dir: std::env::temp_dir(),
+            every: Duration::ZERO,
+            keep: 3,
+        };
+        Coordinator::new(opts, &plan, workers, Vec::new(), (7, floor))
+    }
+
+    // The stop test under load: a worker whose last batch took its capability far past its
+    // emissions slept through a cut armed between the two, and the checkpoint held its
+    // partitions' old offsets.
+    #[test]
+    fn a_cut_goes_above_every_sources_capability_not_only_the_least() {
+        let c = coordinator(2, i64::MIN);
+        c.source_pulled(0, None, Some(100), Some(100), Vec::new(), Vec::new());
+        c.source_pulled(1, None, Some(100), Some(1_000_000), Vec::new(), Vec::new());
+        let (_, at) = c.maybe_arm(false).expect("a cut");
+        assert!(at > 1_000_000, "cut at {at}");
+    }
+
+    // A resumed run emits its first readings at the cut it resumed from: that is reading,
+    // and a stop then takes a checkpoint (ending at the old one left the rows written since
+    // in parts no checkpoint lists).
+    #[test]
+    fn a_stop_after_readings_emitted_at_the_resumed_cut_takes_a_checkpoint() {
+        let c = coordinator(2, 5_000);
+        c.stop();
+        c.source_pulled(0, None, Some(5_000), Some(5_000), Vec::new(), Vec::new());
+        c.source_pulled(1, None, None, Some(5_000), Vec::new(), Vec::new());
+        let (_, at) = c.maybe_arm(false).expect("a cut");
+        assert!(at > 5_000, "cut at {at}");
+        assert_eq!(c.final_cut(), None);
+    }
+
+    #[test]
+    fn a_stop_before_any_source_moved_ends_at_the_cut_resumed_from() {
+        let c = coordinator(2, 5_000);
+        c.source_pulled(0, None, None, Some(5_000), Vec::new(), Vec::new());
+        c.stop();
+        c.source_pulled(1, None, None, Some(5_000), Vec::new(), Vec::new());
+        assert_eq!(c.maybe_arm(false), None);
+        assert_eq!(c.final_cut(), Some(5_000));
+        // A source whose capability moved (an idle stream following another's watermark
+        // closes restored windows) is not "nothing read".
+        let c = coordinator(2, 5_000);
+        c.stop();
+        c.source_pulled(1, None, None, Some(9_000), Vec::new(), Vec::new());
+        assert!(c.maybe_arm(false).is_some());
+        assert_eq!(c.final_cut(), None);
     }
 }

@@ -103,6 +103,8 @@ struct KafkaReader {
     last_progress: Instant,
     /// The least time it may still emit at; None once finished.
     low: Option<i64>,
+    /// The process's partition wake-ups this reader has answered (see [`Self::capability`]).
+    wakes: u64,
 }
 
 /// Reads this worker's share of the plan's partitions: (readings, side rows).
@@ -207,6 +209,7 @@ pub fn kafka_source<'s>(
             last_progress: Instant::now() - Duration::from_secs(1),
             // A resumed run emits nothing below the cut.
             low: Some(resume.as_ref().map_or(i64::MIN, |r| r.at)),
+            wakes: 0,
         }
     })
 }
@@ -298,6 +301,11 @@ impl KafkaReader {
                         let p = &mut self.parts[k];
                         if p.end.is_some_and(|e| m.offset() >= e) {
                             continue; // beyond the end of a bounded run
+                        }
+                        if p.buffered.is_empty()
+                            && started.duration_since(p.last_message) >= self.idle
+                        {
+                            self.shared.note_wake();
                         }
                         p.caught_up = false;
                         p.buffered.push((
@@ -573,6 +581,14 @@ impl KafkaReader {
     fn capability(&mut self, now: Instant, cut: Option<Cut>) -> i64 {
         let bounded = self.plan.ends.is_some();
         let idle = self.idle;
+        // When a silent partition of this process got messages again (a burst after a pause),
+        // every silent partition is asked again before time moves on, not at its next turn:
+        // their messages, produced with the burst but not fetched yet, would otherwise be
+        // late against the watermark the first partition fetched takes. The process's
+        // watermark is read first, so that any wake behind it is seen.
+        let (most, wakes) = self.shared.live_bound_and_wakes();
+        let woke = wakes != self.wakes;
+        self.wakes = wakes;
         // A partition silent for the idle timeout is idle only if the broker has nothing more
         // for it either: one that is merely slow to fetch (at start-up, say) must not let the
         // others run ahead and make its readings late. Asked at most every 100 ms while it
@@ -580,9 +596,10 @@ impl KafkaReader {
         if !bounded && let Some(consumer) = self.consumer.as_ref() {
             for p in self.parts.iter_mut() {
                 let silent = now.duration_since(p.last_message) >= idle;
-                let ask = p
-                    .asked
-                    .is_none_or(|a| now.duration_since(a) >= idle.min(Duration::from_millis(100)));
+                let ask = woke
+                    || p.asked.is_none_or(|a| {
+                        now.duration_since(a) >= idle.min(Duration::from_millis(100))
+                    });
                 if !p.done() && silent && ask {
                     p.asked = Some(now);
                     let pending = rdkafka::consumer::Consumer::fetch_watermarks(
@@ -637,7 +654,8 @@ impl KafkaReader {
             .iter()
             .filter(|p| !p.done() && (bounded || now.duration_since(p.last_message) < idle));
         let mine = self.parts.iter().map(Part::bound).max().unwrap_or(i64::MIN);
-        let most = self.shared.note_live_bound(mine);
+        self.shared.note_live_bound(mine);
+        let most = most.max(mine);
         match active.map(bound).min() {
             Some(b) => b,
             // All idle: follow the most advanced partition of the process, so that a worker

@@ -214,6 +214,7 @@ impl Running {
     pub fn counts(&self) -> Counts {
         self.shared.recorder.counts()
     }
+
     /// Where `/metrics` is served, when it is.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.endpoint

@@ -33,6 +33,10 @@ pub struct Shared {
     pub(super) checkpoint_ms: std::sync::atomic::AtomicI64,
     /// Live runs: the largest partition watermark any worker of this process has reached.
     pub(super) live_max: std::sync::atomic::AtomicI64,
+    /// Live runs: how many times a silent partition of this process got messages again
+    /// (every reader then asks the broker about its own silent partitions before time moves
+    /// on).
+    pub(super) wakes: std::sync::atomic::AtomicU64,
     /// Checkpoints, when the run takes them.
     pub(super) checkpoints: Option<super::checkpoint::Coordinator>,
 }
@@ -92,9 +96,20 @@ impl Shared {
     pub fn set_durable(&self, t: i64) {
         self.durable.fetch_max(t, Ordering::SeqCst);
     }
-    /// Records a worker's most advanced partition watermark; returns the process's.
-    pub fn note_live_bound(&self, t: i64) -> i64 {
-        self.live_max.fetch_max(t, Ordering::SeqCst).max(t)
+    /// Records a worker's most advanced partition watermark.
+    pub fn note_live_bound(&self, t: i64) {
+        self.live_max.fetch_max(t, Ordering::SeqCst);
+    }
+    /// The most advanced partition watermark of the process, and how many partitions have
+    /// woken up so far, read in that order: a watermark raised by a partition that woke up
+    /// comes with its wake (it is counted before the partition's readings are decoded).
+    pub fn live_bound_and_wakes(&self) -> (i64, u64) {
+        let most = self.live_max.load(Ordering::SeqCst);
+        (most, self.wakes.load(Ordering::SeqCst))
+    }
+    /// A silent partition got messages again.
+    pub fn note_wake(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
     }
     /// How often sinks make outputs durable, when they should (ms).
     pub fn checkpoint_every(&self) -> Option<Duration> {

@@ -71,11 +71,11 @@ pub(super) struct Emitted {
 }
 
 impl Emitted {
-    /// The largest time anything is emitted at (i64::MIN: nothing).
-    fn latest(&self) -> i64 {
+    /// The largest time anything is emitted at (None: nothing).
+    fn latest(&self) -> Option<i64> {
         let r = self.readings.iter().map(|(t, _)| *t);
         let s = self.side.iter().map(|(t, _)| *t);
-        r.chain(s).max().unwrap_or(i64::MIN)
+        r.chain(s).max()
     }
 }
 

@@ -143,12 +143,18 @@ fn dumps(out: &Path) -> Vec<String> {
 fn assert_same(want: &[String], out: &Path, what: &str) {
     let got = dumps(out);
     for (k, o) in OUTPUTS.iter().enumerate() {
-        assert!(
-            got[k] == want[k],
-            "{what}: {o} differ from the run never stopped ({} rows against {})",
-            got[k].lines().count(),
-            want[k].lines().count()
-        );
+        if got[k] != want[k] {
+            let first = got[k]
+                .lines()
+                .zip(want[k].lines().chain(std::iter::repeat("(none)")))
+                .find(|(g, w)| g != w);
+            panic!(
+                "{what}: {o} differ from the run never stopped ({} rows against {}); first \
+                 difference (got, want): {first:?}",
+                got[k].lines().count(),
+                want[k].lines().count()
+            );
+        }
     }
 }
 
@@ -283,6 +289,20 @@ fn a_live_run_stopped_and_started_again_writes_the_rows_and_alert_events_of_one_
         let Some((_, last)) = last else {
             panic!("stopped at {fraction}: no checkpoint, not even the run's start");
         };
+        eprintln!(
+            "stopped at {fraction}: {} rows read, {} windows, {} rejected; checkpoint {} at {}, \
+             offsets {:?}, sensors buffered per worker {:?}",
+            s.rows_in,
+            s.windows,
+            s.rejected,
+            last.id,
+            last.at,
+            offsets(&last),
+            last.state
+                .iter()
+                .map(|w| w.windows.len())
+                .collect::<Vec<_>>()
+        );
         if last.at == i64::MIN {
             assert_eq!(
                 s.rows_in, 0,
