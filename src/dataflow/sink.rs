@@ -82,6 +82,7 @@ impl Stage for Sinks {
                     self.act.activate_after(std::time::Duration::from_millis(1));
                     return;
                 } else {
+                    let started = std::time::Instant::now();
                     let done = set
                         .make_durable()
                         .map_err(|e| output(OutputStep::Durable, e));
@@ -95,6 +96,8 @@ impl Stage for Sinks {
                                 id,
                                 at_ms: at,
                                 path: &path,
+                                bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+                                seconds: started.elapsed().as_secs_f64(),
                             }
                             .emit();
                         }

@@ -218,6 +218,18 @@ pub const CATALOG: &[MetricInfo] = &[
         "The cut of the last checkpoint written (event time, seconds since the epoch): a restarted run goes on from there.",
     ),
     m(
+        "hyflow_checkpoint_bytes",
+        G,
+        &[],
+        "The size of the last checkpoint file written.",
+    ),
+    m(
+        "hyflow_checkpoint_write_seconds",
+        H,
+        &[],
+        "Time the sinks waited for each checkpoint: outputs made durable, the state encoded, written and flushed.",
+    ),
+    m(
         "hyflow_offset_commits_total",
         C,
         &["topic", "partition"],

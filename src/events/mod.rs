@@ -477,6 +477,11 @@ pub struct CheckpointWritten<'a> {
     pub at_ms: i64,
     /// Its file.
     pub path: &'a std::path::Path,
+    /// The file's size.
+    pub bytes: u64,
+    /// How long the sinks were held for it: outputs made durable, the file encoded, written
+    /// and flushed (wall clock, seconds).
+    pub seconds: f64,
 }
 
 impl Event for CheckpointWritten<'_> {
@@ -484,11 +489,15 @@ impl Event for CheckpointWritten<'_> {
         tracing::info!(
             id = self.id,
             cut = %crate::timefmt::format_rfc3339(self.at_ms),
+            bytes = self.bytes,
+            seconds = self.seconds,
             "checkpoint written: {}",
             self.path.display()
         );
         counter!("hyflow_checkpoints_total").increment(1);
         gauge!("hyflow_checkpoint_cut_seconds").set(self.at_ms as f64 / 1000.0);
+        gauge!("hyflow_checkpoint_bytes").set(self.bytes as f64);
+        histogram!("hyflow_checkpoint_write_seconds").record(self.seconds);
     }
 }
 

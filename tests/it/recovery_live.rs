@@ -233,6 +233,18 @@ fn a_live_run_resumed_from_each_of_its_checkpoints_writes_the_rows_of_one_never_
     let all = hyflow::checkpoint::list(&saved);
     // A bounded live run reads its topic quickly: few cuts complete before the end.
     assert!(!all.is_empty(), "no checkpoint taken");
+    // Every checkpoint but the start's is counted, and the size of the last is its file's.
+    assert_eq!(
+        s.events.counter("hyflow_checkpoints_total") as usize,
+        all.len() - 1
+    );
+    if let Some((_, newest)) = all.first().filter(|_| all.len() > 1) {
+        let size = std::fs::metadata(newest).expect("checkpoint").len();
+        assert_eq!(
+            s.events.gauge("hyflow_checkpoint_bytes", &[]),
+            Some(size as f64)
+        );
+    }
     let done = l.path("done");
     copy_dir(&out, &done);
     for (id, path) in all.iter().rev() {
