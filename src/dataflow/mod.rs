@@ -214,7 +214,6 @@ impl Running {
     pub fn counts(&self) -> Counts {
         self.shared.recorder.counts()
     }
-
     /// Where `/metrics` is served, when it is.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.endpoint
