@@ -235,8 +235,8 @@ impl Coordinator {
             return None;
         }
         let hi = inner.hi.iter().copied().max().unwrap_or(i64::MIN);
-        // No stage's input frontier is past the least capability of the sources still
-        // reading: a cut above it (and above every emission) is one no stage has reached.
+        // The capabilities of the sources still reading (i64::MAX: finished); with none, the
+        // run is ending.
         let frontier = inner.caps.iter().copied().min().unwrap_or(i64::MAX);
         if stopping && !inner.moved && frontier != i64::MAX {
             // Stopped before reading anything: the checkpoint resumed from (or the run's
@@ -248,15 +248,15 @@ impl Coordinator {
             return None; // nothing read yet, or every source has finished
         }
         inner.retry = false;
-        // Above every source's capability too, not only the least: a source already at the
-        // cut need not read again before the cut completes, and then its partitions would
-        // never report where they stand (found by the stop test under load: a worker's
-        // last batch took its capability hours of event time past its emissions, the cut
-        // completed while it slept, and the checkpoint held its partitions' old offsets).
-        let reading = inner.caps.iter().copied().filter(|&c| c != i64::MAX).max();
+        // Above every emission and every source's capability, not only the least: then no
+        // stage has reached the cut, and every source still reading must read again (and
+        // report where its partitions stand) before one does. (Above the least only, a source
+        // already past the cut could sleep through it, found by the stop test under load: a
+        // worker's last batch took its capability hours of event time past its emissions, and
+        // the checkpoint held its partitions' old offsets.)
+        let most = inner.caps.iter().copied().filter(|&c| c != i64::MAX).max();
         let at = hi
-            .max(frontier)
-            .max(reading.unwrap_or(i64::MIN))
+            .max(most.unwrap_or(frontier))
             .saturating_add(inner.margin);
         let id = inner.next_id;
         inner.next_id += 1;
@@ -268,8 +268,8 @@ impl Coordinator {
 
     /// A source's pull is over: `seen` is the cut it split for (read before decoding),
     /// `emitted` the largest time it emitted at (None: nothing), `bound` its capability now
-    /// (None: finished),
-    /// `reports` its partitions' positions and `finished` those it read to the end.
+    /// (None: finished), `reports` its partitions' positions and `finished` those it read to
+    /// the end.
     pub(super) fn source_pulled(
         &self,
         worker: usize,
