@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use hyflow::plan;
 use hyflow::tools::eval::cv::{Labelled, leave_one_group_out};
 use hyflow::tools::eval::{PROFILES, ScoredFile, normalise, sweep};
+use hyflow::tools::scoring::Timestamps;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,7 +31,8 @@ pub struct EvalArgs {
     /// hyflow labels: the input to replay (default: the pipeline's source path).
     #[arg(long)]
     input: Option<String>,
-    /// Also write the per-row scores in the NAB results layout (what NAB's own scorer reads).
+    /// Also write the per-row scores in the NAB results layout (what NAB's own scorer reads;
+    /// timestamps as written in the data files).
     #[arg(long)]
     results_dir: Option<PathBuf>,
     /// Worker threads.
@@ -203,7 +205,7 @@ fn nab_files(
         let (rows, _) = hyflow::tools::scoring::score_file(p, input, a.workers)
             .with_context(|| format!("scoring {}", input.display()))?;
         if let Some(dir) = &a.results_dir {
-            hyflow::tools::scoring::write_csv(&dir.join(key), &rows, None)?;
+            hyflow::tools::scoring::write_csv(&dir.join(key), &rows, None, Timestamps::Input)?;
         }
         let times: Vec<i64> = rows
             .iter()

@@ -1,9 +1,10 @@
 //! `hyflow score`: one output row per input row, `timestamp,value,anomaly_score` (the NAB
-//! results layout), with `sensor_id` (and `asset`) columns for input that holds several
+//! results layout; timestamps RFC 3339 in UTC unless `--timestamps input`), with `sensor_id` (and `asset`) columns for input that holds several
 //! sensors; see `hyflow::tools::scoring`.
 
 use anyhow::Result;
 use hyflow::plan;
+use hyflow::tools::scoring::Timestamps;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +23,17 @@ pub struct ScoreArgs {
     /// Worker threads.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
+    /// The timestamp column: `rfc3339` (UTC, `2014-04-01T00:05:00Z`, as `hyflow cat` prints
+    /// times) or `input` (the CSV input's own text; NAB's results layout).
+    #[arg(long, value_enum, default_value_t = TimestampsArg::Rfc3339)]
+    timestamps: TimestampsArg,
+}
+
+/// `--timestamps`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TimestampsArg {
+    Rfc3339,
+    Input,
 }
 
 pub fn run(a: ScoreArgs, quiet: bool) -> Result<ExitCode> {
@@ -33,7 +45,11 @@ pub fn run(a: ScoreArgs, quiet: bool) -> Result<ExitCode> {
         .asset_delimiter
         .as_ref()
         .map(|d| d.get_ref().as_str());
-    hyflow::tools::scoring::write_csv(&a.out_file, &rows, delim)?;
+    let timestamps = match a.timestamps {
+        TimestampsArg::Rfc3339 => Timestamps::Rfc3339,
+        TimestampsArg::Input => Timestamps::Input,
+    };
+    hyflow::tools::scoring::write_csv(&a.out_file, &rows, delim, timestamps)?;
     if quiet {
         return Ok(ExitCode::SUCCESS);
     }

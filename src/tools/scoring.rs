@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// One input row with its score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoredRow {
-    /// The row's timestamp as written in the input (CSV) or formatted (Parquet).
+    /// The row's timestamp as written in the input (CSV), or as RFC 3339 (Parquet).
     pub timestamp: String,
     /// Its sensor, when the input has a sensor column (None: one series per file).
     pub sensor: Option<String>,
@@ -158,7 +158,7 @@ pub fn score_file(pipeline: &Plan, input: &Path, workers: usize) -> Result<(Vec<
                 for i in 0..b.num_rows() {
                     rows.push(ScoredRow {
                         timestamp: times[i]
-                            .map(crate::timefmt::format_timestamp)
+                            .map(crate::timefmt::format_rfc3339)
                             .unwrap_or_default(),
                         sensor: Some(sensors[i].clone().unwrap_or_default()),
                         time: times[i],
@@ -179,9 +179,35 @@ pub fn scratch_dir(what: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("hyflow-{what}-{}-{n}", std::process::id()))
 }
 
+/// How [`write_csv`] writes the `timestamp` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamps {
+    /// RFC 3339 in UTC (`2014-04-01T00:05:00Z`), from the row's event time as the pipeline read
+    /// it (its `time-zone` applied); a row whose time is unreadable keeps the input's text.
+    Rfc3339,
+    /// The input's own text, unchanged (NAB's results layout, which its scorer compares with the
+    /// data file's stamps); Parquet input has no text and is written as RFC 3339.
+    Input,
+}
+
+impl ScoredRow {
+    /// The `timestamp` column's text as `how` says.
+    pub fn timestamp_text(&self, how: Timestamps) -> std::borrow::Cow<'_, str> {
+        match (how, self.time) {
+            (Timestamps::Rfc3339, Some(t)) => crate::timefmt::format_rfc3339(t).into(),
+            _ => self.timestamp.as_str().into(),
+        }
+    }
+}
+
 /// Writes rows as `timestamp,value,anomaly_score`; rows with a sensor as
 /// `timestamp,sensor_id[,asset],value,anomaly_score` (`asset` with an `asset_delimiter`).
-pub fn write_csv(path: &Path, rows: &[ScoredRow], asset_delimiter: Option<&str>) -> Result<()> {
+pub fn write_csv(
+    path: &Path,
+    rows: &[ScoredRow],
+    asset_delimiter: Option<&str>,
+    timestamps: Timestamps,
+) -> Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -205,12 +231,13 @@ pub fn write_csv(path: &Path, rows: &[ScoredRow], asset_delimiter: Option<&str>)
     }
     for r in rows {
         let sensor = r.sensor.as_deref().unwrap_or("");
+        let ts = r.timestamp_text(timestamps);
         match (with_sensor, asset_delimiter) {
-            (false, _) => writeln!(out, "{},{},{}", r.timestamp, r.value, r.score)?,
+            (false, _) => writeln!(out, "{},{},{}", quote(&ts), r.value, r.score)?,
             (true, None) => writeln!(
                 out,
                 "{},{},{},{}",
-                r.timestamp,
+                quote(&ts),
                 quote(sensor),
                 r.value,
                 r.score
@@ -218,7 +245,7 @@ pub fn write_csv(path: &Path, rows: &[ScoredRow], asset_delimiter: Option<&str>)
             (true, Some(d)) => writeln!(
                 out,
                 "{},{},{},{},{}",
-                r.timestamp,
+                quote(&ts),
                 quote(sensor),
                 quote(crate::stages::detect::asset::asset_of(sensor, d)),
                 r.value,

@@ -244,17 +244,23 @@ fn a_cuda_device_without_cuda_fails_cleanly_and_auto_runs_on_the_cpu() {
 #[test]
 fn score_writes_one_row_per_input_row_matching_its_golden_file() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("scores.csv");
-    let (code, _, err) = hyflow(&[
-        "score",
-        "pipelines/nab.toml",
-        "--input",
-        "fixtures/nab/speed_7578.csv",
-        "--out-file",
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let got = std::fs::read_to_string(&out).expect("scores");
+    let score = |extra: &[&str]| {
+        let out = tmp.path().join("scores.csv");
+        let mut args = vec![
+            "score",
+            "pipelines/nab.toml",
+            "--input",
+            "fixtures/nab/speed_7578.csv",
+            "--out-file",
+        ];
+        let path = out.display().to_string();
+        args.push(&path);
+        args.extend_from_slice(extra);
+        let (code, _, err) = hyflow(&args);
+        assert_eq!(code, 0, "{err}");
+        std::fs::read_to_string(&out).expect("scores")
+    };
+    let got = score(&[]);
     let input = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/nab/speed_7578.csv"
@@ -263,13 +269,22 @@ fn score_writes_one_row_per_input_row_matching_its_golden_file() {
     assert_eq!(got.lines().count(), input.lines().count());
     assert_eq!(got.lines().next(), Some("timestamp,value,anomaly_score"));
     for (g, i) in got.lines().zip(input.lines()).skip(1) {
-        assert!(g.starts_with(&format!("{i},")), "{g} does not echo {i}");
+        // The input's `2015-09-08 11:39:00` (UTC in nab.toml) as RFC 3339, then its value.
+        let (ts, value) = i.split_once(',').expect("input row");
+        let rfc = format!("{}Z", ts.replacen(' ', "T", 1));
+        assert!(g.starts_with(&format!("{rfc},{value},")), "{g} is not {i}");
         let s: f64 = g
             .rsplit(',')
             .next()
             .and_then(|s| s.parse().ok())
             .expect("score");
         assert!((0.0..=1.0).contains(&s), "{g}");
+    }
+    // `--timestamps input` echoes the input's text; the scores are the same.
+    let echoed = score(&["--timestamps", "input"]);
+    for ((e, i), g) in echoed.lines().zip(input.lines()).zip(got.lines()).skip(1) {
+        assert!(e.starts_with(&format!("{i},")), "{e} does not echo {i}");
+        assert_eq!(e.rsplit(',').next(), g.rsplit(',').next());
     }
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/nab/speed_7578.scores.csv");
@@ -324,6 +339,8 @@ fn score_of_multi_sensor_input_names_each_rows_sensor_and_asset() {
     for l in lines {
         let f: Vec<&str> = l.split(',').collect();
         assert_eq!(f.len(), 5, "{l}");
+        let t = hyflow::timefmt::parse_timestamp(f[0]).expect("a time");
+        assert_eq!(f[0], hyflow::timefmt::format_rfc3339(t), "{l}");
         assert!(f[1].starts_with(&format!("{}-", f[2])), "{l}");
         let s: f64 = f[4].parse().expect("score");
         assert!((0.0..=1.0).contains(&s), "{l}");
