@@ -46,7 +46,7 @@ pub fn run(c: CheckpointCommand) -> Result<ExitCode> {
 pub fn choose(plan: &Plan, pipeline_file: &Path, quiet: bool) -> Result<Option<Arc<Checkpoint>>> {
     if plan.recovery.is_none() {
         bail!(
-            "{}: --resume goes on from a checkpoint, and this pipeline takes none: add a [recovery] section",
+            "{}: --resume goes on from a checkpoint, and this pipeline takes none: add a [recovery] section (without enabled = false)",
             pipeline_file.display()
         );
     }
@@ -109,11 +109,12 @@ fn pick(
         );
     }
     if !quiet {
-        eprintln!(
-            "resuming from {} (cut at {})",
-            file.display(),
-            hyflow::timefmt::format_rfc3339(c.at)
-        );
+        let at = if c.at == i64::MIN {
+            "the start of a run: nothing read yet".to_string()
+        } else {
+            format!("cut at {}", hyflow::timefmt::format_rfc3339(c.at))
+        };
+        eprintln!("resuming from {} ({at})", file.display());
     }
     Ok(Some(Arc::new(c)))
 }

@@ -52,7 +52,8 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub compute: ComputeConfig,
     /// Checkpoints, from which a run that was stopped or killed goes on exactly where it was
-    /// (`[recovery]`; without it no checkpoint is taken).
+    /// (`[recovery]`; without it `hyflow run` takes them with the defaults below, where it
+    /// can, and a replay takes none).
     #[serde(default)]
     pub recovery: Option<RecoveryConfig>,
     /// Pipeline tests (`hyflow test`): input readings and the windows and alerts they must give.
@@ -443,10 +444,15 @@ pub struct BandConfig {
 /// time, every source partition's position, every worker's open windows and detector,
 /// calibration and episode state, and the sinks' durable positions; `--resume` goes on from
 /// the newest one (`hyflow run` on its own), and the outputs then hold exactly the rows of a
-/// run never stopped (see docs/recovery.md for what is not covered yet).
+/// run never stopped (see docs/recovery.md for what is not covered yet). `hyflow run` takes
+/// them with these defaults when the section is absent; a replay only with the section.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RecoveryConfig {
+    /// `false`: no checkpoints, for `hyflow run` too (offsets are then committed as the
+    /// outputs become durable, and a restart re-learns detector state from nothing).
+    #[serde(default = "yes")]
+    pub enabled: bool,
     /// Directory of the checkpoint files. Default: `checkpoints` beside the first Parquet
     /// sink's directory (`out/windows` → `out/checkpoints`).
     #[serde(default)]
@@ -458,6 +464,17 @@ pub struct RecoveryConfig {
     /// newer one is damaged.
     #[serde(default = "default_keep")]
     pub keep: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            checkpoint_interval: default_checkpoint_interval(),
+            keep: default_keep(),
+        }
+    }
 }
 
 fn default_checkpoint_interval() -> Duration {

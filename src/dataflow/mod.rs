@@ -640,6 +640,44 @@ fn launch(
     })
 }
 
+/// What checkpoints cannot save yet in a run of `pipeline` (`cluster`: one of several
+/// processes), named; None when they can. A run asked for checkpoints refuses these; `hyflow
+/// run`, which takes them by default, runs without them and says why.
+pub fn checkpoints_unsupported(pipeline: &Plan, cluster: bool) -> Option<String> {
+    let live = matches!(pipeline.source.feed, crate::plan::Feed::Kafka(_));
+    if live
+        && pipeline
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.topic.is_some())
+    {
+        return Some("a registry topic (its changes are not saved yet)".into());
+    }
+    if cluster {
+        return Some("clusters of several processes".into());
+    }
+    // A registry read from files is rebuilt as it was from the same files (every change at
+    // its own time); incidents are differential state that is not saved yet.
+    if pipeline
+        .sinks
+        .iter()
+        .any(|s| s.output == OutputKind::Incidents)
+    {
+        return Some("pipelines with an incidents sink (their state is not saved yet)".into());
+    }
+    if let Some(s) = pipeline
+        .sinks
+        .iter()
+        .find(|s| matches!(s.target, SinkTarget::ArrowIpc { .. }))
+    {
+        return Some(format!(
+            "Arrow IPC sinks (sink {}: its one file is complete only at the end)",
+            s.name
+        ));
+    }
+    None
+}
+
 /// The checkpoint coordinator of a run that takes checkpoints or resumes from one, after
 /// checking that it can: what is not saved yet is refused here, by name, rather than
 /// checkpointed wrongly.
@@ -652,35 +690,10 @@ fn checkpoints_for(
     if opts.checkpoints.is_none() && opts.resume.is_none() {
         return Ok(None);
     }
-    let refuse = |what: &str| {
-        Err(RunError::Failed(format!(
+    if let Some(what) = checkpoints_unsupported(pipeline, opts.cluster.is_some()) {
+        return Err(RunError::Failed(format!(
             "checkpoints ([recovery]) are not implemented yet for {what}; run without them"
-        )))
-    };
-    if let Feed::Kafka(_, _, Some(_)) = feed {
-        return refuse("a registry topic (its changes are not saved yet)");
-    }
-    if opts.cluster.is_some() {
-        return refuse("clusters of several processes");
-    }
-    // A registry read from files is rebuilt as it was from the same files (every change at
-    // its own time); incidents are differential state that is not saved yet.
-    if pipeline
-        .sinks
-        .iter()
-        .any(|s| s.output == OutputKind::Incidents)
-    {
-        return refuse("pipelines with an incidents sink (their state is not saved yet)");
-    }
-    if let Some(s) = pipeline
-        .sinks
-        .iter()
-        .find(|s| matches!(s.target, SinkTarget::ArrowIpc { .. }))
-    {
-        return refuse(&format!(
-            "Arrow IPC sinks (sink {}: its one file is complete only at the end)",
-            s.name
-        ));
+        )));
     }
     let initial: Vec<crate::checkpoint::SourceCut> = match feed {
         Feed::Files(files) => {
@@ -711,8 +724,14 @@ fn checkpoints_for(
     let mut after = (0, i64::MIN);
     if let Some(r) = &opts.resume {
         if r.workers != workers {
+            let elsewhere = opts.checkpoints.as_ref().map_or(String::new(), |o| {
+                format!(
+                    ", or move {} away to start afresh from the committed offsets (detector state learned anew)",
+                    o.dir.display()
+                )
+            });
             return Err(RunError::Failed(format!(
-                "checkpoint {} was taken by a run of {} worker(s) (state is kept per worker): resume it with -w {}",
+                "checkpoint {} was taken by a run of {} worker(s) (state is kept per worker): resume it with -w {}{elsewhere}",
                 r.id, r.workers, r.workers
             )));
         }

@@ -213,14 +213,16 @@ pub fn score_stage<'s>(
                 None
             }
         };
-        // Not saved yet: detector state kept on a device.
+        // Checkpoints do not save detector state kept on a device yet: with them, the
+        // detectors keep their state here, on the CPU (the features still go to the device).
         let engine = match engine {
             Some(_) if shared.checkpoints.is_some() || resume.is_some() => {
-                shared.fail(super::Failure::Engine {
-                    device: pipeline.device.to_string(),
-                    detectors: true,
-                    message: "checkpoints ([recovery]) do not save detector state kept on a device yet: use [compute] device = \"cpu\" with [recovery]".into(),
-                });
+                if worker == 0 {
+                    tracing::info!(
+                        "detectors scored on the CPU: checkpoints do not save detector state kept on a device yet (features still computed on {})",
+                        pipeline.device
+                    );
+                }
                 None
             }
             e => e,

@@ -188,10 +188,11 @@ pub(super) fn sinks(config: &PipelineConfig) -> Vec<SinkPlan> {
         .collect()
 }
 
-/// `[recovery]`, resolved: its directory defaults to `checkpoints` beside the first Parquet
-/// sink's directory (or in the working directory without one).
+/// `[recovery]`, resolved (None without the section, or with `enabled = false`): its
+/// directory defaults to `checkpoints` beside the first Parquet sink's directory (or in the
+/// working directory without one).
 pub(super) fn recovery(config: &PipelineConfig) -> Option<super::RecoveryPlan> {
-    let r = config.recovery.as_ref()?;
+    let r = config.recovery.as_ref().filter(|r| r.enabled)?;
     let dir = match &r.dir {
         Some(d) => PathBuf::from(d),
         None => config

@@ -15,6 +15,9 @@
 //!   in a sandbox that links the repository's pipelines, fixtures and benches, with `/tmp/`
 //!   paths moved into it and a `gen` into `fixtures/` written to the sandbox instead; each
 //!   must exit 0.
+//! - The `produce` and `run` lines are run in order against a tansu broker (`HYFLOW_BROKERS`
+//!   names it; the live pipeline reads its brokers from it): `produce` must exit 0, and `run`
+//!   must write outputs (or answer on its `--metrics` port) and exit 0 on SIGTERM.
 //! - A ```console block shows output: `$ command` lines followed by what it prints (stdout,
 //!   then stderr); a line `...` stands for any number of lines. It is run and compared.
 
@@ -236,7 +239,11 @@ fn not_run(c: &DocCommand) -> Option<&'static str> {
     let cmd = c.args.iter().find(|a| !a.starts_with('-'))?.as_str();
     match cmd {
         // `demo` runs: its broker is librdkafka's mock cluster, inside the process.
-        "run" | "produce" | "bench-kafka" => Some("needs a Kafka broker or runs until stopped"),
+        "run" if c.args.iter().any(|a| a == "--hosts") => {
+            Some("a cluster of processes on several hosts (tests/it/cluster.rs runs one)")
+        }
+        "run" | "produce" => Some("needs a Kafka broker: run against tansu (the test below)"),
+        "bench-kafka" => Some("a benchmark: minutes, and its figures are in docs/performance.md"),
         "bench" => Some("a benchmark: minutes, and its figures are in docs/performance.md"),
         _ if c.args.iter().any(|a| a.contains("../shared")) => {
             Some("reads ../shared, which a checkout of the repository does not have")
@@ -328,6 +335,140 @@ fn the_docs_commands_that_need_only_the_repository_run_and_print_what_they_show(
     );
     assert!(ran >= 15, "only {ran} doc commands ran");
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// The topics of `pipelines/manufacturing-live.toml`, the one live pipeline the docs run.
+const LIVE_TOPICS: [(&str, u32); 3] = [
+    ("sensor-readings", 4),
+    ("hyflow-alerts", 1),
+    ("hyflow-dead-letters", 1),
+];
+
+/// Waits until `ready()` or the child exits; then SIGTERM, and returns the child's output.
+fn run_until(
+    mut child: std::process::Child,
+    what: &str,
+    ready: impl Fn() -> bool,
+) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !ready() {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            let o = child.wait_with_output().expect("output");
+            panic!(
+                "{what} ended by itself ({st:?}) before it was ready\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not ready in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    child.wait_with_output().expect("wait")
+}
+
+/// The body of `GET path` on 127.0.0.1:`port`, when something answers there.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// Files under `dir`, at any depth.
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { files_under(&p) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn the_docs_kafka_commands_run_against_a_broker() {
+    let live: Vec<DocCommand> = doc_commands()
+        .into_iter()
+        .filter(|c| {
+            let cmd = c.args.iter().find(|a| !a.starts_with('-'));
+            matches!(cmd.map(String::as_str), Some("run" | "produce"))
+                && !c.args.iter().any(|a| a == "--hosts")
+        })
+        .collect();
+    // README's produce and run, docs/observability.md's run with --metrics.
+    assert!(live.len() >= 3, "{} live commands found", live.len());
+    for c in &live {
+        assert!(
+            c.args
+                .iter()
+                .any(|a| a == "pipelines/manufacturing-live.toml"),
+            "{}: this test creates the topics of manufacturing-live.toml only; add this \
+             pipeline's topics",
+            c.at
+        );
+    }
+    let broker = crate::kafka_tansu::start_broker();
+    for (topic, partitions) in LIVE_TOPICS {
+        crate::kafka_tansu::create_topic(&broker, topic, partitions);
+    }
+    let brokers = broker.url.trim_start_matches("tcp://").to_string();
+    let root = crate::common::root();
+    let sandbox = tempfile::tempdir().expect("sandbox");
+    for dir in ["pipelines", "fixtures"] {
+        std::os::unix::fs::symlink(root.join(dir), sandbox.path().join(dir)).expect("link");
+    }
+    let outputs = sandbox.path().join("out/manufacturing-live");
+    for c in &live {
+        let is_run = c.args.iter().any(|a| a == "run");
+        if is_run {
+            // Each run is an example of its own: it starts without the earlier one's outputs
+            // and checkpoints (whose worker count it might not share); the topics stay.
+            let _ = std::fs::remove_dir_all(sandbox.path().join("out"));
+        }
+        let mut cmd = hyflow();
+        cmd.current_dir(sandbox.path())
+            .env("HYFLOW_BROKERS", &brokers)
+            .args(&c.args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let what = format!("{}: hyflow {}", c.at, c.args.join(" "));
+        let o = if c.args.iter().any(|a| a == "produce") {
+            cmd.output().expect("hyflow produce")
+        } else if let Some(i) = c.args.iter().position(|a| a == "--metrics") {
+            let port: u16 = c.args[i + 1].parse().expect("a port");
+            let child = cmd.spawn().expect("hyflow run");
+            run_until(child, &what, || {
+                http_get(port, "/metrics").is_some_and(|m| m.contains("# TYPE hyflow_"))
+            })
+        } else {
+            let child = cmd.spawn().expect("hyflow run");
+            run_until(child, &what, || files_under(&outputs.join("windows")) > 0)
+        };
+        assert!(
+            o.status.success(),
+            "{what} exited {:?}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The last run stopped at a checkpoint (`hyflow run` takes them by default).
+    assert!(
+        hyflow::checkpoint::latest(&outputs.join("checkpoints"))
+            .0
+            .is_some()
+    );
 }
 
 #[test]

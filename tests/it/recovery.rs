@@ -454,4 +454,50 @@ fn what_checkpoints_cannot_save_yet_is_refused_by_name() {
     let (code, err) = replay(&plain, &tmp.path().join("out"), &["--resume"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("add a [recovery] section"), "{err}");
+    // `enabled = false` turns a [recovery] section off: no checkpoint, and none to resume.
+    let with = pipeline(tmp.path(), true);
+    let off = ["-q", "--set", "recovery.enabled=false"];
+    let (code, err) = replay(&with, &tmp.path().join("off"), &off);
+    assert_eq!(code, 0, "{err}");
+    assert!(!tmp.path().join("checkpoints").exists());
+    let (code, err) = replay(
+        &with,
+        &tmp.path().join("off"),
+        &[&off[..], &["--resume"]].concat(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("without enabled = false"), "{err}");
+}
+
+/// With checkpoints, detectors on a device keep their state on the CPU (checkpoints do not
+/// save device state yet), and say so; the features still go to the device. The outputs equal
+/// those of the same device without checkpoints (the detector kernel equals its CPU
+/// reference bit for bit).
+#[cfg(feature = "kernel-emulation")]
+#[test]
+fn with_checkpoints_detectors_on_a_device_keep_their_state_on_the_cpu() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (plain, with) = (pipeline(tmp.path(), false), pipeline(tmp.path(), true));
+    let device = ["--device", "emu:0"];
+    let (code, err) = replay(&plain, &tmp.path().join("plain"), &device);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("detectors scored on the CPU"), "{err}");
+    let out = tmp.path().join("with");
+    let (code, err) = replay(&with, &out, &device);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("detectors scored on the CPU: checkpoints do not save detector state kept on a device yet (features still computed on emu:0)"),
+        "{err}"
+    );
+    assert!(
+        hyflow::checkpoint::latest(&tmp.path().join("checkpoints"))
+            .0
+            .is_some(),
+        "checkpoints were taken"
+    );
+    assert_same(
+        &rows(&tmp.path().join("plain")),
+        &out,
+        "emu:0 with checkpoints",
+    );
 }

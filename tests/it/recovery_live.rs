@@ -83,6 +83,7 @@ impl Live {
                     dir: Some(cps.display().to_string()),
                     checkpoint_interval: hyflow::config::Duration::from_ms(ms),
                     keep: 1000,
+                    enabled: true,
                 });
             }
         })
@@ -422,6 +423,13 @@ fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_
                     dir: Some(tmp.path().join("checkpoints").display().to_string()),
                     checkpoint_interval: hyflow::config::Duration::from_ms(20),
                     keep: 3,
+                    enabled: true,
+                });
+            } else {
+                // The run never stopped takes no checkpoints (`hyflow run` would by default).
+                c.recovery = Some(RecoveryConfig {
+                    enabled: false,
+                    ..Default::default()
                 });
             }
         });
@@ -531,5 +539,91 @@ fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_
         "the alert topic holds {} distinct events against {} of the run never stopped",
         b.len(),
         a.len()
+    );
+}
+
+/// `hyflow run` takes checkpoints by default: a pipeline without `[recovery]` started as a
+/// process (no `--until-end`) says where they go, stops at a last checkpoint on SIGTERM (twice,
+/// each time started again and resuming by itself), and a last bounded run then ends with the
+/// rows of a run never stopped. A bounded run (`--until-end`) takes none unless asked.
+#[test]
+fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
+    use std::process::{Command, Stdio};
+    let l = Live::new(&["alerts-plain", "alerts-default"]);
+    let plain = l.path("plain");
+    let started = Instant::now();
+    l.run(&l.text("plain", "alerts-plain", None), &plain, None);
+    let took = started.elapsed();
+    let want = dumps(&plain);
+    let text = l.text("default", "alerts-default", None);
+    assert!(!text.contains("[recovery]"), "{text}");
+    let out = l.path("out");
+    let file = l.path("default.toml");
+    std::fs::write(&file, &text).expect("write pipeline");
+    let hyflow = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hyflow"))
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .args(["-w", "2"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hyflow run")
+    };
+    let cps = out.join("checkpoints");
+    for (k, fraction) in [0.3, 0.6].into_iter().enumerate() {
+        let child = hyflow(&[]);
+        std::thread::sleep(Duration::from_secs(2) + took.mul_f64(fraction));
+        let term = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(term.success());
+        let o = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "stop {k}: {:?}\n{err}", o.status);
+        let said = format!(
+            "checkpoints every 30 s in {} (the default for `hyflow run`",
+            cps.display()
+        );
+        assert!(err.contains(&said), "stop {k}: {err}");
+        assert_eq!(err.contains("resuming from"), k > 0, "stop {k}: {err}");
+        let (last, _) = hyflow::checkpoint::latest(&cps);
+        assert!(
+            last.is_some(),
+            "stop {k}: no checkpoint in {}",
+            cps.display()
+        );
+    }
+    // Another worker count cannot take the state over: refused, saying what to do.
+    let o = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("hyflow run -w 1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let said = format!(
+        "(state is kept per worker): resume it with -w 2, or move {} away",
+        cps.display()
+    );
+    assert!(err.contains(&said), "{err}");
+    // A bounded run takes checkpoints only when asked (here: a [recovery] section made by
+    // --set), and then goes on from the last one.
+    let o = hyflow(&["--until-end", "--set", "recovery.keep=1000"])
+        .wait_with_output()
+        .expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from"), "{err}");
+    assert_same(
+        &want,
+        &out,
+        "stopped twice by SIGTERM with default checkpoints",
     );
 }
