@@ -17,7 +17,8 @@
 //!   must exit 0.
 //! - The `produce` and `run` lines are run in order against a tansu broker (`HYFLOW_BROKERS`
 //!   names it; the live pipeline reads its brokers from it): `produce` must exit 0, and `run`
-//!   must write outputs (or answer on its `--metrics` port) and exit 0 on SIGTERM.
+//!   must write outputs (or answer on its `--metrics` port) and exit 0 on SIGTERM (a cluster's
+//!   `--hosts` file is written with two local processes, and the second one started too).
 //! - A ```console block shows output: `$ command` lines followed by what it prints (stdout,
 //!   then stderr); a line `...` stands for any number of lines. It is run and compared.
 
@@ -239,9 +240,6 @@ fn not_run(c: &DocCommand) -> Option<&'static str> {
     let cmd = c.args.iter().find(|a| !a.starts_with('-'))?.as_str();
     match cmd {
         // `demo` runs: its broker is librdkafka's mock cluster, inside the process.
-        "run" if c.args.iter().any(|a| a == "--hosts") => {
-            Some("a cluster of processes on several hosts (tests/it/cluster.rs runs one)")
-        }
         "run" | "produce" => Some("needs a Kafka broker: run against tansu (the test below)"),
         "bench-kafka" => Some("a benchmark: minutes, and its figures are in docs/performance.md"),
         "bench" => Some("a benchmark: minutes, and its figures are in docs/performance.md"),
@@ -344,10 +342,12 @@ const LIVE_TOPICS: [(&str, u32); 3] = [
     ("hyflow-dead-letters", 1),
 ];
 
-/// Waits until `ready()` or the child exits; then SIGTERM, and returns the child's output.
+/// Waits until `ready()` or the child exits; then SIGTERM (and runs `also`, when given), and
+/// returns the child's output.
 fn run_until(
     mut child: std::process::Child,
     what: &str,
+    mut also: Option<Command>,
     ready: impl Fn() -> bool,
 ) -> std::process::Output {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -370,6 +370,9 @@ fn run_until(
         .status()
         .expect("kill -TERM");
     assert!(term.success());
+    if let Some(c) = also.as_mut() {
+        assert!(c.status().expect("also").success());
+    }
     child.wait_with_output().expect("wait")
 }
 
@@ -404,11 +407,10 @@ fn the_docs_kafka_commands_run_against_a_broker() {
         .filter(|c| {
             let cmd = c.args.iter().find(|a| !a.starts_with('-'));
             matches!(cmd.map(String::as_str), Some("run" | "produce"))
-                && !c.args.iter().any(|a| a == "--hosts")
         })
         .collect();
-    // README's produce and run, docs/observability.md's run with --metrics.
-    assert!(live.len() >= 3, "{} live commands found", live.len());
+    // README's produce, run and cluster, docs/observability.md's run with --metrics.
+    assert!(live.len() >= 4, "{} live commands found", live.len());
     for c in &live {
         assert!(
             c.args
@@ -446,15 +448,59 @@ fn the_docs_kafka_commands_run_against_a_broker() {
         let what = format!("{}: hyflow {}", c.at, c.args.join(" "));
         let o = if c.args.iter().any(|a| a == "produce") {
             cmd.output().expect("hyflow produce")
+        } else if let Some(i) = c.args.iter().position(|a| a == "--hosts") {
+            // A cluster of two processes on this host: the doc's command is process 0, and
+            // process 1 is started alike.
+            let port = || {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("a free port")
+                    .port()
+            };
+            let hosts = format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port());
+            std::fs::write(sandbox.path().join(&c.args[i + 1]), hosts).expect("hosts file");
+            let p = c
+                .args
+                .iter()
+                .position(|a| a == "--process")
+                .expect("--process");
+            assert_eq!(c.args[p + 1], "0", "{what}");
+            let mut other = c.args.clone();
+            other[p + 1] = "1".into();
+            let one = hyflow()
+                .current_dir(sandbox.path())
+                .env("HYFLOW_BROKERS", &brokers)
+                .args(&other)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("hyflow run --process 1");
+            let zero = cmd.spawn().expect("hyflow run --process 0");
+            // A cluster stops when every process is asked to (SIGTERM to both at once).
+            let mut term = Command::new("kill");
+            term.arg("-TERM").arg(one.id().to_string());
+            let o = run_until(zero, &what, Some(term), || {
+                files_under(&outputs.join("windows")) > 0
+            });
+            let o1 = one.wait_with_output().expect("process 1");
+            assert!(
+                o1.status.success(),
+                "{what} (process 1) exited {:?}\n{}",
+                o1.status,
+                String::from_utf8_lossy(&o1.stderr)
+            );
+            o
         } else if let Some(i) = c.args.iter().position(|a| a == "--metrics") {
             let port: u16 = c.args[i + 1].parse().expect("a port");
             let child = cmd.spawn().expect("hyflow run");
-            run_until(child, &what, || {
+            run_until(child, &what, None, || {
                 http_get(port, "/metrics").is_some_and(|m| m.contains("# TYPE hyflow_"))
             })
         } else {
             let child = cmd.spawn().expect("hyflow run");
-            run_until(child, &what, || files_under(&outputs.join("windows")) > 0)
+            run_until(child, &what, None, || {
+                files_under(&outputs.join("windows")) > 0
+            })
         };
         assert!(
             o.status.success(),
