@@ -14,6 +14,9 @@
 //! carry). Written under a temporary name, flushed, renamed and the directory flushed: a file
 //! with its own name is complete. The newest `keep` are kept.
 
+mod compat;
+pub use compat::{CARRIED_OVER, carry_over};
+
 use crate::stages::detect::asset::AssetScorerState;
 use crate::stages::detect::{EpisodesState, ScorerState};
 use crate::stages::window::SeriesSnapshot;
@@ -22,7 +25,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The version of the checkpoint format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"HYFLOWCK";
 /// Envelope: magic, version (u32), pipeline hash (u64), payload length (u64), checksum (u64).
 const HEADER: usize = 8 + 4 + 8 + 8 + 8;
@@ -36,6 +39,9 @@ pub struct Checkpoint {
     pub at: i64,
     /// The pipeline's hash ([`pipeline_hash`]).
     pub pipeline_hash: u64,
+    /// The definition the hash is of ([`definition`], JSON): what `--from-checkpoint`
+    /// compares with a changed pipeline ([`carry_over`]).
+    pub definition: String,
     /// The pipeline's name.
     pub pipeline: String,
     /// Worker threads of the run that wrote it (state is kept per worker).
@@ -179,15 +185,21 @@ fn fnv(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The hash a checkpoint is tied to: the pipeline definition as written, defaults filled in,
-/// less its description, tests and `[recovery]` settings. A run resumes only from a
-/// checkpoint of the same hash.
+/// The hash a checkpoint is tied to: of the pipeline's [`definition`]. A run resumes only
+/// from a checkpoint of the same hash, unless `--from-checkpoint` carries the state of
+/// another version over ([`carry_over`]).
 pub fn pipeline_hash(config: &crate::config::PipelineConfig) -> u64 {
+    fnv(definition(config).as_bytes())
+}
+
+/// The pipeline definition as written, defaults filled in, less its description, tests and
+/// `[recovery]` settings, as JSON.
+pub fn definition(config: &crate::config::PipelineConfig) -> String {
     let mut c = config.clone();
     c.description.clear();
     c.test.clear();
     c.recovery = None;
-    fnv(serde_json::to_string(&c).unwrap_or_default().as_bytes())
+    serde_json::to_string(&c).unwrap_or_default()
 }
 
 /// The file name of checkpoint `id`.

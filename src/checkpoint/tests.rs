@@ -5,6 +5,7 @@ fn sample(id: u64) -> Checkpoint {
         id,
         at: 1_700_000_000_000 + id as i64,
         pipeline_hash: 42,
+        definition: "{}".into(),
         pipeline: "p".into(),
         workers: 2,
         written_ms: 0,

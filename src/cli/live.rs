@@ -35,6 +35,12 @@ pub struct RunArgs {
     /// Stop at the end offsets the partitions have now, instead of running until stopped.
     #[arg(long)]
     until_end: bool,
+    /// Go on from the newest checkpoint also when it was taken by another version of the
+    /// pipeline, if only its rules or `[compute]` changed (they keep no state); any other
+    /// change is refused, naming the settings that differ. Without it, a changed pipeline
+    /// starts afresh from the committed offsets.
+    #[arg(long)]
+    from_checkpoint: bool,
     /// Cluster: a file listing every process's `host:port`, one per line (the same file for
     /// all processes). Partitions are dealt over all workers of all processes; process 0
     /// writes the outputs.
@@ -106,70 +112,82 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
         );
     }
     let cluster = super::replay::cluster_of(a.hosts.as_deref(), a.process)?;
-    let pipeline = with_default_checkpoints(pipeline, cluster.is_some(), a.until_end)?;
+    let mut pipeline =
+        super::checkpoint::with_default_checkpoints(pipeline, cluster.is_some(), a.until_end)?;
     // With checkpoints, a run goes on from the newest checkpoint of the same pipeline.
-    let resume = super::checkpoint::choose_live(&pipeline, &a.pipeline, quiet)?;
-    let checkpoints = pipeline
-        .recovery
-        .as_ref()
-        .map(dataflow::checkpoint::CheckpointOptions::of);
-    let opts = RunOptions {
-        workers: a.workers,
+    let mut resume =
+        super::checkpoint::choose_live(&pipeline, &a.pipeline, a.from_checkpoint, quiet)?;
+    let reload = super::checkpoint::Reload {
+        file: &a.pipeline,
+        sets: &a.set,
+        out: a.out.as_deref(),
         until_end: a.until_end,
-        metrics: a.metrics,
-        cluster,
-        checkpoints,
-        resume,
+        cluster: cluster.is_some(),
     };
-    let cluster = opts.cluster.is_some();
-    let running = dataflow::start(pipeline.clone(), &opts)?;
-    let summary = watch(running, &pipeline, signals, None, a.stop_timeout, quiet)?;
-    super::replay::verdict(&summary, cluster, a.allow_empty)
+    loop {
+        let checkpoints = pipeline
+            .recovery
+            .as_ref()
+            .map(dataflow::checkpoint::CheckpointOptions::of);
+        let opts = RunOptions {
+            workers: a.workers,
+            until_end: a.until_end,
+            metrics: a.metrics,
+            cluster: cluster.clone(),
+            checkpoints,
+            resume,
+        };
+        let running = dataflow::start(pipeline.clone(), &opts)?;
+        let watched = watch(
+            running,
+            &pipeline,
+            &signals,
+            None,
+            Some(&reload),
+            a.stop_timeout,
+            quiet,
+        )?;
+        let Some(next) = watched.switch_to else {
+            return super::replay::verdict(&watched.summary, cluster.is_some(), a.allow_empty);
+        };
+        // The run stopped at a last checkpoint; the changed pipeline goes on from it.
+        let dir = &next.recovery.as_ref().expect("checked by Reload").dir;
+        let (found, bad) = hyflow::checkpoint::latest(dir);
+        for e in &bad {
+            eprintln!("warning: {e}; trying an older checkpoint");
+        }
+        resume = found.map(|(_, c)| Arc::new(c));
+        tracing::info!(
+            "SIGHUP: switched to the changed pipeline at checkpoint {} ({} readings before the switch; the summary at the end counts those after it)",
+            resume.as_ref().map_or(0, |c| c.id),
+            watched.summary.rows_in
+        );
+        pipeline = next;
+    }
 }
 
-/// `hyflow run` takes checkpoints by default: a pipeline without a `[recovery]` section gets
-/// its defaults (every 30 s, `checkpoints` beside the first Parquet sink's directory), unless
-/// checkpoints cannot save what it holds yet; then it runs without them and says why. A
-/// section with `enabled = false` turns them off. A bounded run (`--until-end`) is a batch:
-/// it flushes every window at the end and commits the end offsets, so it takes them only
-/// when the section asks.
-fn with_default_checkpoints(
-    pipeline: Arc<Plan>,
-    cluster: bool,
-    until_end: bool,
-) -> Result<Arc<Plan>> {
-    if pipeline.config.recovery.is_some() || until_end {
-        return Ok(pipeline);
-    }
-    if let Some(what) = dataflow::checkpoints_unsupported(&pipeline, cluster) {
-        tracing::warn!(
-            "running without checkpoints: they are not implemented yet for {what} (a restart goes on from the committed offsets with detector state learned anew; add [recovery] with enabled = false to silence this)"
-        );
-        return Ok(pipeline);
-    }
-    let p = pipeline.with_config(|c| c.recovery = Some(Default::default()))?;
-    if let Some(r) = &p.recovery {
-        tracing::info!(
-            "checkpoints every {:.0} s in {} (the default for `hyflow run`; [recovery] sets them, enabled = false turns them off)",
-            r.every_ms as f64 / 1000.0,
-            r.dir.display()
-        );
-    }
-    Ok(Arc::new(p))
+/// How [`watch`] ended: the run's summary, and the pipeline to go on with after a SIGHUP.
+struct Watched {
+    summary: hyflow::dataflow::Summary,
+    switch_to: Option<Arc<Plan>>,
 }
 
 /// Waits for a run, logging progress every few seconds; SIGINT or SIGTERM (or `stop`) asks
 /// it to stop cleanly, and a run that has not stopped `grace` later (or at a second signal)
 /// ends the process with status 1: a busy or stuck dataflow cannot make a signal go unheard.
-/// Prints the summary unless `quiet`.
+/// SIGHUP reads the pipeline file again (`reload`): when the run can switch to it without
+/// losing state, the run stops at a last checkpoint and [`Watched::switch_to`] says what to go
+/// on with; otherwise the run goes on and the log says why. Prints the summary unless `quiet`
+/// or switching.
 fn watch(
     running: Running,
     pipeline: &Plan,
-    signals: Signals,
+    signals: &Signals,
     stop: Option<&AtomicBool>,
+    reload: Option<&super::checkpoint::Reload<'_>>,
     grace: Duration,
     quiet: bool,
-) -> Result<hyflow::dataflow::Summary> {
+) -> Result<Watched> {
     let Signals {
         stop: signal,
         hangup,
@@ -177,15 +195,34 @@ fn watch(
     let started = Instant::now();
     let mut last = Instant::now();
     let mut asked: Option<Instant> = None;
+    let mut switch_to = None;
     while !running.is_done() {
         std::thread::sleep(Duration::from_millis(20));
         let signalled = signal.swap(false, Ordering::Relaxed);
-        if hangup.swap(false, Ordering::Relaxed) {
-            tracing::warn!(
-                "SIGHUP: reloading the pipeline file while running is not built yet; the run goes on with the pipeline it started with (stop it with SIGTERM and start it again to change it: with checkpoints it goes on from its last one)"
-            );
+        if hangup.swap(false, Ordering::Relaxed) && asked.is_none() {
+            let keep = "the run goes on with the pipeline it started with";
+            match reload.map(|r| r.check(pipeline)) {
+                None => tracing::warn!("SIGHUP: this command does not reload its pipeline; {keep}"),
+                Some(Ok(None)) => {
+                    tracing::info!("SIGHUP: the pipeline file has not changed; {keep}")
+                }
+                Some(Err(why)) => tracing::warn!("SIGHUP: not switching: {why}; {keep}"),
+                Some(Ok(Some(next))) => {
+                    tracing::info!(
+                        "SIGHUP: switching to the changed pipeline: taking a checkpoint, then going on from it"
+                    );
+                    switch_to = Some(next);
+                    asked = Some(Instant::now());
+                    running.request_stop();
+                }
+            }
         }
         let wanted = signalled || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        if signalled && switch_to.is_some() {
+            // A stop asked while switching: stop there, and do not go on.
+            switch_to = None;
+            continue;
+        }
         if let Some(at) = asked
             && (signalled || at.elapsed() > grace)
         {
@@ -225,10 +262,10 @@ fn watch(
         }
     }
     let summary = running.wait()?;
-    if !quiet {
+    if !quiet && switch_to.is_none() {
         super::replay::print_summary(&pipeline.name, &summary);
     }
-    Ok(summary)
+    Ok(Watched { summary, switch_to })
 }
 
 /// Arguments of `hyflow produce`.
@@ -465,12 +502,13 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     let code = watch(
         running,
         &pipeline,
-        signals,
+        &signals,
         Some(&stop),
+        None,
         Duration::from_secs(30),
         false,
     )
-    .and_then(|s| super::replay::verdict(&s, false, false));
+    .and_then(|w| super::replay::verdict(&w.summary, false, false));
     let produced = producer_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the producer thread panicked"))??;

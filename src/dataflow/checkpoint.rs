@@ -103,6 +103,8 @@ pub struct Coordinator {
     opts: CheckpointOptions,
     pipeline: String,
     hash: u64,
+    /// The definition hashed (`checkpoint::definition`).
+    definition: String,
     workers: usize,
     /// Every partition's position when the run started, in the run's order.
     initial: Vec<SourceCut>,
@@ -138,6 +140,7 @@ impl Coordinator {
             opts,
             pipeline: plan.name.clone(),
             hash: checkpoint::pipeline_hash(&plan.config),
+            definition: checkpoint::definition(&plan.config),
             workers,
             initial,
             armed_id: AtomicU64::new(NONE),
@@ -381,6 +384,7 @@ impl Coordinator {
             id,
             at,
             pipeline_hash: self.hash,
+            definition: self.definition.clone(),
             pipeline: self.pipeline.clone(),
             workers: self.workers,
             written_ms: std::time::SystemTime::now()
@@ -417,6 +421,7 @@ impl Coordinator {
             id,
             at: i64::MIN,
             pipeline_hash: self.hash,
+            definition: self.definition.clone(),
             pipeline: self.pipeline.clone(),
             workers: self.workers,
             written_ms: std::time::SystemTime::now()

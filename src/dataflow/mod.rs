@@ -85,6 +85,9 @@ pub struct Summary {
     pub rebaselines: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// A live run asked to stop that ended at a last checkpoint: its open windows are in it,
+    /// not flushed (so "rows read, no window" is not a loss).
+    pub stopped_at_checkpoint: bool,
     /// Output files per sink.
     pub outputs: Vec<(String, Vec<PathBuf>)>,
     /// What each compute engine did.
@@ -153,6 +156,9 @@ impl Summary {
                 self.rows_in,
                 kind.label()
             ));
+        }
+        if self.stopped_at_checkpoint {
+            return None;
         }
         Some(format!(
             "{} rows were read but no window was computed ({} rejected, {} late, {} dropped)",
@@ -302,6 +308,11 @@ impl Running {
             alert_events: m.alert_events,
             rebaselines: m.rebaselines,
             elapsed: self.started.elapsed(),
+            stopped_at_checkpoint: self
+                .shared
+                .checkpoints
+                .as_ref()
+                .is_some_and(|c| c.final_positions().is_some()),
             outputs: std::mem::take(
                 &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),
             ),

@@ -733,9 +733,9 @@ fn sigterm_stops_a_busy_live_run_within_its_stop_timeout() {
     }
 }
 
-/// SIGHUP (asking for the pipeline file to be read again) does not end a live run: reloading
-/// is not built (#16), so the run says that and goes on; SIGTERM then stops it cleanly,
-/// with no unfinished part file left behind.
+/// SIGHUP (asking for the pipeline file to be read again) does not end a live run: without
+/// checkpoints (not taken of an incidents sink yet) it cannot switch, so the run says that and
+/// goes on; SIGTERM then stops it cleanly, with no unfinished part file left behind.
 #[test]
 fn sighup_leaves_a_live_run_running_and_says_why() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -783,7 +783,9 @@ fn sighup_leaves_a_live_run_running_and_says_why() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("SIGHUP: reloading the pipeline file while running is not built yet"),
+        err.contains(
+            "SIGHUP: not switching: switching takes a checkpoint, and this run takes none"
+        ),
         "{err}"
     );
     // `hyflow run` takes checkpoints by default, but not of an incidents sink yet: it says so

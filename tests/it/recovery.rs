@@ -478,7 +478,12 @@ fn what_checkpoints_cannot_save_yet_is_refused_by_name() {
 fn with_checkpoints_detectors_on_a_device_keep_their_state_on_the_cpu() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (plain, with) = (pipeline(tmp.path(), false), pipeline(tmp.path(), true));
-    let device = ["--device", "emu:0"];
+    // A small input: the emulated device is slow in a debug build.
+    let input = tmp.path().join("m.parquet");
+    let ds = hyflow::tools::fixture::manufacturing::generate(8, 20 * 60_000, 5);
+    hyflow::tools::fixture::write(ds, &input).expect("fixture");
+    let input = input.display().to_string();
+    let device = ["--device", "emu:0", "--input", &input];
     let (code, err) = replay(&plain, &tmp.path().join("plain"), &device);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("detectors scored on the CPU"), "{err}");
@@ -499,5 +504,69 @@ fn with_checkpoints_detectors_on_a_device_keep_their_state_on_the_cpu() {
         &rows(&tmp.path().join("plain")),
         &out,
         "emu:0 with checkpoints",
+    );
+}
+
+/// `--from-checkpoint` carries a checkpoint's state over to a pipeline whose rules or
+/// `[compute]` changed (a change of `[compute]` that changes no output here: the rows are
+/// those of the replay never stopped), names the settings that differ when anything else
+/// changed, and is needed: without it a changed pipeline is refused, with a hint.
+#[test]
+fn from_checkpoint_carries_state_over_to_changed_rules_or_compute_only() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (want, with) = reference(tmp.path());
+    let out = tmp.path().join("out");
+    let (code, err) = replay(&with, &out, &["-q"]);
+    assert_eq!(code, 0, "{err}");
+    // Keep only a checkpoint from the middle of the run, with the later parts on disk.
+    let all = tmp.path().join("checkpoints");
+    let ids = hyflow::checkpoint::list(&all);
+    assert!(ids.len() >= 3, "checkpoints taken: {ids:?}");
+    let middle = ids[ids.len() / 2].1.clone();
+    for (_, p) in &ids {
+        if *p != middle {
+            std::fs::remove_file(p).expect("remove");
+        }
+    }
+    let compute = ["--set", "compute.max-batch-windows=16"];
+    let (code, err) = replay(&with, &out, &[&compute[..], &["--resume"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "only its rules or [compute] changed: --from-checkpoint carries the state over"
+        ),
+        "{err}"
+    );
+    let window = ["--set", "window.size=\"20s\""];
+    let (code, err) = replay(
+        &with,
+        &out,
+        &[
+            &window[..],
+            &compute[..],
+            &["--resume", "--from-checkpoint"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("its state would not fit")
+            && err.contains(": window.size differs (only rules, compute may change"),
+        "{err}"
+    );
+    let (code, err) = replay(
+        &with,
+        &out,
+        &[&compute[..], &["--resume", "--from-checkpoint"]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("carrying its state over to the changed rules or [compute]"),
+        "{err}"
+    );
+    assert_same(
+        &want,
+        &out,
+        "resumed with --from-checkpoint after a change of [compute]",
     );
 }

@@ -627,3 +627,158 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
         "stopped twice by SIGTERM with default checkpoints",
     );
 }
+
+/// SIGHUP with a changed rule: `hyflow run` reads its pipeline file again, stops at a
+/// checkpoint and goes on from it with the new rule, state carried over: every window ending
+/// before that checkpoint's cut was scored by the old rules, every one ending after it by the
+/// new, and the windows are those of a run never switched. A change that would not fit the
+/// state (a window size) is refused and the run goes on. (The fixture's first 12 hours are in
+/// the topic at the switch, its last 11 after it: the switch falls inside the run.)
+#[test]
+fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let generate = || hyflow::tools::fixture::traffic::generate(120, 86_400_000, 21);
+    let start = generate().rows.iter().map(|r| r.ts).min().expect("rows");
+    let half = |keep: &dyn Fn(i64) -> bool, name: &str| {
+        let mut part = generate();
+        part.rows.retain(|r| keep(r.ts - start));
+        let path = tmp.path().join(name);
+        hyflow::tools::fixture::write(part, &path).expect("fixture");
+        path
+    };
+    let first = half(&|t| t < 12 * 3_600_000, "first.parquet");
+    let last = half(&|t| t >= 13 * 3_600_000, "last.parquet");
+    let c = MockCluster::new(1).expect("mock cluster");
+    c.create_topic("readings", 4, 1).expect("topic");
+    for t in ["alerts-plain", "alerts-reload"] {
+        c.create_topic(t, 1, 1).expect("topic");
+    }
+    let brokers = c.bootstrap_servers();
+    let sent = produce_fixture(&brokers, &first, MessageFormat::Json);
+    let l = Live {
+        _cluster: c,
+        brokers,
+        sent,
+        tmp,
+    };
+    let text = l.text("reload", "alerts-reload", None);
+    let file = l.path("reload.toml");
+    std::fs::write(&file, &text).expect("write pipeline");
+    let out = l.path("out");
+    let log = l.path("run.log");
+    let keep = ["--set", "recovery.keep=1000"];
+    let child = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["-w", "2"])
+        .args(keep)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start hyflow run");
+    let logged = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "never logged {what:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let hup = || {
+        let st = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(st.success());
+    };
+    logged("starting from the beginning");
+    // A changed window size: refused, the run goes on.
+    assert!(
+        text.contains("size = \"15m\"") && text.contains("\n[[rules]]\n"),
+        "{text}"
+    );
+    std::fs::write(&file, text.replace("size = \"15m\"", "size = \"30m\"")).expect("write");
+    hup();
+    logged(
+        "SIGHUP: not switching: window.size differs, and only rules and compute may change while it runs; the run goes on with the pipeline it started with",
+    );
+    // A new rule that fires on every window.
+    let changed = format!(
+        "{text}\n[[rules]]\nname = \"reloaded\"\nwhen = \"count > 0\"\nseverity = \"info\"\n"
+    );
+    std::fs::write(&file, &changed).expect("write");
+    hup();
+    let text_log = logged("SIGHUP: switched to the changed pipeline at checkpoint ");
+    let id: u64 = text_log
+        .split("SIGHUP: switched to the changed pipeline at checkpoint ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("checkpoint id");
+    produce_fixture(&l.brokers, &last, MessageFormat::Json);
+    std::thread::sleep(Duration::from_millis(500));
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(st.success());
+    let o = child.wait_with_output().expect("wait");
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(o.status.success(), "{:?}\n{err}", o.status);
+    // To the end, with the changed file (it resumes from its own last checkpoint).
+    let o = Command::new(env!("CARGO_BIN_EXE_hyflow"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["-w", "2", "--until-end"])
+        .args(keep)
+        .output()
+        .expect("hyflow run --until-end");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cps = out.join("checkpoints");
+    let cut = hyflow::checkpoint::list(&cps)
+        .into_iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, p)| hyflow::checkpoint::read(&p).expect("read").at)
+        .expect("the switch's checkpoint");
+    assert!(
+        cut > i64::MIN,
+        "the switch went through a checkpoint of its own"
+    );
+    let (mut before, mut after) = (0, 0);
+    for b in hyflow::tools::inspect::read(&out.join("windows")).expect("windows") {
+        use arrow_array::cast::AsArray;
+        let end = b
+            .column_by_name("window_end")
+            .and_then(|c| hyflow::tools::inspect::millis(c.as_ref()))
+            .expect("window_end");
+        let rules = b.column_by_name("rules").expect("rules").as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let fired = rules.value(i).split(',').any(|r| r == "reloaded");
+            if end[i] < cut {
+                assert!(!fired, "a window ending before the cut has the new rule");
+                before += 1;
+            } else if end[i] > cut {
+                assert!(fired, "a window ending after the cut lacks the new rule");
+                after += 1;
+            }
+        }
+    }
+    assert!(
+        before > 0 && after > 0,
+        "{before} windows before, {after} after"
+    );
+    // Every window of a run never switched, once.
+    let plain = l.path("plain");
+    l.run(&l.text("plain", "alerts-plain", None), &plain, None);
+    let want = crate::common::dump(&plain.join("windows"));
+    let windows = crate::common::dump(&out.join("windows"));
+    assert_eq!(windows.lines().count(), want.lines().count());
+}
