@@ -135,17 +135,18 @@ fn pick(
                 return Ok(None);
             }
             (false, fits) => {
-                let hint = if fits.is_ok() {
-                    "; only its rules or [compute] changed: --from-checkpoint carries the state over"
+                let why = if fits.is_ok() {
+                    "only its rules or [compute] changed: --from-checkpoint carries the state over (or start over"
                 } else {
-                    ""
+                    "its state would not fit. Start over"
                 };
                 bail!(
-                    "{}: taken by another version of the pipeline (hash {:016x}, {} now has {now:016x}); its state would not fit. Start over without --resume (and remove {} to keep the checkpoints apart){hint}",
+                    "{}: taken by another version of the pipeline (hash {:016x}, {} now has {now:016x}); {why} without --resume, and remove {} to keep the checkpoints apart{}",
                     file.display(),
                     c.pipeline_hash,
                     pipeline_file.display(),
-                    r.dir.display()
+                    r.dir.display(),
+                    if fits.is_ok() { ")" } else { "" }
                 )
             }
         }

@@ -294,7 +294,42 @@ pub fn explain(p: &Plan, workers: usize) -> String {
             word(&k.output)
         );
     }
+    let _ = writeln!(s, "  8. checkpoints {}", checkpoints(p));
     s
+}
+
+/// What checkpoints a run of `p` takes (docs/recovery.md).
+fn checkpoints(p: &Plan) -> String {
+    let every = |r: &crate::plan::RecoveryPlan| {
+        format!(
+            "every {} into {}, the newest {} kept",
+            dur(r.every_ms),
+            r.dir.display(),
+            r.keep
+        )
+    };
+    let live = matches!(p.source.feed, Feed::Kafka(_));
+    let unsupported = super::checkpoints_unsupported(p, false);
+    match (&p.recovery, &p.config.recovery, unsupported) {
+        (_, _, Some(what)) if p.config.recovery.as_ref().is_none_or(|r| r.enabled) => format!(
+            "none: not implemented yet for {what}{}",
+            if live && p.config.recovery.is_none() {
+                "; `hyflow run` runs without them and says so"
+            } else {
+                "; a run asking for them is refused"
+            }
+        ),
+        (Some(r), _, _) => format!(
+            "{} (`--resume` goes on from the newest; `hyflow run` on start)",
+            every(r)
+        ),
+        (None, Some(_), _) => "none ([recovery] enabled = false)".into(),
+        (None, None, _) if live => format!(
+            "{} (the default of `hyflow run`; not with --until-end)",
+            every(&p.default_recovery())
+        ),
+        (None, None, _) => "none (a replay takes them with a [recovery] section)".into(),
+    }
 }
 
 /// The settings of a detector that change what it does, as `explain` shows them.

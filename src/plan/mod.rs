@@ -251,6 +251,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The checkpoints `hyflow run` takes when the file has no `[recovery]` section: its
+    /// defaults, resolved as a section would be.
+    pub fn default_recovery(&self) -> RecoveryPlan {
+        let mut c = self.config.clone();
+        c.recovery = Some(Default::default());
+        io::recovery(&c).expect("an enabled section resolves")
+    }
+
     /// This plan's pipeline changed by `edit` (overrides of a run made by the library: test
     /// and scoring sinks, brokers), validated again as a whole, so nothing derived can go
     /// stale and an override is checked as the file is.

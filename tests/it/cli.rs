@@ -116,9 +116,23 @@ fn explain_and_schema() {
         "machine = asset-mahalanobis(mean) alpha 0.01 statistic t2, learn gated (gate 6, relearn 360)",
         "stuck = stuck(mean);",
         "sinks",
+        "8. checkpoints none: not implemented yet for pipelines with an incidents sink (their state is not saved yet); a run asking for them is refused",
     ] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");
     }
+    // The live pipeline: `hyflow run`'s default; a replay's only with [recovery].
+    let (code, out, _) = hyflow(&["explain", "pipelines/manufacturing-live.toml"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("8. checkpoints every 30s into out/manufacturing-live/checkpoints, the newest 3 kept (the default of `hyflow run`; not with --until-end)"),
+        "{out}"
+    );
+    let (code, out, _) = hyflow(&["explain", "pipelines/bench.toml"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("8. checkpoints none (a replay takes them with a [recovery] section)"),
+        "{out}"
+    );
     let (code, out, _) = hyflow(&["schema"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
