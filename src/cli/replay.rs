@@ -248,6 +248,16 @@ pub fn print_summary(name: &str, s: &Summary) {
             s.rebaselines
         );
     }
+    if let Some(at) = s.stopped_at {
+        let cut = if at == i64::MIN {
+            "the start of the run".to_string()
+        } else {
+            format!("cut at {}", hyflow::timefmt::format_rfc3339(at))
+        };
+        println!(
+            "  stopped at a checkpoint ({cut}): its open windows are in it, and what was read after the cut is read again by the next run"
+        );
+    }
     for (sink, files) in &s.outputs {
         let shown: Vec<String> = files
             .iter()
@@ -365,7 +375,7 @@ mod tests {
         // Flushed at the end, no window from 120 rows is a loss; kept open in the last
         // checkpoint, it is not.
         assert!(verdict(&s, false, false).is_err());
-        s.stopped_at_checkpoint = true;
+        s.stopped_at = Some(1_700_000_000_000);
         assert!(verdict(&s, false, false).is_ok());
         // Every row rejected is a failure either way.
         s.rejected = 120;

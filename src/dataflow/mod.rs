@@ -85,9 +85,10 @@ pub struct Summary {
     pub rebaselines: u64,
     /// Wall time.
     pub elapsed: Duration,
-    /// A live run asked to stop that ended at a last checkpoint: its open windows are in it,
-    /// not flushed (so "rows read, no window" is not a loss).
-    pub stopped_at_checkpoint: bool,
+    /// A live run asked to stop that ended at a last checkpoint: its cut. The open windows
+    /// are in the checkpoint, not flushed (so "rows read, no window" is not a loss), and what
+    /// was read after the cut is counted here and read again by the next run.
+    pub stopped_at: Option<i64>,
     /// Output files per sink.
     pub outputs: Vec<(String, Vec<PathBuf>)>,
     /// What each compute engine did.
@@ -157,7 +158,7 @@ impl Summary {
                 kind.label()
             ));
         }
-        if self.stopped_at_checkpoint {
+        if self.stopped_at.is_some() {
             return None;
         }
         Some(format!(
@@ -308,11 +309,12 @@ impl Running {
             alert_events: m.alert_events,
             rebaselines: m.rebaselines,
             elapsed: self.started.elapsed(),
-            stopped_at_checkpoint: self
+            stopped_at: self
                 .shared
                 .checkpoints
                 .as_ref()
-                .is_some_and(|c| c.final_positions().is_some()),
+                .filter(|c| c.final_positions().is_some())
+                .and_then(|c| c.final_cut()),
             outputs: std::mem::take(
                 &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),
             ),

@@ -568,7 +568,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
             .arg(&out)
             .args(["-w", "2"])
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start hyflow run")
@@ -585,6 +585,12 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
         let o = child.wait_with_output().expect("wait");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "stop {k}: {:?}\n{err}", o.status);
+        let summary = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            summary.contains("stopped at a checkpoint (")
+                && summary.contains("what was read after the cut is read again by the next run"),
+            "stop {k}: {summary}"
+        );
         let said = format!(
             "checkpoints every 30 s in {} (the default for `hyflow run`",
             cps.display()
