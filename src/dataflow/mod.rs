@@ -2,6 +2,7 @@
 //! the stages of `operators`, and collects counters, output files and the first error.
 
 pub mod checkpoint;
+mod control;
 pub mod explain;
 mod failure;
 pub mod features;
@@ -544,6 +545,7 @@ fn launch(
         }
         None => None,
     };
+    let clustered = opts.cluster.is_some();
     let guards = timely::execute(config, move |worker| {
         let index = worker.index();
         let _done = shared::WorkerDone(sh.clone(), index);
@@ -560,6 +562,7 @@ fn launch(
         let probe = ProbeHandle::new();
         let p = pipeline.clone();
         let s = sh.clone();
+        let mut stop = clustered.then(|| control::StopChannel::install(worker, sh.clone()));
         worker.dataflow::<i64, _, _>(|scope| {
             let progress = ProbeHandle::new();
             // Typed streams: readings to the windows; rejects, late rows and failures
@@ -636,7 +639,15 @@ fn launch(
             let resumed_at = resume.as_ref().map_or(i64::MIN, |r| r.at);
             sink::sink_stage(rows, sink_set, s.clone(), resumed_at).probe_with(&probe);
         });
-        while worker.step_or_park(None) {}
+        match stop.as_mut() {
+            None => while worker.step_or_park(None) {},
+            Some(stop) => loop {
+                stop.tend(probe.done());
+                if !worker.step_or_park(stop.park()) {
+                    break;
+                }
+            },
+        }
     })
     .map_err(RunError::Failed)?;
     Ok(Running {
