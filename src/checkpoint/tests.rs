@@ -105,7 +105,9 @@ fn a_file_that_is_not_a_checkpoint_or_of_another_format_is_named() {
     std::fs::write(&p, bytes).unwrap();
     let e = read(&p).unwrap_err().to_string();
     assert!(
-        e.contains("checkpoint format 7, this hyflow reads format 1"),
+        e.contains(&format!(
+            "checkpoint format 7, this hyflow reads format {FORMAT_VERSION}"
+        )),
         "{e}"
     );
     // A temporary left by a crash while writing is not a checkpoint.

@@ -178,7 +178,7 @@ pub fn with_default_checkpoints(
     cluster: bool,
     until_end: bool,
 ) -> Result<Arc<Plan>> {
-    if pipeline.config.recovery.is_some() || until_end {
+    if pipeline.recovery.is_some() || pipeline.checkpoints_off || until_end {
         return Ok(pipeline);
     }
     if let Some(what) = dataflow::checkpoints_unsupported(&pipeline, cluster) {

@@ -309,26 +309,27 @@ fn checkpoints(p: &Plan) -> String {
         )
     };
     let live = matches!(p.source.feed, Feed::Kafka(_));
-    let unsupported = super::checkpoints_unsupported(p, false);
-    match (&p.recovery, &p.config.recovery, unsupported) {
-        (_, _, Some(what)) if p.config.recovery.as_ref().is_none_or(|r| r.enabled) => format!(
-            "none: not implemented yet for {what}{}",
-            if live && p.config.recovery.is_none() {
-                "; `hyflow run` runs without them and says so"
-            } else {
-                "; a run asking for them is refused"
-            }
-        ),
-        (Some(r), _, _) => format!(
+    if p.checkpoints_off {
+        return "none ([recovery] enabled = false)".into();
+    }
+    if let Some(what) = super::checkpoints_unsupported(p, false) {
+        let then = if live && p.recovery.is_none() {
+            "`hyflow run` runs without them and says so"
+        } else {
+            "a run asking for them is refused"
+        };
+        return format!("none: not implemented yet for {what}; {then}");
+    }
+    match &p.recovery {
+        Some(r) => format!(
             "{} (`--resume` goes on from the newest; `hyflow run` on start)",
             every(r)
         ),
-        (None, Some(_), _) => "none ([recovery] enabled = false)".into(),
-        (None, None, _) if live => format!(
+        None if live => format!(
             "{} (the default of `hyflow run`; not with --until-end)",
             every(&p.default_recovery())
         ),
-        (None, None, _) => "none (a replay takes them with a [recovery] section)".into(),
+        None => "none (a replay takes them with a [recovery] section)".into(),
     }
 }
 

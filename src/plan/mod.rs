@@ -212,6 +212,9 @@ pub struct Plan {
     pub compute: ComputePlan,
     /// Checkpoints (`[recovery]`), when taken.
     pub recovery: Option<RecoveryPlan>,
+    /// The file turns checkpoints off (`[recovery] enabled = false`): `recovery` is None and
+    /// `hyflow run` takes none by default either.
+    pub checkpoints_off: bool,
     /// Where readings come from.
     pub source: SourcePlan,
     /// Where outputs go, one per `[[sink]]`.

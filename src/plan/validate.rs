@@ -110,6 +110,7 @@ pub(super) fn validate(loc: &Locator, config: PipelineConfig) -> Result<Plan, Ve
         source: super::io::source(&config),
         sinks: super::io::sinks(&config),
         recovery: super::io::recovery(&config),
+        checkpoints_off: config.recovery.as_ref().is_some_and(|r| !r.enabled),
         file: loc.file.to_path_buf(),
         text: std::sync::Arc::from(loc.text),
         device,

@@ -134,6 +134,13 @@ fn high(c: &BaseConsumer, partition: i32) -> i64 {
         .map_or(0, |w| w.1)
 }
 
+/// `hyflow run FILE --out OUT ARGS...`, to be given its output handling and started.
+fn hyflow_run(file: &Path, out: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hyflow"));
+    c.arg("run").arg(file).arg("--out").arg(out).args(args);
+    c
+}
+
 fn dumps(out: &Path) -> Vec<String> {
     OUTPUTS
         .iter()
@@ -438,12 +445,7 @@ fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_
         file
     };
     let run = |file: &Path, out: &Path, until_end: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_hyflow"));
-        c.arg("run")
-            .arg(file)
-            .arg("--out")
-            .arg(out)
-            .args(["-w", "2", "-q"]);
+        let mut c = hyflow_run(file, out, &["-w", "2", "-q"]);
         if until_end {
             c.arg("--until-end");
         }
@@ -561,12 +563,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
     let file = l.path("default.toml");
     std::fs::write(&file, &text).expect("write pipeline");
     let hyflow = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_hyflow"))
-            .arg("run")
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .args(["-w", "2"])
+        hyflow_run(&file, &out, &["-w", "2"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -605,11 +602,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
         );
     }
     // Another worker count cannot take the state over: refused, saying what to do.
-    let o = Command::new(env!("CARGO_BIN_EXE_hyflow"))
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
+    let o = hyflow_run(&file, &out, &[])
         .output()
         .expect("hyflow run -w 1");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -674,12 +667,7 @@ fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
     let out = l.path("out");
     let log = l.path("run.log");
     let keep = ["--set", "recovery.keep=1000"];
-    let child = Command::new(env!("CARGO_BIN_EXE_hyflow"))
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .args(["-w", "2"])
+    let child = hyflow_run(&file, &out, &["-w", "2"])
         .args(keep)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
@@ -738,12 +726,7 @@ fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
     let err = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(o.status.success(), "{:?}\n{err}", o.status);
     // To the end, with the changed file (it resumes from its own last checkpoint).
-    let o = Command::new(env!("CARGO_BIN_EXE_hyflow"))
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .args(["-w", "2", "--until-end"])
+    let o = hyflow_run(&file, &out, &["-w", "2", "--until-end"])
         .args(keep)
         .output()
         .expect("hyflow run --until-end");
