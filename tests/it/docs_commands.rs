@@ -364,11 +364,7 @@ fn run_until(
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(term.success());
+    crate::common::signal(child.id(), "TERM");
     child.wait_with_output().expect("wait")
 }
 

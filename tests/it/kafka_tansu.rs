@@ -172,10 +172,7 @@ fn broker_restarts_under_a_live_run_never_crash_it() {
             broker = start_broker_on(port);
             std::thread::sleep(Duration::from_secs(2));
         }
-        Command::new("kill")
-            .args(["-TERM", &run.id().to_string()])
-            .status()
-            .expect("kill");
+        common::signal(run.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(s) = run.try_wait().expect("wait") {

@@ -392,7 +392,7 @@ fn a_live_run_stopped_and_started_again_writes_the_rows_and_alert_events_of_one_
 #[test]
 fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_never_stopped() {
     use crate::kafka_tansu::{create_topic, start_broker};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let broker = start_broker();
     create_topic(&broker, "readings", 4);
     create_topic(&broker, "alerts-plain", 1);
@@ -496,11 +496,7 @@ fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_
     assert!(progressed >= 1, "no killed run got past its start");
     let child = run(&file, &out, false);
     std::thread::sleep(took.mul_f64(0.5));
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(term.success());
+    crate::common::signal(child.id(), "TERM");
     let o = child.wait_with_output().expect("wait");
     assert!(
         o.status.success(),
@@ -550,7 +546,7 @@ fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_
 /// rows of a run never stopped. A bounded run (`--until-end`) takes none unless asked.
 #[test]
 fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let l = Live::new(&["alerts-plain", "alerts-default"]);
     let plain = l.path("plain");
     let started = Instant::now();
@@ -574,11 +570,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
     for (k, fraction) in [0.3, 0.6].into_iter().enumerate() {
         let child = hyflow(&[]);
         std::thread::sleep(Duration::from_secs(2) + took.mul_f64(fraction));
-        let term = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(term.success());
+        crate::common::signal(child.id(), "TERM");
         let o = child.wait_with_output().expect("wait");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "stop {k}: {:?}\n{err}", o.status);
@@ -635,7 +627,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
 /// the topic at the switch, its last 11 after it: the switch falls inside the run.)
 #[test]
 fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let tmp = tempfile::tempdir().expect("tmp");
     let generate = || hyflow::tools::fixture::traffic::generate(120, 86_400_000, 21);
     let start = generate().rows.iter().map(|r| r.ts).min().expect("rows");
@@ -684,13 +676,7 @@ fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    let hup = || {
-        let st = Command::new("kill")
-            .args(["-HUP", &child.id().to_string()])
-            .status()
-            .expect("kill -HUP");
-        assert!(st.success());
-    };
+    let hup = || crate::common::signal(child.id(), "HUP");
     logged("starting from the beginning");
     // A changed window size: refused, the run goes on.
     assert!(
@@ -717,11 +703,7 @@ fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
         .expect("checkpoint id");
     produce_fixture(&l.brokers, &last, MessageFormat::Json);
     std::thread::sleep(Duration::from_millis(500));
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(st.success());
+    crate::common::signal(child.id(), "TERM");
     let o = child.wait_with_output().expect("wait");
     let err = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(o.status.success(), "{:?}\n{err}", o.status);

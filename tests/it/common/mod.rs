@@ -176,3 +176,14 @@ pub fn all_features() -> hyflow::stages::features::FeatureSet {
     );
     f
 }
+
+/// Sends signal `sig` (`"TERM"`, `"HUP"`, ...) to process `pid` with kill(1); panics when it
+/// cannot be delivered.
+pub fn signal(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(st.success(), "kill -{sig} {pid}: {st:?}");
+}
