@@ -688,6 +688,16 @@ fn sighup_switches_a_live_run_to_changed_rules_at_a_checkpoint() {
     logged(
         "SIGHUP: not switching: window.size differs, and only rules and compute may change while it runs; the run goes on with the pipeline it started with",
     );
+    // A file that does not validate (a misspelt key): named, with where; the run goes on.
+    std::fs::write(&file, format!("{text}\nwindoww = 1\n")).expect("write");
+    hup();
+    let said = logged("does not validate:");
+    let why = said.split("does not validate:").nth(1).unwrap_or_default();
+    assert!(
+        why.contains("windoww")
+            && why.contains("the run goes on with the pipeline it started with"),
+        "{said}"
+    );
     // A new rule that fires on every window.
     let changed = format!(
         "{text}\n[[rules]]\nname = \"reloaded\"\nwhen = \"count > 0\"\nseverity = \"info\"\n"
