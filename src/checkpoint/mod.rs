@@ -16,6 +16,8 @@
 
 mod compat;
 pub use compat::{CARRIED_OVER, carry_over};
+mod regroup;
+pub use regroup::regroup;
 
 use crate::stages::detect::asset::AssetScorerState;
 use crate::stages::detect::{EpisodesState, ScorerState};

@@ -449,7 +449,22 @@ fn launch(
     let process = opts.cluster.as_ref().map_or(0, |c| c.0);
     let workers = opts.workers.max(1);
     let coordinator = checkpoints_for(&pipeline, opts, &feed, workers)?;
-    let resume = opts.resume.clone();
+    let resume = match &opts.resume {
+        // A checkpoint of another worker count: its state is per sensor and asset, dealt out
+        // again as this run routes them.
+        Some(r) if r.workers != workers => {
+            let regrouped =
+                crate::checkpoint::regroup(r, workers, pipeline.source.asset_delimiter.as_deref())
+                    .map_err(|e| RunError::Failed(format!("checkpoint {}: {e}", r.id)))?;
+            tracing::info!(
+                "checkpoint {} was taken by a run of {} worker(s): its sensors' state is dealt out to {workers}",
+                r.id,
+                r.workers
+            );
+            Some(Arc::new(regrouped))
+        }
+        r => r.clone(),
+    };
     let sinks = if process == 0 {
         let at = resume.as_ref().map_or(&[][..], |r| &r.sinks[..]);
         Some(SinkSet::open_at(
@@ -747,18 +762,6 @@ fn checkpoints_for(
     };
     let mut after = (0, i64::MIN);
     if let Some(r) = &opts.resume {
-        if r.workers != workers {
-            let elsewhere = opts.checkpoints.as_ref().map_or(String::new(), |o| {
-                format!(
-                    ", or move {} away to start afresh from the committed offsets (detector state learned anew)",
-                    o.dir.display()
-                )
-            });
-            return Err(RunError::Failed(format!(
-                "checkpoint {} was taken by a run of {} worker(s) (state is kept per worker): resume it with -w {}{elsewhere}",
-                r.id, r.workers, r.workers
-            )));
-        }
         let names: Vec<String> = r.sources.iter().map(|c| c.name()).collect();
         let now: Vec<String> = initial.iter().map(|c| c.name()).collect();
         if names != now {

@@ -8,9 +8,9 @@
 use super::Shared;
 use super::features::Featured;
 use super::registry_changes::{Changes, Live, WindowsFrontier, changes};
-use crate::batch::sensor_hash;
 use crate::plan::RegistryPlan;
 use crate::stages::registry::{EdgeInfo, Entry};
+use crate::stages::source::{destination, route_key};
 use differential_dataflow::VecCollection;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent, arrangement::arrange_core};
 use differential_dataflow::trace::TraceReader;
@@ -58,14 +58,10 @@ pub fn registry<'s>(
         edges,
         side,
     } = changes(scope, plan, windows, live, shared);
-    let peers = scope.peers() as u64;
+    let peers = scope.peers() as u32;
     let exchange = Exchange::new(move |u: &((String, (i64, Entry)), i64, isize)| {
-        let id = (u.0).0.as_str();
-        let key = match &delimiter {
-            Some(d) => crate::stages::detect::asset::asset_of(id, d),
-            None => id,
-        };
-        sensor_hash(key) % peers
+        let key = route_key((u.0).0.as_str(), delimiter.as_deref());
+        u64::from(destination(key, peers))
     });
     let sensors =
         arrange_core::<_, _, ValBatcher<String, (i64, Entry), i64, isize>, ValSpine<_, _, _, _>>(

@@ -541,9 +541,9 @@ fn hyflow_run_killed_five_times_against_tansu_writes_the_rows_and_events_of_one_
 }
 
 /// `hyflow run` takes checkpoints by default: a pipeline without `[recovery]` started as a
-/// process (no `--until-end`) says where they go, stops at a last checkpoint on SIGTERM (twice,
-/// each time started again and resuming by itself), and a last bounded run then ends with the
-/// rows of a run never stopped. A bounded run (`--until-end`) takes none unless asked.
+/// process (no `--until-end`) says where they go, stops at a last checkpoint on SIGTERM (three
+/// times, each time started again and resuming by itself, once with another worker count), and
+/// a last bounded run then ends with the rows of a run never stopped. A bounded run (`--until-end`) takes none unless asked.
 #[test]
 fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
     use std::process::Stdio;
@@ -558,8 +558,8 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
     let out = l.path("out");
     let file = l.path("default.toml");
     std::fs::write(&file, &text).expect("write pipeline");
-    let hyflow = |extra: &[&str]| {
-        hyflow_run(&file, &out, &["-w", "2"])
+    let hyflow = |workers: &str, extra: &[&str]| {
+        hyflow_run(&file, &out, &["-w", workers])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -567,8 +567,10 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
             .expect("start hyflow run")
     };
     let cps = out.join("checkpoints");
-    for (k, fraction) in [0.3, 0.6].into_iter().enumerate() {
-        let child = hyflow(&[]);
+    // The third run has another worker count: the state is dealt out to its one worker, and
+    // back to two for the last run.
+    for (k, (fraction, workers)) in [(0.3, "2"), (0.6, "2"), (0.3, "1")].into_iter().enumerate() {
+        let child = hyflow(workers, &[]);
         std::thread::sleep(Duration::from_secs(2) + took.mul_f64(fraction));
         crate::common::signal(child.id(), "TERM");
         let o = child.wait_with_output().expect("wait");
@@ -586,6 +588,11 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
         );
         assert!(err.contains(&said), "stop {k}: {err}");
         assert_eq!(err.contains("resuming from"), k > 0, "stop {k}: {err}");
+        assert_eq!(
+            err.contains("taken by a run of 2 worker(s): its sensors' state is dealt out to 1"),
+            workers == "1",
+            "stop {k}: {err}"
+        );
         let (last, _) = hyflow::checkpoint::latest(&cps);
         assert!(
             last.is_some(),
@@ -593,20 +600,9 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
             cps.display()
         );
     }
-    // Another worker count cannot take the state over: refused, saying what to do.
-    let o = hyflow_run(&file, &out, &[])
-        .output()
-        .expect("hyflow run -w 1");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    let said = format!(
-        "(state is kept per worker): resume it with -w 2, or move {} away",
-        cps.display()
-    );
-    assert!(err.contains(&said), "{err}");
     // A bounded run takes checkpoints only when asked (here: a [recovery] section made by
     // --set), and then goes on from the last one.
-    let o = hyflow(&["--until-end", "--set", "recovery.keep=1000"])
+    let o = hyflow("2", &["--until-end", "--set", "recovery.keep=1000"])
         .wait_with_output()
         .expect("wait");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -615,7 +611,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
     assert_same(
         &want,
         &out,
-        "stopped twice by SIGTERM with default checkpoints",
+        "stopped three times by SIGTERM with default checkpoints, once with one worker",
     );
 }
 

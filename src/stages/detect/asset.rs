@@ -41,6 +41,27 @@ pub struct AssetScorerState {
     state: std::collections::BTreeMap<String, AssetState>,
 }
 
+/// One asset's part of an [`AssetScorerState`].
+#[derive(Clone)]
+pub struct OneAsset(AssetState);
+
+impl AssetScorerState {
+    /// Each asset's state, by asset (for moving assets between workers).
+    pub fn into_assets(self) -> Vec<(String, OneAsset)> {
+        self.state
+            .into_iter()
+            .map(|(k, v)| (k, OneAsset(v)))
+            .collect()
+    }
+
+    /// The state of `assets`.
+    pub fn from_assets(assets: impl IntoIterator<Item = (String, OneAsset)>) -> Self {
+        Self {
+            state: assets.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        }
+    }
+}
+
 /// Scores groups of windows of one asset.
 pub struct AssetScorer {
     /// (index among all detectors, spec) of the asset detectors.

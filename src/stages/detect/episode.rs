@@ -60,6 +60,24 @@ pub struct EpisodesState {
     state: Vec<SensorEpisodes>,
 }
 
+/// One sensor's (or asset's) part of an [`EpisodesState`] (the default: no episode yet).
+#[derive(Clone, Debug, Default)]
+pub struct SlotEpisodes(SensorEpisodes);
+
+impl EpisodesState {
+    /// Each slot's state, in slot order (for moving sensors between workers).
+    pub fn into_slots(self) -> Vec<SlotEpisodes> {
+        self.state.into_iter().map(SlotEpisodes).collect()
+    }
+
+    /// The state of sensors numbered by their place in `slots`.
+    pub fn from_slots(slots: Vec<SlotEpisodes>) -> Self {
+        Self {
+            state: slots.into_iter().map(|s| s.0).collect(),
+        }
+    }
+}
+
 /// Episode state of all sensors of a worker, by slot.
 pub struct Episodes {
     cfg: EpisodeConfig,

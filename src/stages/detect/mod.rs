@@ -326,7 +326,24 @@ impl ScorerState {
     pub fn is_empty(&self) -> bool {
         self.sensors.is_empty()
     }
+
+    /// Each slot's state, in slot order (for moving sensors between workers).
+    pub fn into_slots(self) -> Vec<SensorScoring> {
+        self.sensors.into_iter().map(SensorScoring).collect()
+    }
+
+    /// The state of sensors numbered by their place in `slots`.
+    pub fn from_slots(slots: Vec<SensorScoring>) -> Self {
+        Self {
+            sensors: slots.into_iter().map(|s| s.0).collect(),
+        }
+    }
 }
+
+/// One sensor's part of a [`ScorerState`]: its detectors, calibration and recent scores
+/// (the default: a sensor not scored yet).
+#[derive(Clone, Debug, Default)]
+pub struct SensorScoring(Sensor);
 
 /// Detector state for all sensors of a worker.
 pub struct Scorer {

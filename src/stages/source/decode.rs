@@ -18,6 +18,21 @@ struct SensorInfo {
     class: Option<u16>,
 }
 
+/// What a sensor's readings are exchanged by: the sensor id, or its asset when the pipeline
+/// scores assets (`asset_delimiter`: all sensors of an asset must meet on one worker).
+pub fn route_key<'n>(name: &'n str, asset_delimiter: Option<&str>) -> &'n str {
+    match asset_delimiter {
+        Some(d) => crate::stages::detect::asset::asset_of(name, d),
+        None => name,
+    }
+}
+
+/// The worker (of `peers`) that windows and scores everything routed by `key`
+/// ([`route_key`]).
+pub fn destination(key: &str, peers: u32) -> u32 {
+    (sensor_hash(key) % u64::from(peers.max(1))) as u32
+}
+
 /// Cleans and routes the readings of one partition. Owns the partition's sensor dictionary
 /// and watermark.
 pub struct Decoder {
@@ -72,10 +87,7 @@ impl Decoder {
     /// What readings are exchanged by: the sensor id, or its asset when the pipeline scores
     /// assets (all sensors of an asset must meet on one worker).
     fn route_key<'n>(&self, name: &'n str) -> &'n str {
-        match &self.pipeline.source.asset_delimiter {
-            Some(d) => crate::stages::detect::asset::asset_of(name, d),
-            None => name,
-        }
+        route_key(name, self.pipeline.source.asset_delimiter.as_deref())
     }
 
     fn intern(&mut self, name: &str) -> u32 {
@@ -88,7 +100,7 @@ impl Decoder {
         self.index.insert(name.clone(), i);
         let class = self.pipeline.classes.index_of(&name);
         self.info.push(SensorInfo {
-            dest: (sensor_hash(self.route_key(&name)) % u64::from(self.peers)) as u32,
+            dest: destination(self.route_key(&name), self.peers),
             class,
         });
         i

@@ -11,7 +11,7 @@ pub mod message;
 pub mod parquet;
 
 pub use columns::{arrow_cast_f64, sensor_strings, time_ms};
-pub use decode::{Decoded, Decoder};
+pub use decode::{Decoded, Decoder, destination, route_key};
 
 use crate::config::TimeUnit;
 use arrow_array::RecordBatch;
