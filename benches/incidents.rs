@@ -117,9 +117,9 @@ fn main() {
                 None,
                 hyflow::dataflow::registry_changes::WindowsFrontier::new(),
                 None,
-                shared,
+                shared.clone(),
             );
-            hyflow::dataflow::incidents::incidents(&alerts, &reg, 0, 0)
+            hyflow::dataflow::incidents::incidents(&alerts, &reg, 0, 0, shared, None)
                 .inspect(move |_| {
                     seen.fetch_add(1, Ordering::Relaxed);
                 })

@@ -27,7 +27,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The version of the checkpoint format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"HYFLOWCK";
 /// Envelope: magic, version (u32), pipeline hash (u64), payload length (u64), checksum (u64).
 const HEADER: usize = 8 + 4 + 8 + 8 + 8;
@@ -56,6 +56,22 @@ pub struct Checkpoint {
     pub state: Vec<WorkerState>,
     /// Each sink's durable position, by sink name.
     pub sinks: Vec<SinkPosition>,
+    /// The incidents' state (pipelines with an incidents sink; None otherwise, and in the
+    /// checkpoint of a run's start).
+    pub incidents: Option<IncidentsState>,
+}
+
+/// The incidents' state at the cut: the episodes in the incidents' collection (the
+/// differential computation is rebuilt from them and from the registry, which is read again)
+/// and the tracker that turns membership changes into incident events.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IncidentsState {
+    /// Every episode in the collection at the cut, with its sensor and when it leaves it: None
+    /// while open; `Some(t)`: resolved before the cut and leaving at `t` (at or after the cut),
+    /// after `[registry] incident-grace`.
+    pub episodes: Vec<(String, crate::stages::incidents::Episode, Option<i64>)>,
+    /// The tracker's incidents, ids, members and peaks.
+    pub tracker: crate::stages::incidents::Tracker,
 }
 
 /// Where a source partition goes on from.
@@ -393,6 +409,15 @@ pub fn describe(path: &Path, c: &Checkpoint) -> String {
         s,
         "  state: {sensors} sensor(s) with {buffered} buffered reading(s); detector state of {scored} sensor(s)"
     );
+    if let Some(i) = &c.incidents {
+        let leaving = i.episodes.iter().filter(|e| e.2.is_some()).count();
+        let _ = writeln!(
+            s,
+            "  incidents: {} open, over {} episode(s) ({leaving} resolved and leaving after the grace)",
+            i.tracker.open(),
+            i.episodes.len()
+        );
+    }
     let _ = writeln!(s, "  sinks:");
     for k in &c.sinks {
         let pos = match k.next_part {

@@ -145,6 +145,7 @@ mod tests {
             sources: Vec::new(),
             state,
             sinks: Vec::new(),
+            incidents: None,
         }
     }
 

@@ -36,6 +36,7 @@ fn sample(id: u64) -> Checkpoint {
             next_part: Some(3),
             files: vec!["out/part-00000.parquet".into()],
         }],
+        incidents: None,
     }
 }
 

@@ -27,8 +27,13 @@
 //! sensor either way.
 
 use crate::checkpoint::{self, Checkpoint, ScoringState, SinkPosition, SourceCut};
+use crate::stages::incidents::{Episode, Tracker};
 use crate::stages::window::SeriesSnapshot;
 use std::collections::BTreeMap;
+
+/// An episode in the incidents' collection at a cut: its sensor, itself, and when it leaves
+/// (see [`checkpoint::IncidentsState`]).
+pub(super) type LiveEpisode = (String, Episode, Option<i64>);
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -82,6 +87,10 @@ struct Inner {
     finished: BTreeMap<usize, SourceCut>,
     windows: Vec<Option<Vec<SeriesSnapshot>>>,
     scoring: Vec<Option<ScoringState>>,
+    /// Per worker: the episodes in the incidents' collection (runs that track incidents).
+    live: Vec<Option<Vec<LiveEpisode>>>,
+    /// The incident tracker (worker 0).
+    tracker: Option<Tracker>,
     last: Instant,
     written: u64,
     /// How far above every source's emissions the next cut goes (doubles after each cancelled
@@ -106,6 +115,8 @@ pub struct Coordinator {
     /// The definition hashed (`checkpoint::definition`).
     definition: String,
     workers: usize,
+    /// The run tracks incidents: their state is part of every checkpoint.
+    incidents: bool,
     /// Every partition's position when the run started, in the run's order.
     initial: Vec<SourceCut>,
     armed_id: AtomicU64,
@@ -142,6 +153,7 @@ impl Coordinator {
             hash: checkpoint::pipeline_hash(&plan.config),
             definition: checkpoint::definition(&plan.config),
             workers,
+            incidents: plan.tracks_incidents(),
             initial,
             armed_id: AtomicU64::new(NONE),
             armed_at: AtomicI64::new(i64::MIN),
@@ -157,6 +169,8 @@ impl Coordinator {
                 finished: BTreeMap::new(),
                 windows: vec![None; workers],
                 scoring: vec![None; workers],
+                live: vec![None; workers],
+                tracker: None,
                 last: Instant::now(),
                 written: 0,
                 margin: plan.window.slide.max(1),
@@ -220,6 +234,8 @@ impl Coordinator {
         inner.parts.clear();
         inner.windows.iter_mut().for_each(|w| *w = None);
         inner.scoring.iter_mut().for_each(|s| *s = None);
+        inner.live.iter_mut().for_each(|s| *s = None);
+        inner.tracker = None;
     }
 
     /// The sink stage, now and then: arms a cut when the interval has passed (or a stop was
@@ -341,12 +357,30 @@ impl Coordinator {
         }
     }
 
+    /// The episodes in a worker's part of the incidents' collection at the cut `id`.
+    pub(super) fn put_live(&self, worker: usize, id: u64, episodes: Vec<LiveEpisode>) {
+        let mut inner = self.lock();
+        if self.armed().is_some_and(|c| c.0 == id) {
+            inner.live[worker] = Some(episodes);
+        }
+    }
+
+    /// The incident tracker's state at the cut `id`.
+    pub(super) fn put_tracker(&self, id: u64, tracker: Tracker) {
+        let mut inner = self.lock();
+        if self.armed().is_some_and(|c| c.0 == id) {
+            inner.tracker = Some(tracker);
+        }
+    }
+
     /// True when every worker's state for cut `id` is in.
     pub(super) fn parts_in(&self, id: u64) -> bool {
         let inner = self.lock();
         self.armed().is_some_and(|c| c.0 == id)
             && inner.windows.iter().all(Option::is_some)
             && inner.scoring.iter().all(Option::is_some)
+            && (!self.incidents
+                || (inner.live.iter().all(Option::is_some) && inner.tracker.is_some()))
     }
 
     /// Writes the checkpoint of cut `id` (the sinks are durable at `sinks`); returns its file.
@@ -380,6 +414,19 @@ impl Coordinator {
                 scoring: s.take(),
             })
             .collect();
+        let incidents = self.incidents.then(|| {
+            let mut episodes: Vec<LiveEpisode> = inner
+                .live
+                .iter_mut()
+                .filter_map(Option::take)
+                .flatten()
+                .collect();
+            episodes.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+            checkpoint::IncidentsState {
+                episodes,
+                tracker: inner.tracker.take().unwrap_or_default(),
+            }
+        });
         let c = Checkpoint {
             id,
             at,
@@ -393,6 +440,7 @@ impl Coordinator {
             sources,
             state,
             sinks,
+            incidents,
         };
         let written = checkpoint::write(&self.opts.dir, &c, self.opts.keep);
         self.disarm(inner);
@@ -430,6 +478,7 @@ impl Coordinator {
             sources: self.initial.clone(),
             state: vec![checkpoint::WorkerState::default(); self.workers],
             sinks,
+            incidents: None,
         };
         let path = checkpoint::write(&self.opts.dir, &c, self.opts.keep)?;
         inner.written += 1;

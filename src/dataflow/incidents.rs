@@ -11,12 +11,16 @@
 //! resolve, retractions flowing through. The membership changes go to worker 0, where
 //! `stages::incidents::Tracker` turns them into incident events at each completed time.
 
+use super::Shared;
+use super::checkpoint::LiveEpisode;
 use super::registry::Registry;
+use crate::checkpoint::Checkpoint;
 use crate::output::{AlertState, OutRecord};
 use crate::stages::incidents::{Episode, Member, Tracker};
 use differential_dataflow::algorithms::graphs::propagate::propagate;
 use differential_dataflow::{AsCollection, VecCollection};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -45,37 +49,30 @@ where
 /// within that time plus `slack_ms` (a window) of each other. A resolved episode leaves the
 /// collection `grace_ms` after its `resolved` event (an update at that later time, which
 /// differential holds until the frontier passes it).
+///
+/// Checkpoints: each worker saves the episodes in its part of the collection at the cut,
+/// and worker 0 the tracker. A resumed run puts the saved episodes back just below the cut
+/// (the registry is rebuilt from its files as before), so the differential computation
+/// stands where it stood; the tracker, restored, passes over the membership that rebuilding
+/// shows below the cut (it already holds it).
 pub fn incidents<'s>(
     scored: &StreamVec<'s, i64, OutRecord>,
     registry: &Registry<'s>,
     slack_ms: i64,
     grace_ms: i64,
+    shared: Arc<Shared>,
+    resume: Option<Arc<Checkpoint>>,
 ) -> StreamVec<'s, i64, OutRecord> {
-    // Episodes opening and resolving, each at its event's time; peaks on the side.
-    let open = scored
-        .clone()
-        .unary::<CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "episodes", |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    let Some(cap) = cap.retain_least(0) else {
-                        return;
-                    };
-                    let t = *cap.time();
-                    let mut session = output.session(&cap);
-                    for r in data.iter() {
-                        let OutRecord::Alert(a) = r else { continue };
-                        let ep: Episode = (a.opened_at, a.sensor.clone(), a.episode);
-                        let (at, diff): (i64, isize) = match a.state {
-                            AlertState::Open => (t, 1),
-                            AlertState::Resolved => (t.saturating_add(grace_ms), -1),
-                            AlertState::Update => continue,
-                        };
-                        session.give(((a.sensor.clone(), ep), at, diff));
-                    }
-                });
-            }
-        })
-        .as_collection();
+    let restored = resume
+        .as_ref()
+        .filter(|r| r.at != i64::MIN)
+        .map(|r| (r.at, r.incidents.clone().unwrap_or_default()));
+    let open = episodes(
+        scored,
+        grace_ms,
+        shared.clone(),
+        restored.as_ref().map(|(at, st)| (*at, st.episodes.clone())),
+    );
     let unit_of = registry
         .rows
         .clone()
@@ -155,15 +152,135 @@ pub fn incidents<'s>(
         OutRecord::Alert(a) => Some(((a.opened_at, a.sensor, a.episode), a.peak)),
         _ => None,
     });
-    tracked(members.inner, peaks)
+    tracked(
+        members.inner,
+        peaks,
+        shared,
+        restored.map(|(at, st)| (at, st.tracker)),
+    )
+}
+
+/// Where an episode of the collection stands on this worker: when it entered (its `open`
+/// event's time) and when it was resolved (its `resolved` event's time).
+type Standing = (i64, Option<i64>);
+
+/// The open-episode collection: each episode inserted at its `open` event's time and
+/// retracted `grace_ms` after its `resolved` event; `restored` (a resumed run: the cut and the
+/// saved episodes) is put back just below the cut, on worker 0.
+fn episodes<'s>(
+    scored: &StreamVec<'s, i64, OutRecord>,
+    grace_ms: i64,
+    shared: Arc<Shared>,
+    restored: Option<(i64, Vec<LiveEpisode>)>,
+) -> VecCollection<'s, i64, (String, Episode)> {
+    let worker = scored.scope().index();
+    scored
+        .clone()
+        .unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(
+            Pipeline,
+            "episodes",
+            move |cap, _| {
+                let mut restore = restored
+                    .filter(|_| worker == 0)
+                    .map(|(at, eps)| (cap.delayed(&(at - 1)), eps));
+                let mut live: BTreeMap<(String, Episode), Standing> = BTreeMap::new();
+                let mut saved = 0u64;
+                move |(input, frontier), output| {
+                    if let Some((cap, eps)) = restore.take() {
+                        let below = *cap.time();
+                        for (sensor, ep, leaves) in eps {
+                            let key = (sensor.clone(), ep.clone());
+                            output.session(&cap).give(((sensor, ep), below, 1));
+                            let resolved = leaves.map(|l| {
+                                output.session(&cap.delayed(&l)).give((key.clone(), l, -1));
+                                l.saturating_sub(grace_ms)
+                            });
+                            live.insert(key, (below, resolved));
+                        }
+                    }
+                    input.for_each(|cap, data| {
+                        let Some(cap) = cap.retain_least(0) else {
+                            return;
+                        };
+                        let t = *cap.time();
+                        let mut session = output.session(&cap);
+                        for r in data.iter() {
+                            let OutRecord::Alert(a) = r else { continue };
+                            let ep: Episode = (a.opened_at, a.sensor.clone(), a.episode);
+                            let key = (a.sensor.clone(), ep);
+                            let (at, diff): (i64, isize) = match a.state {
+                                AlertState::Open => {
+                                    live.insert(key.clone(), (t, None));
+                                    (t, 1)
+                                }
+                                AlertState::Resolved => {
+                                    if let Some(s) = live.get_mut(&key) {
+                                        s.1 = Some(t);
+                                    }
+                                    (t.saturating_add(grace_ms), -1)
+                                }
+                                AlertState::Update => continue,
+                            };
+                            session.give((key, at, diff));
+                        }
+                    });
+                    // A cut: once everything below it has arrived, the episodes in the
+                    // collection there.
+                    let cut = shared.checkpoints.as_ref().and_then(|c| c.armed());
+                    let mut keep_from = frontier.frontier().first().copied().unwrap_or(i64::MAX);
+                    if let (Some(c), Some((id, at))) = (shared.checkpoints.as_ref(), cut)
+                        && saved != id
+                    {
+                        if frontier.less_than(&at) {
+                            keep_from = keep_from.min(at);
+                        } else {
+                            c.put_live(worker, id, at_cut(&live, at, grace_ms));
+                            saved = id;
+                        }
+                    }
+                    // Episodes that have left the collection for good.
+                    live.retain(|_, (_, r)| {
+                        r.is_none_or(|r| r.saturating_add(grace_ms) >= keep_from)
+                    });
+                }
+            },
+        )
+        .as_collection()
+}
+
+/// The episodes of `live` in the collection at the cut `at`: entered below it and not yet
+/// left; one resolved at or after the cut is still open there.
+fn at_cut(
+    live: &BTreeMap<(String, Episode), Standing>,
+    at: i64,
+    grace_ms: i64,
+) -> Vec<LiveEpisode> {
+    live.iter()
+        .filter(|(_, (entered, _))| *entered < at)
+        .filter_map(|((sensor, ep), (_, resolved))| {
+            let leaves = match resolved {
+                Some(r) if *r < at => Some(r.saturating_add(grace_ms)),
+                _ => None,
+            };
+            if leaves.is_some_and(|l| l < at) {
+                return None;
+            }
+            Some((sensor.clone(), ep.clone(), leaves))
+        })
+        .collect()
 }
 
 /// Worker 0: membership changes and peaks buffered per time, applied in time order once both
 /// inputs are complete through it.
+/// `restored` (a resumed run): the cut and the tracker saved there; nothing below the cut is
+/// applied again. At a cut, worker 0 saves the tracker once every time below it is applied.
 fn tracked<'s>(
     changes: StreamVec<'s, i64, ((Episode, Member), i64, isize)>,
     peaks: StreamVec<'s, i64, (Episode, f64)>,
+    shared: Arc<Shared>,
+    restored: Option<(i64, Tracker)>,
 ) -> StreamVec<'s, i64, OutRecord> {
+    let worker = changes.scope().index();
     type Pending = BTreeMap<
         i64,
         (
@@ -179,8 +296,14 @@ fn tracked<'s>(
         "incidents",
         |_, _| {
             let mut pending: Pending = BTreeMap::new();
-            let mut tracker = Tracker::default();
+            let (floor, mut tracker) = restored.unwrap_or((i64::MIN, Tracker::default()));
+            let mut saved = 0u64;
             move |(changes, f1), (peaks, f2), output| {
+                let cut = shared
+                    .checkpoints
+                    .as_ref()
+                    .filter(|_| worker == 0)
+                    .and_then(|c| c.armed());
                 changes.for_each(|cap, data| {
                     for (x, t, d) in data.drain(..) {
                         let c = cap.delayed(&t, 0);
@@ -205,6 +328,17 @@ fn tracked<'s>(
                     let Some((_, (cap, mut ch, pk))) = pending.pop_first() else {
                         break;
                     };
+                    if t < floor {
+                        // The collection rebuilt below the cut resumed from: already held.
+                        continue;
+                    }
+                    if let (Some(c), Some((id, at))) = (shared.checkpoints.as_ref(), cut)
+                        && saved != id
+                        && t >= at
+                    {
+                        c.put_tracker(id, tracker.clone());
+                        saved = id;
+                    }
                     for (ep, p) in pk {
                         tracker.peak(ep, p);
                     }
@@ -224,6 +358,15 @@ fn tracked<'s>(
                             .session(&cap)
                             .give_iterator(rows.into_iter().map(OutRecord::Incident));
                     }
+                }
+                // Every time below the cut is applied (and none above it).
+                if let (Some(c), Some((id, at))) = (shared.checkpoints.as_ref(), cut)
+                    && saved != id
+                    && !f1.less_than(&at)
+                    && !f2.less_than(&at)
+                {
+                    c.put_tracker(id, tracker.clone());
+                    saved = id;
                 }
             }
         },

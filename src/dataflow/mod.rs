@@ -25,7 +25,6 @@ use inputs::{Input, worker_parts};
 pub use shared::Shared;
 
 use crate::compute::cost::EngineReport;
-use crate::config::OutputKind;
 use crate::plan::{FileKind, Plan, SinkTarget};
 use crate::stages::sink::{SinkError, SinkSet};
 use crate::stages::source::{self, SourceError, csv::CsvPartition, parquet::ParquetFile};
@@ -637,11 +636,17 @@ fn launch(
                 reg
             });
             let scored = score::score_stage(feats, p.clone(), s.clone(), resume.clone());
-            let wants_incidents = p.sinks.iter().any(|k| k.output == OutputKind::Incidents);
             let scored = match &reg {
-                Some(reg) if wants_incidents => {
+                Some(reg) if p.tracks_incidents() => {
                     let grace = p.registry.as_ref().map_or(0, |r| r.incident_grace_ms);
-                    let found = incidents::incidents(&scored, reg, p.window.size, grace);
+                    let found = incidents::incidents(
+                        &scored,
+                        reg,
+                        p.window.size,
+                        grace,
+                        s.clone(),
+                        resume.clone(),
+                    );
                     scored.concat(found)
                 }
                 _ => scored,
@@ -696,14 +701,7 @@ pub fn checkpoints_unsupported(pipeline: &Plan, cluster: bool) -> Option<String>
         return Some("clusters of several processes".into());
     }
     // A registry read from files is rebuilt as it was from the same files (every change at
-    // its own time); incidents are differential state that is not saved yet.
-    if pipeline
-        .sinks
-        .iter()
-        .any(|s| s.output == OutputKind::Incidents)
-    {
-        return Some("pipelines with an incidents sink (their state is not saved yet)".into());
-    }
+    // its own time); incidents are rebuilt from the episodes saved (dataflow/incidents.rs).
     if let Some(s) = pipeline
         .sinks
         .iter()

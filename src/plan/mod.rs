@@ -254,6 +254,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// True when a run tracks incidents: a registry (the topology) and an incidents sink.
+    pub fn tracks_incidents(&self) -> bool {
+        self.registry.is_some()
+            && self
+                .sinks
+                .iter()
+                .any(|k| k.output == crate::config::OutputKind::Incidents)
+    }
+
     /// The checkpoints `hyflow run` takes when the file has no `[recovery]` section: its
     /// defaults, resolved as a section would be.
     pub fn default_recovery(&self) -> RecoveryPlan {

@@ -34,7 +34,7 @@ pub fn id(label: &Episode) -> String {
 
 /// Who an incident is to its consumers: its id, start and root cause, which stay the same
 /// while it lasts, whatever its label becomes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Identity {
     id: String,
     start: i64,
@@ -42,7 +42,7 @@ struct Identity {
     peak: f64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Incident {
     members: BTreeSet<Member>,
 }
@@ -54,7 +54,9 @@ struct Incident {
 /// not: the new label takes over the identity (id, start, root cause) of the incident its
 /// members came from. A label whose members came from no vanished incident is a new
 /// incident (a split when they came from one that goes on).
-#[derive(Default)]
+///
+/// It is saved whole in a checkpoint (serde).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Tracker {
     /// Members by component label.
     incidents: BTreeMap<Episode, Incident>,

@@ -116,7 +116,7 @@ fn explain_and_schema() {
         "machine = asset-mahalanobis(mean) alpha 0.01 statistic t2, learn gated (gate 6, relearn 360)",
         "stuck = stuck(mean);",
         "sinks",
-        "8. checkpoints none: not implemented yet for pipelines with an incidents sink (their state is not saved yet); a run asking for them is refused",
+        "8. checkpoints none (a replay takes them with a [recovery] section)",
     ] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");
     }
