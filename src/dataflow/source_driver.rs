@@ -153,6 +153,14 @@ pub(super) fn drive<'s, P: Pull + 'static>(
         let mut reader = make();
         let mut caps: Option<Vec<Capability<i64>>> = Some(caps);
         hold(&mut caps, reader.bound());
+        if caps.is_none()
+            && let Some(c) = shared.checkpoints.as_ref()
+        {
+            // Nothing to read here (no partition of this worker's): said at once, or the
+            // coordinator would wait for this source forever and take a cut after the end of
+            // the input, whose last windows the other stages have already flushed.
+            c.source_pulled(worker, None, None, None, Vec::new(), Vec::new());
+        }
         let span = tracing::debug_span!("operator", name);
         move |_frontiers| {
             let _span = span.enter();
