@@ -14,8 +14,10 @@
 //!    later; once their input frontier reaches `at` (everything below has arrived and been
 //!    taken in), they hand their state over, then take in what they held back.
 //! 4. **Complete.** When the sinks' frontier reaches `at` and every worker's state is in, the
-//!    sinks write the rows below `at`, make them durable (close the Parquet part), and the
-//!    checkpoint file is written; the rows at `at` and later follow.
+//!    sinks write the rows below `at`, make them durable (close the Parquet part), and hand
+//!    the checkpoint to a writer thread; the rows at `at` and later follow at once. The
+//!    checkpoint counts (its positions committed, the next cut armed) once its file is
+//!    written ([`Coordinator::written_now`]); a stopping run waits for it.
 //!
 //! 5. **Stop.** A live run asked to stop ([`Coordinator::stop`]) arms a cut at once; the
 //!    sources read on until it is taken (partitions with nothing more to read count as idle
@@ -131,6 +133,35 @@ pub struct Coordinator {
     /// The cut of the run's last checkpoint, once taken (`i64::MAX`: not yet): nothing at or
     /// after it is written, and the sources stop.
     final_at: AtomicI64,
+    /// The checkpoint being written by a thread of its own, if any.
+    writing: Mutex<Option<InFlight>>,
+}
+
+/// A checkpoint handed to its writer thread.
+struct InFlight {
+    id: u64,
+    at: i64,
+    /// Its source positions (committed once it is written).
+    positions: Vec<SourceCut>,
+    /// How long the sinks were held for it.
+    held: Duration,
+    /// It is a stopping run's last.
+    last: bool,
+    handle: std::thread::JoinHandle<Result<(PathBuf, Duration), checkpoint::CheckpointError>>,
+}
+
+/// A checkpoint file written.
+pub(super) struct Written {
+    /// Its id.
+    pub id: u64,
+    /// Its cut.
+    pub at: i64,
+    /// Its file.
+    pub path: PathBuf,
+    /// How long the sinks were held for it (its outputs made durable, its state handed over).
+    pub held: Duration,
+    /// How long its writer took to encode, write and flush it.
+    pub writing: Duration,
 }
 
 const NONE: u64 = 0;
@@ -160,6 +191,7 @@ impl Coordinator {
             committed: Mutex::new((NONE, Vec::new())),
             stopping: AtomicBool::new(false),
             final_at: AtomicI64::new(i64::MAX),
+            writing: Mutex::new(None),
             inner: Mutex::new(Inner {
                 next_id: after + 1,
                 // Nothing is emitted below the cut resumed from: no new cut goes below it.
@@ -245,7 +277,7 @@ impl Coordinator {
         if let Some(c) = self.armed() {
             return Some(c);
         }
-        if ending || self.final_cut().is_some() {
+        if ending || self.final_cut().is_some() || self.is_writing() {
             return None;
         }
         let stopping = self.stopping();
@@ -383,16 +415,16 @@ impl Coordinator {
                 || (inner.live.iter().all(Option::is_some) && inner.tracker.is_some()))
     }
 
-    /// Writes the checkpoint of cut `id` (the sinks are durable at `sinks`); returns its file.
-    pub(super) fn complete(
-        &self,
-        id: u64,
-        sinks: Vec<SinkPosition>,
-    ) -> Result<PathBuf, checkpoint::CheckpointError> {
+    /// Hands the checkpoint of cut `id` (the sinks are durable at `sinks`, `held` after the
+    /// sinks reached the cut) to a writer thread: it is encoded, written and flushed while the
+    /// run goes on, and counts (its positions committed, the interval restarted, a stopping
+    /// run's last cut set) once [`Self::written_now`] finds it written. A stopping run waits
+    /// for it: nothing after its last cut may be written.
+    pub(super) fn complete(&self, id: u64, sinks: Vec<SinkPosition>, held: Duration) {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let at = self.armed_at.load(Ordering::SeqCst);
-        let sources = self
+        let sources: Vec<SourceCut> = self
             .initial
             .iter()
             .enumerate()
@@ -427,6 +459,7 @@ impl Coordinator {
                 tracker: inner.tracker.take().unwrap_or_default(),
             }
         });
+        let positions = sources.clone();
         let c = Checkpoint {
             id,
             at,
@@ -442,17 +475,76 @@ impl Coordinator {
             sinks,
             incidents,
         };
-        let written = checkpoint::write(&self.opts.dir, &c, self.opts.keep);
         self.disarm(inner);
-        inner.last = Instant::now();
-        if written.is_ok() {
-            inner.written += 1;
-            *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = (c.id, c.sources);
-            if self.stopping() {
-                self.final_at.store(at, Ordering::SeqCst);
+        let (dir, keep) = (self.opts.dir.clone(), self.opts.keep);
+        let write = move || {
+            let started = Instant::now();
+            checkpoint::write(&dir, &c, keep).map(|p| (p, started.elapsed()))
+        };
+        let handle = match std::thread::Builder::new()
+            .name("hyflow-checkpoint".into())
+            .spawn(write)
+        {
+            Ok(h) => h,
+            Err(e) => {
+                // No thread: the error is the checkpoint's, reported as a failed write.
+                let path = self.opts.dir.clone();
+                std::thread::spawn(move || Err(checkpoint::CheckpointError::Io { path, source: e }))
             }
-        }
-        written
+        };
+        *self.writing.lock().unwrap_or_else(|p| p.into_inner()) = Some(InFlight {
+            id,
+            at,
+            positions,
+            held,
+            last: self.stopping(),
+            handle,
+        });
+    }
+
+    /// True while a checkpoint is being written.
+    pub(super) fn is_writing(&self) -> bool {
+        self.writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// The checkpoint handed to the writer, once written (`wait`: waiting for it); None when
+    /// none is being written, or it is not written yet. A written one counts from here on.
+    pub(super) fn written_now(
+        &self,
+        wait: bool,
+    ) -> Option<Result<Written, checkpoint::CheckpointError>> {
+        let f = {
+            let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+            if !wait && !w.as_ref()?.handle.is_finished() {
+                return None;
+            }
+            w.take()?
+        };
+        let done = f.handle.join().unwrap_or_else(|_| {
+            Err(checkpoint::CheckpointError::Io {
+                path: self.opts.dir.clone(),
+                source: std::io::Error::other("the checkpoint writer panicked"),
+            })
+        });
+        let mut inner = self.lock();
+        inner.last = Instant::now();
+        Some(done.map(|(path, writing)| {
+            inner.written += 1;
+            *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = (f.id, f.positions);
+            if f.last {
+                self.final_at.store(f.at, Ordering::SeqCst);
+            }
+            Written {
+                id: f.id,
+                at: f.at,
+                path,
+                held: f.held,
+                writing,
+            }
+        }))
     }
 
     /// Writes the checkpoint of a live run's start (nothing read, no state; the sinks as

@@ -67,6 +67,10 @@ impl Stage for Sinks {
         // A checkpoint: the rows below its cut are written and made durable, and the
         // checkpoint written, before any row at or after the cut.
         let checkpoints = shared.checkpoints.as_ref();
+        // A checkpoint written meanwhile counts now (at the end of the input: wait for it).
+        if let Some(c) = checkpoints {
+            written(c, frontier.is_empty() || shared.aborted(), shared);
+        }
         if let Some(c) = checkpoints
             && !shared.aborted()
             && let Some((id, at)) = c.maybe_arm(frontier.is_empty())
@@ -83,25 +87,15 @@ impl Stage for Sinks {
                     return;
                 } else {
                     let started = std::time::Instant::now();
-                    let done = set
-                        .make_durable()
-                        .map_err(|e| output(OutputStep::Durable, e));
-                    let written = done.and_then(|_| {
-                        c.complete(id, set.positions())
-                            .map_err(|e| output(OutputStep::Checkpoint, e))
-                    });
-                    match written {
-                        Ok(path) => {
-                            crate::events::CheckpointWritten {
-                                id,
-                                at_ms: at,
-                                path: &path,
-                                bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
-                                seconds: started.elapsed().as_secs_f64(),
+                    match set.make_durable() {
+                        Ok(_) => {
+                            c.complete(id, set.positions(), started.elapsed());
+                            // A stopping run writes nothing after its last cut: wait for it.
+                            if c.stopping() {
+                                written(c, true, shared);
                             }
-                            .emit();
                         }
-                        Err(e) => shared.fail(e),
+                        Err(e) => shared.fail(output(OutputStep::Durable, e)),
                     }
                 }
             }
@@ -139,6 +133,10 @@ impl Stage for Sinks {
         if (frontier.is_empty() || shared.aborted())
             && let Some(mut set) = self.sinks.take()
         {
+            // The last checkpoint handed to the writer is written before the run ends.
+            if let Some(c) = shared.checkpoints.as_ref() {
+                written(c, true, shared);
+            }
             if shared.aborted() {
                 set.abort();
             } else {
@@ -148,6 +146,24 @@ impl Stage for Sinks {
                 }
             }
         }
+    }
+}
+
+/// Takes in the checkpoint being written, once written (`wait`: waiting for it): logged and
+/// counted, or the run failed with its error.
+fn written(c: &super::checkpoint::Coordinator, wait: bool, shared: &Shared) {
+    match c.written_now(wait) {
+        None => {}
+        Some(Ok(w)) => crate::events::CheckpointWritten {
+            id: w.id,
+            at_ms: w.at,
+            path: &w.path,
+            bytes: std::fs::metadata(&w.path).map_or(0, |m| m.len()),
+            held: w.held.as_secs_f64(),
+            seconds: w.writing.as_secs_f64(),
+        }
+        .emit(),
+        Some(Err(e)) => shared.fail(output(OutputStep::Checkpoint, e)),
     }
 }
 

@@ -479,8 +479,11 @@ pub struct CheckpointWritten<'a> {
     pub path: &'a std::path::Path,
     /// The file's size.
     pub bytes: u64,
-    /// How long the sinks were held for it: outputs made durable, the file encoded, written
-    /// and flushed (wall clock, seconds).
+    /// How long the sinks were held for it: outputs made durable and the state handed to the
+    /// writer thread (wall clock, seconds).
+    pub held: f64,
+    /// How long the writer thread took to encode, write and flush it while the run went on
+    /// (wall clock, seconds).
     pub seconds: f64,
 }
 
@@ -490,6 +493,7 @@ impl Event for CheckpointWritten<'_> {
             id = self.id,
             cut = %crate::timefmt::format_rfc3339(self.at_ms),
             bytes = self.bytes,
+            held = self.held,
             seconds = self.seconds,
             "checkpoint written: {}",
             self.path.display()
