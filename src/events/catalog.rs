@@ -227,7 +227,7 @@ pub const CATALOG: &[MetricInfo] = &[
         "hyflow_checkpoint_write_seconds",
         H,
         &[],
-        "Time the sinks waited for each checkpoint: outputs made durable, the state encoded, written and flushed.",
+        "Time each checkpoint file took to encode, write and flush, on a thread of its own while the run goes on (the sinks wait only for their outputs to be made durable: the `held` field of the `checkpoint written` log line).",
     ),
     m(
         "hyflow_offset_commits_total",
