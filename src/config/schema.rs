@@ -442,10 +442,11 @@ pub struct BandConfig {
 
 /// Checkpoints (`[recovery]`): every `checkpoint-interval` the run saves, at a cut in event
 /// time, every source partition's position, every worker's open windows and detector,
-/// calibration and episode state, and the sinks' durable positions; `--resume` goes on from
-/// the newest one (`hyflow run` on its own), and the outputs then hold exactly the rows of a
-/// run never stopped (see docs/recovery.md for what is not covered yet). `hyflow run` takes
-/// them with these defaults when the section is absent; a replay only with the section.
+/// calibration and episode state, the incidents' state, and the sinks' durable positions;
+/// `--resume` goes on from the newest one (`hyflow run` on its own, with any number of
+/// workers), and the outputs then hold exactly the rows of a run never stopped (see
+/// docs/recovery.md for what is not covered yet). `hyflow run` takes them with these
+/// defaults when the section is absent; a replay only with the section.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RecoveryConfig {
