@@ -8,8 +8,8 @@
 //!
 //! # The file
 //! `checkpoint-<id, 10 digits>.hfck` in the recovery directory: an envelope (the magic
-//! `HYFLOWCK`, the format version, the pipeline hash, the payload's length and its FNV-1a
-//! checksum), then the payload in bincode (serde's compact binary encoding, already in the
+//! `HYFLOWCK`, the format version, the pipeline hash, the payload's length and its checksum,
+//! FNV-1a over 64-bit words), then the payload in bincode (serde's compact binary encoding, already in the
 //! dependency tree through timely; floats bit for bit, NaN included, which JSON cannot
 //! carry). Written under a temporary name, flushed, renamed and the directory flushed: a file
 //! with its own name is complete. The newest `keep` are kept.
@@ -27,7 +27,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The version of the checkpoint format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 const MAGIC: &[u8; 8] = b"HYFLOWCK";
 /// Envelope: magic, version (u32), pipeline hash (u64), payload length (u64), checksum (u64).
 const HEADER: usize = 8 + 4 + 8 + 8 + 8;
@@ -225,16 +225,35 @@ pub fn file_name(id: u64) -> String {
     format!("checkpoint-{id:010}.hfck")
 }
 
-/// The encoded file: envelope and payload.
+/// The payload's checksum: FNV-1a over its 64-bit little-endian words (the bytes of a last,
+/// partial word one by one), eight times fewer steps than over bytes: a checkpoint of 100 k
+/// sensors is a few hundred MB.
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        h ^= u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    for b in words.remainder() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The encoded file: envelope and payload, encoded in place into a buffer of its size.
 pub fn encode(c: &Checkpoint) -> Vec<u8> {
-    let payload = bincode::serialize(c).expect("checkpoint state encodes");
-    let mut out = Vec::with_capacity(HEADER + payload.len());
+    let size = bincode::serialized_size(c).expect("checkpoint state encodes") as usize;
+    let mut out = Vec::with_capacity(HEADER + size);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&c.pipeline_hash.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&fnv(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(&(size as u64).to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    bincode::serialize_into(&mut out, c).expect("checkpoint state encodes");
+    let sum = checksum(&out[HEADER..]);
+    out[HEADER - 8..HEADER].copy_from_slice(&sum.to_le_bytes());
     out
 }
 
@@ -267,7 +286,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> 
             payload.len()
         )));
     }
-    if fnv(payload) != sum {
+    if checksum(payload) != sum {
         return Err(damaged("the state does not match its checksum".into()));
     }
     let c: Checkpoint = bincode::deserialize(payload)
