@@ -32,14 +32,14 @@ use crate::checkpoint::{self, Checkpoint, ScoringState, SinkPosition, SourceCut}
 use crate::stages::incidents::{Episode, Tracker};
 use crate::stages::window::SeriesSnapshot;
 use std::collections::BTreeMap;
-
-/// An episode in the incidents' collection at a cut: its sensor, itself, and when it leaves
-/// (see [`checkpoint::IncidentsState`]).
-pub(super) type LiveEpisode = (String, Episode, Option<i64>);
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// An episode in the incidents' collection at a cut: its sensor, itself, and when it leaves
+/// (see [`checkpoint::IncidentsState`]).
+pub(super) type LiveEpisode = (String, Episode, Option<i64>);
 
 /// What a run's checkpoints are and where they go.
 #[derive(Clone, Debug)]
@@ -147,7 +147,16 @@ struct InFlight {
     held: Duration,
     /// It is a stopping run's last.
     last: bool,
-    handle: std::thread::JoinHandle<Result<(PathBuf, Duration), checkpoint::CheckpointError>>,
+    job: Job,
+}
+
+/// What a writer returns: the file and how long it took.
+type WriteResult = Result<(PathBuf, Duration), checkpoint::CheckpointError>;
+
+/// A checkpoint's write: on its thread, or done here (no thread could be started).
+enum Job {
+    Thread(std::thread::JoinHandle<WriteResult>),
+    Done(WriteResult),
 }
 
 /// A checkpoint file written.
@@ -481,15 +490,15 @@ impl Coordinator {
             let started = Instant::now();
             checkpoint::write(&dir, &c, keep).map(|p| (p, started.elapsed()))
         };
-        let handle = match std::thread::Builder::new()
+        let job = match std::thread::Builder::new()
             .name("hyflow-checkpoint".into())
             .spawn(write)
         {
-            Ok(h) => h,
+            Ok(h) => Job::Thread(h),
             Err(e) => {
-                // No thread: the error is the checkpoint's, reported as a failed write.
+                // No thread to be had: the checkpoint fails as a write would.
                 let path = self.opts.dir.clone();
-                std::thread::spawn(move || Err(checkpoint::CheckpointError::Io { path, source: e }))
+                Job::Done(Err(checkpoint::CheckpointError::Io { path, source: e }))
             }
         };
         *self.writing.lock().unwrap_or_else(|p| p.into_inner()) = Some(InFlight {
@@ -498,7 +507,7 @@ impl Coordinator {
             positions,
             held,
             last: self.stopping(),
-            handle,
+            job,
         });
     }
 
@@ -518,17 +527,24 @@ impl Coordinator {
     ) -> Option<Result<Written, checkpoint::CheckpointError>> {
         let f = {
             let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-            if !wait && !w.as_ref()?.handle.is_finished() {
+            let finished = match &w.as_ref()?.job {
+                Job::Thread(h) => h.is_finished(),
+                Job::Done(_) => true,
+            };
+            if !wait && !finished {
                 return None;
             }
             w.take()?
         };
-        let done = f.handle.join().unwrap_or_else(|_| {
-            Err(checkpoint::CheckpointError::Io {
-                path: self.opts.dir.clone(),
-                source: std::io::Error::other("the checkpoint writer panicked"),
-            })
-        });
+        let done = match f.job {
+            Job::Done(r) => r,
+            Job::Thread(h) => h.join().unwrap_or_else(|_| {
+                Err(checkpoint::CheckpointError::Io {
+                    path: self.opts.dir.clone(),
+                    source: std::io::Error::other("the checkpoint writer panicked"),
+                })
+            }),
+        };
         let mut inner = self.lock();
         inner.last = Instant::now();
         Some(done.map(|(path, writing)| {
