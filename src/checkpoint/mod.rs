@@ -9,9 +9,9 @@
 //! # The file
 //! `checkpoint-<id, 10 digits>.hfck` in the recovery directory: an envelope (the magic
 //! `HYFLOWCK`, the format version, the pipeline hash, the payload's length and its checksum,
-//! FNV-1a over 64-bit words), then the payload in bincode (serde's compact binary encoding, already in the
-//! dependency tree through timely; floats bit for bit, NaN included, which JSON cannot
-//! carry). Written under a temporary name, flushed, renamed and the directory flushed: a file
+//! FNV-1a over 64-bit words), then the payload in bincode (serde's compact binary encoding,
+//! already in the dependency tree through timely; floats bit for bit, NaN included, which
+//! JSON cannot carry). Written under a temporary name, flushed, renamed and the directory flushed: a file
 //! with its own name is complete. The newest `keep` are kept.
 
 mod compat;

@@ -26,11 +26,12 @@ struct Dealt {
     asset_episodes: Vec<SlotEpisodes>,
 }
 
-/// `c`'s state dealt out to `workers` workers, routed as a run of that many routes readings
-/// (`asset_delimiter`: the pipeline's, when it scores assets). Fails, naming what, when a
-/// worker's parts do not fit together (a damaged or hand-made checkpoint).
+/// `c` with its state dealt out to `workers` workers, routed as a run of that many routes
+/// readings (`asset_delimiter`: the pipeline's, when it scores assets); the state is moved,
+/// not copied. Fails, naming what, when a worker's parts do not fit together (a damaged or
+/// hand-made checkpoint).
 pub fn regroup(
-    c: &Checkpoint,
+    mut c: Checkpoint,
     workers: usize,
     asset_delimiter: Option<&str>,
 ) -> Result<Checkpoint, String> {
@@ -42,8 +43,8 @@ pub fn regroup(
         .state
         .iter()
         .any(|w| w.scoring.as_ref().is_some_and(|s| s.assets.is_some()));
-    for (k, w) in c.state.iter().enumerate() {
-        let scoring = w.scoring.clone().unwrap_or_default();
+    for (k, w) in std::mem::take(&mut c.state).into_iter().enumerate() {
+        let scoring = w.scoring.unwrap_or_default();
         let mut scorer = scoring.scorer.into_slots().into_iter();
         let mut episodes = scoring.episodes.into_slots().into_iter();
         if scorer.len() > w.windows.len() || episodes.len() > w.windows.len() {
@@ -54,10 +55,10 @@ pub fn regroup(
                 episodes.len()
             ));
         }
-        for snap in &w.windows {
+        for snap in w.windows {
             let to =
                 &mut dealt[destination(route_key(&snap.name, asset_delimiter), peers) as usize];
-            to.windows.push(snap.clone());
+            to.windows.push(snap);
             to.scorer.push(scorer.next().unwrap_or_default());
             to.episodes.push(episodes.next().unwrap_or_default());
         }
@@ -86,7 +87,8 @@ pub fn regroup(
             to.asset_episodes.push(state);
         }
     }
-    let state = dealt
+    c.workers = workers;
+    c.state = dealt
         .into_iter()
         .map(|d| WorkerState {
             windows: d.windows,
@@ -100,11 +102,7 @@ pub fn regroup(
             }),
         })
         .collect();
-    Ok(Checkpoint {
-        workers,
-        state,
-        ..c.clone()
-    })
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -165,7 +163,7 @@ mod tests {
         let names: Vec<String> = (0..40).map(|i| format!("m{}.s{}", i / 4, i % 4)).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let c = two_workers(&names);
-        let three = regroup(&c, 3, Some(".")).expect("regroup");
+        let three = regroup(c.clone(), 3, Some(".")).expect("regroup");
         assert_eq!(three.workers, 3);
         assert_eq!(three.state.len(), 3);
         for (w, s) in three.state.iter().enumerate() {
@@ -187,16 +185,13 @@ mod tests {
             }
         }
         assert_eq!(held(&three).len(), 40);
-        assert_eq!(
-            held(&regroup(&three, 2, Some(".")).expect("back")),
-            held(&c)
-        );
+        assert_eq!(held(&regroup(three, 2, Some(".")).expect("back")), held(&c));
         // A worker whose scores outnumber its window series is not dealt out.
         let mut bad = c.clone();
         let n = bad.state[0].windows.len() + 1;
         let s = bad.state[0].scoring.as_mut().expect("scoring");
         s.scorer = ScorerState::from_slots(vec![SensorScoring::default(); n]);
-        let e = regroup(&bad, 3, Some(".")).expect_err("refused");
+        let e = regroup(bad, 3, Some(".")).expect_err("refused");
         assert!(e.contains("worker 0"), "{e}");
     }
 }

@@ -183,6 +183,8 @@ fn episodes<'s>(
                 let mut restore = restored
                     .filter(|_| worker == 0)
                     .map(|(at, eps)| (cap.delayed(&(at - 1)), eps));
+                // Where each episode stands: kept only for runs that take checkpoints.
+                let tracking = shared.checkpoints.is_some();
                 let mut live: BTreeMap<(String, Episode), Standing> = BTreeMap::new();
                 let mut saved = 0u64;
                 move |(input, frontier), output| {
@@ -210,7 +212,9 @@ fn episodes<'s>(
                             let key = (a.sensor.clone(), ep);
                             let (at, diff): (i64, isize) = match a.state {
                                 AlertState::Open => {
-                                    live.insert(key.clone(), (t, None));
+                                    if tracking {
+                                        live.insert(key.clone(), (t, None));
+                                    }
                                     (t, 1)
                                 }
                                 AlertState::Resolved => {

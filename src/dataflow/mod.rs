@@ -452,9 +452,9 @@ fn launch(
         // A checkpoint of another worker count: its state is per sensor and asset, dealt out
         // again as this run routes them.
         Some(r) if r.workers != workers => {
-            let regrouped =
-                crate::checkpoint::regroup(r, workers, pipeline.source.asset_delimiter.as_deref())
-                    .map_err(|e| RunError::Failed(format!("checkpoint {}: {e}", r.id)))?;
+            let delimiter = pipeline.source.asset_delimiter.as_deref();
+            let regrouped = crate::checkpoint::regroup((**r).clone(), workers, delimiter)
+                .map_err(|e| RunError::Failed(format!("checkpoint {}: {e}", r.id)))?;
             tracing::info!(
                 "checkpoint {} was taken by a run of {} worker(s): its sensors' state is dealt out to {workers}",
                 r.id,
