@@ -343,29 +343,61 @@ const LIVE_TOPICS: [(&str, u32); 3] = [
     ("hyflow-dead-letters", 1),
 ];
 
-/// Waits until `ready()` or the child exits; then SIGTERM, and returns the child's output.
+/// The consumer group of `pipelines/manufacturing-live.toml`.
+const LIVE_GROUP: &str = "hyflow-manufacturing";
+
+/// Commits offset 0 for every partition of the live pipeline's input topic in its group, so
+/// that the next run reads the whole topic as a newly deployed one would. (Else it starts
+/// where the run before it stopped: that run, which stops at a checkpoint taken where it has
+/// read to, may have read to the end, and a run with nothing after a few last readings never
+/// closes a window.)
+fn read_again_from_the_start(brokers: &str) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let (topic, partitions) = LIVE_TOPICS[0];
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", LIVE_GROUP)
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(0))
+            .expect("offset");
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .expect("commit offset 0");
+}
+
+/// Waits until `ready()` or the child exits; then SIGTERM, and returns the child's output. When
+/// it is not ready in 120 s, or ends by itself before, the child is stopped and the error says
+/// so with what it wrote to stderr (the only clue to why).
 fn run_until(
     mut child: std::process::Child,
     what: &str,
     ready: impl Fn() -> bool,
-) -> std::process::Output {
+) -> Result<std::process::Output, String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !ready() {
         if let Some(st) = child.try_wait().expect("try_wait") {
             let o = child.wait_with_output().expect("output");
-            panic!(
+            return Err(format!(
                 "{what} ended by itself ({st:?}) before it was ready\n{}",
                 String::from_utf8_lossy(&o.stderr)
-            );
+            ));
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: not ready in 120 s"
-        );
+        if std::time::Instant::now() >= deadline {
+            crate::common::signal(child.id(), "TERM");
+            let o = child.wait_with_output().expect("output");
+            return Err(format!(
+                "{what}: not ready in 120 s\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     crate::common::signal(child.id(), "TERM");
-    child.wait_with_output().expect("wait")
+    Ok(child.wait_with_output().expect("wait"))
 }
 
 /// The body of `GET path` on 127.0.0.1:`port`, when something answers there.
@@ -413,12 +445,18 @@ fn the_docs_kafka_commands_run_against_a_broker() {
             c.at
         );
     }
+    let root = crate::common::root();
+    let live_text = std::fs::read_to_string(root.join("pipelines/manufacturing-live.toml"))
+        .expect("manufacturing-live.toml");
+    assert!(
+        live_text.contains(&format!("group-id = \"{LIVE_GROUP}\"")),
+        "manufacturing-live.toml's group is no longer {LIVE_GROUP}: change LIVE_GROUP"
+    );
     let broker = crate::kafka_tansu::start_broker();
     for (topic, partitions) in LIVE_TOPICS {
         crate::kafka_tansu::create_topic(&broker, topic, partitions);
     }
     let brokers = broker.url.trim_start_matches("tcp://").to_string();
-    let root = crate::common::root();
     let sandbox = tempfile::tempdir().expect("sandbox");
     for dir in ["pipelines", "fixtures"] {
         std::os::unix::fs::symlink(root.join(dir), sandbox.path().join(dir)).expect("link");
@@ -427,9 +465,11 @@ fn the_docs_kafka_commands_run_against_a_broker() {
     for c in &live {
         let is_run = c.args.iter().any(|a| a == "run");
         if is_run {
-            // Each run is an example of its own: it starts without the earlier one's outputs
-            // and checkpoints (whose worker count it might not share); the topics stay.
+            // Each run is an example of its own: it starts without the earlier one's outputs,
+            // checkpoints (whose worker count it might not share) and committed offsets; the
+            // topics stay.
             let _ = std::fs::remove_dir_all(sandbox.path().join("out"));
+            read_again_from_the_start(&brokers);
         }
         let mut cmd = hyflow();
         cmd.current_dir(sandbox.path())
@@ -469,7 +509,18 @@ fn the_docs_kafka_commands_run_against_a_broker() {
                 .expect("hyflow run --process 1");
             let zero = cmd.spawn().expect("hyflow run --process 0");
             // SIGTERM to process 0 alone stops the whole cluster.
-            let o = run_until(zero, &what, || files_under(&outputs.join("windows")) > 0);
+            let o = match run_until(zero, &what, || files_under(&outputs.join("windows")) > 0) {
+                Ok(o) => o,
+                Err(e) => {
+                    crate::common::signal(one.id(), "TERM");
+                    let o1 = one.wait_with_output().expect("process 1");
+                    panic!(
+                        "{e}\n(process 1, stopped too, exited {:?}:)\n{}",
+                        o1.status,
+                        String::from_utf8_lossy(&o1.stderr)
+                    )
+                }
+            };
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
             while one.try_wait().expect("try_wait").is_none() {
                 assert!(
@@ -492,9 +543,11 @@ fn the_docs_kafka_commands_run_against_a_broker() {
             run_until(child, &what, || {
                 http_get(port, "/metrics").is_some_and(|m| m.contains("# TYPE hyflow_"))
             })
+            .unwrap_or_else(|e| panic!("{e}"))
         } else {
             let child = cmd.spawn().expect("hyflow run");
             run_until(child, &what, || files_under(&outputs.join("windows")) > 0)
+                .unwrap_or_else(|e| panic!("{e}"))
         };
         assert!(
             o.status.success(),
