@@ -1,5 +1,6 @@
-//! Timestamps written as text (RFC 3339 and `YYYY-MM-DD HH:MM:SS`), and the [`Zone`] that
-//! turns naive wall-clock times into UTC (a fixed offset or an IANA zone with daylight saving).
+//! Timestamps written as text (RFC 3339 and `YYYY-MM-DD HH:MM:SS`), the [`Zone`] that
+//! turns naive wall-clock times into UTC (a fixed offset or an IANA zone with daylight saving),
+//! and the wall clock now ([`now_ms`], [`now_seconds`]).
 
 use std::fmt;
 
@@ -133,6 +134,20 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The wall clock now, in ms since the epoch (0 for a clock set before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The wall clock now, in seconds since the epoch (0 for a clock set before 1970).
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Formats ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC; `.fff` when not a whole second).

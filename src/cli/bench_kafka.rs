@@ -318,17 +318,13 @@ pub fn run(a: BenchKafkaArgs) -> Result<ExitCode> {
             };
             std::thread::sleep(Duration::from_secs(2)); // the consumer is assigned
             let columns = pipeline.config.source.columns.clone();
-            let load_start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_millis() as i64;
+            let load_start = hyflow::timefmt::now_ms();
             let sent = live_load(
                 &producer, &topic, partitions, format, &columns, a.rate, a.seconds,
             )?;
             // Windows of this load (a broker may hold older alerts) that ended before it
             // stopped; later ones close only at the stop.
-            let load_end = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_millis() as i64;
+            let load_end = hyflow::timefmt::now_ms();
             std::thread::sleep(Duration::from_secs(3));
             running.request_stop();
             let summary = running.wait()?;
@@ -384,9 +380,7 @@ fn live_load(
             std::thread::sleep(wait);
         }
         k += 1;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis() as i64;
+        let now = hyflow::timefmt::now_ms();
         let mut by_part: Vec<Vec<(String, i64, f64)>> = vec![Vec::new(); partitions as usize];
         for _ in 0..per_tick {
             let s = &sensors[next % sensors.len()];
@@ -471,9 +465,7 @@ fn send_changes(
         let Some(sensor) = candidates.find(|s| !open.contains(s)) else {
             break;
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis() as i64;
+        let now = hyflow::timefmt::now_ms();
         producer
             .send(REGISTRY_TOPIC, Some(&sensor), Some(br#"{"limit": 0}"#), &[])
             .map_err(anyhow::Error::msg)?;
@@ -558,9 +550,7 @@ fn consume_alerts(
         let Some(Ok(m)) = c.poll(Duration::from_millis(20)) else {
             continue;
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = hyflow::timefmt::now_ms();
         let Some(Ok(v)) = m.payload().map(serde_json::from_slice::<serde_json::Value>) else {
             continue;
         };

@@ -476,9 +476,7 @@ impl Coordinator {
             definition: self.definition.clone(),
             pipeline: self.pipeline.clone(),
             workers: self.workers,
-            written_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            written_ms: crate::timefmt::now_ms(),
             sources,
             state,
             sinks,
@@ -580,9 +578,7 @@ impl Coordinator {
             definition: self.definition.clone(),
             pipeline: self.pipeline.clone(),
             workers: self.workers,
-            written_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            written_ms: crate::timefmt::now_ms(),
             sources: self.initial.clone(),
             state: vec![checkpoint::WorkerState::default(); self.workers],
             sinks,

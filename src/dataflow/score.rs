@@ -480,15 +480,10 @@ impl Scoring {
         let n_cells = cells.map_or(0, |c| c.len() / w.len().max(1));
         let names = &self.pipeline.features.names;
         let live = self.shared.live.load(std::sync::atomic::Ordering::Relaxed);
-        let now_ms = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        };
         WindowsClosed {
             windows: w.len() as u64,
             lag_seconds: (live && !w.is_empty())
-                .then(|| (now_ms() - w.end[0]).max(0) as f64 / 1000.0),
+                .then(|| (crate::timefmt::now_ms() - w.end[0]).max(0) as f64 / 1000.0),
         }
         .emit();
         for i in 0..w.len() {

@@ -462,10 +462,7 @@ impl Event for SinkDurable {
     fn emit(self) {
         tracing::debug!(upto_ms = self.upto_ms, "outputs durable");
         counter!("hyflow_sink_durable_total").increment(1);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        gauge!("hyflow_sink_durable_timestamp_seconds").set(now);
+        gauge!("hyflow_sink_durable_timestamp_seconds").set(crate::timefmt::now_seconds());
     }
 }
 

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Upper bounds of every histogram's buckets (seconds), then +Inf.
 const BUCKETS: [f64; 14] = [
@@ -148,9 +147,7 @@ impl Recorder {
     /// help from the catalog; a gauge of a time (`*_timestamp_seconds`) is followed by its
     /// age now (`*_age_seconds`).
     pub fn render(&self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = crate::timefmt::now_seconds();
         let all = self.series.read().unwrap_or_else(|p| p.into_inner());
         let mut families: BTreeMap<&str, Vec<(&Labels, &Entry)>> = BTreeMap::new();
         for ((name, labels), e) in all.iter() {
