@@ -156,6 +156,10 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
         for e in &bad {
             eprintln!("warning: {e}; trying an older checkpoint");
         }
+        let taken = found.as_ref().map(|(_, c)| (c.id, c.at));
+        if let Some(older) = after_switch(watched.summary.stopped_at, taken, dir)? {
+            eprintln!("warning: {older}");
+        }
         resume = found.map(|(_, c)| Arc::new(c));
         tracing::info!(
             "SIGHUP: switched to the changed pipeline at checkpoint {} ({} readings before the switch; the summary at the end counts those after it)",
@@ -163,6 +167,34 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<ExitCode> {
             watched.summary.rows_in
         );
         pipeline = next;
+    }
+}
+
+/// Checks the checkpoint a run switching pipelines goes on from (`taken`: the newest readable
+/// one in `dir`, its id and cut) against the cut the stopped run ended at (`stopped_at`).
+/// None: it is that one (or the run ended without one, and its outputs are complete). A
+/// warning: an older one, since the newer could not be read (correct: the outputs after it
+/// are replaced and what was read since is read again). An error: none at all, where going on
+/// would start from the committed offsets without the open windows the checkpoint held.
+fn after_switch(
+    stopped_at: Option<i64>,
+    taken: Option<(u64, i64)>,
+    dir: &std::path::Path,
+) -> Result<Option<String>> {
+    let Some(cut) = stopped_at else {
+        return Ok(None);
+    };
+    let cut_text = hyflow::timefmt::format_rfc3339(cut);
+    match taken {
+        None => bail!(
+            "SIGHUP: the run stopped at a checkpoint (cut at {cut_text}) to switch pipelines, and no checkpoint in {} can be read now: not going on without its open windows (the offsets committed are the checkpoint's; start again once the checkpoint directory is readable)",
+            dir.display()
+        ),
+        Some((_, at)) if at == cut => Ok(None),
+        Some((id, at)) => Ok(Some(format!(
+            "SIGHUP: the checkpoint taken to switch pipelines (cut at {cut_text}) cannot be read; going on from the older checkpoint {id} (cut at {}): what was read since is read again",
+            hyflow::timefmt::format_rfc3339(at)
+        ))),
     }
 }
 
@@ -553,6 +585,35 @@ fn print_alerts(brokers: &str, topics: &[String], done: &AtomicBool) {
             v["fused"].as_f64().unwrap_or(0.0),
             v["rules"].as_str().unwrap_or(""),
             v["top_features"].as_str().unwrap_or(""),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_switch;
+    use std::path::Path;
+
+    #[test]
+    fn a_switch_goes_on_from_its_own_checkpoint_warns_for_an_older_and_stops_without_any() {
+        let dir = Path::new("out/checkpoints");
+        let cut = 1_709_510_400_000;
+        assert_eq!(after_switch(Some(cut), Some((7, cut)), dir).unwrap(), None);
+        // Ended without a checkpoint: its outputs are complete, any checkpoint will do.
+        assert_eq!(after_switch(None, None, dir).unwrap(), None);
+        assert_eq!(after_switch(None, Some((3, 5)), dir).unwrap(), None);
+        let older = after_switch(Some(cut), Some((6, cut - 30_000)), dir)
+            .unwrap()
+            .expect("a warning");
+        assert!(
+            older.contains("(cut at 2024-03-04T00:00:00Z) cannot be read")
+                && older.contains("older checkpoint 6 (cut at 2024-03-03T23:59:30Z)"),
+            "{older}"
+        );
+        let none = after_switch(Some(cut), None, dir).unwrap_err().to_string();
+        assert!(
+            none.contains("cut at 2024-03-04T00:00:00Z") && none.contains("out/checkpoints"),
+            "{none}"
         );
     }
 }
