@@ -257,6 +257,9 @@ pub fn print_summary(name: &str, s: &Summary) {
         println!(
             "  stopped at a checkpoint ({cut}): its open windows are in it, and what was read after the cut is read again by the next run"
         );
+        if let Some(n) = s.read_again {
+            println!("  read again   {n:>12}  (messages after the cut, among the rows in)");
+        }
     }
     for (sink, files) in &s.outputs {
         let shown: Vec<String> = files

@@ -89,6 +89,10 @@ pub struct Summary {
     /// are in the checkpoint, not flushed (so "rows read, no window" is not a loss), and what
     /// was read after the cut is counted here and read again by the next run.
     pub stopped_at: Option<i64>,
+    /// Such a run's Kafka messages read after that cut (each partition's position at the
+    /// stop less its position at the cut, summed): counted in `rows_in` here and read again
+    /// by the next run, so that the runs' `rows_in` less this add up to what was produced.
+    pub read_again: Option<u64>,
     /// Output files per sink.
     pub outputs: Vec<(String, Vec<PathBuf>)>,
     /// What each compute engine did.
@@ -263,6 +267,7 @@ impl Running {
         }
         // Every sink has finished (files renamed, alerts acknowledged): the offsets read are
         // safe to commit.
+        let mut read_again = None;
         if let Some((k, group)) = &self.commit {
             let mut positions = std::mem::take(
                 &mut *self
@@ -279,7 +284,7 @@ impl Running {
                 .as_ref()
                 .and_then(|c| c.final_positions())
             {
-                positions = last
+                let last: Vec<(String, i32, i64)> = last
                     .into_iter()
                     .filter_map(|c| match c {
                         crate::checkpoint::SourceCut::Kafka {
@@ -291,6 +296,19 @@ impl Running {
                         _ => None,
                     })
                     .collect();
+                read_again = Some(
+                    positions
+                        .iter()
+                        .map(|(t, p, read)| {
+                            let cut = last
+                                .iter()
+                                .find(|(lt, lp, _)| lt == t && lp == p)
+                                .map_or(*read, |c| c.2);
+                            (read - cut).max(0) as u64
+                        })
+                        .sum(),
+                );
+                positions = last;
             }
             source::kafka::commit(k, group, &positions)?;
         }
@@ -315,6 +333,7 @@ impl Running {
                 .as_ref()
                 .filter(|c| c.final_positions().is_some())
                 .and_then(|c| c.final_cut()),
+            read_again,
             outputs: std::mem::take(
                 &mut *self.shared.files.lock().unwrap_or_else(|p| p.into_inner()),
             ),

@@ -295,6 +295,9 @@ fn a_live_run_stopped_and_started_again_writes_the_rows_and_alert_events_of_one_
     let out = l.path("out");
     let cps = l.path("checkpoints");
     let mut stops = 0;
+    // Every message counted once in all: each stopped run's rows less those it read after its
+    // cut (which the next run reads again), and the last run's rows.
+    let (mut counted, mut again) = (0, 0);
     for fraction in [0.1, 0.35, 0.6, 0.85] {
         let resume = hyflow::checkpoint::latest(&cps).0.map(|(_, c)| c);
         let before = resume.as_ref().map(|c| c.id);
@@ -309,9 +312,14 @@ fn a_live_run_stopped_and_started_again_writes_the_rows_and_alert_events_of_one_
         let Some((_, last)) = last else {
             panic!("stopped at {fraction}: no checkpoint, not even the run's start");
         };
+        let read_again = s
+            .read_again
+            .unwrap_or_else(|| panic!("stopped at {fraction}: no count of what is read again"));
+        counted += s.rows_in - read_again;
+        again += read_again;
         eprintln!(
-            "stopped at {fraction}: {} rows read, {} windows, {} rejected; checkpoint {} at {}, \
-             offsets {:?}, sensors buffered per worker {:?}",
+            "stopped at {fraction}: {} rows read ({read_again} after the cut), {} windows, {} \
+             rejected; checkpoint {} at {}, offsets {:?}, sensors buffered per worker {:?}",
             s.rows_in,
             s.windows,
             s.rejected,
@@ -355,7 +363,12 @@ fn a_live_run_stopped_and_started_again_writes_the_rows_and_alert_events_of_one_
     }
     assert!(stops >= 2, "only {stops} stop(s) took a checkpoint");
     let resume = hyflow::checkpoint::latest(&cps).0.map(|(_, c)| c);
-    l.run(&text, &out, resume);
+    counted += l.run(&text, &out, resume).rows_in;
+    assert_eq!(
+        counted, l.sent,
+        "rows in, less what each stopped run read after its cut ({again} in all), against the \
+         messages"
+    );
     assert_same(&want, &out, "stopped four times and started again");
     let events = |topic: &str, expect: usize| {
         let mut v: Vec<(Vec<u8>, Vec<u8>)> = consume_all(&l.brokers, topic, expect)
@@ -567,6 +580,18 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
             .expect("start hyflow run")
     };
     let cps = out.join("checkpoints");
+    // A number in the summary: the first on the line starting with `label`.
+    let figure = |summary: &str, label: &str| -> u64 {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.trim_start()[label.len()..].split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} in\n{summary}"))
+    };
+    // Every message is counted once in all: each stopped run's rows less those it read after
+    // its cut (read again by the next run), and the last run's rows.
+    let mut counted = 0;
     // The third run has another worker count: the state is dealt out to its one worker, and
     // back to two for the last run.
     for (k, (fraction, workers)) in [(0.3, "2"), (0.6, "2"), (0.3, "1")].into_iter().enumerate() {
@@ -582,6 +607,7 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
                 && summary.contains("what was read after the cut is read again by the next run"),
             "stop {k}: {summary}"
         );
+        counted += figure(&summary, "rows in") - figure(&summary, "read again");
         let said = format!(
             "checkpoints every 30 s in {} (the default for `hyflow run`",
             cps.display()
@@ -608,6 +634,11 @@ fn hyflow_run_takes_checkpoints_by_default_and_resumes_from_them() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("resuming from"), "{err}");
+    counted += figure(&String::from_utf8_lossy(&o.stdout), "rows in");
+    assert_eq!(
+        counted, l.sent,
+        "the runs' rows in, less what each stopped run read again, against the messages"
+    );
     assert_same(
         &want,
         &out,
