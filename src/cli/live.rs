@@ -184,7 +184,15 @@ fn after_switch(
     let Some(cut) = stopped_at else {
         return Ok(None);
     };
-    let cut_text = hyflow::timefmt::format_rfc3339(cut);
+    // (A run that stopped before its first cut stands at the checkpoint of its start.)
+    let text = |at: i64| {
+        if at == i64::MIN {
+            "the start of the run".to_string()
+        } else {
+            hyflow::timefmt::format_rfc3339(at)
+        }
+    };
+    let cut_text = text(cut);
     match taken {
         None => bail!(
             "SIGHUP: the run stopped at a checkpoint (cut at {cut_text}) to switch pipelines, and no checkpoint in {} can be read now: not going on without its open windows (the offsets committed are the checkpoint's; start again once the checkpoint directory is readable)",
@@ -193,7 +201,7 @@ fn after_switch(
         Some((_, at)) if at == cut => Ok(None),
         Some((id, at)) => Ok(Some(format!(
             "SIGHUP: the checkpoint taken to switch pipelines (cut at {cut_text}) cannot be read; going on from the older checkpoint {id} (cut at {}): what was read since is read again",
-            hyflow::timefmt::format_rfc3339(at)
+            text(at)
         ))),
     }
 }
@@ -609,6 +617,17 @@ mod tests {
             older.contains("(cut at 2024-03-04T00:00:00Z) cannot be read")
                 && older.contains("older checkpoint 6 (cut at 2024-03-03T23:59:30Z)"),
             "{older}"
+        );
+        let first = after_switch(Some(cut), Some((1, i64::MIN)), dir)
+            .unwrap()
+            .expect("a warning");
+        assert!(
+            first.contains("older checkpoint 1 (cut at the start of the run)"),
+            "{first}"
+        );
+        assert_eq!(
+            after_switch(Some(i64::MIN), Some((1, i64::MIN)), dir).unwrap(),
+            None
         );
         let none = after_switch(Some(cut), None, dir).unwrap_err().to_string();
         assert!(
