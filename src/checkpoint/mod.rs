@@ -354,6 +354,16 @@ pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
+/// Where a checkpoint's cut stands, for messages: `cut at <RFC 3339>`, or `the start of the run`
+/// for the checkpoint a run writes before its first cut (`at` = `i64::MIN`).
+pub fn cut_text(at: i64) -> String {
+    if at == i64::MIN {
+        "the start of the run".to_string()
+    } else {
+        format!("cut at {}", crate::timefmt::format_rfc3339(at))
+    }
+}
+
 /// The newest checkpoint in `dir` that reads back whole, and the errors of newer ones that
 /// did not (each to be reported: the run then goes on from an older one).
 pub fn latest(dir: &Path) -> (Option<(PathBuf, Checkpoint)>, Vec<CheckpointError>) {

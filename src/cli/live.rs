@@ -185,23 +185,16 @@ fn after_switch(
         return Ok(None);
     };
     // (A run that stopped before its first cut stands at the checkpoint of its start.)
-    let text = |at: i64| {
-        if at == i64::MIN {
-            "the start of the run".to_string()
-        } else {
-            hyflow::timefmt::format_rfc3339(at)
-        }
-    };
-    let cut_text = text(cut);
+    let cut_text = hyflow::checkpoint::cut_text(cut);
     match taken {
         None => bail!(
-            "SIGHUP: the run stopped at a checkpoint (cut at {cut_text}) to switch pipelines, and no checkpoint in {} can be read now: not going on without its open windows (the offsets committed are the checkpoint's; start again once the checkpoint directory is readable)",
+            "SIGHUP: the run stopped at a checkpoint ({cut_text}) to switch pipelines, and no checkpoint in {} can be read now: not going on without its open windows (the offsets committed are the checkpoint's; start again once the checkpoint directory is readable)",
             dir.display()
         ),
         Some((_, at)) if at == cut => Ok(None),
         Some((id, at)) => Ok(Some(format!(
-            "SIGHUP: the checkpoint taken to switch pipelines (cut at {cut_text}) cannot be read; going on from the older checkpoint {id} (cut at {}): what was read since is read again",
-            text(at)
+            "SIGHUP: the checkpoint taken to switch pipelines ({cut_text}) cannot be read; going on from the older checkpoint {id} ({}): what was read since is read again",
+            hyflow::checkpoint::cut_text(at)
         ))),
     }
 }
@@ -622,7 +615,7 @@ mod tests {
             .unwrap()
             .expect("a warning");
         assert!(
-            first.contains("older checkpoint 1 (cut at the start of the run)"),
+            first.contains("older checkpoint 1 (the start of the run)"),
             "{first}"
         );
         assert_eq!(

@@ -249,11 +249,7 @@ pub fn print_summary(name: &str, s: &Summary) {
         );
     }
     if let Some(at) = s.stopped_at {
-        let cut = if at == i64::MIN {
-            "the start of the run".to_string()
-        } else {
-            format!("cut at {}", hyflow::timefmt::format_rfc3339(at))
-        };
+        let cut = hyflow::checkpoint::cut_text(at);
         println!(
             "  stopped at a checkpoint ({cut}): its open windows are in it, and what was read after the cut is read again by the next run"
         );
