@@ -1,7 +1,7 @@
 // The per-feature detectors with their state kept on the device (ewma-z, level-z, cusum,
 // stuck, seasonal-z): cells of state per (sensor slot, watched detector feature), updated in
 // place in the same order and with the same arithmetic as the CPU reference
-// (src/detect/cell.rs `step`, which runs detect::Ewma, Level, Cusum, Stuck and the seasonal
+// (src/stages/detect/cell.rs `step`, which runs detect::Ewma, Level, Cusum, Stuck and the seasonal
 // bucket step), so that both give the same scores bit for bit (NVRTC compiles it with FMA
 // contraction off; the emulation build with -ffp-contract=off).
 //
@@ -18,6 +18,18 @@
 // after[w * n_watch + j], so that the host keeps a current mirror of the state and can fall
 // back on it without losing any.
 //
+// Learn policies (src/stages/detect/mod.rs `Learn`; learn[3 * j] = HF_ALWAYS, HF_GATED or
+// HF_REFERENCE, learn[3 * j + 1] = relearn or reference windows, learn[3 * j + 2] = the
+// detector: its watches are consecutive). A detector with a policy is scored on copies of its
+// cells; its raw score (the largest of its watches' non-NaN raws, at least 0, as the CPU's
+// `pick`) decides whether the window is learned (`Learn::decide`, with the sensor's window
+// count seen0[s] + k and its gated-in-a-row count gated[s * n_watch + j], kept per segment and
+// watch and counted on here). A learned window steps the cells again (`hf_step` is
+// deterministic: the same bits); a gated or frozen one leaves them; a re-baselined one zeroes
+// all of the detector's cells (every season bucket) and steps this window into them.
+// fate[w * n_watch + j] says which (HF_LEARNED, HF_KEPT, HF_REBASED) so that the host's mirror
+// can zero those cells too.
+//
 // Compiled by NVRTC for the GPU and, over cuda/emu/hyflow_emu.h, as C++ for tests. No includes.
 
 #define HF_EWMA 0
@@ -26,7 +38,15 @@
 #define HF_STUCK 3
 #define HF_SEASONAL 4
 
-// One cell of state; fields by kind (src/detect/cell.rs has the same layout): ewma-z (n,
+#define HF_ALWAYS 0
+#define HF_GATED 1
+#define HF_REFERENCE 2
+
+#define HF_LEARNED 0
+#define HF_KEPT 1
+#define HF_REBASED 2
+
+// One cell of state; fields by kind (src/stages/detect/cell.rs has the same layout): ewma-z (n,
 // a = mean, b = variance); level-z and each bucket of seasonal-z (n, a = level, b = mean
 // absolute residual); cusum (n, a = baseline, b = mean absolute residual, c = upper sum,
 // d = lower sum); stuck (n = 1 once a value was seen, a = previous value, run).
@@ -53,7 +73,7 @@ __device__ double hf_level(const double* p, HfCell& c, double x) {
   return z;
 }
 
-// Scores x against the cell, then learns it. p: the watch's 4 parameters (see src/detect/cell.rs).
+// Scores x against the cell, then learns it. p: the watch's 4 parameters (see src/stages/detect/cell.rs).
 __device__ double hf_step(int kind, const double* p, HfCell& c, double x) {
   const bool finite = x - x == 0.0;
   if (kind == HF_STUCK) {
@@ -115,11 +135,22 @@ __device__ double hf_step(int kind, const double* p, HfCell& c, double x) {
   return score;
 }
 
+// Learn::decide: HF_LEARNED, HF_KEPT or HF_REBASED for a window of raw score r, the sensor's
+// seen-th (0-based), after `gated` gated windows in a row.
+// `count` is an unsigned (relearn, reference windows) passed in an int.
+__device__ inline int hf_decide(int policy, unsigned count, double gate, double r, unsigned seen, unsigned gated) {
+  if (policy == HF_REFERENCE) return seen < count ? HF_LEARNED : HF_KEPT;
+  if (policy != HF_GATED || r != r || r <= gate) return HF_LEARNED;
+  if (count > 0 && (unsigned long long)gated + 1 >= (unsigned long long)count) return HF_REBASED;
+  return HF_KEPT;
+}
+
 extern "C" __global__ void hyflow_detect(const double* x, const int* bucket, int n_watch, const int* kinds,
                                          const double* params, const int* cell_at, int block, const int* order,
                                          const unsigned* seg_offsets, const unsigned* seg_slot, const int* seg_patch,
                                          const HfCell* patch, int n_segments, HfCell* state, double* raw,
-                                         HfCell* after) {
+                                         HfCell* after, const int* learn, const double* gate, const unsigned* seen0,
+                                         unsigned* gated, int* fate) {
   const int s = blockIdx.x * blockDim.x + threadIdx.x;
   if (s >= n_segments) return;
   HfCell* cells = state + (unsigned long long)seg_slot[s] * (unsigned long long)block;
@@ -127,12 +158,47 @@ extern "C" __global__ void hyflow_detect(const double* x, const int* bucket, int
     const HfCell* from = patch + (unsigned long long)seg_patch[s] * (unsigned long long)block;
     for (int i = 0; i < block; ++i) cells[i] = from[i];
   }
+  unsigned* counts = gated + (unsigned long long)s * (unsigned long long)n_watch;
   for (unsigned k = seg_offsets[s]; k < seg_offsets[s + 1]; ++k) {
     const unsigned long long w = (unsigned long long)order[k] * (unsigned long long)n_watch;
-    for (int j = 0; j < n_watch; ++j) {
-      HfCell& c = cells[cell_at[j] + bucket[w + j]];
-      raw[w + j] = hf_step(kinds[j], params + 4 * j, c, x[w + j]);
-      after[w + j] = c;
+    const unsigned long long seen = (unsigned long long)seen0[s] + (k - seg_offsets[s]);
+    const unsigned seen_u = seen > 0xffffffffull ? 0xffffffffu : (unsigned)seen;
+    int j = 0;
+    while (j < n_watch) {
+      // Watches j .. e - 1 are one detector's.
+      int e = j + 1;
+      while (e < n_watch && learn[3 * e + 2] == learn[3 * j + 2]) ++e;
+      const int policy = learn[3 * j];
+      if (policy == HF_ALWAYS) {
+        for (int i = j; i < e; ++i) {
+          HfCell& c = cells[cell_at[i] + bucket[w + i]];
+          raw[w + i] = hf_step(kinds[i], params + 4 * i, c, x[w + i]);
+          after[w + i] = c;
+          fate[w + i] = HF_LEARNED;
+        }
+        j = e;
+        continue;
+      }
+      double r = 0.0;
+      for (int i = j; i < e; ++i) {
+        HfCell copy = cells[cell_at[i] + bucket[w + i]];
+        raw[w + i] = hf_step(kinds[i], params + 4 * i, copy, x[w + i]);
+        r = fmax(r, raw[w + i]);
+      }
+      const int f = hf_decide(policy, (unsigned)learn[3 * j + 1], gate[j], r, seen_u, counts[j]);
+      const unsigned next = f == HF_KEPT ? (counts[j] == 0xffffffffu ? counts[j] : counts[j] + 1) : 0;
+      for (int i = j; i < e; ++i) {
+        if (f == HF_REBASED) {
+          const int end = i + 1 < n_watch ? cell_at[i + 1] : block;
+          for (int q = cell_at[i]; q < end; ++q) cells[q] = HfCell{0.0, 0.0, 0.0, 0.0, 0u, 0u};
+        }
+        HfCell& c = cells[cell_at[i] + bucket[w + i]];
+        if (f != HF_KEPT) hf_step(kinds[i], params + 4 * i, c, x[w + i]);
+        after[w + i] = c;
+        fate[w + i] = f;
+        counts[i] = next;
+      }
+      j = e;
     }
   }
 }

@@ -290,16 +290,32 @@ fn feature_kernel_bandwidth_with_two_batches_in_flight() {
 #[test]
 #[ignore = "needs a GPU: scripts/gpu-check.sh runs it"]
 fn detector_kernel_equals_the_cpu_bit_for_bit() {
-    use hyflow::compute::detect::{DetectEngine, cuda::CudaDetect};
+    use hyflow::compute::detect::{DetectEngine, Fresh, cuda::CudaDetect};
     use hyflow::stages::detect::DetectorKind::*;
-    use hyflow::stages::detect::DetectorSpec;
     use hyflow::stages::detect::cell::watches;
+    use hyflow::stages::detect::{DetectorSpec, Learn};
+    let with = |kind, features, learn| {
+        let mut d = DetectorSpec::new(kind, features);
+        d.learn = learn;
+        d
+    };
+    // Learn policies too: both engines start every batch from the same counts (`Fresh`:
+    // no scorer keeps them here), so gated windows re-baseline within a batch.
     let ws = watches(&[
         DetectorSpec::new(EwmaZ, vec![0, 1]),
         DetectorSpec::new(LevelZ, vec![0, 2]),
         DetectorSpec::new(SeasonalZ, vec![0]),
         DetectorSpec::new(Cusum, vec![1]),
         DetectorSpec::new(Stuck, vec![2]),
+        with(
+            SeasonalZ,
+            vec![1],
+            Learn::Gated {
+                gate: 3.0,
+                relearn: 3,
+            },
+        ),
+        with(LevelZ, vec![1, 2], Learn::Reference { windows: 2 }),
     ]);
     let device = || Box::new(CudaDetect::new(0).expect("a CUDA device"));
     let mut gpu = DetectEngine::new(
@@ -343,7 +359,7 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
     for _ in 0..20 {
         let (slots, rows) = batch(&mut rng, scaled(20_000));
         let x = gpu.gather(rows.iter().map(|(t, r)| (*t, &r[..])));
-        let (a, b) = (gpu.score(&slots, &x), cpu.score(&slots, &x));
+        let (a, b) = (gpu.score(&slots, &x, &Fresh), cpu.score(&slots, &x, &Fresh));
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {
             assert_eq!(a.to_bits(), b.to_bits(), "score {i}: device {a}, CPU {b}");
         }
@@ -370,7 +386,7 @@ fn detector_kernel_equals_the_cpu_bit_for_bit() {
         let rate = |e: &mut DetectEngine| {
             let t = Instant::now();
             for _ in 0..5 {
-                e.score(&slots, &x);
+                e.score(&slots, &x, &Fresh);
             }
             windows as f64 * 5.0 / t.elapsed().as_secs_f64()
         };

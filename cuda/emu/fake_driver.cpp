@@ -580,7 +580,7 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
   std::vector<unsigned char> args;
   std::vector<size_t> at;
   static const std::vector<size_t> feature_args = {8, 8, 8, 8, 4, 8, 8, 8, 8, 4, 8},
-                                   detect_args = {8, 8, 4, 8, 8, 8, 4, 8, 8, 8, 8, 8, 4, 8, 8, 8};
+                                   detect_args = {8, 8, 4, 8, 8, 8, 4, 8, 8, 8, 8, 8, 4, 8, 8, 8, 8, 8, 8, 8, 8};
   const std::vector<size_t>& sizes = detect ? detect_args : feature_args;
   for (size_t i = 0; i < sizes.size(); ++i) {
     at.push_back(args.size());
@@ -605,10 +605,10 @@ API CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsi
       fail("launch " + std::to_string(number) + " faults (HYFLOW_FAKE_CUDA_FAULT)");
       return false;
     }
-    void* p[16];
+    std::vector<void*> p(at.size());
     for (size_t i = 0; i < at.size(); ++i) p[i] = args.data() + at[i];
     const auto t0 = now_ms();
-    const bool ok = detect ? launch_detect(gx, bx, p) : launch_features(fn->name == "hyflow_features_warp", gx, bx, p);
+    const bool ok = detect ? launch_detect(gx, bx, p.data()) : launch_features(fn->name == "hyflow_features_warp", gx, bx, p.data());
     stats["kernel_us"] += (unsigned long long)((now_ms() - t0) * 1000);
     return ok;
   });

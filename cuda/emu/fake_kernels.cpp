@@ -56,7 +56,8 @@ bool launch_detect(unsigned grid, unsigned block, void** params) {
   const int n = *(int*)params[2], cells = *(int*)params[6], nseg = *(int*)params[12];
   const CUdeviceptr x = ptr(0), bucket = ptr(1), kinds = ptr(3), prm = ptr(4), cell_at = ptr(5), order = ptr(7),
                     offsets = ptr(8), slots = ptr(9), patch_of = ptr(10), patch = ptr(11), state = ptr(13),
-                    raw = ptr(14), after = ptr(15);
+                    raw = ptr(14), after = ptr(15), learn = ptr(16), gate = ptr(17), seen0 = ptr(18),
+                    gated = ptr(19), fate = ptr(20);
   if (n <= 0 || cells < n || nseg <= 0 || (unsigned long long)grid * block < (unsigned long long)nseg) {
     fail("detector kernel: grid " + std::to_string(grid) + " of " + std::to_string(block) + " for " +
          std::to_string(nseg) + " segments of " + std::to_string(n) + " watches, " + std::to_string(cells) +
@@ -67,13 +68,25 @@ bool launch_detect(unsigned grid, unsigned block, void** params) {
       !check_device(slots, nseg * 4, "hyflow_detect seg_slot") ||
       !check_device(patch_of, nseg * 4, "hyflow_detect seg_patch") ||
       !check_device(kinds, n * 4, "hyflow_detect kinds") || !check_device(prm, n * 32, "hyflow_detect params") ||
-      !check_device(cell_at, n * 4, "hyflow_detect cell_at"))
+      !check_device(cell_at, n * 4, "hyflow_detect cell_at") ||
+      !check_device(learn, n * 3 * 4, "hyflow_detect learn") || !check_device(gate, n * 8, "hyflow_detect gate") ||
+      !check_device(seen0, nseg * 4, "hyflow_detect seen0") ||
+      !check_device(gated, (size_t)nseg * n * 4, "hyflow_detect gated"))
     return false;
   const size_t rows = ((const unsigned*)(uintptr_t)offsets)[nseg], m = rows * n;
   if (!check_device(order, rows * 4, "hyflow_detect order") || !check_device(x, m * 8, "hyflow_detect x") ||
       !check_device(bucket, m * 4, "hyflow_detect bucket") || !check_device(raw, m * 8, "hyflow_detect raw") ||
-      !check_device(after, m * sizeof(HfCell), "hyflow_detect after"))
+      !check_device(after, m * sizeof(HfCell), "hyflow_detect after") ||
+      !check_device(fate, m * 4, "hyflow_detect fate"))
     return false;
+  // A detector's watches are consecutive (the kernel walks them as one).
+  const int* lrn = (const int*)(uintptr_t)learn;
+  for (int j = 1; j < n; ++j)
+    for (int i = 0; i + 1 < j; ++i)
+      if (lrn[3 * i + 2] == lrn[3 * j + 2] && lrn[3 * (j - 1) + 2] != lrn[3 * j + 2]) {
+        fail("hyflow_detect: the watches of detector " + std::to_string(lrn[3 * j + 2]) + " are not consecutive");
+        return false;
+      }
   // Every window once; every cell a window scores inside its watch's cells.
   std::vector<bool> seen(rows, false);
   const int* at = (const int*)(uintptr_t)cell_at;
@@ -105,11 +118,12 @@ bool launch_detect(unsigned grid, unsigned block, void** params) {
   hyflow_emu::launch(dim3{grid, 1, 1}, dim3{block, 1, 1}, [&] {
     hyflow_detect((const double*)x, (const int*)bucket, n, (const int*)kinds, (const double*)prm, at, cells,
                   (const int*)order, (const unsigned*)offsets, (const unsigned*)slots, (const int*)patch_of,
-                  (const HfCell*)patch, nseg, (HfCell*)state, (double*)raw, (HfCell*)after);
+                  (const HfCell*)patch, nseg, (HfCell*)state, (double*)raw, (HfCell*)after, lrn, (const double*)gate,
+                  (const unsigned*)seen0, (unsigned*)gated, (int*)fate);
   });
   stats["launches_detect"] += 1;
   stats["detect_windows"] += rows;
-  stats["detect_out_bytes"] += m * (8 + sizeof(HfCell));
+  stats["detect_out_bytes"] += m * (8 + sizeof(HfCell) + 4);
   return true;
 }
 

@@ -30,12 +30,14 @@ extern "C" void hyflow_emu_features(const double* values, const long long* times
 extern "C" void hyflow_emu_detect(const double* x, const int* bucket, int n_watch, const int* kinds,
                                   const double* params, const int* cell_at, int block, const int* order,
                                   const unsigned* seg_offsets, const unsigned* seg_slot, const int* seg_patch,
-                                  const HfCell* patch, int n_segments, HfCell* state, double* raw, HfCell* after) {
+                                  const HfCell* patch, int n_segments, HfCell* state, double* raw, HfCell* after,
+                                  const int* learn, const double* gate, const unsigned* seen0, unsigned* gated,
+                                  int* fate) {
   const unsigned threads = 64;
   const unsigned blocks = (unsigned)((n_segments + threads - 1) / threads);
   if (blocks == 0) return;
   hyflow_emu::launch(dim3{blocks, 1, 1}, dim3{threads, 1, 1}, [&] {
     hyflow_detect(x, bucket, n_watch, kinds, params, cell_at, block, order, seg_offsets, seg_slot, seg_patch, patch,
-                  n_segments, state, raw, after);
+                  n_segments, state, raw, after, learn, gate, seen0, gated, fate);
   });
 }

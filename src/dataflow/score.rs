@@ -462,7 +462,7 @@ impl Scoring {
                 .flat_map(|(w, f)| (0..w.len()).map(move |i| (w.start[i], f.row(i)))),
         );
         Some(CellScores {
-            raw: engine.score(&slots, &x),
+            raw: engine.score(&slots, &x, &self.scorer),
             per_window: engine.watches().len(),
             at: 0,
         })

@@ -253,8 +253,9 @@ fn the_cuda_engine_on_the_fake_driver_gives_the_cpu_results() {
         run.stat("dtoh_pinned_bytes"),
         windows * width * 8 + run.stat("detect_out_bytes")
     );
-    // Per worker: kinds, parameters and cell offsets, 40 bytes per watched feature.
-    assert!(run.stat("htod_pageable_bytes") <= 2 * (width * 20 + watches * 40));
+    // Per worker: kinds, parameters, cell offsets, learn policies and gates, 60 bytes per
+    // watched feature.
+    assert!(run.stat("htod_pageable_bytes") <= 2 * (width * 20 + watches * 60));
     assert!(
         run.stdout.contains("GPU cuda:0") && run.stdout.contains("(NVML"),
         "the GPU energy counter is read:\n{}",

@@ -147,20 +147,32 @@ fn edge_cases_match_the_reference() {
     check(&batch_of(&windows, window_ms), window_ms, 96, "edge cases");
 }
 
-/// cuda/score.cu against `detect::cell::step`, bit for bit: every cell detector (seasonal-z
-/// with a cell per hour of the day), windows of random sensors at random hours interleaved over
-/// several batches (NaN, inf, repeats and shifts among the values), the device state kept
-/// between batches, and some sensors' blocks replaced by a patch from the host before a batch
-/// (as the engine does after scoring them on the CPU).
+/// cuda/score.cu against `detect::cell::step` and `compute::detect::run_cpu`, bit for bit:
+/// every cell detector (seasonal-z with a cell per hour of the day), with every learn policy
+/// (gated ones re-baselining after level shifts, seasonal-z among them, whose every bucket is
+/// zeroed then; reference ones freezing), windows of random sensors at random hours interleaved
+/// over several batches (NaN, inf, repeats and shifts among the values), the device state and
+/// the policies' counts kept between batches, and some sensors' blocks replaced by a patch from
+/// the host before a batch (as the engine does after scoring them on the CPU).
 #[test]
 fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
-    use hyflow::compute::detect::{DetectDevice, Job, emulated::EmulatedDetect};
+    use hyflow::compute::detect::{DetectDevice, Job, emulated::EmulatedDetect, run_cpu};
     use hyflow::compute::segments;
     use hyflow::stages::detect::DetectorKind::*;
-    use hyflow::stages::detect::DetectorSpec;
-    use hyflow::stages::detect::cell::{CellKind, block, step, watches};
+    use hyflow::stages::detect::cell::{CellKind, Fate, block, learn_code, step, watches};
+    use hyflow::stages::detect::{DetectorSpec, Learn};
     let mut seasonal = DetectorSpec::new(SeasonalZ, vec![1]);
     seasonal.bucket_warmup = 2;
+    let with = |kind, features, learn| {
+        let mut d = DetectorSpec::new(kind, features);
+        d.learn = learn;
+        d
+    };
+    let mut gated_seasonal = seasonal.clone();
+    gated_seasonal.learn = Learn::Gated {
+        gate: 3.0,
+        relearn: 4,
+    };
     let detectors = vec![
         DetectorSpec::new(EwmaZ, vec![1, 3]),
         DetectorSpec::new(Mahalanobis, vec![0, 1]), // not a cell detector: skipped
@@ -168,19 +180,42 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
         seasonal,
         DetectorSpec::new(Cusum, vec![2, 0]),
         DetectorSpec::new(Stuck, vec![3]),
+        with(
+            LevelZ,
+            vec![0, 2],
+            Learn::Gated {
+                gate: 4.0,
+                relearn: 5,
+            },
+        ),
+        gated_seasonal,
+        with(Cusum, vec![1], Learn::Reference { windows: 6 }),
+        with(EwmaZ, vec![3], Learn::Reference { windows: 3 }),
     ];
     let ws = watches(&detectors);
     let (n, b) = (ws.len(), block(&ws));
-    assert_eq!((n, b), (7, 30));
+    assert_eq!((n, b), (12, 58));
     let kinds: Vec<i32> = ws.iter().map(|w| w.kind as i32).collect();
     let params: Vec<f64> = ws.iter().flat_map(|w| w.params).collect();
     let cell_at: Vec<i32> = ws.iter().map(|w| w.at as i32).collect();
+    let learn: Vec<i32> = ws
+        .iter()
+        .flat_map(|w| {
+            let (code, count, _) = learn_code(w.learn);
+            [code, count, w.detector as i32]
+        })
+        .collect();
+    let gate: Vec<f64> = ws.iter().map(|w| learn_code(w.learn).2).collect();
     let (n_slots, n_feat) = (23usize, 4usize);
     let mut rng = Rng::new(9);
     // All zero is every kind's initial state, on the device and in the reference.
     let mut device = EmulatedDetect::new(0);
     let mut reference = vec![Cell::default(); n_slots * b];
-    let (mut patched, mut scored) = (0, [0usize; 5]);
+    // The policies' counts, as the scorer keeps them: windows per sensor, and gated windows
+    // in a row per sensor and watch.
+    let mut seen = vec![0u32; n_slots];
+    let mut gated = vec![0u32; n_slots * n];
+    let (mut patched, mut scored, mut fates) = (0, [0usize; 5], [0usize; 3]);
     for batch in 0..12 {
         let n_windows = 40 + batch * 7;
         let slots: Vec<u32> = (0..n_windows)
@@ -221,8 +256,14 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
                 patched += 1;
             }
         }
+        let seg_seen: Vec<u32> = seg_slot.iter().map(|&s| seen[s as usize]).collect();
+        let seg_gated: Vec<u32> = seg_slot
+            .iter()
+            .flat_map(|&s| gated[s as usize * n..(s as usize + 1) * n].to_vec())
+            .collect();
         let mut raw = vec![f64::NAN; n_windows * n];
         let mut after = vec![Cell::default(); n_windows * n];
+        let mut fate = vec![-1i32; n_windows * n];
         let job = Job {
             n_watch: n,
             kinds: &kinds,
@@ -239,15 +280,37 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
             slots: n_slots,
             // The device starts from zeros: no slot was scored before the first batch.
             mirror: &[],
+            learn: &learn,
+            gate: &gate,
+            seen: &seg_seen,
+            gated: &seg_gated,
         };
         device
-            .run(&job, &mut raw, &mut after)
+            .run(&job, &mut raw, &mut after, &mut fate)
             .expect("emulated run");
+        // The reference: run_cpu on the reference's blocks of the batch's sensors.
+        let mut blocks: Vec<Cell> = seg_slot
+            .iter()
+            .flat_map(|&s| reference[s as usize * b..(s as usize + 1) * b].to_vec())
+            .collect();
+        let mut want_raw = vec![f64::NAN; raw.len()];
+        let mut want_after = vec![Cell::default(); raw.len()];
+        let mut want_fate = vec![-2i32; raw.len()];
+        run_cpu(
+            &ws,
+            &job,
+            &mut blocks,
+            &mut want_raw,
+            Some((&mut want_after, &mut want_fate)),
+        );
+        for (s, &slot) in seg_slot.iter().enumerate() {
+            reference[slot as usize * b..(slot as usize + 1) * b]
+                .copy_from_slice(&blocks[s * b..(s + 1) * b]);
+        }
         for (w, &slot) in slots.iter().enumerate() {
+            seen[slot as usize] += 1;
             for (j, wa) in ws.iter().enumerate() {
-                let cell = &mut reference[slot as usize * b + wa.at + bucket[w * n + j] as usize];
-                let want = step(wa, cell, x[w * n + j]);
-                let got = raw[w * n + j];
+                let (want, got) = (want_raw[w * n + j], raw[w * n + j]);
                 scored[wa.kind as usize] += usize::from(got > 0.0);
                 assert_eq!(
                     want.to_bits(),
@@ -256,10 +319,27 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
                     wa.kind
                 );
                 assert!(
-                    after[w * n + j].same_bits(cell),
-                    "batch {batch} window {w} watch {j}: after {:?}, reference {cell:?}",
-                    after[w * n + j]
+                    after[w * n + j].same_bits(&want_after[w * n + j]),
+                    "batch {batch} window {w} watch {j}: after {:?}, reference {:?}",
+                    after[w * n + j],
+                    want_after[w * n + j]
                 );
+                assert_eq!(
+                    fate[w * n + j],
+                    want_fate[w * n + j],
+                    "fate of window {w} watch {j}"
+                );
+                let g = &mut gated[slot as usize * n + j];
+                *g = if fate[w * n + j] == Fate::Kept as i32 {
+                    *g + 1
+                } else {
+                    0
+                };
+                if wa.learn != Learn::Always {
+                    fates[fate[w * n + j] as usize] += 1;
+                } else {
+                    assert_eq!(fate[w * n + j], Fate::Learned as i32);
+                }
             }
         }
     }
@@ -270,7 +350,12 @@ fn detector_scores_and_device_state_match_the_reference_bit_for_bit() {
             "device state of cell {i}"
         );
     }
-    // Every kind scored something (stuck runs happened, seasonal buckets warmed up).
+    // Every kind scored something (stuck runs happened, seasonal buckets warmed up); the
+    // policies learned, kept and re-baselined.
     assert!(scored.iter().all(|&k| k > 0), "{scored:?} by kind");
+    assert!(
+        fates.iter().all(|&k| k > 10),
+        "{fates:?} learned, kept, re-baselined"
+    );
     assert_eq!(CellKind::Seasonal as usize, 4);
 }

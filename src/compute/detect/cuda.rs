@@ -33,8 +33,20 @@ struct Buffers {
     seg_slot: Buffer<u32>,
     seg_patch: Buffer<i32>,
     patch: Buffer<Cell>,
+    seen: Buffer<u32>,
+    gated: Buffer<u32>,
     raw: Buffer<f64>,
     after: Buffer<Cell>,
+    fate: Buffer<i32>,
+}
+
+/// The watches' constant arguments, on the device.
+struct Watches {
+    kinds: CudaSlice<i32>,
+    params: CudaSlice<f64>,
+    cell_at: CudaSlice<i32>,
+    learn: CudaSlice<i32>,
+    gate: CudaSlice<f64>,
 }
 
 /// `hyflow_detect` on one device, with the cells it keeps there.
@@ -43,8 +55,9 @@ pub struct CudaDetect {
     ordinal: usize,
     stream: Arc<CudaStream>,
     function: CudaFunction,
-    /// Kind codes, parameters and cell offsets, uploaded once (they do not change during a run).
-    watch: Option<(CudaSlice<i32>, CudaSlice<f64>, CudaSlice<i32>)>,
+    /// Kind codes, parameters, cell offsets, learn policies and gates, uploaded once (they do
+    /// not change during a run).
+    watch: Option<Watches>,
     /// The cells, a block per slot, and how many of them are in use.
     state: Buffer<Cell>,
     state_len: usize,
@@ -76,8 +89,11 @@ impl CudaDetect {
                 seg_slot: Buffer::new(wc),
                 seg_patch: Buffer::new(wc),
                 patch: Buffer::new(wc),
+                seen: Buffer::new(wc),
+                gated: Buffer::new(wc),
                 raw: Buffer::new(0),
                 after: Buffer::new(0),
+                fate: Buffer::new(0),
             },
         })
     }
@@ -87,15 +103,18 @@ impl CudaDetect {
         job: &Job<'_>,
         raw: &mut [f64],
         after: &mut [Cell],
+        fate: &mut [i32],
     ) -> Result<(), ComputeError> {
         let s = self.stream.clone();
         if self.watch.is_none() {
             let up = |e| err("copy to device", e);
-            self.watch = Some((
-                s.clone_htod(job.kinds).map_err(up)?,
-                s.clone_htod(job.params).map_err(up)?,
-                s.clone_htod(job.cell_at).map_err(up)?,
-            ));
+            self.watch = Some(Watches {
+                kinds: s.clone_htod(job.kinds).map_err(up)?,
+                params: s.clone_htod(job.params).map_err(up)?,
+                cell_at: s.clone_htod(job.cell_at).map_err(up)?,
+                learn: s.clone_htod(job.learn).map_err(up)?,
+                gate: s.clone_htod(job.gate).map_err(up)?,
+            });
         }
         let need = job.slots * job.block;
         if self.state_len < need {
@@ -119,9 +138,12 @@ impl CudaDetect {
         } else {
             io.patch.upload(&s, job.patch)?;
         }
+        io.seen.upload(&s, job.seen)?;
+        io.gated.upload(&s, job.gated)?;
         io.raw.reserve(&s, raw.len())?;
         io.after.reserve(&s, after.len())?;
-        let (kinds, params, cell_at) = self.watch.as_ref().expect("uploaded above");
+        io.fate.reserve(&s, fate.len())?;
+        let w = self.watch.as_ref().expect("uploaded above");
         let (n_watch, block) = (job.n_watch as i32, job.block as i32);
         let n_segments = job.seg_slot.len() as i32;
         let cfg = LaunchConfig {
@@ -134,23 +156,33 @@ impl CudaDetect {
             .arg(io.x.device())
             .arg(io.bucket.device())
             .arg(&n_watch);
-        launch.arg(kinds).arg(params).arg(cell_at).arg(&block);
+        launch
+            .arg(&w.kinds)
+            .arg(&w.params)
+            .arg(&w.cell_at)
+            .arg(&block);
         launch.arg(io.order.device()).arg(io.seg_offsets.device());
         launch.arg(io.seg_slot.device()).arg(io.seg_patch.device());
         launch.arg(io.patch.device()).arg(&n_segments);
         launch.arg(self.state.device_mut());
         launch.arg(io.raw.device_mut()).arg(io.after.device_mut());
-        // SAFETY: the arguments match hyflow_detect's signature; x, bucket, raw and after hold
-        // n_watch entries per window of `order`, state a block for every slot of the batch,
-        // patch a block per index in seg_patch; the engine's buckets stay inside each watch's
-        // cells (season buckets).
+        launch.arg(&w.learn).arg(&w.gate);
+        launch.arg(io.seen.device()).arg(io.gated.device_mut());
+        launch.arg(io.fate.device_mut());
+        // SAFETY: the arguments match hyflow_detect's signature; x, bucket, raw, after and
+        // fate hold n_watch entries per window of `order`, state a block for every slot of the
+        // batch, patch a block per index in seg_patch, learn 3 and gate 1 per watch, seen one
+        // and gated n_watch per segment; the engine's buckets stay inside each watch's cells
+        // (season buckets).
         unsafe { launch.launch(cfg) }.map_err(|e| err("launching the detector kernel", e))?;
         io.raw.download(&s, raw.len())?;
         io.after.download(&s, after.len())?;
+        io.fate.download(&s, fate.len())?;
         s.synchronize()
             .map_err(|e| err("running the detector kernel", e))?;
         raw.copy_from_slice(io.raw.host(raw.len())?);
         after.copy_from_slice(io.after.host(after.len())?);
+        fate.copy_from_slice(io.fate.host(fate.len())?);
         Ok(())
     }
 }
@@ -165,6 +197,7 @@ impl DetectDevice for CudaDetect {
         job: &Job<'_>,
         raw: &mut [f64],
         after: &mut [Cell],
+        fate: &mut [i32],
     ) -> Result<(), ComputeError> {
         if lost(self.ordinal) {
             return Err(ComputeError::Lost(format!(
@@ -172,7 +205,7 @@ impl DetectDevice for CudaDetect {
                 self.name
             )));
         }
-        let r = self.queue_and_wait(job, raw, after);
+        let r = self.queue_and_wait(job, raw, after, fate);
         note_lost(self.ordinal, r)
     }
 }

@@ -24,6 +24,11 @@ unsafe extern "C" {
         state: *mut Cell,
         raw: *mut f64,
         after: *mut Cell,
+        learn: *const i32,
+        gate: *const f64,
+        seen0: *const u32,
+        gated: *mut u32,
+        fate: *mut i32,
     );
 }
 
@@ -58,6 +63,7 @@ impl DetectDevice for EmulatedDetect {
         job: &Job<'_>,
         raw: &mut [f64],
         after: &mut [Cell],
+        fate: &mut [i32],
     ) -> Result<(), ComputeError> {
         let need = job.slots * job.block;
         if self.state.len() < need {
@@ -73,7 +79,12 @@ impl DetectDevice for EmulatedDetect {
             && job.bucket.len() == job.x.len()
             && raw.len() == job.x.len()
             && after.len() == job.x.len()
+            && fate.len() == job.x.len()
             && job.kinds.len() == job.n_watch
+            && job.learn.len() == 3 * job.n_watch
+            && job.gate.len() == job.n_watch
+            && job.seen.len() == job.seg_slot.len()
+            && job.gated.len() == job.seg_slot.len() * job.n_watch
             && job.cell_at.len() == job.n_watch
             && job.seg_patch.len() == job.seg_slot.len()
             && job.seg_offsets.len() == job.seg_slot.len() + 1
@@ -90,9 +101,12 @@ impl DetectDevice for EmulatedDetect {
                 self.name
             )));
         }
-        // SAFETY: checked above: x, bucket, raw and after hold n_watch entries per window of
-        // `order`, every bucket stays inside its watch's cells, state holds a block for every
-        // slot below `slots` (every slot of the batch is), patch a block per patched segment.
+        // The kernel counts on in its copy of the gated counts, as a device does.
+        let mut gated = job.gated.to_vec();
+        // SAFETY: checked above: x, bucket, raw, after and fate hold n_watch entries per
+        // window of `order`, every bucket stays inside its watch's cells, state holds a block
+        // for every slot below `slots` (every slot of the batch is), patch a block per patched
+        // segment, learn 3 and gate 1 per watch, seen one and gated n_watch per segment.
         unsafe {
             hyflow_emu_detect(
                 job.x.as_ptr(),
@@ -111,6 +125,11 @@ impl DetectDevice for EmulatedDetect {
                 self.state.as_mut_ptr(),
                 raw.as_mut_ptr(),
                 after.as_mut_ptr(),
+                job.learn.as_ptr(),
+                job.gate.as_ptr(),
+                job.seen.as_ptr(),
+                gated.as_mut_ptr(),
+                fate.as_mut_ptr(),
             );
         }
         Ok(())

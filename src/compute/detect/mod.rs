@@ -13,6 +13,12 @@
 //! a fraction of device batches (`cross-check`) is recomputed on the CPU and compared exactly
 //! ([`Check::Exact`]: a difference means the device is wrong; the CPU's scores are used).
 //!
+//! Learn policies (`gated`, `reference`) are applied by the kernel and by [`run_cpu`] alike:
+//! each batch starts from the counts the scorer keeps ([`Counters`]: windows seen, gated
+//! windows in a row), and each score comes back with its [`Fate`], so that the mirror zeroes a
+//! re-baselined detector's cells as the kernel did. The scorer then decides again from the
+//! same raw scores and counts, and so agrees with the device window by window.
+//!
 //! Scoring is synchronous: a batch is copied, scored and copied back before the worker goes on
 //! (the score stage must have a window's detector scores before its rules and episodes).
 
@@ -27,8 +33,8 @@ use super::router::{Check, Difference, Policy, Router};
 use super::segments;
 use crate::events::Stage;
 use crate::plan::Device;
-use crate::stages::detect::DetectorSpec;
-use crate::stages::detect::cell::{Cell, Watch, block, step, watches};
+use crate::stages::detect::cell::{Cell, Fate, Watch, block, learn_code, step, watches};
+use crate::stages::detect::{DetectorSpec, Learn};
 use std::time::Instant;
 
 /// One batch for `hyflow_detect` (see cuda/score.cu for the layout).
@@ -62,6 +68,39 @@ pub struct Job<'a> {
     /// The host's current blocks of every slot up to `slots` (for a device that has to
     /// (re)build its state).
     pub mirror: &'a [Cell],
+    /// Per watch, its detector's learn policy: code, count (relearn or reference windows, a
+    /// u32 in the i32's bits) and the detector's index ([`learn_code`]).
+    pub learn: &'a [i32],
+    /// Per watch, its detector's gate (`learn = "gated"`).
+    pub gate: &'a [f64],
+    /// Per segment, the sensor's windows scored before this batch (for `reference`).
+    pub seen: &'a [u32],
+    /// Per segment and watch, its detector's gated windows in a row before this batch (for
+    /// `gated`; the same for every watch of a detector).
+    pub gated: &'a [u32],
+}
+
+/// How many windows each sensor has scored and how many its detectors gated in a row, as the
+/// scorer that keeps those counts has them before a batch: the learn policies' inputs that a
+/// batch starts from ([`crate::stages::detect::Scorer`] counts on as it takes the batch's
+/// scores, window by window, deciding as the kernel did).
+pub trait Counters {
+    /// Windows of sensor `slot` scored so far.
+    fn seen(&self, slot: u32) -> u32;
+    /// Windows in a row that detector `detector` of sensor `slot` did not learn (gated).
+    fn gated(&self, slot: u32, detector: usize) -> u32;
+}
+
+/// No window seen yet: the counters of a run whose detectors all learn `always`, and of tests.
+pub struct Fresh;
+
+impl Counters for Fresh {
+    fn seen(&self, _: u32) -> u32 {
+        0
+    }
+    fn gated(&self, _: u32, _: usize) -> u32 {
+        0
+    }
 }
 
 /// A batch's watched feature values and season buckets ([`DetectEngine::gather`]).
@@ -78,36 +117,87 @@ pub trait DetectDevice: Send {
     /// Name in logs and reports (`cuda:0`).
     fn name(&self) -> &str;
     /// Scores `job` and waits for it: `raw` gets `n_watch` raw scores per window, `after` the
-    /// cell each of them stepped, as it was after that window. Blocks of slots never seen
-    /// start at zero.
+    /// cell each of them stepped, as it was after that window, and `fate` what the window did
+    /// to its detector's cells ([`Fate`]). Blocks of slots never seen start at zero.
     fn run(
         &mut self,
         job: &Job<'_>,
         raw: &mut [f64],
         after: &mut [Cell],
+        fate: &mut [i32],
     ) -> Result<(), ComputeError>;
 }
 
 /// Scores the cell detectors on the CPU as the kernel walks them: `blocks` holds the block of
-/// each segment and is stepped in place; `after` (when given) gets the cell each score left.
+/// each segment and is stepped in place; `after` (when given) gets the cell each score left
+/// and the [`Fate`] of its window.
 pub fn run_cpu(
     ws: &[Watch],
     job: &Job<'_>,
     blocks: &mut [Cell],
     raw: &mut [f64],
-    mut after: Option<&mut [Cell]>,
+    mut after: Option<(&mut [Cell], &mut [i32])>,
 ) {
     let (n, b) = (ws.len(), job.block);
+    let mut counts = vec![0u32; n];
     for s in 0..job.seg_slot.len() {
         let cells = &mut blocks[s * b..(s + 1) * b];
-        for &w in &job.order[job.seg_offsets[s] as usize..job.seg_offsets[s + 1] as usize] {
+        counts.copy_from_slice(&job.gated[s * n..(s + 1) * n]);
+        let first = job.seg_offsets[s] as usize;
+        let windows = &job.order[first..job.seg_offsets[s + 1] as usize];
+        for (k, &w) in windows.iter().enumerate() {
             let w = w as usize * n;
-            for (j, watch) in ws.iter().enumerate() {
-                let c = &mut cells[watch.at + job.bucket[w + j] as usize];
-                raw[w + j] = step(watch, c, job.x[w + j]);
-                if let Some(a) = after.as_deref_mut() {
-                    a[w + j] = *c;
+            let seen = u32::try_from(u64::from(job.seen[s]) + k as u64).unwrap_or(u32::MAX);
+            let mut j = 0;
+            while j < n {
+                // Watches j .. e are one detector's.
+                let e = (j + 1..n)
+                    .find(|&i| ws[i].detector != ws[j].detector)
+                    .unwrap_or(n);
+                let fate = if ws[j].learn == Learn::Always {
+                    for i in j..e {
+                        raw[w + i] = step(
+                            &ws[i],
+                            &mut cells[ws[i].at + job.bucket[w + i] as usize],
+                            job.x[w + i],
+                        );
+                    }
+                    Fate::Learned
+                } else {
+                    let mut r = 0.0f64;
+                    for i in j..e {
+                        let mut copy = cells[ws[i].at + job.bucket[w + i] as usize];
+                        raw[w + i] = step(&ws[i], &mut copy, job.x[w + i]);
+                        r = r.max(raw[w + i]);
+                    }
+                    let (learned, rebase) = ws[j].learn.decide(r, seen, counts[j]);
+                    let fate = Fate::of(learned, rebase);
+                    let next = match fate {
+                        Fate::Kept => counts[j].saturating_add(1),
+                        _ => 0,
+                    };
+                    for i in j..e {
+                        if fate == Fate::Rebased {
+                            cells[ws[i].at..ws[i].at + ws[i].cells].fill(Cell::default());
+                        }
+                        if fate != Fate::Kept {
+                            step(
+                                &ws[i],
+                                &mut cells[ws[i].at + job.bucket[w + i] as usize],
+                                job.x[w + i],
+                            );
+                        }
+                        counts[i] = next;
+                    }
+                    fate
+                };
+                if let Some((after, fates)) = after.as_mut() {
+                    for i in j..e {
+                        after[w + i] = cells[ws[i].at + job.bucket[w + i] as usize];
+                        fates[w + i] = fate as i32;
+                    }
                 }
+                j = e;
             }
         }
     }
@@ -132,6 +222,9 @@ pub struct DetectEngine {
     kinds: Vec<i32>,
     params: Vec<f64>,
     cell_at: Vec<i32>,
+    /// Per watch: learn policy code, count and detector ([`Job::learn`]); its gate.
+    learn: Vec<i32>,
+    gate: Vec<f64>,
     /// Cells per slot.
     block: usize,
     /// The zone of the season buckets.
@@ -202,6 +295,14 @@ impl DetectEngine {
             kinds: watches.iter().map(|w| w.kind as i32).collect(),
             params: watches.iter().flat_map(|w| w.params).collect(),
             cell_at: watches.iter().map(|w| w.at as i32).collect(),
+            learn: watches
+                .iter()
+                .flat_map(|w| {
+                    let (code, count, _) = learn_code(w.learn);
+                    [code, count, w.detector as i32]
+                })
+                .collect(),
+            gate: watches.iter().map(|w| learn_code(w.learn).2).collect(),
             block: block(&watches),
             zone,
             watches,
@@ -243,9 +344,9 @@ impl DetectEngine {
     }
 
     /// Scores one batch: `slots` has each window's sensor slot (a sensor's windows in time
-    /// order), `inputs` their watched values ([`Self::gather`]). Gives `n_watch` raw scores
-    /// per window.
-    pub fn score(&mut self, slots: &[u32], inputs: &Inputs) -> Vec<f64> {
+    /// order), `inputs` their watched values ([`Self::gather`]), `counters` the learn
+    /// policies' counts before the batch. Gives `n_watch` raw scores per window.
+    pub fn score(&mut self, slots: &[u32], inputs: &Inputs, counters: &dyn Counters) -> Vec<f64> {
         let (n, b) = (self.watches.len(), self.block);
         let max_slot = slots.iter().max().map_or(0, |&s| s as usize + 1);
         if self.stale.len() < max_slot {
@@ -253,6 +354,20 @@ impl DetectEngine {
             self.mirror.resize(max_slot * b, Cell::default());
         }
         let (order, seg_offsets, seg_slot) = segments(slots);
+        let policies = self.watches.iter().any(|w| w.learn != Learn::Always);
+        let seen: Vec<u32> = seg_slot
+            .iter()
+            .map(|&slot| if policies { counters.seen(slot) } else { 0 })
+            .collect();
+        let gated: Vec<u32> = seg_slot
+            .iter()
+            .flat_map(|&slot| {
+                self.watches.iter().map(move |w| match w.learn {
+                    Learn::Gated { .. } => counters.gated(slot, w.detector),
+                    _ => 0,
+                })
+            })
+            .collect();
         let mut raw = vec![0.0; slots.len() * n];
         let work = (slots.len() * n) as f64;
         let on_device = !slots.is_empty() && self.router.route(work, slots.len()) == 1;
@@ -282,16 +397,27 @@ impl DetectEngine {
             patch: &patch,
             slots: max_slot,
             mirror: &self.mirror,
+            learn: &self.learn,
+            gate: &self.gate,
+            seen: &seen,
+            gated: &gated,
         };
         if on_device {
             let mut after = vec![Cell::default(); raw.len()];
+            let mut fate = vec![0i32; raw.len()];
             let (device, router) = (&mut self.device, &mut self.router);
-            if run_on_device(device, router, &self.watches, &job, &mut raw, &mut after) {
+            let out = (&mut raw[..], &mut after[..], &mut fate[..]);
+            if run_on_device(device, router, &self.watches, &job, out) {
                 // The mirror takes every cell a score left, in batch order (a sensor's
-                // windows are in time order, so its last one wins).
+                // windows are in time order, so its last one wins); a re-baselined watch's
+                // cells are all zeroed first, as the kernel zeroed them.
                 for (w, &slot) in slots.iter().enumerate() {
                     let base = slot as usize * b;
                     for (j, watch) in self.watches.iter().enumerate() {
+                        if fate[w * n + j] == Fate::Rebased as i32 {
+                            let at = base + watch.at;
+                            self.mirror[at..at + watch.cells].fill(Cell::default());
+                        }
                         let c = watch.at + inputs.bucket[w * n + j] as usize;
                         self.mirror[base + c] = after[w * n + j];
                     }
@@ -338,15 +464,14 @@ fn run_on_device(
     router: &mut Router,
     ws: &[Watch],
     job: &Job<'_>,
-    raw: &mut [f64],
-    after: &mut [Cell],
+    (raw, after, fate): (&mut [f64], &mut [Cell], &mut [i32]),
 ) -> bool {
     let Some(dev) = device.as_mut() else {
         return false;
     };
     let windows = job.order.len();
     let t = Instant::now();
-    if let Err(e) = dev.run(job, raw, after) {
+    if let Err(e) = dev.run(job, raw, after, fate) {
         router.failed(1, &e, windows);
         if !router.live(1) {
             *device = None;
@@ -366,7 +491,14 @@ fn run_on_device(
         })
         .collect();
     let (mut want_raw, mut want_after) = (vec![0.0; raw.len()], after.to_vec());
-    run_cpu(ws, job, &mut blocks, &mut want_raw, Some(&mut want_after));
+    let mut want_fate = vec![0i32; fate.len()];
+    run_cpu(
+        ws,
+        job,
+        &mut blocks,
+        &mut want_raw,
+        Some((&mut want_after, &mut want_fate)),
+    );
     let same = want_raw
         .iter()
         .zip(raw.iter())
@@ -374,7 +506,8 @@ fn run_on_device(
         && want_after
             .iter()
             .zip(after.iter())
-            .all(|(a, b)| a.same_bits(b));
+            .all(|(a, b)| a.same_bits(b))
+        && want_fate == *fate;
     let max_abs = want_raw
         .iter()
         .zip(raw.iter())

@@ -25,6 +25,7 @@ impl DetectDevice for HostDevice {
         job: &Job<'_>,
         raw: &mut [f64],
         after: &mut [Cell],
+        fate: &mut [i32],
     ) -> Result<(), ComputeError> {
         self.batch += 1;
         if let Some(e) = (self.fail)(self.batch) {
@@ -46,7 +47,7 @@ impl DetectDevice for HostDevice {
             .iter()
             .flat_map(|&slot| self.state[slot as usize * b..(slot as usize + 1) * b].to_vec())
             .collect();
-        run_cpu(&self.ws, job, &mut blocks, raw, Some(after));
+        run_cpu(&self.ws, job, &mut blocks, raw, Some((after, fate)));
         for (s, &slot) in job.seg_slot.iter().enumerate() {
             self.state[slot as usize * b..(slot as usize + 1) * b]
                 .copy_from_slice(&blocks[s * b..(s + 1) * b]);
@@ -94,7 +95,7 @@ fn agrees_with_the_reference(engine: &mut DetectEngine, batches: usize) {
             })
             .collect();
         let inputs = engine.gather(rows.iter().map(|(t, r)| (*t, r.as_slice())));
-        let raw = engine.score(&slots, &inputs);
+        let raw = engine.score(&slots, &inputs, &Fresh);
         for (w, &slot) in slots.iter().enumerate() {
             for (j, wa) in ws.iter().enumerate() {
                 let bucket = wa.bucket(rows[w].0 + 7_200_000);
@@ -222,4 +223,109 @@ fn no_cell_detector_or_the_cpu_device_needs_no_engine() {
     );
     // An unknown device cannot reach the engine: the plan refuses it.
     assert!(crate::plan::Device::parse("tpu:0").is_none());
+}
+
+/// Learn policies on a device: a scorer given the engine's raw scores gives exactly what a
+/// scorer that runs the detectors itself gives (raw and calibrated scores, the detector that
+/// fired, re-baselinings), window by window: the engine decides from the scorer's counts
+/// as the scorer does. Every sensor's level shifts for good part-way: gated detectors (a
+/// seasonal one among them, whose every bucket a re-baselining zeroes, in the device's cells
+/// and the host's mirror) gate it and then re-baseline; reference ones freeze. Every fourth
+/// device batch fails, so the CPU scores it from the mirror and patches the device after.
+#[test]
+fn learn_policies_on_the_engine_equal_the_scorer_on_the_cpu() {
+    use crate::stages::detect::{Fuse, Learn, Scorer, WindowMeta};
+    let with = |kind, features, learn| {
+        let mut d = DetectorSpec::new(kind, features);
+        d.learn = learn;
+        d.bucket_warmup = 1;
+        d
+    };
+    let gated = |relearn| Learn::Gated { gate: 4.0, relearn };
+    let detectors = vec![
+        with(LevelZ, vec![0, 1], gated(30)),
+        with(SeasonalZ, vec![0], gated(20)),
+        with(Cusum, vec![1], Learn::Reference { windows: 40 }),
+        with(EwmaZ, vec![0], Learn::Always),
+        with(EwmaZ, vec![1], Learn::Reference { windows: 25 }),
+    ];
+    let zone = crate::timefmt::Zone::UTC;
+    let scorer = || {
+        Scorer::new(
+            detectors.clone(),
+            Vec::new(),
+            5,
+            Fuse::default(),
+            600_000,
+            zone.clone(),
+        )
+    };
+    let (mut cpu, mut fed) = (scorer(), scorer());
+    let ws = watches(&detectors);
+    let device = HostDevice {
+        state: Vec::new(),
+        ws: ws.clone(),
+        batch: 0,
+        fail: |b| (b % 4 == 0).then(|| ComputeError::Device("out of memory".into())),
+        corrupt: false,
+    };
+    let mut engine = DetectEngine::new(ws, Some(Box::new(device)), Policy::Accelerator, 0.5, zone);
+    let mut rng = Rng::new(23);
+    let sensors = 6u32;
+    // Windows of 10 minutes, every sensor each time, in batches of 1 to 60 windows.
+    let windows: Vec<(u32, i64, [f64; 2])> = (0..700i64)
+        .flat_map(|i| (0..sensors).map(move |s| (s, i)))
+        .map(|(s, i)| {
+            let shift = if i >= 200 + 60 * i64::from(s) {
+                12.0
+            } else {
+                0.0
+            };
+            let day = (i % 144) as f64 / 20.0;
+            (
+                s,
+                i * 600_000,
+                [10.0 + day + rng.normal() + shift, rng.normal() + shift],
+            )
+        })
+        .collect();
+    let (mut at, mut rebaselined) = (0, 0);
+    while at < windows.len() {
+        let end = (at + 1 + rng.below(60) as usize).min(windows.len());
+        let batch = &windows[at..end];
+        let slots: Vec<u32> = batch.iter().map(|w| w.0).collect();
+        let inputs = engine.gather(batch.iter().map(|w| (w.1, &w.2[..])));
+        let raw = engine.score(&slots, &inputs, &fed);
+        let n = engine.watches().len();
+        for (k, &(slot, start, row)) in batch.iter().enumerate() {
+            let meta = WindowMeta {
+                start,
+                values: 60,
+                filled: 0,
+            };
+            let want = cpu.score(slot, "s", meta, &row, &[]);
+            let cells = &raw[k * n..(k + 1) * n];
+            let got = fed.score_with(slot, "s", meta, &row, &[], Some(cells), &[]);
+            assert_eq!(
+                format!("{:?}", want.contributions),
+                format!("{:?}", got.contributions),
+                "sensor {slot} window at {start}"
+            );
+            assert_eq!(want.ai.to_bits(), got.ai.to_bits());
+        }
+        let n = cpu.take_rebaselines();
+        assert_eq!(fed.take_rebaselines(), n);
+        rebaselined += n;
+        at = end;
+    }
+    // Both gated detectors re-baselined every sensor, and the device failed some batches.
+    assert!(
+        rebaselined >= 2 * u64::from(sensors),
+        "{rebaselined} re-baselinings"
+    );
+    let r = engine.reports();
+    assert!(
+        r.len() == 2 && r[0].batches > 10 && r[1].errors > 10,
+        "{r:?}"
+    );
 }

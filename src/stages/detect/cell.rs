@@ -5,10 +5,10 @@
 //! own code ([`Ewma`], [`Level`], [`Cusum`], [`Stuck`], [`Seasonal::score_bucket`]) on the
 //! cell, so the arithmetic lives in one place on the host.
 
-use super::DetectorSpec;
 use super::baseline::{self, Ewma, Level, Seasonal};
 use super::change::{Cusum, CusumParams, Stuck};
 use super::kinds::{DetectorKind, Season};
+use super::{DetectorSpec, Learn};
 
 /// One cell of state. Fields by kind (as `HfCell` in cuda/score.cu): ewma-z (`n`, `a` mean,
 /// `b` variance); level-z and each bucket of seasonal-z (`n`, `a` level, `b` mean absolute
@@ -79,11 +79,47 @@ impl CellKind {
     }
 }
 
-/// The cell kind a detector runs as, if it runs on cells: a cell detector whose baseline
-/// learns from every window. A learn policy (`gated`, `reference`) keeps it on the CPU: the
-/// device kernel (cuda/score.cu) does not implement one yet.
+/// The cell kind a detector runs as, if it runs on cells (whatever its learn policy: the kernel
+/// and [`crate::compute::detect::run_cpu`] decide per window as [`Learn::decide`] does).
 pub fn on_cells(d: &DetectorSpec) -> Option<CellKind> {
-    CellKind::of(d.kind).filter(|_| d.learn == super::Learn::Always)
+    CellKind::of(d.kind)
+}
+
+/// The policy codes of cuda/score.cu (`HF_ALWAYS`, `HF_GATED`, `HF_REFERENCE`) and their
+/// count (relearn, reference windows: the kernel reads the u32 back from the i32's bits) and
+/// gate, for a watch's `learn` and `gate` arguments.
+pub fn learn_code(learn: Learn) -> (i32, i32, f64) {
+    let bits = |n: u32| i32::from_ne_bytes(n.to_ne_bytes());
+    match learn {
+        Learn::Always => (0, 0, 0.0),
+        Learn::Gated { gate, relearn } => (1, bits(relearn), gate),
+        Learn::Reference { windows } => (2, bits(windows), 0.0),
+    }
+}
+
+/// What a window did to a policy detector's cells (cuda/score.cu `HF_LEARNED`, `HF_KEPT`,
+/// `HF_REBASED`): learned it, kept them as they were (gated, or after the reference period), or
+/// zeroed them all (every season bucket) and learned it as the first window of a new baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Fate {
+    /// Learned (every window of `always`).
+    Learned = 0,
+    /// Not learned.
+    Kept = 1,
+    /// Re-baselined.
+    Rebased = 2,
+}
+
+impl Fate {
+    /// The fate of a [`Learn::decide`] outcome.
+    pub fn of(learned: bool, rebaseline: bool) -> Self {
+        match (learned, rebaseline) {
+            (_, true) => Fate::Rebased,
+            (true, false) => Fate::Learned,
+            (false, false) => Fate::Kept,
+        }
+    }
 }
 
 /// One watched (detector, feature) pair of a cell detector.
@@ -106,6 +142,8 @@ pub struct Watch {
     pub at: usize,
     /// See `at`.
     pub cells: usize,
+    /// Its detector's learn policy.
+    pub learn: Learn,
 }
 
 impl Watch {
@@ -143,6 +181,7 @@ pub fn watches(detectors: &[DetectorSpec]) -> Vec<Watch> {
                 season,
                 at,
                 cells,
+                learn: d.learn,
             });
         }
     }

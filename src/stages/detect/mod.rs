@@ -94,7 +94,7 @@ impl Learn {
             Learn::Gated { gate, relearn } => {
                 if raw.is_nan() || raw <= gate {
                     (true, false)
-                } else if relearn > 0 && gated + 1 >= relearn {
+                } else if relearn > 0 && gated.saturating_add(1) >= relearn {
                     (true, true)
                 } else {
                     (false, false)
@@ -418,8 +418,10 @@ impl Scorer {
     /// [`Self::score`], with the raw scores of the cell detectors (`ewma-z`, `level-z`,
     /// `seasonal-z`, `cusum`, `stuck`) computed elsewhere (on a GPU, by `compute::detect`): `cells` holds
     /// one per watched pair, in the order of [`cell::watches`]. Those detectors' state here is
-    /// then left untouched: whoever computed the scores keeps it. `attrs` are the sensor's
-    /// registry attributes for rules that name them (NaN where missing).
+    /// then left untouched: whoever computed the scores keeps it (and applied their learn
+    /// policies from this scorer's counts, which this call counts on: see
+    /// [`crate::compute::detect::Counters`]). `attrs` are the sensor's registry attributes for
+    /// rules that name them (NaN where missing).
     #[allow(clippy::too_many_arguments)]
     pub fn score_with(
         &mut self,
@@ -451,12 +453,15 @@ impl Scorer {
             if d.kind == DetectorKind::AssetMahalanobis {
                 continue;
             }
+            // Cell detectors whose scores were computed elsewhere keep their state there (the
+            // engine decided as below, from the same raw score and counts).
+            let elsewhere = cells.is_some() && cell::on_cells(d).is_some();
             // A learn policy other than `always` keeps the state as it was before the window
-            // unless the window is learned (detectors with it are never cell detectors).
-            let before = (d.learn != Learn::Always).then(|| st.detectors[di].clone());
+            // unless the window is learned.
+            let before = (d.learn != Learn::Always && !elsewhere).then(|| st.detectors[di].clone());
             let mut rebaselined = false;
             let (feature, raw) = match cells {
-                Some(c) if cell::on_cells(d).is_some() => {
+                Some(c) if elsewhere => {
                     let n = d.features.len();
                     taken += n;
                     pick(d, c[taken - n..taken].iter().copied())
@@ -482,33 +487,34 @@ impl Scorer {
             } else {
                 d.learn.decide(raw, seen, st.gated[di])
             };
-            if let Some(before) = before {
-                st.gated[di] = if learned { 0 } else { st.gated[di] + 1 };
+            if d.learn != Learn::Always {
+                let held = st.gated[di].saturating_add(1);
+                st.gated[di] = if learned { 0 } else { held };
                 if rebaseline {
                     // The shift lasted: start a new baseline from this window.
-                    let mut fresh = State::new(d);
-                    raw_score(
-                        d,
-                        &mut fresh,
-                        None,
-                        &mut self.scratch,
-                        meta,
-                        row,
-                        self.slide_ms,
-                        &self.zone,
-                    );
-                    st.detectors[di] = fresh;
+                    if !elsewhere {
+                        let mut fresh = State::new(d);
+                        raw_score(
+                            d,
+                            &mut fresh,
+                            None,
+                            &mut self.scratch,
+                            meta,
+                            row,
+                            self.slide_ms,
+                            &self.zone,
+                        );
+                        st.detectors[di] = fresh;
+                    }
                     self.rebaselines += 1;
                     rebaselined = true;
                     tracing::info!(
                         sensor,
                         detector = d.name.as_str(),
                         window_start = meta.start,
-                        "re-baselined: a shift held for {} windows is the new normal",
-                        st.gated[di].max(1)
+                        "re-baselined: a shift held for {held} windows is the new normal",
                     );
-                    st.gated[di] = 0;
-                } else if !learned {
+                } else if let Some(before) = before.filter(|_| !learned) {
                     st.detectors[di] = before;
                 }
             }
@@ -574,6 +580,19 @@ impl Scorer {
     /// The detectors (for names).
     pub fn detectors(&self) -> &[DetectorSpec] {
         &self.detectors
+    }
+}
+
+impl crate::compute::detect::Counters for Scorer {
+    fn seen(&self, slot: u32) -> u32 {
+        self.state.get(slot as usize).map_or(0, |st| st.windows)
+    }
+
+    fn gated(&self, slot: u32, detector: usize) -> u32 {
+        self.state
+            .get(slot as usize)
+            .and_then(|st| st.gated.get(detector).copied())
+            .unwrap_or(0)
     }
 }
 

@@ -29,6 +29,15 @@ pub fn pipeline(input: &Path, device: &str) -> String {
             .find(|d| *d.kind.get_ref() == hyflow::config::DetectorKind::Stuck)
             .expect("a stuck detector");
         stuck.features = vec![toml::Spanned::new(0..0, "std".to_string())];
+        // The level detector gated (the pipeline's gate and relearn), so that the device runs
+        // a learn policy too: its decisions must equal the CPU's.
+        let level = c
+            .detect
+            .detector
+            .iter_mut()
+            .find(|d| d.name.as_deref() == Some("level"))
+            .expect("a level detector");
+        level.learn = Some(toml::Spanned::new(0..0, hyflow::config::LearnPolicy::Gated));
     })
 }
 
