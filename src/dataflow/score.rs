@@ -213,20 +213,6 @@ pub fn score_stage<'s>(
                 None
             }
         };
-        // Checkpoints do not save detector state kept on a device yet: with them, the
-        // detectors keep their state here, on the CPU (the features still go to the device).
-        let engine = match engine {
-            Some(_) if shared.checkpoints.is_some() || resume.is_some() => {
-                if worker == 0 {
-                    tracing::info!(
-                        "detectors scored on the CPU: checkpoints do not save detector state kept on a device yet (features still computed on {})",
-                        pipeline.device
-                    );
-                }
-                None
-            }
-            e => e,
-        };
         let st = Scoring {
             engine,
             scorer: Scorer::new(
@@ -425,8 +411,13 @@ impl Scoring {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         asset_slots.sort();
+        let mut scorer = self.scorer.save();
+        if let Some(e) = &self.engine {
+            // The cell detectors' state is the engine's (its mirror is current).
+            e.save_into(&mut scorer);
+        }
         crate::checkpoint::ScoringState {
-            scorer: self.scorer.save(),
+            scorer,
             episodes: self.episodes.save(),
             assets: self
                 .assets
@@ -439,6 +430,9 @@ impl Scoring {
 
     /// Restores what [`Self::save`] returned.
     fn restore(&mut self, saved: crate::checkpoint::ScoringState) {
+        if let Some(e) = self.engine.as_mut() {
+            e.restore_from(&saved.scorer);
+        }
         self.scorer.restore(saved.scorer);
         self.episodes.restore(saved.episodes);
         if let (Some(a), Some(s)) = (self.assets.as_mut(), saved.assets) {

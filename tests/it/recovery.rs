@@ -130,10 +130,17 @@ fn assert_same(want: &[String], out: &Path, what: &str) {
         );
         if w != g {
             let line = w.lines().zip(g.lines()).position(|(a, b)| a != b);
+            let show = |t: &str| {
+                line.and_then(|l| t.lines().nth(l))
+                    .unwrap_or_default()
+                    .to_string()
+            };
             panic!(
-                "{what}: the output with columns {o} differs from the replay never stopped ({} rows against {}; first different line {line:?})",
+                "{what}: the output with columns {o} differs from the replay never stopped ({} rows against {}; first different line {line:?}:\n  want {}\n  got  {})",
                 g.lines().count(),
-                w.lines().count()
+                w.lines().count(),
+                show(w),
+                show(g)
             );
         }
     }
@@ -530,42 +537,133 @@ fn what_checkpoints_cannot_save_yet_is_refused_by_name() {
     assert!(err.contains("without enabled = false"), "{err}");
 }
 
-/// With checkpoints, detectors on a device keep their state on the CPU (checkpoints do not
-/// save device state yet), and say so; the features still go to the device. The outputs equal
-/// those of the same device without checkpoints (the detector kernel equals its CPU
-/// reference bit for bit).
+/// [`assert_same`], numbers within rounding (relative 1e-9): for runs whose features were
+/// computed on different devices (the kernels sum in another order than the CPU).
+#[cfg(feature = "kernel-emulation")]
+fn assert_close(want: &[String], out: &Path, what: &str) {
+    let got = rows(out);
+    assert_eq!(got.len(), want.len(), "{what}: outputs");
+    let close = |a: &str, b: &str| {
+        a == b
+            || match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                _ => false,
+            }
+    };
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w.lines().count(), g.lines().count(), "{what}: rows");
+        for (a, b) in w.lines().zip(g.lines()) {
+            let same = a.split(',').count() == b.split(',').count()
+                && a.split(',').zip(b.split(',')).all(|(x, y)| close(x, y));
+            assert!(same, "{what}: a row differs\n  want {a}\n  got  {b}");
+        }
+    }
+}
+
+/// With checkpoints, detectors on a device keep their state there: a checkpoint saves the
+/// engine's cells (its host mirror is current), and a replay resumed from a checkpoint in the
+/// middle of the run gives the rows of a replay on the device never stopped: exactly on the
+/// device, within rounding on the CPU (whose features are summed in another order; the
+/// detector kernel equals its CPU reference bit for bit). The level detector is gated, so the
+/// learn policies' counts are carried over too.
 #[cfg(feature = "kernel-emulation")]
 #[test]
-fn with_checkpoints_detectors_on_a_device_keep_their_state_on_the_cpu() {
+fn checkpoints_save_the_state_of_detectors_on_a_device() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let (plain, with) = (pipeline(tmp.path(), false), pipeline(tmp.path(), true));
-    // A small input: the emulated device is slow in a debug build.
+    // The level detector gated; the mean-crossing rate and the stuck detector on `mean` left
+    // out, as in tests/it/common/device.rs (they compare values exactly, so the last bit of a
+    // window's mean, summed in another order on the device, can change them).
+    let gated = |t: &str| {
+        t.replace(
+            "name = \"level\"\nkind = \"level-z\"\n",
+            "name = \"level\"\nkind = \"level-z\"\nlearn = \"gated\"\n",
+        )
+        .replace(", \"mean-crossing-rate\"]", "]")
+        .replace(
+            "name = \"stuck\"\nkind = \"stuck\"\nfeatures = [\"mean\"]",
+            "name = \"stuck\"\nkind = \"stuck\"\nfeatures = [\"std\"]",
+        )
+    };
+    let file = "pipelines/manufacturing.toml";
+    let plain = pipeline_edited(file, tmp.path(), false, &gated);
+    let with = pipeline_edited(file, tmp.path(), true, &gated);
+    let text = std::fs::read_to_string(&with).expect("read");
+    assert!(text.contains("learn = \"gated\"\n") && !text.contains("mean-crossing-rate"));
+    assert!(text.contains("features = [\"std\"]"));
+    // A small input (the emulated device is slow in a debug build), of 3 row groups: the
+    // replay's source reads a row group at a time, and a checkpoint is cut between reads.
     let input = tmp.path().join("m.parquet");
-    let ds = hyflow::tools::fixture::manufacturing::generate(8, 20 * 60_000, 5);
+    let ds = hyflow::tools::fixture::manufacturing::generate(8, 80 * 60_000, 5);
     hyflow::tools::fixture::write(ds, &input).expect("fixture");
     let input = input.display().to_string();
-    let device = ["--device", "emu:0", "--input", &input];
+    // Small batches: a checkpoint is cut between them.
+    let device = [
+        "--device",
+        "emu:0",
+        "--input",
+        &input,
+        "--set",
+        "compute.max-batch-windows=16",
+    ];
     let (code, err) = replay(&plain, &tmp.path().join("plain"), &device);
     assert_eq!(code, 0, "{err}");
-    assert!(!err.contains("detectors scored on the CPU"), "{err}");
+    let want = rows(&tmp.path().join("plain"));
     let out = tmp.path().join("with");
-    let (code, err) = replay(&with, &out, &device);
-    assert_eq!(code, 0, "{err}");
+    let o = hyflow()
+        .arg("replay")
+        .arg(&with)
+        .arg("--out")
+        .arg(&out)
+        .args(["-w", "2"])
+        .args(device)
+        .output()
+        .expect("run hyflow");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stderr}");
     assert!(
-        err.contains("detectors scored on the CPU: checkpoints do not save detector state kept on a device yet (features still computed on emu:0)"),
-        "{err}"
+        stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("emu:0 detectors")),
+        "the detectors ran on the device:\n{stdout}"
     );
-    assert!(
-        hyflow::checkpoint::latest(&tmp.path().join("checkpoints"))
-            .0
-            .is_some(),
-        "checkpoints were taken"
-    );
-    assert_same(
-        &rows(&tmp.path().join("plain")),
-        &out,
-        "emu:0 with checkpoints",
-    );
+    assert_same(&want, &out, "emu:0 with checkpoints");
+    // Keep only a checkpoint from the middle of the run (the later parts stay on disk, to be
+    // discarded) and resume from it: on the device, then on the CPU.
+    let all = tmp.path().join("checkpoints");
+    let ids = hyflow::checkpoint::list(&all);
+    assert!(ids.len() >= 2, "checkpoints taken: {ids:?}");
+    let middle = ids[ids.len() / 2].1.clone();
+    let saved = std::fs::read(&middle).expect("read checkpoint");
+    // Another device is another [compute]: carried over with --from-checkpoint.
+    for (resume_on, carry, what) in [
+        ("emu:0", "-q", "resumed on emu:0"),
+        ("cpu", "--from-checkpoint", "resumed on the CPU"),
+    ] {
+        for (_, p) in hyflow::checkpoint::list(&all) {
+            std::fs::remove_file(p).expect("remove");
+        }
+        std::fs::write(&middle, &saved).expect("put the checkpoint back");
+        let args = [
+            "--device",
+            resume_on,
+            "--input",
+            &input,
+            "--set",
+            "compute.max-batch-windows=16",
+            "--resume",
+            carry,
+        ];
+        let (code, err) = replay(&with, &out, &args);
+        assert_eq!(code, 0, "{err}");
+        if resume_on == "cpu" {
+            assert_close(&want, &out, what);
+        } else {
+            assert_same(&want, &out, what);
+        }
+    }
 }
 
 /// `--from-checkpoint` carries a checkpoint's state over to a pipeline whose rules or

@@ -329,6 +329,32 @@ impl DetectEngine {
         self.mirror.get(s..s + self.block).unwrap_or(&[])
     }
 
+    /// Slots the engine holds cells for (every slot below it).
+    pub fn slots(&self) -> u32 {
+        (self.mirror.len() / self.block.max(1)) as u32
+    }
+
+    /// Writes every slot's cells into `saved` (a scorer's state for a checkpoint, which holds
+    /// the cell detectors' state only as stale copies while the engine keeps it).
+    pub fn save_into(&self, saved: &mut crate::stages::detect::ScorerState) {
+        for slot in 0..self.slots() {
+            saved.put_cells(&self.watches, slot, self.cells(slot));
+        }
+    }
+
+    /// Takes the cell detectors' state of every sensor of `saved` (a checkpoint's scorer state)
+    /// as its own: the mirror holds it, and the device gets it as a patch with each sensor's
+    /// next batch.
+    pub fn restore_from(&mut self, saved: &crate::stages::detect::ScorerState) {
+        let (slots, b) = (saved.len(), self.block);
+        self.mirror = vec![Cell::default(); slots * b];
+        self.stale = vec![true; slots];
+        for slot in 0..slots {
+            let cells = saved.cells(&self.watches, slot as u32, b);
+            self.mirror[slot * b..(slot + 1) * b].copy_from_slice(&cells);
+        }
+    }
+
     /// The watched feature values and season buckets of windows given as (start, feature row).
     pub fn gather<'a>(&self, rows: impl Iterator<Item = (i64, &'a [f64])>) -> Inputs {
         let mut inputs = Inputs::default();

@@ -111,6 +111,16 @@ pub struct Seasonal {
 }
 
 impl Seasonal {
+    /// Its buckets' levels (empty until its first window).
+    pub fn levels(&self) -> &[Level] {
+        &self.levels
+    }
+
+    /// Replaces its buckets' levels (a checkpoint's, or a device's).
+    pub fn set_levels(&mut self, levels: Vec<Level>) {
+        self.levels = levels;
+    }
+
     /// Scores `x` against its bucket's level (0 until the bucket has seen `warmup` windows),
     /// then teaches that bucket.
     pub fn score_and_update(

@@ -234,6 +234,87 @@ pub fn step(w: &Watch, cell: &mut Cell, x: f64) -> f64 {
     }
 }
 
+/// Writes a sensor's block of cells, as a device engine keeps it, into the detector states
+/// `states` (a [`super::Scorer`]'s, by detector), so that a checkpoint of the scorer holds the
+/// cell detectors' state; a state of another kind than its watch (never, for one pipeline) is
+/// left as it is.
+pub(super) fn into_states(ws: &[Watch], cells: &[Cell], states: &mut [super::State]) {
+    use super::State;
+    for (j, w) in ws.iter().enumerate() {
+        let k = j - ws
+            .iter()
+            .position(|v| v.detector == w.detector)
+            .unwrap_or(j);
+        let c = &cells[w.at..w.at + w.cells];
+        match (states.get_mut(w.detector), w.kind) {
+            (Some(State::Ewma(v)), CellKind::Ewma) if k < v.len() => {
+                v[k] = Ewma {
+                    n: c[0].n,
+                    m: c[0].a,
+                    v: c[0].b,
+                }
+            }
+            (Some(State::Level(v)), CellKind::Level) if k < v.len() => v[k] = level_of(&c[0]),
+            (Some(State::Seasonal(v)), CellKind::Seasonal) if k < v.len() => {
+                v[k].set_levels(c.iter().map(level_of).collect())
+            }
+            (Some(State::Cusum(v)), CellKind::Cusum) if k < v.len() => {
+                v[k] = Cusum::from_cell(&c[0])
+            }
+            (Some(State::Stuck(v)), CellKind::Stuck) if k < v.len() => {
+                v[k] = Stuck::from_cell(&c[0])
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The block of cells that the detector states `states` stand for ([`into_states`] the other
+/// way round): zeros, every kind's initial state, where they hold none.
+pub(super) fn from_states(ws: &[Watch], states: &[super::State], cells: &mut [Cell]) {
+    use super::State;
+    for (j, w) in ws.iter().enumerate() {
+        let k = j - ws
+            .iter()
+            .position(|v| v.detector == w.detector)
+            .unwrap_or(j);
+        let c = &mut cells[w.at..w.at + w.cells];
+        c.fill(Cell::default());
+        match states.get(w.detector) {
+            Some(State::Ewma(v)) if k < v.len() => {
+                let e = &v[k];
+                (c[0].n, c[0].a, c[0].b) = (e.n, e.m, e.v);
+            }
+            Some(State::Level(v)) if k < v.len() => c[0] = cell_of(&v[k]),
+            Some(State::Seasonal(v)) if k < v.len() => {
+                for (cell, l) in c.iter_mut().zip(v[k].levels()) {
+                    *cell = cell_of(l);
+                }
+            }
+            Some(State::Cusum(v)) if k < v.len() => c[0] = v[k].to_cell(),
+            Some(State::Stuck(v)) if k < v.len() => c[0] = v[k].to_cell(),
+            _ => {}
+        }
+    }
+}
+
+fn level_of(c: &Cell) -> Level {
+    Level {
+        n: c.n,
+        level: c.a,
+        mad: c.b,
+    }
+}
+
+fn cell_of(l: &Level) -> Cell {
+    Cell {
+        n: l.n,
+        a: l.level,
+        b: l.mad,
+        ..Cell::default()
+    }
+}
+
 /// Runs `f` on the cell as a [`Level`] (level-z, a seasonal-z bucket).
 fn as_level(cell: &mut Cell, f: impl FnOnce(&mut Level) -> f64) -> f64 {
     let mut l = Level {

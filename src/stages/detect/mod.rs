@@ -22,6 +22,7 @@ pub use episode::{EpisodeConfig, Episodes, EpisodesState};
 use crate::stages::rules::CompiledRule;
 pub use crate::stages::rules::Severity;
 use baseline::{Level, Seasonal};
+use cell::Cell;
 use change::{Cusum, CusumParams, Dropout, Stuck};
 use context::{Context, ContextParams};
 pub use kinds::{Calibration, DetectorKind, Fuse, Season, Statistic};
@@ -318,6 +319,24 @@ pub struct ScorerState {
 }
 
 impl ScorerState {
+    /// Writes the cell detectors' state of sensor `slot` from its block of cells `cells`, as
+    /// a device engine keeps it ([`cell::watches`] `ws` give the layout).
+    pub fn put_cells(&mut self, ws: &[cell::Watch], slot: u32, cells: &[Cell]) {
+        if let Some(st) = self.sensors.get_mut(slot as usize) {
+            cell::into_states(ws, cells, &mut st.detectors);
+        }
+    }
+
+    /// The block of `block` cells that sensor `slot`'s cell detectors' state stands for
+    /// (zeros where it holds none).
+    pub fn cells(&self, ws: &[cell::Watch], slot: u32, block: usize) -> Vec<Cell> {
+        let mut out = vec![Cell::default(); block];
+        if let Some(st) = self.sensors.get(slot as usize) {
+            cell::from_states(ws, &st.detectors, &mut out);
+        }
+        out
+    }
+
     /// Sensors held.
     pub fn len(&self) -> usize {
         self.sensors.len()

@@ -453,3 +453,70 @@ fn a_restored_scorer_scores_as_if_never_stopped() {
         assert_eq!(first, None, "restored after window {k}: first difference");
     }
 }
+
+/// A checkpoint of a scorer whose cell detectors ran on a device holds the device's cells
+/// written into the detector states (`ScorerState::put_cells`), and a resumed device engine
+/// reads them back (`ScorerState::cells`). Both ways, for every cell kind: a scorer given
+/// another's cells scores on exactly as that one does.
+#[test]
+fn cell_detector_state_goes_through_a_block_of_cells_and_back() {
+    let mut seasonal = DetectorSpec::new(DetectorKind::SeasonalZ, vec![0, 1]);
+    seasonal.bucket_warmup = 1;
+    let detectors = vec![
+        DetectorSpec::new(DetectorKind::EwmaZ, vec![0, 1]),
+        DetectorSpec::new(DetectorKind::LevelZ, vec![1]),
+        seasonal,
+        DetectorSpec::new(DetectorKind::Cusum, vec![0]),
+        DetectorSpec::new(DetectorKind::Stuck, vec![1]),
+    ];
+    let ws = cell::watches(&detectors);
+    let b = cell::block(&ws);
+    let run = |s: &mut Scorer, rng: &mut crate::tools::fixture::Rng, from: i64, to: i64| {
+        let mut raws = Vec::new();
+        for i in from..to {
+            for slot in 0..3u32 {
+                let x = [rng.normal() + f64::from(slot), (i % 7) as f64];
+                let m = WindowMeta {
+                    start: i * 1_200_000,
+                    values: 10,
+                    filled: 0,
+                };
+                let mut c = s.score(slot, "s", m, &x, &[]).contributions;
+                c.sort_by_key(|c| c.detector);
+                raws.extend(c.iter().map(|c| c.raw.to_bits()));
+            }
+        }
+        raws
+    };
+    let (mut rng_a, mut rng_b) = (
+        crate::tools::fixture::Rng::new(1),
+        crate::tools::fixture::Rng::new(2),
+    );
+    let (mut a, mut other) = (
+        scorer(detectors.clone(), 0, Fuse::default()),
+        scorer(detectors.clone(), 0, Fuse::default()),
+    );
+    run(&mut a, &mut rng_a, 0, 200);
+    run(&mut other, &mut rng_b, 0, 200);
+    // `other`'s state with `a`'s cells written in: it scores on as `a` does.
+    let (from_a, mut into) = (a.save(), other.save());
+    for slot in 0..3 {
+        let cells = from_a.cells(&ws, slot, b);
+        assert!(
+            cells.iter().filter(|c| c.n > 0).count() > 20,
+            "cells hold state"
+        );
+        into.put_cells(&ws, slot, &cells);
+        assert!(
+            into.cells(&ws, slot, b)
+                .iter()
+                .zip(&cells)
+                .all(|(x, y)| x.same_bits(y))
+        );
+    }
+    let mut b2 = scorer(detectors, 0, Fuse::default());
+    b2.restore(into);
+    let mut rng = crate::tools::fixture::Rng::new(3);
+    let want = run(&mut a, &mut rng.clone(), 200, 300);
+    assert_eq!(want, run(&mut b2, &mut rng, 200, 300));
+}
