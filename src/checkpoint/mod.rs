@@ -11,11 +11,13 @@
 //! `HYFLOWCK`, the format version, the pipeline hash, the payload's length and its checksum,
 //! FNV-1a over 64-bit words), then the payload in bincode (serde's compact binary encoding,
 //! already in the dependency tree through timely; floats bit for bit, NaN included, which
-//! JSON cannot carry). Written under a temporary name, flushed, renamed and the directory flushed: a file
+//! JSON cannot carry; the open windows' readings packed, [`packed`]). Written under a
+//! temporary name, flushed, renamed and the directory flushed: a file
 //! with its own name is complete. The newest `keep` are kept.
 
 mod compat;
 pub use compat::{CARRIED_OVER, carry_over};
+pub mod packed;
 mod regroup;
 pub use regroup::regroup;
 
@@ -27,7 +29,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The version of the checkpoint format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 const MAGIC: &[u8; 8] = b"HYFLOWCK";
 /// Envelope: magic, version (u32), pipeline hash (u64), payload length (u64), checksum (u64).
 const HEADER: usize = 8 + 4 + 8 + 8 + 8;
@@ -242,16 +244,22 @@ fn checksum(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The encoded file: envelope and payload, encoded in place into a buffer of its size.
+/// The encoded file: envelope and payload, encoded in one pass into a buffer sized like the
+/// last checkpoint this process encoded (it grows if this one is larger); the payload's
+/// length and checksum are filled in after.
 pub fn encode(c: &Checkpoint) -> Vec<u8> {
-    let size = bincode::serialized_size(c).expect("checkpoint state encodes") as usize;
-    let mut out = Vec::with_capacity(HEADER + size);
+    static LAST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let hint = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    let mut out = Vec::with_capacity(HEADER + hint + hint / 8);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&c.pipeline_hash.to_le_bytes());
-    out.extend_from_slice(&(size as u64).to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes());
     bincode::serialize_into(&mut out, c).expect("checkpoint state encodes");
+    let size = out.len() - HEADER;
+    LAST.store(size, std::sync::atomic::Ordering::Relaxed);
+    out[HEADER - 16..HEADER - 8].copy_from_slice(&(size as u64).to_le_bytes());
     let sum = checksum(&out[HEADER..]);
     out[HEADER - 8..HEADER].copy_from_slice(&sum.to_le_bytes());
     out

@@ -257,7 +257,9 @@ impl WindowState {
 pub struct SeriesSnapshot {
     /// Sensor id.
     pub name: String,
-    /// Buffered readings: (time, value, watermark when read).
+    /// Buffered readings: (time, value, watermark when read); packed in a checkpoint
+    /// (`checkpoint::packed`).
+    #[serde(with = "crate::checkpoint::packed")]
     pub pending: Vec<(i64, f64, i64)>,
     /// Smallest window start not yet emitted.
     pub next_start: i64,
