@@ -446,6 +446,10 @@ pub fn describe(path: &Path, c: &Checkpoint) -> String {
         s,
         "  state: {sensors} sensor(s) with {buffered} buffered reading(s); detector state of {scored} sensor(s)"
     );
+    let _ = writeln!(s, "  encoded sizes:");
+    for line in sizes(c) {
+        let _ = writeln!(s, "    {line}");
+    }
     if let Some(i) = &c.incidents {
         let leaving = i.episodes.iter().filter(|e| e.2.is_some()).count();
         let _ = writeln!(
@@ -464,6 +468,61 @@ pub fn describe(path: &Path, c: &Checkpoint) -> String {
         let _ = writeln!(s, "    {}: {pos}", k.name);
     }
     s
+}
+
+/// What the parts of a checkpoint take encoded, largest first among the detectors (what
+/// `describe` lists under "encoded sizes").
+fn sizes(c: &Checkpoint) -> Vec<String> {
+    fn size<T: Serialize>(v: &T) -> u64 {
+        bincode::serialized_size(v).unwrap_or(0)
+    }
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    let windows: u64 = c.state.iter().map(|w| size(&w.windows)).sum();
+    let mut detectors: Vec<u64> = Vec::new();
+    let (mut calibration, mut other) = (0, 0);
+    let mut rest = 0;
+    for sc in c.state.iter().filter_map(|w| w.scoring.as_ref()) {
+        let z = sc.scorer.sizes();
+        if detectors.len() < z.detectors.len() {
+            detectors.resize(z.detectors.len(), 0);
+        }
+        for (d, b) in z.detectors.iter().enumerate() {
+            detectors[d] += b;
+        }
+        calibration += z.calibration;
+        other += z.other;
+        rest += size(&sc.episodes) + size(&sc.assets) + size(&sc.asset_episodes);
+    }
+    // Detector names from the definition the checkpoint holds (its index where it cannot be
+    // read).
+    let definition = serde_json::from_str::<serde_json::Value>(&c.definition).unwrap_or_default();
+    let names: Vec<String> = definition["detect"]["detector"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .map(|d| {
+                    let kind = d["kind"].as_str().unwrap_or("?");
+                    match d["name"].as_str() {
+                        Some(n) if n != kind => format!("{n} ({kind})"),
+                        _ => kind.to_string(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = vec![format!("open windows {}", mb(windows))];
+    let mut order: Vec<usize> = (0..detectors.len()).collect();
+    order.sort_by_key(|&d| std::cmp::Reverse(detectors[d]));
+    for d in order {
+        let name = names.get(d).cloned().unwrap_or_else(|| format!("#{d}"));
+        out.push(format!("detector {name}: {}", mb(detectors[d])));
+    }
+    out.push(format!("calibration histories {}", mb(calibration)));
+    out.push(format!(
+        "episodes, asset state and the rest {}",
+        mb(other + rest + size(&c.incidents))
+    ));
+    out
 }
 
 #[cfg(test)]

@@ -128,3 +128,55 @@ fn the_pipeline_hash_ignores_the_description_but_not_the_detectors() {
     w.ms += 1000;
     assert_ne!(pipeline_hash(&a), pipeline_hash(&b));
 }
+
+#[test]
+fn inspect_says_what_the_parts_of_a_checkpoint_take() {
+    use crate::stages::detect::{DetectorKind, DetectorSpec, Fuse, Scorer, WindowMeta};
+    let detectors = vec![
+        DetectorSpec::new(DetectorKind::EwmaZ, vec![0]),
+        DetectorSpec::new(DetectorKind::SeasonalZ, vec![0]),
+    ];
+    let mut scorer = Scorer::new(
+        detectors,
+        Vec::new(),
+        0,
+        Fuse::default(),
+        1000,
+        crate::timefmt::Zone::UTC,
+    );
+    for i in 0..50 {
+        for slot in 0..3 {
+            let meta = WindowMeta {
+                start: i * 3_600_000,
+                values: 1,
+                filled: 0,
+            };
+            scorer.score(slot, "s", meta, &[f64::from(slot) + i as f64], &[]);
+        }
+    }
+    let saved = scorer.save();
+    // The parts add up to the whole (less the length of the sensors' list).
+    let z = saved.sizes();
+    let whole = bincode::serialized_size(&saved).unwrap();
+    assert_eq!(
+        z.detectors.iter().sum::<u64>() + z.calibration + z.other,
+        whole - 8
+    );
+    assert!(
+        z.detectors[1] > 10 * z.detectors[0],
+        "24 buckets against one mean: {z:?}"
+    );
+    let mut c = sample(1);
+    c.state[0].scoring.as_mut().unwrap().scorer = saved;
+    let text = describe(Path::new("c.hfck"), &c);
+    let at = |t: &str, s: &str| t.find(s).unwrap_or_else(|| panic!("{s} in {t}"));
+    // Largest first; the definition ("{}") names no detector, so they go by index.
+    assert!(at(&text, "encoded sizes:") < at(&text, "open windows 0.0 MB"));
+    assert!(at(&text, "detector #1: 0.0") < at(&text, "detector #0: 0.0"));
+    assert!(at(&text, "calibration histories") > at(&text, "detector #0"));
+    // Named from the definition the checkpoint holds.
+    c.definition =
+        r#"{"detect":{"detector":[{"kind":"ewma-z","name":null},{"kind":"seasonal-z","name":"daily"}]}}"#.into();
+    let text = describe(Path::new("c.hfck"), &c);
+    assert!(at(&text, "detector daily (seasonal-z): ") < at(&text, "detector ewma-z: "));
+}

@@ -318,7 +318,41 @@ pub struct ScorerState {
     sensors: Vec<Sensor>,
 }
 
+/// How many bytes the parts of a [`ScorerState`] take encoded (bincode, as in a checkpoint).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateSizes {
+    /// Each detector's learned state (baselines, buffers, context memories), summed over the
+    /// sensors, by detector index.
+    pub detectors: Vec<u64>,
+    /// The calibration histories (tail and likelihood) of every detector and sensor.
+    pub calibration: u64,
+    /// The rest: window counts, gated counts, recent fused scores, lengths.
+    pub other: u64,
+}
+
 impl ScorerState {
+    /// The encoded size of each part (for `hyflow checkpoint inspect`).
+    pub fn sizes(&self) -> StateSizes {
+        fn size<T: serde::Serialize>(v: &T) -> u64 {
+            bincode::serialized_size(v).unwrap_or(0)
+        }
+        let mut out = StateSizes::default();
+        let mut total = 0u64;
+        for st in &self.sensors {
+            total += size(st);
+            if out.detectors.len() < st.detectors.len() {
+                out.detectors.resize(st.detectors.len(), 0);
+            }
+            for (d, state) in st.detectors.iter().enumerate() {
+                out.detectors[d] += size(state);
+            }
+            out.calibration +=
+                st.tails.iter().map(size).sum::<u64>() + st.likes.iter().map(size).sum::<u64>();
+        }
+        out.other = total.saturating_sub(out.detectors.iter().sum::<u64>() + out.calibration);
+        out
+    }
+
     /// Writes the cell detectors' state of sensor `slot` from its block of cells `cells`, as
     /// a device engine keeps it ([`cell::watches`] `ws` give the layout).
     pub fn put_cells(&mut self, ws: &[cell::Watch], slot: u32, cells: &[Cell]) {
