@@ -241,10 +241,7 @@ pub fn step(w: &Watch, cell: &mut Cell, x: f64) -> f64 {
 pub(super) fn into_states(ws: &[Watch], cells: &[Cell], states: &mut [super::State]) {
     use super::State;
     for (j, w) in ws.iter().enumerate() {
-        let k = j - ws
-            .iter()
-            .position(|v| v.detector == w.detector)
-            .unwrap_or(j);
+        let k = feature_of(ws, j);
         let c = &cells[w.at..w.at + w.cells];
         match (states.get_mut(w.detector), w.kind) {
             (Some(State::Ewma(v)), CellKind::Ewma) if k < v.len() => {
@@ -274,10 +271,7 @@ pub(super) fn into_states(ws: &[Watch], cells: &[Cell], states: &mut [super::Sta
 pub(super) fn from_states(ws: &[Watch], states: &[super::State], cells: &mut [Cell]) {
     use super::State;
     for (j, w) in ws.iter().enumerate() {
-        let k = j - ws
-            .iter()
-            .position(|v| v.detector == w.detector)
-            .unwrap_or(j);
+        let k = feature_of(ws, j);
         let c = &mut cells[w.at..w.at + w.cells];
         c.fill(Cell::default());
         match states.get(w.detector) {
@@ -296,6 +290,13 @@ pub(super) fn from_states(ws: &[Watch], states: &[super::State], cells: &mut [Ce
             _ => {}
         }
     }
+}
+
+/// Which of its detector's features watch `j` is (the index into the detector's per-feature
+/// states): a detector's watches are consecutive, in feature order.
+fn feature_of(ws: &[Watch], j: usize) -> usize {
+    let first = ws.iter().position(|v| v.detector == ws[j].detector);
+    j - first.unwrap_or(j)
 }
 
 fn level_of(c: &Cell) -> Level {
